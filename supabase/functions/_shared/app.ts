@@ -1,0 +1,158 @@
+/**
+ * The HTTP frame every function shares: base path, CORS, request id, body limit, authentication
+ * and role checks, zod validation, and one error handler that renders DESIGN.md's JSON errors.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import { validator } from "hono/validator";
+import type { z } from "zod";
+import { authenticate, type AuthUser, type Role } from "./auth.ts";
+import { errorBody, HttpError, toHttpError } from "./errors.ts";
+
+export interface AppEnv {
+  Variables: { user: AuthUser; requestId: string };
+}
+
+const maxBodyBytes = 64 * 1024;
+const requestIdPattern = /^[A-Za-z0-9._-]{8,128}$/;
+
+function allowedOrigins(): string | string[] {
+  const configured = Deno.env.get("CORS_ALLOWED_ORIGINS");
+  // Tokens travel in the Authorization header, never in cookies, so any origin is safe by default.
+  if (!configured || configured.trim() === "*") return "*";
+  return configured.split(",").map((origin) => origin.trim()).filter(Boolean);
+}
+
+/**
+ * A Hono app for one edge function. Supabase hands a function requests whose path starts with the
+ * function's name (`/leaderboard/chart`), so that is the base path, locally and deployed.
+ */
+export function createApp(functionName: string) {
+  const app = new Hono<AppEnv>().basePath(`/${functionName}`);
+
+  app.use(
+    "*",
+    cors({
+      origin: allowedOrigins(),
+      allowMethods: ["GET", "POST", "OPTIONS"],
+      allowHeaders: [
+        "authorization",
+        "apikey",
+        "content-type",
+        "x-client-info",
+        "x-region",
+        "idempotency-key",
+        "if-none-match",
+        "x-request-id",
+      ],
+      exposeHeaders: ["etag", "x-request-id", "retry-after"],
+      maxAge: 86400,
+    }),
+  );
+
+  app.use("*", async (c, next) => {
+    const given = c.req.header("x-request-id");
+    const requestId = given && requestIdPattern.test(given) ? given : crypto.randomUUID();
+    c.set("requestId", requestId);
+    await next();
+    c.header("x-request-id", requestId);
+  });
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new HttpError(
+          400,
+          "validation_failed",
+          `The request body is larger than ${maxBodyBytes} bytes`,
+          [
+            { path: "", message: `at most ${maxBodyBytes} bytes` },
+          ],
+        );
+      },
+    }),
+  );
+
+  app.notFound((c) => c.json(errorBody(new HttpError(404, "not_found", "No such route")), 404));
+
+  app.onError((thrown, c) => {
+    const requestId = c.get("requestId");
+    let error: HttpError;
+    if (thrown instanceof HTTPException) {
+      // Hono's own parsing errors (malformed JSON, wrong content type) are bad input.
+      error = thrown.status === 400
+        ? new HttpError(400, "invalid_body", "The request body must be valid JSON sent as application/json")
+        : new HttpError(thrown.status as 400, "http_error", thrown.message || "Request refused");
+    } else {
+      error = toHttpError(thrown);
+    }
+    if (!(thrown instanceof HttpError) && !(thrown instanceof HTTPException)) {
+      // An unexpected fault: the cause goes to the log with the request id, the client gets the id.
+      console.error(JSON.stringify({
+        level: "error",
+        function: functionName,
+        request_id: requestId,
+        method: c.req.method,
+        path: c.req.path,
+        error: thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown),
+        sqlstate: (thrown as { code?: unknown })?.code,
+      }));
+    }
+    if (error.status === 401) c.header("www-authenticate", 'Bearer realm="tripwire"');
+    c.header("x-request-id", requestId);
+    return c.json(errorBody(error, requestId), error.status);
+  });
+
+  return app;
+}
+
+/** Authenticates the caller and admits only the given roles (401 without a valid token, 403 otherwise). */
+export function requireRole(...roles: Role[]) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const user = await authenticate(c.req.header("authorization"));
+    if (!roles.includes(user.role)) {
+      throw new HttpError(403, "forbidden", `Only ${roles.join(" or ")} accounts may do this`);
+    }
+    c.set("user", user);
+    await next();
+  });
+}
+
+/** Turns zod issues into `details: [{path, message}]` with dotted field paths. */
+export function validationError(issues: z.core.$ZodIssue[]): HttpError {
+  const details = issues.map((issue) => ({
+    path: issue.path.map(String).join("."),
+    message: issue.message,
+  }));
+  const first = details[0];
+  const message = first ? `${first.path || "body"}: ${first.message}` : "The request is not valid";
+  return new HttpError(400, "validation_failed", message, details);
+}
+
+/** Validates the JSON body against a zod schema; bad input → 400 `validation_failed`. */
+export function zJson<T extends z.ZodType>(schema: T) {
+  return validator("json", (value) => {
+    const result = schema.safeParse(value);
+    if (!result.success) throw validationError(result.error.issues);
+    return result.data as z.output<T>;
+  });
+}
+
+/** Validates the query string against a zod schema; bad input → 400 `validation_failed`. */
+export function zQuery<T extends z.ZodType>(schema: T) {
+  return validator("query", (value) => {
+    const result = schema.safeParse(value);
+    if (!result.success) throw validationError(result.error.issues);
+    return result.data as z.output<T>;
+  });
+}
+
+/** The answer of a capability whose issue has not landed yet. */
+export function notImplemented(capability: string): HttpError {
+  return new HttpError(501, "not_implemented", `${capability} is not implemented yet`);
+}

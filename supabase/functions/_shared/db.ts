@@ -1,0 +1,72 @@
+/**
+ * One postgres.js pool per isolate and the transaction helpers every capability uses.
+ */
+import postgres from "postgres";
+import { config } from "./config.ts";
+
+export type Sql = postgres.Sql;
+export type Transaction = postgres.TransactionSql;
+
+/**
+ * Supabase's transaction pooler (Supavisor on port 6543, or any URL marked `pgbouncer=true`) hands
+ * each transaction to another server connection, so server-side prepared statements cannot be used.
+ */
+export function isTransactionPooler(url: string): boolean {
+  const parsed = new URL(url);
+  return parsed.port === "6543" || parsed.searchParams.get("pgbouncer") === "true";
+}
+
+/** Opens a pool with the settings the functions use. */
+export function connect(url: string, max: number): Sql {
+  const parsed = new URL(url);
+  parsed.searchParams.delete("pgbouncer");
+  return postgres(parsed.toString(), {
+    max,
+    prepare: !isTransactionPooler(url),
+    idle_timeout: 20,
+    connect_timeout: 10,
+    onnotice: () => {},
+    connection: { application_name: "tripwire-functions" },
+  });
+}
+
+let pool: Sql | undefined;
+
+/** The isolate's pool, opened on first use. */
+export function db(): Sql {
+  pool ??= connect(config().databaseUrl, config().databasePoolSize);
+  return pool;
+}
+
+const retryableCodes = new Set(["40001", "40P01"]);
+const maxAttempts = 4;
+
+/**
+ * Runs `work` in one transaction, retrying it from the start on a serialization failure or a
+ * deadlock. `work` must therefore have no side effects outside the database.
+ */
+export async function withTransaction<T>(
+  work: (tx: Transaction) => Promise<T>,
+  sql: Sql = db(),
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await sql.begin(work) as T;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (!code || !retryableCodes.has(code) || attempt >= maxAttempts) throw error;
+      // Jittered backoff so the transactions that collided do not collide again.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** attempt));
+    }
+  }
+}
+
+/**
+ * Makes the rest of the transaction run as an API user, so row level security applies on this
+ * direct connection exactly as it does through PostgREST.
+ */
+export async function actAs(tx: Transaction, claims: { sub: string; role?: string }): Promise<void> {
+  await tx`
+    select set_config('role', 'authenticated', true),
+           set_config('request.jwt.claims', ${JSON.stringify({ role: "authenticated", ...claims })}, true)`;
+}
