@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { aida, asRole, daniyar, insertStudent, saule } from "./support/fixtures.ts";
+import { createMigratedDatabase } from "./support/database.ts";
+
+const database = await createMigratedDatabase();
+const { sql } = database;
+
+// Aida sold the course to Bolat and Dana; Daniyar sold it to Erlan.
+const bolat = await insertStudent(sql, { managerId: aida.id, email: "bolat@example.kz", fullName: "Bolat" });
+const dana = await insertStudent(sql, { managerId: aida.id, email: "dana@example.kz", fullName: "Dana" });
+const erlan = await insertStudent(sql, {
+  managerId: daniyar.id,
+  email: "erlan@example.kz",
+  fullName: "Erlan",
+});
+
+const studentTables = [
+  "tripwire_users",
+  "tripwire_user_profile",
+  "tripwire_module_unlocks",
+  "student_progress",
+  "video_tracking",
+  "user_statistics",
+  "user_achievements",
+  "certificates",
+];
+
+async function visibleStudentIds(claims: Record<string, unknown>, table: string): Promise<string[]> {
+  const rows = await asRole(
+    sql,
+    "authenticated",
+    claims,
+    (tx) => tx<{ user_id: string }[]>`select distinct user_id from ${tx("public." + table)} order by user_id`,
+  );
+  return rows.map((row) => row.user_id);
+}
+
+Deno.test("anon reads nothing at all", async () => {
+  const tables = await sql<{ name: string }[]>`
+    select relname as name from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'`;
+  for (const { name } of tables) {
+    await assert.rejects(
+      asRole(sql, "anon", {}, (tx) => tx`select * from ${tx("public." + name)}`),
+      (error: { code?: string }) => error.code === "42501",
+      `anon could read ${name}`,
+    );
+  }
+  await assert.rejects(
+    asRole(sql, "anon", {}, (tx) => tx`select * from private.email_outbox`),
+    (error: { code?: string }) => error.code === "42501",
+  );
+});
+
+Deno.test("Bolat, a student, reads only his own rows in every student table", async () => {
+  for (const table of studentTables) {
+    assert.deepEqual(await visibleStudentIds({ sub: bolat.id }, table), [bolat.id], table);
+  }
+  const users = await asRole(
+    sql,
+    "authenticated",
+    { sub: bolat.id },
+    (tx) => tx`select id from public.users`,
+  );
+  assert.deepEqual(users.map((u) => u.id), [bolat.id]);
+  const feed = await asRole(
+    sql,
+    "authenticated",
+    { sub: bolat.id },
+    (tx) => tx`select id from public.sales_activity_log`,
+  );
+  assert.equal(feed.length, 0);
+});
+
+Deno.test("Aida, a manager, reads her students Bolat and Dana but not Daniyar's Erlan", async () => {
+  const hers = [bolat.id, dana.id].sort();
+  for (const table of studentTables) {
+    assert.deepEqual(await visibleStudentIds({ sub: aida.id }, table), hers, table);
+  }
+  const users = await asRole(sql, "authenticated", { sub: aida.id }, (tx) => tx`select id from public.users`);
+  assert.deepEqual(users.map((u) => u.id).sort(), [aida.id, ...hers].sort());
+  const feed = await asRole(
+    sql,
+    "authenticated",
+    { sub: aida.id },
+    (tx) => tx`select distinct manager_id from public.sales_activity_log`,
+  );
+  assert.deepEqual(feed.map((row) => row.manager_id), [aida.id]);
+});
+
+Deno.test("Saule, the admin, reads every student", async () => {
+  const all = [bolat.id, dana.id, erlan.id].sort();
+  for (const table of studentTables) {
+    assert.deepEqual(await visibleStudentIds({ sub: saule.id }, table), all, table);
+  }
+});
+
+Deno.test("signed-in users read the course and the achievement catalogue; nobody writes through the API", async () => {
+  const lessons = await asRole(
+    sql,
+    "authenticated",
+    { sub: erlan.id },
+    (tx) => tx`select id from public.tripwire_lessons`,
+  );
+  assert.equal(lessons.length, 3);
+  const catalogue = await asRole(
+    sql,
+    "authenticated",
+    { sub: erlan.id },
+    (tx) => tx`select code from public.achievements`,
+  );
+  assert.equal(catalogue.length, 4);
+  await assert.rejects(
+    asRole(
+      sql,
+      "authenticated",
+      { sub: aida.id },
+      (tx) => tx`update public.tripwire_users set payment_amount = 0`,
+    ),
+    (error: { code?: string }) => error.code === "42501",
+  );
+  await assert.rejects(
+    asRole(sql, "authenticated", { sub: saule.id }, (tx) => tx`delete from public.certificates`),
+    (error: { code?: string }) => error.code === "42501",
+  );
+});
+
+Deno.test({ name: "(cleanup) drop the RLS test database", fn: () => database.drop() });
