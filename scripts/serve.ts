@@ -30,7 +30,10 @@ export function handleFunctionsRequest(request: Request): Response | Promise<Res
     return Response.json(errorBody(new HttpError(404, "not_found", "No such function")), { status: 404 });
   }
   url.pathname = `/${match[1]}${match[2] ?? ""}`;
-  return handler.fetch(new Request(url, request));
+  // Headers and body move over; the signal does not, as Deno.serve aborts it after every response.
+  return handler.fetch(
+    new Request(url, { method: request.method, headers: request.headers, body: request.body }),
+  );
 }
 
 /** Starts the local functions server. */

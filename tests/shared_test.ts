@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { createApp, zJson, zQuery } from "../supabase/functions/_shared/app.ts";
+import { connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
+import { HttpError, toHttpError } from "../supabase/functions/_shared/errors.ts";
+import { createMigratedDatabase } from "./support/database.ts";
+
+Deno.test("a transaction pooler URL turns prepared statements off", () => {
+  assert.equal(isTransactionPooler("postgresql://u:p@aws-0-eu.pooler.supabase.com:6543/postgres"), true);
+  assert.equal(
+    isTransactionPooler("postgresql://u:p@db.example.supabase.co:5432/postgres?pgbouncer=true"),
+    true,
+  );
+  assert.equal(isTransactionPooler("postgresql://u:p@db.example.supabase.co:5432/postgres"), false);
+});
+
+Deno.test("Postgres errors map to HTTP in one place and leak nothing", () => {
+  const cases: [string, number, string][] = [
+    ["23505", 409, "conflict"],
+    ["23514", 400, "validation_failed"],
+    ["22P02", 400, "validation_failed"],
+    ["42501", 403, "forbidden"],
+    ["40001", 503, "busy"],
+    ["XX000", 500, "internal_error"],
+  ];
+  for (const [code, status, name] of cases) {
+    const mapped = toHttpError(Object.assign(new Error(`detail with a secret for ${code}`), { code }));
+    assert.equal(mapped.status, status, code);
+    assert.equal(mapped.code, name, code);
+    assert.doesNotMatch(mapped.message, /secret/);
+  }
+  const own = new HttpError(422, "watch_threshold_not_met", "Watch more", { watch_percentage: 12.5 });
+  assert.equal(toHttpError(own), own);
+});
+
+Deno.test({
+  name: "withTransaction retries a serialization failure and commits once; other errors roll back",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const database = await createMigratedDatabase();
+    const sql = connect(database.url, 4);
+    try {
+      await sql`create table public.counter (id int primary key, value int not null)`;
+      await sql`insert into public.counter values (1, 0)`;
+      // Ten serializable increments race on one row: some fail with 40001 and are retried.
+      let attempts = 0;
+      await Promise.all(Array.from({ length: 10 }, () =>
+        withTransaction(async (tx) => {
+          attempts++;
+          await tx`set transaction isolation level serializable`;
+          const [row] = await tx<{ value: number }[]>`select value from public.counter where id = 1`;
+          await tx`update public.counter set value = ${row.value + 1} where id = 1`;
+        }, sql)));
+      const [row] = await sql<{ value: number }[]>`select value from public.counter where id = 1`;
+      assert.equal(row.value, 10, "every increment committed exactly once");
+      assert.ok(attempts > 10, `expected retries, saw ${attempts} attempts`);
+
+      await assert.rejects(
+        withTransaction(async (tx) => {
+          await tx`update public.counter set value = 100 where id = 1`;
+          throw new HttpError(409, "conflict", "changed my mind");
+        }, sql),
+        HttpError,
+      );
+      const [after] = await sql<{ value: number }[]>`select value from public.counter where id = 1`;
+      assert.equal(after.value, 10, "the failed transaction left nothing");
+    } finally {
+      await sql.end();
+      await database.drop();
+    }
+  },
+});
+
+Deno.test("zod validation answers 400 with field paths; malformed JSON is a 400 too", async () => {
+  const app = createApp("probe")
+    .post(
+      "/",
+      zJson(z.object({ email: z.email(), amount: z.number().min(0) }).strict()),
+      (c) => c.json(c.req.valid("json")),
+    )
+    .get(
+      "/",
+      zQuery(z.object({ limit: z.coerce.number().int().min(1).max(100) })),
+      (c) => c.json(c.req.valid("query")),
+    );
+
+  const bad = await app.request("/probe", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: "nope", amount: -1, extra: true }),
+  });
+  assert.equal(bad.status, 400);
+  const body = await bad.json();
+  assert.equal(body.error.code, "validation_failed");
+  const paths = body.error.details.map((d: { path: string }) => d.path).sort();
+  assert.deepEqual(paths, ["", "amount", "email"]);
+
+  const malformed = await app.request("/probe", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: "{not json",
+  });
+  assert.equal(malformed.status, 400);
+  assert.equal((await malformed.json()).error.code, "invalid_body");
+
+  const query = await app.request("/probe?limit=1000");
+  assert.equal(query.status, 400);
+  assert.equal((await query.json()).error.details[0].path, "limit");
+
+  const good = await app.request("/probe?limit=5");
+  assert.deepEqual(await good.json(), { limit: 5 });
+});

@@ -1,0 +1,58 @@
+/**
+ * The functions, really served over HTTP, against a migrated test database. The environment is set
+ * here, before any function reads its configuration, exactly as `npm start` or Supabase would.
+ */
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { createMigratedDatabase } from "./database.ts";
+
+export const jwtSecret = "test-only-jwt-secret-with-at-least-32-characters";
+export const signingKeys = await generateKeyPair("ES256", { extractable: true });
+export const signingKeyId = "test-es256";
+
+export const appDatabase = await createMigratedDatabase();
+Deno.env.set("DATABASE_URL", appDatabase.url);
+Deno.env.set("JWT_SECRET", jwtSecret);
+Deno.env.set(
+  "SUPABASE_JWKS",
+  JSON.stringify({
+    keys: [{ ...(await exportJWK(signingKeys.publicKey)), kid: signingKeyId, alg: "ES256" }],
+  }),
+);
+
+const { handleFunctionsRequest } = await import("../../scripts/serve.ts");
+
+const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handleFunctionsRequest);
+/** Base URL of the running functions server, like http://127.0.0.1:54321. */
+export const baseUrl = `http://127.0.0.1:${server.addr.port}`;
+
+/** Calls a function by URL, as a browser or supabase-js would. */
+export function callFunction(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${baseUrl}/functions/v1/${path}`, init);
+}
+
+/** A token as Supabase Auth signs it: HS256 with the legacy secret, or ES256 with the project key. */
+export async function tokenFor(
+  userId: string,
+  options: { alg?: "HS256" | "ES256"; expiresIn?: string | number; role?: string; secret?: string } = {},
+): Promise<string> {
+  const jwt = new SignJWT({ role: options.role ?? "authenticated", email: `${userId}@example.kz` })
+    .setSubject(userId)
+    .setAudience("authenticated")
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? "1h");
+  if (options.alg === "ES256") {
+    return await jwt.setProtectedHeader({ alg: "ES256", kid: signingKeyId, typ: "JWT" }).sign(
+      signingKeys.privateKey,
+    );
+  }
+  return await jwt.setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .sign(new TextEncoder().encode(options.secret ?? jwtSecret));
+}
+
+/**
+ * A test that talks to the shared server and pool. Those outlive any one test (the process ends
+ * them; `npm test` drops the database), so the per-test resource sanitizers are off here.
+ */
+export function story(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
+}
