@@ -13,7 +13,7 @@ if (databaseUrl) {
 } else {
   database = await startEmbeddedPostgres({ dataDir, port: databasePort, persistent: true });
   databaseUrl = database.url;
-  console.log(`Postgres 17 (embedded) on 127.0.0.1:${databasePort}, data in .tripwire/postgres`);
+  console.log(`Postgres 17 (embedded) on 127.0.0.1:${databasePort}, data in ${dataDir}`);
 }
 
 await prepareDatabase(databaseUrl);

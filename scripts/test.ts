@@ -3,6 +3,7 @@
  * `deno fmt --check`, `deno lint`, `deno check` and `deno test` against it, and closes with
  * `N passed, N failed`.
  */
+import postgres from "postgres";
 import { startEmbeddedPostgres } from "./lib/database.ts";
 
 const deno = Deno.execPath();
@@ -39,8 +40,20 @@ for (const check of [["fmt", "--check"], ["lint"], ["check", "."]]) {
   if (!(await run(check)).success) failedChecks++;
 }
 
+/** The tests make throwaway databases (tripwire_t_…) and templates; drop what a run left behind. */
+async function dropTestDatabases(url: string) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const leftovers = await sql<{ name: string }[]>`
+      select datname as name from pg_database where datname like 'tripwire\_t\_%'`;
+    for (const { name } of leftovers) await sql.unsafe(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await sql.end();
+  }
+}
+
 let databaseUrl = Deno.env.get("DATABASE_URL");
-let stopDatabase = async () => {};
+let stopDatabase = () => dropTestDatabases(databaseUrl!);
 if (!databaseUrl) {
   const dataDir = await Deno.makeTempDir({ prefix: "tripwire-test-pg-" });
   await Deno.chmod(dataDir, 0o755);

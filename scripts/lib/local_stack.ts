@@ -5,7 +5,8 @@ export const functionsPort = Number(Deno.env.get("FUNCTIONS_PORT") ?? 54321);
 /** The embedded Postgres listens where a local Supabase's database does. */
 export const databasePort = Number(Deno.env.get("LOCAL_DB_PORT") ?? 54322);
 /** Persistent data of the embedded Postgres (git-ignored). */
-export const dataDir = new URL("../../.tripwire/postgres", import.meta.url).pathname;
+export const dataDir = Deno.env.get("LOCAL_DB_DIR") ??
+  new URL("../../.tripwire/postgres", import.meta.url).pathname;
 /** The embedded server's superuser URL. */
 export const localDatabaseUrl = `postgresql://postgres:postgres@127.0.0.1:${databasePort}/postgres`;
 /**

@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
+import { createMigratedDatabase } from "./support/database.ts";
+import { aida, insertStudent } from "./support/fixtures.ts";
+
+/**
+ * Every non-unique index and the hot query it exists for. The advisors' `unused_index` lint reads
+ * runtime statistics, so each query is run once (and must really use its index) before they check.
+ */
+const hotPaths: Record<string, string> = {
+  tripwire_users_granted_by_created_at:
+    `select user_id from public.tripwire_users where granted_by = '${aida.id}' order by created_at desc limit 20`,
+  tripwire_users_active_by_manager:
+    `select count(*) from public.tripwire_users where granted_by = '${aida.id}' and status = 'active'`,
+  tripwire_users_created_at: `select user_id from public.tripwire_users order by created_at desc limit 20`,
+  tripwire_user_profile_current_module_id:
+    `select user_id from public.tripwire_user_profile where current_module_id = 16`,
+  tripwire_module_unlocks_module_id:
+    `select user_id from public.tripwire_module_unlocks where module_id = 16`,
+  student_progress_lesson_id: `select user_id from public.student_progress where lesson_id = 67`,
+  student_progress_completed_at: `select user_id from public.student_progress
+    where status = 'completed' and completed_at >= now() - interval '1 day'`,
+  video_tracking_lesson_id: `select user_id from public.video_tracking where lesson_id = 67`,
+  video_tracking_last_heartbeat_at: `select count(distinct user_id) from public.video_tracking
+    where last_heartbeat_at >= now() - interval '1 day'`,
+  user_achievements_achievement_code:
+    `select user_id from public.user_achievements where achievement_code = 'graduate'`,
+  certificates_issued_at:
+    `select certificate_number from public.certificates order by issued_at desc limit 10`,
+  sales_activity_log_manager_feed: `select id from public.sales_activity_log
+    where manager_id = '${aida.id}' order by created_at desc, id desc limit 20`,
+  sales_activity_log_student_id:
+    `select id from public.sales_activity_log where student_id = '00000000-0000-4000-8000-000000000000'`,
+  sales_activity_log_event_created_at: `select count(*) from public.sales_activity_log
+    where event_type = 'user_created' and created_at >= now() - interval '1 day'`,
+  email_outbox_due: `select id from private.email_outbox
+    where status = 'queued' and next_attempt_at <= now() order by next_attempt_at limit 10`,
+  email_outbox_user_id:
+    `select id from private.email_outbox where user_id = '00000000-0000-4000-8000-000000000000'`,
+  idempotency_keys_expires_at: `select manager_id from private.idempotency_keys where expires_at < now()`,
+};
+
+Deno.test("every index serves its hot query, and `supabase db advisors` reports no issue", async () => {
+  const database = await createMigratedDatabase();
+  try {
+    await insertStudent(database.sql, {
+      managerId: aida.id,
+      email: "advisor@example.kz",
+      fullName: "Advisor",
+    });
+    const indexes = await database.sql<{ name: string }[]>`
+      select c.relname as name from pg_index i join pg_class c on c.oid = i.indexrelid
+      where c.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+        and not i.indisunique and not i.indisprimary
+      order by 1`;
+    assert.deepEqual(
+      indexes.map((i) => i.name),
+      Object.keys(hotPaths).sort(),
+      "each index needs its hot path",
+    );
+
+    // One connection, ended afterwards, so its statistics are flushed before the advisors read them.
+    const session = postgres(database.url, { max: 1, onnotice: () => {} });
+    try {
+      await session`set enable_seqscan = off`;
+      for (const [index, query] of Object.entries(hotPaths)) {
+        const [plan] = await session.unsafe(`explain (format json) ${query}`);
+        assert.match(
+          JSON.stringify(plan),
+          new RegExp(`"Index Name":"${index}"`),
+          `${index} is not used by its query`,
+        );
+        await session.unsafe(query);
+      }
+    } finally {
+      await session.end();
+    }
+
+    const output = await runSupabaseCli([
+      "db",
+      "advisors",
+      "--type",
+      "all",
+      "--level",
+      "info",
+      "--fail-on",
+      "info",
+      "--output-format",
+      "json",
+      `--remote=${cliUrl(database.url)}`,
+    ]);
+    const report = JSON.parse(output.slice(output.indexOf("{")));
+    assert.deepEqual(report.results ?? [], [], output);
+  } finally {
+    await database.drop();
+  }
+});

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { jwtVerify } from "jose";
+import { localJwtSecret } from "../scripts/lib/local_stack.ts";
+import { createEmptyDatabase } from "./support/database.ts";
+
+const repoRoot = new URL("../", import.meta.url).pathname;
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Runs `npm start`'s script until it says Ready, then returns the process and what it printed. */
+async function startStack(env: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "scripts/start.ts"],
+    cwd: repoRoot,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const decoder = new TextDecoder();
+  let printed = "";
+  const reader = child.stdout.getReader();
+  const deadline = Date.now() + 120_000;
+  while (!printed.includes("Ready.") && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    printed += decoder.decode(value);
+  }
+  reader.releaseLock();
+  if (!printed.includes("Ready.")) {
+    child.kill("SIGKILL");
+    const stderr = decoder.decode((await child.output()).stderr);
+    throw new Error(`npm start did not become ready:\n${printed}\n${stderr}`);
+  }
+  return { child, printed };
+}
+
+async function stopStack(child: Deno.ChildProcess) {
+  child.kill("SIGTERM");
+  const status = await child.status;
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel().catch(() => {});
+  return status;
+}
+
+async function token(email: string, databaseUrl: string): Promise<string> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "scripts/token.ts", email],
+    cwd: repoRoot,
+    env: { DATABASE_URL: databaseUrl },
+  }).output();
+  assert.equal(output.success, true, new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout).trim();
+}
+
+async function checkFunctions(port: number, managerToken: string) {
+  const base = `http://127.0.0.1:${port}/functions/v1`;
+  for (
+    const [name, method] of [["create-tripwire-user", "POST"], ["video-tracking", "POST"], [
+      "complete-lesson",
+      "POST",
+    ], ["leaderboard", "GET"]]
+  ) {
+    const anonymous = await fetch(`${base}/${name}`, { method });
+    assert.equal(anonymous.status, 401, name);
+    assert.equal((await anonymous.json()).error.code, "missing_token");
+  }
+  const leaderboard = await fetch(`${base}/leaderboard`, {
+    headers: { authorization: `Bearer ${managerToken}` },
+  });
+  assert.equal(leaderboard.status, 501);
+  assert.equal((await leaderboard.json()).error.code, "not_implemented");
+}
+
+Deno.test({
+  name: "npm start on a plain Postgres (DATABASE_URL): bootstrap, CLI migrations, seed, four function URLs",
+  sanitizeResources: false,
+  fn: async () => {
+    const database = await createEmptyDatabase();
+    const port = freePort();
+    const { child, printed } = await startStack({ DATABASE_URL: database.url, FUNCTIONS_PORT: String(port) });
+    try {
+      assert.match(printed, /Using DATABASE_URL/);
+      for (const name of ["complete-lesson", "create-tripwire-user", "leaderboard", "video-tracking"]) {
+        assert.ok(printed.includes(`http://127.0.0.1:${port}/functions/v1/${name}`), name);
+      }
+      const [history] = await database.sql<{ count: string }[]>`
+        select count(*) from supabase_migrations.schema_migrations`;
+      assert.ok(Number(history.count) >= 7);
+
+      const managerToken = await token("aida.manager@tripwire.local", database.url);
+      const { payload } = await jwtVerify(managerToken, new TextEncoder().encode(localJwtSecret));
+      assert.equal(payload.sub, "a0000000-0000-4000-8000-000000000002");
+      assert.equal(payload.role, "authenticated");
+      await checkFunctions(port, managerToken);
+    } finally {
+      await stopStack(child);
+      await database.drop();
+    }
+  },
+});
+
+Deno.test({
+  name: "npm start with nothing given: an embedded Postgres 17 with a persistent data folder",
+  sanitizeResources: false,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "tripwire-start-" });
+    await Deno.chmod(dataDir, 0o755);
+    const env = {
+      DATABASE_URL: "",
+      LOCAL_DB_DIR: `${dataDir}/postgres`,
+      LOCAL_DB_PORT: String(freePort()),
+      FUNCTIONS_PORT: String(freePort()),
+    };
+    try {
+      const first = await startStack(env);
+      assert.match(first.printed, /Postgres 17 \(embedded\)/);
+      const databaseUrl = `postgresql://postgres:postgres@127.0.0.1:${env.LOCAL_DB_PORT}/postgres`;
+      const managerToken = await token("daniyar.manager@tripwire.local", databaseUrl);
+      await checkFunctions(Number(env.FUNCTIONS_PORT), managerToken);
+      assert.equal((await stopStack(first.child)).success, true, "stops cleanly on SIGTERM");
+
+      // A second start reuses the data folder: nothing to migrate, same users.
+      const second = await startStack(env);
+      await checkFunctions(
+        Number(env.FUNCTIONS_PORT),
+        await token("daniyar.manager@tripwire.local", databaseUrl),
+      );
+      await stopStack(second.child);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
