@@ -24,12 +24,13 @@ export interface RunningDatabase {
  * As root, Postgres runs as the `postgres` user, which must be able to pass through every folder
  * above its binaries (in node_modules) and its data. A checkout under a private home such as /root
  * is not; give those folders search permission for others (x only: nothing becomes listable).
+ * The data folder itself is left alone: Postgres insists that it stays private (0700).
  */
 async function letPostgresUserReach(paths: string[]): Promise<void> {
   for (const path of paths) {
-    for (let folder = path; folder !== dirname(folder); folder = dirname(folder)) {
+    for (let folder = dirname(path); folder !== dirname(folder); folder = dirname(folder)) {
       const mode = await stat(folder).then((info) => info.mode, () => undefined);
-      if (mode === undefined) continue; // not created yet
+      if (mode === undefined) continue; // not created yet; initdb makes it
 
       if ((mode & 0o001) === 0) {
         await chmod(folder, mode | 0o001);
