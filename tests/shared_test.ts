@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { createApp, zJson, zQuery } from "../supabase/functions/_shared/app.ts";
-import { connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
+import { actAs, connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
 import { HttpError, toHttpError } from "../supabase/functions/_shared/errors.ts";
 import { createMigratedDatabase } from "./support/database.ts";
+import { aida, daniyar, insertStudent } from "./support/fixtures.ts";
 
 Deno.test("a transaction pooler URL turns prepared statements off", () => {
   assert.equal(isTransactionPooler("postgresql://u:p@aws-0-eu.pooler.supabase.com:6543/postgres"), true);
@@ -110,4 +111,37 @@ Deno.test("zod validation answers 400 with field paths; malformed JSON is a 400 
 
   const good = await app.request("/probe?limit=5");
   assert.deepEqual(await good.json(), { limit: 5 });
+});
+
+Deno.test({
+  name: "actAs makes row level security apply on the functions' direct connection",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const database = await createMigratedDatabase();
+    const sql = connect(database.url, 2);
+    try {
+      const gulnara = await insertStudent(database.sql, {
+        managerId: aida.id,
+        email: "gulnara@example.kz",
+        fullName: "Gulnara",
+      });
+      await insertStudent(database.sql, {
+        managerId: daniyar.id,
+        email: "timur@example.kz",
+        fullName: "Timur",
+      });
+      const asGulnara = await withTransaction(async (tx) => {
+        await actAs(tx, { sub: gulnara.id });
+        return await tx<{ user_id: string }[]>`select user_id from public.tripwire_users`;
+      }, sql);
+      assert.deepEqual(asGulnara.map((row) => row.user_id), [gulnara.id]);
+      // The setting is local to that transaction: the pool's next one is the owner again.
+      const [all] = await sql<{ count: string }[]>`select count(*) from public.tripwire_users`;
+      assert.equal(Number(all.count), 2);
+    } finally {
+      await sql.end();
+      await database.drop();
+    }
+  },
 });

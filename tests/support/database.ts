@@ -5,7 +5,6 @@
  */
 import postgres from "postgres";
 import {
-  applySeed,
   bootstrapPlainPostgres,
   isPlainPostgres,
   prepareDatabase,
@@ -80,4 +79,4 @@ export async function createMigratedDatabase(): Promise<TestDatabase> {
   return await createDatabase(await template);
 }
 
-export { applySeed, bootstrapPlainPostgres, isPlainPostgres };
+export { bootstrapPlainPostgres, isPlainPostgres };
