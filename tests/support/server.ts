@@ -6,12 +6,16 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { createMigratedDatabase } from "./database.ts";
 
 export const jwtSecret = "test-only-jwt-secret-with-at-least-32-characters";
+/** The project's secret key in the tests (what a scheduler presents). */
+export const serviceKey = "sb_secret_test_only_service_key";
 export const signingKeys = await generateKeyPair("ES256", { extractable: true });
 export const signingKeyId = "test-es256";
 
 export const appDatabase = await createMigratedDatabase();
 Deno.env.set("DATABASE_URL", appDatabase.url);
 Deno.env.set("JWT_SECRET", jwtSecret);
+Deno.env.set("AUTH_ADMIN", "local");
+Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: serviceKey }));
 Deno.env.set(
   "SUPABASE_JWKS",
   JSON.stringify({

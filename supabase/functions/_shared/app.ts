@@ -10,6 +10,7 @@ import { HTTPException } from "hono/http-exception";
 import { validator } from "hono/validator";
 import type { z } from "zod";
 import { authenticate, type AuthUser, type Role } from "./auth.ts";
+import { config } from "./config.ts";
 import { errorBody, HttpError, toHttpError } from "./errors.ts";
 
 export interface AppEnv {
@@ -86,7 +87,14 @@ export function createApp(functionName: string) {
     if (thrown instanceof HTTPException) {
       // Hono's own parsing errors (malformed JSON, wrong content type) are bad input.
       error = thrown.status === 400
-        ? new HttpError(400, "invalid_body", "The request body must be valid JSON sent as application/json")
+        ? new HttpError(
+          400,
+          "validation_failed",
+          "The request body must be valid JSON sent as application/json",
+          [
+            { path: "", message: "a JSON body with Content-Type: application/json" },
+          ],
+        )
         : new HttpError(thrown.status as 400, "http_error", thrown.message || "Request refused");
     } else {
       error = toHttpError(thrown);
@@ -125,13 +133,43 @@ export function requireRole(...roles: Role[]) {
 
 /** Turns zod issues into `details: [{path, message}]` with dotted field paths. */
 export function validationError(issues: z.core.$ZodIssue[]): HttpError {
-  const details = issues.map((issue) => ({
-    path: issue.path.map(String).join("."),
-    message: issue.message,
-  }));
+  const details = issues.flatMap((issue) =>
+    // An unknown field is reported at its own path, not at the object that holds it.
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({
+        path: [...issue.path, key].map(String).join("."),
+        message: "unknown field",
+      }))
+      : [{ path: issue.path.map(String).join("."), message: issue.message }]
+  );
   const first = details[0];
   const message = first ? `${first.path || "body"}: ${first.message}` : "The request is not valid";
   return new HttpError(400, "validation_failed", message, details);
+}
+
+/**
+ * Admits only server-to-server callers (a scheduler, Supabase Cron): the request must carry one of
+ * the project's secret keys or the legacy service_role key, as `apikey` or as the bearer token.
+ */
+export function requireServiceRole() {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const presented = c.req.header("apikey") ??
+      c.req.header("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1];
+    if (!presented) throw new HttpError(401, "missing_token", "A secret key is required");
+    if (!config().secretKeys.some((key) => sameSecret(key, presented))) {
+      throw new HttpError(403, "forbidden", "Only the service role may do this");
+    }
+    await next();
+  });
+}
+
+/** Compares two secrets in time independent of where they differ. */
+function sameSecret(expected: string, presented: string): boolean {
+  const a = new TextEncoder().encode(expected);
+  const b = new TextEncoder().encode(presented);
+  let difference = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) difference |= a[i] ^ (b[i % (b.length || 1)] ?? 0);
+  return difference === 0;
 }
 
 /** Validates the JSON body against a zod schema; bad input → 400 `validation_failed`. */

@@ -17,6 +17,24 @@ export interface Config {
   jwks?: JSONWebKeySet;
   /** Server-to-server keys: the new secret keys and the legacy service_role key. */
   secretKeys: string[];
+  /**
+   * Who creates login accounts: `supabase` (GoTrue's admin API, the default, as deployed) or `local`
+   * (rows written into this database's `auth` schema, for `npm start` and the tests). AUTH_ADMIN.
+   */
+  authAdmin: "supabase" | "local";
+  /** Resend API key; without it welcome e-mails go to the log (RESEND_API_KEY). */
+  resendApiKey?: string;
+  /** Resend's API base URL (RESEND_API_URL), https://api.resend.com unless a test server stands in. */
+  resendApiUrl: string;
+  /** Sender of the welcome e-mail (EMAIL_FROM), a domain verified with the provider. */
+  emailFrom: string;
+  /** Where the welcome e-mail sends the student to sign in (APP_LOGIN_URL). */
+  loginUrl: string;
+  /**
+   * Keys that seal a generated password while it waits for an idempotent replay or an e-mail retry:
+   * SEALING_KEY if set, then the server-side secrets, so rotation leaves the old ones readable.
+   */
+  sealingSecrets: string[];
 }
 
 function parseKeyDictionary(name: string): string[] {
@@ -44,15 +62,32 @@ export function loadConfig(): Config {
   const databaseUrl = Deno.env.get("SUPABASE_DB_URL") ?? Deno.env.get("DATABASE_URL");
   if (!databaseUrl) throw new Error("SUPABASE_DB_URL or DATABASE_URL must be set");
   const legacyServiceRole = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY");
+  const secretKeys = [
+    ...parseKeyDictionary("SUPABASE_SECRET_KEYS"),
+    ...(legacyServiceRole ? [legacyServiceRole] : []),
+  ];
+  const jwtSecret = Deno.env.get("SUPABASE_JWT_SECRET") || Deno.env.get("JWT_SECRET") || undefined;
+  const authAdmin = Deno.env.get("AUTH_ADMIN") || "supabase";
+  if (authAdmin !== "supabase" && authAdmin !== "local") {
+    throw new Error(`AUTH_ADMIN must be "supabase" or "local", not "${authAdmin}"`);
+  }
+  const sealingKey = Deno.env.get("SEALING_KEY");
   return {
     databaseUrl,
     databasePoolSize: Number(Deno.env.get("DB_POOL_SIZE") ?? 3),
     supabaseUrl: Deno.env.get("SUPABASE_URL") || undefined,
-    jwtSecret: Deno.env.get("SUPABASE_JWT_SECRET") || Deno.env.get("JWT_SECRET") || undefined,
+    jwtSecret,
     jwks: parseJwks(Deno.env.get("SUPABASE_JWKS")),
-    secretKeys: [
-      ...parseKeyDictionary("SUPABASE_SECRET_KEYS"),
-      ...(legacyServiceRole ? [legacyServiceRole] : []),
+    secretKeys,
+    authAdmin,
+    resendApiKey: Deno.env.get("RESEND_API_KEY") || undefined,
+    resendApiUrl: Deno.env.get("RESEND_API_URL") || "https://api.resend.com",
+    emailFrom: Deno.env.get("EMAIL_FROM") || "Tripwire <no-reply@tripwire.local>",
+    loginUrl: Deno.env.get("APP_LOGIN_URL") || "http://localhost:3000/login",
+    sealingSecrets: [
+      ...(sealingKey ? [sealingKey] : []),
+      ...secretKeys,
+      ...(jwtSecret ? [jwtSecret] : []),
     ],
   };
 }

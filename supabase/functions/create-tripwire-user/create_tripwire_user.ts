@@ -1,0 +1,326 @@
+/**
+ * A manager creates a complete student in one request, all or nothing (DESIGN.md,
+ * create-tripwire-user): the login through AuthAdmin, then every per-student row in one
+ * transaction, the login deleted again if that transaction fails, the welcome e-mail after commit.
+ */
+import { z } from "zod";
+import type { AuthUser } from "../_shared/auth.ts";
+import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { HttpError, toHttpError } from "../_shared/errors.ts";
+import { type AuthAdmin, authAdmin, emailExists } from "./auth_admin.ts";
+import { amendStoredResponse, claimKey, completeKey, releaseKey, requestHash } from "./idempotency.ts";
+import { generatePassword, sealPassword, unsealPassword } from "./password.ts";
+import { deliverWelcomeEmail, type EmailSender, emailSender, welcomeSealContext } from "./welcome_email.ts";
+
+const noControlCharacters = /^[^\p{Cc}]*$/u;
+const maxPaymentAmount = 9_999_999_999.99; // numeric(12, 2)
+
+/** A money amount as a JSON number or a decimal string, at most two decimals; normalised to "1234.50". */
+const paymentAmount = z.union([
+  z.number().finite().min(0).max(maxPaymentAmount).refine(
+    (amount) => Math.abs(amount * 100 - Math.round(amount * 100)) < 1e-6,
+    "at most two decimals",
+  ).transform((amount) => (Math.round(amount * 100) / 100).toFixed(2)),
+  z.string().regex(/^\d{1,10}(\.\d{1,2})?$/, "a non-negative amount with at most two decimals")
+    .transform((amount) => Number(amount).toFixed(2)),
+], { error: 'a non-negative amount with at most two decimals, e.g. 490 or "490.00"' });
+
+/** The request body. Unknown fields are refused, so a typo never silently drops data. */
+export const NewStudent = z.strictObject({
+  email: z.string().trim().toLowerCase().max(320).pipe(z.email()),
+  full_name: z.string().trim().min(1).max(200).regex(noControlCharacters, "no control characters"),
+  phone: z.string().trim().regex(/^\+[1-9][0-9]{6,14}$/, "an E.164 number such as +77011234567")
+    .nullish().transform((phone) => phone ?? null),
+  payment_amount: paymentAmount.default("0.00"),
+  send_welcome_email: z.boolean().default(true),
+});
+export type NewStudent = z.output<typeof NewStudent>;
+
+/** The 201 body; `password` is shown once (and again only to an identical retry, see idempotency.ts). */
+export interface CreatedStudent {
+  user_id: string;
+  email: string;
+  full_name: string;
+  phone: string | null;
+  password: string | null;
+  payment_amount: number;
+  unlocked_module: { id: number; position: number; title: string };
+  welcome_email: "sent" | "queued" | "skipped";
+  created_at: string;
+}
+
+export interface CreationResult {
+  status: 201;
+  body: CreatedStudent;
+  /** True when this is the stored answer to an earlier request with the same Idempotency-Key. */
+  replayed: boolean;
+}
+
+export interface CreationDependencies {
+  sql: Sql;
+  authAdmin: AuthAdmin;
+  emailSender: EmailSender;
+}
+
+const defaultDependencies = (): CreationDependencies => ({
+  sql: db(),
+  authAdmin: authAdmin(),
+  emailSender: emailSender(),
+});
+
+const replaySealContext = (managerId: string, key: string) => `idempotency:${managerId}:${key}`;
+
+interface WrittenStudent {
+  created_at: Date;
+  module_id: number;
+  module_position: number;
+  module_title: string;
+  lesson_id: number | null;
+  outbox_id: string | null;
+}
+
+/**
+ * Step 3 of DESIGN.md in one statement of one transaction: users, tripwire_users, profile, first
+ * module unlocked, progress and video tracking for its first lesson, statistics, the achievements
+ * (locked), the manager's activity entry and the queued welcome e-mail.
+ */
+function writeStudent(
+  tx: Transaction,
+  manager: AuthUser,
+  student: NewStudent & { id: string; sealedPassword: string | null },
+) {
+  return tx<WrittenStudent[]>`
+    with course as (
+      select m.id as module_id, m.position as module_position, m.title as module_title,
+             (select count(*) from public.tripwire_modules) as total_modules,
+             (select l.id from public.tripwire_lessons l
+              where l.module_id = m.id order by l.position, l.id limit 1) as lesson_id
+      from public.tripwire_modules m
+      order by m.position, m.id
+      limit 1
+    ),
+    new_user as (
+      insert into public.users (id, email, full_name, role)
+      values (${student.id}, ${student.email}, ${student.full_name}, 'student')
+      returning id
+    ),
+    student as (
+      insert into public.tripwire_users (user_id, email, full_name, phone, granted_by, payment_amount)
+      select id, ${student.email}, ${student.full_name}, ${student.phone}, ${manager.id}, ${student.payment_amount}
+      from new_user
+      returning user_id, created_at
+    ),
+    profile as (
+      insert into public.tripwire_user_profile (user_id, current_module_id, total_modules)
+      select s.user_id, c.module_id, c.total_modules from student s cross join course c
+    ),
+    first_unlock as (
+      insert into public.tripwire_module_unlocks (user_id, module_id)
+      select s.user_id, c.module_id from student s cross join course c
+    ),
+    first_progress as (
+      insert into public.student_progress (user_id, lesson_id)
+      select s.user_id, c.lesson_id from student s cross join course c
+    ),
+    first_tracking as (
+      insert into public.video_tracking (user_id, lesson_id)
+      select s.user_id, c.lesson_id from student s cross join course c
+    ),
+    statistics as (
+      insert into public.user_statistics (user_id) select user_id from student
+    ),
+    locked_achievements as (
+      insert into public.user_achievements (user_id, achievement_code)
+      select s.user_id, a.code from student s cross join public.achievements a
+    ),
+    activity as (
+      insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+      select ${manager.id}, s.user_id, 'user_created',
+             jsonb_build_object(
+               'student_email', ${student.email}::text,
+               'student_name', ${student.full_name}::text,
+               'manager_name', ${manager.fullName}::text,
+               'payment_amount', ${student.payment_amount}::numeric)
+      from student s
+    ),
+    welcome_email as (
+      insert into private.email_outbox (user_id, recipient, template, payload, sealed_password)
+      select s.user_id, ${student.email}, 'welcome', jsonb_build_object('full_name', ${student.full_name}::text),
+             ${student.sealedPassword}
+      from student s
+      where ${student.send_welcome_email}::boolean
+      returning id
+    )
+    select s.created_at, c.module_id, c.module_position, c.module_title, c.lesson_id,
+           (select id::text from welcome_email) as outbox_id
+    from student s cross join course c`;
+}
+
+function isDuplicateEmail(error: unknown): boolean {
+  const { code, constraint_name } = error as { code?: string; constraint_name?: string };
+  return code === "23505" &&
+    (constraint_name === "users_email_key" || constraint_name === "tripwire_users_email_key");
+}
+
+function logEvent(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) {
+  const line = JSON.stringify({ level, function: "create-tripwire-user", event, ...fields });
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.log(line);
+}
+
+/** Deletes a login no committed student belongs to (an earlier owner of the key crashed mid-way). */
+async function deleteAbandonedLogin(deps: CreationDependencies, userId: string): Promise<void> {
+  const [student] = await deps.sql`select 1 from public.users where id = ${userId}`;
+  if (student) return;
+  await deps.authAdmin.deleteUser(userId);
+  logEvent("warn", "abandoned_login_deleted", { user_id: userId });
+}
+
+/** Step 4: the compensation. A failure here is logged with the id, never hides the original error. */
+async function deleteLogin(deps: CreationDependencies, userId: string, because: unknown): Promise<void> {
+  try {
+    await deps.authAdmin.deleteUser(userId);
+  } catch (error) {
+    logEvent("error", "compensation_failed", {
+      user_id: userId,
+      because: toHttpError(because).code,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+}
+
+/**
+ * Creates a student for `manager`. With an `idempotencyKey`, a retry returns the first answer and
+ * creates nothing; without one, every call is a new sale.
+ */
+export async function createTripwireUser(
+  manager: AuthUser,
+  input: NewStudent,
+  idempotencyKey?: string,
+  deps: CreationDependencies = defaultDependencies(),
+): Promise<CreationResult> {
+  const userId = crypto.randomUUID();
+  const keyScope = idempotencyKey
+    ? { managerId: manager.id, key: idempotencyKey, userId, hash: await requestHash(input) }
+    : undefined;
+
+  if (keyScope) {
+    const claim = await claimKey(deps.sql, keyScope);
+    if (claim.kind === "replay") {
+      const { body, status, sealedPassword } = claim.response;
+      const password = sealedPassword
+        ? await unsealPassword(sealedPassword, replaySealContext(manager.id, keyScope.key)) ?? null
+        : null;
+      return { status: status as 201, body: { ...body, password } as CreatedStudent, replayed: true };
+    }
+    if (claim.abandonedUserId) await deleteAbandonedLogin(deps, claim.abandonedUserId);
+  }
+
+  try {
+    return await createStudent(manager, input, userId, keyScope, deps);
+  } catch (error) {
+    if (keyScope) await releaseKey(deps.sql, keyScope).catch(() => {});
+    throw error;
+  }
+}
+
+async function createStudent(
+  manager: AuthUser,
+  input: NewStudent,
+  userId: string,
+  keyScope: { managerId: string; key: string; userId: string } | undefined,
+  deps: CreationDependencies,
+): Promise<CreationResult> {
+  // Cheap early answer for the common duplicate; the unique constraints below remain the guarantee.
+  const [taken] = await deps.sql`
+    select 1 from public.users where email = ${input.email}
+    union all
+    select 1 from public.tripwire_users where email = ${input.email}
+    limit 1`;
+  if (taken) throw emailExists();
+
+  const password = generatePassword();
+
+  // Step 2: the login. An answer that is not a clear "no" (timeout, 5xx) may still have created it,
+  // and the id is ours, so deleting it by id is always safe.
+  try {
+    await deps.authAdmin.createUser({
+      id: userId,
+      email: input.email,
+      password,
+      appMetadata: { role: "student", platform: "tripwire", granted_by: manager.id },
+      userMetadata: { full_name: input.full_name, ...(input.phone ? { phone: input.phone } : {}) },
+    });
+  } catch (error) {
+    if (!(error instanceof HttpError && error.code === "email_exists")) {
+      await deleteLogin(deps, userId, error);
+    }
+    throw error;
+  }
+
+  const sealedForEmail = input.send_welcome_email
+    ? await sealPassword(password, welcomeSealContext(userId))
+    : null;
+  const sealedForReplay = keyScope
+    ? await sealPassword(password, replaySealContext(manager.id, keyScope.key))
+    : null;
+
+  let created: CreatedStudent;
+  let outboxId: string | null;
+  try {
+    // Step 3, and the stored answer for a retry, in one transaction.
+    ({ created, outboxId } = await withTransaction(async (tx) => {
+      const [row] = await writeStudent(tx, manager, { ...input, id: userId, sealedPassword: sealedForEmail });
+      if (!row || row.lesson_id === null) {
+        throw new Error("The course has no module with a lesson: seed tripwire_modules and tripwire_lessons");
+      }
+      const body: CreatedStudent = {
+        user_id: userId,
+        email: input.email,
+        full_name: input.full_name,
+        phone: input.phone,
+        password: null,
+        payment_amount: Number(input.payment_amount),
+        unlocked_module: { id: row.module_id, position: row.module_position, title: row.module_title },
+        welcome_email: input.send_welcome_email ? "queued" : "skipped",
+        created_at: row.created_at.toISOString(),
+      };
+      if (keyScope) {
+        await completeKey(tx, keyScope, { status: 201, body: { ...body }, sealedPassword: sealedForReplay });
+      }
+      return { created: body, outboxId: row.outbox_id };
+    }, deps.sql));
+  } catch (error) {
+    // Step 4: nothing partial remains.
+    await deleteLogin(deps, userId, error);
+    if (isDuplicateEmail(error)) throw emailExists();
+    throw error;
+  }
+
+  logEvent("info", "student_created", { user_id: userId, manager_id: manager.id });
+
+  // Step 5, after commit: the student exists whatever the e-mail provider says.
+  if (outboxId !== null) {
+    try {
+      created.welcome_email = await deliverWelcomeEmail(
+          { outboxId, userId, email: input.email, fullName: input.full_name },
+          password,
+          deps.emailSender,
+          deps.sql,
+        ) === "sent"
+        ? "sent"
+        : "queued";
+      if (keyScope && created.welcome_email === "sent") {
+        await amendStoredResponse(deps.sql, keyScope, created.welcome_email);
+      }
+    } catch (error) {
+      logEvent("warn", "welcome_email_not_recorded", {
+        user_id: userId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  return { status: 201, body: { ...created, password }, replayed: false };
+}
