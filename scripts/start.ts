@@ -4,7 +4,14 @@
  * http://127.0.0.1:54321/functions/v1/<name>.
  */
 import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
-import { databasePort, dataDir, functionsPort, localJwtSecret } from "./lib/local_stack.ts";
+import {
+  databasePort,
+  dataDir,
+  functionsPort,
+  localJwtSecret,
+  localSecretKey,
+  schedulerIntervalMs,
+} from "./lib/local_stack.ts";
 
 let database: RunningDatabase | undefined;
 let databaseUrl = Deno.env.get("DATABASE_URL");
@@ -24,6 +31,9 @@ Deno.env.set("DATABASE_URL", databaseUrl);
 Deno.env.set("DB_POOL_SIZE", Deno.env.get("DB_POOL_SIZE") ?? "10");
 Deno.env.set("SUPABASE_URL", Deno.env.get("SUPABASE_URL") ?? `http://127.0.0.1:${functionsPort}`);
 Deno.env.set("JWT_SECRET", localJwtSecret);
+Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey }));
+// Logins are written into this database's auth schema: there is no GoTrue locally.
+Deno.env.set("AUTH_ADMIN", "local");
 
 const { functions, serveFunctions } = await import("./serve.ts");
 const server = serveFunctions();
@@ -32,7 +42,24 @@ for (const name of Object.keys(functions)) {
 }
 console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
 
+// The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails.
+const scheduler = setInterval(async () => {
+  const response = await serveScheduled("create-tripwire-user/retry-emails");
+  if (!response.ok) console.error(`Scheduled retry-emails answered ${response.status}`);
+}, schedulerIntervalMs);
+
+function serveScheduled(path: string): Promise<Response> {
+  return fetch(`http://127.0.0.1:${functionsPort}/functions/v1/${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${localSecretKey}` },
+  }).then(async (response) => {
+    await response.body?.cancel();
+    return response;
+  }).catch((error) => new Response(String(error), { status: 599 }));
+}
+
 async function shutdown() {
+  clearInterval(scheduler);
   await server.shutdown();
   await database?.stop();
   Deno.exit(0);

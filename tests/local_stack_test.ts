@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
-import { localJwtSecret } from "../scripts/lib/local_stack.ts";
+import { localJwtSecret, localSecretKey } from "../scripts/lib/local_stack.ts";
 import { createEmptyDatabase } from "./support/database.ts";
 
 const repoRoot = new URL("../", import.meta.url).pathname;
@@ -74,6 +74,24 @@ async function checkFunctions(port: number, managerToken: string) {
   });
   assert.equal(leaderboard.status, 501);
   assert.equal((await leaderboard.json()).error.code, "not_implemented");
+
+  // A manager sells the course on the local stack: the local AuthAdmin makes the login.
+  const created = await fetch(`${base}/create-tripwire-user`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${managerToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ email: `local.${crypto.randomUUID()}@example.kz`, full_name: "Local Student" }),
+  });
+  const student = await created.json();
+  assert.equal(created.status, 201, JSON.stringify(student));
+  assert.equal(student.welcome_email, "sent");
+  assert.match(student.password, /^[A-Za-z0-9]{20}$/);
+
+  const scheduled = await fetch(`${base}/create-tripwire-user/retry-emails`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${localSecretKey}` },
+  });
+  assert.equal(scheduled.status, 200);
+  assert.equal((await scheduled.json()).emails.attempted, 0);
 }
 
 Deno.test({

@@ -41,7 +41,21 @@ Deno.test("no column outside auth stores a password, and auth keeps only a hash"
     select table_schema || '.' || table_name || '.' || column_name as column
     from information_schema.columns
     where column_name ilike '%password%' and table_schema not in ('pg_catalog', 'information_schema')`;
-  assert.deepEqual(columns.map((c) => c.column), ["auth.users.encrypted_password"]);
+  // GoTrue's bcrypt hash, and the AES-GCM sealed copies create-tripwire-user keeps for a replay or a
+  // retried e-mail (a CHECK admits only the sealed form; see the student_creation migration).
+  assert.deepEqual(columns.map((c) => c.column).sort(), [
+    "auth.users.encrypted_password",
+    "private.email_outbox.sealed_password",
+    "private.idempotency_keys.sealed_password",
+  ]);
+  const sealed = `v1.${btoa("twelve bytes")}.${btoa("a ciphertext of some length")}`;
+  await sql`
+    insert into private.idempotency_keys (manager_id, idempotency_key, request_hash, sealed_password)
+    values ('a0000000-0000-4000-8000-000000000002', 'schema-test', 'hash', ${sealed})`;
+  await assert.rejects(
+    sql`update private.idempotency_keys set sealed_password = 'Abcdefgh23456789wxyz' where idempotency_key = 'schema-test'`,
+    { code: "23514", constraint_name: "idempotency_keys_sealed_password_sealed" },
+  );
 });
 
 Deno.test("every foreign key is covered by an index whose leading columns are the key", async () => {

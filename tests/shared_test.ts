@@ -95,7 +95,7 @@ Deno.test("zod validation answers 400 with field paths; malformed JSON is a 400 
   const body = await bad.json();
   assert.equal(body.error.code, "validation_failed");
   const paths = body.error.details.map((d: { path: string }) => d.path).sort();
-  assert.deepEqual(paths, ["", "amount", "email"]);
+  assert.deepEqual(paths, ["amount", "email", "extra"], "an unknown field is reported at its own path");
 
   const malformed = await app.request("/probe", {
     method: "POST",
@@ -103,7 +103,12 @@ Deno.test("zod validation answers 400 with field paths; malformed JSON is a 400 
     body: "{not json",
   });
   assert.equal(malformed.status, 400);
-  assert.equal((await malformed.json()).error.code, "invalid_body");
+  const malformedBody = await malformed.json();
+  assert.equal(malformedBody.error.code, "validation_failed");
+  assert.deepEqual(malformedBody.error.details, [{
+    path: "",
+    message: "a JSON body with Content-Type: application/json",
+  }]);
 
   const query = await app.request("/probe?limit=1000");
   assert.equal(query.status, 400);

@@ -14,3 +14,10 @@ export const localDatabaseUrl = `postgresql://postgres:postgres@127.0.0.1:${data
  * are accepted only where JWT_SECRET is set to it, i.e. by `npm start`, never by a deployment.
  */
 export const localJwtSecret = "super-secret-jwt-token-with-at-least-32-characters-long";
+/**
+ * The local stack's secret key (development only), what a scheduler presents to service-role-only
+ * routes such as POST /functions/v1/create-tripwire-user/retry-emails.
+ */
+export const localSecretKey = "sb_secret_tripwire_local_development_only";
+/** How often the local stack does what pg_cron / Supabase Cron does when deployed. */
+export const schedulerIntervalMs = 60_000;

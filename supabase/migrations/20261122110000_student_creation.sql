@@ -16,6 +16,19 @@ alter table private.email_outbox
 comment on column private.email_outbox.sealed_password is
   'the generated password, AES-GCM sealed by the functions, for a retried welcome e-mail; erased once sent or failed';
 
+-- Only the sealed form fits ("v1.<iv>.<ciphertext>"), so a plain password cannot land here by mistake.
+alter table private.idempotency_keys
+  drop constraint if exists idempotency_keys_sealed_password_sealed;
+alter table private.idempotency_keys
+  add constraint idempotency_keys_sealed_password_sealed
+  check (sealed_password ~ '^v1\.[A-Za-z0-9+/=]{16}\.[A-Za-z0-9+/=]{24,}$');
+
+alter table private.email_outbox
+  drop constraint if exists email_outbox_sealed_password_sealed;
+alter table private.email_outbox
+  add constraint email_outbox_sealed_password_sealed
+  check (sealed_password ~ '^v1\.[A-Za-z0-9+/=]{16}\.[A-Za-z0-9+/=]{24,}$');
+
 alter table private.email_outbox
   drop constraint if exists email_outbox_sealed_password_only_while_queued;
 alter table private.email_outbox
