@@ -4,7 +4,7 @@
  * `N passed, N failed`.
  */
 import postgres from "postgres";
-import { startEmbeddedPostgres } from "./lib/database.ts";
+import { startScratchPostgres } from "./lib/processes.ts";
 
 const deno = Deno.execPath();
 
@@ -25,13 +25,6 @@ async function run(args: string[], env: Record<string, string> = {}, capture = f
     await Deno.stdout.write(chunk);
   }
   return { success: (await child.status).success, text };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
 
 let failedChecks = 0;
@@ -55,18 +48,9 @@ async function dropTestDatabases(url: string) {
 let databaseUrl = Deno.env.get("DATABASE_URL");
 let stopDatabase = () => dropTestDatabases(databaseUrl!);
 if (!databaseUrl) {
-  const dataDir = await Deno.makeTempDir({ prefix: "tripwire-test-pg-" });
-  await Deno.chmod(dataDir, 0o755);
-  const database = await startEmbeddedPostgres({
-    dataDir: `${dataDir}/data`,
-    port: freePort(),
-    persistent: false,
-  });
+  const database = await startScratchPostgres("tripwire-test-pg-");
   databaseUrl = database.url;
-  stopDatabase = async () => {
-    await database.stop();
-    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-  };
+  stopDatabase = database.stop;
   console.log(`\nEmbedded Postgres 17 for the tests on ${new URL(databaseUrl).host}`);
 }
 

@@ -1,51 +1,10 @@
 import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
 import { localJwtSecret, localSecretKey } from "../scripts/lib/local_stack.ts";
+import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
 import { createEmptyDatabase } from "./support/database.ts";
 
 const repoRoot = new URL("../", import.meta.url).pathname;
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-/** Runs `npm start`'s script until it says Ready, then returns the process and what it printed. */
-async function startStack(env: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "scripts/start.ts"],
-    cwd: repoRoot,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const decoder = new TextDecoder();
-  let printed = "";
-  const reader = child.stdout.getReader();
-  const deadline = Date.now() + 120_000;
-  while (!printed.includes("Ready.") && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    printed += decoder.decode(value);
-  }
-  reader.releaseLock();
-  if (!printed.includes("Ready.")) {
-    child.kill("SIGKILL");
-    const stderr = decoder.decode((await child.output()).stderr);
-    throw new Error(`npm start did not become ready:\n${printed}\n${stderr}`);
-  }
-  return { child, printed };
-}
-
-async function stopStack(child: Deno.ChildProcess) {
-  child.kill("SIGTERM");
-  const status = await child.status;
-  await child.stdout.cancel().catch(() => {});
-  await child.stderr.cancel().catch(() => {});
-  return status;
-}
 
 async function token(email: string, databaseUrl: string): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -100,11 +59,11 @@ Deno.test({
   fn: async () => {
     const database = await createEmptyDatabase();
     const port = freePort();
-    const { child, printed } = await startStack({ DATABASE_URL: database.url, FUNCTIONS_PORT: String(port) });
+    const stack = await startStackProcess({ DATABASE_URL: database.url, FUNCTIONS_PORT: String(port) });
     try {
-      assert.match(printed, /Using DATABASE_URL/);
+      assert.match(stack.printed, /Using DATABASE_URL/);
       for (const name of ["complete-lesson", "create-tripwire-user", "leaderboard", "video-tracking"]) {
-        assert.ok(printed.includes(`http://127.0.0.1:${port}/functions/v1/${name}`), name);
+        assert.ok(stack.printed.includes(`http://127.0.0.1:${port}/functions/v1/${name}`), name);
       }
       const [history] = await database.sql<{ count: string }[]>`
         select count(*) from supabase_migrations.schema_migrations`;
@@ -116,7 +75,7 @@ Deno.test({
       assert.equal(payload.role, "authenticated");
       await checkFunctions(port, managerToken);
     } finally {
-      await stopStack(child);
+      await stack.stop();
       await database.drop();
     }
   },
@@ -135,20 +94,20 @@ Deno.test({
       FUNCTIONS_PORT: String(freePort()),
     };
     try {
-      const first = await startStack(env);
+      const first = await startStackProcess(env);
       assert.match(first.printed, /Postgres 17 \(embedded\)/);
       const databaseUrl = `postgresql://postgres:postgres@127.0.0.1:${env.LOCAL_DB_PORT}/postgres`;
       const managerToken = await token("daniyar.manager@tripwire.local", databaseUrl);
       await checkFunctions(Number(env.FUNCTIONS_PORT), managerToken);
-      assert.equal((await stopStack(first.child)).success, true, "stops cleanly on SIGTERM");
+      assert.equal((await first.stop()).success, true, "stops cleanly on SIGTERM");
 
       // A second start reuses the data folder: nothing to migrate, same users.
-      const second = await startStack(env);
+      const second = await startStackProcess(env);
       await checkFunctions(
         Number(env.FUNCTIONS_PORT),
         await token("daniyar.manager@tripwire.local", databaseUrl),
       );
-      await stopStack(second.child);
+      await second.stop();
     } finally {
       await Deno.remove(dataDir, { recursive: true });
     }

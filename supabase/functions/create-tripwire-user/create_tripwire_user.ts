@@ -84,7 +84,7 @@ interface WrittenStudent {
  * module unlocked, progress and video tracking for its first lesson, statistics, the achievements
  * (locked), the manager's activity entry and the queued welcome e-mail.
  */
-function writeStudent(
+export function writeStudent(
   tx: Transaction,
   manager: AuthUser,
   student: NewStudent & { id: string; sealedPassword: string | null },

@@ -1,0 +1,117 @@
+/**
+ * `npm run bench -- create-user`: N student creations at concurrency C through HTTP against the
+ * local stack (local AuthAdmin, log e-mail sender), with and without an Idempotency-Key, and the
+ * same work straight through postgres.js (the login insert with bcrypt + the ten-row transaction)
+ * as the baseline of the ratio.
+ */
+import postgres from "postgres";
+import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
+import { withTransaction } from "../../supabase/functions/_shared/db.ts";
+import { LocalAuthAdmin } from "../../supabase/functions/create-tripwire-user/auth_admin.ts";
+import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
+import { generatePassword } from "../../supabase/functions/create-tripwire-user/password.ts";
+import { signLocalToken } from "../token.ts";
+import { type BenchOptions, drive, figures, machine, startBenchStack, table } from "./lib.ts";
+
+const managers: AuthUser[] = [
+  {
+    id: "a0000000-0000-4000-8000-000000000002",
+    email: "aida.manager@tripwire.local",
+    fullName: "Aida Manager",
+    role: "manager",
+  },
+  {
+    id: "a0000000-0000-4000-8000-000000000003",
+    email: "daniyar.manager@tripwire.local",
+    fullName: "Daniyar Manager",
+    role: "manager",
+  },
+  {
+    id: "a0000000-0000-4000-8000-000000000001",
+    email: "saule.admin@tripwire.local",
+    fullName: "Saule Admin",
+    role: "admin",
+  },
+];
+
+export async function run(options: BenchOptions): Promise<string> {
+  const requests = options.requests ?? (options.quick ? 100 : 1000);
+  const concurrency = options.concurrency ?? 16;
+  const stack = await startBenchStack();
+  const runId = Date.now().toString(36);
+  try {
+    const tokens = await Promise.all(managers.map((manager) => signLocalToken(manager)));
+    const create = (label: string, withKey: boolean) => async (index: number) => {
+      const response = await fetch(`${stack.functionsUrl}/create-tripwire-user`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${tokens[index % tokens.length]}`,
+          "content-type": "application/json",
+          ...(withKey ? { "idempotency-key": `${runId}-${label}-${index}` } : {}),
+        },
+        body: JSON.stringify({
+          email: `bench.${runId}.${label}.${index}@example.kz`,
+          full_name: `Bench Student ${index}`,
+          payment_amount: 490 + (index % 100),
+        }),
+      });
+      const text = await response.text();
+      if (response.status !== 201) throw new Error(`${response.status} ${text.slice(0, 200)}`);
+    };
+
+    console.log(`warm-up: ${Math.min(100, requests)} creations`);
+    await drive(Math.min(100, requests), concurrency, create("warmup", false));
+
+    // One at a time: the latency a manager sees when nobody else is creating.
+    const alone = Math.max(50, Math.floor(requests / 5));
+    console.log(`HTTP: ${alone} creations one at a time`);
+    const single = await drive(alone, 1, create("single", false));
+
+    console.log(`HTTP: ${requests} creations at concurrency ${concurrency}`);
+    const http = await drive(requests, concurrency, create("http", false));
+    console.log(`HTTP with Idempotency-Key: ${requests} creations at concurrency ${concurrency}`);
+    const keyed = await drive(requests, concurrency, create("keyed", true));
+
+    // The baseline: the same SQL with the same pool size, without HTTP, JWT, validation, idempotency
+    // or the e-mail step.
+    console.log(`raw SQL: ${requests} creations at concurrency ${concurrency}`);
+    const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
+    const logins = new LocalAuthAdmin(sql);
+    const raw = await drive(requests, concurrency, async (index) => {
+      const id = crypto.randomUUID();
+      const email = `bench.${runId}.raw.${index}@example.kz`;
+      await logins.createUser({ id, email, password: generatePassword(), appMetadata: {}, userMetadata: {} });
+      await withTransaction((tx) =>
+        writeStudent(tx, managers[index % managers.length], {
+          id,
+          email,
+          full_name: `Bench Student ${index}`,
+          phone: null,
+          payment_amount: "490.00",
+          send_welcome_email: true,
+          sealedPassword: null,
+        }), sql);
+    });
+    await sql.end();
+
+    for (const result of [single, http, keyed, raw]) {
+      if (result.errors > 0) console.error(`errors: ${result.errors}: ${result.errorSamples.join(" | ")}`);
+    }
+    return [
+      `### create-user — ${requests} creations at concurrency ${concurrency}`,
+      "",
+      `Machine: ${await machine(
+        stack.databaseUrl,
+      )}. Function server: one Deno process, pool ${stack.poolSize}.`,
+      "",
+      table([
+        { name: "raw SQL (login + ten-row transaction)", figures: figures(raw) },
+        { name: "POST /create-tripwire-user, one at a time", figures: figures(single) },
+        { name: `POST /create-tripwire-user, concurrency ${concurrency}`, figures: figures(http) },
+        { name: `… + Idempotency-Key, concurrency ${concurrency}`, figures: figures(keyed) },
+      ], "raw SQL (login + ten-row transaction)"),
+    ].join("\n");
+  } finally {
+    await stack.stop();
+  }
+}

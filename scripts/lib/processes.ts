@@ -1,0 +1,82 @@
+/**
+ * Processes the scripts and tests start: a free port, a throwaway embedded Postgres, and the local
+ * stack (`scripts/start.ts`) as a child process that has said "Ready.".
+ */
+import { repoRoot, type RunningDatabase, startEmbeddedPostgres } from "./database.ts";
+
+/** A TCP port nobody listens on right now. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** An embedded Postgres in a temporary folder on a free port, removed again by `stop()`. */
+export async function startScratchPostgres(prefix: string): Promise<RunningDatabase> {
+  const dataDir = await Deno.makeTempDir({ prefix });
+  // The postgres system user (when we are root) must reach the data folder below this one.
+  await Deno.chmod(dataDir, 0o755);
+  const database = await startEmbeddedPostgres({
+    dataDir: `${dataDir}/data`,
+    port: freePort(),
+    persistent: false,
+  });
+  return {
+    ...database,
+    async stop() {
+      await database.stop();
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+export interface StackProcess {
+  child: Deno.ChildProcess;
+  /** What the stack printed up to "Ready.". */
+  printed: string;
+  /** SIGTERM, and the exit status. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** Runs `npm start`'s script with `env` until it says Ready. */
+export async function startStackProcess(env: Record<string, string>): Promise<StackProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "scripts/start.ts"],
+    cwd: repoRoot,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const decoder = new TextDecoder();
+  let printed = "";
+  const reader = child.stdout.getReader();
+  const deadline = Date.now() + 120_000;
+  while (!printed.includes("Ready.") && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    printed += decoder.decode(value);
+  }
+  reader.releaseLock();
+  if (!printed.includes("Ready.")) {
+    child.kill("SIGKILL");
+    const stderr = decoder.decode((await child.output()).stderr);
+    throw new Error(`npm start did not become ready:\n${printed}\n${stderr}`);
+  }
+  // Keep draining the pipes so a chatty server never blocks on a full pipe.
+  const drained = Promise.all([
+    child.stdout.pipeTo(new WritableStream()),
+    child.stderr.pipeTo(new WritableStream()),
+  ])
+    .catch(() => {});
+  return {
+    child,
+    printed,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await drained;
+      return status;
+    },
+  };
+}
