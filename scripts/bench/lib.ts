@@ -144,20 +144,20 @@ export async function machine(databaseUrl: string): Promise<string> {
     `PostgreSQL ${version}, Deno ${Deno.version.deno}`;
 }
 
-/** A Markdown table of named figures, with each row's ratio against the baseline row. */
-export function table(rows: { name: string; figures: Figures }[], baseline: string): string {
-  const base = rows.find((row) => row.name === baseline)?.figures;
+/** A Markdown table of named figures; a row with a `baseline` shows its ratios against that row. */
+export function table(rows: { name: string; figures: Figures; baseline?: string }[]): string {
   const lines = [
     "| scenario | p50 ms | p95 ms | p99 ms | per second | errors | p50 vs baseline | throughput vs baseline |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const { name, figures: f } of rows) {
-    const ratio = (value: number) => base ? `${value.toFixed(2)}×` : "–";
+  for (const { name, figures: f, baseline } of rows) {
+    const base = rows.find((row) => row.name === baseline)?.figures;
+    const ratio = (value: number) => base ? `${value.toFixed(2)}×` : "baseline";
     lines.push(
       `| ${name} | ${f.p50.toFixed(1)} | ${f.p95.toFixed(1)} | ${f.p99.toFixed(1)} | ${
         f.perSecond.toFixed(0)
       } | ` +
-        `${f.errors} | ${ratio(f.p50 / base!.p50)} | ${ratio(f.perSecond / base!.perSecond)} |`,
+        `${f.errors} | ${ratio(f.p50 / (base?.p50 ?? 1))} | ${ratio(f.perSecond / (base?.perSecond ?? 1))} |`,
     );
   }
   return lines.join("\n");
