@@ -1,0 +1,184 @@
+/**
+ * Heartbeats from the video player (DESIGN.md, video-tracking): the watched segments are clamped
+ * to the video, merged into the stored multirange and credited within the plausibility bucket, all
+ * in one UPDATE, so concurrent heartbeats never lose a segment. The clock is the database's `now()`.
+ */
+import { z } from "zod";
+import type { AuthUser } from "../_shared/auth.ts";
+import { db, type Sql } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+
+/** Video seconds credited per wall-clock second at most: the player's fastest rate. */
+export const maxPlaybackRate = 2;
+/** Seconds credited beyond what the wall clock allows, for network jitter. */
+export const toleranceSeconds = 5;
+/** The bucket refills for at most this long: a pause does not bank credit for a later burst. */
+export const maxIdleSeconds = 30;
+
+const second = z.number().finite().min(0).max(86_400);
+
+/** `[start, end]` in seconds of the video, start before end. */
+const Segment = z.tuple([second, second]).refine(([start, end]) => start < end, "start must be before end");
+
+export const Heartbeat = z.strictObject({
+  lesson_id: z.number().int().positive().max(2_147_483_647),
+  // Empty is allowed: the player says "playback started" before it has watched anything.
+  segments: z.array(Segment).max(200),
+  position: second.optional(),
+  playback_rate: z.number().finite().gt(0).max(16).optional(),
+});
+export type Heartbeat = z.output<typeof Heartbeat>;
+
+export const WatchStateQuery = z.strictObject({
+  lesson_id: z.coerce.number().int().positive().max(2_147_483_647),
+});
+
+export interface WatchState {
+  lesson_id: number;
+  watched_seconds: number;
+  duration_seconds: number;
+  watch_percentage: number;
+  min_watch_percentage: number;
+  qualified: boolean;
+  status: "not_started" | "in_progress" | "completed";
+  segments: [number, number][];
+  /** Seconds this student posted that were not plausible and so not credited, in total. */
+  rejected_seconds: number;
+  heartbeat_count: number;
+  last_position_seconds: number | null;
+}
+
+interface StateRow {
+  lesson_found: boolean;
+  unlocked: boolean | null;
+  lesson_id: number | null;
+  watched_seconds: string;
+  duration_seconds: number;
+  watch_percentage: string;
+  min_watch_percentage: string;
+  qualified: boolean;
+  status: WatchState["status"];
+  segments: [string, string][];
+  rejected_seconds: string;
+  heartbeat_count: number;
+  last_position_seconds: string | null;
+}
+
+function toState(row: StateRow): WatchState {
+  return {
+    lesson_id: row.lesson_id!,
+    watched_seconds: Number(row.watched_seconds),
+    duration_seconds: row.duration_seconds,
+    watch_percentage: Number(row.watch_percentage),
+    min_watch_percentage: Number(row.min_watch_percentage),
+    qualified: row.qualified,
+    status: row.status,
+    segments: row.segments.map(([start, end]) => [Number(start), Number(end)]),
+    rejected_seconds: Number(row.rejected_seconds),
+    heartbeat_count: row.heartbeat_count,
+    last_position_seconds: row.last_position_seconds === null ? null : Number(row.last_position_seconds),
+  };
+}
+
+function refuse(row: StateRow | undefined, lessonId: number): never {
+  if (!row?.lesson_found) throw new HttpError(404, "lesson_not_found", `There is no lesson ${lessonId}`);
+  throw new HttpError(409, "lesson_locked", "This lesson's module is not unlocked yet", {
+    lesson_id: lessonId,
+  });
+}
+
+/** Records one heartbeat for the signed-in student and returns the lesson's watch state. */
+export async function recordHeartbeat(
+  user: AuthUser,
+  heartbeat: Heartbeat,
+  sql: Sql = db(),
+): Promise<WatchState> {
+  const starts = heartbeat.segments.map(([start]) => start);
+  const ends = heartbeat.segments.map(([, end]) => end);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const [row] = await sql<StateRow[]>`
+      with lesson as (
+        select l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
+               exists (
+                 select 1 from public.tripwire_module_unlocks u
+                 where u.user_id = ${user.id} and u.module_id = l.module_id
+               ) as unlocked
+        from public.tripwire_lessons l
+        where l.id = ${heartbeat.lesson_id}
+      ),
+      incoming as (
+        select coalesce(range_agg(numrange(s.start_at, least(s.end_at, l.duration))), '{}'::nummultirange) as ranges
+        from lesson l cross join unnest(${starts}::numeric[], ${ends}::numeric[]) as s (start_at, end_at)
+        where s.start_at < l.duration
+      ),
+      updated as (
+        update public.video_tracking vt
+        set (watched_ranges, watched_seconds, watch_percentage, rejected_seconds, status, qualified_at, credit_clock_at) = (
+              select w.ranges, m.seconds, m.percentage, vt.rejected_seconds + w.rejected,
+                     case when vt.status = 'not_started' and m.seconds > 0 then 'in_progress' else vt.status end,
+                     case when vt.qualified_at is null and m.percentage >= l.min_watch_percentage then now()
+                          else vt.qualified_at end,
+                     b.clock + make_interval(secs => w.credited / ${maxPlaybackRate})
+              from (
+                select greatest(coalesce(vt.credit_clock_at, now()), now() - make_interval(secs => ${maxIdleSeconds}))
+                  as clock
+              ) b
+              cross join lateral private.credit_watch(
+                vt.watched_ranges, i.ranges,
+                ${maxPlaybackRate} * extract(epoch from now() - b.clock) + ${toleranceSeconds}
+              ) w
+              cross join lateral (
+                select round(least(private.multirange_seconds(w.ranges), l.duration), 2) as seconds,
+                       round(least(100, private.multirange_seconds(w.ranges) * 100 / l.duration), 2) as percentage
+              ) m
+            ),
+            heartbeat_count = vt.heartbeat_count + 1,
+            last_heartbeat_at = now(),
+            last_position_seconds = coalesce(least(${
+      heartbeat.position ?? null
+    }::numeric, l.duration), vt.last_position_seconds),
+            last_playback_rate = coalesce(${heartbeat.playback_rate ?? null}::numeric, vt.last_playback_rate)
+        from lesson l, incoming i
+        where vt.user_id = ${user.id} and vt.lesson_id = l.id and l.unlocked
+        returning vt.*
+      )
+      select l.id is not null as lesson_found, l.unlocked, u.lesson_id,
+             u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
+             u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
+             u.last_position_seconds,
+             (select coalesce(jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text) order by lower(r)), '[]')
+              from unnest(u.watched_ranges) as r) as segments
+      from (select 1) as one
+      left join lesson l on true
+      left join updated u on true`;
+    if (row?.lesson_id) return toState(row);
+    if (!row?.lesson_found || !row.unlocked) refuse(row, heartbeat.lesson_id);
+    // Unlocked, but no tracking row yet (a module with several lessons): make it, then credit.
+    await sql`
+      insert into public.video_tracking (user_id, lesson_id) values (${user.id}, ${heartbeat.lesson_id})
+      on conflict (user_id, lesson_id) do nothing`;
+  }
+  throw new Error(`No video_tracking row for ${user.id} / ${heartbeat.lesson_id} after creating it`);
+}
+
+/** The signed-in student's watch state for a lesson (GET). */
+export async function getWatchState(user: AuthUser, lessonId: number, sql: Sql = db()): Promise<WatchState> {
+  const [row] = await sql<StateRow[]>`
+    select l.id is not null as lesson_found,
+           exists (
+             select 1 from public.tripwire_module_unlocks u where u.user_id = ${user.id} and u.module_id = l.module_id
+           ) as unlocked,
+           l.id as lesson_id,
+           coalesce(vt.watched_seconds, 0) as watched_seconds, l.video_duration_seconds as duration_seconds,
+           coalesce(vt.watch_percentage, 0) as watch_percentage, l.min_watch_percentage,
+           vt.qualified_at is not null as qualified, coalesce(vt.status, 'not_started') as status,
+           coalesce(vt.rejected_seconds, 0) as rejected_seconds, coalesce(vt.heartbeat_count, 0) as heartbeat_count,
+           vt.last_position_seconds,
+           (select coalesce(jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text) order by lower(r)), '[]')
+            from unnest(vt.watched_ranges) as r) as segments
+    from public.tripwire_lessons l
+    left join public.video_tracking vt on vt.lesson_id = l.id and vt.user_id = ${user.id}
+    where l.id = ${lessonId}`;
+  if (!row || !row.unlocked) refuse(row, lessonId);
+  return toState(row);
+}

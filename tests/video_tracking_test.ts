@@ -1,0 +1,220 @@
+import assert from "node:assert/strict";
+import { enrol, heartbeat, letTimePass, watch } from "./support/learning.ts";
+import { appDatabase, callFunction, story } from "./support/server.ts";
+
+const sql = appDatabase.sql;
+
+async function expectOk(response: Response) {
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+  assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+  return body;
+}
+
+async function trackingRow(studentId: string, lessonId: number) {
+  const [row] = await sql`
+    select watched_ranges::text as ranges, watched_seconds, watch_percentage, status, qualified_at,
+           rejected_seconds, heartbeat_count, last_position_seconds
+    from public.video_tracking where user_id = ${studentId} and lesson_id = ${lessonId}`;
+  return row;
+}
+
+story("Bolat watches lesson 67 with a real player: every second counts once, 80 % qualifies", async () => {
+  const bolat = await enrol("Bolat Watcher");
+  const start = await expectOk(await heartbeat(bolat, { lesson_id: 67, segments: [], position: 0 }));
+  assert.deepEqual(start, {
+    lesson_id: 67,
+    watched_seconds: 0,
+    duration_seconds: 600,
+    watch_percentage: 0,
+    min_watch_percentage: 80,
+    qualified: false,
+    status: "not_started",
+    segments: [],
+    rejected_seconds: 0,
+    heartbeat_count: 1,
+    last_position_seconds: 0,
+  });
+
+  let state = await watch(sql, bolat, 67, 0, 470, 10);
+  assert.equal(state.watched_seconds, 470);
+  assert.equal(state.watch_percentage, 78.33);
+  assert.equal(state.status, "in_progress");
+  assert.equal(state.qualified, false);
+  assert.equal(state.rejected_seconds, 0);
+  assert.deepEqual(state.segments, [[0, 470]]);
+
+  state = await watch(sql, bolat, 67, 470, 480, 5);
+  assert.equal(state.watch_percentage, 80);
+  assert.equal(state.qualified, true);
+
+  const row = await trackingRow(bolat.id, 67);
+  assert.equal(row.ranges, "{[0,480)}");
+  assert.equal(row.watched_seconds, "480.00");
+  assert.equal(row.status, "in_progress");
+  assert.ok(row.qualified_at);
+  assert.equal(row.heartbeat_count, 1 + 47 + 2);
+
+  const fetched = await expectOk(
+    await callFunction("video-tracking?lesson_id=67", {
+      headers: { authorization: `Bearer ${bolat.token}` },
+    }),
+  );
+  assert.equal(fetched.watched_seconds, 480);
+  assert.equal(fetched.qualified, true);
+});
+
+story("overlapping and out-of-order segments: the percentage is the measured union", async () => {
+  const dana = await enrol("Dana Overlap");
+  await letTimePass(sql, dana, 67, 60);
+  const state = await expectOk(
+    await heartbeat(dana, { lesson_id: 67, segments: [[30, 40], [0, 10], [5, 15], [38.5, 45.25], [14, 20]] }),
+  );
+  // Union: [0,20) ∪ [30,45.25) = 35.25 s of 600.
+  assert.deepEqual(state.segments, [[0, 20], [30, 45.25]]);
+  assert.equal(state.watched_seconds, 35.25);
+  assert.equal(state.watch_percentage, 5.88);
+  const [measured] = await sql`
+    select sum(upper(r) - lower(r)) as seconds
+    from public.video_tracking, unnest(watched_ranges) r where user_id = ${dana.id} and lesson_id = 67`;
+  assert.equal(Number(measured.seconds), state.watched_seconds);
+});
+
+story("skipping: the first 10 s and the last 20 % are not 80 %; re-watching counts once", async () => {
+  const erlan = await enrol("Erlan Skipper");
+  await watch(sql, erlan, 67, 0, 10, 10);
+  let state = await watch(sql, erlan, 67, 540, 600, 10);
+  assert.equal(state.watched_seconds, 70);
+  assert.equal(state.qualified, false);
+  // Seeks back and watches the same minute again.
+  state = await watch(sql, erlan, 67, 540, 600, 10);
+  assert.equal(state.watched_seconds, 70);
+  assert.equal(state.watch_percentage, 11.67);
+});
+
+story("cheating: one big segment, a burst, absurd numbers, a locked lesson — no qualification", async (t) => {
+  const cheater = await enrol("Chet Cheater");
+  await t.step("[[0, duration]] at once credits the tolerance only", async () => {
+    const state = await expectOk(await heartbeat(cheater, { lesson_id: 67, segments: [[0, 600]] }));
+    assert.equal(state.watched_seconds, 5);
+    assert.equal(state.rejected_seconds, 595);
+    assert.equal(state.qualified, false);
+  });
+  await t.step("a burst of 50 heartbeats with no time between them gains almost nothing", async () => {
+    for (let index = 0; index < 50; index++) {
+      await heartbeat(cheater, { lesson_id: 67, segments: [[10 + index * 10, 20 + index * 10]] }).then((r) =>
+        r.body?.cancel()
+      );
+    }
+    const row = await trackingRow(cheater.id, 67);
+    assert.ok(Number(row.watched_seconds) < 15, `credited ${row.watched_seconds} s in a burst`);
+    assert.ok(Number(row.rejected_seconds) > 450);
+    assert.equal(row.qualified_at, null);
+  });
+  await t.step("segments past the end are clamped to the video", async () => {
+    await letTimePass(sql, cheater, 67, 30);
+    const state = await expectOk(await heartbeat(cheater, { lesson_id: 67, segments: [[595, 86_400]] }));
+    assert.equal(state.segments.at(-1)[1], 600);
+  });
+  const invalid: [string, unknown][] = [
+    ["negative start", { lesson_id: 67, segments: [[-5, 10]] }],
+    ["NaN as a string", { lesson_id: 67, segments: [["NaN", 10]] }],
+    ["huge number", { lesson_id: 67, segments: [[0, 1e308]] }],
+    ["start after end", { lesson_id: 67, segments: [[20, 10]] }],
+    ["empty segment", { lesson_id: 67, segments: [[10, 10]] }],
+    ["three numbers", { lesson_id: 67, segments: [[1, 2, 3]] }],
+    ["201 segments", { lesson_id: 67, segments: Array.from({ length: 201 }, (_, i) => [i, i + 0.5]) }],
+    ["playback rate 100", { lesson_id: 67, segments: [], playback_rate: 100 }],
+    ["user_id smuggled in", { lesson_id: 67, segments: [], user_id: cheater.id }],
+    ["lesson id as text", { lesson_id: "67", segments: [] }],
+  ];
+  for (const [name, body] of invalid) {
+    await t.step(`400 for ${name}, nothing credited`, async () => {
+      const before = await trackingRow(cheater.id, 67);
+      const response = await heartbeat(cheater, body);
+      const answer = await response.json();
+      assert.equal(response.status, 400, JSON.stringify(answer));
+      assert.equal(answer.error.code, "validation_failed");
+      assert.ok(answer.error.details.length > 0);
+      assert.deepEqual(await trackingRow(cheater.id, 67), before);
+    });
+  }
+  await t.step("a lesson of a module I have not unlocked → 409 lesson_locked; unknown → 404", async () => {
+    const locked = await heartbeat(cheater, { lesson_id: 68, segments: [[0, 5]] });
+    assert.equal(locked.status, 409);
+    assert.equal((await locked.json()).error.code, "lesson_locked");
+    const unknown = await heartbeat(cheater, { lesson_id: 999_999, segments: [[0, 5]] });
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).error.code, "lesson_not_found");
+    const [{ count }] =
+      await sql`select count(*)::int from public.video_tracking where user_id = ${cheater.id}`;
+    assert.equal(count, 1, "no row was made for the locked lesson");
+  });
+});
+
+story("another student's unlocked lesson does not open it for me", async () => {
+  const ahead = await enrol("Aigerim Ahead");
+  const behind = await enrol("Timur Behind");
+  await sql`insert into public.tripwire_module_unlocks (user_id, module_id) values (${ahead.id}, 17)`;
+  await letTimePass(sql, ahead, 67, 10);
+  const mine = await heartbeat(behind, { lesson_id: 68, segments: [[0, 5]] });
+  assert.equal(mine.status, 409);
+  await mine.body?.cancel();
+  const theirs = await expectOk(await heartbeat(ahead, { lesson_id: 68, segments: [[0, 5]] }));
+  assert.equal(theirs.watched_seconds, 5, "the first heartbeat of a newly unlocked lesson makes its row");
+});
+
+story("20 concurrent heartbeats with disjoint segments: the union of all 20", async () => {
+  const racer = await enrol("Ruslan Racer");
+  await heartbeat(racer, { lesson_id: 67, segments: [] }).then((r) => r.body?.cancel());
+  await letTimePass(sql, racer, 67, 30);
+  const responses = await Promise.all(
+    Array.from(
+      { length: 20 },
+      (_, index) => heartbeat(racer, { lesson_id: 67, segments: [[index * 10, index * 10 + 3]] }),
+    ),
+  );
+  assert.deepEqual(responses.map((response) => response.status), Array(20).fill(200));
+  await Promise.all(responses.map((response) => response.body?.cancel()));
+  const row = await trackingRow(racer.id, 67);
+  assert.equal(row.watched_seconds, "60.00");
+  assert.equal(row.rejected_seconds, "0.00");
+  assert.equal(row.heartbeat_count, 21);
+  assert.equal(
+    row.ranges,
+    `{${Array.from({ length: 20 }, (_, i) => `[${i * 10},${i * 10 + 3})`).join(",")}}`,
+  );
+});
+
+story("50 students heartbeating at once: each has exactly their own segments", async () => {
+  const students = await Promise.all(
+    Array.from({ length: 50 }, (_, index) => enrol(`Crowd Viewer ${index}`)),
+  );
+  for (const student of students) await letTimePass(sql, student, 67, 30);
+  const responses = await Promise.all(
+    students.map((student, index) => heartbeat(student, { lesson_id: 67, segments: [[index, index + 7]] })),
+  );
+  assert.deepEqual(responses.map((response) => response.status), Array(50).fill(200));
+  await Promise.all(responses.map((response) => response.body?.cancel()));
+  for (const [index, student] of students.entries()) {
+    const row = await trackingRow(student.id, 67);
+    assert.equal(row.ranges, `{[${index},${index + 7})}`);
+  }
+});
+
+story("GET: a student reads only lessons they may open; anonymous → 401, a manager → 403", async () => {
+  const gulnara = await enrol("Gulnara Reader");
+  const unknown = await callFunction("video-tracking?lesson_id=999999", {
+    headers: { authorization: `Bearer ${gulnara.token}` },
+  });
+  assert.equal(unknown.status, 404);
+  await unknown.body?.cancel();
+  const bad = await callFunction("video-tracking?lesson_id=abc", {
+    headers: { authorization: `Bearer ${gulnara.token}` },
+  });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.details[0].path, "lesson_id");
+  const anonymous = await callFunction("video-tracking?lesson_id=67");
+  assert.equal(anonymous.status, 401);
+  await anonymous.body?.cancel();
+});
