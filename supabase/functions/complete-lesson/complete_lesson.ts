@@ -1,0 +1,304 @@
+/**
+ * A student completes a lesson (DESIGN.md, complete-lesson): one transaction with the student's
+ * profile row locked, so repeated and concurrent calls complete once. Everything derived (modules
+ * completed, percentages, statistics, achievements) is recomputed from the facts, never incremented.
+ */
+import { z } from "zod";
+import type { AuthUser } from "../_shared/auth.ts";
+import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+
+export const CompleteLesson = z.strictObject({
+  lesson_id: z.number().int().positive().max(2_147_483_647),
+});
+export type CompleteLesson = z.output<typeof CompleteLesson>;
+
+/** Watched share of a lesson that earns the attentive_viewer achievement. */
+const attentiveViewerPercentage = 95;
+
+export interface Certificate {
+  certificate_number: string;
+  full_name: string;
+  course: unknown;
+  issued_at: string;
+}
+
+export interface Completion {
+  lesson_id: number;
+  already_completed: boolean;
+  completed_at: string;
+  watch_percentage: number;
+  module: { id: number; position: number; completed: boolean };
+  modules_completed: number;
+  total_modules: number;
+  completion_percentage: number;
+  next_module: { id: number; position: number; title: string; unlocked: boolean } | null;
+  achievements: string[];
+  certificate: Certificate | null;
+}
+
+interface LessonFacts {
+  id: number;
+  title: string;
+  module_id: number;
+  module_position: number;
+  min_watch_percentage: string;
+  unlocked: boolean;
+  watch_percentage: string | null;
+  progress_status: string | null;
+}
+
+/** Completes `lesson_id` for the signed-in student, or returns the completion that already happened. */
+export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql = db()): Promise<Completion> {
+  return withTransaction(async (tx) => {
+    const [student] = await tx<{ granted_by: string; full_name: string }[]>`
+      select t.granted_by, t.full_name
+      from public.tripwire_user_profile p join public.tripwire_users t on t.user_id = p.user_id
+      where p.user_id = ${user.id}
+      for update of p`;
+    if (!student) throw new HttpError(403, "forbidden", "Only a Tripwire student can complete lessons");
+
+    const [lesson] = await tx<LessonFacts[]>`
+      select l.id, l.title, l.module_id, m.position as module_position, l.min_watch_percentage,
+             exists (
+               select 1 from public.tripwire_module_unlocks u where u.user_id = ${user.id} and u.module_id = l.module_id
+             ) as unlocked,
+             vt.watch_percentage, sp.status as progress_status
+      from public.tripwire_lessons l
+      join public.tripwire_modules m on m.id = l.module_id
+      left join public.video_tracking vt on vt.user_id = ${user.id} and vt.lesson_id = l.id
+      left join public.student_progress sp on sp.user_id = ${user.id} and sp.lesson_id = l.id
+      where l.id = ${input.lesson_id}`;
+    if (!lesson) throw new HttpError(404, "lesson_not_found", `There is no lesson ${input.lesson_id}`);
+    if (!lesson.unlocked) {
+      throw new HttpError(409, "lesson_locked", "This lesson's module is not unlocked yet", {
+        lesson_id: lesson.id,
+      });
+    }
+    const alreadyCompleted = lesson.progress_status === "completed";
+    if (!alreadyCompleted) {
+      const watched = Number(lesson.watch_percentage ?? 0);
+      const required = Number(lesson.min_watch_percentage);
+      if (watched < required) {
+        throw new HttpError(
+          422,
+          "watch_threshold_not_met",
+          `Watched ${watched} % of this lesson; ${required} % is needed to complete it`,
+          { watch_percentage: watched, min_watch_percentage: required },
+        );
+      }
+      await recordCompletion(tx, user.id, student, lesson);
+    }
+    return await readCompletion(tx, user.id, lesson, alreadyCompleted);
+  }, sql);
+}
+
+async function recordCompletion(
+  tx: Transaction,
+  userId: string,
+  student: { granted_by: string; full_name: string },
+  lesson: LessonFacts,
+): Promise<void> {
+  await tx`
+    insert into public.student_progress (user_id, lesson_id, status, watch_percentage, started_at, completed_at)
+    values (${userId}, ${lesson.id}, 'completed', ${lesson.watch_percentage}, now(), now())
+    on conflict (user_id, lesson_id) do update
+      set status = 'completed', completed_at = now(), watch_percentage = excluded.watch_percentage,
+          started_at = coalesce(public.student_progress.started_at, now())`;
+  await tx`
+    update public.video_tracking set status = 'completed' where user_id = ${userId} and lesson_id = ${lesson.id}`;
+  await tx`
+    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+    values (${student.granted_by}, ${userId}, 'lesson_completed', jsonb_build_object(
+      'student_name', ${student.full_name}::text, 'lesson_id', ${lesson.id}::int, 'lesson_title', ${lesson.title}::text,
+      'watch_percentage', ${lesson.watch_percentage}::numeric))`;
+
+  // A module is completed when every one of its lessons is: from the facts, for every module.
+  const completedModules = await tx<{ module_id: number }[]>`
+    update public.tripwire_module_unlocks u set completed_at = now()
+    where u.user_id = ${userId} and u.completed_at is null
+      and exists (select 1 from public.tripwire_lessons l where l.module_id = u.module_id)
+      and not exists (
+        select 1 from public.tripwire_lessons l
+        where l.module_id = u.module_id
+          and not exists (
+            select 1 from public.student_progress sp
+            where sp.user_id = ${userId} and sp.lesson_id = l.id and sp.status = 'completed'
+          )
+      )
+    returning u.module_id`;
+
+  if (completedModules.some((row) => row.module_id === lesson.module_id)) {
+    // Unlock the next module by position, with a progress and tracking row for each of its lessons.
+    const [unlocked] = await tx<{ module_id: number; title: string }[]>`
+      with next_module as (
+        select id, title from public.tripwire_modules where position > ${lesson.module_position}
+        order by position limit 1
+      ),
+      unlocked as (
+        insert into public.tripwire_module_unlocks (user_id, module_id)
+        select ${userId}, id from next_module
+        on conflict (user_id, module_id) do nothing
+        returning module_id
+      ),
+      progress as (
+        insert into public.student_progress (user_id, lesson_id)
+        select ${userId}, l.id from public.tripwire_lessons l join unlocked u on u.module_id = l.module_id
+        on conflict do nothing
+      ),
+      tracking as (
+        insert into public.video_tracking (user_id, lesson_id)
+        select ${userId}, l.id from public.tripwire_lessons l join unlocked u on u.module_id = l.module_id
+        on conflict do nothing
+      )
+      select u.module_id, n.title from unlocked u join next_module n on n.id = u.module_id`;
+    if (unlocked) {
+      await tx`
+        insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+        values (${student.granted_by}, ${userId}, 'module_unlocked', jsonb_build_object(
+          'student_name', ${student.full_name}::text, 'module_id', ${unlocked.module_id}::int,
+          'module_title', ${unlocked.title}::text))`;
+    }
+  }
+
+  // Profile, statistics and achievements, recomputed from the facts.
+  const [facts] = await tx<{ modules_completed: number; total_modules: number; course_finished: boolean }[]>`
+    with facts as (
+      select
+        (select count(*) from public.tripwire_module_unlocks u
+         where u.user_id = ${userId} and u.completed_at is not null)::int as modules_completed,
+        (select count(*) from public.tripwire_modules)::int as total_modules,
+        (select count(*) from public.student_progress sp
+         where sp.user_id = ${userId} and sp.status = 'completed')::int as lessons_completed,
+        (select count(*) from public.tripwire_lessons)::int as total_lessons,
+        (select coalesce(sum(vt.watched_seconds), 0) from public.video_tracking vt where vt.user_id = ${userId})
+          as watch_seconds,
+        (select max(sp.watch_percentage) from public.student_progress sp
+         where sp.user_id = ${userId} and sp.status = 'completed') as best_percentage
+    ),
+    earned as (
+      update public.user_achievements a set unlocked_at = now()
+      from facts f
+      where a.user_id = ${userId} and a.unlocked_at is null
+        and ((a.achievement_code = 'first_lesson' and f.lessons_completed >= 1)
+          or (a.achievement_code = 'attentive_viewer' and f.best_percentage >= ${attentiveViewerPercentage})
+          or (a.achievement_code = 'halfway' and f.modules_completed >= 2)
+          or (a.achievement_code = 'graduate' and f.modules_completed >= f.total_modules))
+      returning a.achievement_code
+    ),
+    profile as (
+      update public.tripwire_user_profile p
+      set modules_completed = least(f.modules_completed, p.total_modules),
+          completion_percentage = round(100.0 * f.lessons_completed / greatest(f.total_lessons, 1), 2),
+          current_module_id = (
+            select u.module_id from public.tripwire_module_unlocks u
+            join public.tripwire_modules m on m.id = u.module_id
+            where u.user_id = ${userId} and u.completed_at is null
+            order by m.position limit 1
+          ),
+          last_activity_at = now()
+      from facts f
+      where p.user_id = ${userId}
+    ),
+    statistics as (
+      update public.user_statistics s
+      set lessons_completed = f.lessons_completed,
+          modules_completed = f.modules_completed,
+          total_watch_seconds = f.watch_seconds,
+          achievements_unlocked = (
+            select count(*) from public.user_achievements a where a.user_id = ${userId} and a.unlocked_at is not null
+          ) + (select count(*) from earned),
+          last_activity_at = now()
+      from facts f
+      where s.user_id = ${userId}
+    )
+    select modules_completed, total_modules, modules_completed >= total_modules as course_finished from facts`;
+
+  if (facts.course_finished) await issueCertificate(tx, userId, student);
+}
+
+async function issueCertificate(
+  tx: Transaction,
+  userId: string,
+  student: { granted_by: string; full_name: string },
+) {
+  const [certificate] = await tx<{ certificate_number: string }[]>`
+    insert into public.certificates (user_id, certificate_number, full_name, course)
+    select ${userId},
+           format('TW-%s-%s', to_char(now(), 'YYYY'), lpad(nextval('private.certificate_number_seq')::text, 6, '0')),
+           ${student.full_name},
+           jsonb_build_object('title', 'Tripwire', 'modules', (
+             select jsonb_agg(jsonb_build_object('id', m.id, 'position', m.position, 'title', m.title, 'lessons', (
+               select jsonb_agg(jsonb_build_object('id', l.id, 'title', l.title) order by l.position)
+               from public.tripwire_lessons l where l.module_id = m.id
+             )) order by m.position)
+             from public.tripwire_modules m
+           ))
+    on conflict (user_id) do nothing
+    returning certificate_number`;
+  if (!certificate) return;
+  await tx`
+    update public.tripwire_user_profile set certificate_issued_at = now(), current_module_id = null
+    where user_id = ${userId}`;
+  await tx`update public.tripwire_users set status = 'completed' where user_id = ${userId} and status = 'active'`;
+  await tx`
+    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+    values (${student.granted_by}, ${userId}, 'certificate_issued', jsonb_build_object(
+      'student_name', ${student.full_name}::text, 'certificate_number', ${certificate.certificate_number}::text))`;
+}
+
+async function readCompletion(
+  tx: Transaction,
+  userId: string,
+  lesson: LessonFacts,
+  alreadyCompleted: boolean,
+): Promise<Completion> {
+  const [row] = await tx`
+    select sp.completed_at, sp.watch_percentage,
+           (select u.completed_at is not null from public.tripwire_module_unlocks u
+            where u.user_id = ${userId} and u.module_id = ${lesson.module_id}) as module_completed,
+           p.modules_completed, p.total_modules, p.completion_percentage,
+           (select jsonb_build_object('id', m.id, 'position', m.position, 'title', m.title, 'unlocked', exists (
+              select 1 from public.tripwire_module_unlocks u where u.user_id = ${userId} and u.module_id = m.id))
+            from public.tripwire_modules m where m.position > ${lesson.module_position}
+            order by m.position limit 1) as next_module,
+           (select coalesce(jsonb_agg(a.achievement_code order by c.position), '[]')
+            from public.user_achievements a join public.achievements c on c.code = a.achievement_code
+            where a.user_id = ${userId} and a.unlocked_at is not null) as achievements,
+           (select jsonb_build_object('certificate_number', c.certificate_number, 'full_name', c.full_name,
+                                      'course', c.course, 'issued_at', c.issued_at)
+            from public.certificates c where c.user_id = ${userId}) as certificate
+    from public.student_progress sp
+    join public.tripwire_user_profile p on p.user_id = sp.user_id
+    where sp.user_id = ${userId} and sp.lesson_id = ${lesson.id}`;
+  return {
+    lesson_id: lesson.id,
+    already_completed: alreadyCompleted,
+    completed_at: row.completed_at.toISOString(),
+    watch_percentage: Number(row.watch_percentage),
+    module: { id: lesson.module_id, position: lesson.module_position, completed: row.module_completed },
+    modules_completed: row.modules_completed,
+    total_modules: row.total_modules,
+    completion_percentage: Number(row.completion_percentage),
+    next_module: row.next_module,
+    achievements: row.achievements,
+    certificate: row.certificate &&
+      { ...row.certificate, issued_at: new Date(row.certificate.issued_at).toISOString() },
+  };
+}
+
+/** Anyone may check a certificate by its number: who earned it, for which course, and when. */
+export async function verifyCertificate(certificateNumber: string, sql: Sql = db()) {
+  const notFound = new HttpError(404, "certificate_not_found", "No certificate has this number");
+  if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber)) throw notFound;
+  const [certificate] = await sql<{ full_name: string; course: unknown; issued_at: Date }[]>`
+    select full_name, course, issued_at from public.certificates where certificate_number = ${certificateNumber}`;
+  if (!certificate) throw notFound;
+  return {
+    valid: true,
+    certificate_number: certificateNumber,
+    full_name: certificate.full_name,
+    course: certificate.course,
+    issued_at: certificate.issued_at.toISOString(),
+  };
+}

@@ -1,0 +1,226 @@
+import assert from "node:assert/strict";
+import { aida } from "./support/fixtures.ts";
+import { enrol, type TestStudent, watch } from "./support/learning.ts";
+import { appDatabase, callFunction, story } from "./support/server.ts";
+import { rowCounts } from "./support/students.ts";
+
+const sql = appDatabase.sql;
+
+function complete(student: TestStudent, lessonId: number): Promise<Response> {
+  return callFunction("complete-lesson", {
+    method: "POST",
+    headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ lesson_id: lessonId }),
+  });
+}
+
+async function completed(student: TestStudent, lessonId: number) {
+  const response = await complete(student, lessonId);
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body;
+}
+
+async function feed(studentId: string): Promise<string[]> {
+  const rows = await sql`
+    select event_type from public.sales_activity_log where student_id = ${studentId} order by id`;
+  return rows.map((row) => row.event_type);
+}
+
+story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every table checked", async () => {
+  const bolat = await enrol("Bolat Graduate");
+
+  // Lesson 67 (600 s): watched to 81 %.
+  await watch(sql, bolat, 67, 0, 486, 10);
+  let result = await completed(bolat, 67);
+  assert.equal(result.already_completed, false);
+  assert.equal(result.watch_percentage, 81);
+  assert.deepEqual(result.module, { id: 16, position: 1, completed: true });
+  assert.equal(result.modules_completed, 1);
+  assert.equal(result.total_modules, 3);
+  assert.equal(result.completion_percentage, 33.33);
+  assert.deepEqual(result.next_module, {
+    id: 17,
+    position: 2,
+    title: result.next_module.title,
+    unlocked: true,
+  });
+  assert.deepEqual(result.achievements, ["first_lesson"]);
+  assert.equal(result.certificate, null);
+
+  let [profile] = await sql`
+    select current_module_id, modules_completed, completion_percentage, last_activity_at is not null as active
+    from public.tripwire_user_profile where user_id = ${bolat.id}`;
+  assert.deepEqual({ ...profile }, {
+    current_module_id: 17,
+    modules_completed: 1,
+    completion_percentage: "33.33",
+    active: true,
+  });
+  const unlocks = await sql`
+    select module_id, completed_at is not null as completed from public.tripwire_module_unlocks
+    where user_id = ${bolat.id} order by module_id`;
+  assert.deepEqual(unlocks.map((row) => ({ ...row })), [
+    { module_id: 16, completed: true },
+    { module_id: 17, completed: false },
+  ]);
+  const rows68 = await sql`
+    select (select status from public.student_progress where user_id = ${bolat.id} and lesson_id = 68) as progress,
+           (select status from public.video_tracking where user_id = ${bolat.id} and lesson_id = 68) as tracking,
+           (select status from public.video_tracking where user_id = ${bolat.id} and lesson_id = 67) as tracking67`;
+  assert.deepEqual({ ...rows68[0] }, {
+    progress: "not_started",
+    tracking: "not_started",
+    tracking67: "completed",
+  });
+  let [statistics] = await sql`
+    select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
+    from public.user_statistics where user_id = ${bolat.id}`;
+  assert.deepEqual({ ...statistics }, {
+    lessons_completed: 1,
+    modules_completed: 1,
+    total_watch_seconds: "486.00",
+    achievements_unlocked: 1,
+  });
+  assert.deepEqual(await feed(bolat.id), ["user_created", "lesson_completed", "module_unlocked"]);
+
+  // Lesson 68 (720 s): watched fully, 100 % → attentive viewer; two modules → halfway.
+  await watch(sql, bolat, 68, 0, 720, 10);
+  result = await completed(bolat, 68);
+  assert.equal(result.modules_completed, 2);
+  assert.deepEqual(result.achievements, ["first_lesson", "attentive_viewer", "halfway"]);
+  assert.equal(result.next_module.id, 18);
+
+  // Lesson 69 (900 s): 80 % exactly, the last module → graduate and the certificate.
+  await watch(sql, bolat, 69, 0, 720, 10);
+  result = await completed(bolat, 69);
+  assert.equal(result.modules_completed, 3);
+  assert.equal(result.completion_percentage, 100);
+  assert.equal(result.next_module, null);
+  assert.deepEqual(result.achievements, ["first_lesson", "attentive_viewer", "halfway", "graduate"]);
+  const certificate = result.certificate;
+  assert.match(certificate.certificate_number, new RegExp(`^TW-${new Date().getUTCFullYear()}-\\d{6,}$`));
+  assert.equal(certificate.full_name, "Bolat Graduate");
+  assert.deepEqual(certificate.course.modules.map((module: { id: number }) => module.id), [16, 17, 18]);
+
+  [profile] = await sql`
+    select current_module_id, modules_completed, certificate_issued_at is not null as certified
+    from public.tripwire_user_profile where user_id = ${bolat.id}`;
+  assert.deepEqual({ ...profile }, { current_module_id: null, modules_completed: 3, certified: true });
+  [statistics] = await sql`
+    select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
+    from public.user_statistics where user_id = ${bolat.id}`;
+  assert.deepEqual({ ...statistics }, {
+    lessons_completed: 3,
+    modules_completed: 3,
+    total_watch_seconds: "1926.00",
+    achievements_unlocked: 4,
+  });
+  const [student] = await sql`select status from public.tripwire_users where user_id = ${bolat.id}`;
+  assert.equal(student.status, "completed");
+  assert.deepEqual(await feed(bolat.id), [
+    "user_created",
+    "lesson_completed",
+    "module_unlocked",
+    "lesson_completed",
+    "module_unlocked",
+    "lesson_completed",
+    "certificate_issued",
+  ]);
+  const managers =
+    await sql`select distinct manager_id from public.sales_activity_log where student_id = ${bolat.id}`;
+  assert.deepEqual(managers.map((row) => row.manager_id), [aida.id], "the feed is the selling manager's");
+
+  // Anyone can verify it, without a token.
+  const verified = await callFunction(`complete-lesson/certificate/${certificate.certificate_number}`);
+  assert.equal(verified.status, 200);
+  assert.deepEqual(await verified.json(), {
+    valid: true,
+    certificate_number: certificate.certificate_number,
+    full_name: "Bolat Graduate",
+    course: certificate.course,
+    issued_at: certificate.issued_at,
+  });
+});
+
+story("below the threshold → 422 with the current percentage; nothing changes", async () => {
+  const dana = await enrol("Dana Hasty");
+  await watch(sql, dana, 67, 0, 300, 10);
+  const before = await rowCounts(sql);
+  const response = await complete(dana, 67);
+  const body = await response.json();
+  assert.equal(response.status, 422);
+  assert.equal(body.error.code, "watch_threshold_not_met");
+  assert.deepEqual(body.error.details, { watch_percentage: 50, min_watch_percentage: 80 });
+  assert.deepEqual(await rowCounts(sql), before);
+  const [progress] =
+    await sql`select status from public.student_progress where user_id = ${dana.id} and lesson_id = 67`;
+  assert.equal(progress.status, "not_started");
+});
+
+story("a locked lesson → 409, an unknown one → 404, a bad body → 400; nothing changes", async () => {
+  const erlan = await enrol("Erlan Eager");
+  const before = await rowCounts(sql);
+  const locked = await complete(erlan, 69);
+  assert.equal(locked.status, 409);
+  assert.equal((await locked.json()).error.code, "lesson_locked");
+  const unknown = await complete(erlan, 424242);
+  assert.equal(unknown.status, 404);
+  await unknown.body?.cancel();
+  const bad = await callFunction("complete-lesson", {
+    method: "POST",
+    headers: { authorization: `Bearer ${erlan.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ lesson_id: 67, user_id: aida.id }),
+  });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).error.details[0].path, "user_id");
+  assert.deepEqual(await rowCounts(sql), before);
+});
+
+story("idempotent: a second call says already_completed; 10 concurrent calls complete once", async () => {
+  const gulnara = await enrol("Gulnara Twice");
+  await watch(sql, gulnara, 67, 0, 500, 10);
+  const responses = await Promise.all(Array.from({ length: 10 }, () => complete(gulnara, 67)));
+  const bodies = await Promise.all(responses.map((response) => response.json()));
+  assert.deepEqual(
+    responses.map((response) => response.status),
+    Array(10).fill(200),
+    JSON.stringify(bodies[0]),
+  );
+  assert.equal(bodies.filter((body) => body.already_completed === false).length, 1);
+  const first = bodies.find((body) => !body.already_completed);
+  for (const body of bodies) assert.deepEqual({ ...body, already_completed: false }, first);
+  assert.deepEqual(await feed(gulnara.id), ["user_created", "lesson_completed", "module_unlocked"]);
+  const [{ count }] = await sql`
+    select count(*)::int from public.tripwire_module_unlocks where user_id = ${gulnara.id}`;
+  assert.equal(count, 2);
+
+  const again = await completed(gulnara, 67);
+  assert.equal(again.already_completed, true);
+  assert.deepEqual({ ...again, already_completed: false }, first);
+});
+
+story("10 concurrent completions of the last lesson: one certificate, one log entry", async () => {
+  const timur = await enrol("Timur Finisher");
+  await watch(sql, timur, 67, 0, 480, 20);
+  await completed(timur, 67);
+  await watch(sql, timur, 68, 0, 576, 20);
+  await completed(timur, 68);
+  await watch(sql, timur, 69, 0, 720, 20);
+  const responses = await Promise.all(Array.from({ length: 10 }, () => complete(timur, 69)));
+  const bodies = await Promise.all(responses.map((response) => response.json()));
+  assert.deepEqual(responses.map((response) => response.status), Array(10).fill(200));
+  assert.equal(new Set(bodies.map((body) => body.certificate.certificate_number)).size, 1);
+  const [{ certificates }] =
+    await sql`select count(*)::int as certificates from public.certificates where user_id = ${timur.id}`;
+  assert.equal(certificates, 1);
+  assert.equal((await feed(timur.id)).filter((event) => event === "certificate_issued").length, 1);
+});
+
+story("certificate check: an unknown or malformed number → 404", async () => {
+  for (const number of ["TW-2026-999999999", "not-a-number", "TW-2026-1%27%20or%201=1"]) {
+    const response = await callFunction(`complete-lesson/certificate/${number}`);
+    assert.equal(response.status, 404, number);
+    assert.equal((await response.json()).error.code, "certificate_not_found");
+  }
+});
