@@ -7,6 +7,8 @@ import type { BenchOptions } from "./bench/lib.ts";
 
 const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<string> }>> = {
   "create-user": () => import("./bench/create-user.ts"),
+  "heartbeat": () => import("./bench/heartbeat.ts"),
+  "complete": () => import("./bench/complete.ts"),
 };
 
 const names: string[] = [];

@@ -1,0 +1,49 @@
+/**
+ * Students for the learning-flow scenarios: created through the stack's own create-tripwire-user,
+ * with tokens, and (for complete-lesson) made to have watched lesson 67 fully.
+ */
+import type postgres from "postgres";
+import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
+import { signLocalToken } from "../token.ts";
+import { drive } from "./lib.ts";
+
+const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
+
+export interface BenchStudent {
+  user: AuthUser;
+  token: string;
+}
+
+/** Creates `count` students through HTTP and signs a token for each. */
+export async function createStudents(
+  functionsUrl: string,
+  count: number,
+  label: string,
+): Promise<BenchStudent[]> {
+  const managerToken = await signLocalToken(aida);
+  const runId = Date.now().toString(36);
+  const students: BenchStudent[] = [];
+  const result = await drive(count, 16, async (index) => {
+    const email = `bench.${runId}.${label}.${index}@example.kz`;
+    const response = await fetch(`${functionsUrl}/create-tripwire-user`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${managerToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ email, full_name: `Bench ${label} ${index}`, send_welcome_email: false }),
+    });
+    const body = await response.json();
+    if (response.status !== 201) throw new Error(`${response.status} ${JSON.stringify(body)}`);
+    const user: AuthUser = { id: body.user_id, email, fullName: body.full_name, role: "student" };
+    students.push({ user, token: await signLocalToken(user) });
+  });
+  if (result.errors > 0) throw new Error(`creating students failed: ${result.errorSamples.join(" | ")}`);
+  return students;
+}
+
+/** Marks lesson 67 fully watched for these students, as many heartbeats would have. */
+export async function watchFirstLesson(sql: postgres.Sql, students: BenchStudent[]): Promise<void> {
+  await sql`
+    update public.video_tracking
+    set watched_ranges = '{[0,600)}', watched_seconds = 600, watch_percentage = 100, status = 'in_progress',
+        qualified_at = now()
+    where lesson_id = 67 and user_id = any(${students.map((student) => student.user.id)}::uuid[])`;
+}
