@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { createJwtVerifier } from "../supabase/functions/_shared/auth.ts";
 import { aida, insertStudent } from "./support/fixtures.ts";
-import { appDatabase, callFunction, signingKeyId, signingKeys, story, tokenFor } from "./support/server.ts";
+import {
+  appDatabase,
+  callFunction,
+  jwtSecret,
+  signingKeyId,
+  signingKeys,
+  story,
+  tokenFor,
+} from "./support/server.ts";
 
 /** Each function with the method its main route answers. */
 const functionRoutes = [
@@ -175,4 +183,21 @@ story("the asymmetric keys can also come from the project's JWKS URL", async () 
   } finally {
     await auth.shutdown();
   }
+});
+
+story("a remembered token still expires, and a token with another signature is verified afresh", async () => {
+  let now = Date.now();
+  const verify = createJwtVerifier({ jwtSecret, now: () => now });
+  const exp = Math.floor(now / 1000) + 30;
+  const token = await tokenFor(aida.id, { expiresIn: exp });
+  assert.equal((await verify(token)).sub, aida.id);
+  assert.equal((await verify(token)).sub, aida.id);
+
+  // Same header and payload, another signature: not the remembered string, so it is checked.
+  const [header, payload] = token.split(".");
+  const forged = `${header}.${payload}.${"A".repeat(43)}`;
+  await assert.rejects(verify(forged), /not valid/);
+
+  now = exp * 1000 + 1;
+  await assert.rejects(verify(token), /expired/);
 });

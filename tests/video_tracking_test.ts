@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { enrol, heartbeat, letTimePass, watch } from "./support/learning.ts";
-import { appDatabase, callFunction, story } from "./support/server.ts";
+import { aida } from "./support/fixtures.ts";
+import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
 
 const sql = appDatabase.sql;
 
@@ -217,4 +218,37 @@ story("GET: a student reads only lessons they may open; anonymous → 401, a man
   const anonymous = await callFunction("video-tracking?lesson_id=67");
   assert.equal(anonymous.status, 401);
   await anonymous.body?.cancel();
+  const manager = await callFunction("video-tracking?lesson_id=67", {
+    headers: { authorization: `Bearer ${await tokenFor(aida.id)}` },
+  });
+  assert.equal(manager.status, 403);
+  assert.equal((await manager.json()).error.code, "forbidden");
 });
+
+story(
+  "POST: only a student's own token records; a manager or a stranger → 403, nothing written",
+  async () => {
+    const before = await sql`select count(*)::int as rows, coalesce(sum(heartbeat_count), 0)::int as beats
+                           from public.video_tracking`;
+    const callers = [
+      ["manager", { id: aida.id, token: await tokenFor(aida.id) }, "Only student accounts may do this"],
+      ["no account", { id: crypto.randomUUID(), token: "" }, "This account has no access to Tripwire"],
+    ] as const;
+    for (const [label, caller, message] of callers) {
+      const token = caller.token || await tokenFor(caller.id);
+      const response = await heartbeat({ id: caller.id, token }, { lesson_id: 67, segments: [[0, 5]] });
+      const body = await response.json();
+      assert.equal(response.status, 403, label);
+      assert.deepEqual([body.error.code, body.error.message], ["forbidden", message], label);
+    }
+    const unauthenticated = await heartbeat({ id: aida.id, token: "not-a-jwt" }, {
+      lesson_id: 67,
+      segments: [],
+    });
+    assert.equal(unauthenticated.status, 401);
+    await unauthenticated.body?.cancel();
+    const after = await sql`select count(*)::int as rows, coalesce(sum(heartbeat_count), 0)::int as beats
+                          from public.video_tracking`;
+    assert.deepEqual(after, before);
+  },
+);

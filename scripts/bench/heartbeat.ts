@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- heartbeat`: 100 students posting heartbeats at concurrency 32 through
  * POST /functions/v1/video-tracking, against the same UPDATE run straight through postgres.js
- * (`recordHeartbeat` without HTTP, JWT or the role read) as the baseline of the ratio.
+ * (`recordHeartbeat` without HTTP or the JWT) as the baseline of the ratio.
  */
 import postgres from "postgres";
 import { recordHeartbeat } from "../../supabase/functions/video-tracking/video_tracking.ts";
@@ -38,7 +38,7 @@ export async function run(options: BenchOptions): Promise<string> {
     console.log(`raw SQL: ${requests} heartbeat UPDATEs at concurrency ${concurrency}`);
     const raw = await drive(requests, concurrency, async (index) => {
       const student = students[index % students.length];
-      await recordHeartbeat(student.user, {
+      await recordHeartbeat(student.user.id, {
         lesson_id: 67,
         segments: segmentFor(index) as [number, number][],
       }, sql);

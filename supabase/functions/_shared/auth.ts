@@ -37,7 +37,19 @@ export interface VerifierOptions {
   jwks?: JSONWebKeySet;
   /** Where to fetch the asymmetric keys when none are given inline. */
   jwksUrl?: URL;
+  /** How many verified tokens to remember (0: none); see `rememberedTokens`. */
+  cacheSize?: number;
+  /** The clock, in milliseconds; tests move it instead of waiting. */
+  now?: () => number;
 }
+
+/**
+ * A verified token is remembered for up to a minute (never past its `exp`), keyed by the whole token
+ * string, signature included: a player sends the same token every few seconds, and checking its
+ * signature again cost more than the heartbeat's SQL (docs/benchmarks.md). A forged or altered token
+ * is a different string, so it is always verified.
+ */
+const rememberMs = 60_000;
 
 function unauthorized(message: string): HttpError {
   return new HttpError(401, "invalid_token", message);
@@ -59,8 +71,11 @@ export function createJwtVerifier(options: VerifierOptions): (token: string) => 
   let keySet: KeySet | undefined;
   if (options.jwks) keySet = createLocalJWKSet(options.jwks);
   else if (options.jwksUrl) keySet = createRemoteJWKSet(options.jwksUrl);
+  const cacheSize = options.cacheSize ?? 10_000;
+  const clock = options.now ?? Date.now;
+  const remembered = new Map<string, { claims: Claims; until: number }>();
 
-  return async (token) => {
+  const verify = async (token: string): Promise<Claims> => {
     let algorithm: string | undefined;
     try {
       algorithm = decodeProtectedHeader(token).alg;
@@ -70,9 +85,15 @@ export function createJwtVerifier(options: VerifierOptions): (token: string) => 
     try {
       let payload: JWTPayload;
       if (algorithm === "HS256" && secret) {
-        ({ payload } = await jwtVerify(token, secret, { algorithms: ["HS256"] }));
+        ({ payload } = await jwtVerify(token, secret, {
+          algorithms: ["HS256"],
+          currentDate: new Date(clock()),
+        }));
       } else if (algorithm && asymmetricAlgorithms.includes(algorithm) && keySet) {
-        ({ payload } = await jwtVerify(token, keySet, { algorithms: asymmetricAlgorithms }));
+        ({ payload } = await jwtVerify(token, keySet, {
+          algorithms: asymmetricAlgorithms,
+          currentDate: new Date(clock()),
+        }));
       } else {
         throw unauthorized("This token's signing algorithm is not accepted");
       }
@@ -88,6 +109,21 @@ export function createJwtVerifier(options: VerifierOptions): (token: string) => 
       if (error instanceof joseErrors.JOSEError) throw unauthorized("The token is not valid");
       throw error;
     }
+  };
+
+  return async (token) => {
+    const now = clock();
+    const hit = remembered.get(token);
+    if (hit && hit.until > now) return hit.claims;
+    if (hit) remembered.delete(token);
+    const claims = await verify(token);
+    if (cacheSize > 0) {
+      const expiresAt = typeof claims.exp === "number" ? claims.exp * 1000 : now;
+      // The oldest entry goes first (a Map iterates in insertion order).
+      if (remembered.size >= cacheSize) remembered.delete(remembered.keys().next().value!);
+      remembered.set(token, { claims, until: Math.min(expiresAt, now + rememberMs) });
+    }
+    return claims;
   };
 }
 
@@ -106,11 +142,22 @@ export function verifyJwt(token: string): Promise<Claims> {
   return defaultVerifier(token);
 }
 
+/**
+ * Admits a caller whose role (from `public.users`; null when they have no account there) is one of
+ * `allowed`; anyone else → 403.
+ */
+export function assertRole(role: Role | null | undefined, allowed: readonly Role[]): void {
+  if (!role) throw new HttpError(403, "forbidden", "This account has no access to Tripwire");
+  if (!allowed.includes(role)) {
+    throw new HttpError(403, "forbidden", `Only ${allowed.join(" or ")} accounts may do this`);
+  }
+}
+
 /** Loads the caller's account and role; a valid token with no account here → 403. */
 export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUser> {
   const [row] = await sql<{ id: string; email: string; full_name: string; role: Role }[]>`
     select id, email, full_name, role from public.users where id = ${userId}`;
-  if (!row) throw new HttpError(403, "forbidden", "This account has no access to Tripwire");
+  assertRole(row?.role, ["student", "manager", "admin"]);
   return { id: row.id, email: row.email, fullName: row.full_name, role: row.role };
 }
 

@@ -4,7 +4,7 @@
  * in one UPDATE, so concurrent heartbeats never lose a segment. The clock is the database's `now()`.
  */
 import { z } from "zod";
-import type { AuthUser } from "../_shared/auth.ts";
+import { assertRole, type AuthUser, type Role } from "../_shared/auth.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 
@@ -49,6 +49,7 @@ export interface WatchState {
 }
 
 interface StateRow {
+  caller_role?: Role | null;
   lesson_found: boolean;
   unlocked: boolean | null;
   lesson_id: number | null;
@@ -87,9 +88,13 @@ function refuse(row: StateRow | undefined, lessonId: number): never {
   });
 }
 
-/** Records one heartbeat for the signed-in student and returns the lesson's watch state. */
+/**
+ * Records one heartbeat for the signed-in student (the token's subject) and returns the lesson's
+ * watch state. The caller's role is read in the same statement: anyone but a student → 403, with
+ * nothing written.
+ */
 export async function recordHeartbeat(
-  user: AuthUser,
+  userId: string,
   heartbeat: Heartbeat,
   sql: Sql = db(),
 ): Promise<WatchState> {
@@ -97,11 +102,14 @@ export async function recordHeartbeat(
   const ends = heartbeat.segments.map(([, end]) => end);
   for (let attempt = 0; attempt < 2; attempt++) {
     const [row] = await sql<StateRow[]>`
-      with lesson as (
+      with caller as (
+        select role from public.users where id = ${userId}
+      ),
+      lesson as (
         select l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
-               exists (
+               (select role from caller) = 'student' and exists (
                  select 1 from public.tripwire_module_unlocks u
-                 where u.user_id = ${user.id} and u.module_id = l.module_id
+                 where u.user_id = ${userId} and u.module_id = l.module_id
                ) as unlocked
         from public.tripwire_lessons l
         where l.id = ${heartbeat.lesson_id}
@@ -139,10 +147,10 @@ export async function recordHeartbeat(
     }::numeric, l.duration), vt.last_position_seconds),
             last_playback_rate = coalesce(${heartbeat.playback_rate ?? null}::numeric, vt.last_playback_rate)
         from lesson l, incoming i
-        where vt.user_id = ${user.id} and vt.lesson_id = l.id and l.unlocked
+        where vt.user_id = ${userId} and vt.lesson_id = l.id and l.unlocked
         returning vt.*
       )
-      select l.id is not null as lesson_found, l.unlocked, u.lesson_id,
+      select (select role from caller) as caller_role, l.id is not null as lesson_found, l.unlocked, u.lesson_id,
              u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
              u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
              u.last_position_seconds,
@@ -152,13 +160,14 @@ export async function recordHeartbeat(
       left join lesson l on true
       left join updated u on true`;
     if (row?.lesson_id) return toState(row);
+    assertRole(row?.caller_role, ["student"]);
     if (!row?.lesson_found || !row.unlocked) refuse(row, heartbeat.lesson_id);
     // Unlocked, but no tracking row yet (a module with several lessons): make it, then credit.
     await sql`
-      insert into public.video_tracking (user_id, lesson_id) values (${user.id}, ${heartbeat.lesson_id})
+      insert into public.video_tracking (user_id, lesson_id) values (${userId}, ${heartbeat.lesson_id})
       on conflict (user_id, lesson_id) do nothing`;
   }
-  throw new Error(`No video_tracking row for ${user.id} / ${heartbeat.lesson_id} after creating it`);
+  throw new Error(`No video_tracking row for ${userId} / ${heartbeat.lesson_id} after creating it`);
 }
 
 /** The signed-in student's watch state for a lesson (GET). */
