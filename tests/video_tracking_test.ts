@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import postgres from "postgres";
+import { recordHeartbeat } from "../supabase/functions/video-tracking/video_tracking.ts";
 import { enrol, heartbeat, letTimePass, watch } from "./support/learning.ts";
 import { aida } from "./support/fixtures.ts";
 import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
@@ -252,3 +254,25 @@ story(
     assert.deepEqual(after, before);
   },
 );
+
+story("a heartbeat commits asynchronously, and only its own transaction does", async () => {
+  const aliya = await enrol("Aliya Durable");
+  const one = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+  try {
+    const inside = await one.begin(async (tx) => {
+      await recordHeartbeat(aliya.id, { lesson_id: 67, segments: [[0, 3]] }, tx as unknown as postgres.Sql);
+      const [{ synchronous_commit }] = await tx`show synchronous_commit`;
+      return synchronous_commit;
+    });
+    assert.equal(inside, "off");
+    // The same connection's next transaction is durable again (and so is anything else on it).
+    const [{ synchronous_commit: after }] = await one`show synchronous_commit`;
+    assert.equal(after, "on");
+    await recordHeartbeat(aliya.id, { lesson_id: 67, segments: [[3, 6]] }, one);
+    const [{ synchronous_commit: next }] = await one`show synchronous_commit`;
+    assert.equal(next, "on");
+    assert.equal((await trackingRow(aliya.id, 67)).heartbeat_count, 2);
+  } finally {
+    await one.end();
+  }
+});

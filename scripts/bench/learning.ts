@@ -45,5 +45,7 @@ export async function watchFirstLesson(sql: postgres.Sql, students: BenchStudent
     update public.video_tracking
     set watched_ranges = '{[0,600)}', watched_seconds = 600, watch_percentage = 100, status = 'in_progress',
         qualified_at = now()
-    where lesson_id = 67 and user_id = any(${students.map((student) => student.user.id)}::uuid[])`;
+    where lesson_id = 67 and user_id in (select jsonb_array_elements_text(${
+    JSON.stringify(students.map((student) => student.user.id))
+  }::text::jsonb)::uuid)`;
 }
