@@ -22,8 +22,6 @@ const hotPaths: Record<string, string> = {
   student_progress_completed_at: `select user_id from public.student_progress
     where status = 'completed' and completed_at >= now() - interval '1 day'`,
   video_tracking_lesson_id: `select user_id from public.video_tracking where lesson_id = 67`,
-  video_tracking_last_heartbeat_at: `select count(distinct user_id) from public.video_tracking
-    where last_heartbeat_at >= now() - interval '1 day'`,
   user_achievements_achievement_code:
     `select user_id from public.user_achievements where achievement_code = 'graduate'`,
   certificates_issued_at:
