@@ -3,6 +3,7 @@
  * Supabase-shaped when plain, migrated with the Supabase CLI, seeded; then every function served at
  * http://127.0.0.1:54321/functions/v1/<name>.
  */
+import postgres from "postgres";
 import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
 import {
   databasePort,
@@ -40,13 +41,39 @@ const server = serveFunctions();
 for (const name of Object.keys(functions)) {
   console.log(`  http://127.0.0.1:${functionsPort}/functions/v1/${name}`);
 }
-console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
 
-// The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails.
+// The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails, and
+// refresh the sales analytics unless this database's pg_cron already does.
+const refreshByCron = await hasCronRefreshJob(databaseUrl);
+console.log(
+  refreshByCron
+    ? "Sales analytics: refreshed by this database's pg_cron job every minute"
+    : "Sales analytics: refreshed now and every minute by this process (no pg_cron job here)",
+);
+if (!refreshByCron) await runScheduled("leaderboard/refresh");
+console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
 const scheduler = setInterval(async () => {
-  const response = await serveScheduled("create-tripwire-user/retry-emails");
-  if (!response.ok) console.error(`Scheduled retry-emails answered ${response.status}`);
+  await runScheduled("create-tripwire-user/retry-emails");
+  if (!refreshByCron) await runScheduled("leaderboard/refresh");
 }, schedulerIntervalMs);
+
+async function runScheduled(path: string): Promise<void> {
+  const response = await serveScheduled(path);
+  if (!response.ok) console.error(`Scheduled ${path} answered ${response.status}`);
+}
+
+async function hasCronRefreshJob(url: string): Promise<boolean> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<{ scheduled: boolean }[]>`
+      select exists (select 1 from cron.job where jobname = 'tripwire-refresh-sales-stats') as scheduled`;
+    return row.scheduled;
+  } catch {
+    return false; // no cron schema: pg_cron is not installed here
+  } finally {
+    await sql.end();
+  }
+}
 
 function serveScheduled(path: string): Promise<Response> {
   return fetch(`http://127.0.0.1:${functionsPort}/functions/v1/${path}`, {

@@ -28,6 +28,8 @@ const hotPaths: Record<string, string> = {
     `select certificate_number from public.certificates order by issued_at desc limit 10`,
   sales_activity_log_manager_feed: `select id from public.sales_activity_log
     where manager_id = '${aida.id}' order by created_at desc, id desc limit 20`,
+  sales_activity_log_created_at: `select id from public.sales_activity_log
+    order by created_at desc, id desc limit 20`,
   sales_activity_log_student_id:
     `select id from public.sales_activity_log where student_id = '00000000-0000-4000-8000-000000000000'`,
   sales_activity_log_event_created_at: `select count(*) from public.sales_activity_log

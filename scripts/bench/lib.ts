@@ -144,8 +144,15 @@ export async function machine(databaseUrl: string): Promise<string> {
     `PostgreSQL ${version}, Deno ${Deno.version.deno}`;
 }
 
+/** One line of a results table; `baseline` names the row its ratios are taken against. */
+export interface Row {
+  name: string;
+  figures: Figures;
+  baseline?: string;
+}
+
 /** A Markdown table of named figures; a row with a `baseline` shows its ratios against that row. */
-export function table(rows: { name: string; figures: Figures; baseline?: string }[]): string {
+export function table(rows: Row[]): string {
   const lines = [
     "| scenario | p50 ms | p95 ms | p99 ms | per second | errors | p50 vs baseline | throughput vs baseline |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -2,7 +2,7 @@
  * The HTTP frame every function shares: base path, CORS, request id, body limit, authentication
  * and role checks, zod validation, and one error handler that renders DESIGN.md's JSON errors.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
@@ -208,7 +208,36 @@ export function zQuery<T extends z.ZodType>(schema: T) {
   });
 }
 
-/** The answer of a capability whose issue has not landed yet. */
-export function notImplemented(capability: string): HttpError {
-  return new HttpError(501, "not_implemented", `${capability} is not implemented yet`);
+/** A strong validator for a body: its SHA-256, base64url, quoted. */
+export async function etagOf(body: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)));
+  const base64 = btoa(String.fromCharCode(...digest));
+  return `"${base64.replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")}"`;
+}
+
+/** True when an If-None-Match header names this ETag (weak or strong, as RFC 9110 compares for GET). */
+export function matchesEtag(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  if (ifNoneMatch.trim() === "*") return true;
+  return ifNoneMatch.split(",").some((candidate) => candidate.trim().replace(/^W\//, "") === etag);
+}
+
+/**
+ * Answers JSON with an ETag, or 304 with no body when the client already holds this exact answer.
+ * `version` is what the ETag is computed from when part of the value (a live feed's read time) should
+ * not make an unchanged answer look new.
+ * `private, no-cache`: a browser keeps it but asks again every time; shared caches never keep it.
+ */
+export async function jsonWithEtag(
+  c: Context<AppEnv>,
+  value: unknown,
+  version: unknown = value,
+): Promise<Response> {
+  const body = JSON.stringify(value);
+  const etag = await etagOf(version === value ? body : JSON.stringify(version));
+  c.header("etag", etag);
+  c.header("cache-control", "private, no-cache");
+  c.header("vary", "Authorization");
+  if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304);
+  return c.body(body, 200, { "content-type": "application/json; charset=UTF-8" });
 }

@@ -1,0 +1,482 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
+import { createMigratedDatabase } from "./support/database.ts";
+import { aida, asRole, daniyar, saule } from "./support/fixtures.ts";
+import { enrol } from "./support/learning.ts";
+import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
+import { newStudentBody, postStudent } from "./support/students.ts";
+
+const sql = appDatabase.sql;
+const periods = ["day", "week", "month", "all"] as const;
+
+/** A third manager, made as the admin would: a login and a `users` row with role manager. */
+async function insertManager(fullName: string): Promise<{ id: string }> {
+  const id = crypto.randomUUID();
+  const email = `${fullName.toLowerCase().replace(/\W+/g, ".")}.${Date.now().toString(36)}@tripwire.local`;
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into auth.users (id, aud, role, email, encrypted_password, created_at, updated_at)
+      values (${id}, 'authenticated', 'authenticated', ${email}, '', now(), now())`;
+    await tx`insert into public.users (id, email, full_name, role) values (${id}, ${email}, ${fullName}, 'manager')`;
+  });
+  return { id };
+}
+
+async function get(path: string, userId: string, headers: Record<string, string> = {}): Promise<Response> {
+  return await callFunction(path, {
+    headers: { authorization: `Bearer ${await tokenFor(userId)}`, ...headers },
+  });
+}
+
+async function getJson(path: string, userId: string) {
+  const response = await get(path, userId);
+  const body = await response.json();
+  assert.equal(response.status, 200, `${path}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+async function refresh(): Promise<{ refreshed: boolean; views?: { view: string }[] }> {
+  const response = await callFunction("leaderboard/refresh", {
+    method: "POST",
+    headers: { authorization: `Bearer ${serviceKey}` },
+  });
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+  return body;
+}
+
+/** Marks a lesson fully watched, as many heartbeats would have, then completes it through HTTP. */
+async function completeLesson(student: { id: string; token: string }, lessonId: number) {
+  await sql`
+    update public.video_tracking
+    set watched_ranges = nummultirange(numrange(0, l.video_duration_seconds)),
+        watched_seconds = l.video_duration_seconds, watch_percentage = 100, status = 'in_progress',
+        qualified_at = now(), last_heartbeat_at = now()
+    from public.tripwire_lessons l
+    where l.id = ${lessonId} and video_tracking.lesson_id = l.id and video_tracking.user_id = ${student.id}`;
+  const response = await callFunction("complete-lesson", {
+    method: "POST",
+    headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ lesson_id: lessonId }),
+  });
+  const body = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(body));
+}
+
+/**
+ * The leaderboard's figures for a period computed the plain way: GROUP BY over the base tables, in
+ * the academy's time zone, then ranked in TypeScript.
+ */
+async function expectedLeaderboard(period: (typeof periods)[number]) {
+  const rows = await sql<
+    {
+      manager_id: string;
+      full_name: string;
+      revenue: string;
+      students_created: number;
+      students_active: number;
+      lessons_completed: number;
+      certificates_issued: number;
+    }[]
+  >`
+    with zone as (
+      select time_zone as tz, (now() at time zone time_zone)::date as today from analytics.settings
+    ),
+    bounds as (
+      select tz, case ${period}
+                   when 'day' then today
+                   when 'week' then date_trunc('week', today)::date
+                   when 'month' then date_trunc('month', today)::date
+                 end as starts_on
+      from zone
+    ),
+    sales as (
+      select tu.granted_by as manager_id, count(*)::int as students_created, sum(tu.payment_amount) as revenue
+      from public.tripwire_users tu, bounds b
+      where b.starts_on is null or (tu.created_at at time zone b.tz)::date >= b.starts_on
+      group by tu.granted_by
+    ),
+    lessons as (
+      select tu.granted_by as manager_id, count(*)::int as lessons_completed
+      from public.student_progress sp join public.tripwire_users tu using (user_id), bounds b
+      where sp.status = 'completed'
+        and (b.starts_on is null or (sp.completed_at at time zone b.tz)::date >= b.starts_on)
+      group by tu.granted_by
+    ),
+    certificates as (
+      select tu.granted_by as manager_id, count(*)::int as certificates_issued
+      from public.certificates c join public.tripwire_users tu using (user_id), bounds b
+      where b.starts_on is null or (c.issued_at at time zone b.tz)::date >= b.starts_on
+      group by tu.granted_by
+    ),
+    active as (
+      select tu.granted_by as manager_id, count(*)::int as students_active
+      from public.tripwire_users tu
+      join public.tripwire_user_profile p using (user_id)
+      cross join bounds b
+      where (greatest(p.last_activity_at,
+                      (select max(vt.last_heartbeat_at) from public.video_tracking vt where vt.user_id = tu.user_id))
+             at time zone b.tz)::date >= coalesce(b.starts_on, '-infinity'::date)
+      group by tu.granted_by
+    )
+    select u.id as manager_id, u.full_name, coalesce(s.revenue, 0)::numeric(14, 2)::text as revenue,
+           coalesce(s.students_created, 0) as students_created, coalesce(a.students_active, 0) as students_active,
+           coalesce(l.lessons_completed, 0) as lessons_completed, coalesce(c.certificates_issued, 0) as certificates_issued
+    from public.users u
+    left join sales s on s.manager_id = u.id
+    left join lessons l on l.manager_id = u.id
+    left join certificates c on c.manager_id = u.id
+    left join active a on a.manager_id = u.id
+    where u.role = 'manager' or s.manager_id is not null`;
+  const key = (
+    row: (typeof rows)[number],
+  ) => [Number(row.revenue), row.students_created, row.certificates_issued];
+  const sorted = [...rows].sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    return y[0] - x[0] || y[1] - x[1] || y[2] - x[2];
+  });
+  return sorted.map((row) => ({
+    rank: 1 +
+      sorted.filter((other) => key(other).join() !== key(row).join() && greater(key(other), key(row))).length,
+    manager_id: row.manager_id,
+    full_name: row.full_name,
+    revenue: Number(row.revenue),
+    students_created: row.students_created,
+    students_active: row.students_active,
+    lessons_completed: row.lessons_completed,
+    certificates_issued: row.certificates_issued,
+  }));
+}
+
+function greater(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+}
+
+const byManager = (rows: { manager_id: string }[]) =>
+  Object.fromEntries(rows.map((row) => [row.manager_id, row])) as Record<string, unknown>;
+
+story(
+  "3 managers sell to 100 students: after a refresh the leaderboard and chart equal a plain GROUP BY",
+  async () => {
+    const bekzat = await insertManager("Bekzat Manager");
+    const managers = [aida.id, daniyar.id, bekzat.id];
+    const amounts = Array.from({ length: 100 }, (_, i) => 100 + i * 10);
+    const created: { id: string; manager: string }[] = [];
+    for (let batch = 0; batch < 100; batch += 10) {
+      await Promise.all(
+        amounts.slice(batch, batch + 10).map(async (amount, offset) => {
+          const manager = managers[(batch + offset) % 3];
+          const response = await postStudent(
+            manager,
+            newStudentBody(`Buyer ${batch + offset}`, {
+              payment_amount: amount,
+              send_welcome_email: false,
+            }),
+          );
+          const body = await response.json();
+          assert.equal(response.status, 201, JSON.stringify(body));
+          created[batch + offset] = { id: body.user_id, manager };
+        }),
+      );
+    }
+    // A history: some sales 3, 10, 40 and 400 days ago (the rest today).
+    const shifts: [number, number][] = [[1, 3], [2, 10], [3, 40], [4, 400]];
+    for (const [remainder, days] of shifts) {
+      const ids = created.filter((_, i) => i % 5 === remainder).map((student) => student.id);
+      await sql`
+      update public.tripwire_users set created_at = created_at - make_interval(days => ${days})
+      where user_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb)::uuid)`;
+    }
+    // Some students learn: six finish lesson 67, two of them the whole course.
+    const learners = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async (i) => ({ id: created[i].id, token: await tokenFor(created[i].id) })),
+    );
+    for (const learner of learners) await completeLesson(learner, 67);
+    for (const learner of learners.slice(0, 2)) {
+      await completeLesson(learner, 68);
+      await completeLesson(learner, 69);
+    }
+
+    const report = await refresh();
+    assert.equal(report.refreshed, true);
+    for (const period of periods) {
+      const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
+      const expected = await expectedLeaderboard(period);
+      assert.equal(body.period, period);
+      assert.equal(body.time_zone, "Asia/Almaty");
+      assert.ok(Date.parse(body.refreshed_at) > Date.now() - 60_000, "refreshed just now");
+      assert.deepEqual(byManager(body.managers), byManager(expected), period);
+      // Ranked: ranks never go down the list, and the order is the leaderboard's.
+      const ranks = body.managers.map((m: { rank: number }) => m.rank);
+      assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b));
+    }
+    // The known amounts: every sale of Bekzat's, in all time.
+    const all = await getJson("leaderboard?period=all&limit=100", bekzat.id);
+    const bekzatRow = all.managers.find((m: { manager_id: string }) => m.manager_id === bekzat.id);
+    const bekzatAmounts = amounts.filter((_, i) => i % 3 === 2);
+    assert.equal(bekzatRow.revenue, bekzatAmounts.reduce((sum, amount) => sum + amount, 0));
+    assert.equal(bekzatRow.students_created, bekzatAmounts.length);
+
+    // Bekzat's chart for the last 46 days: a GROUP BY per academy day, zeros filled in.
+    const [{ today }] =
+      await sql`select (now() at time zone time_zone)::date::text as today from analytics.settings`;
+    const from = new Date(Date.parse(`${today}T00:00:00Z`) - 45 * 86_400_000).toISOString().slice(0, 10);
+    const chart = await getJson(`leaderboard/chart?from=${from}&to=${today}`, bekzat.id);
+    assert.equal(chart.days.length, 46);
+    assert.equal(chart.days[0].day, from);
+    assert.equal(chart.days.at(-1).day, today);
+    const perDay = await sql<{ day: string; revenue: string; students: number }[]>`
+    select (tu.created_at at time zone s.time_zone)::date::text as day, sum(tu.payment_amount)::text as revenue,
+           count(*)::int as students
+    from public.tripwire_users tu cross join analytics.settings s
+    where tu.granted_by = ${bekzat.id}
+    group by 1`;
+    const expectedDays = Object.fromEntries(perDay.map((row) => [row.day, row]));
+    for (const day of chart.days) {
+      const expected = expectedDays[day.day];
+      assert.equal(day.revenue, expected ? Number(expected.revenue) : 0, day.day);
+      assert.equal(day.students_created, expected ? expected.students : 0, day.day);
+    }
+    assert.ok(chart.days.some((day: { revenue: number }) => day.revenue === 0), "gaps are zeros");
+
+    // Bekzat's stats: his row of every period, with his rank.
+    const stats = await getJson("leaderboard/stats", bekzat.id);
+    assert.equal(stats.manager_id, bekzat.id);
+    for (const period of periods) {
+      const expected = (await expectedLeaderboard(period)).find((row) => row.manager_id === bekzat.id)!;
+      assert.equal(stats.periods[period].revenue, expected.revenue, period);
+      assert.equal(stats.periods[period].rank, expected.rank, period);
+      assert.equal(stats.periods[period].certificates_issued, expected.certificates_issued, period);
+    }
+  },
+);
+
+story("only staff read analytics: a student → 403, a manager only their own, an admin anyone's", async () => {
+  const student = await enrol("Curious Student");
+  for (const path of ["leaderboard", "leaderboard/chart", "leaderboard/stats", "leaderboard/activity"]) {
+    const asStudent = await callFunction(path, { headers: { authorization: `Bearer ${student.token}` } });
+    assert.equal(asStudent.status, 403, path);
+    assert.equal((await asStudent.json()).error.code, "forbidden");
+    const anonymous = await callFunction(path);
+    assert.equal(anonymous.status, 401, path);
+    await anonymous.body?.cancel();
+  }
+  for (const path of ["leaderboard/stats", "leaderboard/chart", "leaderboard/activity"]) {
+    const others = await get(`${path}?manager_id=${daniyar.id}`, aida.id);
+    assert.equal(others.status, 403, path);
+    await others.body?.cancel();
+    const own = await get(`${path}?manager_id=${aida.id}`, aida.id);
+    assert.equal(own.status, 200, path);
+    await own.body?.cancel();
+    const admin = await getJson(`${path}?manager_id=${daniyar.id}`, saule.id);
+    assert.equal(admin.manager_id, daniyar.id, path);
+  }
+  // The admin without a manager: everyone's.
+  const everyone = await getJson("leaderboard/stats", saule.id);
+  assert.equal(everyone.manager_id, null);
+  assert.equal(everyone.periods.all.rank, null);
+
+  // The refresh is the scheduler's: a secret key, never a user's token.
+  const noKey = await callFunction("leaderboard/refresh", { method: "POST" });
+  assert.equal(noKey.status, 401);
+  await noKey.body?.cancel();
+  const managerToken = await callFunction("leaderboard/refresh", {
+    method: "POST",
+    headers: { authorization: `Bearer ${await tokenFor(aida.id)}` },
+  });
+  assert.equal(managerToken.status, 403);
+  await managerToken.body?.cancel();
+});
+
+story(
+  "through PostgREST's path (an API role with JWT claims) the RPCs check the caller the same way",
+  async () => {
+    const student = await enrol("RPC Student");
+    const call = (role: "anon" | "authenticated", sub: string | undefined, statement: string) =>
+      asRole(sql, role, sub ? { sub } : {}, (tx) => tx.unsafe(statement)).then(
+        (rows) => ({ ok: rows[0] }),
+        (error) => ({ code: error.code as string }),
+      );
+    const leaderboard = "select public.get_sales_leaderboard('all', 5) as result";
+    assert.deepEqual(await call("anon", undefined, leaderboard), { code: "42501" });
+    assert.deepEqual(await call("authenticated", student.id, leaderboard), { code: "42501" });
+    const asManager = await call("authenticated", aida.id, leaderboard) as unknown as {
+      ok: { result: { managers: unknown[] } };
+    };
+    assert.ok(asManager.ok.result.managers.length > 0);
+    assert.deepEqual(
+      await call("authenticated", aida.id, `select public.get_manager_stats('${daniyar.id}') as result`),
+      { code: "42501" },
+    );
+    assert.deepEqual(
+      await call("authenticated", aida.id, "select public.get_sales_leaderboard('year', 5) as result"),
+      { code: "22023" },
+    );
+    // The views themselves are in a schema PostgREST does not serve; the refresh is the service role's.
+    assert.deepEqual(await call("authenticated", aida.id, "select analytics.refresh_sales_stats()"), {
+      code: "42501",
+    });
+    assert.deepEqual(await call("anon", undefined, "select * from analytics.sales_leaderboard"), {
+      code: "42501",
+    });
+  },
+);
+
+story("bad parameters → 400 with the field's path", async () => {
+  const cases: [string, string][] = [
+    ["leaderboard?period=year", "period"],
+    ["leaderboard?limit=0", "limit"],
+    ["leaderboard?limit=10000", "limit"],
+    ["leaderboard?limit=abc", "limit"],
+    ["leaderboard?limit=2.5", "limit"],
+    ["leaderboard?sort=revenue", "sort"],
+    ["leaderboard/chart?from=2026-11-20&to=2026-11-01", "from"],
+    ["leaderboard/chart?from=2024-01-01&to=2026-01-01", "to"],
+    ["leaderboard/chart?from=2026-02-30", "from"],
+    ["leaderboard/chart?from=yesterday", "from"],
+    ["leaderboard/stats?manager_id=42", "manager_id"],
+    ["leaderboard/activity?before=not-a-cursor", "before"],
+    [`leaderboard/activity?before=${btoa("2026-11-23T09:00:00Z|x")}`, "before"],
+    ["leaderboard/activity?limit=101", "limit"],
+  ];
+  for (const [path, field] of cases) {
+    const response = await get(path, aida.id);
+    const body = await response.json();
+    assert.equal(response.status, 400, path);
+    assert.equal(body.error.code, "validation_failed", path);
+    assert.equal(body.error.details[0].path, field, path);
+  }
+  // Only `from`: `to` is today, so a `from` too far back is refused by the SQL's own check.
+  const tooLong = await get("leaderboard/chart?from=2020-01-01", aida.id);
+  assert.equal(tooLong.status, 400);
+  assert.match((await tooLong.json()).error.message, /366 days/);
+});
+
+story("every answer has an ETag; If-None-Match → 304 until the data changes", async () => {
+  const first = await get("leaderboard?period=all", aida.id);
+  const etag = first.headers.get("etag");
+  assert.match(etag ?? "", /^"[A-Za-z0-9_-]{43}"$/);
+  assert.equal(first.headers.get("cache-control"), "private, no-cache");
+  const body = await first.json();
+  assert.ok(body.refreshed_at);
+
+  const again = await get("leaderboard?period=all", aida.id, { "if-none-match": etag! });
+  assert.equal(again.status, 304);
+  assert.equal(again.headers.get("etag"), etag);
+  assert.equal(await again.text(), "");
+  const weak = await get("leaderboard?period=all", aida.id, { "if-none-match": `"other", W/${etag}` });
+  assert.equal(weak.status, 304);
+  await weak.body?.cancel();
+
+  const sold = await postStudent(aida.id, newStudentBody("ETag Buyer", { send_welcome_email: false }));
+  assert.equal(sold.status, 201);
+  await sold.body?.cancel();
+  await refresh();
+  const changed = await get("leaderboard?period=all", aida.id, { "if-none-match": etag! });
+  assert.equal(changed.status, 200);
+  assert.notEqual(changed.headers.get("etag"), etag);
+  await changed.body?.cancel();
+
+  for (const path of ["leaderboard/chart", "leaderboard/stats", "leaderboard/activity"]) {
+    const response = await get(path, aida.id);
+    const tag = response.headers.get("etag")!;
+    await response.body?.cancel();
+    const cached = await get(path, aida.id, { "if-none-match": tag });
+    assert.equal(cached.status, 304, path);
+    await cached.body?.cancel();
+  }
+});
+
+story(
+  "the activity feed pages by (created_at, id) with a cursor, newest first, without gaps or repeats",
+  async () => {
+    const feed = await sql<{ id: string }[]>`
+    select id from public.sales_activity_log where manager_id = ${daniyar.id} order by created_at desc, id desc`;
+    assert.ok(feed.length > 7, "the earlier stories gave Daniyar a feed");
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 100; page++) {
+      const path: string = `leaderboard/activity?limit=7${cursor ? `&before=${cursor}` : ""}`;
+      const body = await getJson(path, daniyar.id);
+      assert.ok(body.events.length <= 7);
+      seen.push(...body.events.map((event: { id: number; manager_id: string }) => {
+        assert.equal(event.manager_id, daniyar.id);
+        return event.id;
+      }));
+      cursor = body.next_cursor;
+      if (!cursor) break;
+    }
+    assert.deepEqual(seen, feed.map((row) => Number(row.id)));
+  },
+);
+
+story("reads never wait for a refresh, and a second refresh while one runs does nothing", async () => {
+  // A refresh that has done its work but not committed holds every view's refresh lock.
+  const holder = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let refreshed!: () => void;
+  const refreshDone = new Promise<void>((resolve) => refreshed = resolve);
+  const transaction = holder.begin(async (tx) => {
+    await tx`select analytics.refresh_sales_stats()`;
+    refreshed();
+    await released;
+  });
+  try {
+    await refreshDone;
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error("a read waited for the refresh")), 10_000)
+    );
+    const reads = Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const response = await get(`leaderboard?period=${periods[i % 4]}`, aida.id);
+        await response.body?.cancel();
+        return response.status;
+      }),
+    );
+    assert.deepEqual(await Promise.race([reads, timeout]), Array(20).fill(200));
+    const second = await refresh();
+    assert.equal(second.refreshed, false);
+  } finally {
+    release();
+    await transaction;
+    await holder.end();
+  }
+
+  // And under real concurrency: refreshes one after another while 100 reads run.
+  const refreshes = (async () => {
+    for (let i = 0; i < 5; i++) await refresh();
+  })();
+  const statuses = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+    const response = await get(`leaderboard?period=${periods[i % 4]}`, daniyar.id);
+    await response.body?.cancel();
+    return response.status;
+  }));
+  await refreshes;
+  assert.deepEqual(statuses, Array(100).fill(200));
+});
+
+Deno.test("a migration that adds an RPC is followed by `reload schema` on the pgrst channel", async () => {
+  const database = await createMigratedDatabase();
+  const listener = postgres(database.url, { max: 1, onnotice: () => {} });
+  try {
+    // Take the analytics migration back out, as if it had never been applied.
+    await database.sql`drop function public.get_sales_leaderboard(text, integer)`;
+    await database.sql`delete from supabase_migrations.schema_migrations where version = '20261123100000'`;
+    const received: string[] = [];
+    await listener.listen("pgrst", (payload) => received.push(payload));
+
+    // --include-all: the CLI otherwise refuses a migration older than the newest one applied.
+    await runSupabaseCli(["migration", "up", `--remote=${cliUrl(database.url)}`, "--include-all", "--yes"]);
+    for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(received.includes("reload schema"), `got ${JSON.stringify(received)}`);
+    const [row] = await database
+      .sql`select to_regprocedure('public.get_sales_leaderboard(text, integer)') as rpc`;
+    assert.ok(row.rpc);
+  } finally {
+    await listener.end();
+    await database.drop();
+  }
+});
