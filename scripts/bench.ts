@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- <scenario>…] [--quick] [--requests N] [--concurrency C]`: runs the named
+ * `npm run bench [-- <scenario>…] [--quick] [--requests N] [--concurrency C] [--students N,M]`: runs the named
  * benchmark scenarios (all when none is named) against a fresh local stack and prints Markdown
  * tables with ratios measured in the same run. Timings are never asserted; see docs/benchmarks.md.
  */
@@ -9,6 +9,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "create-user": () => import("./bench/create-user.ts"),
   "heartbeat": () => import("./bench/heartbeat.ts"),
   "complete": () => import("./bench/complete.ts"),
+  "leaderboard": () => import("./bench/leaderboard.ts"),
 };
 
 const names: string[] = [];
@@ -18,6 +19,7 @@ for (let index = 0; index < Deno.args.length; index++) {
   if (arg === "--quick") options.quick = true;
   else if (arg === "--requests") options.requests = Number(Deno.args[++index]);
   else if (arg === "--concurrency") options.concurrency = Number(Deno.args[++index]);
+  else if (arg === "--students") options.students = Deno.args[++index].split(",").map(Number);
   else if (arg in scenarios) names.push(arg);
   else {
     console.error(`Unknown argument ${arg}. Scenarios: ${Object.keys(scenarios).join(", ")}`);

@@ -52,10 +52,12 @@ console.log(
 );
 if (!refreshByCron) await runScheduled("leaderboard/refresh");
 console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
-const scheduler = setInterval(async () => {
-  await runScheduled("create-tripwire-user/retry-emails");
-  if (!refreshByCron) await runScheduled("leaderboard/refresh");
-}, schedulerIntervalMs);
+const scheduler = schedulerIntervalMs > 0
+  ? setInterval(async () => {
+    await runScheduled("create-tripwire-user/retry-emails");
+    if (!refreshByCron) await runScheduled("leaderboard/refresh");
+  }, schedulerIntervalMs)
+  : undefined;
 
 async function runScheduled(path: string): Promise<void> {
   const response = await serveScheduled(path);

@@ -11,6 +11,8 @@ export interface BenchOptions {
   /** Overrides of a scenario's defaults, from `--requests N --concurrency C`. */
   requests?: number;
   concurrency?: number;
+  /** Data sizes for the scenarios that generate data (leaderboard), from `--students 100000,1000000`. */
+  students?: number[];
 }
 
 export interface BenchStack {
@@ -53,6 +55,7 @@ export async function startBenchStack(): Promise<BenchStack> {
     DATABASE_URL: databaseUrl,
     FUNCTIONS_PORT: String(port),
     DB_POOL_SIZE: String(poolSize),
+    SCHEDULER_INTERVAL_MS: "0",
   });
   return {
     functionsUrl: `http://127.0.0.1:${port}/functions/v1`,

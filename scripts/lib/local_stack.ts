@@ -19,5 +19,8 @@ export const localJwtSecret = "super-secret-jwt-token-with-at-least-32-character
  * routes such as POST /functions/v1/create-tripwire-user/retry-emails.
  */
 export const localSecretKey = "sb_secret_tripwire_local_development_only";
-/** How often the local stack does what pg_cron / Supabase Cron does when deployed. */
-export const schedulerIntervalMs = 60_000;
+/**
+ * How often the local stack does what pg_cron / Supabase Cron does when deployed (SCHEDULER_INTERVAL_MS;
+ * 0 turns it off, as the benchmarks do so that a background refresh never lands inside a measurement).
+ */
+export const schedulerIntervalMs = Number(Deno.env.get("SCHEDULER_INTERVAL_MS") ?? 60_000);

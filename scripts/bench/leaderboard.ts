@@ -1,0 +1,150 @@
+/**
+ * `npm run bench -- leaderboard [--students 100000,1000000]`: on generated data (scripts/lib/scale_data.ts,
+ * 1,000 managers), at each size: the refresh of the materialized views, the leaderboard read through
+ * GET /functions/v1/leaderboard and through the RPC straight over postgres.js, and, in the same run on
+ * the same data, the approach the seeds started with: load every tripwire_users row and aggregate in
+ * TypeScript.
+ */
+import postgres from "postgres";
+import { getLeaderboard } from "../../supabase/functions/leaderboard/leaderboard.ts";
+import { seedScale } from "../seed_scale.ts";
+import { signLocalToken } from "../token.ts";
+import { type BenchOptions, drive, figures, machine, type Row, startBenchStack, table } from "./lib.ts";
+
+const seed = 1;
+
+/**
+ * The seeds' leaderboard: every student row into the function, grouped and ranked in TypeScript, for
+ * this month in the academy's time zone (what `period=month` answers).
+ */
+export async function leaderboardInTypeScript(sql: postgres.Sql, limit = 20) {
+  const managers = await sql<{ id: string; full_name: string }[]>`
+    select id, full_name from public.users where role = 'manager'`;
+  const students = await sql<{ granted_by: string; payment_amount: string; created_at: Date }[]>`
+    select granted_by, payment_amount, created_at from public.tripwire_users`;
+  const monthStart = academyMonthStart(new Date(), "Asia/Almaty");
+  const totals = new Map(managers.map((m) => [m.id, { ...m, revenue: 0, students_created: 0 }]));
+  for (const student of students) {
+    if (student.created_at < monthStart) continue;
+    const total = totals.get(student.granted_by) ??
+      { id: student.granted_by, full_name: "", revenue: 0, students_created: 0 };
+    total.revenue += Number(student.payment_amount);
+    total.students_created += 1;
+    totals.set(student.granted_by, total);
+  }
+  return [...totals.values()]
+    .sort((a, b) => b.revenue - a.revenue || b.students_created - a.students_created)
+    .slice(0, limit);
+}
+
+/** Midnight of the first of this month in `timeZone`, as an instant. */
+function academyMonthStart(now: Date, timeZone: string): Date {
+  const parts = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit" })
+    .formatToParts(now);
+  const year = parts.find((p) => p.type === "year")!.value;
+  const month = parts.find((p) => p.type === "month")!.value;
+  const offset = new Intl.DateTimeFormat("en", { timeZone, timeZoneName: "longOffset" })
+    .formatToParts(now).find((p) => p.type === "timeZoneName")!.value.replace("GMT", "") || "+00:00";
+  return new Date(`${year}-${month}-01T00:00:00${offset}`);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+export async function run(options: BenchOptions): Promise<string> {
+  const sizes = options.students ?? (options.quick ? [10_000] : [100_000, 1_000_000]);
+  const managers = options.quick ? 100 : 1000;
+  const reads = options.requests ?? (options.quick ? 100 : 500);
+  const stack = await startBenchStack();
+  const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
+  const sections: string[] = [];
+  const refreshLines: string[] = [];
+  try {
+    for (const size of sizes) {
+      console.log(`data: ${size.toLocaleString("en")} students of ${managers} managers`);
+      const load = await seedScale(stack.databaseUrl, { students: size, managers, seed });
+      const [manager] = await sql<{ id: string; email: string }[]>`
+        select id, email from public.users where role = 'manager' and email like ${`manager.${seed}.%`} limit 1`;
+      const token = await signLocalToken(manager);
+
+      console.log("refresh: 3 runs");
+      const refreshMs: number[] = [];
+      let views: { view: string; duration_ms: number }[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        const [{ report }] = await sql`select analytics.refresh_sales_stats() as report`;
+        refreshMs.push(performance.now() - started);
+        views = report.views;
+      }
+      const [{ students }] = await sql<
+        { students: number }[]
+      >`select count(*)::int as students from public.tripwire_users`;
+
+      console.log(`reads: ${reads} one at a time, HTTP and RPC; the TypeScript aggregation`);
+      const viaHttp = () => async () => {
+        const response = await fetch(`${stack.functionsUrl}/leaderboard?period=month&limit=20`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        const body = await response.text();
+        if (response.status !== 200) throw new Error(`${response.status} ${body.slice(0, 200)}`);
+      };
+      await drive(50, 1, viaHttp());
+      const http = await drive(reads, 1, viaHttp());
+      const httpConcurrent = await drive(reads * 4, 16, viaHttp());
+      const rpc = await drive(reads, 1, async () => {
+        await getLeaderboard({ sub: manager.id }, { period: "month", limit: 20 }, sql);
+      });
+      const jsRuns = size >= 1_000_000 ? 3 : 5;
+      const js = await drive(jsRuns, 1, async () => {
+        await leaderboardInTypeScript(sql);
+      });
+      for (const result of [http, httpConcurrent, rpc, js]) {
+        if (result.errors > 0) console.error(`errors: ${result.errors}: ${result.errorSamples.join(" | ")}`);
+      }
+      const label = `${students.toLocaleString("en")} students`;
+      const rows: Row[] = [
+        { name: `TypeScript aggregation of every row, ${label}`, figures: figures(js) },
+        {
+          name: `GET /leaderboard (materialized view), ${label}`,
+          figures: figures(http),
+          baseline: `TypeScript aggregation of every row, ${label}`,
+        },
+        {
+          name: `… at concurrency 16`,
+          figures: figures(httpConcurrent),
+          baseline: `TypeScript aggregation of every row, ${label}`,
+        },
+        {
+          name: `get_sales_leaderboard() over postgres.js, ${label}`,
+          figures: figures(rpc),
+          baseline: `TypeScript aggregation of every row, ${label}`,
+        },
+      ];
+      sections.push(table(rows));
+      refreshLines.push(
+        `| ${label} | ${load.seconds.toFixed(0)} s | ${median(refreshMs).toFixed(0)} ms | ` +
+          `${Math.min(...refreshMs).toFixed(0)}–${Math.max(...refreshMs).toFixed(0)} ms | ` +
+          `${views.map((v) => `${v.view} ${Math.round(v.duration_ms)}`).join(", ")} |`,
+      );
+    }
+    return [
+      `### leaderboard — ${managers} managers, period=month, limit 20, reads one at a time unless stated`,
+      "",
+      `Machine: ${await machine(
+        stack.databaseUrl,
+      )}. Function server: one Deno process, pool ${stack.poolSize}.`,
+      "",
+      ...sections.flatMap((section) => [section, ""]),
+      "Refresh (`analytics.refresh_sales_stats()`, 3 runs each, all four views concurrently, one transaction):",
+      "",
+      "| data | generated in | refresh median | range | per view, ms (last run) |",
+      "|---|---:|---:|---:|---|",
+      ...refreshLines,
+    ].join("\n");
+  } finally {
+    await sql.end();
+    await stack.stop();
+  }
+}
