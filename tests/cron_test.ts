@@ -12,7 +12,8 @@ const found = findCronPostgres();
 if ("missing" in found) console.log(`cron_test: the pg_cron story is skipped: ${found.missing}`);
 
 Deno.test({
-  name: "with pg_cron: the migrations schedule one refresh job, still one after applying them again",
+  name:
+    "with pg_cron: the migrations schedule the refresh and the nightly rebuild once, still once after applying them again",
   ignore: "missing" in found,
   async fn() {
     if ("missing" in found) return;
@@ -29,6 +30,12 @@ Deno.test({
         command: "select analytics.refresh_sales_stats()",
         database: "postgres",
         username: "postgres",
+      }, {
+        jobname: "tripwire-rebuild-sales-history",
+        schedule: "17 21 * * *",
+        command: "select analytics.refresh_sales_stats(rebuild => true)",
+        database: "postgres",
+        username: "postgres",
       }];
       assert.deepEqual([...await jobs()], expected);
 
@@ -42,9 +49,8 @@ Deno.test({
       const [{ report }] = await sql`select analytics.refresh_sales_stats() as report`;
       assert.equal(report.refreshed, true);
       assert.deepEqual(report.views.map((view: { view: string }) => view.view), [
-        "manager_daily_sales",
+        "manager_daily_history",
         "daily_sales",
-        "manager_last_activity",
         "sales_leaderboard",
       ]);
     } finally {

@@ -4,6 +4,7 @@ import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, asRole, daniyar, saule } from "./support/fixtures.ts";
 import { enrol } from "./support/learning.ts";
+import { getLeaderboard } from "../supabase/functions/leaderboard/leaderboard.ts";
 import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 
@@ -36,8 +37,8 @@ async function getJson(path: string, userId: string) {
   return body;
 }
 
-async function refresh(): Promise<{ refreshed: boolean; views?: { view: string }[] }> {
-  const response = await callFunction("leaderboard/refresh", {
+async function refresh(rebuild = false): Promise<{ refreshed: boolean; views?: { view: string }[] }> {
+  const response = await callFunction(`leaderboard/refresh${rebuild ? "?rebuild=true" : ""}`, {
     method: "POST",
     headers: { authorization: `Bearer ${serviceKey}` },
   });
@@ -111,13 +112,10 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
       group by tu.granted_by
     ),
     active as (
-      select tu.granted_by as manager_id, count(*)::int as students_active
-      from public.tripwire_users tu
-      join public.tripwire_user_profile p using (user_id)
-      cross join bounds b
-      where (greatest(p.last_activity_at,
-                      (select max(vt.last_heartbeat_at) from public.video_tracking vt where vt.user_id = tu.user_id))
-             at time zone b.tz)::date >= coalesce(b.starts_on, '-infinity'::date)
+      select tu.granted_by as manager_id, count(distinct sp.user_id)::int as students_active
+      from public.student_progress sp join public.tripwire_users tu using (user_id), bounds b
+      where sp.status = 'completed'
+        and (b.starts_on is null or (sp.completed_at at time zone b.tz)::date >= b.starts_on)
       group by tu.granted_by
     )
     select u.id as manager_id, u.full_name, coalesce(s.revenue, 0)::numeric(14, 2)::text as revenue,
@@ -199,7 +197,8 @@ story(
       await completeLesson(learner, 69);
     }
 
-    const report = await refresh();
+    // Sales moved into days the history has closed: a rebuild recomputes them (as the nightly job does).
+    const report = await refresh(true);
     assert.equal(report.refreshed, true);
     for (const period of periods) {
       const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
@@ -212,10 +211,33 @@ story(
       const ranks = body.managers.map((m: { rank: number }) => m.rank);
       assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b));
     }
+    // Incrementally: the history forgets its last 5 closed days and more is sold today; a plain refresh
+    // closes those days again from the base rows and counts today's sales live.
+    await sql`delete from analytics.manager_daily_history
+              where day > (select history_closed_through - 5 from analytics.settings)`;
+    await sql`update analytics.settings set history_closed_through = history_closed_through - 5`;
+    for (const manager of managers) {
+      const sold = await postStudent(
+        manager,
+        newStudentBody("Late Buyer", { payment_amount: 1000, send_welcome_email: false }),
+      );
+      assert.equal(sold.status, 201);
+      await sold.body?.cancel();
+    }
+    const incremental = await refresh();
+    assert.equal(incremental.refreshed, true);
+    for (const period of periods) {
+      const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
+      assert.deepEqual(
+        byManager(body.managers),
+        byManager(await expectedLeaderboard(period)),
+        `${period}, incremental`,
+      );
+    }
     // The known amounts: every sale of Bekzat's, in all time.
     const all = await getJson("leaderboard?period=all&limit=100", bekzat.id);
     const bekzatRow = all.managers.find((m: { manager_id: string }) => m.manager_id === bekzat.id);
-    const bekzatAmounts = amounts.filter((_, i) => i % 3 === 2);
+    const bekzatAmounts = [...amounts.filter((_, i) => i % 3 === 2), 1000]; // and the late sale
     assert.equal(bekzatRow.revenue, bekzatAmounts.reduce((sum, amount) => sum + amount, 0));
     assert.equal(bekzatRow.students_created, bekzatAmounts.length);
 
@@ -321,6 +343,29 @@ story(
     assert.deepEqual(await call("anon", undefined, "select * from analytics.sales_leaderboard"), {
       code: "42501",
     });
+    // Speaking for another user is the service role's alone.
+    assert.deepEqual(
+      await call(
+        "authenticated",
+        aida.id,
+        `select private.call_as_user('${daniyar.id}', 'get_manager_stats', '{}')`,
+      ),
+      { code: "42501" },
+    );
+
+    // The function's one-statement way in leaves the connection as it found it.
+    const one = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+    try {
+      const board = await getLeaderboard({ sub: aida.id }, { period: "all", limit: 3 }, one) as {
+        managers: unknown[];
+      };
+      assert.equal(board.managers.length, 3);
+      const [after] =
+        await one`select current_user as role, current_setting('request.jwt.claims', true) as claims`;
+      assert.deepEqual({ ...after }, { role: "postgres", claims: "" });
+    } finally {
+      await one.end();
+    }
   },
 );
 

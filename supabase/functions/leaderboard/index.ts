@@ -9,6 +9,7 @@ import {
   getLeaderboard,
   getStats,
   LeaderboardQuery,
+  RefreshQuery,
   refreshSalesStats,
   StatsQuery,
 } from "./leaderboard.ts";
@@ -43,6 +44,11 @@ export const app = createApp("leaderboard")
     },
   )
   // For pg_cron's stand-ins: Supabase Cron's HTTP jobs, external schedulers, `npm start`.
-  .post("/refresh", requireServiceRole(), async (c) => c.json(await refreshSalesStats()));
+  .post(
+    "/refresh",
+    requireServiceRole(),
+    zQuery(RefreshQuery),
+    async (c) => c.json(await refreshSalesStats(c.req.valid("query").rebuild)),
+  );
 
 if (import.meta.main) Deno.serve(app.fetch);

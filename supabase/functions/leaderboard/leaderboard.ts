@@ -5,7 +5,7 @@
  * `supabase.rpc()` and this function obey the same rules.
  */
 import { z } from "zod";
-import { actAs, db, type Sql } from "../_shared/db.ts";
+import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 
 const limit = z.coerce.number().int().min(1).max(100).default(20);
@@ -86,18 +86,21 @@ function fromRpcError(error: unknown): unknown {
   return error;
 }
 
-/** Runs one RPC as the caller, in a transaction that sets the role and claims PostgREST would. */
+/**
+ * Calls one analytics RPC as the caller: `private.call_as_user` takes on role `authenticated` and the
+ * token's subject, as PostgREST would, in the same statement (one round trip).
+ */
 async function asCaller(
   caller: Caller,
-  rpc: (tx: Sql) => Promise<{ result: unknown }[]>,
+  rpc: string,
+  args: Record<string, unknown>,
   sql: Sql,
 ): Promise<unknown> {
   try {
-    return await sql.begin(async (tx) => {
-      await actAs(tx, { sub: caller.sub });
-      const [row] = await rpc(tx as unknown as Sql);
-      return row.result;
-    });
+    const json = JSON.stringify(args);
+    const [row] = await sql<{ result: unknown }[]>`
+      select private.call_as_user(${caller.sub}::uuid, ${rpc}, ${json}::text::jsonb) as result`;
+    return row.result;
   } catch (error) {
     throw fromRpcError(error);
   }
@@ -108,11 +111,7 @@ export function getLeaderboard(
   query: z.output<typeof LeaderboardQuery>,
   sql: Sql = db(),
 ): Promise<unknown> {
-  return asCaller(
-    caller,
-    (tx) => tx`select public.get_sales_leaderboard(${query.period}, ${query.limit}) as result`,
-    sql,
-  );
+  return asCaller(caller, "get_sales_leaderboard", { period: query.period, limit: query.limit }, sql);
 }
 
 export function getChart(
@@ -120,13 +119,7 @@ export function getChart(
   query: z.output<typeof ChartQuery>,
   sql: Sql = db(),
 ): Promise<unknown> {
-  return asCaller(
-    caller,
-    (tx) =>
-      tx`select public.get_sales_chart_data(${query.from ?? null}::date, ${query.to ?? null}::date,
-                                            ${query.manager_id ?? null}::uuid) as result`,
-    sql,
-  );
+  return asCaller(caller, "get_sales_chart_data", query, sql);
 }
 
 export function getStats(
@@ -134,11 +127,7 @@ export function getStats(
   query: z.output<typeof StatsQuery>,
   sql: Sql = db(),
 ): Promise<unknown> {
-  return asCaller(
-    caller,
-    (tx) => tx`select public.get_manager_stats(${query.manager_id ?? null}::uuid) as result`,
-    sql,
-  );
+  return asCaller(caller, "get_manager_stats", query, sql);
 }
 
 interface ActivityEvent {
@@ -147,23 +136,21 @@ interface ActivityEvent {
 }
 
 /**
- * The feed's page after `before`. The cursor's time goes to SQL as text: postgres.js would turn a
- * timestamptz parameter into a JS Date, which keeps milliseconds only, and events logged in one
- * transaction share a microsecond time, so the page after one of them would skip its siblings.
+ * The feed's page after `before`. The cursor's time reaches SQL as text, never as a JS Date (which
+ * keeps milliseconds only): events logged in one transaction share a microsecond time, and the page
+ * after one of them would skip its siblings.
  */
 export async function getActivity(
   caller: Caller,
   query: z.output<typeof ActivityQuery>,
   sql: Sql = db(),
 ): Promise<Record<string, unknown>> {
-  const result = await asCaller(
-    caller,
-    (tx) =>
-      tx`select public.get_manager_activity(${query.manager_id ?? null}::uuid,
-                                            ${query.before?.createdAt ?? null}::text::timestamptz,
-                                            ${query.before?.id ?? null}::bigint, ${query.limit}) as result`,
-    sql,
-  ) as { events: ActivityEvent[] };
+  const result = await asCaller(caller, "get_manager_activity", {
+    manager_id: query.manager_id,
+    before_created_at: query.before?.createdAt,
+    before_id: query.before?.id,
+    limit: query.limit,
+  }, sql) as { events: ActivityEvent[] };
   const last = result.events.at(-1);
   return {
     ...result,
@@ -173,8 +160,13 @@ export async function getActivity(
   };
 }
 
-/** Refreshes the materialized views now (the scheduler's job; a no-op report while one is running). */
-export async function refreshSalesStats(sql: Sql = db()): Promise<unknown> {
-  const [row] = await sql`select analytics.refresh_sales_stats() as report`;
+export const RefreshQuery = z.strictObject({
+  // Recompute the closed days from the base rows too (after corrections to past data).
+  rebuild: z.enum(["true", "false"]).optional().transform((value) => value === "true"),
+});
+
+/** Refreshes the views now (the scheduler's job; a no-op report while another refresh runs). */
+export async function refreshSalesStats(rebuild = false, sql: Sql = db()): Promise<unknown> {
+  const [row] = await sql`select analytics.refresh_sales_stats(${rebuild}) as report`;
   return row.report;
 }

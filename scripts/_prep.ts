@@ -1,0 +1,2 @@
+import { prepareDatabase } from "./lib/database.ts";
+await prepareDatabase(Deno.env.get("DATABASE_URL")!);
