@@ -2,8 +2,8 @@
  * `npm run seed:scale -- --students 1000000 --managers 1000 [--seed 1]`: fills the local database
  * (DATABASE_URL, else the stack's embedded Postgres, started here if `npm start` is not running) with a
  * realistic history, set-based and deterministic from the seed (scripts/lib/scale_data.ts), showing a
- * progress bar with an ETA. Run again with more students to extend the same data; then the leaderboard
- * views are refreshed.
+ * progress bar with an ETA. Run again with more students to extend the same data; then the analytics
+ * history is rebuilt and the leaderboard views refreshed.
  */
 import postgres from "postgres";
 import { parseArgs } from "node:util";
@@ -51,7 +51,8 @@ export async function seedScale(
     });
     if (!options.quiet) console.log("");
     await sql`analyze`;
-    const [{ report }] = await sql`select analytics.refresh_sales_stats() as report`;
+    // The new history lies in days the analytics may have closed already: rebuild, not just extend.
+    const [{ report }] = await sql`select analytics.refresh_sales_stats(rebuild => true) as report`;
     if (!options.quiet) console.log(`views refreshed: ${JSON.stringify(report.views)}`);
     return { written: Math.max(0, options.students - from), seconds: (Date.now() - started) / 1000 };
   } finally {

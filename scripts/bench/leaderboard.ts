@@ -125,7 +125,12 @@ export async function run(options: BenchOptions): Promise<string> {
           baseline: `TypeScript aggregation of every row, ${label}`,
         },
       ];
-      sections.push(table(rows));
+      sections.push(
+        table(rows),
+        "",
+        `${label}: the TypeScript aggregation's p50 ÷ GET /leaderboard's p50 = ` +
+          `${(figures(js).p50 / figures(http).p50).toFixed(0)}×.`,
+      );
       const perView = (list: { view: string; duration_ms: number }[]) =>
         list.map((v) => `${v.view} ${Math.round(v.duration_ms)}`).join(", ");
       refreshLines.push(
