@@ -7,10 +7,22 @@
 import postgres from "postgres";
 import { completeLesson } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import { type BenchStudent, createStudents, watchFirstLesson } from "./learning.ts";
-import { type BenchOptions, drive, figures, machine, type Row, startBenchStack, table } from "./lib.ts";
+import {
+  type BenchOptions,
+  drive,
+  machine,
+  measure,
+  roundsOf,
+  type Row,
+  row,
+  type ScenarioReport,
+  startBenchStack,
+  table,
+} from "./lib.ts";
 
-export async function run(options: BenchOptions): Promise<string> {
-  const count = options.requests ?? 100;
+export async function run(options: BenchOptions): Promise<ScenarioReport> {
+  const count = options.requests ?? (options.quick ? 30 : 100);
+  const rounds = roundsOf(options);
   const concurrency = options.concurrency ?? 32;
   const stack = await startBenchStack();
   const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
@@ -34,31 +46,32 @@ export async function run(options: BenchOptions): Promise<string> {
     const rows: Row[] = [];
     // Each completion needs a student who has not completed yet: fresh ones for every row.
     for (const workers of [1, concurrency]) {
-      const rawStudents = await createStudents(stack.functionsUrl, count, `complete-raw-${workers}`);
-      const httpStudents = await createStudents(stack.functionsUrl, count, `complete-http-${workers}`);
-      await watchFirstLesson(sql, [...rawStudents, ...httpStudents]);
       const label = workers === 1 ? "one at a time" : `concurrency ${workers}`;
-      console.log(`raw SQL and HTTP: ${count} completions each, ${label}`);
-      const raw = await drive(count, workers, viaSql(rawStudents));
-      const http = await drive(count, workers, viaHttp(httpStudents));
-      for (const result of [raw, http]) {
-        if (result.errors > 0) console.error(`errors: ${result.errors}: ${result.errorSamples.join(" | ")}`);
-      }
+      console.log(`raw SQL and HTTP: ${count} completions each, ${label}, ${rounds} round(s)`);
+      const measureWith = (kind: "raw" | "http") =>
+        measure(rounds, async (round) => {
+          const students = await createStudents(
+            stack.functionsUrl,
+            count,
+            `complete-${kind}-${workers}-${round}`,
+          );
+          await watchFirstLesson(sql, students);
+          return await drive(count, workers, kind === "raw" ? viaSql(students) : viaHttp(students));
+        });
+      const raw = await measureWith("raw");
+      const http = await measureWith("http");
       const baseline = `raw SQL (the completion transaction), ${label}`;
-      rows.push(
-        { name: baseline, figures: figures(raw) },
-        { name: `POST /complete-lesson, ${label}`, figures: figures(http), baseline },
-      );
+      rows.push(row(baseline, raw), row(`POST /complete-lesson, ${label}`, http, baseline));
     }
-    return [
+    const machineLabel = await machine(stack.databaseUrl);
+    const markdown = [
       `### complete — ${count} first-lesson completions one at a time and at concurrency ${concurrency}`,
       "",
-      `Machine: ${await machine(
-        stack.databaseUrl,
-      )}. Function server: one Deno process, pool ${stack.poolSize}.`,
+      `Machine: ${machineLabel}. Function server: one Deno process, pool ${stack.poolSize}.`,
       "",
       table(rows),
     ].join("\n");
+    return { markdown, rows, machine: machineLabel };
   } finally {
     await sql.end();
     await stack.stop();

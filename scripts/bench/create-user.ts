@@ -12,7 +12,17 @@ import { LocalAuthAdmin } from "../../supabase/functions/create-tripwire-user/au
 import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
 import { generatePassword } from "../../supabase/functions/create-tripwire-user/password.ts";
 import { signLocalToken } from "../token.ts";
-import { type BenchOptions, drive, figures, machine, startBenchStack, table } from "./lib.ts";
+import {
+  type BenchOptions,
+  drive,
+  machine,
+  measure,
+  roundsOf,
+  row,
+  type ScenarioReport,
+  startBenchStack,
+  table,
+} from "./lib.ts";
 
 const managers: AuthUser[] = [
   {
@@ -35,7 +45,7 @@ const managers: AuthUser[] = [
   },
 ];
 
-export async function run(options: BenchOptions): Promise<string> {
+export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 100 : 1000);
   const concurrency = options.concurrency ?? 16;
   const stack = await startBenchStack();
@@ -63,15 +73,16 @@ export async function run(options: BenchOptions): Promise<string> {
     console.log(`warm-up: ${Math.min(100, requests)} creations`);
     await drive(Math.min(100, requests), concurrency, create("warmup", false));
 
+    const rounds = roundsOf(options);
     // One at a time: the latency a manager sees when nobody else is creating.
     const alone = Math.max(50, Math.floor(requests / 5));
-    console.log(`HTTP: ${alone} creations one at a time`);
-    const single = await drive(alone, 1, create("single", false));
+    console.log(`HTTP: ${alone} creations one at a time, ${rounds} round(s)`);
+    const single = await measure(rounds, (r) => drive(alone, 1, create(`single${r}`, false)));
 
     console.log(`HTTP: ${requests} creations at concurrency ${concurrency}`);
-    const http = await drive(requests, concurrency, create("http", false));
+    const http = await measure(rounds, (r) => drive(requests, concurrency, create(`http${r}`, false)));
     console.log(`HTTP with Idempotency-Key: ${requests} creations at concurrency ${concurrency}`);
-    const keyed = await drive(requests, concurrency, create("keyed", true));
+    const keyed = await measure(rounds, (r) => drive(requests, concurrency, create(`keyed${r}`, true)));
 
     // The baseline: the same SQL with the same pool size, without HTTP, JWT, validation, idempotency
     // or the e-mail step.
@@ -93,41 +104,31 @@ export async function run(options: BenchOptions): Promise<string> {
         }), sql);
     };
     console.log(`raw SQL: ${alone} creations one at a time`);
-    const rawSingle = await drive(alone, 1, createRaw("raw-single"));
+    const rawSingle = await measure(rounds, (r) => drive(alone, 1, createRaw(`raw-single${r}`)));
     console.log(`raw SQL: ${requests} creations at concurrency ${concurrency}`);
-    const raw = await drive(requests, concurrency, createRaw("raw"));
+    const raw = await measure(rounds, (r) => drive(requests, concurrency, createRaw(`raw${r}`)));
     await sql.end();
 
-    for (const result of [single, http, keyed, rawSingle, raw]) {
-      if (result.errors > 0) console.error(`errors: ${result.errors}: ${result.errorSamples.join(" | ")}`);
-    }
-    return [
+    const rows = [
+      row("raw SQL, one at a time", rawSingle),
+      row("POST /create-tripwire-user, one at a time", single, "raw SQL, one at a time"),
+      row(`raw SQL, concurrency ${concurrency}`, raw),
+      row(
+        `POST /create-tripwire-user, concurrency ${concurrency}`,
+        http,
+        `raw SQL, concurrency ${concurrency}`,
+      ),
+      row(`… + Idempotency-Key, concurrency ${concurrency}`, keyed, `raw SQL, concurrency ${concurrency}`),
+    ];
+    const machineLabel = await machine(stack.databaseUrl);
+    const markdown = [
       `### create-user — ${requests} creations at concurrency ${concurrency}`,
       "",
-      `Machine: ${await machine(
-        stack.databaseUrl,
-      )}. Function server: one Deno process, pool ${stack.poolSize}.`,
+      `Machine: ${machineLabel}. Function server: one Deno process, pool ${stack.poolSize}.`,
       "",
-      table([
-        { name: "raw SQL, one at a time", figures: figures(rawSingle) },
-        {
-          name: "POST /create-tripwire-user, one at a time",
-          figures: figures(single),
-          baseline: "raw SQL, one at a time",
-        },
-        { name: `raw SQL, concurrency ${concurrency}`, figures: figures(raw) },
-        {
-          name: `POST /create-tripwire-user, concurrency ${concurrency}`,
-          figures: figures(http),
-          baseline: `raw SQL, concurrency ${concurrency}`,
-        },
-        {
-          name: `… + Idempotency-Key, concurrency ${concurrency}`,
-          figures: figures(keyed),
-          baseline: `raw SQL, concurrency ${concurrency}`,
-        },
-      ]),
+      table(rows),
     ].join("\n");
+    return { markdown, rows, machine: machineLabel };
   } finally {
     await stack.stop();
   }

@@ -1,65 +1,178 @@
 /**
  * `npm run bench -- heartbeat`: 100 students posting heartbeats at concurrency 32 through
  * POST /functions/v1/video-tracking, against the same UPDATE run straight through postgres.js
- * (`recordHeartbeat` without HTTP or the JWT) as the baseline of the ratio.
+ * (`recordHeartbeat` without HTTP or the JWT), and against what this Postgres can do at all: pgbench's
+ * single-row UPDATE at the same concurrency, when pgbench is installed. Also measured under the HTTP
+ * load: the function server's peak memory and the connections it holds open.
  */
 import postgres from "postgres";
 import { recordHeartbeat } from "../../supabase/functions/video-tracking/video_tracking.ts";
+import { withDatabase } from "../lib/database.ts";
 import { createStudents } from "./learning.ts";
-import { type BenchOptions, drive, figures, machine, startBenchStack, table } from "./lib.ts";
+import {
+  type BenchOptions,
+  drive,
+  machine,
+  measure,
+  peakMemoryMiB,
+  roundsOf,
+  row,
+  sampleConnections,
+  type ScenarioReport,
+  startBenchStack,
+  table,
+} from "./lib.ts";
 
-export async function run(options: BenchOptions): Promise<string> {
+/** Where pgbench is, or undefined: it comes with Debian's postgresql-client, not with npm. */
+function findPgbench(): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      Deno.statSync(`${dir}/pgbench`);
+      return `${dir}/pgbench`;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * pgbench in its own database on the same server: `pgbench -i -s 10`, then a script of one single-row
+ * UPDATE of pgbench_accounts by random key, at `clients` clients for `seconds`. Returns transactions/s.
+ */
+async function pgbenchSingleRowUpdate(
+  pgbench: string,
+  databaseUrl: string,
+  clients: number,
+  seconds: number,
+): Promise<number> {
+  const name = `tripwire_pgbench_${Date.now()}`;
+  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  const target = new URL(withDatabase(databaseUrl, name));
+  const env = {
+    PGHOST: target.hostname,
+    PGPORT: target.port || "5432",
+    PGUSER: decodeURIComponent(target.username),
+    PGPASSWORD: decodeURIComponent(target.password),
+    PGDATABASE: name,
+  };
+  const script = await Deno.makeTempFile({ suffix: ".sql" });
+  try {
+    await Deno.writeTextFile(
+      script,
+      "\\set aid random(1, 1000000)\nupdate pgbench_accounts set abalance = abalance + 1 where aid = :aid;\n",
+    );
+    const init = await new Deno.Command(pgbench, { args: ["-i", "-s", "10", "-q"], env, stderr: "piped" })
+      .output();
+    if (!init.success) throw new Error(new TextDecoder().decode(init.stderr));
+    const run = await new Deno.Command(pgbench, {
+      args: ["-n", "-M", "prepared", "-c", String(clients), "-j", "2", "-T", String(seconds), "-f", script],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const printed = new TextDecoder().decode(run.stdout);
+    const tps = Number(printed.match(/tps = ([\d.]+)/)?.[1]);
+    if (!run.success || !Number.isFinite(tps)) {
+      throw new Error(printed + new TextDecoder().decode(run.stderr));
+    }
+    return tps;
+  } finally {
+    await Deno.remove(script);
+    await admin.unsafe(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 500 : 10_000);
   const concurrency = options.concurrency ?? 32;
+  const rounds = roundsOf(options);
   const stack = await startBenchStack();
   try {
     const students = await createStudents(stack.functionsUrl, 100, "heartbeat");
     // Each student watches forward in 2 s steps; the segment lands inside the plausibility bucket.
-    const segmentFor = (index: number) => {
-      const step = Math.floor(index / students.length) % 290;
-      return [[step * 2, step * 2 + 2]];
+    let sent = 0;
+    const segmentFor = () => {
+      const step = Math.floor(sent++ / students.length) % 290;
+      return [[step * 2, step * 2 + 2]] as [number, number][];
     };
     const viaHttp = async (index: number) => {
       const student = students[index % students.length];
       const response = await fetch(`${stack.functionsUrl}/video-tracking`, {
         method: "POST",
         headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
-        body: JSON.stringify({ lesson_id: 67, segments: segmentFor(index), position: 0 }),
+        body: JSON.stringify({ lesson_id: 67, segments: segmentFor(), position: 0 }),
       });
       const text = await response.text();
       if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
     };
     console.log(`warm-up: ${Math.min(500, requests)} heartbeats`);
     await drive(Math.min(500, requests), concurrency, viaHttp);
-    console.log(`HTTP: ${requests} heartbeats at concurrency ${concurrency}`);
-    const http = await drive(requests, concurrency, viaHttp);
+    console.log(`HTTP: ${requests} heartbeats at concurrency ${concurrency}, ${rounds} round(s)`);
+    const connections = sampleConnections(stack.databaseUrl);
+    const http = await measure(rounds, () => drive(requests, concurrency, viaHttp));
+    const mostConnections = await connections.stop();
+    const peakMiB = peakMemoryMiB(stack.serverPid);
 
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
     console.log(`raw SQL: ${requests} heartbeat UPDATEs at concurrency ${concurrency}`);
-    const raw = await drive(requests, concurrency, async (index) => {
-      const student = students[index % students.length];
-      await recordHeartbeat(student.user.id, {
-        lesson_id: 67,
-        segments: segmentFor(index) as [number, number][],
-      }, sql);
-    });
+    const raw = await measure(rounds, () =>
+      drive(requests, concurrency, async (index) => {
+        await recordHeartbeat(students[index % students.length].user.id, {
+          lesson_id: 67,
+          segments: segmentFor(),
+        }, sql);
+      }));
     await sql.end();
 
-    for (const result of [http, raw]) {
-      if (result.errors > 0) console.error(`errors: ${result.errors}: ${result.errorSamples.join(" | ")}`);
+    const pgbench = findPgbench();
+    let pgbenchTps: number | undefined;
+    let pgbenchNote = "pgbench is not installed (Debian: postgresql-client), so that ratio is not measured";
+    if (pgbench) {
+      const seconds = options.quick ? 3 : 10;
+      console.log(`pgbench: single-row UPDATE, ${concurrency} clients, ${seconds} s`);
+      pgbenchTps = await pgbenchSingleRowUpdate(pgbench, stack.databaseUrl, concurrency, seconds);
+      pgbenchNote =
+        `pgbench single-row UPDATE of pgbench_accounts (scale 10), ${concurrency} clients, same server: ` +
+        `${pgbenchTps.toFixed(0)} tps; POST /video-tracking reaches ` +
+        `${(http.figures.perSecond / pgbenchTps * 100).toFixed(0)} % of it, the raw heartbeat UPDATE ` +
+        `${(raw.figures.perSecond / pgbenchTps * 100).toFixed(0)} %.`;
     }
-    return [
+
+    const rows = [
+      row("raw SQL (the heartbeat UPDATE)", raw),
+      row("POST /video-tracking", http, "raw SQL (the heartbeat UPDATE)"),
+    ];
+    const memoryNote = peakMiB === undefined
+      ? "peak memory: not measurable here (no /proc)"
+      : `function server peak RSS (VmHWM) after the load: ${peakMiB.toFixed(0)} MiB`;
+    const machineLabel = await machine(stack.databaseUrl);
+    const markdown = [
       `### heartbeat — ${requests} heartbeats from 100 students at concurrency ${concurrency}`,
       "",
-      `Machine: ${await machine(
-        stack.databaseUrl,
-      )}. Function server: one Deno process, pool ${stack.poolSize}.`,
+      `Machine: ${machineLabel}. Function server: one Deno process, pool ${stack.poolSize}.`,
       "",
-      table([
-        { name: "raw SQL (the heartbeat UPDATE)", figures: figures(raw) },
-        { name: "POST /video-tracking", figures: figures(http), baseline: "raw SQL (the heartbeat UPDATE)" },
-      ]),
+      table(rows),
+      "",
+      `- ${pgbenchNote}`,
+      `- ${memoryNote}.`,
+      `- Postgres connections the function server held open under the load: at most ${mostConnections} ` +
+      `(pool ${stack.poolSize}).`,
     ].join("\n");
+    return {
+      markdown,
+      rows,
+      machine: machineLabel,
+      extra: {
+        pgbench_single_row_update_tps: pgbenchTps ?? null,
+        http_share_of_pgbench: pgbenchTps ? http.figures.perSecond / pgbenchTps : null,
+        function_server_peak_rss_mib: peakMiB ?? null,
+        connections_open_max: mostConnections,
+        pool_size: stack.poolSize,
+      },
+    };
   } finally {
     await stack.stop();
   }

@@ -9,7 +9,18 @@ import postgres from "postgres";
 import { getLeaderboard } from "../../supabase/functions/leaderboard/leaderboard.ts";
 import { seedScale } from "../seed_scale.ts";
 import { signLocalToken } from "../token.ts";
-import { type BenchOptions, drive, figures, machine, type Row, startBenchStack, table } from "./lib.ts";
+import {
+  type BenchOptions,
+  drive,
+  machine,
+  measure,
+  roundsOf,
+  type Row,
+  row,
+  type ScenarioReport,
+  startBenchStack,
+  table,
+} from "./lib.ts";
 
 const seed = 1;
 
@@ -53,8 +64,22 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-export async function run(options: BenchOptions): Promise<string> {
-  const sizes = options.students ?? (options.quick ? [10_000] : [100_000, 1_000_000]);
+/** One data size's figures, for the JSON file and the scaling chart. */
+export interface ScalePoint {
+  students: number;
+  generated_seconds: number;
+  read_p50_ms: number;
+  rpc_p50_ms: number;
+  typescript_p50_ms: number;
+  refresh_ms: number[];
+  rebuild_ms: number;
+}
+
+export async function run(options: BenchOptions): Promise<ScenarioReport> {
+  const sizes = options.students ?? (options.quick ? [10_000] : [10_000, 100_000, 1_000_000]);
+  const rounds = roundsOf(options);
+  const allRows: Row[] = [];
+  const points: ScalePoint[] = [];
   const managers = options.quick ? 100 : 1000;
   const reads = options.requests ?? (options.quick ? 100 : 500);
   const stack = await startBenchStack();
@@ -94,42 +119,41 @@ export async function run(options: BenchOptions): Promise<string> {
         if (response.status !== 200) throw new Error(`${response.status} ${body.slice(0, 200)}`);
       };
       await drive(50, 1, viaHttp());
-      const http = await drive(reads, 1, viaHttp());
-      const httpConcurrent = await drive(reads * 4, 16, viaHttp());
-      const rpc = await drive(reads, 1, async () => {
-        await getLeaderboard({ sub: manager.id }, { period: "month", limit: 20 }, sql);
-      });
+      const http = await measure(rounds, () => drive(reads, 1, viaHttp()));
+      const httpConcurrent = await measure(rounds, () => drive(reads * 4, 16, viaHttp()));
+      const rpc = await measure(rounds, () =>
+        drive(reads, 1, async () => {
+          await getLeaderboard({ sub: manager.id }, { period: "month", limit: 20 }, sql);
+        }));
+      // The TypeScript aggregation is slow at size: its runs are its rounds' samples.
       const jsRuns = size >= 1_000_000 ? 3 : 5;
-      const js = await drive(jsRuns, 1, async () => {
-        await leaderboardInTypeScript(sql);
-      });
-      for (const result of [http, httpConcurrent, rpc, js]) {
-        if (result.errors > 0) console.error(`errors: ${result.errors}: ${result.errorSamples.join(" | ")}`);
-      }
+      const js = await measure(1, () =>
+        drive(jsRuns, 1, async () => {
+          await leaderboardInTypeScript(sql);
+        }));
       const label = `${students.toLocaleString("en")} students`;
+      const typescriptRow = `TypeScript aggregation of every row, ${label}`;
       const rows: Row[] = [
-        { name: `TypeScript aggregation of every row, ${label}`, figures: figures(js) },
-        {
-          name: `GET /leaderboard (materialized view), ${label}`,
-          figures: figures(http),
-          baseline: `TypeScript aggregation of every row, ${label}`,
-        },
-        {
-          name: `… at concurrency 16`,
-          figures: figures(httpConcurrent),
-          baseline: `TypeScript aggregation of every row, ${label}`,
-        },
-        {
-          name: `get_sales_leaderboard() over postgres.js, ${label}`,
-          figures: figures(rpc),
-          baseline: `TypeScript aggregation of every row, ${label}`,
-        },
+        row(typescriptRow, js),
+        row(`GET /leaderboard (materialized view), ${label}`, http, typescriptRow),
+        row(`… at concurrency 16, ${label}`, httpConcurrent, typescriptRow),
+        row(`get_sales_leaderboard() over postgres.js, ${label}`, rpc, typescriptRow),
       ];
+      allRows.push(...rows);
+      points.push({
+        students,
+        generated_seconds: load.seconds,
+        read_p50_ms: http.figures.p50,
+        rpc_p50_ms: rpc.figures.p50,
+        typescript_p50_ms: js.figures.p50,
+        refresh_ms: refreshMs,
+        rebuild_ms: rebuildMs,
+      });
       sections.push(
         table(rows),
         "",
         `${label}: the TypeScript aggregation's p50 ÷ GET /leaderboard's p50 = ` +
-          `${(figures(js).p50 / figures(http).p50).toFixed(0)}×.`,
+          `${(js.figures.p50 / http.figures.p50).toFixed(0)}×.`,
       );
       const perView = (list: { view: string; duration_ms: number }[]) =>
         list.map((v) => `${v.view} ${Math.round(v.duration_ms)}`).join(", ");
@@ -141,12 +165,11 @@ export async function run(options: BenchOptions): Promise<string> {
           `${rebuildMs.toFixed(0)} ms | ${perView(rebuildReport.views)} |`,
       );
     }
-    return [
+    const machineLabel = await machine(stack.databaseUrl);
+    const markdown = [
       `### leaderboard — ${managers} managers, period=month, limit 20, reads one at a time unless stated`,
       "",
-      `Machine: ${await machine(
-        stack.databaseUrl,
-      )}. Function server: one Deno process, pool ${stack.poolSize}.`,
+      `Machine: ${machineLabel}. Function server: one Deno process, pool ${stack.poolSize}.`,
       "",
       ...sections.flatMap((section) => [section, ""]),
       "Refresh: `analytics.refresh_sales_stats()` as the minute job runs it (3 runs: the history gains the days",
@@ -157,6 +180,7 @@ export async function run(options: BenchOptions): Promise<string> {
       "|---|---:|---:|---:|---|---:|---|",
       ...refreshLines,
     ].join("\n");
+    return { markdown, rows: allRows, machine: machineLabel, extra: { managers, scale: points } };
   } finally {
     await sql.end();
     await stack.stop();

@@ -1,6 +1,7 @@
 /**
  * What every benchmark scenario shares: a fresh local stack to measure, a closed-loop load driver
- * (C workers, each sending its next request when the last one answered), and the figures.
+ * (C workers, each sending its next request when the last one answered), rounds with their median and
+ * spread, the figures and the report every scenario returns (printed, kept as JSON, written to the docs).
  */
 import postgres from "postgres";
 import { withDatabase } from "../lib/database.ts";
@@ -13,6 +14,23 @@ export interface BenchOptions {
   concurrency?: number;
   /** Data sizes for the scenarios that generate data (leaderboard), from `--students 100000,1000000`. */
   students?: number[];
+  /** Measured rounds per row (median and spread are reported); default 3, 1 with --quick. */
+  rounds?: number;
+}
+
+/** How many measured rounds a row gets. */
+export function roundsOf(options: BenchOptions): number {
+  return options.rounds ?? (options.quick ? 1 : 3);
+}
+
+/** What a scenario hands back: its tables as Markdown, and the same figures as data for the JSON file. */
+export interface ScenarioReport {
+  markdown: string;
+  /** Cores, memory, Postgres and Deno versions of the run. */
+  machine: string;
+  rows: Row[];
+  /** Anything else measured (memory, connections, refresh times…), kept in the JSON file. */
+  extra?: Record<string, unknown>;
 }
 
 export interface BenchStack {
@@ -21,6 +39,8 @@ export interface BenchStack {
   databaseUrl: string;
   /** The functions' pool size per process (DB_POOL_SIZE), for a raw-SQL baseline of equal means. */
   poolSize: number;
+  /** The function server's process id (its memory is measured). */
+  serverPid: number;
   stop(): Promise<void>;
 }
 
@@ -61,6 +81,7 @@ export async function startBenchStack(): Promise<BenchStack> {
     functionsUrl: `http://127.0.0.1:${port}/functions/v1`,
     databaseUrl,
     poolSize,
+    serverPid: stack.child.pid,
     async stop() {
       await stack.stop();
       await dropDatabase();
@@ -150,24 +171,121 @@ export async function machine(databaseUrl: string): Promise<string> {
 /** One line of a results table; `baseline` names the row its ratios are taken against. */
 export interface Row {
   name: string;
+  /** The median round's figures (each figure the median over the rounds). */
   figures: Figures;
+  /** Every round's figures, when there were several. */
+  rounds?: Figures[];
   baseline?: string;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Runs `round(i)` `count` times (each a whole measurement) and keeps every round's figures. */
+export async function measure(
+  count: number,
+  round: (index: number) => Promise<RunResult>,
+): Promise<{ figures: Figures; rounds: Figures[]; errorSamples: string[] }> {
+  const rounds: Figures[] = [];
+  const errorSamples: string[] = [];
+  for (let index = 0; index < count; index++) {
+    const result = await round(index);
+    rounds.push(figures(result));
+    errorSamples.push(...result.errorSamples);
+  }
+  if (errorSamples.length) console.error(`errors: ${errorSamples.slice(0, 3).join(" | ")}`);
+  const pick = (key: keyof Figures) => median(rounds.map((f) => f[key]));
+  return {
+    figures: {
+      p50: pick("p50"),
+      p95: pick("p95"),
+      p99: pick("p99"),
+      perSecond: pick("perSecond"),
+      errors: rounds.reduce((sum, f) => sum + f.errors, 0),
+    },
+    rounds,
+    errorSamples,
+  };
+}
+
+/** A row from `measure`'s result. */
+export function row(
+  name: string,
+  measured: { figures: Figures; rounds: Figures[] },
+  baseline?: string,
+): Row {
+  return { name, figures: measured.figures, rounds: measured.rounds, baseline };
+}
+
+/** The peak resident memory (VmHWM) of a process in MiB, from /proc; undefined where there is none. */
+export function peakMemoryMiB(pid: number): number | undefined {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const kib = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1]);
+    return Number.isFinite(kib) ? kib / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Samples the connections the functions hold open (application_name tripwire-functions) every 50 ms
+ * until stopped; returns the most seen at once.
+ */
+export function sampleConnections(databaseUrl: string): { stop(): Promise<number> } {
+  const sql = postgres(databaseUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { application_name: "bench-monitor" },
+  });
+  let most = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const [{ open }] = await sql<{ open: number }[]>`
+        select count(*)::int as open from pg_stat_activity where application_name = 'tripwire-functions'`;
+      most = Math.max(most, open);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      await sql.end();
+      return most;
+    },
+  };
 }
 
 /** A Markdown table of named figures; a row with a `baseline` shows its ratios against that row. */
 export function table(rows: Row[]): string {
   const lines = [
-    "| scenario | p50 ms | p95 ms | p99 ms | per second | errors | p50 vs baseline | throughput vs baseline |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| scenario | p50 ms | p95 ms | p99 ms | per second | errors | p50 vs baseline | throughput vs baseline | " +
+    "rounds: p50 range, per second range |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
-  for (const { name, figures: f, baseline } of rows) {
-    const base = rows.find((row) => row.name === baseline)?.figures;
+  for (const { name, figures: f, baseline, rounds } of rows) {
+    const base = rows.find((other) => other.name === baseline)?.figures;
     const ratio = (value: number) => base ? `${value.toFixed(2)}×` : "baseline";
+    const range = (values: number[], digits: number) =>
+      `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+    const spread = rounds && rounds.length > 1
+      ? `${rounds.length}: ${range(rounds.map((r) => r.p50), 1)} ms, ${
+        range(rounds.map((r) => r.perSecond), 0)
+      }/s`
+      : "1";
     lines.push(
       `| ${name} | ${f.p50.toFixed(1)} | ${f.p95.toFixed(1)} | ${f.p99.toFixed(1)} | ${
         f.perSecond.toFixed(0)
       } | ` +
-        `${f.errors} | ${ratio(f.p50 / (base?.p50 ?? 1))} | ${ratio(f.perSecond / (base?.perSecond ?? 1))} |`,
+        `${f.errors} | ${ratio(f.p50 / (base?.p50 ?? 1))} | ${
+          ratio(f.perSecond / (base?.perSecond ?? 1))
+        } | ` +
+        `${spread} |`,
     );
   }
   return lines.join("\n");
