@@ -228,11 +228,11 @@ export function matchesEtag(ifNoneMatch: string | undefined, etag: string): bool
  * not make an unchanged answer look new.
  * `private, no-cache`: a browser keeps it but asks again every time; shared caches never keep it.
  */
-export async function jsonWithEtag(
+export function jsonWithEtag(
   c: Context<AppEnv>,
   value: unknown,
   version: unknown = value,
-): Promise<Response> {
+): Response {
   const body = JSON.stringify(value);
   const etag = etagOf(version === value ? body : JSON.stringify(version));
   c.header("etag", etag);
