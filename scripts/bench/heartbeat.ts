@@ -92,18 +92,28 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const stack = await startBenchStack();
   try {
     const students = await createStudents(stack.functionsUrl, 100, "heartbeat");
-    // Each student watches forward in 2 s steps; the segment lands inside the plausibility bucket.
-    let sent = 0;
-    const segmentFor = () => {
-      const step = Math.floor(sent++ / students.length) % 290;
-      return [[step * 2, step * 2 + 2]] as [number, number][];
+    // Each student plays lesson 67 at normal speed and, like the player, posts what it played since its
+    // previous heartbeat: one contiguous segment that fits the plausibility bucket, merged into one range.
+    // (Until 2026-11-24 this sent a fixed 2 s per heartbeat, ten times what the wall clock allowed at this
+    // rate, so most of each segment was refused and every row fragmented into hundreds of ranges.)
+    const duration = 600;
+    const playheads = students.map(() => ({ position: 0, at: performance.now() }));
+    const segmentFor = (index: number) => {
+      const playhead = playheads[index % students.length];
+      const now = performance.now();
+      const played = Math.max(0.01, Math.round(now - playhead.at) / 1000);
+      playhead.at = now;
+      if (playhead.position + played > duration) playhead.position = 0;
+      const segment: [number, number] = [playhead.position, Math.round((playhead.position + played) * 1000) / 1000];
+      playhead.position = segment[1];
+      return [segment];
     };
     const viaHttp = async (index: number) => {
       const student = students[index % students.length];
       const response = await fetch(`${stack.functionsUrl}/video-tracking`, {
         method: "POST",
         headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
-        body: JSON.stringify({ lesson_id: 67, segments: segmentFor(), position: 0 }),
+        body: JSON.stringify({ lesson_id: 67, segments: segmentFor(index), position: 0 }),
       });
       const text = await response.text();
       if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
@@ -122,10 +132,16 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       drive(requests, concurrency, async (index) => {
         await recordHeartbeat(students[index % students.length].user.id, {
           lesson_id: 67,
-          segments: segmentFor(),
+          segments: segmentFor(index),
         }, sql);
       }));
+    const [shape] = await sql<{ ranges_avg: string; ranges_max: number; rejected: string }[]>`
+      select round(avg(n), 1) as ranges_avg, max(n) as ranges_max, sum(rejected_seconds) as rejected
+      from public.video_tracking vt, lateral (select count(*)::int as n from unnest(vt.watched_ranges)) c
+      where vt.lesson_id = 67 and vt.heartbeat_count > 0`;
     await sql.end();
+    const shapeNote = `after the load each student's lesson row held ${shape.ranges_avg} watched ranges on average ` +
+      `(at most ${shape.ranges_max}); seconds refused as implausible: ${Number(shape.rejected).toFixed(0)}`;
 
     const pgbench = findPgbench();
     let pgbenchTps: number | undefined;
@@ -157,6 +173,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       table(rows),
       "",
       `- ${pgbenchNote}`,
+      `- ${shapeNote}.`,
       `- ${memoryNote}.`,
       `- Postgres connections the function server held open under the load: at most ${mostConnections} ` +
       `(pool ${stack.poolSize}).`,
