@@ -95,6 +95,40 @@ story("skipping: the first 10 s and the last 20 % are not 80 %; re-watching coun
   assert.equal(state.watch_percentage, 11.67);
 });
 
+story("fragmenting: slivers stop being credited once the row holds 1,000 ranges", async () => {
+  const splinter = await enrol("Sam Splinter");
+  // 200 slivers of 0.01 s per heartbeat, 0.1 s apart: 2 s of credit each, well inside the allowance.
+  const slivers = (from: number) =>
+    Array.from(
+      { length: 200 },
+      (_, index) => [from * 100 + index * 10, from * 100 + index * 10 + 1].map((n) => n / 100),
+    );
+  for (let round = 0; round < 5; round++) {
+    await letTimePass(sql, splinter, 67, 5);
+    const state = await expectOk(await heartbeat(splinter, { lesson_id: 67, segments: slivers(round * 20) }));
+    assert.equal(state.segments.length, (round + 1) * 200);
+    assert.equal(state.rejected_seconds, 0);
+  }
+  const full = await trackingRow(splinter.id, 67);
+  assert.equal(full.watched_seconds, "10.00");
+
+  await letTimePass(sql, splinter, 67, 5);
+  let state = await expectOk(await heartbeat(splinter, { lesson_id: 67, segments: slivers(100) }));
+  assert.equal(state.segments.length, 1000, "the 1,001st range is refused");
+  assert.equal(state.watched_seconds, 10);
+  assert.equal(state.rejected_seconds, 2);
+  const refused = await trackingRow(splinter.id, 67);
+  assert.equal(refused.ranges, full.ranges);
+
+  // Watching on from a stored range, or across a gap, never adds a range: still credited.
+  await letTimePass(sql, splinter, 67, 5);
+  state = await expectOk(await heartbeat(splinter, { lesson_id: 67, segments: [[0, 0.05], [0.105, 0.205]] }));
+  assert.equal(state.segments.length, 999);
+  assert.deepEqual(state.segments.slice(0, 2), [[0, 0.05], [0.1, 0.21]]);
+  assert.equal(state.watched_seconds, 10.13);
+  assert.equal(state.rejected_seconds, 2);
+});
+
 story("cheating: one big segment, a burst, absurd numbers, a locked lesson — no qualification", async (t) => {
   const cheater = await enrol("Chet Cheater");
   await t.step("[[0, duration]] at once credits the tolerance only", async () => {

@@ -104,7 +104,10 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const played = Math.max(0.01, Math.round(now - playhead.at) / 1000);
       playhead.at = now;
       if (playhead.position + played > duration) playhead.position = 0;
-      const segment: [number, number] = [playhead.position, Math.round((playhead.position + played) * 1000) / 1000];
+      const segment: [number, number] = [
+        playhead.position,
+        Math.round((playhead.position + played) * 1000) / 1000,
+      ];
       playhead.position = segment[1];
       return [segment];
     };
@@ -140,7 +143,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       from public.video_tracking vt, lateral (select count(*)::int as n from unnest(vt.watched_ranges)) c
       where vt.lesson_id = 67 and vt.heartbeat_count > 0`;
     await sql.end();
-    const shapeNote = `after the load each student's lesson row held ${shape.ranges_avg} watched ranges on average ` +
+    const shapeNote =
+      `after the load each student's lesson row held ${shape.ranges_avg} watched ranges on average ` +
       `(at most ${shape.ranges_max}); seconds refused as implausible: ${Number(shape.rejected).toFixed(0)}`;
 
     const pgbench = findPgbench();

@@ -14,6 +14,11 @@ export const maxPlaybackRate = 2;
 export const toleranceSeconds = 5;
 /** The bucket refills for at most this long: a pause does not bank credit for a later burst. */
 export const maxIdleSeconds = 30;
+/**
+ * A lesson row keeps at most this many separate watched ranges: a heartbeat that would fragment it
+ * further is not credited (migration 20261124090000). An honest player leaves one range per seek.
+ */
+export const maxStoredRanges = 1000;
 
 const second = z.number().finite().min(0).max(86_400);
 
@@ -139,7 +144,8 @@ export async function recordHeartbeat(
               ) b
               cross join lateral private.credit_watch(
                 vt.watched_ranges, i.ranges,
-                ${maxPlaybackRate} * extract(epoch from now() - b.clock) + ${toleranceSeconds}
+                ${maxPlaybackRate} * extract(epoch from now() - b.clock) + ${toleranceSeconds},
+                ${maxStoredRanges}
               ) w
               cross join lateral (
                 select round(least(private.multirange_seconds(w.ranges), l.duration), 2) as seconds,
