@@ -265,7 +265,7 @@ export function sampleConnections(databaseUrl: string): { stop(): Promise<number
 export function table(rows: Row[]): string {
   const lines = [
     "| scenario | p50 ms | p95 ms | p99 ms | per second | errors | p50 vs baseline | throughput vs baseline | " +
-    "rounds: p50 range, per second range |",
+    "rounds: p50 range, p99 range, per second range |",
     "|---|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   for (const { name, figures: f, baseline, rounds } of rows) {
@@ -275,8 +275,8 @@ export function table(rows: Row[]): string {
       `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
     const spread = rounds && rounds.length > 1
       ? `${rounds.length}: ${range(rounds.map((r) => r.p50), 1)} ms, ${
-        range(rounds.map((r) => r.perSecond), 0)
-      }/s`
+        range(rounds.map((r) => r.p99), 1)
+      } ms, ${range(rounds.map((r) => r.perSecond), 0)}/s`
       : "1";
     lines.push(
       `| ${name} | ${f.p50.toFixed(1)} | ${f.p95.toFixed(1)} | ${f.p99.toFixed(1)} | ${
