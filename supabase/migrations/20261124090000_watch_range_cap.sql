@@ -9,7 +9,7 @@
 
 drop function if exists private.credit_watch(nummultirange, nummultirange, numeric);
 
-create function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer)
+create or replace function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer)
 returns table (ranges nummultirange, credited numeric, rejected numeric)
 language plpgsql immutable parallel safe
 set search_path = ''
