@@ -94,7 +94,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     const students = await createStudents(stack.functionsUrl, 100, "heartbeat");
     // Each student plays lesson 67 at normal speed and, like the player, posts what it played since its
     // previous heartbeat: one contiguous segment that fits the plausibility bucket, merged into one range.
-    // (Until 2026-11-24 this sent a fixed 2 s per heartbeat, ten times what the wall clock allowed at this
+    // (The first runs sent a fixed 2 s per heartbeat, ten times what the wall clock allowed at this
     // rate, so most of each segment was refused and every row fragmented into hundreds of ranges.)
     const duration = 600;
     const playheads = students.map(() => ({ position: 0, at: performance.now() }));

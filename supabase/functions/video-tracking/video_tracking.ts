@@ -16,7 +16,7 @@ export const toleranceSeconds = 5;
 export const maxIdleSeconds = 30;
 /**
  * A lesson row keeps at most this many separate watched ranges: a heartbeat that would fragment it
- * further is not credited (migration 20261124090000). An honest player leaves one range per seek.
+ * further is not credited (migration 20261123120000). An honest player leaves one range per seek.
  */
 export const maxStoredRanges = 1000;
 
