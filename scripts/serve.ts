@@ -1,29 +1,47 @@
 /**
  * Serves every edge function from one Deno process at /functions/v1/<name>, the URLs supabase-js
- * uses against a local Supabase. Each function still runs alone under Deno.serve when deployed.
+ * uses against a local Supabase, with the merged OpenAPI document and the API reference beside them.
+ * Each function still runs alone under Deno.serve when deployed.
  */
+import type { Hono } from "hono";
 import { app as completeLesson } from "../supabase/functions/complete-lesson/index.ts";
 import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/index.ts";
 import { app as leaderboard } from "../supabase/functions/leaderboard/index.ts";
 import { app as videoTracking } from "../supabase/functions/video-tracking/index.ts";
+import { config } from "../supabase/functions/_shared/config.ts";
 import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
+import { apiDocument, serveApiReference } from "./lib/api_document.ts";
 import { functionsPort } from "./lib/local_stack.ts";
 
-interface FetchHandler {
-  fetch(request: Request): Response | Promise<Response>;
-}
+// deno-lint-ignore no-explicit-any
+type FunctionApp = Hono<any, any, any>;
 
 /** The functions served locally, by URL name. */
-export const functions: Record<string, FetchHandler> = {
+export const functions: Record<string, FunctionApp> = {
   "complete-lesson": completeLesson,
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,
   "video-tracking": videoTracking,
 };
 
-/** Routes /functions/v1/<name>/<rest> to the function, which sees /<name>/<rest> as on Supabase. */
-export function handleFunctionsRequest(request: Request): Response | Promise<Response> {
+let document: Promise<string> | undefined;
+
+/**
+ * Routes /functions/v1/<name>/<rest> to the function, which sees /<name>/<rest> as on Supabase; answers
+ * the merged OpenAPI document at /functions/v1/openapi.json and the API reference at /functions/v1/docs.
+ */
+export async function handleFunctionsRequest(request: Request): Promise<Response> {
   const url = new URL(request.url);
+  if (request.method === "GET" || request.method === "HEAD") {
+    if (url.pathname === "/functions/v1/openapi.json") {
+      document ??= apiDocument(functions).then((merged) => JSON.stringify(merged));
+      return new Response(await document, {
+        headers: { "content-type": "application/json; charset=UTF-8", "access-control-allow-origin": "*" },
+      });
+    }
+    const reference = await serveApiReference(url.pathname);
+    if (reference) return reference;
+  }
   const match = url.pathname.match(/^\/functions\/v1\/([a-z0-9-]+)(\/.*)?$/);
   const handler = match ? functions[match[1]] : undefined;
   if (!match || !handler) {
@@ -31,12 +49,13 @@ export function handleFunctionsRequest(request: Request): Response | Promise<Res
   }
   url.pathname = `/${match[1]}${match[2] ?? ""}`;
   // Headers and body move over; the signal does not, as Deno.serve aborts it after every response.
-  return handler.fetch(
+  return await handler.fetch(
     new Request(url, { method: request.method, headers: request.headers, body: request.body }),
   );
 }
 
 /** Starts the local functions server. */
 export function serveFunctions(port = functionsPort, hostname = "127.0.0.1"): Deno.HttpServer {
+  config(); // a bad variable stops the start here, with its name
   return Deno.serve({ port, hostname, onListen: () => {} }, handleFunctionsRequest);
 }

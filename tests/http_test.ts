@@ -140,7 +140,46 @@ story("unknown routes and functions → 404 JSON", async () => {
     "not_found",
   );
   await expectError(await callFunction("no-such-function"), 404, "not_found");
-  await expectError(await callFunction("create-tripwire-user", { method: "DELETE" }), 404, "not_found");
+});
+
+story("a known path with a method it does not serve → 405 with Allow, on every function", async () => {
+  const cases: [string, string, string][] = [
+    ["create-tripwire-user", "DELETE", "POST, OPTIONS"],
+    ["create-tripwire-user/retry-emails", "GET", "POST, OPTIONS"],
+    ["video-tracking", "PUT", "GET, HEAD, POST, OPTIONS"],
+    ["complete-lesson", "GET", "POST, OPTIONS"],
+    ["complete-lesson/certificate/TW-2026-000001", "POST", "GET, HEAD, OPTIONS"],
+    ["leaderboard", "POST", "GET, HEAD, OPTIONS"],
+    ["leaderboard/chart", "PATCH", "GET, HEAD, OPTIONS"],
+    ["leaderboard/refresh", "GET", "POST, OPTIONS"],
+  ];
+  for (const [path, method, allow] of cases) {
+    const response = await callFunction(path, { method, headers: { origin: "https://academy.example" } });
+    await expectError(response, 405, "method_not_allowed");
+    assert.equal(response.headers.get("allow"), allow, path);
+    assert.equal(response.headers.get("access-control-allow-origin"), "*", "with CORS headers");
+  }
+});
+
+story("HEAD on a GET route answers as GET, without a body, on every function that has one", async () => {
+  const manager = { authorization: `Bearer ${await tokenFor(aida.id)}` };
+  const student = { authorization: `Bearer ${await tokenFor(bolat.id)}` };
+  const cases: [string, Record<string, string>][] = [
+    ["leaderboard?period=all", manager],
+    ["leaderboard/stats", manager],
+    ["video-tracking?lesson_id=67", student],
+    ["complete-lesson/certificate/TW-2026-999999", {}],
+  ];
+  for (const [path, headers] of cases) {
+    const get = await callFunction(path, { headers });
+    const getBody = await get.text();
+    const head = await callFunction(path, { method: "HEAD", headers });
+    assert.equal(head.status, get.status, path);
+    assert.equal(head.headers.get("content-type"), get.headers.get("content-type"), path);
+    assert.equal(head.headers.get("etag"), get.headers.get("etag"), path);
+    assert.equal(await head.text(), "", path);
+    assert.ok(getBody.length > 0, path);
+  }
 });
 
 story("a body over the limit is refused before anything runs", async () => {

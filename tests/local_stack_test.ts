@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
 import { localJwtSecret, localSecretKey } from "../scripts/lib/local_stack.ts";
 import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
+import { checkedFetch } from "./support/contract.ts";
 import { createEmptyDatabase } from "./support/database.ts";
 
 const repoRoot = new URL("../", import.meta.url).pathname;
@@ -24,11 +25,11 @@ async function checkFunctions(port: number, managerToken: string) {
       "POST",
     ], ["leaderboard", "GET"]]
   ) {
-    const anonymous = await fetch(`${base}/${name}`, { method });
+    const anonymous = await checkedFetch(`${base}/${name}`, { method });
     assert.equal(anonymous.status, 401, name);
     assert.equal((await anonymous.json()).error.code, "missing_token");
   }
-  const leaderboard = await fetch(`${base}/leaderboard`, {
+  const leaderboard = await checkedFetch(`${base}/leaderboard`, {
     headers: { authorization: `Bearer ${managerToken}` },
   });
   const board = await leaderboard.json();
@@ -37,7 +38,7 @@ async function checkFunctions(port: number, managerToken: string) {
   assert.ok(board.refreshed_at, "the stack refreshed the views when it started");
 
   // A manager sells the course on the local stack: the local AuthAdmin makes the login.
-  const created = await fetch(`${base}/create-tripwire-user`, {
+  const created = await checkedFetch(`${base}/create-tripwire-user`, {
     method: "POST",
     headers: { authorization: `Bearer ${managerToken}`, "content-type": "application/json" },
     body: JSON.stringify({ email: `local.${crypto.randomUUID()}@example.kz`, full_name: "Local Student" }),
@@ -47,7 +48,7 @@ async function checkFunctions(port: number, managerToken: string) {
   assert.equal(student.welcome_email, "sent");
   assert.match(student.password, /^[A-Za-z0-9]{20}$/);
 
-  const scheduled = await fetch(`${base}/create-tripwire-user/retry-emails`, {
+  const scheduled = await checkedFetch(`${base}/create-tripwire-user/retry-emails`, {
     method: "POST",
     headers: { authorization: `Bearer ${localSecretKey}` },
   });

@@ -120,8 +120,8 @@ export async function bootstrapPlainPostgres(url: string): Promise<void> {
   await runSqlFile(url, bootstrapFile);
 }
 
-/** Runs the real Supabase CLI from the repo root and returns what it printed. */
-export function runSupabaseCli(args: string[]): Promise<string> {
+/** Runs the real Supabase CLI from the repo root and returns what it printed (stdout only if asked). */
+export function runSupabaseCli(args: string[], options: { stdoutOnly?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(supabaseCli, args, {
       cwd: repoRoot,
@@ -130,11 +130,19 @@ export function runSupabaseCli(args: string[]): Promise<string> {
     });
     let output = "";
     child.stdout.on("data", (chunk: Uint8Array) => output += chunk.toString());
-    child.stderr.on("data", (chunk: Uint8Array) => output += chunk.toString());
+    let errors = "";
+    child.stderr.on("data", (chunk: Uint8Array) => {
+      errors += chunk.toString();
+      if (!options.stdoutOnly) output += chunk.toString();
+    });
     child.on("error", reject);
     child.on("close", (code: number | null) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`supabase ${args.join(" ")} exited with ${code}:\n${output}`));
+      else {reject(
+          new Error(
+            `supabase ${args.join(" ")} exited with ${code}:\n${output}${options.stdoutOnly ? errors : ""}`,
+          ),
+        );}
     });
   });
 }

@@ -3,6 +3,7 @@
  * here, before any function reads its configuration, exactly as `npm start` or Supabase would.
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { checkedFetch } from "./contract.ts";
 import { createMigratedDatabase } from "./database.ts";
 
 export const jwtSecret = "test-only-jwt-secret-with-at-least-32-characters";
@@ -29,9 +30,9 @@ const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }
 /** Base URL of the running functions server, like http://127.0.0.1:54321. */
 export const baseUrl = `http://127.0.0.1:${server.addr.port}`;
 
-/** Calls a function by URL, as a browser or supabase-js would. */
+/** Calls a function by URL, as a browser or supabase-js would; the answer is checked against the contract. */
 export function callFunction(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${baseUrl}/functions/v1/${path}`, init);
+  return checkedFetch(`${baseUrl}/functions/v1/${path}`, init);
 }
 
 /** A token as Supabase Auth signs it: HS256 with the legacy secret, or ES256 with the project key. */

@@ -1,6 +1,7 @@
 /**
  * The HTTP frame every function shares: base path, CORS, request id, body limit, authentication
- * and role checks, zod validation, and one error handler that renders DESIGN.md's JSON errors.
+ * and role checks, zod validation, 405 for a known path with another method, the function's OpenAPI
+ * document, and one error handler that renders the JSON error body (docs/architecture.md, Errors).
  */
 import { type Context, Hono } from "hono";
 import { createHash } from "node:crypto";
@@ -8,7 +9,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
-import { validator } from "hono/validator";
+import { validator } from "hono-openapi";
 import type { z } from "zod";
 import {
   assertRole,
@@ -20,7 +21,8 @@ import {
   verifyJwt,
 } from "./auth.ts";
 import { config } from "./config.ts";
-import { errorBody, HttpError, toHttpError } from "./errors.ts";
+import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
+import { type Document, functionDocument, undocumented } from "./openapi.ts";
 
 export interface AppEnv {
   Variables: { user: AuthUser; claims: Claims; requestId: string };
@@ -47,7 +49,7 @@ export function createApp(functionName: string) {
     "*",
     cors({
       origin: allowedOrigins(),
-      allowMethods: ["GET", "POST", "OPTIONS"],
+      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
       allowHeaders: [
         "authorization",
         "apikey",
@@ -88,7 +90,22 @@ export function createApp(functionName: string) {
     }),
   );
 
-  app.notFound((c) => c.json(errorBody(new HttpError(404, "not_found", "No such route")), 404));
+  let document: Promise<Document> | undefined;
+  app.get("/openapi.json", undocumented, async (c) => {
+    document ??= functionDocument(functionName, app);
+    c.header("cache-control", "public, max-age=300");
+    return c.json(await document);
+  });
+
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length === 0) return c.json(errorBody(new HttpError(404, "not_found", "No such route")), 404);
+    c.header("allow", allowed.join(", "));
+    return c.json(
+      errorBody(new HttpError(405, "method_not_allowed", `This route answers ${allowed.join(", ")}`)),
+      405,
+    );
+  });
 
   app.onError((thrown, c) => {
     const requestId = c.get("requestId");
@@ -121,6 +138,7 @@ export function createApp(functionName: string) {
       }));
     }
     if (error.status === 401) c.header("www-authenticate", 'Bearer realm="tripwire"');
+    if (error.status === 503) c.header("retry-after", String(retryAfterSeconds));
     c.header("x-request-id", requestId);
     return c.json(errorBody(error, requestId), error.status);
   });
@@ -150,17 +168,22 @@ export function requireToken() {
   });
 }
 
-/** Turns zod issues into `details: [{path, message}]` with dotted field paths. */
-export function validationError(issues: z.core.$ZodIssue[]): HttpError {
-  const details = issues.flatMap((issue) =>
+/** A validation issue as Standard Schema reports it (zod's issues are such). */
+interface Issue {
+  readonly message: string;
+  readonly path?: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>;
+}
+
+/** Turns validation issues into `details: [{path, message}]` with dotted field paths. */
+export function validationError(issues: readonly Issue[]): HttpError {
+  const details = issues.flatMap((issue) => {
+    const path = (issue.path ?? []).map((segment) => typeof segment === "object" ? segment.key : segment);
+    const unknownKeys = (issue as Partial<z.core.$ZodIssueUnrecognizedKeys>).keys;
     // An unknown field is reported at its own path, not at the object that holds it.
-    issue.code === "unrecognized_keys"
-      ? issue.keys.map((key) => ({
-        path: [...issue.path, key].map(String).join("."),
-        message: "unknown field",
-      }))
-      : [{ path: issue.path.map(String).join("."), message: issue.message }]
-  );
+    return unknownKeys
+      ? unknownKeys.map((key) => ({ path: [...path, key].map(String).join("."), message: "unknown field" }))
+      : [{ path: path.map(String).join("."), message: issue.message }];
+  });
   const first = details[0];
   const message = first ? `${first.path || "body"}: ${first.message}` : "The request is not valid";
   return new HttpError(400, "validation_failed", message, details);
@@ -191,22 +214,50 @@ function sameSecret(expected: string, presented: string): boolean {
   return difference === 0;
 }
 
-/** Validates the JSON body against a zod schema; bad input → 400 `validation_failed`. */
-export function zJson<T extends z.ZodType>(schema: T) {
-  return validator("json", (value) => {
-    const result = schema.safeParse(value);
-    if (!result.success) throw validationError(result.error.issues);
-    return result.data as z.output<T>;
+/**
+ * Validates one part of the request against a zod schema (bad input → 400 `validation_failed`) and
+ * describes it in the function's OpenAPI document.
+ */
+function zValidator<Target extends "json" | "query" | "param", T extends z.ZodType>(
+  target: Target,
+  schema: T,
+) {
+  return validator(target, schema, (result) => {
+    if (!result.success) throw validationError(result.error);
   });
 }
 
-/** Validates the query string against a zod schema; bad input → 400 `validation_failed`. */
-export function zQuery<T extends z.ZodType>(schema: T) {
-  return validator("query", (value) => {
-    const result = schema.safeParse(value);
-    if (!result.success) throw validationError(result.error.issues);
-    return result.data as z.output<T>;
-  });
+/** Validates the JSON body. */
+export const zJson = <T extends z.ZodType>(schema: T) => zValidator("json", schema);
+/** Validates the query string. */
+export const zQuery = <T extends z.ZodType>(schema: T) => zValidator("query", schema);
+/** Validates the path parameters. */
+export const zParam = <T extends z.ZodType>(schema: T) => zValidator("param", schema);
+
+/** The methods a path answers (HEAD wherever GET), or none when no route has this path. */
+function allowedMethods(app: Hono<AppEnv>, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL" || !routePattern(route.path).test(path)) continue;
+    methods.add(route.method);
+    if (route.method === "GET") methods.add("HEAD");
+  }
+  if (methods.size > 0) methods.add("OPTIONS");
+  return [...methods];
+}
+
+const routePatterns = new Map<string, RegExp>();
+
+function routePattern(path: string): RegExp {
+  let pattern = routePatterns.get(path);
+  if (!pattern) {
+    const source = path.split("/").map((part) =>
+      part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    ).join("/");
+    pattern = new RegExp(`^${source}/?$`);
+    routePatterns.set(path, pattern);
+  }
+  return pattern;
 }
 
 /** A strong validator for a body: its SHA-256, base64url, quoted. */
@@ -240,4 +291,13 @@ export function jsonWithEtag(
   c.header("vary", "Authorization");
   if (matchesEtag(c.req.header("if-none-match"), etag)) return c.body(null, 304);
   return c.body(body, 200, { "content-type": "application/json; charset=UTF-8" });
+}
+
+/**
+ * Serves one function alone, as Supabase runs it. The configuration is parsed first, so a missing or
+ * malformed variable stops the boot with its name instead of failing the first request.
+ */
+export function serve(app: { fetch: (request: Request) => Response | Promise<Response> }): Deno.HttpServer {
+  config();
+  return Deno.serve(app.fetch);
 }

@@ -1,14 +1,17 @@
 /**
  * Configuration from the environment, under the names Supabase sets when deployed and the names the
- * local stack (`npm start`) sets. Read once per isolate.
+ * local stack (`npm start`) sets, parsed once per isolate with a zod schema.
  */
 import type { JSONWebKeySet } from "jose";
+import { z } from "zod";
 
 export interface Config {
   /** Direct or pooled Postgres URL: SUPABASE_DB_URL when deployed, DATABASE_URL locally. */
   databaseUrl: string;
-  /** Connections per isolate; small, because every isolate has its own pool. */
+  /** Connections per isolate; small, because every isolate has its own pool. DB_POOL_SIZE, 1–100. */
   databasePoolSize: number;
+  /** No statement runs longer (DB_STATEMENT_TIMEOUT_MS, default 8 s): past it the client gets a 503. */
+  statementTimeoutMs: number;
   /** The project's API URL; its `/auth/v1/.well-known/jwks.json` serves the signing keys. */
   supabaseUrl?: string;
   /** Legacy symmetric JWT secret (HS256), if the project still signs with it. */
@@ -37,55 +40,88 @@ export interface Config {
   sealingSecrets: string[];
 }
 
-function parseKeyDictionary(name: string): string[] {
-  const raw = Deno.env.get(name);
-  if (!raw) return [];
-  const parsed: unknown = JSON.parse(raw);
-  if (typeof parsed === "string") return [parsed];
-  if (parsed && typeof parsed === "object") {
-    return Object.values(parsed).filter((value): value is string => typeof value === "string");
+const optionalText = z.string().optional().transform((text) => text || undefined);
+
+/** A JSON value in a variable; the variable's name leads the message when it is not JSON. */
+const jsonText = z.string().transform((text, context) => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    context.addIssue({ code: "custom", message: "must be JSON" });
+    return z.NEVER;
   }
-  throw new Error(`${name} must be a JSON object of key names to keys`);
-}
+});
 
-function parseJwks(raw: string | undefined): JSONWebKeySet | undefined {
-  if (!raw) return undefined;
-  const parsed = JSON.parse(raw);
-  // Accept both a key set and a bare array of keys.
-  const keys = Array.isArray(parsed) ? parsed : parsed?.keys;
-  if (!Array.isArray(keys)) throw new Error("SUPABASE_JWKS must be a JSON Web Key Set");
-  return { keys };
-}
+/** SUPABASE_SECRET_KEYS: `{"name": "sb_secret_…", …}` as Supabase sets it (a bare string is accepted). */
+const keyDictionary = jsonText.pipe(
+  z.union([z.string(), z.record(z.string(), z.string())], "must be a JSON object of key names to keys"),
+).transform((keys) => typeof keys === "string" ? [keys] : Object.values(keys));
 
-/** Reads the configuration from the environment; throws when something required is missing. */
-export function loadConfig(): Config {
-  const databaseUrl = Deno.env.get("SUPABASE_DB_URL") ?? Deno.env.get("DATABASE_URL");
-  if (!databaseUrl) throw new Error("SUPABASE_DB_URL or DATABASE_URL must be set");
-  const legacyServiceRole = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY");
+/** SUPABASE_JWKS: a JSON Web Key Set, or a bare array of keys. */
+const jwkSet = jsonText.pipe(
+  z.union([
+    z.object({ keys: z.array(z.looseObject({ kty: z.string() })) }),
+    z.array(z.looseObject({ kty: z.string() })),
+  ], "must be a JSON Web Key Set"),
+).transform((set) => ({ keys: Array.isArray(set) ? set : set.keys }) as JSONWebKeySet);
+
+const Environment = z.object({
+  SUPABASE_DB_URL: optionalText,
+  DATABASE_URL: optionalText,
+  DB_POOL_SIZE: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100).default(3),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number("must be a whole number of milliseconds").int().min(100)
+    .max(600_000).default(8_000),
+  SUPABASE_URL: optionalText.pipe(z.url("must be a URL").optional()),
+  SUPABASE_JWT_SECRET: optionalText,
+  JWT_SECRET: optionalText,
+  SUPABASE_JWKS: optionalText.pipe(jwkSet.optional()),
+  SUPABASE_SECRET_KEYS: optionalText.pipe(keyDictionary.optional()),
+  SUPABASE_SERVICE_ROLE_KEY: optionalText,
+  AUTH_ADMIN: optionalText.pipe(
+    z.enum(["supabase", "local"], 'must be "supabase" or "local"').default("supabase"),
+  ),
+  RESEND_API_KEY: optionalText,
+  RESEND_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.resend.com")),
+  EMAIL_FROM: optionalText.pipe(z.string().default("Tripwire <no-reply@tripwire.local>")),
+  APP_LOGIN_URL: optionalText.pipe(z.url("must be a URL").default("http://localhost:3000/login")),
+  SEALING_KEY: optionalText,
+}).superRefine((env, context) => {
+  if (!env.SUPABASE_DB_URL && !env.DATABASE_URL) {
+    context.addIssue({ code: "custom", path: ["SUPABASE_DB_URL"], message: "or DATABASE_URL must be set" });
+  }
+});
+
+/**
+ * Reads the configuration from the environment. A missing or malformed variable throws at once, with
+ * every bad variable named, so a deployment fails at boot and never on its first request.
+ */
+export function loadConfig(env: Record<string, string> = Deno.env.toObject()): Config {
+  const parsed = Environment.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
+    throw new Error(`Bad configuration: ${problems.join("; ")}`);
+  }
+  const e = parsed.data;
   const secretKeys = [
-    ...parseKeyDictionary("SUPABASE_SECRET_KEYS"),
-    ...(legacyServiceRole ? [legacyServiceRole] : []),
+    ...(e.SUPABASE_SECRET_KEYS ?? []),
+    ...(e.SUPABASE_SERVICE_ROLE_KEY ? [e.SUPABASE_SERVICE_ROLE_KEY] : []),
   ];
-  const jwtSecret = Deno.env.get("SUPABASE_JWT_SECRET") || Deno.env.get("JWT_SECRET") || undefined;
-  const authAdmin = Deno.env.get("AUTH_ADMIN") || "supabase";
-  if (authAdmin !== "supabase" && authAdmin !== "local") {
-    throw new Error(`AUTH_ADMIN must be "supabase" or "local", not "${authAdmin}"`);
-  }
-  const sealingKey = Deno.env.get("SEALING_KEY");
+  const jwtSecret = e.SUPABASE_JWT_SECRET ?? e.JWT_SECRET;
   return {
-    databaseUrl,
-    databasePoolSize: Number(Deno.env.get("DB_POOL_SIZE") ?? 3),
-    supabaseUrl: Deno.env.get("SUPABASE_URL") || undefined,
+    databaseUrl: (e.SUPABASE_DB_URL ?? e.DATABASE_URL)!,
+    databasePoolSize: e.DB_POOL_SIZE,
+    statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    supabaseUrl: e.SUPABASE_URL,
     jwtSecret,
-    jwks: parseJwks(Deno.env.get("SUPABASE_JWKS")),
+    jwks: e.SUPABASE_JWKS,
     secretKeys,
-    authAdmin,
-    resendApiKey: Deno.env.get("RESEND_API_KEY") || undefined,
-    resendApiUrl: Deno.env.get("RESEND_API_URL") || "https://api.resend.com",
-    emailFrom: Deno.env.get("EMAIL_FROM") || "Tripwire <no-reply@tripwire.local>",
-    loginUrl: Deno.env.get("APP_LOGIN_URL") || "http://localhost:3000/login",
+    authAdmin: e.AUTH_ADMIN,
+    resendApiKey: e.RESEND_API_KEY,
+    resendApiUrl: e.RESEND_API_URL,
+    emailFrom: e.EMAIL_FROM,
+    loginUrl: e.APP_LOGIN_URL,
     sealingSecrets: [
-      ...(sealingKey ? [sealingKey] : []),
+      ...(e.SEALING_KEY ? [e.SEALING_KEY] : []),
       ...secretKeys,
       ...(jwtSecret ? [jwtSecret] : []),
     ],
@@ -94,7 +130,7 @@ export function loadConfig(): Config {
 
 let current: Config | undefined;
 
-/** The configuration of this isolate, loaded on first use. */
+/** The configuration of this isolate, loaded on first use (or at boot by `serve`). */
 export function config(): Config {
   current ??= loadConfig();
   return current;

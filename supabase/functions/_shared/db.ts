@@ -16,17 +16,21 @@ export function isTransactionPooler(url: string): boolean {
   return parsed.port === "6543" || parsed.searchParams.get("pgbouncer") === "true";
 }
 
-/** Opens a pool with the settings the functions use. */
-export function connect(url: string, max: number): Sql {
+/**
+ * Opens a pool with the settings the functions use. Every statement is bounded by
+ * `statementTimeoutMs` (a startup parameter of each connection), and a connection attempt by 5 s:
+ * past either the client gets a 503 with Retry-After instead of waiting.
+ */
+export function connect(url: string, max: number, statementTimeoutMs = 8_000): Sql {
   const parsed = new URL(url);
   parsed.searchParams.delete("pgbouncer");
   return postgres(parsed.toString(), {
     max,
     prepare: !isTransactionPooler(url),
     idle_timeout: 20,
-    connect_timeout: 10,
+    connect_timeout: 5,
     onnotice: () => {},
-    connection: { application_name: "tripwire-functions" },
+    connection: { application_name: "tripwire-functions", statement_timeout: statementTimeoutMs },
   });
 }
 
@@ -34,7 +38,8 @@ let pool: Sql | undefined;
 
 /** The isolate's pool, opened on first use. */
 export function db(): Sql {
-  pool ??= connect(config().databaseUrl, config().databasePoolSize);
+  const { databaseUrl, databasePoolSize, statementTimeoutMs } = config();
+  pool ??= connect(databaseUrl, databasePoolSize, statementTimeoutMs);
   return pool;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The one error type and the JSON error body of DESIGN.md:
+ * The one error type and the JSON error body (docs/architecture.md, Errors):
  * `{"error": {"code": "…", "message": "…", "details": …}}`.
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -48,11 +48,44 @@ export function toHttpError(error: unknown): HttpError {
     case "40001":
     case "40P01":
       return new HttpError(503, "busy", "The request conflicted with another; retry it");
-    case "57014":
-      return new HttpError(503, "busy", "The request took too long; retry it");
+  }
+  if (typeof code === "string" && isUnavailable(code)) {
+    return new HttpError(
+      503,
+      "service_unavailable",
+      "The database is unavailable or overloaded; retry shortly",
+    );
   }
   return new HttpError(500, "internal_error", "Something went wrong on our side");
 }
+
+/** Seconds a client is asked to wait (Retry-After) after a 503. */
+export const retryAfterSeconds = 2;
+
+/**
+ * The database cannot answer now, through no fault of the request: the connection failed (postgres.js
+ * and Node name these), SQLSTATE class 08 (connection exception) or 53 (insufficient resources, e.g.
+ * 53300 too many connections), 57P01–57P03 (shut down, restarting), 57014 (statement timeout).
+ */
+function isUnavailable(code: string): boolean {
+  return unavailableConnectionCodes.has(code) || /^(08|53)[0-9A-Z]{3}$/.test(code) ||
+    ["57P01", "57P02", "57P03", "57014"].includes(code);
+}
+
+const unavailableConnectionCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
 
 /** Builds the JSON body for an error. */
 export function errorBody(error: HttpError, requestId?: string): ErrorBody {

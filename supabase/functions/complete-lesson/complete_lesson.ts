@@ -1,5 +1,5 @@
 /**
- * A student completes a lesson (DESIGN.md, complete-lesson): one transaction with the student's
+ * A student completes a lesson (docs/architecture.md, complete-lesson): one transaction with the student's
  * profile row locked, so repeated and concurrent calls complete once. Everything derived (modules
  * completed, percentages, statistics, achievements) is recomputed from the facts, never incremented.
  */
@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
+import { timestamp } from "../_shared/openapi.ts";
 
 export const CompleteLesson = z.strictObject({
   lesson_id: z.number().int().positive().max(2_147_483_647),
@@ -16,26 +17,59 @@ export type CompleteLesson = z.output<typeof CompleteLesson>;
 /** Watched share of a lesson that earns the attentive_viewer achievement. */
 const attentiveViewerPercentage = 95;
 
-export interface Certificate {
-  certificate_number: string;
-  full_name: string;
-  course: unknown;
-  issued_at: string;
-}
+/** The course as printed on a certificate: its modules and their lessons, in order. */
+const CertificateCourse = z.object({
+  title: z.string(),
+  modules: z.array(z.object({
+    id: z.number().int(),
+    position: z.number().int(),
+    title: z.string(),
+    lessons: z.array(z.object({ id: z.number().int(), title: z.string() })),
+  })),
+});
 
-export interface Completion {
-  lesson_id: number;
-  already_completed: boolean;
-  completed_at: string;
-  watch_percentage: number;
-  module: { id: number; position: number; completed: boolean };
-  modules_completed: number;
-  total_modules: number;
-  completion_percentage: number;
-  next_module: { id: number; position: number; title: string; unlocked: boolean } | null;
-  achievements: string[];
-  certificate: Certificate | null;
-}
+export const Certificate = z.object({
+  certificate_number: z.string().meta({ example: "TW-2026-000001" }),
+  full_name: z.string(),
+  course: CertificateCourse,
+  issued_at: timestamp,
+}).meta({ id: "Certificate" });
+export type Certificate = z.output<typeof Certificate>;
+
+/** The answer to a completion, first or repeated. */
+export const Completion = z.object({
+  lesson_id: z.number().int(),
+  already_completed: z.boolean().meta({
+    description: "True when an earlier call completed it; nothing changed.",
+  }),
+  completed_at: timestamp,
+  watch_percentage: z.number().min(0).max(100),
+  module: z.object({ id: z.number().int(), position: z.number().int(), completed: z.boolean() }),
+  modules_completed: z.number().int().min(0),
+  total_modules: z.number().int().min(0),
+  completion_percentage: z.number().min(0).max(100),
+  next_module: z.object({
+    id: z.number().int(),
+    position: z.number().int(),
+    title: z.string(),
+    unlocked: z.boolean(),
+  }).nullable().meta({ description: "The module after this lesson's, null after the last one." }),
+  achievements: z.array(z.string()).meta({ description: "Codes of every achievement unlocked so far." }),
+  certificate: Certificate.nullable().meta({ description: "Issued when the last module is completed." }),
+}).meta({ id: "Completion" });
+export type Completion = z.output<typeof Completion>;
+
+/** The public answer for a certificate number. */
+export const CertificateCheck = z.object({
+  valid: z.literal(true),
+  certificate_number: z.string(),
+  full_name: z.string(),
+  course: CertificateCourse,
+  issued_at: timestamp,
+}).meta({ id: "CertificateCheck" });
+export type CertificateCheck = z.output<typeof CertificateCheck>;
+
+export const CertificateParams = z.object({ number: z.string().max(64) });
 
 interface LessonFacts {
   id: number;
@@ -288,7 +322,10 @@ async function readCompletion(
 }
 
 /** Anyone may check a certificate by its number: who earned it, for which course, and when. */
-export async function verifyCertificate(certificateNumber: string, sql: Sql = db()) {
+export async function verifyCertificate(
+  certificateNumber: string,
+  sql: Sql = db(),
+): Promise<CertificateCheck> {
   const notFound = new HttpError(404, "certificate_not_found", "No certificate has this number");
   if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber)) throw notFound;
   const [certificate] = await sql<{ full_name: string; course: unknown; issued_at: Date }[]>`
@@ -298,7 +335,7 @@ export async function verifyCertificate(certificateNumber: string, sql: Sql = db
     valid: true,
     certificate_number: certificateNumber,
     full_name: certificate.full_name,
-    course: certificate.course,
+    course: certificate.course as CertificateCheck["course"],
     issued_at: certificate.issued_at.toISOString(),
   };
 }

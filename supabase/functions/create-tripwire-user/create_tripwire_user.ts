@@ -1,5 +1,5 @@
 /**
- * A manager creates a complete student in one request, all or nothing (DESIGN.md,
+ * A manager creates a complete student in one request, all or nothing (docs/architecture.md,
  * create-tripwire-user): the login through AuthAdmin, then every per-student row in one
  * transaction, the login deleted again if that transaction fails, the welcome e-mail after commit.
  */
@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError, toHttpError } from "../_shared/errors.ts";
+import { timestamp } from "../_shared/openapi.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "./auth_admin.ts";
 import { amendStoredResponse, claimKey, completeKey, releaseKey, requestHash } from "./idempotency.ts";
 import { generatePassword, sealPassword, unsealPassword } from "./password.ts";
@@ -37,17 +38,21 @@ export const NewStudent = z.strictObject({
 export type NewStudent = z.output<typeof NewStudent>;
 
 /** The 201 body; `password` is shown once (and again only to an identical retry, see idempotency.ts). */
-export interface CreatedStudent {
-  user_id: string;
-  email: string;
-  full_name: string;
-  phone: string | null;
-  password: string | null;
-  payment_amount: number;
-  unlocked_module: { id: number; position: number; title: string };
-  welcome_email: "sent" | "queued" | "skipped";
-  created_at: string;
-}
+export const CreatedStudent = z.object({
+  user_id: z.uuid(),
+  email: z.string(),
+  full_name: z.string(),
+  phone: z.string().nullable(),
+  password: z.string().nullable().meta({
+    description: "The generated password, shown once: in this answer and to an identical retry. null on a " +
+      "retry whose password can no longer be unsealed.",
+  }),
+  payment_amount: z.number().min(0),
+  unlocked_module: z.object({ id: z.number().int(), position: z.number().int(), title: z.string() }),
+  welcome_email: z.enum(["sent", "queued", "skipped"]),
+  created_at: timestamp,
+}).meta({ id: "CreatedStudent" });
+export type CreatedStudent = z.output<typeof CreatedStudent>;
 
 export interface CreationResult {
   status: 201;
@@ -80,7 +85,7 @@ interface WrittenStudent {
 }
 
 /**
- * Step 3 of DESIGN.md in one statement of one transaction: users, tripwire_users, profile, first
+ * The student's rows (docs/architecture.md, create-tripwire-user) in one statement of one transaction: users, tripwire_users, profile, first
  * module unlocked, progress and video tracking for its first lesson, statistics, the achievements
  * (locked), the manager's activity entry and the queued welcome e-mail.
  */

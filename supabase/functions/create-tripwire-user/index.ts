@@ -1,30 +1,75 @@
 // A manager (or admin) creates a complete student account after a sale; the scheduler retries
 // welcome e-mails the provider refused.
-import { createApp, requireRole, requireServiceRole, validationError, zJson } from "../_shared/app.ts";
-import { createTripwireUser, NewStudent } from "./create_tripwire_user.ts";
+import { z } from "zod";
+import { createApp, requireRole, requireServiceRole, serve, validationError, zJson } from "../_shared/app.ts";
+import { describe } from "../_shared/openapi.ts";
+import { CreatedStudent, createTripwireUser, NewStudent } from "./create_tripwire_user.ts";
 import { purgeExpiredKeys } from "./idempotency.ts";
-import { sendQueuedEmails } from "./welcome_email.ts";
+import { RetryReport, sendQueuedEmails } from "./welcome_email.ts";
 
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
+const EmailRetries = z.object({
+  emails: RetryReport,
+  expired_idempotency_keys: z.number().int().min(0),
+}).meta({ id: "EmailRetries" });
+
 export const app = createApp("create-tripwire-user")
-  .post("/", requireRole("manager", "admin"), zJson(NewStudent), async (c) => {
-    const key = c.req.header("idempotency-key");
-    if (key !== undefined && !idempotencyKeyPattern.test(key)) {
-      throw validationError([
-        { code: "custom", path: ["Idempotency-Key"], message: "1–255 visible ASCII characters", input: key },
-      ]);
-    }
-    const result = await createTripwireUser(c.get("user"), c.req.valid("json"), key);
-    c.header("cache-control", "no-store"); // the body holds a password
-    if (result.replayed) c.header("idempotent-replayed", "true");
-    return c.json(result.body, result.status);
-  })
+  .post(
+    "/",
+    describe({
+      summary: "Create a student after a sale",
+      description: "One request makes the login and every row of the student in one transaction, or " +
+        "nothing. The generated password is in this answer only. With an `Idempotency-Key`, a retry " +
+        "answers the first response (header `idempotent-replayed: true`) and creates nothing.",
+      access: "manager",
+      ok: { status: 201, schema: CreatedStudent, description: "The student exists and can sign in." },
+      errors: {
+        409: "`email_exists`: a user has this e-mail; `request_in_progress`: the first request with this " +
+          "Idempotency-Key is still running.",
+        422: "`idempotency_key_reused`: this Idempotency-Key came with another body.",
+        502: "`auth_unavailable`: Supabase Auth did not create the login; nothing was created, retry.",
+      },
+      headers: [{
+        in: "header",
+        name: "Idempotency-Key",
+        required: false,
+        description: "Makes a retry safe: the same key with the same body answers the first response.",
+        schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" },
+      }],
+      okHeaders: {
+        "idempotent-replayed": { description: "`true` on a replayed answer.", schema: { type: "string" } },
+        "cache-control": {
+          description: "`no-store`: the body holds a password.",
+          schema: { type: "string" },
+        },
+      },
+    }),
+    requireRole("manager", "admin"),
+    zJson(NewStudent),
+    async (c) => {
+      const key = c.req.header("idempotency-key");
+      if (key !== undefined && !idempotencyKeyPattern.test(key)) {
+        throw validationError([{ path: ["Idempotency-Key"], message: "1–255 visible ASCII characters" }]);
+      }
+      const result = await createTripwireUser(c.get("user"), c.req.valid("json"), key);
+      c.header("cache-control", "no-store"); // the body holds a password
+      if (result.replayed) c.header("idempotent-replayed", "true");
+      return c.json(result.body, result.status);
+    },
+  )
   .post(
     "/retry-emails",
+    describe({
+      summary: "Retry queued welcome e-mails",
+      description: "For the scheduler (every minute): sends the welcome e-mails that are due and purges " +
+        "expired idempotency keys.",
+      access: "service",
+      ok: { status: 200, schema: EmailRetries, description: "What this run did." },
+    }),
     requireServiceRole(),
     async (c) =>
       c.json({ emails: await sendQueuedEmails(), expired_idempotency_keys: await purgeExpiredKeys() }),
   );
 
-if (import.meta.main) Deno.serve(app.fetch);
+if (import.meta.main) serve(app);

@@ -3,6 +3,7 @@
  * and retried from the outbox when the provider failed. The provider is Resend when RESEND_API_KEY
  * is set; otherwise a sender that writes one log line (without the body) — the local default.
  */
+import { z } from "zod";
 import { config } from "../_shared/config.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { unsealPassword } from "./password.ts";
@@ -171,12 +172,13 @@ export async function deliverWelcomeEmail(
 }
 
 /** How far a retry run got. */
-export interface RetryReport {
-  attempted: number;
-  sent: number;
-  queued: number;
-  failed: number;
-}
+export const RetryReport = z.object({
+  attempted: z.number().int().min(0),
+  sent: z.number().int().min(0),
+  queued: z.number().int().min(0).meta({ description: "Refused for now; tried again on a later run." }),
+  failed: z.number().int().min(0).meta({ description: "Given up on." }),
+});
+export type RetryReport = z.output<typeof RetryReport>;
 
 /** How long a claimed e-mail is left alone by other runs before it counts as abandoned. */
 const claimLease = "5 minutes";

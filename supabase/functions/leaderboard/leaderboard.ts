@@ -1,5 +1,5 @@
 /**
- * The sales leaderboard and a manager's analytics (DESIGN.md, leaderboard). SQL does all of it: the
+ * The sales leaderboard and a manager's analytics (docs/architecture.md, leaderboard). SQL does all of it: the
  * RPCs of migration 20261123100000 read the materialized views and check the caller's scope. Here they
  * run as the caller (role `authenticated` with the token's claims, as PostgREST runs them), so
  * `supabase.rpc()` and this function obey the same rules.
@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
+import { timestamp } from "../_shared/openapi.ts";
 
 const limit = z.coerce.number().int().min(1).max(100).default(20);
 const day = z.iso.date("a date as YYYY-MM-DD");
@@ -72,6 +73,103 @@ export const ActivityQuery = z.strictObject({
   limit,
 });
 
+const periods = ["day", "week", "month", "all"] as const;
+const count = z.number().int().min(0);
+const money = z.number().meta({ description: "Net revenue in the academy's currency, 2 decimals." });
+const isoDay = z.iso.date();
+const timeZone = z.string().meta({ description: "The academy's time zone: where its days begin." });
+const refreshedAt = timestamp.nullable().meta({
+  description: "When the figures were computed; null before the first refresh.",
+});
+
+/** A manager's figures for one period. */
+const Figures = {
+  revenue: money,
+  students_created: count,
+  students_active: count,
+  lessons_completed: count,
+  certificates_issued: count,
+};
+
+export const Leaderboard = z.object({
+  period: z.enum(periods),
+  period_start: isoDay.nullable().meta({ description: "The period's first day; null for `all`." }),
+  time_zone: timeZone,
+  refreshed_at: refreshedAt,
+  managers: z.array(z.object({
+    rank: z.number().int().min(1),
+    manager_id: z.uuid(),
+    full_name: z.string(),
+    ...Figures,
+  })),
+}).meta({ id: "Leaderboard" });
+export type Leaderboard = z.output<typeof Leaderboard>;
+
+export const SalesChart = z.object({
+  from: isoDay,
+  to: isoDay,
+  manager_id: z.uuid().nullable().meta({ description: "null: every manager's sales (admin)." }),
+  time_zone: timeZone,
+  refreshed_at: refreshedAt,
+  days: z.array(z.object({
+    day: isoDay,
+    revenue: money,
+    students_created: count,
+    lessons_completed: count,
+    certificates_issued: count,
+  })).meta({ description: "One entry per day from `from` to `to`, zeros where nothing happened." }),
+}).meta({ id: "SalesChart" });
+export type SalesChart = z.output<typeof SalesChart>;
+
+export const ManagerStats = z.object({
+  manager_id: z.uuid().nullable(),
+  full_name: z.string().nullable(),
+  time_zone: timeZone,
+  refreshed_at: refreshedAt,
+  periods: z.partialRecord(
+    z.enum(periods),
+    z.object({
+      period_start: isoDay.nullable(),
+      rank: z.number().int().min(1).nullable().meta({
+        description: "null when the manager sold nothing in it.",
+      }),
+      managers_ranked: count,
+      ...Figures,
+    }),
+  ).nullable().meta({ description: "null before the first refresh." }),
+}).meta({ id: "ManagerStats" });
+export type ManagerStats = z.output<typeof ManagerStats>;
+
+export const ActivityFeed = z.object({
+  manager_id: z.uuid().nullable(),
+  refreshed_at: timestamp.meta({ description: "When this page was read (the feed is live)." }),
+  events: z.array(z.object({
+    id: z.number().int(),
+    event_type: z.enum(["user_created", "lesson_completed", "module_unlocked", "certificate_issued"]),
+    manager_id: z.uuid(),
+    student_id: z.uuid().nullable(),
+    details: z.record(z.string(), z.unknown()).meta({
+      description: "What the feed shows: `student_name` always, and per type the lesson, module, payment " +
+        "or certificate number.",
+    }),
+    created_at: timestamp,
+  })),
+  next_cursor: z.string().nullable().meta({
+    description: "Pass as `before` for the next page; null at the end.",
+  }),
+}).meta({ id: "ActivityFeed" });
+export type ActivityFeed = z.output<typeof ActivityFeed>;
+
+export const RefreshReport = z.union([
+  z.object({ refreshed: z.literal(false), reason: z.string() }),
+  z.object({
+    refreshed: z.literal(true),
+    rebuilt: z.boolean(),
+    views: z.array(z.object({ view: z.string(), duration_ms: z.number(), rows: count })),
+  }),
+]).meta({ id: "RefreshReport" });
+export type RefreshReport = z.output<typeof RefreshReport>;
+
 /** Who is asking, as the token says; the role is checked by the SQL, from `public.users`. */
 export interface Caller {
   sub: string;
@@ -106,33 +204,33 @@ async function asCaller(
   }
 }
 
-export function getLeaderboard(
+export async function getLeaderboard(
   caller: Caller,
   query: z.output<typeof LeaderboardQuery>,
   sql: Sql = db(),
-): Promise<unknown> {
-  return asCaller(caller, "get_sales_leaderboard", { period: query.period, limit: query.limit }, sql);
+): Promise<Leaderboard> {
+  return await asCaller(
+    caller,
+    "get_sales_leaderboard",
+    { period: query.period, limit: query.limit },
+    sql,
+  ) as Leaderboard;
 }
 
-export function getChart(
+export async function getChart(
   caller: Caller,
   query: z.output<typeof ChartQuery>,
   sql: Sql = db(),
-): Promise<unknown> {
-  return asCaller(caller, "get_sales_chart_data", query, sql);
+): Promise<SalesChart> {
+  return await asCaller(caller, "get_sales_chart_data", query, sql) as SalesChart;
 }
 
-export function getStats(
+export async function getStats(
   caller: Caller,
   query: z.output<typeof StatsQuery>,
   sql: Sql = db(),
-): Promise<unknown> {
-  return asCaller(caller, "get_manager_stats", query, sql);
-}
-
-interface ActivityEvent {
-  id: number;
-  created_at: string;
+): Promise<ManagerStats> {
+  return await asCaller(caller, "get_manager_stats", query, sql) as ManagerStats;
 }
 
 /**
@@ -144,13 +242,13 @@ export async function getActivity(
   caller: Caller,
   query: z.output<typeof ActivityQuery>,
   sql: Sql = db(),
-): Promise<Record<string, unknown>> {
+): Promise<ActivityFeed> {
   const result = await asCaller(caller, "get_manager_activity", {
     manager_id: query.manager_id,
     before_created_at: query.before?.createdAt,
     before_id: query.before?.id,
     limit: query.limit,
-  }, sql) as { events: ActivityEvent[] };
+  }, sql) as Omit<ActivityFeed, "next_cursor">;
   const last = result.events.at(-1);
   return {
     ...result,
@@ -166,7 +264,13 @@ export const RefreshQuery = z.strictObject({
 });
 
 /** Refreshes the views now (the scheduler's job; a no-op report while another refresh runs). */
-export async function refreshSalesStats(rebuild = false, sql: Sql = db()): Promise<unknown> {
-  const [row] = await sql`select analytics.refresh_sales_stats(${rebuild}) as report`;
-  return row.report;
+export async function refreshSalesStats(rebuild = false, sql: Sql = db()): Promise<RefreshReport> {
+  return await sql.begin(async (tx) => {
+    // A refresh at scale, and a rebuild more so, may outlast the statement timeout meant for requests.
+    await tx`set local statement_timeout = '10min'`;
+    const [row] = await tx<
+      { report: RefreshReport }[]
+    >`select analytics.refresh_sales_stats(${rebuild}) as report`;
+    return row.report;
+  });
 }

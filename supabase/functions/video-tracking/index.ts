@@ -1,20 +1,42 @@
 // The video player's heartbeats: which seconds of a lesson a student really watched.
-import { createApp, requireRole, requireToken, zJson, zQuery } from "../_shared/app.ts";
-import { getWatchState, Heartbeat, recordHeartbeat, WatchStateQuery } from "./video_tracking.ts";
+import { createApp, requireRole, requireToken, serve, zJson, zQuery } from "../_shared/app.ts";
+import { describe } from "../_shared/openapi.ts";
+import { getWatchState, Heartbeat, recordHeartbeat, WatchState, WatchStateQuery } from "./video_tracking.ts";
+
+const lessonErrors = {
+  404: "`lesson_not_found`: there is no such lesson.",
+  409: "`lesson_locked`: the lesson's module is not unlocked for this student.",
+};
 
 export const app = createApp("video-tracking")
   .get(
     "/",
+    describe({
+      summary: "A lesson's watch state",
+      access: "student",
+      ok: { status: 200, schema: WatchState, description: "The signed-in student's state for the lesson." },
+      errors: lessonErrors,
+    }),
     requireRole("student"),
     zQuery(WatchStateQuery),
     async (c) => c.json(await getWatchState(c.get("user"), c.req.valid("query").lesson_id)),
   )
   .post(
     "/",
+    describe({
+      summary: "A heartbeat from the player",
+      description: "The ranges played since the last acknowledged heartbeat (`segments: []` when playback " +
+        "starts). They are clamped to the video and merged with what is stored; new seconds are credited " +
+        "only up to 2× the wall-clock time since the previous heartbeat plus 5 s (the rest is counted in " +
+        "`rejected_seconds`). Re-sending ranges is harmless: overlaps count once.",
+      access: "student",
+      ok: { status: 200, schema: WatchState, description: "The lesson's state after this heartbeat." },
+      errors: lessonErrors,
+    }),
     // The heartbeat statement reads the caller's role itself: one round trip per heartbeat.
     requireToken(),
     zJson(Heartbeat),
     async (c) => c.json(await recordHeartbeat(c.get("claims").sub, c.req.valid("json"))),
   );
 
-if (import.meta.main) Deno.serve(app.fetch);
+if (import.meta.main) serve(app);

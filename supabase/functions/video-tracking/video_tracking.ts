@@ -38,20 +38,27 @@ export const WatchStateQuery = z.strictObject({
   lesson_id: z.coerce.number().int().positive().max(2_147_483_647),
 });
 
-export interface WatchState {
-  lesson_id: number;
-  watched_seconds: number;
-  duration_seconds: number;
-  watch_percentage: number;
-  min_watch_percentage: number;
-  qualified: boolean;
-  status: "not_started" | "in_progress" | "completed";
-  segments: [number, number][];
-  /** Seconds this student posted that were not plausible and so not credited, in total. */
-  rejected_seconds: number;
-  heartbeat_count: number;
-  last_position_seconds: number | null;
-}
+/** A student's watch state for one lesson: the answer to a heartbeat and to GET. */
+export const WatchState = z.object({
+  lesson_id: z.number().int(),
+  watched_seconds: z.number().min(0).meta({ description: "Unique seconds watched, overlaps counted once." }),
+  duration_seconds: z.number().int(),
+  watch_percentage: z.number().min(0).max(100),
+  min_watch_percentage: z.number().min(0).max(100),
+  qualified: z.boolean().meta({
+    description: "watch_percentage has reached min_watch_percentage at least once.",
+  }),
+  status: z.enum(["not_started", "in_progress", "completed"]),
+  segments: z.array(z.tuple([z.number(), z.number()])).meta({
+    description: "The watched ranges, merged and sorted, in seconds of the video.",
+  }),
+  rejected_seconds: z.number().min(0).meta({
+    description: "Seconds this student posted that were not plausible and so not credited, in total.",
+  }),
+  heartbeat_count: z.number().int(),
+  last_position_seconds: z.number().nullable(),
+}).meta({ id: "WatchState" });
+export type WatchState = z.output<typeof WatchState>;
 
 interface StateRow {
   caller_role?: Role | null;

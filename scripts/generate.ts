@@ -1,0 +1,66 @@
+/**
+ * `npm run gen` (or gen:openapi, gen:types, gen:diagram): writes the generated files the tests check
+ * for staleness. The database types and the diagram come from a throwaway database (embedded
+ * Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
+ */
+import postgres from "postgres";
+import { prepareDatabase, withDatabase } from "./lib/database.ts";
+import {
+  architectureFile,
+  databaseTypesFile,
+  databaseTypesText,
+  formatted,
+  openApiFile,
+  openApiText,
+  schemaDiagram,
+  withDiagram,
+} from "./lib/generated.ts";
+import { startScratchPostgres } from "./lib/processes.ts";
+
+const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram"];
+for (const target of targets) {
+  if (!["openapi", "types", "diagram"].includes(target)) {
+    console.error(`Unknown target ${target}: openapi, types or diagram`);
+    Deno.exit(2);
+  }
+}
+
+if (targets.includes("openapi")) {
+  // The functions read their configuration when serving, not when describing themselves.
+  await Deno.writeTextFile(openApiFile, await openApiText());
+  console.log("Wrote docs/openapi.json");
+}
+
+if (targets.includes("types") || targets.includes("diagram")) {
+  const database = await scratchDatabase();
+  try {
+    await prepareDatabase(database.url);
+    if (targets.includes("types")) {
+      await Deno.writeTextFile(databaseTypesFile, await databaseTypesText(database.url));
+      console.log("Wrote supabase/functions/_shared/database.types.ts");
+    }
+    if (targets.includes("diagram")) {
+      const architecture = await Deno.readTextFile(architectureFile);
+      const updated = withDiagram(architecture, await schemaDiagram(database.url));
+      await Deno.writeTextFile(architectureFile, await formatted(updated, "md"));
+      console.log("Wrote the data model diagram into docs/architecture.md");
+    }
+  } finally {
+    await database.stop();
+  }
+}
+
+async function scratchDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
+  const serverUrl = Deno.env.get("DATABASE_URL");
+  if (!serverUrl) return await startScratchPostgres("tripwire-gen-pg-");
+  const name = `tripwire_gen_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  return {
+    url: withDatabase(serverUrl, name),
+    async stop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The whole API in one OpenAPI document (every function's own document merged), and the offline API
+ * reference page the local stack serves at /functions/v1/docs (Swagger UI from node_modules).
+ */
+import type { Hono } from "hono";
+import {
+  apiVersion,
+  commonDocumentation,
+  type Document,
+  functionDocument,
+} from "../../supabase/functions/_shared/openapi.ts";
+import { repoRoot } from "./database.ts";
+
+// deno-lint-ignore no-explicit-any
+type FunctionApp = Hono<any, any, any>;
+
+const description =
+  `The back end of Tripwire, a short paid video course: Supabase Edge Functions over Postgres.
+
+- **Calling.** \`POST\`/\`GET\` \`{server}/<function>/<route>\`, e.g. with supabase-js's \`functions.invoke\`.
+  A signed-in user's access token goes in \`Authorization: Bearer <jwt>\`; the role (student, manager,
+  admin) is read from the database, never from the token or the body.
+- **Errors.** Every failure is JSON: \`{"error": {"code", "message", "details?"}}\`; \`validation_failed\`
+  lists \`details: [{path, message}]\`. Bad input changes nothing.
+- **HTTP.** A known path with a method it does not serve answers 405 with \`Allow\`; \`HEAD\` works wherever
+  \`GET\` does. When the database is unreachable or overloaded the answer is 503 with \`Retry-After\`.
+  Every response carries \`x-request-id\`; GET answers with an \`ETag\` honour \`If-None-Match\` with 304.
+- **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.`;
+
+/** Merges the functions' documents; a schema two functions both name must be the same schema. */
+export async function apiDocument(functions: Record<string, FunctionApp>): Promise<Document> {
+  const merged = {
+    ...commonDocumentation,
+    info: { title: "Tripwire API", version: apiVersion, description },
+    tags: [] as { name: string }[],
+    paths: {} as Record<string, unknown>,
+    components: {} as Record<string, Record<string, unknown>>,
+  };
+  for (const [name, app] of Object.entries(functions).sort(([a], [b]) => a.localeCompare(b))) {
+    const document = await functionDocument(name, app);
+    merged.tags.push({ name });
+    Object.assign(merged.paths, document.paths);
+    for (const [kind, entries] of Object.entries(document.components ?? {})) {
+      const into = merged.components[kind] ??= {};
+      for (const [key, value] of Object.entries(entries as Record<string, unknown>)) {
+        if (key in into && JSON.stringify(into[key]) !== JSON.stringify(value)) {
+          throw new Error(`components.${kind}.${key} differs between functions; give one of them another id`);
+        }
+        into[key] = value;
+      }
+    }
+  }
+  return merged as unknown as Document;
+}
+
+const swaggerUi = `${repoRoot}node_modules/swagger-ui-dist/`;
+const assets: Record<string, string> = {
+  "swagger-ui.css": "text/css; charset=utf-8",
+  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+};
+
+/** The API reference page and its assets, under `/functions/v1/docs`; undefined for any other path. */
+export async function serveApiReference(path: string): Promise<Response | undefined> {
+  if (path === "/functions/v1/docs" || path === "/functions/v1/docs/") {
+    return new Response(referencePage, { headers: { "content-type": "text/html; charset=utf-8" } });
+  }
+  const asset = path.match(/^\/functions\/v1\/docs\/([a-z-]+\.(?:css|js))$/)?.[1];
+  if (!asset || !assets[asset]) return undefined;
+  return new Response(await Deno.readFile(`${swaggerUi}${asset}`), {
+    headers: { "content-type": assets[asset], "cache-control": "public, max-age=3600" },
+  });
+}
+
+// No CDN and no outside request: the viewer comes from node_modules, the validator badge is off.
+const referencePage = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Tripwire API</title>
+  <link rel="stylesheet" href="/functions/v1/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="reference"></div>
+  <script src="/functions/v1/docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "/functions/v1/openapi.json",
+      dom_id: "#reference",
+      validatorUrl: null,
+      deepLinking: true,
+      tryItOutEnabled: false,
+    });
+  </script>
+</body>
+</html>
+`;
