@@ -11,6 +11,7 @@ import {
   withDiagram,
 } from "../scripts/lib/generated.ts";
 import { functions } from "../scripts/serve.ts";
+import { decimalColumns } from "../supabase/functions/_shared/db.ts";
 import { checkContract } from "./support/contract.ts";
 import { appDatabase, callFunction, story } from "./support/server.ts";
 
@@ -80,6 +81,28 @@ story(
     assert.equal(committed, await databaseTypesText(appDatabase.url), "stale: run npm run gen:types");
   },
 );
+
+story("the row types hold: timestamps are the *_at columns, decimals the listed ones", async () => {
+  const columns = await appDatabase.sql<{ name: string; type: string }[]>`
+    select c.table_schema || '.' || c.table_name || '.' || c.column_name as name, c.data_type as type
+    from information_schema.columns c
+    join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+    where c.table_schema in ('public', 'private') and t.table_type = 'BASE TABLE'
+    order by 1`;
+  const timestamps = columns.filter((column) => /^(timestamp|date)/.test(column.type)).map(({ name }) =>
+    name
+  );
+  const namedAt = columns.filter((column) => column.name.endsWith("_at")).map(({ name }) => name);
+  assert.deepEqual(timestamps, namedAt, "every timestamp column, and only those, is named *_at");
+  const decimals = columns.filter((column) => ["numeric", "bigint"].includes(column.type)).map(({ name }) =>
+    name
+  );
+  assert.deepEqual(
+    decimals,
+    [...decimalColumns],
+    "db.ts's decimalColumns lists the numeric and bigint columns",
+  );
+});
 
 story(
   "the data model diagram in docs/architecture.md matches the migrations (npm run gen:diagram)",

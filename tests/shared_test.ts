@@ -22,6 +22,13 @@ Deno.test("Postgres errors map to HTTP in one place and leak nothing", () => {
     ["22P02", 400, "validation_failed"],
     ["42501", 403, "forbidden"],
     ["40001", 503, "busy"],
+    ["ECONNREFUSED", 503, "service_unavailable"],
+    ["CONNECT_TIMEOUT", 503, "service_unavailable"],
+    ["CONNECTION_CLOSED", 503, "service_unavailable"],
+    ["08006", 503, "service_unavailable"],
+    ["53300", 503, "service_unavailable"],
+    ["57P01", 503, "service_unavailable"],
+    ["57014", 503, "service_unavailable"],
     ["XX000", 500, "internal_error"],
   ];
   for (const [code, status, name] of cases) {

@@ -37,7 +37,7 @@ export async function openApiText(): Promise<string> {
 /** The database types, as `supabase gen types` writes them from a migrated database. */
 export async function databaseTypesText(databaseUrl: string): Promise<string> {
   const types = await runSupabaseCli(
-    ["gen", "types", "--lang=typescript", `--remote=${cliUrl(databaseUrl)}`, "--schema=public"],
+    ["gen", "types", "--lang=typescript", `--remote=${cliUrl(databaseUrl)}`, "--schema=public,private"],
     { stdoutOnly: true },
   );
   const header =

@@ -12,7 +12,7 @@ import {
   jwtVerify,
 } from "jose";
 import { config } from "./config.ts";
-import { db, type Sql } from "./db.ts";
+import { db, type Row, type Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 
 export type Role = "student" | "manager" | "admin";
@@ -155,10 +155,12 @@ export function assertRole(role: Role | null | undefined, allowed: readonly Role
 
 /** Loads the caller's account and role; a valid token with no account here → 403. */
 export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUser> {
-  const [row] = await sql<{ id: string; email: string; full_name: string; role: Role }[]>`
+  const [row] = await sql<Pick<Row<"users">, "id" | "email" | "full_name" | "role">[]>`
     select id, email, full_name, role from public.users where id = ${userId}`;
-  assertRole(row?.role, ["student", "manager", "admin"]);
-  return { id: row.id, email: row.email, fullName: row.full_name, role: row.role };
+  // users_role_valid allows exactly the three roles.
+  const role = row?.role as Role | undefined;
+  assertRole(role, ["student", "manager", "admin"]);
+  return { id: row.id, email: row.email, fullName: row.full_name, role: role! };
 }
 
 /** Verifies the Authorization header and returns the caller with their role. */

@@ -3,6 +3,124 @@
 export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[];
 
 export type Database = {
+  "private": {
+    Tables: {
+      "email_outbox": {
+        Row: {
+          "attempts": number;
+          "created_at": string;
+          "id": number;
+          "last_error": string | null;
+          "next_attempt_at": string;
+          "payload": NonNullable<Json>;
+          "recipient": string;
+          "sealed_password": string | null;
+          "sent_at": string | null;
+          "status": string;
+          "template": string;
+          "updated_at": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "created_at"?: string;
+          "id"?: never;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string;
+          "payload"?: NonNullable<Json>;
+          "recipient": string;
+          "sealed_password"?: string | null;
+          "sent_at"?: string | null;
+          "status"?: string;
+          "template": string;
+          "updated_at"?: string;
+          "user_id": string;
+        };
+        Update: {
+          "attempts"?: number;
+          "created_at"?: string;
+          "id"?: never;
+          "last_error"?: string | null;
+          "next_attempt_at"?: string;
+          "payload"?: NonNullable<Json>;
+          "recipient"?: string;
+          "sealed_password"?: string | null;
+          "sent_at"?: string | null;
+          "status"?: string;
+          "template"?: string;
+          "updated_at"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "idempotency_keys": {
+        Row: {
+          "created_at": string;
+          "expires_at": string;
+          "idempotency_key": string;
+          "manager_id": string;
+          "request_hash": string;
+          "resource_id": string | null;
+          "response_body": Json | null;
+          "response_status": number | null;
+          "sealed_password": string | null;
+          "state": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "expires_at"?: string;
+          "idempotency_key": string;
+          "manager_id": string;
+          "request_hash": string;
+          "resource_id"?: string | null;
+          "response_body"?: Json | null;
+          "response_status"?: number | null;
+          "sealed_password"?: string | null;
+          "state"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "created_at"?: string;
+          "expires_at"?: string;
+          "idempotency_key"?: string;
+          "manager_id"?: string;
+          "request_hash"?: string;
+          "resource_id"?: string | null;
+          "response_body"?: Json | null;
+          "response_status"?: number | null;
+          "sealed_password"?: string | null;
+          "state"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
+    };
+    Views: {
+      [_ in never]: never;
+    };
+    Functions: {
+      "call_as_user": { Args: { "args": Json; "caller": string; "rpc": string }; Returns: Json };
+      "credit_watch": {
+        Args: { "allowance": number; "incoming": unknown; "max_ranges": number; "stored": unknown };
+        Returns: {
+          "credited": number;
+          "ranges": unknown;
+          "rejected": number;
+        }[];
+      };
+      "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
+    };
+    Enums: {
+      [_ in never]: never;
+    };
+    CompositeTypes: {
+      [_ in never]: never;
+    };
+  };
   "public": {
     Tables: {
       "achievements": {
@@ -690,6 +808,9 @@ export type CompositeTypes<
   : never;
 
 export const Constants = {
+  "private": {
+    Enums: {},
+  },
   "public": {
     Enums: {},
   },

@@ -3,9 +3,53 @@
  */
 import postgres from "postgres";
 import { config } from "./config.ts";
+import type { Database } from "./database.types.ts";
 
 export type Sql = postgres.Sql;
 export type Transaction = postgres.TransactionSql;
+
+/**
+ * The numeric and bigint columns, which postgres.js returns as exact decimal strings (integers come as
+ * numbers). A test checks this list against the database's catalog.
+ */
+export const decimalColumns = [
+  "private.email_outbox.id",
+  "public.sales_activity_log.id",
+  "public.student_progress.watch_percentage",
+  "public.tripwire_lessons.min_watch_percentage",
+  "public.tripwire_user_profile.completion_percentage",
+  "public.tripwire_users.payment_amount",
+  "public.user_statistics.total_watch_seconds",
+  "public.video_tracking.last_playback_rate",
+  "public.video_tracking.last_position_seconds",
+  "public.video_tracking.rejected_seconds",
+  "public.video_tracking.watch_percentage",
+  "public.video_tracking.watched_seconds",
+] as const;
+type DecimalColumn = (typeof decimalColumns)[number];
+
+/**
+ * A row as postgres.js returns it, typed from the generated database types (`npm run gen:types`), so a
+ * renamed or retyped column breaks `deno check`. The generated types are PostgREST's JSON; postgres.js
+ * returns timestamps as Date (every timestamp column is named `*_at`, which a test holds) and the
+ * `decimalColumns` as strings, read with `Number()`.
+ */
+type AsReturned<Table extends string, Columns> = {
+  [Column in keyof Columns]: Column extends `${string}_at` ? Date | Extract<Columns[Column], null>
+    : `${Table}.${Column & string}` extends DecimalColumn ? string | Extract<Columns[Column], null>
+    : Columns[Column];
+};
+type Tables<Schema extends "public" | "private"> = Database[Schema]["Tables"];
+/** A row of a table in `public`. */
+export type Row<Table extends keyof Tables<"public"> & string> = AsReturned<
+  `public.${Table}`,
+  Tables<"public">[Table]["Row"]
+>;
+/** A row of a table in `private`. */
+export type PrivateRow<Table extends keyof Tables<"private"> & string> = AsReturned<
+  `private.${Table}`,
+  Tables<"private">[Table]["Row"]
+>;
 
 /**
  * Supabase's transaction pooler (Supavisor on port 6543, or any URL marked `pgbouncer=true`) hands

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
-import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
@@ -71,21 +71,23 @@ export type CertificateCheck = z.output<typeof CertificateCheck>;
 
 export const CertificateParams = z.object({ number: z.string().max(64) });
 
-interface LessonFacts {
-  id: number;
-  title: string;
-  module_id: number;
-  module_position: number;
-  min_watch_percentage: string;
-  unlocked: boolean;
-  watch_percentage: string | null;
-  progress_status: string | null;
-}
+/** The lesson, and where the student stands on it. */
+type LessonFacts =
+  & Pick<Row<"tripwire_lessons">, "id" | "title" | "module_id" | "min_watch_percentage">
+  & {
+    module_position: Row<"tripwire_modules">["position"];
+    unlocked: boolean;
+    watch_percentage: Row<"video_tracking">["watch_percentage"] | null;
+    progress_status: Row<"student_progress">["status"] | null;
+  };
+
+/** The student who completes, and the manager whose feed hears of it. */
+type Student = Pick<Row<"tripwire_users">, "granted_by" | "full_name">;
 
 /** Completes `lesson_id` for the signed-in student, or returns the completion that already happened. */
 export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql = db()): Promise<Completion> {
   return withTransaction(async (tx) => {
-    const [student] = await tx<{ granted_by: string; full_name: string }[]>`
+    const [student] = await tx<Student[]>`
       select t.granted_by, t.full_name
       from public.tripwire_user_profile p join public.tripwire_users t on t.user_id = p.user_id
       where p.user_id = ${user.id}
@@ -130,7 +132,7 @@ export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql =
 async function recordCompletion(
   tx: Transaction,
   userId: string,
-  student: { granted_by: string; full_name: string },
+  student: Student,
   lesson: LessonFacts,
 ): Promise<void> {
   await tx`
@@ -148,7 +150,7 @@ async function recordCompletion(
       'watch_percentage', ${lesson.watch_percentage}::numeric))`;
 
   // A module is completed when every one of its lessons is: from the facts, for every module.
-  const completedModules = await tx<{ module_id: number }[]>`
+  const completedModules = await tx<Pick<Row<"tripwire_module_unlocks">, "module_id">[]>`
     update public.tripwire_module_unlocks u set completed_at = now()
     where u.user_id = ${userId} and u.completed_at is null
       and exists (select 1 from public.tripwire_lessons l where l.module_id = u.module_id)
@@ -164,7 +166,7 @@ async function recordCompletion(
 
   if (completedModules.some((row) => row.module_id === lesson.module_id)) {
     // Unlock the next module by position, with a progress and tracking row for each of its lessons.
-    const [unlocked] = await tx<{ module_id: number; title: string }[]>`
+    const [unlocked] = await tx<(Pick<Row<"tripwire_module_unlocks">, "module_id"> & { title: string })[]>`
       with next_module as (
         select id, title from public.tripwire_modules where position > ${lesson.module_position}
         order by position limit 1
@@ -254,9 +256,9 @@ async function recordCompletion(
 async function issueCertificate(
   tx: Transaction,
   userId: string,
-  student: { granted_by: string; full_name: string },
+  student: Student,
 ) {
-  const [certificate] = await tx<{ certificate_number: string }[]>`
+  const [certificate] = await tx<Pick<Row<"certificates">, "certificate_number">[]>`
     insert into public.certificates (user_id, certificate_number, full_name, course)
     select ${userId},
            format('TW-%s-%s', to_char(now(), 'YYYY'), lpad(nextval('private.certificate_number_seq')::text, 6, '0')),
@@ -281,13 +283,23 @@ async function issueCertificate(
       'student_name', ${student.full_name}::text, 'certificate_number', ${certificate.certificate_number}::text))`;
 }
 
+type CompletionRow =
+  & Pick<Row<"student_progress">, "completed_at" | "watch_percentage">
+  & Pick<Row<"tripwire_user_profile">, "modules_completed" | "total_modules" | "completion_percentage">
+  & {
+    module_completed: boolean;
+    next_module: Completion["next_module"];
+    achievements: string[];
+    certificate: (Omit<Certificate, "issued_at"> & { issued_at: string }) | null;
+  };
+
 async function readCompletion(
   tx: Transaction,
   userId: string,
   lesson: LessonFacts,
   alreadyCompleted: boolean,
 ): Promise<Completion> {
-  const [row] = await tx`
+  const [row] = await tx<CompletionRow[]>`
     select sp.completed_at, sp.watch_percentage,
            (select u.completed_at is not null from public.tripwire_module_unlocks u
             where u.user_id = ${userId} and u.module_id = ${lesson.module_id}) as module_completed,
@@ -308,7 +320,7 @@ async function readCompletion(
   return {
     lesson_id: lesson.id,
     already_completed: alreadyCompleted,
-    completed_at: row.completed_at.toISOString(),
+    completed_at: row.completed_at!.toISOString(),
     watch_percentage: Number(row.watch_percentage),
     module: { id: lesson.module_id, position: lesson.module_position, completed: row.module_completed },
     modules_completed: row.modules_completed,
@@ -328,7 +340,7 @@ export async function verifyCertificate(
 ): Promise<CertificateCheck> {
   const notFound = new HttpError(404, "certificate_not_found", "No certificate has this number");
   if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber)) throw notFound;
-  const [certificate] = await sql<{ full_name: string; course: unknown; issued_at: Date }[]>`
+  const [certificate] = await sql<Pick<Row<"certificates">, "full_name" | "course" | "issued_at">[]>`
     select full_name, course, issued_at from public.certificates where certificate_number = ${certificateNumber}`;
   if (!certificate) throw notFound;
   return {

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
-import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError, toHttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "./auth_admin.ts";
@@ -75,14 +75,13 @@ const defaultDependencies = (): CreationDependencies => ({
 
 const replaySealContext = (managerId: string, key: string) => `idempotency:${managerId}:${key}`;
 
-interface WrittenStudent {
-  created_at: Date;
-  module_id: number;
-  module_position: number;
-  module_title: string;
-  lesson_id: number | null;
+type WrittenStudent = Pick<Row<"tripwire_users">, "created_at"> & {
+  module_id: Row<"tripwire_modules">["id"];
+  module_position: Row<"tripwire_modules">["position"];
+  module_title: Row<"tripwire_modules">["title"];
+  lesson_id: Row<"tripwire_lessons">["id"] | null;
   outbox_id: string | null;
-}
+};
 
 /**
  * The student's rows (docs/architecture.md, create-tripwire-user) in one statement of one transaction: users, tripwire_users, profile, first

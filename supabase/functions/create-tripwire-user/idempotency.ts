@@ -3,7 +3,7 @@
  * request owns the key; a retry with the same body gets the stored first response (waiting while
  * the first is still running), a different body gets 422, and a failed request releases the key.
  */
-import { db, type Sql, type Transaction } from "../_shared/db.ts";
+import { db, type PrivateRow, type Sql, type Transaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 
 /** A request that has held a key this long without finishing is treated as abandoned (a crashed isolate). */
@@ -22,17 +22,19 @@ export type Claim =
   | { kind: "owner"; abandonedUserId: string | null }
   | { kind: "replay"; response: StoredResponse };
 
-interface KeyRow {
-  request_hash: string;
-  state: "in_progress" | "completed";
-  response_status: number | null;
-  response_body: Record<string, unknown> | null;
-  sealed_password: string | null;
-  resource_id: string | null;
-  row_version: string;
-  expired: boolean;
-  abandoned: boolean;
-}
+type KeyRow =
+  & Pick<
+    PrivateRow<"idempotency_keys">,
+    "request_hash" | "response_status" | "sealed_password" | "resource_id"
+  >
+  & {
+    // idempotency_keys_state_valid allows exactly these.
+    state: "in_progress" | "completed";
+    response_body: Record<string, unknown> | null;
+    row_version: string;
+    expired: boolean;
+    abandoned: boolean;
+  };
 
 /** SHA-256 of the request's normalised input: the same key must come with the same request. */
 export async function requestHash(input: unknown): Promise<string> {

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { config } from "../_shared/config.ts";
-import { db, type Sql } from "../_shared/db.ts";
+import { db, type PrivateRow, type Sql } from "../_shared/db.ts";
 import { unsealPassword } from "./password.ts";
 
 export interface EmailMessage {
@@ -193,7 +193,9 @@ export async function sendQueuedEmails(
   sql: Sql = db(),
 ): Promise<RetryReport> {
   const due = await sql<
-    { id: string; user_id: string; recipient: string; full_name: string; sealed_password: string | null }[]
+    (Pick<PrivateRow<"email_outbox">, "id" | "user_id" | "recipient" | "sealed_password"> & {
+      full_name: string;
+    })[]
   >`
     update private.email_outbox o
     set next_attempt_at = now() + ${claimLease}::interval

@@ -1,11 +1,11 @@
 /**
- * Heartbeats from the video player (DESIGN.md, video-tracking): the watched segments are clamped
+ * Heartbeats from the video player (docs/architecture.md, video-tracking): the watched segments are clamped
  * to the video, merged into the stored multirange and credited within the plausibility bucket, all
  * in one UPDATE, so concurrent heartbeats never lose a segment. The clock is the database's `now()`.
  */
 import { z } from "zod";
 import { assertRole, type AuthUser, type Role } from "../_shared/auth.ts";
-import { db, type Sql } from "../_shared/db.ts";
+import { db, type Row, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 
 /** Video seconds credited per wall-clock second at most: the player's fastest rate. */
@@ -60,22 +60,24 @@ export const WatchState = z.object({
 }).meta({ id: "WatchState" });
 export type WatchState = z.output<typeof WatchState>;
 
-interface StateRow {
-  caller_role?: Role | null;
-  lesson_found: boolean;
-  unlocked: boolean | null;
-  lesson_id: number | null;
-  watched_seconds: string;
-  duration_seconds: number;
-  watch_percentage: string;
-  min_watch_percentage: string;
-  qualified: boolean;
-  status: WatchState["status"];
-  segments: [string, string][];
-  rejected_seconds: string;
-  heartbeat_count: number;
-  last_position_seconds: string | null;
-}
+/** What the heartbeat and GET statements return: tracking and lesson columns, and what the SQL derives. */
+type StateRow =
+  & Pick<
+    Row<"video_tracking">,
+    "watched_seconds" | "watch_percentage" | "rejected_seconds" | "heartbeat_count"
+  >
+  & Pick<Row<"video_tracking">, "last_position_seconds" | "status">
+  & Pick<Row<"tripwire_lessons">, "min_watch_percentage">
+  & {
+    caller_role?: Row<"users">["role"] | null;
+    lesson_found: boolean;
+    unlocked: boolean | null;
+    /** null when no row was updated (refused, or no tracking row yet). */
+    lesson_id: number | null;
+    duration_seconds: number;
+    qualified: boolean;
+    segments: [string, string][];
+  };
 
 function toState(row: StateRow): WatchState {
   return {
@@ -85,10 +87,11 @@ function toState(row: StateRow): WatchState {
     watch_percentage: Number(row.watch_percentage),
     min_watch_percentage: Number(row.min_watch_percentage),
     qualified: row.qualified,
-    status: row.status,
+    // video_tracking_status's CHECK allows exactly these.
+    status: row.status as WatchState["status"],
     segments: row.segments.map(([start, end]) => [Number(start), Number(end)]),
     rejected_seconds: Number(row.rejected_seconds),
-    heartbeat_count: row.heartbeat_count,
+    heartbeat_count: Number(row.heartbeat_count),
     last_position_seconds: row.last_position_seconds === null ? null : Number(row.last_position_seconds),
   };
 }
@@ -183,7 +186,7 @@ export async function recordHeartbeat(
       left join lesson l on true
       left join updated u on true`;
     if (row?.lesson_id) return toState(row);
-    assertRole(row?.caller_role, ["student"]);
+    assertRole(row?.caller_role as Role | null | undefined, ["student"]);
     if (!row?.lesson_found || !row.unlocked) refuse(row, heartbeat.lesson_id);
     // Unlocked, but no tracking row yet (a module with several lessons): make it, then credit.
     await sql`
