@@ -40,7 +40,7 @@ async function loginExists(email: string): Promise<boolean> {
   return Boolean(row);
 }
 
-/** DESIGN.md's ten writes, in order, and the login before them. */
+/** The ten writes of a student (docs/architecture.md), in order, and the login before them. */
 const steps = [
   "auth.identities",
   "public.users",

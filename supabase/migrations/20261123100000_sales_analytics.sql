@@ -1,4 +1,4 @@
--- Sales analytics (DESIGN.md, leaderboard): SQL does the aggregation. Closed academy days are kept,
+-- Sales analytics (docs/architecture.md, Analytics): SQL does the aggregation. Closed academy days are kept,
 -- per manager, in a history table that each refresh extends by the days that ended since the last one
 -- (range scans on indexed times, never a pass over every student); the current days are aggregated
 -- live. Materialized views in the `analytics` schema, which PostgREST does not expose, hold what is

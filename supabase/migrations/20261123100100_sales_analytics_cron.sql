@@ -1,4 +1,4 @@
--- Scheduling the analytics refresh (DESIGN.md, cron). Where pg_cron can run in this database (on
+-- Scheduling the analytics refresh (docs/architecture.md, Analytics). Where pg_cron can run in this database (on
 -- Supabase it can), a job refreshes the views every minute; `cron.schedule` with a job name replaces
 -- that job, so running this again leaves one. Elsewhere this does nothing, and `npm start` runs the same
 -- refresh every minute itself. Five-field syntax: Debian's pg_cron 1.4 has no seconds schedules.
