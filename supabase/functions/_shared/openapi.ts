@@ -104,6 +104,15 @@ export const commonDocumentation = {
         description: "A caller's id for this request (8–128 of `A-Za-z0-9._-`), echoed and logged.",
         schema: { type: "string", pattern: "^[A-Za-z0-9._-]{8,128}$" },
       },
+      ApiKey: {
+        in: "header",
+        name: "apikey",
+        required: false,
+        description:
+          "The project's publishable (or legacy anon) key, as supabase-js sends it with every call. " +
+          "Supabase's gateway may ask for it; the functions themselves do not read it.",
+        schema: { type: "string" },
+      },
       IfNoneMatch: {
         in: "header",
         name: "If-None-Match",
@@ -202,6 +211,7 @@ export function describe(route: RouteDescription) {
 
   const parameters: (OpenAPIV3_1.ParameterObject | OpenAPIV3_1.ReferenceObject)[] = [
     { $ref: "#/components/parameters/RequestId" },
+    ...(route.access === "service" ? [] : [{ $ref: "#/components/parameters/ApiKey" }]),
     ...(route.etag ? [{ $ref: "#/components/parameters/IfNoneMatch" }] : []),
     ...(route.headers ?? []),
   ];

@@ -11,7 +11,7 @@ import { timestamp } from "../_shared/openapi.ts";
 
 export const CompleteLesson = z.strictObject({
   lesson_id: z.number().int().positive().max(2_147_483_647),
-});
+}).meta({ id: "CompleteLesson" });
 export type CompleteLesson = z.output<typeof CompleteLesson>;
 
 /** Watched share of a lesson that earns the attentive_viewer achievement. */

@@ -28,13 +28,15 @@ const paymentAmount = z.union([
 
 /** The request body. Unknown fields are refused, so a typo never silently drops data. */
 export const NewStudent = z.strictObject({
-  email: z.string().trim().toLowerCase().max(320).pipe(z.email()),
+  email: z.string().trim().toLowerCase().max(320)
+    .meta({ format: "email", description: "Trimmed and lower-cased; unique among all users." })
+    .pipe(z.email()),
   full_name: z.string().trim().min(1).max(200).regex(noControlCharacters, "no control characters"),
   phone: z.string().trim().regex(/^\+[1-9][0-9]{6,14}$/, "an E.164 number such as +77011234567")
     .nullish().transform((phone) => phone ?? null),
   payment_amount: paymentAmount.default("0.00"),
   send_welcome_email: z.boolean().default(true),
-});
+}).meta({ id: "NewStudent" });
 export type NewStudent = z.output<typeof NewStudent>;
 
 /** The 201 body; `password` is shown once (and again only to an identical retry, see idempotency.ts). */

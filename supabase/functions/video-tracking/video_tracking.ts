@@ -31,7 +31,7 @@ export const Heartbeat = z.strictObject({
   segments: z.array(Segment).max(200),
   position: second.optional(),
   playback_rate: z.number().finite().gt(0).max(16).optional(),
-});
+}).meta({ id: "Heartbeat" });
 export type Heartbeat = z.output<typeof Heartbeat>;
 
 export const WatchStateQuery = z.strictObject({
