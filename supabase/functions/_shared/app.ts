@@ -60,7 +60,7 @@ export function createApp(functionName: string) {
         "if-none-match",
         "x-request-id",
       ],
-      exposeHeaders: ["etag", "x-request-id", "retry-after"],
+      exposeHeaders: ["etag", "x-request-id", "retry-after", "allow", "idempotent-replayed"],
       maxAge: 86400,
     }),
   );

@@ -248,7 +248,8 @@ export async function functionDocument(functionName: string, app: Hono<any, any,
   const document = await generateSpecs(app, {
     // Plain objects that are valid OpenAPI; openapi-types' 3.0/3.1 unions reject literal header schemas.
     documentation: documentation as GenerateSpecOptions["documentation"],
-    defaultOptions: { ALL: { tags: [functionName] } },
+    // Every operation under its function's name (defaults are keyed by the route's method).
+    defaultOptions: { GET: { tags: [functionName] }, POST: { tags: [functionName] } },
     // Our 400 is the JSON error body, described on every route by describe().
     defaultValidationErrorResponse: false,
   });
