@@ -37,6 +37,19 @@ Deno.test("Postgres errors map to HTTP in one place and leak nothing", () => {
     assert.equal(mapped.code, name, code);
     assert.doesNotMatch(mapped.message, /secret/);
   }
+  // Our own SQL's messages (RAISE … USING ERRCODE) are safe to show; Postgres' own never are.
+  const raised = (code: string, message: string, routine: string) =>
+    toHttpError(Object.assign(new Error(message), { code, routine }));
+  assert.equal(
+    raised("22023", "limit must be between 1 and 100", "exec_stmt_raise").message,
+    "limit must be between 1 and 100",
+  );
+  assert.equal(raised("P0002", "there is no manager x", "exec_stmt_raise").status, 404);
+  assert.equal(raised("42501", "permission denied for table users", "aclcheck_error").message, "Not allowed");
+  assert.equal(
+    raised("22023", 'invalid value for parameter "TimeZone"', "parse_and_validate").message,
+    "A parameter is not valid",
+  );
   const own = new HttpError(422, "watch_threshold_not_met", "Watch more", { watch_percentage: 12.5 });
   assert.equal(toHttpError(own), own);
 });

@@ -22,6 +22,7 @@ import {
 } from "./auth.ts";
 import { config } from "./config.ts";
 import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
+import { describeError, log, withRequestContext } from "./log.ts";
 import { type Document, functionDocument, undocumented } from "./openapi.ts";
 
 export interface AppEnv {
@@ -69,7 +70,7 @@ export function createApp(functionName: string) {
     const given = c.req.header("x-request-id");
     const requestId = given && requestIdPattern.test(given) ? given : crypto.randomUUID();
     c.set("requestId", requestId);
-    await next();
+    await withRequestContext({ function: functionName, request_id: requestId }, next);
     c.header("x-request-id", requestId);
   });
 
@@ -125,17 +126,17 @@ export function createApp(functionName: string) {
     } else {
       error = toHttpError(thrown);
     }
-    if (!(thrown instanceof HttpError) && !(thrown instanceof HTTPException)) {
-      // An unexpected fault: the cause goes to the log with the request id, the client gets the id.
-      console.error(JSON.stringify({
-        level: "error",
+    if (error.status >= 500 && !(thrown instanceof HttpError)) {
+      // A fault (500) or the database unavailable (503): the cause goes to the log with the request id,
+      // the client gets the id. Refused requests (4xx) are the client's business and are not logged.
+      log(error.status === 503 ? "warn" : "error", error.code, {
         function: functionName,
         request_id: requestId,
         method: c.req.method,
         path: c.req.path,
-        error: thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown),
+        error: describeError(thrown),
         sqlstate: (thrown as { code?: unknown })?.code,
-      }));
+      });
     }
     if (error.status === 401) c.header("www-authenticate", 'Bearer realm="tripwire"');
     if (error.status === 503) c.header("retry-after", String(retryAfterSeconds));

@@ -23,7 +23,53 @@ export interface ErrorBody {
 interface PostgresLikeError {
   code?: unknown;
   constraint_name?: unknown;
+  message?: unknown;
+  routine?: unknown;
 }
+
+interface Mapping {
+  status: ContentfulStatusCode;
+  code: string;
+  message: string;
+  /**
+   * Safe to show: when our own SQL raised it (`raise exception … using errcode`, which Postgres reports
+   * from the routine exec_stmt_raise), the client gets that message instead of `message`. A message
+   * Postgres itself wrote may name tables or values, so it is never shown.
+   */
+  ownMessageShown?: true;
+}
+
+const dataRule: Mapping = {
+  status: 400,
+  code: "validation_failed",
+  message: "The request breaks a data rule",
+};
+const conflictRetry: Mapping = {
+  status: 503,
+  code: "busy",
+  message: "The request conflicted with another; retry it",
+};
+
+/** Every SQLSTATE the functions answer as something other than 500, in one place. */
+const bySqlstate: Record<string, Mapping> = {
+  "23505": { status: 409, code: "conflict", message: "The resource already exists" },
+  "23503": { status: 409, code: "conflict", message: "A referenced resource does not exist" },
+  "23514": dataRule,
+  "23502": dataRule,
+  "22P02": dataRule,
+  "22003": dataRule,
+  "22001": dataRule,
+  "22023": {
+    status: 400,
+    code: "validation_failed",
+    message: "A parameter is not valid",
+    ownMessageShown: true,
+  },
+  "P0002": { status: 404, code: "not_found", message: "Not found", ownMessageShown: true },
+  "42501": { status: 403, code: "forbidden", message: "Not allowed", ownMessageShown: true },
+  "40001": conflictRetry,
+  "40P01": conflictRetry,
+};
 
 /**
  * Maps a thrown value to an HttpError: our own errors pass through, Postgres SQLSTATEs map in this
@@ -31,23 +77,15 @@ interface PostgresLikeError {
  */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
-  const code = (error as PostgresLikeError | null)?.code;
-  switch (code) {
-    case "23505":
-      return new HttpError(409, "conflict", "The resource already exists");
-    case "23503":
-      return new HttpError(409, "conflict", "A referenced resource does not exist");
-    case "23514":
-    case "23502":
-    case "22P02":
-    case "22003":
-    case "22001":
-      return new HttpError(400, "validation_failed", "The request breaks a data rule");
-    case "42501":
-      return new HttpError(403, "forbidden", "Not allowed");
-    case "40001":
-    case "40P01":
-      return new HttpError(503, "busy", "The request conflicted with another; retry it");
+  const { code, message, routine } = (error ?? {}) as PostgresLikeError;
+  const mapping = typeof code === "string" ? bySqlstate[code] : undefined;
+  if (mapping) {
+    const raisedByUs = routine === "exec_stmt_raise" && typeof message === "string";
+    return new HttpError(
+      mapping.status,
+      mapping.code,
+      mapping.ownMessageShown && raisedByUs ? message : mapping.message,
+    );
   }
   if (typeof code === "string" && isUnavailable(code)) {
     return new HttpError(
@@ -57,6 +95,12 @@ export function toHttpError(error: unknown): HttpError {
     );
   }
   return new HttpError(500, "internal_error", "Something went wrong on our side");
+}
+
+/** True for a unique violation of one of these constraints (a duplicate the caller can be told about). */
+export function isUniqueViolation(error: unknown, constraints: readonly string[]): boolean {
+  const { code, constraint_name } = (error ?? {}) as PostgresLikeError;
+  return code === "23505" && typeof constraint_name === "string" && constraints.includes(constraint_name);
 }
 
 /** Seconds a client is asked to wait (Retry-After) after a 503. */

@@ -6,7 +6,8 @@
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
-import { HttpError, toHttpError } from "../_shared/errors.ts";
+import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts";
+import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "./auth_admin.ts";
 import { amendStoredResponse, claimKey, completeKey, releaseKey, requestHash } from "./idempotency.ts";
@@ -162,25 +163,14 @@ export function writeStudent(
     from student s cross join course c`;
 }
 
-function isDuplicateEmail(error: unknown): boolean {
-  const { code, constraint_name } = error as { code?: string; constraint_name?: string };
-  return code === "23505" &&
-    (constraint_name === "users_email_key" || constraint_name === "tripwire_users_email_key");
-}
-
-function logEvent(level: "info" | "warn" | "error", event: string, fields: Record<string, unknown>) {
-  const line = JSON.stringify({ level, function: "create-tripwire-user", event, ...fields });
-  if (level === "error") console.error(line);
-  else if (level === "warn") console.warn(line);
-  else console.log(line);
-}
+const emailConstraints = ["users_email_key", "tripwire_users_email_key"];
 
 /** Deletes a login no committed student belongs to (an earlier owner of the key crashed mid-way). */
 async function deleteAbandonedLogin(deps: CreationDependencies, userId: string): Promise<void> {
   const [student] = await deps.sql`select 1 from public.users where id = ${userId}`;
   if (student) return;
   await deps.authAdmin.deleteUser(userId);
-  logEvent("warn", "abandoned_login_deleted", { user_id: userId });
+  log("warn", "abandoned_login_deleted", { user_id: userId });
 }
 
 /** Step 4: the compensation. A failure here is logged with the id, never hides the original error. */
@@ -188,10 +178,10 @@ async function deleteLogin(deps: CreationDependencies, userId: string, because: 
   try {
     await deps.authAdmin.deleteUser(userId);
   } catch (error) {
-    logEvent("error", "compensation_failed", {
+    log("error", "compensation_failed", {
       user_id: userId,
       because: toHttpError(because).code,
-      error: error instanceof Error ? error.message : String(error),
+      error: describeError(error),
     });
   }
 }
@@ -300,11 +290,11 @@ async function createStudent(
   } catch (error) {
     // Step 4: nothing partial remains.
     await deleteLogin(deps, userId, error);
-    if (isDuplicateEmail(error)) throw emailExists();
+    if (isUniqueViolation(error, emailConstraints)) throw emailExists();
     throw error;
   }
 
-  logEvent("info", "student_created", { user_id: userId, manager_id: manager.id });
+  log("info", "student_created", { user_id: userId, manager_id: manager.id });
 
   // Step 5, after commit: the student exists whatever the e-mail provider says.
   if (outboxId !== null) {
@@ -321,9 +311,9 @@ async function createStudent(
         await amendStoredResponse(deps.sql, keyScope, created.welcome_email);
       }
     } catch (error) {
-      logEvent("warn", "welcome_email_not_recorded", {
+      log("warn", "welcome_email_not_recorded", {
         user_id: userId,
-        error: error instanceof Error ? error.message : String(error),
+        error: describeError(error),
       });
     }
   }

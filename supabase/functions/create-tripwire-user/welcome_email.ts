@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { config } from "../_shared/config.ts";
 import { db, type PrivateRow, type Sql } from "../_shared/db.ts";
+import { log } from "../_shared/log.ts";
 import { unsealPassword } from "./password.ts";
 
 export interface EmailMessage {
@@ -59,9 +60,7 @@ export class ResendEmailSender implements EmailSender {
 /** The local sender: the e-mail is "sent" to the log, recipient and subject only (the body holds the password). */
 export class LogEmailSender implements EmailSender {
   send(message: EmailMessage): Promise<void> {
-    console.log(
-      JSON.stringify({ level: "info", event: "email_sent", to: message.to, subject: message.subject }),
-    );
+    log("info", "email_sent", { to: message.to, subject: message.subject });
     return Promise.resolve();
   }
 }
@@ -148,14 +147,12 @@ export async function deliverWelcomeEmail(
         next_attempt_at = now() + least(interval '1 minute' * power(2, attempts), interval '6 hours')
       where id = ${email.outboxId}
       returning status`;
-    console.warn(JSON.stringify({
-      level: "warn",
-      event: "email_failed",
+    log("warn", "email_failed", {
       outbox_id: String(email.outboxId),
       user_id: email.userId,
       status: row?.status,
       reason,
-    }));
+    });
     return row?.status ?? "queued";
   }
   await sql`

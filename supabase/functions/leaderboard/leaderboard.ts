@@ -6,7 +6,6 @@
  */
 import { z } from "zod";
 import { db, type Sql } from "../_shared/db.ts";
-import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
 const limit = z.coerce.number().int().min(1).max(100).default(20);
@@ -175,15 +174,6 @@ export interface Caller {
   sub: string;
 }
 
-/** SQLSTATEs the RPCs raise on purpose, with their messages, which are ours and safe to show. */
-function fromRpcError(error: unknown): unknown {
-  const { code, message } = error as { code?: string; message?: string };
-  if (code === "42501") return new HttpError(403, "forbidden", message ?? "Not allowed");
-  if (code === "22023") return new HttpError(400, "validation_failed", message ?? "Bad parameter");
-  if (code === "P0002") return new HttpError(404, "not_found", message ?? "Not found");
-  return error;
-}
-
 /**
  * Calls one analytics RPC as the caller: `private.call_as_user` takes on role `authenticated` and the
  * token's subject, as PostgREST would, in the same statement (one round trip).
@@ -194,14 +184,10 @@ async function asCaller(
   args: Record<string, unknown>,
   sql: Sql,
 ): Promise<unknown> {
-  try {
-    const json = JSON.stringify(args);
-    const [row] = await sql<{ result: unknown }[]>`
-      select private.call_as_user(${caller.sub}::uuid, ${rpc}, ${json}::text::jsonb) as result`;
-    return row.result;
-  } catch (error) {
-    throw fromRpcError(error);
-  }
+  const json = JSON.stringify(args);
+  const [row] = await sql<{ result: unknown }[]>`
+    select private.call_as_user(${caller.sub}::uuid, ${rpc}, ${json}::text::jsonb) as result`;
+  return row.result;
 }
 
 export async function getLeaderboard(
