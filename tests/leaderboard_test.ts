@@ -343,17 +343,7 @@ story(
     assert.deepEqual(await call("anon", undefined, "select * from analytics.sales_leaderboard"), {
       code: "42501",
     });
-    // Speaking for another user is the service role's alone.
-    assert.deepEqual(
-      await call(
-        "authenticated",
-        aida.id,
-        `select private.call_as_user('${daniyar.id}', 'get_manager_stats', '{}')`,
-      ),
-      { code: "42501" },
-    );
-
-    // The function's one-statement way in leaves the connection as it found it.
+    // The function's way in (asCaller) leaves the pooled connection as it found it.
     const one = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
     try {
       const board = await getLeaderboard({ sub: aida.id }, { period: "all", limit: 3 }, one) as {

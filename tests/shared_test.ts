@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import { createApp, zJson, zQuery } from "../supabase/functions/_shared/app.ts";
-import { actAs, connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
+import { asCaller, connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
 import { HttpError, toHttpError } from "../supabase/functions/_shared/errors.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, daniyar, insertStudent } from "./support/fixtures.ts";
@@ -145,7 +145,7 @@ Deno.test("zod validation answers 400 with field paths; malformed JSON is a 400 
 });
 
 Deno.test({
-  name: "actAs makes row level security apply on the functions' direct connection",
+  name: "asCaller makes row level security apply on the functions' direct connection",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
@@ -162,10 +162,16 @@ Deno.test({
         email: "timur@example.kz",
         fullName: "Timur",
       });
-      const asGulnara = await withTransaction(async (tx) => {
-        await actAs(tx, { sub: gulnara.id });
-        return await tx<{ user_id: string }[]>`select user_id from public.tripwire_users`;
-      }, sql);
+      const asGulnara = await asCaller(
+        { sub: gulnara.id },
+        (tx) => tx<{ user_id: string }[]>`select user_id from public.tripwire_users`,
+        sql,
+      );
+      // Nobody signed in: no grant on the table at all.
+      await assert.rejects(
+        asCaller("anon", (tx) => tx`select user_id from public.tripwire_users`, sql),
+        (error: { code?: string }) => error.code === "42501",
+      );
       assert.deepEqual(asGulnara.map((row) => row.user_id), [gulnara.id]);
       // The setting is local to that transaction: the pool's next one is the owner again.
       const [all] = await sql<{ count: string }[]>`select count(*) from public.tripwire_users`;

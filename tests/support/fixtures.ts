@@ -3,6 +3,7 @@
  * foundation can be tested before create-tripwire-user exists; its own tests go through HTTP.
  */
 import type postgres from "postgres";
+import { asCaller } from "../../supabase/functions/_shared/db.ts";
 
 export const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
 export const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
@@ -55,22 +56,20 @@ export async function insertStudent(
   return { id, email: options.email };
 }
 
-/** Runs `query` inside a rolled-back transaction as an API role with the given JWT claims. */
+/** Runs `query` as an API role with the given claims (the functions' `asCaller`), then rolls back. */
 export async function asRole<T>(
   sql: postgres.Sql,
   role: "anon" | "authenticated",
-  claims: Record<string, unknown>,
+  claims: { sub?: string },
   query: (tx: postgres.TransactionSql) => Promise<T>,
 ): Promise<T> {
   let result: T | undefined;
-  await sql.begin(async (tx) => {
-    await tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${
-      JSON.stringify({ role, ...claims })
-    }, true)`;
+  const caller = role === "anon" || !claims.sub ? "anon" : { sub: claims.sub };
+  await asCaller(caller, async (tx) => {
     result = await query(tx);
     // Roll back: nothing a read test does should stay.
     throw new Rollback();
-  }).catch((error) => {
+  }, sql).catch((error) => {
     if (!(error instanceof Rollback)) throw error;
   });
   return result as T;

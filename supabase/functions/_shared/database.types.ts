@@ -102,7 +102,6 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
-      "call_as_user": { Args: { "args": Json; "caller": string; "rpc": string }; Returns: Json };
       "credit_watch": {
         Args: { "allowance": number; "incoming": unknown; "max_ranges": number; "stored": unknown };
         Returns: {

@@ -110,12 +110,24 @@ export async function withTransaction<T>(
   }
 }
 
+/** Who a statement runs as: a signed-in user (their token's subject), or nobody (`anon`). */
+export type Caller = { sub: string } | "anon";
+
 /**
- * Makes the rest of the transaction run as an API user, so row level security applies on this
- * direct connection exactly as it does through PostgREST.
+ * Runs `work` in one transaction as the caller, as PostgREST runs a request: role `authenticated` (or
+ * `anon`) with the caller's JWT claims, so grants, row level security and the RPCs' own scope checks
+ * apply exactly as under `supabase.rpc()`. The only way code here acts as a user; the settings end with
+ * the transaction, so the pooled connection is the owner again afterwards.
  */
-export async function actAs(tx: Transaction, claims: { sub: string; role?: string }): Promise<void> {
-  await tx`
-    select set_config('role', 'authenticated', true),
-           set_config('request.jwt.claims', ${JSON.stringify({ role: "authenticated", ...claims })}, true)`;
+export async function asCaller<T>(
+  caller: Caller,
+  work: (tx: Transaction) => Promise<T>,
+  sql: Sql = db(),
+): Promise<T> {
+  const role = caller === "anon" ? "anon" : "authenticated";
+  const claims = JSON.stringify(caller === "anon" ? { role } : { role, sub: caller.sub });
+  return await sql.begin(async (tx) => {
+    await tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${claims}, true)`;
+    return await work(tx);
+  }) as T;
 }

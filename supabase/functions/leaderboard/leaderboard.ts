@@ -1,11 +1,11 @@
 /**
- * The sales leaderboard and a manager's analytics (docs/architecture.md, leaderboard). SQL does all of it: the
- * RPCs of migration 20261123100000 read the materialized views and check the caller's scope. Here they
- * run as the caller (role `authenticated` with the token's claims, as PostgREST runs them), so
- * `supabase.rpc()` and this function obey the same rules.
+ * The sales leaderboard and a manager's analytics (docs/architecture.md, Analytics). SQL does all of it:
+ * the RPCs read the materialized views and check the caller's scope. Here they run through `asCaller`
+ * (role `authenticated` with the token's claims, as PostgREST runs them), so `supabase.rpc()` and this
+ * function obey the same rules.
  */
 import { z } from "zod";
-import { db, type Sql } from "../_shared/db.ts";
+import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
 const limit = z.coerce.number().int().min(1).max(100).default(20);
@@ -174,19 +174,9 @@ export interface Caller {
   sub: string;
 }
 
-/**
- * Calls one analytics RPC as the caller: `private.call_as_user` takes on role `authenticated` and the
- * token's subject, as PostgREST would, in the same statement (one round trip).
- */
-async function asCaller(
-  caller: Caller,
-  rpc: string,
-  args: Record<string, unknown>,
-  sql: Sql,
-): Promise<unknown> {
-  const json = JSON.stringify(args);
-  const [row] = await sql<{ result: unknown }[]>`
-    select private.call_as_user(${caller.sub}::uuid, ${rpc}, ${json}::text::jsonb) as result`;
+/** One analytics RPC's answer, called as the caller (the RPCs check the caller's scope themselves). */
+async function rpcAsCaller<T>(caller: Caller, sql: Sql, call: (tx: Transaction) => Promise<{ result: T }[]>) {
+  const [row] = await asCaller(caller, call, sql);
   return row.result;
 }
 
@@ -195,12 +185,8 @@ export async function getLeaderboard(
   query: z.output<typeof LeaderboardQuery>,
   sql: Sql = db(),
 ): Promise<Leaderboard> {
-  return await asCaller(
-    caller,
-    "get_sales_leaderboard",
-    { period: query.period, limit: query.limit },
-    sql,
-  ) as Leaderboard;
+  return await rpcAsCaller<Leaderboard>(caller, sql, (tx) => tx`
+    select public.get_sales_leaderboard(${query.period}, ${query.limit}) as result`);
 }
 
 export async function getChart(
@@ -208,7 +194,10 @@ export async function getChart(
   query: z.output<typeof ChartQuery>,
   sql: Sql = db(),
 ): Promise<SalesChart> {
-  return await asCaller(caller, "get_sales_chart_data", query, sql) as SalesChart;
+  return await rpcAsCaller<SalesChart>(caller, sql, (tx) =>
+    tx`
+    select public.get_sales_chart_data(${query.from ?? null}::date, ${query.to ?? null}::date,
+                                       ${query.manager_id ?? null}::uuid) as result`);
 }
 
 export async function getStats(
@@ -216,7 +205,9 @@ export async function getStats(
   query: z.output<typeof StatsQuery>,
   sql: Sql = db(),
 ): Promise<ManagerStats> {
-  return await asCaller(caller, "get_manager_stats", query, sql) as ManagerStats;
+  return await rpcAsCaller<ManagerStats>(caller, sql, (tx) =>
+    tx`
+    select public.get_manager_stats(${query.manager_id ?? null}::uuid) as result`);
 }
 
 /**
@@ -229,12 +220,12 @@ export async function getActivity(
   query: z.output<typeof ActivityQuery>,
   sql: Sql = db(),
 ): Promise<ActivityFeed> {
-  const result = await asCaller(caller, "get_manager_activity", {
-    manager_id: query.manager_id,
-    before_created_at: query.before?.createdAt,
-    before_id: query.before?.id,
-    limit: query.limit,
-  }, sql) as Omit<ActivityFeed, "next_cursor">;
+  const result = await rpcAsCaller<Omit<ActivityFeed, "next_cursor">>(caller, sql, (tx) =>
+    tx`
+    select public.get_manager_activity(${query.manager_id ?? null}::uuid, ${
+      query.before?.createdAt ?? null
+    }::timestamptz,
+                                       ${query.before?.id ?? null}::bigint, ${query.limit}) as result`);
   const last = result.events.at(-1);
   return {
     ...result,
