@@ -102,6 +102,7 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "can_read_student": { Args: { "student_id": string }; Returns: boolean };
       "credit_watch": {
         Args: { "allowance": number; "incoming": unknown; "max_ranges": number; "stored": unknown };
         Returns: {
