@@ -184,11 +184,7 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
            b.full_name, course.snapshot, b.created_at + b.step * b.modules, b.created_at + b.step * b.modules,
            b.created_at + b.step * b.modules
     from scale_batch b
-    cross join (
-      select jsonb_build_object('title', 'Tripwire', 'modules', jsonb_agg(jsonb_build_object(
-               'id', m.id, 'position', m.position, 'title', m.title) order by m.position)) as snapshot
-      from public.tripwire_modules m
-    ) course
+    cross join (select private.course_snapshot() as snapshot) course
     where b.done = b.modules
     order by b.n`;
   // The feed: the sale, every completed lesson and unlocked module, the certificate.
@@ -196,9 +192,9 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
     insert into public.sales_activity_log (manager_id, student_id, event_type, details, created_at)
     select manager_id, student_id, event_type, details, at from (
       select b.manager_id, b.id as student_id, 'user_created' as event_type, b.created_at as at,
-             jsonb_build_object('student_email', b.email, 'student_name', b.full_name, 'payment_amount', b.amount)
-               as details
-      from scale_batch b
+             jsonb_build_object('student_email', b.email, 'student_name', b.full_name, 'manager_name', u.full_name,
+                                'payment_amount', b.amount) as details
+      from scale_batch b join public.users u on u.id = b.manager_id
       union all
       select b.manager_id, b.id, 'lesson_completed', s.completed_at,
              jsonb_build_object('student_name', b.full_name, 'lesson_id', l.id, 'lesson_title', l.title,
@@ -207,8 +203,8 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
       where s.completed_at is not null
       union all
       select b.manager_id, b.id, 'module_unlocked', s.unlocked_at,
-             jsonb_build_object('student_name', b.full_name, 'module_id', s.module_id)
-      from scale_modules s join scale_batch b on b.id = s.user_id
+             jsonb_build_object('student_name', b.full_name, 'module_id', s.module_id, 'module_title', m.title)
+      from scale_modules s join scale_batch b on b.id = s.user_id join public.tripwire_modules m on m.id = s.module_id
       where s.position > 1
       union all
       select b.manager_id, b.id, 'certificate_issued', c.issued_at,

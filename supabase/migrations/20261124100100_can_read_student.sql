@@ -20,6 +20,7 @@ revoke execute on function private.can_read_student(uuid) from public;
 grant execute on function private.can_read_student(uuid) to authenticated, service_role;
 
 drop policy if exists "Users, the managers of their students and admins read user rows" on public.users;
+drop policy if exists "Users, their managers and admins read user rows" on public.users;
 create policy "Users, their managers and admins read user rows"
   on public.users for select to authenticated
   using (private.can_read_student(id));

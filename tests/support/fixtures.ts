@@ -1,9 +1,11 @@
 /**
- * Named people for the stories. Students are written straight into the tables here so that the
- * foundation can be tested before create-tripwire-user exists; its own tests go through HTTP.
+ * Named people for the stories, and students written straight into the database (as the product writes
+ * them) where a story is not about creating one; create-tripwire-user's own tests go through HTTP.
  */
 import type postgres from "postgres";
+import { loadUser } from "../../supabase/functions/_shared/auth.ts";
 import { asCaller } from "../../supabase/functions/_shared/db.ts";
+import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
 
 export const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
 export const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
@@ -17,41 +19,29 @@ export interface Student {
   email: string;
 }
 
-/** Inserts a student granted by `managerId`, with a row in every per-student table. */
+/**
+ * A student of `managerId`'s, written exactly as create-tripwire-user writes one (its `writeStudent`,
+ * the product's one definition of a student's rows), with a login row but no password and no e-mail.
+ */
 export async function insertStudent(
   sql: postgres.Sql,
-  options: { managerId: string; email: string; fullName: string },
+  options: { managerId: string; email: string; fullName: string; paymentAmount?: string },
 ): Promise<Student> {
   const id = crypto.randomUUID();
+  const manager = await loadUser(options.managerId, sql);
   await sql.begin(async (tx) => {
     await tx`
       insert into auth.users (id, aud, role, email, encrypted_password, raw_app_meta_data, created_at, updated_at)
       values (${id}, 'authenticated', 'authenticated', ${options.email}, '', '{"role":"student"}', now(), now())`;
-    await tx`
-      insert into public.users (id, email, full_name, role)
-      values (${id}, ${options.email}, ${options.fullName}, 'student')`;
-    await tx`
-      insert into public.tripwire_users (user_id, email, full_name, granted_by, payment_amount)
-      values (${id}, ${options.email}, ${options.fullName}, ${options.managerId}, 490)`;
-    await tx`
-      insert into public.tripwire_user_profile (user_id, current_module_id, total_modules)
-      select ${id}, min(id), count(*) from public.tripwire_modules`;
-    await tx`
-      insert into public.tripwire_module_unlocks (user_id, module_id)
-      select ${id}, id from public.tripwire_modules order by position limit 1`;
-    await tx`insert into public.student_progress (user_id, lesson_id) values (${id}, 67)`;
-    await tx`insert into public.video_tracking (user_id, lesson_id) values (${id}, 67)`;
-    await tx`insert into public.user_statistics (user_id) values (${id})`;
-    await tx`
-      insert into public.user_achievements (user_id, achievement_code)
-      select ${id}, code from public.achievements`;
-    await tx`
-      insert into public.certificates (user_id, certificate_number, full_name, course)
-      values (${id}, ${`TW-2026-${String(Math.floor(Math.random() * 1e6)).padStart(6, "0")}`},
-              ${options.fullName}, '{}')`;
-    await tx`
-      insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-      values (${options.managerId}, ${id}, 'user_created', ${tx.json({ full_name: options.fullName })})`;
+    await writeStudent(tx, manager, {
+      id,
+      email: options.email,
+      full_name: options.fullName,
+      phone: null,
+      payment_amount: options.paymentAmount ?? "490.00",
+      send_welcome_email: false,
+      sealedPassword: null,
+    });
   });
   return { id, email: options.email };
 }

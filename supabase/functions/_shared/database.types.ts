@@ -103,6 +103,7 @@ export type Database = {
     };
     Functions: {
       "can_read_student": { Args: { "student_id": string }; Returns: boolean };
+      "course_snapshot": { Args: Record<PropertyKey, never>; Returns: Json };
       "credit_watch": {
         Args: { "allowance": number; "incoming": unknown; "max_ranges": number; "stored": unknown };
         Returns: {

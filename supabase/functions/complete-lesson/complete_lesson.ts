@@ -18,7 +18,7 @@ export type CompleteLesson = z.output<typeof CompleteLesson>;
 const attentiveViewerPercentage = 95;
 
 /** The course as printed on a certificate: its modules and their lessons, in order. */
-const CertificateCourse = z.object({
+export const CertificateCourse = z.object({
   title: z.string(),
   modules: z.array(z.object({
     id: z.number().int(),
@@ -263,13 +263,7 @@ async function issueCertificate(
     select ${userId},
            format('TW-%s-%s', to_char(now(), 'YYYY'), lpad(nextval('private.certificate_number_seq')::text, 6, '0')),
            ${student.full_name},
-           jsonb_build_object('title', 'Tripwire', 'modules', (
-             select jsonb_agg(jsonb_build_object('id', m.id, 'position', m.position, 'title', m.title, 'lessons', (
-               select jsonb_agg(jsonb_build_object('id', l.id, 'title', l.title) order by l.position)
-               from public.tripwire_lessons l where l.module_id = m.id
-             )) order by m.position)
-             from public.tripwire_modules m
-           ))
+           private.course_snapshot()
     on conflict (user_id) do nothing
     returning certificate_number`;
   if (!certificate) return;

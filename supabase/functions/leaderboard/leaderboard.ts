@@ -5,6 +5,7 @@
  * function obey the same rules.
  */
 import { z } from "zod";
+import { activityDetails, type ActivityType } from "../_shared/activity.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
@@ -139,20 +140,27 @@ export const ManagerStats = z.object({
 }).meta({ id: "ManagerStats" });
 export type ManagerStats = z.output<typeof ManagerStats>;
 
+/** One event of the feed, with the details its type carries. */
+function feedEvent<Type extends ActivityType>(type: Type) {
+  return z.object({
+    id: z.number().int(),
+    event_type: z.literal(type),
+    manager_id: z.uuid(),
+    student_id: z.uuid().nullable(),
+    details: activityDetails[type],
+    created_at: timestamp,
+  });
+}
+
 export const ActivityFeed = z.object({
   manager_id: z.uuid().nullable(),
   refreshed_at: timestamp.meta({ description: "When this page was read (the feed is live)." }),
-  events: z.array(z.object({
-    id: z.number().int(),
-    event_type: z.enum(["user_created", "lesson_completed", "module_unlocked", "certificate_issued"]),
-    manager_id: z.uuid(),
-    student_id: z.uuid().nullable(),
-    details: z.record(z.string(), z.unknown()).meta({
-      description: "What the feed shows: `student_name` always, and per type the lesson, module, payment " +
-        "or certificate number.",
-    }),
-    created_at: timestamp,
-  })),
+  events: z.array(z.discriminatedUnion("event_type", [
+    feedEvent("user_created"),
+    feedEvent("lesson_completed"),
+    feedEvent("module_unlocked"),
+    feedEvent("certificate_issued"),
+  ])),
   next_cursor: z.string().nullable().meta({
     description: "Pass as `before` for the next page; null at the end.",
   }),
@@ -185,7 +193,8 @@ export async function getLeaderboard(
   query: z.output<typeof LeaderboardQuery>,
   sql: Sql = db(),
 ): Promise<Leaderboard> {
-  return await rpcAsCaller<Leaderboard>(caller, sql, (tx) => tx`
+  return await rpcAsCaller<Leaderboard>(caller, sql, (tx) =>
+    tx`
     select public.get_sales_leaderboard(${query.period}, ${query.limit}) as result`);
 }
 

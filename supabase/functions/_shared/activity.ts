@@ -1,0 +1,36 @@
+/**
+ * The manager's activity feed: each event type and the details it carries, defined once. The code
+ * that writes events (creation, completion), the test fixtures and the scale generator are held to it
+ * by tests, and the feed's OpenAPI description is built from it.
+ */
+import { z } from "zod";
+
+const studentName = z.string().meta({ description: "The student's full name when it happened." });
+
+/** `details` of each event type. */
+export const activityDetails = {
+  user_created: z.object({
+    student_email: z.string(),
+    student_name: studentName,
+    manager_name: z.string(),
+    payment_amount: z.number().min(0),
+  }),
+  lesson_completed: z.object({
+    student_name: studentName,
+    lesson_id: z.number().int(),
+    lesson_title: z.string(),
+    watch_percentage: z.number().min(0).max(100),
+  }),
+  module_unlocked: z.object({
+    student_name: studentName,
+    module_id: z.number().int(),
+    module_title: z.string(),
+  }),
+  certificate_issued: z.object({
+    student_name: studentName,
+    certificate_number: z.string(),
+  }),
+};
+
+export type ActivityType = keyof typeof activityDetails;
+export const activityTypes = Object.keys(activityDetails) as ActivityType[];
