@@ -4,7 +4,14 @@ import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, asRole, daniyar, saule } from "./support/fixtures.ts";
 import { enrol } from "./support/learning.ts";
-import { getLeaderboard } from "../supabase/functions/leaderboard/leaderboard.ts";
+import {
+  ActivityQuery,
+  ChartQuery,
+  getLeaderboard,
+  LeaderboardQuery,
+  maxChartDays,
+  maxPageSize,
+} from "../supabase/functions/leaderboard/leaderboard.ts";
 import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 
@@ -514,4 +521,26 @@ Deno.test("a migration that adds an RPC is followed by `reload schema` on the pg
     await listener.end();
     await database.drop();
   }
+});
+
+story("the request schemas enforce exactly the SQL's limits (the SQL is the truth)", async () => {
+  const [truth] = await sql<{ page: number; days: number }[]>`
+    select analytics.max_page_size() as page, analytics.max_chart_days() as days`;
+  assert.equal(maxPageSize, truth.page);
+  assert.equal(maxChartDays, truth.days);
+  for (const schema of [LeaderboardQuery, ActivityQuery]) {
+    assert.equal(schema.safeParse({ limit: String(truth.page) }).success, true);
+    assert.equal(schema.safeParse({ limit: String(truth.page + 1) }).success, false);
+    assert.equal(schema.safeParse({ limit: "0" }).success, false);
+  }
+  const dayAfter = (first: string, days: number) =>
+    new Date(Date.parse(`${first}T00:00:00Z`) + (days - 1) * 86_400_000).toISOString().slice(0, 10);
+  assert.equal(
+    ChartQuery.safeParse({ from: "2026-01-01", to: dayAfter("2026-01-01", truth.days) }).success,
+    true,
+  );
+  assert.equal(
+    ChartQuery.safeParse({ from: "2026-01-01", to: dayAfter("2026-01-01", truth.days + 1) }).success,
+    false,
+  );
 });

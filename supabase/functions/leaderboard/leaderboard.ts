@@ -9,7 +9,11 @@ import { activityDetails, type ActivityType } from "../_shared/activity.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
-const limit = z.coerce.number().int().min(1).max(100).default(20);
+/** The SQL's limits (analytics.max_page_size(), analytics.max_chart_days()); a test holds these to them. */
+export const maxPageSize = 100;
+export const maxChartDays = 366;
+
+const limit = z.coerce.number().int().min(1).max(maxPageSize).default(20);
 const day = z.iso.date("a date as YYYY-MM-DD");
 const managerId = z.uuid("a manager's id (uuid)").optional();
 
@@ -22,8 +26,6 @@ export const LeaderboardQuery = z.strictObject({
 function daysSpanned(from: string, to: string): number {
   return (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
 }
-
-export const maxChartDays = 366;
 
 export const ChartQuery = z.strictObject({ from: day.optional(), to: day.optional(), manager_id: managerId })
   .superRefine((query, context) => {
