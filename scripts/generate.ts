@@ -3,8 +3,7 @@
  * for staleness. The database types and the diagram come from a throwaway database (embedded
  * Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
  */
-import postgres from "postgres";
-import { prepareDatabase, withDatabase } from "./lib/database.ts";
+import { prepareDatabase } from "./lib/database.ts";
 import {
   architectureFile,
   databaseTypesFile,
@@ -15,7 +14,7 @@ import {
   schemaDiagram,
   withDiagram,
 } from "./lib/generated.ts";
-import { startScratchPostgres } from "./lib/processes.ts";
+import { scratchDatabase } from "./lib/processes.ts";
 
 const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram"];
 for (const target of targets) {
@@ -32,7 +31,7 @@ if (targets.includes("openapi")) {
 }
 
 if (targets.includes("types") || targets.includes("diagram")) {
-  const database = await scratchDatabase();
+  const database = await scratchDatabase("tripwire_gen_");
   try {
     await prepareDatabase(database.url);
     if (targets.includes("types")) {
@@ -48,19 +47,4 @@ if (targets.includes("types") || targets.includes("diagram")) {
   } finally {
     await database.stop();
   }
-}
-
-async function scratchDatabase(): Promise<{ url: string; stop(): Promise<void> }> {
-  const serverUrl = Deno.env.get("DATABASE_URL");
-  if (!serverUrl) return await startScratchPostgres("tripwire-gen-pg-");
-  const name = `tripwire_gen_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  return {
-    url: withDatabase(serverUrl, name),
-    async stop() {
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
 }

@@ -326,9 +326,11 @@ story(
     });
     await sql`
     insert into private.idempotency_keys (manager_id, idempotency_key, request_hash, resource_id, updated_at)
-    values (${aida.id}, 'crashed-request', ${await requestHash(
-      input,
-    )}, ${orphanId}, now() - interval '5 minutes')`;
+    values (${aida.id}, 'crashed-request', ${
+      requestHash(
+        input,
+      )
+    }, ${orphanId}, now() - interval '5 minutes')`;
 
     const response = await postStudent(aida.id, body, { "idempotency-key": "crashed-request" });
     const created = await response.json();

@@ -7,7 +7,7 @@
  */
 import postgres from "postgres";
 import { recordHeartbeat } from "../../supabase/functions/video-tracking/video_tracking.ts";
-import { withDatabase } from "../lib/database.ts";
+import { createScratchDatabase } from "../lib/database.ts";
 import { createStudents } from "./learning.ts";
 import {
   type BenchOptions,
@@ -46,16 +46,14 @@ async function pgbenchSingleRowUpdate(
   clients: number,
   seconds: number,
 ): Promise<number> {
-  const name = `tripwire_pgbench_${Date.now()}`;
-  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const target = new URL(withDatabase(databaseUrl, name));
+  const database = await createScratchDatabase(databaseUrl, "tripwire_pgbench_");
+  const target = new URL(database.url);
   const env = {
     PGHOST: target.hostname,
     PGPORT: target.port || "5432",
     PGUSER: decodeURIComponent(target.username),
     PGPASSWORD: decodeURIComponent(target.password),
-    PGDATABASE: name,
+    PGDATABASE: database.name,
   };
   const script = await Deno.makeTempFile({ suffix: ".sql" });
   try {
@@ -80,8 +78,7 @@ async function pgbenchSingleRowUpdate(
     return tps;
   } finally {
     await Deno.remove(script);
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.end();
+    await database.drop();
   }
 }
 

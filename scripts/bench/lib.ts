@@ -4,8 +4,7 @@
  * spread, the figures and the report every scenario returns (printed, kept as JSON, written to the docs).
  */
 import postgres from "postgres";
-import { withDatabase } from "../lib/database.ts";
-import { freePort, startScratchPostgres, startStackProcess } from "../lib/processes.ts";
+import { freePort, scratchDatabase, startStackProcess } from "../lib/processes.ts";
 
 export interface BenchOptions {
   quick: boolean;
@@ -50,25 +49,9 @@ export interface BenchStack {
  * function server) in its own process, so the load driver does not share its event loop.
  */
 export async function startBenchStack(): Promise<BenchStack> {
-  const given = Deno.env.get("DATABASE_URL");
-  let databaseUrl: string;
-  let dropDatabase: () => Promise<void>;
-  if (given) {
-    const name = `tripwire_bench_${Date.now()}`;
-    const admin = postgres(given, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`create database ${name}`);
-    await admin.end();
-    databaseUrl = withDatabase(given, name);
-    dropDatabase = async () => {
-      const admin = postgres(given, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    };
-  } else {
-    const database = await startScratchPostgres("tripwire-bench-pg-");
-    databaseUrl = database.url;
-    dropDatabase = database.stop;
-  }
+  const database = await scratchDatabase("tripwire_bench_");
+  const databaseUrl = database.url;
+  const dropDatabase = database.stop;
   const port = freePort();
   const poolSize = 10;
   const stack = await startStackProcess({

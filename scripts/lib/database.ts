@@ -87,6 +87,39 @@ export async function startEmbeddedPostgres(
   };
 }
 
+export interface ScratchDatabase {
+  name: string;
+  url: string;
+  /** Drops the database, closing whatever is still connected to it. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A new database on the server of `serverUrl` (a superuser's URL), named `<prefix><random>`, empty or
+ * a copy of `template`. The one way the scripts and tests make and drop a throwaway database.
+ */
+export async function createScratchDatabase(
+  serverUrl: string,
+  prefix: string,
+  template?: string,
+): Promise<ScratchDatabase> {
+  const name = `${prefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const onServer = async (statement: string) => {
+    const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(statement);
+    } finally {
+      await admin.end();
+    }
+  };
+  await onServer(template ? `create database ${name} template ${template}` : `create database ${name}`);
+  return {
+    name,
+    url: withDatabase(serverUrl, name),
+    drop: () => onServer(`drop database if exists ${name} with (force)`),
+  };
+}
+
 /** Replaces the database name in a connection string. */
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);

@@ -2,7 +2,7 @@
  * Processes the scripts and tests start: a free port, a throwaway embedded Postgres, and the local
  * stack (`scripts/start.ts`) as a child process that has said "Ready.".
  */
-import { repoRoot, type RunningDatabase, startEmbeddedPostgres } from "./database.ts";
+import { createScratchDatabase, repoRoot, type RunningDatabase, startEmbeddedPostgres } from "./database.ts";
 
 /** A TCP port nobody listens on right now. */
 export function freePort(): number {
@@ -29,6 +29,17 @@ export async function startScratchPostgres(prefix: string): Promise<RunningDatab
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/**
+ * A throwaway database for a script: a new database on DATABASE_URL's server when that is set, otherwise
+ * a scratch embedded Postgres. `stop()` removes it either way.
+ */
+export async function scratchDatabase(prefix: string): Promise<RunningDatabase> {
+  const serverUrl = Deno.env.get("DATABASE_URL");
+  if (!serverUrl) return await startScratchPostgres(`${prefix.replaceAll("_", "-")}pg-`);
+  const database = await createScratchDatabase(serverUrl, prefix);
+  return { url: database.url, stop: database.drop };
 }
 
 export interface StackProcess {

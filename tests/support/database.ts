@@ -6,9 +6,9 @@
 import postgres from "postgres";
 import {
   bootstrapPlainPostgres,
+  createScratchDatabase,
   isPlainPostgres,
   prepareDatabase,
-  withDatabase,
 } from "../../scripts/lib/database.ts";
 
 export const serverUrl = Deno.env.get("TEST_DATABASE_URL") ?? "";
@@ -33,28 +33,15 @@ function connectTo(url: string, max = 5): postgres.Sql {
 }
 
 async function createDatabase(template?: string): Promise<TestDatabase> {
-  const name = `${testDatabasePrefix}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
-  const admin = connectTo(serverUrl, 1);
-  try {
-    if (template) await admin.unsafe(`create database ${name} template ${template}`);
-    else await admin.unsafe(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = withDatabase(serverUrl, name);
-  const sql = connectTo(url);
+  const database = await createScratchDatabase(serverUrl, testDatabasePrefix, template);
+  const sql = connectTo(database.url);
   return {
-    name,
-    url,
+    name: database.name,
+    url: database.url,
     sql,
     async drop() {
       await sql.end();
-      const admin = connectTo(serverUrl, 1);
-      try {
-        await admin.unsafe(`drop database if exists ${name} with (force)`);
-      } finally {
-        await admin.end();
-      }
+      await database.drop();
     },
   };
 }

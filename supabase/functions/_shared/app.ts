@@ -4,7 +4,6 @@
  * document, and one error handler that renders the JSON error body (docs/architecture.md, Errors).
  */
 import { type Context, Hono } from "hono";
-import { createHash } from "node:crypto";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
@@ -22,6 +21,7 @@ import {
 } from "./auth.ts";
 import { config } from "./config.ts";
 import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
+import { sha256 } from "./hash.ts";
 import { describeError, log, withRequestContext } from "./log.ts";
 import { type Document, functionDocument, undocumented } from "./openapi.ts";
 
@@ -263,8 +263,7 @@ function routePattern(path: string): RegExp {
 
 /** A strong validator for a body: its SHA-256, base64url, quoted. */
 export function etagOf(body: string): string {
-  // node:crypto hashes synchronously: ≈ 3 µs here, where crypto.subtle.digest's async round took ≈ 80 µs.
-  return `"${createHash("sha256").update(body).digest("base64url")}"`;
+  return `"${sha256(body, "base64url")}"`;
 }
 
 /** True when an If-None-Match header names this ETag (weak or strong, as RFC 9110 compares for GET). */

@@ -198,7 +198,7 @@ export async function createTripwireUser(
 ): Promise<CreationResult> {
   const userId = crypto.randomUUID();
   const keyScope = idempotencyKey
-    ? { managerId: manager.id, key: idempotencyKey, userId, hash: await requestHash(input) }
+    ? { managerId: manager.id, key: idempotencyKey, userId, hash: requestHash(input) }
     : undefined;
 
   if (keyScope) {

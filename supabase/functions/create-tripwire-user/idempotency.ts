@@ -5,6 +5,7 @@
  */
 import { db, type PrivateRow, type Sql, type Transaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
+import { sha256 } from "../_shared/hash.ts";
 
 /** A request that has held a key this long without finishing is treated as abandoned (a crashed isolate). */
 const abandonedAfterSeconds = 30;
@@ -37,9 +38,8 @@ type KeyRow =
   };
 
 /** SHA-256 of the request's normalised input: the same key must come with the same request. */
-export async function requestHash(input: unknown): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(input)));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+export function requestHash(input: unknown): string {
+  return sha256(JSON.stringify(input));
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
