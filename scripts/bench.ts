@@ -4,10 +4,10 @@
  * warm-up first, every row measured in rounds (median and spread), and prints Markdown tables with ratios
  * measured in the same run. A full run of every scenario (or `--write`) also keeps the figures in
  * `bench/results/<date>.json`, rewrites the generated part of docs/benchmarks.md and redraws
- * docs/leaderboard-scaling.png. `--quick` (under a minute) is the smoke test CI runs; timings are never
+ * docs/leaderboard-scaling.svg. `--quick` (under a minute) is the smoke test CI runs; timings are never
  * asserted anywhere.
  */
-import { scalingChart } from "./bench/chart.ts";
+import { chartFile, scalingChart } from "./bench/chart.ts";
 import type { BenchOptions, ScenarioReport } from "./bench/lib.ts";
 
 const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<ScenarioReport> }>> = {
@@ -104,7 +104,7 @@ if (import.meta.main) {
     await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", docs.pathname] }).output();
     const scale = reports.find(({ name }) => name === "leaderboard")?.report.extra?.scale;
     if (Array.isArray(scale) && scale.length > 1) {
-      await Deno.writeFile(new URL("../docs/leaderboard-scaling.png", import.meta.url), scalingChart(scale));
+      await Deno.writeTextFile(chartFile, scalingChart(scale));
     }
     console.log(`\nWrote bench/results/${date}.json and docs/benchmarks.md (the generated part).`);
   }
