@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { replaceGenerated } from "../scripts/bench.ts";
+import { scalingChart } from "../scripts/bench/chart.ts";
 import { repoRoot } from "../scripts/lib/database.ts";
 import { serverUrl } from "./support/database.ts";
 
@@ -38,4 +39,22 @@ Deno.test("the runner rewrites only the generated part of docs/benchmarks.md", (
     replaceGenerated("# Benchmarks\n", "first"),
     "# Benchmarks\n\n<!-- bench:generated:start -->\nfirst\n<!-- bench:generated:end -->\n",
   );
+});
+
+Deno.test("the scaling chart is an SVG with a line per series and every size on the axis", () => {
+  const point = (students: number, scale: number) => ({
+    students,
+    generated_seconds: 1,
+    read_p50_ms: 2,
+    rpc_p50_ms: 1,
+    typescript_p50_ms: 30 * scale,
+    refresh_ms: [200 * scale, 250 * scale, 300 * scale],
+    rebuild_ms: 500 * scale,
+  });
+  const svg = scalingChart([point(10_000, 1), point(100_000, 10), point(1_000_000, 100)]);
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.equal(svg.match(/<path d="M[^"]*L[^"]*L[^"]*" fill="none" stroke="#/g)?.length, 4);
+  for (const label of ["10k", "100k", "1M", "GET /leaderboard p50", "refresh (minute job)", "1 s"]) {
+    assert.ok(svg.includes(`>${label}<`), label);
+  }
 });
