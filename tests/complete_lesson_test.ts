@@ -3,6 +3,7 @@ import { aida } from "./support/fixtures.ts";
 import { enrol, type TestStudent, watch } from "./support/learning.ts";
 import { appDatabase, callFunction, story } from "./support/server.ts";
 import { rowCounts } from "./support/students.ts";
+import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
 
@@ -15,10 +16,7 @@ function complete(student: TestStudent, lessonId: number): Promise<Response> {
 }
 
 async function completed(student: TestStudent, lessonId: number) {
-  const response = await complete(student, lessonId);
-  const body = await response.json();
-  assert.equal(response.status, 200, JSON.stringify(body));
-  return body;
+  return await expectJson(await complete(student, lessonId));
 }
 
 async function feed(studentId: string): Promise<string[]> {
@@ -27,119 +25,132 @@ async function feed(studentId: string): Promise<string[]> {
   return rows.map((row) => row.event_type);
 }
 
-story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every table checked", async () => {
+story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every table checked", async (t) => {
   const bolat = await enrol("Bolat Graduate");
+  // deno-lint-ignore no-explicit-any
+  let certificate: any;
 
-  // Lesson 67 (600 s): watched to 81 %.
-  await watch(sql, bolat, 67, 0, 486, 10);
-  let result = await completed(bolat, 67);
-  assert.equal(result.already_completed, false);
-  assert.equal(result.watch_percentage, 81);
-  assert.deepEqual(result.module, { id: 16, position: 1, completed: true });
-  assert.equal(result.modules_completed, 1);
-  assert.equal(result.total_modules, 3);
-  assert.equal(result.completion_percentage, 33.33);
-  assert.deepEqual(result.next_module, {
-    id: 17,
-    position: 2,
-    title: result.next_module.title,
-    unlocked: true,
+  await t.step("lesson 67 watched to 81 %: module 16 completed, 17 unlocked, first_lesson", async () => {
+    // Lesson 67 (600 s): watched to 81 %.
+    await watch(sql, bolat, 67, 0, 486, 10);
+    const result = await completed(bolat, 67);
+    assert.equal(result.already_completed, false);
+    assert.equal(result.watch_percentage, 81);
+    assert.deepEqual(result.module, { id: 16, position: 1, completed: true });
+    assert.equal(result.modules_completed, 1);
+    assert.equal(result.total_modules, 3);
+    assert.equal(result.completion_percentage, 33.33);
+    assert.deepEqual(result.next_module, {
+      id: 17,
+      position: 2,
+      title: result.next_module.title,
+      unlocked: true,
+    });
+    assert.deepEqual(result.achievements, ["first_lesson"]);
+    assert.equal(result.certificate, null);
+
+    const [profile] = await sql`
+      select current_module_id, modules_completed, completion_percentage, last_activity_at is not null as active
+      from public.tripwire_user_profile where user_id = ${bolat.id}`;
+    assert.deepEqual({ ...profile }, {
+      current_module_id: 17,
+      modules_completed: 1,
+      completion_percentage: "33.33",
+      active: true,
+    });
+    const unlocks = await sql`
+      select module_id, completed_at is not null as completed from public.tripwire_module_unlocks
+      where user_id = ${bolat.id} order by module_id`;
+    assert.deepEqual(unlocks.map((row) => ({ ...row })), [
+      { module_id: 16, completed: true },
+      { module_id: 17, completed: false },
+    ]);
+    const rows68 = await sql`
+      select (select status from public.student_progress where user_id = ${bolat.id} and lesson_id = 68) as progress,
+             (select status from public.video_tracking where user_id = ${bolat.id} and lesson_id = 68) as tracking,
+             (select status from public.video_tracking where user_id = ${bolat.id} and lesson_id = 67) as tracking67`;
+    assert.deepEqual({ ...rows68[0] }, {
+      progress: "not_started",
+      tracking: "not_started",
+      tracking67: "completed",
+    });
+    const [statistics] = await sql`
+      select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
+      from public.user_statistics where user_id = ${bolat.id}`;
+    assert.deepEqual({ ...statistics }, {
+      lessons_completed: 1,
+      modules_completed: 1,
+      total_watch_seconds: "486.00",
+      achievements_unlocked: 1,
+    });
+    assert.deepEqual(await feed(bolat.id), ["user_created", "lesson_completed", "module_unlocked"]);
   });
-  assert.deepEqual(result.achievements, ["first_lesson"]);
-  assert.equal(result.certificate, null);
 
-  let [profile] = await sql`
-    select current_module_id, modules_completed, completion_percentage, last_activity_at is not null as active
-    from public.tripwire_user_profile where user_id = ${bolat.id}`;
-  assert.deepEqual({ ...profile }, {
-    current_module_id: 17,
-    modules_completed: 1,
-    completion_percentage: "33.33",
-    active: true,
+  await t.step("lesson 68 watched fully: attentive viewer, and two modules make halfway", async () => {
+    // Lesson 68 (720 s): watched fully, 100 % → attentive viewer; two modules → halfway.
+    await watch(sql, bolat, 68, 0, 720, 10);
+    const result = await completed(bolat, 68);
+    assert.equal(result.modules_completed, 2);
+    assert.deepEqual(result.achievements, ["first_lesson", "attentive_viewer", "halfway"]);
+    assert.equal(result.next_module.id, 18);
   });
-  const unlocks = await sql`
-    select module_id, completed_at is not null as completed from public.tripwire_module_unlocks
-    where user_id = ${bolat.id} order by module_id`;
-  assert.deepEqual(unlocks.map((row) => ({ ...row })), [
-    { module_id: 16, completed: true },
-    { module_id: 17, completed: false },
-  ]);
-  const rows68 = await sql`
-    select (select status from public.student_progress where user_id = ${bolat.id} and lesson_id = 68) as progress,
-           (select status from public.video_tracking where user_id = ${bolat.id} and lesson_id = 68) as tracking,
-           (select status from public.video_tracking where user_id = ${bolat.id} and lesson_id = 67) as tracking67`;
-  assert.deepEqual({ ...rows68[0] }, {
-    progress: "not_started",
-    tracking: "not_started",
-    tracking67: "completed",
+
+  await t.step("lesson 69 at exactly 80 %: the last module, graduate and the certificate", async () => {
+    // Lesson 69 (900 s): 80 % exactly, the last module → graduate and the certificate.
+    await watch(sql, bolat, 69, 0, 720, 10);
+    const result = await completed(bolat, 69);
+    assert.equal(result.modules_completed, 3);
+    assert.equal(result.completion_percentage, 100);
+    assert.equal(result.next_module, null);
+    assert.deepEqual(result.achievements, ["first_lesson", "attentive_viewer", "halfway", "graduate"]);
+    certificate = result.certificate;
+    assert.match(certificate.certificate_number, new RegExp(`^TW-${new Date().getUTCFullYear()}-\\d{6,}$`));
+    assert.equal(certificate.full_name, "Bolat Graduate");
+    assert.deepEqual(certificate.course.modules.map((module: { id: number }) => module.id), [16, 17, 18]);
   });
-  let [statistics] = await sql`
-    select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
-    from public.user_statistics where user_id = ${bolat.id}`;
-  assert.deepEqual({ ...statistics }, {
-    lessons_completed: 1,
-    modules_completed: 1,
-    total_watch_seconds: "486.00",
-    achievements_unlocked: 1,
+
+  await t.step("at the end: profile, statistics, status and the selling manager's feed", async () => {
+    const [profile] = await sql`
+      select current_module_id, modules_completed, certificate_issued_at is not null as certified
+      from public.tripwire_user_profile where user_id = ${bolat.id}`;
+    assert.deepEqual({ ...profile }, { current_module_id: null, modules_completed: 3, certified: true });
+    const [statistics] = await sql`
+      select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
+      from public.user_statistics where user_id = ${bolat.id}`;
+    assert.deepEqual({ ...statistics }, {
+      lessons_completed: 3,
+      modules_completed: 3,
+      total_watch_seconds: "1926.00",
+      achievements_unlocked: 4,
+    });
+    const [student] = await sql`select status from public.tripwire_users where user_id = ${bolat.id}`;
+    assert.equal(student.status, "completed");
+    assert.deepEqual(await feed(bolat.id), [
+      "user_created",
+      "lesson_completed",
+      "module_unlocked",
+      "lesson_completed",
+      "module_unlocked",
+      "lesson_completed",
+      "certificate_issued",
+    ]);
   });
-  assert.deepEqual(await feed(bolat.id), ["user_created", "lesson_completed", "module_unlocked"]);
 
-  // Lesson 68 (720 s): watched fully, 100 % → attentive viewer; two modules → halfway.
-  await watch(sql, bolat, 68, 0, 720, 10);
-  result = await completed(bolat, 68);
-  assert.equal(result.modules_completed, 2);
-  assert.deepEqual(result.achievements, ["first_lesson", "attentive_viewer", "halfway"]);
-  assert.equal(result.next_module.id, 18);
+  await t.step("anyone verifies the certificate without a token", async () => {
+    const managers =
+      await sql`select distinct manager_id from public.sales_activity_log where student_id = ${bolat.id}`;
+    assert.deepEqual(managers.map((row) => row.manager_id), [aida.id], "the feed is the selling manager's");
 
-  // Lesson 69 (900 s): 80 % exactly, the last module → graduate and the certificate.
-  await watch(sql, bolat, 69, 0, 720, 10);
-  result = await completed(bolat, 69);
-  assert.equal(result.modules_completed, 3);
-  assert.equal(result.completion_percentage, 100);
-  assert.equal(result.next_module, null);
-  assert.deepEqual(result.achievements, ["first_lesson", "attentive_viewer", "halfway", "graduate"]);
-  const certificate = result.certificate;
-  assert.match(certificate.certificate_number, new RegExp(`^TW-${new Date().getUTCFullYear()}-\\d{6,}$`));
-  assert.equal(certificate.full_name, "Bolat Graduate");
-  assert.deepEqual(certificate.course.modules.map((module: { id: number }) => module.id), [16, 17, 18]);
-
-  [profile] = await sql`
-    select current_module_id, modules_completed, certificate_issued_at is not null as certified
-    from public.tripwire_user_profile where user_id = ${bolat.id}`;
-  assert.deepEqual({ ...profile }, { current_module_id: null, modules_completed: 3, certified: true });
-  [statistics] = await sql`
-    select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
-    from public.user_statistics where user_id = ${bolat.id}`;
-  assert.deepEqual({ ...statistics }, {
-    lessons_completed: 3,
-    modules_completed: 3,
-    total_watch_seconds: "1926.00",
-    achievements_unlocked: 4,
-  });
-  const [student] = await sql`select status from public.tripwire_users where user_id = ${bolat.id}`;
-  assert.equal(student.status, "completed");
-  assert.deepEqual(await feed(bolat.id), [
-    "user_created",
-    "lesson_completed",
-    "module_unlocked",
-    "lesson_completed",
-    "module_unlocked",
-    "lesson_completed",
-    "certificate_issued",
-  ]);
-  const managers =
-    await sql`select distinct manager_id from public.sales_activity_log where student_id = ${bolat.id}`;
-  assert.deepEqual(managers.map((row) => row.manager_id), [aida.id], "the feed is the selling manager's");
-
-  // Anyone can verify it, without a token.
-  const verified = await callFunction(`complete-lesson/certificate/${certificate.certificate_number}`);
-  assert.equal(verified.status, 200);
-  assert.deepEqual(await verified.json(), {
-    valid: true,
-    certificate_number: certificate.certificate_number,
-    full_name: "Bolat Graduate",
-    course: certificate.course,
-    issued_at: certificate.issued_at,
+    // Anyone can verify it, without a token.
+    const verified = await callFunction(`complete-lesson/certificate/${certificate.certificate_number}`);
+    assert.equal(verified.status, 200);
+    assert.deepEqual(await verified.json(), {
+      valid: true,
+      certificate_number: certificate.certificate_number,
+      full_name: "Bolat Graduate",
+      course: certificate.course,
+      issued_at: certificate.issued_at,
+    });
   });
 });
 

@@ -9,17 +9,11 @@ import {
   staff,
   tablesContaining,
 } from "./support/students.ts";
+import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
 
-async function expectJson(response: Response, status: number) {
-  const body = await response.json();
-  assert.equal(response.status, status, JSON.stringify(body));
-  assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
-  return body;
-}
-
-story("manager Aida sells the course to Bolat: one request makes the whole student", async () => {
+story("manager Aida sells the course to Bolat: one request makes the whole student", async (t) => {
   const response = await postStudent(aida.id, {
     email: "  Bolat.Nurlanov@Example.KZ ",
     full_name: "  Bolat Nurlanov ",
@@ -27,151 +21,165 @@ story("manager Aida sells the course to Bolat: one request makes the whole stude
     payment_amount: 490.5,
   });
   const body = await expectJson(response, 201);
-  assert.equal(response.headers.get("cache-control"), "no-store");
-  assert.deepEqual(Object.keys(body).sort(), [
-    "created_at",
-    "email",
-    "full_name",
-    "password",
-    "payment_amount",
-    "phone",
-    "unlocked_module",
-    "user_id",
-    "welcome_email",
-  ]);
-  assert.equal(body.email, "bolat.nurlanov@example.kz");
-  assert.equal(body.full_name, "Bolat Nurlanov");
-  assert.equal(body.phone, "+77011234567");
-  assert.equal(body.payment_amount, 490.5);
-  assert.deepEqual(body.unlocked_module, { id: 16, position: 1, title: await firstModuleTitle() });
-  assert.equal(body.welcome_email, "sent");
-  assert.ok(!Number.isNaN(Date.parse(body.created_at)));
-  assert.match(body.password, /^[A-Za-z0-9]{20}$/);
   const id = body.user_id;
-
-  // Step 2: the login, with the password bcrypt-hashed as GoTrue stores it.
-  const [login] = await sql`
-    select u.email, u.aud, u.role, u.email_confirmed_at is not null as confirmed, u.raw_app_meta_data,
-           u.raw_user_meta_data, u.encrypted_password like '$2a$%' as bcrypt,
-           extensions.crypt(${body.password}, u.encrypted_password) = u.encrypted_password as password_matches,
-           extensions.crypt('not-the-password', u.encrypted_password) = u.encrypted_password as wrong_matches,
-           i.provider, i.provider_id, i.identity_data ->> 'email' as identity_email
-    from auth.users u join auth.identities i on i.user_id = u.id
-    where u.id = ${id}`;
-  assert.equal(login.email, "bolat.nurlanov@example.kz");
-  assert.equal(login.aud, "authenticated");
-  assert.equal(login.confirmed, true);
-  assert.equal(login.bcrypt, true);
-  assert.equal(login.password_matches, true, "the password logs in against the stored hash");
-  assert.equal(login.wrong_matches, false);
-  assert.deepEqual(
-    { ...login.raw_app_meta_data },
-    { provider: "email", providers: ["email"], role: "student", platform: "tripwire", granted_by: aida.id },
-  );
-  assert.equal(login.raw_user_meta_data.full_name, "Bolat Nurlanov");
-  assert.equal(login.provider, "email");
-  assert.equal(login.provider_id, id);
-  assert.equal(login.identity_email, "bolat.nurlanov@example.kz");
-
-  // Step 3, the ten rows.
-  const [user] = await sql`select email, full_name, role from public.users where id = ${id}`;
-  assert.deepEqual({ ...user }, {
-    email: "bolat.nurlanov@example.kz",
-    full_name: "Bolat Nurlanov",
-    role: "student",
+  await t.step("the 201 answer: the student, the password shown once, not cached", async () => {
+    assert.equal(response.headers.get("cache-control"), "no-store");
+    assert.deepEqual(Object.keys(body).sort(), [
+      "created_at",
+      "email",
+      "full_name",
+      "password",
+      "payment_amount",
+      "phone",
+      "unlocked_module",
+      "user_id",
+      "welcome_email",
+    ]);
+    assert.equal(body.email, "bolat.nurlanov@example.kz");
+    assert.equal(body.full_name, "Bolat Nurlanov");
+    assert.equal(body.phone, "+77011234567");
+    assert.equal(body.payment_amount, 490.5);
+    assert.deepEqual(body.unlocked_module, { id: 16, position: 1, title: await firstModuleTitle() });
+    assert.equal(body.welcome_email, "sent");
+    assert.ok(!Number.isNaN(Date.parse(body.created_at)));
+    assert.match(body.password, /^[A-Za-z0-9]{20}$/);
   });
 
-  const [student] = await sql`
-    select granted_by, status, payment_amount, phone, welcome_email_sent, welcome_email_sent_at is not null as sent_at
-    from public.tripwire_users where user_id = ${id}`;
-  assert.deepEqual({ ...student }, {
-    granted_by: aida.id,
-    status: "active",
-    payment_amount: "490.50",
-    phone: "+77011234567",
-    welcome_email_sent: true,
-    sent_at: true,
+  await t.step("the login, its password bcrypt-hashed as GoTrue stores it", async () => {
+    // Step 2: the login, with the password bcrypt-hashed as GoTrue stores it.
+    const [login] = await sql`
+      select u.email, u.aud, u.role, u.email_confirmed_at is not null as confirmed, u.raw_app_meta_data,
+             u.raw_user_meta_data, u.encrypted_password like '$2a$%' as bcrypt,
+             extensions.crypt(${body.password}, u.encrypted_password) = u.encrypted_password as password_matches,
+             extensions.crypt('not-the-password', u.encrypted_password) = u.encrypted_password as wrong_matches,
+             i.provider, i.provider_id, i.identity_data ->> 'email' as identity_email
+      from auth.users u join auth.identities i on i.user_id = u.id
+      where u.id = ${id}`;
+    assert.equal(login.email, "bolat.nurlanov@example.kz");
+    assert.equal(login.aud, "authenticated");
+    assert.equal(login.confirmed, true);
+    assert.equal(login.bcrypt, true);
+    assert.equal(login.password_matches, true, "the password logs in against the stored hash");
+    assert.equal(login.wrong_matches, false);
+    assert.deepEqual(
+      { ...login.raw_app_meta_data },
+      { provider: "email", providers: ["email"], role: "student", platform: "tripwire", granted_by: aida.id },
+    );
+    assert.equal(login.raw_user_meta_data.full_name, "Bolat Nurlanov");
+    assert.equal(login.provider, "email");
+    assert.equal(login.provider_id, id);
+    assert.equal(login.identity_email, "bolat.nurlanov@example.kz");
   });
 
-  const [profile] = await sql`
-    select current_module_id, modules_completed, total_modules, completion_percentage, certificate_issued_at
-    from public.tripwire_user_profile where user_id = ${id}`;
-  assert.deepEqual({ ...profile }, {
-    current_module_id: 16,
-    modules_completed: 0,
-    total_modules: 3,
-    completion_percentage: "0.00",
-    certificate_issued_at: null,
+  await t.step("users and tripwire_users: who the student is and who sold the course", async () => {
+    // Step 3, the ten rows.
+    const [user] = await sql`select email, full_name, role from public.users where id = ${id}`;
+    assert.deepEqual({ ...user }, {
+      email: "bolat.nurlanov@example.kz",
+      full_name: "Bolat Nurlanov",
+      role: "student",
+    });
+
+    const [student] = await sql`
+      select granted_by, status, payment_amount, phone, welcome_email_sent, welcome_email_sent_at is not null as sent_at
+      from public.tripwire_users where user_id = ${id}`;
+    assert.deepEqual({ ...student }, {
+      granted_by: aida.id,
+      status: "active",
+      payment_amount: "490.50",
+      phone: "+77011234567",
+      welcome_email_sent: true,
+      sent_at: true,
+    });
   });
 
-  const unlocks =
-    await sql`select module_id, completed_at from public.tripwire_module_unlocks where user_id = ${id}`;
-  assert.deepEqual(unlocks.map((row) => ({ ...row })), [{ module_id: 16, completed_at: null }]);
+  await t.step("profile, first module unlocked, progress and tracking for its lesson", async () => {
+    const [profile] = await sql`
+      select current_module_id, modules_completed, total_modules, completion_percentage, certificate_issued_at
+      from public.tripwire_user_profile where user_id = ${id}`;
+    assert.deepEqual({ ...profile }, {
+      current_module_id: 16,
+      modules_completed: 0,
+      total_modules: 3,
+      completion_percentage: "0.00",
+      certificate_issued_at: null,
+    });
 
-  const progress =
-    await sql`select lesson_id, status, watch_percentage from public.student_progress where user_id = ${id}`;
-  assert.deepEqual(progress.map((row) => ({ ...row })), [{
-    lesson_id: 67,
-    status: "not_started",
-    watch_percentage: "0.00",
-  }]);
+    const unlocks =
+      await sql`select module_id, completed_at from public.tripwire_module_unlocks where user_id = ${id}`;
+    assert.deepEqual(unlocks.map((row) => ({ ...row })), [{ module_id: 16, completed_at: null }]);
 
-  const tracking = await sql`
-    select lesson_id, status, watched_seconds, watched_ranges::text as ranges
-    from public.video_tracking where user_id = ${id}`;
-  assert.deepEqual(tracking.map((row) => ({ ...row })), [
-    { lesson_id: 67, status: "not_started", watched_seconds: "0.00", ranges: "{}" },
-  ]);
+    const progress =
+      await sql`select lesson_id, status, watch_percentage from public.student_progress where user_id = ${id}`;
+    assert.deepEqual(progress.map((row) => ({ ...row })), [{
+      lesson_id: 67,
+      status: "not_started",
+      watch_percentage: "0.00",
+    }]);
 
-  const [statistics] = await sql`
-    select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
-    from public.user_statistics where user_id = ${id}`;
-  assert.deepEqual({ ...statistics }, {
-    lessons_completed: 0,
-    modules_completed: 0,
-    total_watch_seconds: "0.00",
-    achievements_unlocked: 0,
+    const tracking = await sql`
+      select lesson_id, status, watched_seconds, watched_ranges::text as ranges
+      from public.video_tracking where user_id = ${id}`;
+    assert.deepEqual(tracking.map((row) => ({ ...row })), [
+      { lesson_id: 67, status: "not_started", watched_seconds: "0.00", ranges: "{}" },
+    ]);
   });
 
-  const achievements = await sql`
-    select achievement_code, unlocked_at from public.user_achievements where user_id = ${id} order by achievement_code`;
-  assert.deepEqual(achievements.map((row) => ({ ...row })), [
-    { achievement_code: "attentive_viewer", unlocked_at: null },
-    { achievement_code: "first_lesson", unlocked_at: null },
-    { achievement_code: "graduate", unlocked_at: null },
-    { achievement_code: "halfway", unlocked_at: null },
-  ]);
+  await t.step("statistics and the four achievements, all locked", async () => {
+    const [statistics] = await sql`
+      select lessons_completed, modules_completed, total_watch_seconds, achievements_unlocked
+      from public.user_statistics where user_id = ${id}`;
+    assert.deepEqual({ ...statistics }, {
+      lessons_completed: 0,
+      modules_completed: 0,
+      total_watch_seconds: "0.00",
+      achievements_unlocked: 0,
+    });
 
-  const activity = await sql`
-    select manager_id, event_type, details from public.sales_activity_log where student_id = ${id}`;
-  assert.equal(activity.length, 1);
-  assert.equal(activity[0].manager_id, aida.id);
-  assert.equal(activity[0].event_type, "user_created");
-  assert.deepEqual(activity[0].details, {
-    student_email: "bolat.nurlanov@example.kz",
-    student_name: "Bolat Nurlanov",
-    manager_name: "Aida Manager",
-    payment_amount: 490.5,
+    const achievements = await sql`
+      select achievement_code, unlocked_at from public.user_achievements where user_id = ${id} order by achievement_code`;
+    assert.deepEqual(achievements.map((row) => ({ ...row })), [
+      { achievement_code: "attentive_viewer", unlocked_at: null },
+      { achievement_code: "first_lesson", unlocked_at: null },
+      { achievement_code: "graduate", unlocked_at: null },
+      { achievement_code: "halfway", unlocked_at: null },
+    ]);
   });
 
-  const outbox = await sql`
-    select recipient, template, payload, status, attempts, sent_at is not null as sent, sealed_password
-    from private.email_outbox where user_id = ${id}`;
-  assert.deepEqual(outbox.map((row) => ({ ...row })), [{
-    recipient: "bolat.nurlanov@example.kz",
-    template: "welcome",
-    payload: { full_name: "Bolat Nurlanov" },
-    status: "sent",
-    attempts: 1,
-    sent: true,
-    sealed_password: null,
-  }]);
+  await t.step("the manager hears of the sale, and the welcome e-mail went out", async () => {
+    const activity = await sql`
+      select manager_id, event_type, details from public.sales_activity_log where student_id = ${id}`;
+    assert.equal(activity.length, 1);
+    assert.equal(activity[0].manager_id, aida.id);
+    assert.equal(activity[0].event_type, "user_created");
+    assert.deepEqual(activity[0].details, {
+      student_email: "bolat.nurlanov@example.kz",
+      student_name: "Bolat Nurlanov",
+      manager_name: "Aida Manager",
+      payment_amount: 490.5,
+    });
 
-  assert.deepEqual(
-    await tablesContaining(sql, body.password),
-    [],
-    "the password is stored nowhere in plain text",
-  );
+    const outbox = await sql`
+      select recipient, template, payload, status, attempts, sent_at is not null as sent, sealed_password
+      from private.email_outbox where user_id = ${id}`;
+    assert.deepEqual(outbox.map((row) => ({ ...row })), [{
+      recipient: "bolat.nurlanov@example.kz",
+      template: "welcome",
+      payload: { full_name: "Bolat Nurlanov" },
+      status: "sent",
+      attempts: 1,
+      sent: true,
+      sealed_password: null,
+    }]);
+  });
+
+  await t.step("the password is stored nowhere in plain text", async () => {
+    assert.deepEqual(
+      await tablesContaining(sql, body.password),
+      [],
+      "the password is stored nowhere in plain text",
+    );
+  });
 });
 
 async function firstModuleTitle(): Promise<string> {

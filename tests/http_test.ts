@@ -13,6 +13,7 @@ import {
   story,
   tokenFor,
 } from "./support/server.ts";
+import { expectError } from "./support/responses.ts";
 
 /** Each function with the method its main route answers. */
 const functionRoutes = [
@@ -27,15 +28,6 @@ const bolat = await insertStudent(appDatabase.sql, {
   email: "bolat.http@example.kz",
   fullName: "Bolat",
 });
-
-async function expectError(response: Response, status: number, code: string) {
-  assert.equal(response.status, status);
-  assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
-  const body = await response.json();
-  assert.equal(body.error.code, code, JSON.stringify(body));
-  assert.equal(typeof body.error.message, "string");
-  return body;
-}
 
 story("a browser's CORS preflight is answered for every function", async () => {
   for (const name of functionNames) {

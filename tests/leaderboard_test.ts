@@ -14,6 +14,7 @@ import {
 } from "../supabase/functions/leaderboard/leaderboard.ts";
 import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
+import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
 const periods = ["day", "week", "month", "all"] as const;
@@ -38,10 +39,7 @@ async function get(path: string, userId: string, headers: Record<string, string>
 }
 
 async function getJson(path: string, userId: string) {
-  const response = await get(path, userId);
-  const body = await response.json();
-  assert.equal(response.status, 200, `${path}: ${JSON.stringify(body)}`);
-  return body;
+  return await expectJson(await get(path, userId));
 }
 
 async function refresh(rebuild = false): Promise<{ refreshed: boolean; views?: { view: string }[] }> {
@@ -164,126 +162,147 @@ const byManager = (rows: { manager_id: string }[]) =>
 
 story(
   "3 managers sell to 100 students: after a refresh the leaderboard and chart equal a plain GROUP BY",
-  async () => {
+  async (t) => {
     const bekzat = await insertManager("Bekzat Manager");
     const managers = [aida.id, daniyar.id, bekzat.id];
     const amounts = Array.from({ length: 100 }, (_, i) => 100 + i * 10);
     const created: { id: string; manager: string }[] = [];
-    for (let batch = 0; batch < 100; batch += 10) {
-      await Promise.all(
-        amounts.slice(batch, batch + 10).map(async (amount, offset) => {
-          const manager = managers[(batch + offset) % 3];
-          const response = await postStudent(
-            manager,
-            newStudentBody(`Buyer ${batch + offset}`, {
-              payment_amount: amount,
-              send_welcome_email: false,
+    await t.step(
+      "100 students sold by three managers, some of them days ago; six of them learn",
+      async () => {
+        for (let batch = 0; batch < 100; batch += 10) {
+          await Promise.all(
+            amounts.slice(batch, batch + 10).map(async (amount, offset) => {
+              const manager = managers[(batch + offset) % 3];
+              const response = await postStudent(
+                manager,
+                newStudentBody(`Buyer ${batch + offset}`, {
+                  payment_amount: amount,
+                  send_welcome_email: false,
+                }),
+              );
+              const body = await response.json();
+              assert.equal(response.status, 201, JSON.stringify(body));
+              created[batch + offset] = { id: body.user_id, manager };
             }),
           );
-          const body = await response.json();
-          assert.equal(response.status, 201, JSON.stringify(body));
-          created[batch + offset] = { id: body.user_id, manager };
-        }),
-      );
-    }
-    // A history: some sales 3, 10, 40 and 400 days ago (the rest today).
-    const shifts: [number, number][] = [[1, 3], [2, 10], [3, 40], [4, 400]];
-    for (const [remainder, days] of shifts) {
-      const ids = created.filter((_, i) => i % 5 === remainder).map((student) => student.id);
-      await sql`
-      update public.tripwire_users set created_at = created_at - make_interval(days => ${days})
-      where user_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb)::uuid)`;
-    }
-    // Some students learn: six finish lesson 67, two of them the whole course.
-    const learners = await Promise.all(
-      [0, 1, 2, 3, 4, 5].map(async (i) => ({ id: created[i].id, token: await tokenFor(created[i].id) })),
+        }
+        // A history: some sales 3, 10, 40 and 400 days ago (the rest today).
+        const shifts: [number, number][] = [[1, 3], [2, 10], [3, 40], [4, 400]];
+        for (const [remainder, days] of shifts) {
+          const ids = created.filter((_, i) => i % 5 === remainder).map((student) => student.id);
+          await sql`
+        update public.tripwire_users set created_at = created_at - make_interval(days => ${days})
+        where user_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb)::uuid)`;
+        }
+        // Some students learn: six finish lesson 67, two of them the whole course.
+        const learners = await Promise.all(
+          [0, 1, 2, 3, 4, 5].map(async (i) => ({ id: created[i].id, token: await tokenFor(created[i].id) })),
+        );
+        for (const learner of learners) await completeLesson(learner, 67);
+        for (const learner of learners.slice(0, 2)) {
+          await completeLesson(learner, 68);
+          await completeLesson(learner, 69);
+        }
+      },
     );
-    for (const learner of learners) await completeLesson(learner, 67);
-    for (const learner of learners.slice(0, 2)) {
-      await completeLesson(learner, 68);
-      await completeLesson(learner, 69);
-    }
 
-    // Sales moved into days the history has closed: a rebuild recomputes them (as the nightly job does).
-    const report = await refresh(true);
-    assert.equal(report.refreshed, true);
-    for (const period of periods) {
-      const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
-      const expected = await expectedLeaderboard(period);
-      assert.equal(body.period, period);
-      assert.equal(body.time_zone, "Asia/Almaty");
-      assert.ok(Date.parse(body.refreshed_at) > Date.now() - 60_000, "refreshed just now");
-      assert.deepEqual(byManager(body.managers), byManager(expected), period);
-      // Ranked: ranks never go down the list, and the order is the leaderboard's.
-      const ranks = body.managers.map((m: { rank: number }) => m.rank);
-      assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b));
-    }
-    // Incrementally: the history forgets its last 5 closed days and more is sold today; a plain refresh
-    // closes those days again from the base rows and counts today's sales live.
-    await sql`delete from analytics.manager_daily_history
-              where day > (select history_closed_through - 5 from analytics.settings)`;
-    await sql`update analytics.settings set history_closed_through = history_closed_through - 5`;
-    for (const manager of managers) {
-      const sold = await postStudent(
-        manager,
-        newStudentBody("Late Buyer", { payment_amount: 1000, send_welcome_email: false }),
-      );
-      assert.equal(sold.status, 201);
-      await sold.body?.cancel();
-    }
-    const incremental = await refresh();
-    assert.equal(incremental.refreshed, true);
-    for (const period of periods) {
-      const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
-      assert.deepEqual(
-        byManager(body.managers),
-        byManager(await expectedLeaderboard(period)),
-        `${period}, incremental`,
-      );
-    }
-    // The known amounts: every sale of Bekzat's, in all time.
-    const all = await getJson("leaderboard?period=all&limit=100", bekzat.id);
-    const bekzatRow = all.managers.find((m: { manager_id: string }) => m.manager_id === bekzat.id);
-    const bekzatAmounts = [...amounts.filter((_, i) => i % 3 === 2), 1000]; // and the late sale
-    assert.equal(bekzatRow.revenue, bekzatAmounts.reduce((sum, amount) => sum + amount, 0));
-    assert.equal(bekzatRow.students_created, bekzatAmounts.length);
+    await t.step("after a rebuild every period equals a plain GROUP BY", async () => {
+      // Sales moved into days the history has closed: a rebuild recomputes them (as the nightly job does).
+      const report = await refresh(true);
+      assert.equal(report.refreshed, true);
+      for (const period of periods) {
+        const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
+        const expected = await expectedLeaderboard(period);
+        assert.equal(body.period, period);
+        assert.equal(body.time_zone, "Asia/Almaty");
+        assert.ok(Date.parse(body.refreshed_at) > Date.now() - 60_000, "refreshed just now");
+        assert.deepEqual(byManager(body.managers), byManager(expected), period);
+        // Ranked: ranks never go down the list, and the order is the leaderboard's.
+        const ranks = body.managers.map((m: { rank: number }) => m.rank);
+        assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b));
+      }
+    });
 
-    // Bekzat's chart for the last 46 days: a GROUP BY per academy day, zeros filled in.
-    const [{ today }] =
-      await sql`select (now() at time zone time_zone)::date::text as today from analytics.settings`;
-    const from = new Date(Date.parse(`${today}T00:00:00Z`) - 45 * 86_400_000).toISOString().slice(0, 10);
-    const chart = await getJson(`leaderboard/chart?from=${from}&to=${today}`, bekzat.id);
-    assert.equal(chart.days.length, 46);
-    assert.equal(chart.days[0].day, from);
-    assert.equal(chart.days.at(-1).day, today);
-    const perDay = await sql<{ day: string; revenue: string; students: number }[]>`
-    select (tu.created_at at time zone s.time_zone)::date::text as day, sum(tu.payment_amount)::text as revenue,
-           count(*)::int as students
-    from public.tripwire_users tu cross join analytics.settings s
-    where tu.granted_by = ${bekzat.id}
-    group by 1`;
-    const expectedDays = Object.fromEntries(perDay.map((row) => [row.day, row]));
-    for (const day of chart.days) {
-      const expected = expectedDays[day.day];
-      assert.equal(day.revenue, expected ? Number(expected.revenue) : 0, day.day);
-      assert.equal(day.students_created, expected ? expected.students : 0, day.day);
-    }
-    assert.ok(chart.days.some((day: { revenue: number }) => day.revenue === 0), "gaps are zeros");
+    await t.step(
+      "incrementally: closed days closed again from the base rows, today counted live",
+      async () => {
+        // Incrementally: the history forgets its last 5 closed days and more is sold today; a plain refresh
+        // closes those days again from the base rows and counts today's sales live.
+        await sql`delete from analytics.manager_daily_history
+                where day > (select history_closed_through - 5 from analytics.settings)`;
+        await sql`update analytics.settings set history_closed_through = history_closed_through - 5`;
+        for (const manager of managers) {
+          const sold = await postStudent(
+            manager,
+            newStudentBody("Late Buyer", { payment_amount: 1000, send_welcome_email: false }),
+          );
+          assert.equal(sold.status, 201);
+          await sold.body?.cancel();
+        }
+        const incremental = await refresh();
+        assert.equal(incremental.refreshed, true);
+        for (const period of periods) {
+          const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
+          assert.deepEqual(
+            byManager(body.managers),
+            byManager(await expectedLeaderboard(period)),
+            `${period}, incremental`,
+          );
+        }
+      },
+    );
 
-    // Bekzat's stats: his row of every period, with his rank.
-    const stats = await getJson("leaderboard/stats", bekzat.id);
-    assert.equal(stats.manager_id, bekzat.id);
-    for (const period of periods) {
-      const expected = (await expectedLeaderboard(period)).find((row) => row.manager_id === bekzat.id)!;
-      assert.equal(stats.periods[period].revenue, expected.revenue, period);
-      assert.equal(stats.periods[period].rank, expected.rank, period);
-      assert.equal(stats.periods[period].certificates_issued, expected.certificates_issued, period);
-    }
+    await t.step("Bekzat's known amounts, in all time", async () => {
+      // The known amounts: every sale of Bekzat's, in all time.
+      const all = await getJson("leaderboard?period=all&limit=100", bekzat.id);
+      const bekzatRow = all.managers.find((m: { manager_id: string }) => m.manager_id === bekzat.id);
+      const bekzatAmounts = [...amounts.filter((_, i) => i % 3 === 2), 1000]; // and the late sale
+      assert.equal(bekzatRow.revenue, bekzatAmounts.reduce((sum, amount) => sum + amount, 0));
+      assert.equal(bekzatRow.students_created, bekzatAmounts.length);
+    });
+
+    await t.step("Bekzat's chart for the last 46 days: a GROUP BY per day, zeros filled in", async () => {
+      // Bekzat's chart for the last 46 days: a GROUP BY per academy day, zeros filled in.
+      const [{ today }] =
+        await sql`select (now() at time zone time_zone)::date::text as today from analytics.settings`;
+      const from = new Date(Date.parse(`${today}T00:00:00Z`) - 45 * 86_400_000).toISOString().slice(0, 10);
+      const chart = await getJson(`leaderboard/chart?from=${from}&to=${today}`, bekzat.id);
+      assert.equal(chart.days.length, 46);
+      assert.equal(chart.days[0].day, from);
+      assert.equal(chart.days.at(-1).day, today);
+      const perDay = await sql<{ day: string; revenue: string; students: number }[]>`
+      select (tu.created_at at time zone s.time_zone)::date::text as day, sum(tu.payment_amount)::text as revenue,
+             count(*)::int as students
+      from public.tripwire_users tu cross join analytics.settings s
+      where tu.granted_by = ${bekzat.id}
+      group by 1`;
+      const expectedDays = Object.fromEntries(perDay.map((row) => [row.day, row]));
+      for (const day of chart.days) {
+        const expected = expectedDays[day.day];
+        assert.equal(day.revenue, expected ? Number(expected.revenue) : 0, day.day);
+        assert.equal(day.students_created, expected ? expected.students : 0, day.day);
+      }
+      assert.ok(chart.days.some((day: { revenue: number }) => day.revenue === 0), "gaps are zeros");
+    });
+
+    await t.step("Bekzat's stats: his row of every period, with his rank", async () => {
+      // Bekzat's stats: his row of every period, with his rank.
+      const stats = await getJson("leaderboard/stats", bekzat.id);
+      assert.equal(stats.manager_id, bekzat.id);
+      for (const period of periods) {
+        const expected = (await expectedLeaderboard(period)).find((row) => row.manager_id === bekzat.id)!;
+        assert.equal(stats.periods[period].revenue, expected.revenue, period);
+        assert.equal(stats.periods[period].rank, expected.rank, period);
+        assert.equal(stats.periods[period].certificates_issued, expected.certificates_issued, period);
+      }
+    });
   },
 );
 
 story("only staff read analytics: a student → 403, a manager only their own, an admin anyone's", async () => {
   const student = await enrol("Curious Student");
+  await refresh(); // the views hold every manager once refreshed, whatever ran before
   for (const path of ["leaderboard", "leaderboard/chart", "leaderboard/stats", "leaderboard/activity"]) {
     const asStudent = await callFunction(path, { headers: { authorization: `Bearer ${student.token}` } });
     assert.equal(asStudent.status, 403, path);
@@ -323,6 +342,7 @@ story(
   "through PostgREST's path (an API role with JWT claims) the RPCs check the caller the same way",
   async () => {
     const student = await enrol("RPC Student");
+    await refresh(); // the views hold every manager once refreshed, whatever ran before
     const call = (role: "anon" | "authenticated", sub: string | undefined, statement: string) =>
       asRole(sql, role, sub ? { sub } : {}, (tx) => tx.unsafe(statement)).then(
         (rows) => ({ ok: rows[0] }),
@@ -434,23 +454,40 @@ story("every answer has an ETag; If-None-Match → 304 until the data changes", 
 story(
   "the activity feed pages by (created_at, id) with a cursor, newest first, without gaps or repeats",
   async () => {
+    // Daniyar's own sales make sure his feed spans several pages, whatever ran before, and one of his
+    // students completes a module: two events written in one transaction, sharing a microsecond time.
+    const sales: string[] = [];
+    for (let sale = 0; sale < 8; sale++) {
+      const sold = await postStudent(
+        daniyar.id,
+        newStudentBody(`Feed Buyer ${sale}`, { send_welcome_email: false }),
+      );
+      sales.push((await expectJson(sold, 201)).user_id);
+    }
+    await completeLesson({ id: sales[0], token: await tokenFor(sales[0]) }, 67);
     const feed = await sql<{ id: string }[]>`
     select id from public.sales_activity_log where manager_id = ${daniyar.id} order by created_at desc, id desc`;
-    assert.ok(feed.length > 7, "the earlier stories gave Daniyar a feed");
-    const seen: number[] = [];
-    let cursor: string | null = null;
-    for (let page = 0; page < 100; page++) {
-      const path: string = `leaderboard/activity?limit=7${cursor ? `&before=${cursor}` : ""}`;
-      const body = await getJson(path, daniyar.id);
-      assert.ok(body.events.length <= 7);
-      seen.push(...body.events.map((event: { id: number; manager_id: string }) => {
-        assert.equal(event.manager_id, daniyar.id);
-        return event.id;
-      }));
-      cursor = body.next_cursor;
-      if (!cursor) break;
+    const [pair] = await sql<{ count: number }[]>`
+      select count(*)::int as count from public.sales_activity_log
+      where manager_id = ${daniyar.id} group by created_at having count(*) > 1 limit 1`;
+    assert.ok(pair, "two events share a time");
+    // Every page size, so that some page ends between the two events of one transaction.
+    for (const size of [1, 2, 7]) {
+      const seen: number[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 1000; page++) {
+        const path: string = `leaderboard/activity?limit=${size}${cursor ? `&before=${cursor}` : ""}`;
+        const body = await getJson(path, daniyar.id);
+        assert.ok(body.events.length <= size);
+        seen.push(...body.events.map((event: { id: number; manager_id: string }) => {
+          assert.equal(event.manager_id, daniyar.id);
+          return event.id;
+        }));
+        cursor = body.next_cursor;
+        if (!cursor) break;
+      }
+      assert.deepEqual(seen, feed.map((row) => Number(row.id)), `pages of ${size}`);
     }
-    assert.deepEqual(seen, feed.map((row) => Number(row.id)));
   },
 );
 

@@ -3,6 +3,8 @@ import postgres from "postgres";
 import { applyMigrations } from "../scripts/lib/database.ts";
 import { bootstrapPlainPostgres, createEmptyDatabase, createMigratedDatabase } from "./support/database.ts";
 
+// Shared by this file's stories, none of which depends on another's rows; `npm test` drops it at the end
+// with every other tripwire_t_ database.
 const database = await createMigratedDatabase();
 const { sql } = database;
 
@@ -185,9 +187,4 @@ Deno.test("our schema watch is installed once, and not at all where Supabase's a
   } finally {
     await supabaseLike.drop();
   }
-});
-
-Deno.test({
-  name: "(cleanup) drop the schema test database",
-  fn: () => database.drop(),
 });

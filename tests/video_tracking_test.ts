@@ -4,15 +4,9 @@ import { recordHeartbeat } from "../supabase/functions/video-tracking/video_trac
 import { enrol, heartbeat, letTimePass, watch } from "./support/learning.ts";
 import { aida } from "./support/fixtures.ts";
 import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
+import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
-
-async function expectOk(response: Response) {
-  const body = await response.json();
-  assert.equal(response.status, 200, JSON.stringify(body));
-  assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
-  return body;
-}
 
 async function trackingRow(studentId: string, lessonId: number) {
   const [row] = await sql`
@@ -24,7 +18,7 @@ async function trackingRow(studentId: string, lessonId: number) {
 
 story("Bolat watches lesson 67 with a real player: every second counts once, 80 % qualifies", async () => {
   const bolat = await enrol("Bolat Watcher");
-  const start = await expectOk(await heartbeat(bolat, { lesson_id: 67, segments: [], position: 0 }));
+  const start = await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [], position: 0 }));
   assert.deepEqual(start, {
     lesson_id: 67,
     watched_seconds: 0,
@@ -58,7 +52,7 @@ story("Bolat watches lesson 67 with a real player: every second counts once, 80 
   assert.ok(row.qualified_at);
   assert.equal(row.heartbeat_count, 1 + 47 + 2);
 
-  const fetched = await expectOk(
+  const fetched = await expectJson(
     await callFunction("video-tracking?lesson_id=67", {
       headers: { authorization: `Bearer ${bolat.token}` },
     }),
@@ -70,7 +64,7 @@ story("Bolat watches lesson 67 with a real player: every second counts once, 80 
 story("overlapping and out-of-order segments: the percentage is the measured union", async () => {
   const dana = await enrol("Dana Overlap");
   await letTimePass(sql, dana, 67, 60);
-  const state = await expectOk(
+  const state = await expectJson(
     await heartbeat(dana, { lesson_id: 67, segments: [[30, 40], [0, 10], [5, 15], [38.5, 45.25], [14, 20]] }),
   );
   // Union: [0,20) ∪ [30,45.25) = 35.25 s of 600.
@@ -105,7 +99,9 @@ story("fragmenting: slivers stop being credited once the row holds 1,000 ranges"
     );
   for (let round = 0; round < 5; round++) {
     await letTimePass(sql, splinter, 67, 5);
-    const state = await expectOk(await heartbeat(splinter, { lesson_id: 67, segments: slivers(round * 20) }));
+    const state = await expectJson(
+      await heartbeat(splinter, { lesson_id: 67, segments: slivers(round * 20) }),
+    );
     assert.equal(state.segments.length, (round + 1) * 200);
     assert.equal(state.rejected_seconds, 0);
   }
@@ -113,7 +109,7 @@ story("fragmenting: slivers stop being credited once the row holds 1,000 ranges"
   assert.equal(full.watched_seconds, "10.00");
 
   await letTimePass(sql, splinter, 67, 5);
-  let state = await expectOk(await heartbeat(splinter, { lesson_id: 67, segments: slivers(100) }));
+  let state = await expectJson(await heartbeat(splinter, { lesson_id: 67, segments: slivers(100) }));
   assert.equal(state.segments.length, 1000, "the 1,001st range is refused");
   assert.equal(state.watched_seconds, 10);
   assert.equal(state.rejected_seconds, 2);
@@ -122,7 +118,9 @@ story("fragmenting: slivers stop being credited once the row holds 1,000 ranges"
 
   // Watching on from a stored range, or across a gap, never adds a range: still credited.
   await letTimePass(sql, splinter, 67, 5);
-  state = await expectOk(await heartbeat(splinter, { lesson_id: 67, segments: [[0, 0.05], [0.105, 0.205]] }));
+  state = await expectJson(
+    await heartbeat(splinter, { lesson_id: 67, segments: [[0, 0.05], [0.105, 0.205]] }),
+  );
   assert.equal(state.segments.length, 999);
   assert.deepEqual(state.segments.slice(0, 2), [[0, 0.05], [0.1, 0.21]]);
   assert.equal(state.watched_seconds, 10.13);
@@ -132,7 +130,7 @@ story("fragmenting: slivers stop being credited once the row holds 1,000 ranges"
 story("cheating: one big segment, a burst, absurd numbers, a locked lesson — no qualification", async (t) => {
   const cheater = await enrol("Chet Cheater");
   await t.step("[[0, duration]] at once credits the tolerance only", async () => {
-    const state = await expectOk(await heartbeat(cheater, { lesson_id: 67, segments: [[0, 600]] }));
+    const state = await expectJson(await heartbeat(cheater, { lesson_id: 67, segments: [[0, 600]] }));
     assert.equal(state.watched_seconds, 5);
     assert.equal(state.rejected_seconds, 595);
     assert.equal(state.qualified, false);
@@ -150,7 +148,7 @@ story("cheating: one big segment, a burst, absurd numbers, a locked lesson — n
   });
   await t.step("segments past the end are clamped to the video", async () => {
     await letTimePass(sql, cheater, 67, 30);
-    const state = await expectOk(await heartbeat(cheater, { lesson_id: 67, segments: [[595, 86_400]] }));
+    const state = await expectJson(await heartbeat(cheater, { lesson_id: 67, segments: [[595, 86_400]] }));
     assert.equal(state.segments.at(-1)[1], 600);
   });
   const invalid: [string, unknown][] = [
@@ -197,7 +195,7 @@ story("another student's unlocked lesson does not open it for me", async () => {
   const mine = await heartbeat(behind, { lesson_id: 68, segments: [[0, 5]] });
   assert.equal(mine.status, 409);
   await mine.body?.cancel();
-  const theirs = await expectOk(await heartbeat(ahead, { lesson_id: 68, segments: [[0, 5]] }));
+  const theirs = await expectJson(await heartbeat(ahead, { lesson_id: 68, segments: [[0, 5]] }));
   assert.equal(theirs.watched_seconds, 5, "the first heartbeat of a newly unlocked lesson makes its row");
 });
 

@@ -207,7 +207,7 @@ export async function getChart(
 ): Promise<SalesChart> {
   return await rpcAsCaller<SalesChart>(caller, sql, (tx) =>
     tx`
-    select public.get_sales_chart_data(${query.from ?? null}::date, ${query.to ?? null}::date,
+    select public.get_sales_chart_data(${query.from ?? null}::text::date, ${query.to ?? null}::text::date,
                                        ${query.manager_id ?? null}::uuid) as result`);
 }
 
@@ -222,21 +222,22 @@ export async function getStats(
 }
 
 /**
- * The feed's page after `before`. The cursor's time reaches SQL as text, never as a JS Date (which
- * keeps milliseconds only): events logged in one transaction share a microsecond time, and the page
- * after one of them would skip its siblings.
+ * The feed's page after `before`. The cursor's time reaches SQL as text (`::text::timestamptz`), never
+ * as a JS Date: a parameter typed timestamptz is serialized by postgres.js through Date, which keeps
+ * milliseconds only, and events logged in one transaction share a microsecond time, so the page after
+ * one of them would skip its siblings (tests/leaderboard_test.ts pages across such a pair).
  */
 export async function getActivity(
   caller: Caller,
   query: z.output<typeof ActivityQuery>,
   sql: Sql = db(),
 ): Promise<ActivityFeed> {
+  const beforeTime = query.before?.createdAt ?? null;
+  const beforeId = query.before?.id ?? null;
   const result = await rpcAsCaller<Omit<ActivityFeed, "next_cursor">>(caller, sql, (tx) =>
     tx`
-    select public.get_manager_activity(${query.manager_id ?? null}::uuid, ${
-      query.before?.createdAt ?? null
-    }::timestamptz,
-                                       ${query.before?.id ?? null}::bigint, ${query.limit}) as result`);
+    select public.get_manager_activity(${query.manager_id ?? null}::uuid, ${beforeTime}::text::timestamptz,
+                                       ${beforeId}::bigint, ${query.limit}) as result`);
   const last = result.events.at(-1);
   return {
     ...result,
