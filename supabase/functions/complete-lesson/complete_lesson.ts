@@ -135,6 +135,15 @@ async function recordCompletion(
   student: Student,
   lesson: LessonFacts,
 ): Promise<void> {
+  await markLessonCompleted(tx, userId, student, lesson);
+  const completedModules = await completeFinishedModules(tx, userId);
+  if (completedModules.includes(lesson.module_id)) await unlockNextModule(tx, userId, student, lesson);
+  const facts = await recomputeStudentFacts(tx, userId);
+  if (facts.course_finished) await issueCertificate(tx, userId, student);
+}
+
+/** The lesson's progress and tracking rows say completed, and the selling manager's feed hears of it. */
+async function markLessonCompleted(tx: Transaction, userId: string, student: Student, lesson: LessonFacts) {
   await tx`
     insert into public.student_progress (user_id, lesson_id, status, watch_percentage, started_at, completed_at)
     values (${userId}, ${lesson.id}, 'completed', ${lesson.watch_percentage}, now(), now())
@@ -148,9 +157,14 @@ async function recordCompletion(
     values (${student.granted_by}, ${userId}, 'lesson_completed', jsonb_build_object(
       'student_name', ${student.full_name}::text, 'lesson_id', ${lesson.id}::int, 'lesson_title', ${lesson.title}::text,
       'watch_percentage', ${lesson.watch_percentage}::numeric))`;
+}
 
-  // A module is completed when every one of its lessons is: from the facts, for every module.
-  const completedModules = await tx<Pick<Row<"tripwire_module_unlocks">, "module_id">[]>`
+/**
+ * A module is completed when every one of its lessons is: from the facts, for every module. Returns the
+ * modules this call completed.
+ */
+async function completeFinishedModules(tx: Transaction, userId: string): Promise<number[]> {
+  const completed = await tx<Pick<Row<"tripwire_module_unlocks">, "module_id">[]>`
     update public.tripwire_module_unlocks u set completed_at = now()
     where u.user_id = ${userId} and u.completed_at is null
       and exists (select 1 from public.tripwire_lessons l where l.module_id = u.module_id)
@@ -163,41 +177,44 @@ async function recordCompletion(
           )
       )
     returning u.module_id`;
+  return completed.map((row) => row.module_id);
+}
 
-  if (completedModules.some((row) => row.module_id === lesson.module_id)) {
-    // Unlock the next module by position, with a progress and tracking row for each of its lessons.
-    const [unlocked] = await tx<(Pick<Row<"tripwire_module_unlocks">, "module_id"> & { title: string })[]>`
-      with next_module as (
-        select id, title from public.tripwire_modules where position > ${lesson.module_position}
-        order by position limit 1
-      ),
-      unlocked as (
-        insert into public.tripwire_module_unlocks (user_id, module_id)
-        select ${userId}, id from next_module
-        on conflict (user_id, module_id) do nothing
-        returning module_id
-      ),
-      progress as (
-        insert into public.student_progress (user_id, lesson_id)
-        select ${userId}, l.id from public.tripwire_lessons l join unlocked u on u.module_id = l.module_id
-        on conflict do nothing
-      ),
-      tracking as (
-        insert into public.video_tracking (user_id, lesson_id)
-        select ${userId}, l.id from public.tripwire_lessons l join unlocked u on u.module_id = l.module_id
-        on conflict do nothing
-      )
-      select u.module_id, n.title from unlocked u join next_module n on n.id = u.module_id`;
-    if (unlocked) {
-      await tx`
-        insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-        values (${student.granted_by}, ${userId}, 'module_unlocked', jsonb_build_object(
-          'student_name', ${student.full_name}::text, 'module_id', ${unlocked.module_id}::int,
-          'module_title', ${unlocked.title}::text))`;
-    }
+/** Unlocks the module after the lesson's, by position, with a progress and tracking row per lesson. */
+async function unlockNextModule(tx: Transaction, userId: string, student: Student, lesson: LessonFacts) {
+  const [unlocked] = await tx<(Pick<Row<"tripwire_module_unlocks">, "module_id"> & { title: string })[]>`
+    with next_module as (
+      select id, title from public.tripwire_modules where position > ${lesson.module_position}
+      order by position limit 1
+    ),
+    unlocked as (
+      insert into public.tripwire_module_unlocks (user_id, module_id)
+      select ${userId}, id from next_module
+      on conflict (user_id, module_id) do nothing
+      returning module_id
+    ),
+    progress as (
+      insert into public.student_progress (user_id, lesson_id)
+      select ${userId}, l.id from public.tripwire_lessons l join unlocked u on u.module_id = l.module_id
+      on conflict do nothing
+    ),
+    tracking as (
+      insert into public.video_tracking (user_id, lesson_id)
+      select ${userId}, l.id from public.tripwire_lessons l join unlocked u on u.module_id = l.module_id
+      on conflict do nothing
+    )
+    select u.module_id, n.title from unlocked u join next_module n on n.id = u.module_id`;
+  if (unlocked) {
+    await tx`
+      insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+      values (${student.granted_by}, ${userId}, 'module_unlocked', jsonb_build_object(
+        'student_name', ${student.full_name}::text, 'module_id', ${unlocked.module_id}::int,
+        'module_title', ${unlocked.title}::text))`;
   }
+}
 
-  // Profile, statistics and achievements, recomputed from the facts.
+/** Profile, statistics and achievements, recomputed from the facts (never incremented). */
+async function recomputeStudentFacts(tx: Transaction, userId: string) {
   const [facts] = await tx<{ modules_completed: number; total_modules: number; course_finished: boolean }[]>`
     with facts as (
       select
@@ -249,8 +266,7 @@ async function recordCompletion(
       where s.user_id = ${userId}
     )
     select modules_completed, total_modules, modules_completed >= total_modules as course_finished from facts`;
-
-  if (facts.course_finished) await issueCertificate(tx, userId, student);
+  return facts;
 }
 
 async function issueCertificate(

@@ -173,7 +173,7 @@ async function deleteAbandonedLogin(deps: CreationDependencies, userId: string):
   log("warn", "abandoned_login_deleted", { user_id: userId });
 }
 
-/** Step 4: the compensation. A failure here is logged with the id, never hides the original error. */
+/** The compensation. A failure here is logged with the id, never hides the original error. */
 async function deleteLogin(deps: CreationDependencies, userId: string, because: unknown): Promise<void> {
   try {
     await deps.authAdmin.deleteUser(userId);
@@ -221,11 +221,13 @@ export async function createTripwireUser(
   }
 }
 
+type KeyScope = { managerId: string; key: string; userId: string };
+
 async function createStudent(
   manager: AuthUser,
   input: NewStudent,
   userId: string,
-  keyScope: { managerId: string; key: string; userId: string } | undefined,
+  keyScope: KeyScope | undefined,
   deps: CreationDependencies,
 ): Promise<CreationResult> {
   // Cheap early answer for the common duplicate; the unique constraints below remain the guarantee.
@@ -237,9 +239,33 @@ async function createStudent(
   if (taken) throw emailExists();
 
   const password = generatePassword();
+  await createLogin(manager, input, userId, password, deps);
+  const { created, outboxId } = await writeStudentOrDeleteLogin(
+    manager,
+    input,
+    userId,
+    password,
+    keyScope,
+    deps,
+  );
+  log("info", "student_created", { user_id: userId, manager_id: manager.id });
+  if (outboxId !== null) {
+    created.welcome_email = await sendWelcomeEmail(input, userId, outboxId, password, keyScope, deps);
+  }
+  return { status: 201, body: { ...created, password }, replayed: false };
+}
 
-  // Step 2: the login. An answer that is not a clear "no" (timeout, 5xx) may still have created it,
-  // and the id is ours, so deleting it by id is always safe.
+/**
+ * The login, first. An answer that is not a clear "no" (timeout, 5xx) may still have created it, and
+ * the id is ours, so deleting it by id is always safe.
+ */
+async function createLogin(
+  manager: AuthUser,
+  input: NewStudent,
+  userId: string,
+  password: string,
+  deps: CreationDependencies,
+): Promise<void> {
   try {
     await deps.authAdmin.createUser({
       id: userId,
@@ -254,19 +280,28 @@ async function createStudent(
     }
     throw error;
   }
+}
 
+/**
+ * The student's rows and the stored answer for a retry, in one transaction; if it fails, the login is
+ * deleted again, so nothing partial remains.
+ */
+async function writeStudentOrDeleteLogin(
+  manager: AuthUser,
+  input: NewStudent,
+  userId: string,
+  password: string,
+  keyScope: KeyScope | undefined,
+  deps: CreationDependencies,
+): Promise<{ created: CreatedStudent; outboxId: string | null }> {
   const sealedForEmail = input.send_welcome_email
     ? await sealPassword(password, welcomeSealContext(userId))
     : null;
   const sealedForReplay = keyScope
     ? await sealPassword(password, replaySealContext(manager.id, keyScope.key))
     : null;
-
-  let created: CreatedStudent;
-  let outboxId: string | null;
   try {
-    // Step 3, and the stored answer for a retry, in one transaction.
-    ({ created, outboxId } = await withTransaction(async (tx) => {
+    return await withTransaction(async (tx) => {
       const [row] = await writeStudent(tx, manager, { ...input, id: userId, sealedPassword: sealedForEmail });
       if (!row || row.lesson_id === null) {
         throw new Error("The course has no module with a lesson: seed tripwire_modules and tripwire_lessons");
@@ -286,37 +321,38 @@ async function createStudent(
         await completeKey(tx, keyScope, { status: 201, body: { ...body }, sealedPassword: sealedForReplay });
       }
       return { created: body, outboxId: row.outbox_id };
-    }, deps.sql));
+    }, deps.sql);
   } catch (error) {
-    // Step 4: nothing partial remains.
     await deleteLogin(deps, userId, error);
     if (isUniqueViolation(error, emailConstraints)) throw emailExists();
     throw error;
   }
+}
 
-  log("info", "student_created", { user_id: userId, manager_id: manager.id });
-
-  // Step 5, after commit: the student exists whatever the e-mail provider says.
-  if (outboxId !== null) {
-    try {
-      created.welcome_email = await deliverWelcomeEmail(
-          { outboxId, userId, email: input.email, fullName: input.full_name },
-          password,
-          deps.emailSender,
-          deps.sql,
-        ) === "sent"
-        ? "sent"
-        : "queued";
-      if (keyScope && created.welcome_email === "sent") {
-        await amendStoredResponse(deps.sql, keyScope, created.welcome_email);
-      }
-    } catch (error) {
-      log("warn", "welcome_email_not_recorded", {
-        user_id: userId,
-        error: describeError(error),
-      });
-    }
+/**
+ * After commit: the welcome e-mail. The student exists whatever the provider says; a refusal leaves
+ * the e-mail queued for the scheduler. Returns what the answer says of it.
+ */
+async function sendWelcomeEmail(
+  input: NewStudent,
+  userId: string,
+  outboxId: string,
+  password: string,
+  keyScope: KeyScope | undefined,
+  deps: CreationDependencies,
+): Promise<"sent" | "queued"> {
+  let answer: "sent" | "queued" = "queued";
+  try {
+    const outcome = await deliverWelcomeEmail(
+      { outboxId, userId, email: input.email, fullName: input.full_name },
+      password,
+      deps.emailSender,
+      deps.sql,
+    );
+    answer = outcome === "sent" ? "sent" : "queued";
+    if (keyScope && answer === "sent") await amendStoredResponse(deps.sql, keyScope, answer);
+  } catch (error) {
+    log("warn", "welcome_email_not_recorded", { user_id: userId, error: describeError(error) });
   }
-
-  return { status: 201, body: { ...created, password }, replayed: false };
+  return answer;
 }
