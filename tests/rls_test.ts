@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aida, asRole, daniyar, insertStudent, saule } from "./support/fixtures.ts";
+import { aida, asRole, daniyar, insertStudent, saule, studentTables } from "./support/fixtures.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 
 // Shared by this file's stories, none of which depends on another's rows; `npm test` drops it at the end
@@ -21,17 +21,6 @@ for (const [index, student] of [bolat, dana, erlan].entries()) {
     insert into public.certificates (user_id, certificate_number, full_name, course)
     values (${student.id}, ${`TW-2026-90000${index}`}, 'Graduate', '{"title": "Tripwire", "modules": []}')`;
 }
-
-const studentTables = [
-  "tripwire_users",
-  "tripwire_user_profile",
-  "tripwire_module_unlocks",
-  "student_progress",
-  "video_tracking",
-  "user_statistics",
-  "user_achievements",
-  "certificates",
-];
 
 async function visibleStudentIds(claims: Record<string, unknown>, table: string): Promise<string[]> {
   const rows = await asRole(

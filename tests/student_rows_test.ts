@@ -3,20 +3,10 @@ import { writeManagers, writeStudents } from "../scripts/lib/scale_data.ts";
 import { activityDetails, type ActivityType } from "../supabase/functions/_shared/activity.ts";
 import { CertificateCourse } from "../supabase/functions/complete-lesson/complete_lesson.ts";
 import { createMigratedDatabase } from "./support/database.ts";
-import { aida, insertStudent } from "./support/fixtures.ts";
+import { aida, insertStudent, studentTables } from "./support/fixtures.ts";
 
-/** The per-student tables, and how many rows of each a student has. */
-const studentTables = [
-  "users",
-  "tripwire_users",
-  "tripwire_user_profile",
-  "tripwire_module_unlocks",
-  "student_progress",
-  "video_tracking",
-  "user_statistics",
-  "user_achievements",
-  "certificates",
-];
+/** The tables with a student's rows: `users` and the per-student tables. */
+const tablesOfAStudent = ["users", ...studentTables];
 
 Deno.test({
   name: "the test fixtures and the scale generator write a student as the product defines one",
@@ -27,7 +17,7 @@ Deno.test({
     const { sql } = database;
     const rowsOf = async (userId: string) => {
       const counts: Record<string, number> = {};
-      for (const table of studentTables) {
+      for (const table of tablesOfAStudent) {
         const column = table === "users" ? "id" : "user_id";
         const [row] = await sql<{ count: number }[]>`
           select count(*)::int as count from ${sql("public." + table)} where ${sql(column)} = ${userId}`;

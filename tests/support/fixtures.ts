@@ -14,6 +14,18 @@ export const daniyar = {
   email: "daniyar.manager@tripwire.local",
 };
 
+/** The tables that hold a row (or rows) per student, keyed by `user_id`. */
+export const studentTables = [
+  "tripwire_users",
+  "tripwire_user_profile",
+  "tripwire_module_unlocks",
+  "student_progress",
+  "video_tracking",
+  "user_statistics",
+  "user_achievements",
+  "certificates",
+];
+
 export interface Student {
   id: string;
   email: string;
