@@ -7,6 +7,7 @@ import type { Hono } from "hono";
 import { app as completeLesson } from "../supabase/functions/complete-lesson/index.ts";
 import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/index.ts";
 import { app as leaderboard } from "../supabase/functions/leaderboard/index.ts";
+import { app as studentDashboard } from "../supabase/functions/student-dashboard/index.ts";
 import { app as videoTracking } from "../supabase/functions/video-tracking/index.ts";
 import { config } from "../supabase/functions/_shared/config.ts";
 import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
@@ -21,6 +22,7 @@ export const functions: Record<string, FunctionApp> = {
   "complete-lesson": completeLesson,
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,
+  "student-dashboard": studentDashboard,
   "video-tracking": videoTracking,
 };
 

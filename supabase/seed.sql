@@ -8,14 +8,15 @@ insert into public.tripwire_modules (id, position, title) values
   (18, 3, 'Module 3. Closing and follow-up')
 on conflict (id) do update set position = excluded.position, title = excluded.title;
 
-insert into public.tripwire_lessons (id, module_id, position, title, video_duration_seconds, min_watch_percentage) values
-  (67, 16, 1, 'Lesson 1. Who buys and why', 600, 80),
-  (68, 17, 1, 'Lesson 2. Questions that open a deal', 720, 80),
-  (69, 18, 1, 'Lesson 3. Asking for the payment', 900, 80)
+insert into public.tripwire_lessons (id, module_id, position, title, video_duration_seconds, min_watch_percentage,
+                                     video_url) values
+  (67, 16, 1, 'Lesson 1. Who buys and why', 600, 80, 'http://127.0.0.1:54321/media/lesson-67.mp4'),
+  (68, 17, 1, 'Lesson 2. Questions that open a deal', 720, 80, 'http://127.0.0.1:54321/media/lesson-68.mp4'),
+  (69, 18, 1, 'Lesson 3. Asking for the payment', 900, 80, 'http://127.0.0.1:54321/media/lesson-69.mp4')
 on conflict (id) do update
   set module_id = excluded.module_id, position = excluded.position, title = excluded.title,
       video_duration_seconds = excluded.video_duration_seconds,
-      min_watch_percentage = excluded.min_watch_percentage;
+      min_watch_percentage = excluded.min_watch_percentage, video_url = excluded.video_url;
 
 -- Keep the identity sequences ahead of the explicit ids above.
 select setval(pg_get_serial_sequence('public.tripwire_modules', 'id'), (select max(id) from public.tripwire_modules));

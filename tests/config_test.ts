@@ -22,6 +22,7 @@ Deno.test("config.toml names the project and has a block for every function fold
     "complete-lesson",
     "create-tripwire-user",
     "leaderboard",
+    "student-dashboard",
     "video-tracking",
   ]);
   assert.deepEqual(Object.keys(config.functions).sort(), functionDirs);

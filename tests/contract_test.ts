@@ -33,7 +33,7 @@ story("each function serves its own OpenAPI 3.1 document, publicly, describing o
 });
 
 story(
-  "the merged document describes all eleven routes, each with its errors and the error body",
+  "the merged document describes every route, each with its errors and the error body",
   async () => {
     const response = await callFunction("openapi.json");
     assert.equal(response.status, 200);
@@ -46,6 +46,7 @@ story(
       "GET /leaderboard/activity",
       "GET /leaderboard/chart",
       "GET /leaderboard/stats",
+      "GET /student-dashboard",
       "GET /video-tracking",
       "POST /complete-lesson",
       "POST /create-tripwire-user",

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
 import { localJwtSecret, localSecretKey } from "../scripts/lib/local_stack.ts";
 import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
+import { functions } from "../scripts/serve.ts";
 import { checkedFetch } from "./support/contract.ts";
 import { createEmptyDatabase } from "./support/database.ts";
 
@@ -57,7 +58,7 @@ async function checkFunctions(port: number, managerToken: string) {
 }
 
 Deno.test({
-  name: "npm start on a plain Postgres (DATABASE_URL): bootstrap, CLI migrations, seed, four function URLs",
+  name: "npm start on a plain Postgres (DATABASE_URL): bootstrap, CLI migrations, seed, every function URL",
   sanitizeResources: false,
   fn: async () => {
     const database = await createEmptyDatabase();
@@ -66,7 +67,7 @@ Deno.test({
     try {
       assert.match(stack.printed, /Using DATABASE_URL/);
       assert.match(stack.printed, /Sales analytics: refreshed now and every minute by this process/);
-      for (const name of ["complete-lesson", "create-tripwire-user", "leaderboard", "video-tracking"]) {
+      for (const name of Object.keys(functions)) {
         assert.ok(stack.printed.includes(`http://127.0.0.1:${port}/functions/v1/${name}`), name);
       }
       const [history] = await database.sql<{ count: string }[]>`

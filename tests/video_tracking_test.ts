@@ -308,3 +308,17 @@ story("a heartbeat commits asynchronously, and only its own transaction does", a
     await one.end();
   }
 });
+
+story("the last position is where the player said it was; a heartbeat without one keeps it", async () => {
+  const ruslan = await enrol("Ruslan Resumes");
+  await letTimePass(sql, ruslan, 67, 10);
+  const moved = await expectJson(
+    await heartbeat(ruslan, { lesson_id: 67, segments: [[0, 10]], position: 10 }),
+  );
+  assert.equal(moved.last_position_seconds, 10);
+  const silent = await expectJson(await heartbeat(ruslan, { lesson_id: 67, segments: [] }));
+  assert.equal(silent.last_position_seconds, 10, "not the video's duration");
+  const beyond = await expectJson(await heartbeat(ruslan, { lesson_id: 67, segments: [], position: 5000 }));
+  assert.equal(beyond.last_position_seconds, 600, "clamped to the video");
+  assert.equal((await trackingRow(ruslan.id, 67)).last_position_seconds, "600.00");
+});

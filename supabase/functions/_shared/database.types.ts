@@ -114,6 +114,7 @@ export type Database = {
       };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
+      "student_dashboard": { Args: { "student_id": string }; Returns: Json };
     };
     Enums: {
       [_ in never]: never;
@@ -296,6 +297,7 @@ export type Database = {
           "title": string;
           "updated_at": string;
           "video_duration_seconds": number;
+          "video_url": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -307,6 +309,7 @@ export type Database = {
           "title": string;
           "updated_at"?: string;
           "video_duration_seconds": number;
+          "video_url"?: string | null;
         };
         Update: {
           "created_at"?: string;
@@ -317,6 +320,7 @@ export type Database = {
           "title"?: string;
           "updated_at"?: string;
           "video_duration_seconds"?: number;
+          "video_url"?: string | null;
         };
         Relationships: [
           {

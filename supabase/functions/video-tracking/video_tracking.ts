@@ -117,6 +117,7 @@ export async function recordHeartbeat(
   // literal only once it has fetched the server's array types, and a query pipelined on a new
   // connection before that (an isolate's cold start) sent [0] as "0" — seen once in 10,000 in the bench.
   const segments = JSON.stringify(heartbeat.segments);
+  const position = heartbeat.position ?? null;
   for (let attempt = 0; attempt < 2; attempt++) {
     const [row] = await sql<StateRow[]>`
       with caller as (
@@ -164,9 +165,9 @@ export async function recordHeartbeat(
             ),
             heartbeat_count = vt.heartbeat_count + 1,
             last_heartbeat_at = now(),
-            last_position_seconds = coalesce(least(${
-      heartbeat.position ?? null
-    }::numeric, l.duration), vt.last_position_seconds),
+            -- least() skips a null: an absent position must not reach it, or it would become the duration.
+            last_position_seconds = case when ${position}::numeric is null then vt.last_position_seconds
+                                         else least(${position}::numeric, l.duration) end,
             last_playback_rate = coalesce(${heartbeat.playback_rate ?? null}::numeric, vt.last_playback_rate)
         from lesson l, incoming i
         where vt.user_id = ${userId} and vt.lesson_id = l.id and l.unlocked

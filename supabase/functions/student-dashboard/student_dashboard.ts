@@ -1,0 +1,96 @@
+/**
+ * The student's home screen (docs/architecture.md, student-dashboard): the course map with every
+ * lesson's watch state, the student's figures, the achievement catalogue and the certificate, built by
+ * one SQL statement (`private.student_dashboard`) in one round trip, the caller's role read inside it.
+ */
+import { z } from "zod";
+import { assertRole, type Role } from "../_shared/auth.ts";
+import { config } from "../_shared/config.ts";
+import { db, type Sql } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { timestamp } from "../_shared/openapi.ts";
+
+const percentage = z.number().min(0).max(100);
+
+const Lesson = z.object({
+  id: z.number().int(),
+  position: z.number().int(),
+  title: z.string(),
+  duration_seconds: z.number().int(),
+  video_url: z.string().nullable().meta({
+    description: "Where the player loads the video; null until uploaded.",
+  }),
+  min_watch_percentage: percentage,
+  watch_percentage: percentage,
+  qualified: z.boolean(),
+  status: z.enum(["not_started", "in_progress", "completed"]),
+  last_position_seconds: z.number().nullable().meta({ description: "Where to resume playback." }),
+});
+
+export const StudentDashboard = z.object({
+  student: z.object({
+    id: z.uuid(),
+    full_name: z.string(),
+    email: z.string(),
+    status: z.enum(["active", "completed", "suspended"]),
+  }),
+  progress: z.object({
+    lessons_completed: z.number().int().min(0),
+    total_lessons: z.number().int().min(0),
+    modules_completed: z.number().int().min(0),
+    total_modules: z.number().int().min(0),
+    completion_percentage: percentage,
+    watched_seconds: z.number().min(0),
+    current_module_id: z.number().int().nullable().meta({ description: "null once the course is finished." }),
+    last_activity_at: timestamp.nullable(),
+  }),
+  modules: z.array(z.object({
+    id: z.number().int(),
+    position: z.number().int(),
+    title: z.string(),
+    state: z.enum(["locked", "unlocked", "completed"]),
+    lessons: z.array(Lesson),
+  })).meta({ description: "The whole course in order." }),
+  achievements: z.array(z.object({
+    code: z.string(),
+    title: z.string(),
+    description: z.string(),
+    unlocked_at: timestamp.nullable(),
+  })).meta({ description: "The whole catalogue; `unlocked_at` null for those not earned yet." }),
+  certificate: z.object({
+    certificate_number: z.string(),
+    issued_at: timestamp,
+    verification_url: z.string().meta({ description: "The public page that verifies it (no token)." }),
+  }).nullable(),
+}).meta({ id: "StudentDashboard" });
+export type StudentDashboard = z.output<typeof StudentDashboard>;
+
+/** Where anyone verifies a certificate: the public route of complete-lesson. */
+function verificationUrl(certificateNumber: string): string {
+  const path = `/functions/v1/complete-lesson/certificate/${encodeURIComponent(certificateNumber)}`;
+  const base = config().supabaseUrl;
+  return base ? new URL(path, base).toString() : path;
+}
+
+/** The signed-in student's dashboard; anyone but a student → 403. */
+export async function getDashboard(userId: string, sql: Sql = db()): Promise<StudentDashboard> {
+  const [row] = await sql<{
+    role: string | null;
+    dashboard:
+      | Omit<StudentDashboard, "certificate"> & {
+        certificate: Omit<NonNullable<StudentDashboard["certificate"]>, "verification_url"> | null;
+      }
+      | null;
+  }[]>`
+    select u.role, case when u.role = 'student' then private.student_dashboard(u.id) end as dashboard
+    from (select 1) as one
+    left join public.users u on u.id = ${userId}`;
+  assertRole(row?.role as Role | null | undefined, ["student"]);
+  if (!row.dashboard) throw new HttpError(403, "forbidden", "This account has no Tripwire course");
+  const { certificate, ...rest } = row.dashboard;
+  return {
+    ...rest,
+    certificate: certificate &&
+      { ...certificate, verification_url: verificationUrl(certificate.certificate_number) },
+  };
+}
