@@ -8,6 +8,7 @@ import { app as completeLesson } from "../supabase/functions/complete-lesson/ind
 import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/index.ts";
 import { app as leaderboard } from "../supabase/functions/leaderboard/index.ts";
 import { app as studentDashboard } from "../supabase/functions/student-dashboard/index.ts";
+import { app as students } from "../supabase/functions/students/index.ts";
 import { app as videoTracking } from "../supabase/functions/video-tracking/index.ts";
 import { config } from "../supabase/functions/_shared/config.ts";
 import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
@@ -23,6 +24,7 @@ export const functions: Record<string, FunctionApp> = {
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,
   "student-dashboard": studentDashboard,
+  "students": students,
   "video-tracking": videoTracking,
 };
 

@@ -9,11 +9,19 @@ import { aida, insertStudent } from "./support/fixtures.ts";
  * runtime statistics, so each query is run once (and must really use its index) before they check.
  */
 const hotPaths: Record<string, string> = {
-  tripwire_users_granted_by_created_at:
-    `select user_id from public.tripwire_users where granted_by = '${aida.id}' order by created_at desc limit 20`,
+  tripwire_users_manager_newest: `select user_id from public.tripwire_users where granted_by = '${aida.id}'
+    order by created_at desc, user_id desc limit 20`,
   tripwire_users_active_by_manager:
     `select count(*) from public.tripwire_users where granted_by = '${aida.id}' and status = 'active'`,
-  tripwire_users_created_at: `select user_id from public.tripwire_users order by created_at desc limit 20`,
+  tripwire_users_newest:
+    `select user_id from public.tripwire_users order by created_at desc, user_id desc limit 20`,
+  tripwire_users_search: `select user_id from public.tripwire_users
+    where lower(full_name) || ' ' || email like '%bolat%'`,
+  student_refunds_user_id:
+    `select id from public.student_refunds where user_id = '00000000-0000-4000-8000-000000000000'`,
+  student_refunds_refunded_by:
+    `select id from public.student_refunds where refunded_by = '00000000-0000-4000-8000-000000000000'`,
+  student_refunds_created_at: `select id from public.student_refunds order by created_at desc limit 10`,
   tripwire_user_profile_current_module_id:
     `select user_id from public.tripwire_user_profile where current_module_id = 16`,
   tripwire_module_unlocks_module_id:

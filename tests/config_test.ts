@@ -23,6 +23,7 @@ Deno.test("config.toml names the project and has a block for every function fold
     "create-tripwire-user",
     "leaderboard",
     "student-dashboard",
+    "students",
     "video-tracking",
   ]);
   assert.deepEqual(Object.keys(config.functions).sort(), functionDirs);

@@ -5,7 +5,7 @@ import {
   createTripwireUser,
   NewStudent,
 } from "../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
-import { requestHash } from "../supabase/functions/create-tripwire-user/idempotency.ts";
+import { requestHash } from "../supabase/functions/_shared/idempotency.ts";
 import {
   LogEmailSender,
   maxEmailAttempts,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
 import { createMigratedDatabase } from "./support/database.ts";
-import { aida, asRole, daniyar, saule } from "./support/fixtures.ts";
+import { aida, asRole, daniyar, insertManager, saule } from "./support/fixtures.ts";
 import { enrol } from "./support/learning.ts";
 import {
   ActivityQuery,
@@ -18,19 +18,6 @@ import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
 const periods = ["day", "week", "month", "all"] as const;
-
-/** A third manager, made as the admin would: a login and a `users` row with role manager. */
-async function insertManager(fullName: string): Promise<{ id: string }> {
-  const id = crypto.randomUUID();
-  const email = `${fullName.toLowerCase().replace(/\W+/g, ".")}.${Date.now().toString(36)}@tripwire.local`;
-  await sql.begin(async (tx) => {
-    await tx`
-      insert into auth.users (id, aud, role, email, encrypted_password, created_at, updated_at)
-      values (${id}, 'authenticated', 'authenticated', ${email}, '', now(), now())`;
-    await tx`insert into public.users (id, email, full_name, role) values (${id}, ${email}, ${fullName}, 'manager')`;
-  });
-  return { id };
-}
 
 async function get(path: string, userId: string, headers: Record<string, string> = {}): Promise<Response> {
   return await callFunction(path, {
@@ -163,7 +150,7 @@ const byManager = (rows: { manager_id: string }[]) =>
 story(
   "3 managers sell to 100 students: after a refresh the leaderboard and chart equal a plain GROUP BY",
   async (t) => {
-    const bekzat = await insertManager("Bekzat Manager");
+    const bekzat = await insertManager(sql, "Bekzat Manager");
     const managers = [aida.id, daniyar.id, bekzat.id];
     const amounts = Array.from({ length: 100 }, (_, i) => 100 + i * 10);
     const created: { id: string; manager: string }[] = [];

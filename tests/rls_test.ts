@@ -142,7 +142,7 @@ Deno.test("one sentence says who reads a student's rows: private.can_read_studen
     const perStudent = policies.filter((policy) => policy.qual.includes("can_read_student"));
     assert.deepEqual(
       perStudent.map((policy) => policy.table),
-      [...studentTables.filter((table) => table !== "tripwire_users"), "users"].sort(),
+      [...studentTables.filter((table) => table !== "tripwire_users"), "student_refunds", "users"].sort(),
     );
     for (const policy of perStudent) assert.match(policy.qual, /^private\.can_read_student\((user_id|id)\)$/);
   });

@@ -45,6 +45,9 @@ async function fromTables(studentId: string) {
     select certificate_number, issued_at from public.certificates where user_id = ${studentId}`;
   return {
     student: { id: student.id, full_name: student.full_name, email: student.email, status: student.status },
+    access: ["refunded", "suspended"].includes(student.status)
+      ? { allowed: false, reason: student.status }
+      : { allowed: true, reason: null },
     progress: {
       lessons_completed: student.lessons_completed,
       total_lessons: student.total_lessons,

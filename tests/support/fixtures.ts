@@ -14,6 +14,19 @@ export const daniyar = {
   email: "daniyar.manager@tripwire.local",
 };
 
+/** Another manager, made as the admin would: a login and a `users` row with role manager. */
+export async function insertManager(sql: postgres.Sql, fullName: string): Promise<{ id: string }> {
+  const id = crypto.randomUUID();
+  const email = `${fullName.toLowerCase().replace(/\W+/g, ".")}.${id.slice(0, 8)}@tripwire.local`;
+  await sql.begin(async (tx) => {
+    await tx`
+      insert into auth.users (id, aud, role, email, encrypted_password, created_at, updated_at)
+      values (${id}, 'authenticated', 'authenticated', ${email}, '', now(), now())`;
+    await tx`insert into public.users (id, email, full_name, role) values (${id}, ${email}, ${fullName}, 'manager')`;
+  });
+  return { id };
+}
+
 /** The tables that hold a row (or rows) per student, keyed by `user_id`. */
 export const studentTables = [
   "tripwire_users",

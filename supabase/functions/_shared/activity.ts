@@ -30,6 +30,13 @@ export const activityDetails = {
     student_name: studentName,
     certificate_number: z.string(),
   }),
+  student_refunded: z.object({
+    student_name: studentName,
+    amount: z.number().gt(0),
+    reason: z.string(),
+  }),
+  student_suspended: z.object({ student_name: studentName, reason: z.string() }),
+  student_reactivated: z.object({ student_name: studentName, reason: z.string() }),
 };
 
 export type ActivityType = keyof typeof activityDetails;

@@ -153,6 +153,15 @@ export function assertRole(role: Role | null | undefined, allowed: readonly Role
   }
 }
 
+/** A refunded or suspended student may no longer watch or complete: 403 `access_revoked`. */
+export function assertAccess(status: string | null | undefined): void {
+  if (status === "refunded" || status === "suspended") {
+    throw new HttpError(403, "access_revoked", `This course access was ${status}; ask your manager`, {
+      status,
+    });
+  }
+}
+
 /** Loads the caller's account and role; a valid token with no account here → 403. */
 export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUser> {
   const [row] = await sql<Pick<Row<"users">, "id" | "email" | "full_name" | "role">[]>`

@@ -287,6 +287,49 @@ export type Database = {
           },
         ];
       };
+      "student_refunds": {
+        Row: {
+          "amount": number;
+          "created_at": string;
+          "id": number;
+          "reason": string;
+          "refunded_by": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "created_at"?: string;
+          "id"?: never;
+          "reason": string;
+          "refunded_by": string;
+          "user_id": string;
+        };
+        Update: {
+          "amount"?: number;
+          "created_at"?: string;
+          "id"?: never;
+          "reason"?: string;
+          "refunded_by"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "student_refunds_refunded_by_fkey";
+            columns: ["refunded_by"];
+            isOneToOne: false;
+            referencedRelation: "users";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "student_refunds_user_id_fkey";
+            columns: ["user_id"];
+            isOneToOne: false;
+            referencedRelation: "tripwire_users";
+            referencedColumns: ["user_id"];
+          },
+        ];
+      };
       "tripwire_lessons": {
         Row: {
           "created_at": string;

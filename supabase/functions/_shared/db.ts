@@ -16,6 +16,8 @@ export const decimalColumns = [
   "private.email_outbox.id",
   "public.sales_activity_log.id",
   "public.student_progress.watch_percentage",
+  "public.student_refunds.amount",
+  "public.student_refunds.id",
   "public.tripwire_lessons.min_watch_percentage",
   "public.tripwire_user_profile.completion_percentage",
   "public.tripwire_users.payment_amount",

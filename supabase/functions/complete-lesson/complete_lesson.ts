@@ -4,7 +4,7 @@
  * completed, percentages, statistics, achievements) is recomputed from the facts, never incremented.
  */
 import { z } from "zod";
-import type { AuthUser } from "../_shared/auth.ts";
+import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
@@ -82,17 +82,18 @@ type LessonFacts =
   };
 
 /** The student who completes, and the manager whose feed hears of it. */
-type Student = Pick<Row<"tripwire_users">, "granted_by" | "full_name">;
+type Student = Pick<Row<"tripwire_users">, "granted_by" | "full_name" | "status">;
 
 /** Completes `lesson_id` for the signed-in student, or returns the completion that already happened. */
 export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql = db()): Promise<Completion> {
   return withTransaction(async (tx) => {
     const [student] = await tx<Student[]>`
-      select t.granted_by, t.full_name
+      select t.granted_by, t.full_name, t.status
       from public.tripwire_user_profile p join public.tripwire_users t on t.user_id = p.user_id
       where p.user_id = ${user.id}
       for update of p`;
     if (!student) throw new HttpError(403, "forbidden", "Only a Tripwire student can complete lessons");
+    assertAccess(student.status);
 
     const [lesson] = await tx<LessonFacts[]>`
       select l.id, l.title, l.module_id, m.position as module_position, l.min_watch_percentage,

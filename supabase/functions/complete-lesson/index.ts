@@ -23,6 +23,8 @@ export const app = createApp("complete-lesson")
       access: "student",
       ok: { status: 200, schema: Completion, description: "The lesson is completed." },
       errors: {
+        403: "`forbidden`: not a student; `access_revoked`: the course was refunded or suspended " +
+          "(`details.status`).",
         404: "`lesson_not_found`: there is no such lesson.",
         409: "`lesson_locked`: the lesson's module is not unlocked for this student.",
         422: "`watch_threshold_not_met`: watched less than the lesson's threshold; `details` has " +

@@ -10,7 +10,13 @@ import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts"
 import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "./auth_admin.ts";
-import { amendStoredResponse, claimKey, completeKey, releaseKey, requestHash } from "./idempotency.ts";
+import {
+  amendStoredResponse,
+  claimKey,
+  completeKey,
+  releaseKey,
+  requestHash,
+} from "../_shared/idempotency.ts";
 import { generatePassword, sealPassword, unsealPassword } from "./password.ts";
 import { deliverWelcomeEmail, type EmailSender, emailSender, welcomeSealContext } from "./welcome_email.ts";
 

@@ -1,13 +1,11 @@
 // A manager (or admin) creates a complete student account after a sale; the scheduler retries
 // welcome e-mails the provider refused.
 import { z } from "zod";
-import { createApp, requireRole, requireServiceRole, serve, validationError, zJson } from "../_shared/app.ts";
-import { describe } from "../_shared/openapi.ts";
+import { createApp, requireRole, requireServiceRole, serve, zJson } from "../_shared/app.ts";
+import { idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
+import { describe, idempotencyKeyHeader } from "../_shared/openapi.ts";
 import { CreatedStudent, createTripwireUser, NewStudent } from "./create_tripwire_user.ts";
-import { purgeExpiredKeys } from "./idempotency.ts";
 import { RetryReport, sendQueuedEmails } from "./welcome_email.ts";
-
-const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
 const EmailRetries = z.object({
   emails: RetryReport,
@@ -30,13 +28,7 @@ export const app = createApp("create-tripwire-user")
         422: "`idempotency_key_reused`: this Idempotency-Key came with another body.",
         502: "`auth_unavailable`: Supabase Auth did not create the login; nothing was created, retry.",
       },
-      headers: [{
-        in: "header",
-        name: "Idempotency-Key",
-        required: false,
-        description: "Makes a retry safe: the same key with the same body answers the first response.",
-        schema: { type: "string", pattern: "^[\\x21-\\x7e]{1,255}$" },
-      }],
+      headers: [idempotencyKeyHeader],
       okHeaders: {
         "idempotent-replayed": { description: "`true` on a replayed answer.", schema: { type: "string" } },
         "cache-control": {
@@ -48,10 +40,7 @@ export const app = createApp("create-tripwire-user")
     requireRole("manager", "admin"),
     zJson(NewStudent),
     async (c) => {
-      const key = c.req.header("idempotency-key");
-      if (key !== undefined && !idempotencyKeyPattern.test(key)) {
-        throw validationError([{ path: ["Idempotency-Key"], message: "1–255 visible ASCII characters" }]);
-      }
+      const key = idempotencyKeyOf(c.req.header("idempotency-key"));
       const result = await createTripwireUser(c.get("user"), c.req.valid("json"), key);
       c.header("cache-control", "no-store"); // the body holds a password
       if (result.replayed) c.header("idempotent-replayed", "true");

@@ -162,6 +162,9 @@ export const ActivityFeed = z.object({
     feedEvent("lesson_completed"),
     feedEvent("module_unlocked"),
     feedEvent("certificate_issued"),
+    feedEvent("student_refunded"),
+    feedEvent("student_suspended"),
+    feedEvent("student_reactivated"),
   ])),
   next_cursor: z.string().nullable().meta({
     description: "Pass as `before` for the next page; null at the end.",

@@ -32,7 +32,11 @@ export const StudentDashboard = z.object({
     id: z.uuid(),
     full_name: z.string(),
     email: z.string(),
-    status: z.enum(["active", "completed", "suspended"]),
+    status: z.enum(["active", "completed", "suspended", "refunded"]),
+  }),
+  access: z.object({
+    allowed: z.boolean().meta({ description: "May watch and complete lessons." }),
+    reason: z.enum(["refunded", "suspended"]).nullable().meta({ description: "Why not, when not." }),
   }),
   progress: z.object({
     lessons_completed: z.number().int().min(0),
@@ -88,8 +92,10 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
   assertRole(row?.role as Role | null | undefined, ["student"]);
   if (!row.dashboard) throw new HttpError(403, "forbidden", "This account has no Tripwire course");
   const { certificate, ...rest } = row.dashboard;
+  const revoked = rest.student.status === "refunded" || rest.student.status === "suspended";
   return {
     ...rest,
+    access: { allowed: !revoked, reason: revoked ? rest.student.status as "refunded" | "suspended" : null },
     certificate: certificate &&
       { ...certificate, verification_url: verificationUrl(certificate.certificate_number) },
   };

@@ -3,6 +3,8 @@ import { createApp, requireRole, requireToken, serve, zJson, zQuery } from "../_
 import { describe } from "../_shared/openapi.ts";
 import { getWatchState, Heartbeat, recordHeartbeat, WatchState, WatchStateQuery } from "./video_tracking.ts";
 
+const accessErrors = "`forbidden`: not a student; `access_revoked`: the course was refunded or suspended " +
+  "(`details.status`).";
 const lessonErrors = {
   404: "`lesson_not_found`: there is no such lesson.",
   409: "`lesson_locked`: the lesson's module is not unlocked for this student.",
@@ -31,7 +33,7 @@ export const app = createApp("video-tracking")
         "`rejected_seconds`). Re-sending ranges is harmless: overlaps count once.",
       access: "student",
       ok: { status: 200, schema: WatchState, description: "The lesson's state after this heartbeat." },
-      errors: lessonErrors,
+      errors: { ...lessonErrors, 403: accessErrors },
     }),
     // The heartbeat statement reads the caller's role itself: one round trip per heartbeat.
     requireToken(),

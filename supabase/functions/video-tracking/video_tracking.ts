@@ -4,7 +4,7 @@
  * in one UPDATE, so concurrent heartbeats never lose a segment. The clock is the database's `now()`.
  */
 import { z } from "zod";
-import { assertRole, type AuthUser, type Role } from "../_shared/auth.ts";
+import { assertAccess, assertRole, type AuthUser, type Role } from "../_shared/auth.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 
@@ -70,6 +70,7 @@ type StateRow =
   & Pick<Row<"tripwire_lessons">, "min_watch_percentage">
   & {
     caller_role?: Row<"users">["role"] | null;
+    caller_status?: Row<"tripwire_users">["status"] | null;
     lesson_found: boolean;
     unlocked: boolean | null;
     /** null when no row was updated (refused, or no tracking row yet). */
@@ -121,11 +122,14 @@ export async function recordHeartbeat(
   for (let attempt = 0; attempt < 2; attempt++) {
     const [row] = await sql<StateRow[]>`
       with caller as (
-        select role from public.users where id = ${userId}
+        select u.role, t.status
+        from public.users u left join public.tripwire_users t on t.user_id = u.id
+        where u.id = ${userId}
       ),
       lesson as (
         select l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
-               (select role from caller) = 'student' and exists (
+               (select role from caller) = 'student'
+               and (select status from caller) not in ('suspended', 'refunded') and exists (
                  select 1 from public.tripwire_module_unlocks u
                  where u.user_id = ${userId} and u.module_id = l.module_id
                ) as unlocked
@@ -177,7 +181,7 @@ export async function recordHeartbeat(
       -- the server may lose the last ~0.6 s of heartbeats, never corrupt or half-apply one. Waiting for the
       -- WAL flush was most of a heartbeat's cost; completions, which matter, stay synchronous.
       select set_config('synchronous_commit', 'off', true) as commit_mode,
-             (select role from caller) as caller_role, l.id is not null as lesson_found, l.unlocked, u.lesson_id,
+             (select role from caller) as caller_role, (select status from caller) as caller_status, l.id is not null as lesson_found, l.unlocked, u.lesson_id,
              u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
              u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
              u.last_position_seconds,
@@ -188,6 +192,7 @@ export async function recordHeartbeat(
       left join updated u on true`;
     if (row?.lesson_id) return toState(row);
     assertRole(row?.caller_role as Role | null | undefined, ["student"]);
+    assertAccess(row?.caller_status);
     if (!row?.lesson_found || !row.unlocked) refuse(row, heartbeat.lesson_id);
     // Unlocked, but no tracking row yet (a module with several lessons): make it, then credit.
     await sql`

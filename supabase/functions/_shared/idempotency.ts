@@ -1,11 +1,13 @@
 /**
- * `Idempotency-Key` for create-tripwire-user: per manager, a key names one creation. The first
- * request owns the key; a retry with the same body gets the stored first response (waiting while
- * the first is still running), a different body gets 422, and a failed request releases the key.
+ * `Idempotency-Key` for the routes that take one (creating a student, a refund): per manager, a key
+ * names one request. The first request owns the key; a retry with the same body gets the stored first
+ * response (waiting while the first is still running), a different body gets 422, and a failed request
+ * releases the key. `resource_id` is the student the request is about (for a creation, the login it
+ * made, which a takeover of an abandoned creation deletes if no student came of it).
  */
-import { db, type PrivateRow, type Sql, type Transaction } from "../_shared/db.ts";
-import { HttpError } from "../_shared/errors.ts";
-import { sha256 } from "../_shared/hash.ts";
+import { db, type PrivateRow, type Sql, type Transaction } from "./db.ts";
+import { HttpError } from "./errors.ts";
+import { sha256 } from "./hash.ts";
 
 /** A request that has held a key this long without finishing is treated as abandoned (a crashed isolate). */
 const abandonedAfterSeconds = 30;
@@ -40,6 +42,18 @@ type KeyRow =
 /** SHA-256 of the request's normalised input: the same key must come with the same request. */
 export function requestHash(input: unknown): string {
   return sha256(JSON.stringify(input));
+}
+
+const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
+
+/** The request's `Idempotency-Key` header, validated (400 naming the header), or undefined without one. */
+export function idempotencyKeyOf(header: string | undefined): string | undefined {
+  if (header !== undefined && !idempotencyKeyPattern.test(header)) {
+    throw new HttpError(400, "validation_failed", "Idempotency-Key: 1–255 visible ASCII characters", [
+      { path: "Idempotency-Key", message: "1–255 visible ASCII characters" },
+    ]);
+  }
+  return header;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -78,7 +92,7 @@ export async function claimKey(
       throw new HttpError(
         422,
         "idempotency_key_reused",
-        "This Idempotency-Key was used with a different request body; use a new key for a new student",
+        "This Idempotency-Key was used with a different request body; use a new key for a new request",
       );
     }
     if (row.state === "completed") {

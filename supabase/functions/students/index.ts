@@ -1,0 +1,111 @@
+// A manager's students: the list, one student, and what happens after the sale (refund, suspension).
+import { createApp, requireRole, serve, zJson, zParam, zQuery } from "../_shared/app.ts";
+import { idempotencyKeyOf } from "../_shared/idempotency.ts";
+import { describe, idempotencyKeyHeader } from "../_shared/openapi.ts";
+import {
+  getStudent,
+  listStudents,
+  reactivateStudent,
+  Refund,
+  refundStudent,
+  StatusChange,
+  StudentDetail,
+  StudentList,
+  StudentParams,
+  StudentsQuery,
+  StudentSummary,
+  suspendStudent,
+} from "./students.ts";
+
+const notYours = { 404: "`student_not_found`: no such student among the caller's." };
+const transitions = {
+  ...notYours,
+  409: "`illegal_transition`: not from the student's current status; `details.status` says which it is.",
+};
+const staff = requireRole("manager", "admin");
+
+export const app = createApp("students")
+  .get(
+    "/",
+    describe({
+      summary: "The caller's students",
+      description: "Newest first, a page at a time (`after` = the last page's `next_cursor`); filter by " +
+        "status, by stage, and search name or e-mail. An admin sees everyone's, or one manager's.",
+      access: "manager",
+      ok: { status: 200, schema: StudentList, description: "A page of students." },
+      errors: { 403: "`forbidden`: not staff, or a manager asking for another manager's students." },
+    }),
+    staff,
+    zQuery(StudentsQuery),
+    async (c) => c.json(await listStudents(c.get("user"), c.req.valid("query"))),
+  )
+  .get(
+    "/:id",
+    describe({
+      summary: "One student in detail",
+      description: "Lesson by lesson, the refunds, and this student's part of the activity feed.",
+      access: "manager",
+      ok: { status: 200, schema: StudentDetail, description: "The student." },
+      errors: notYours,
+    }),
+    staff,
+    zParam(StudentParams),
+    async (c) => c.json(await getStudent(c.get("user"), c.req.valid("param").id)),
+  )
+  .post(
+    "/:id/refund",
+    describe({
+      summary: "Refund a student",
+      description: "At most what was paid and not yet refunded. Access ends at once (heartbeats and " +
+        "completions answer 403 `access_revoked`); the refund counts against revenue on its own day. " +
+        "With an `Idempotency-Key`, a retry answers the first refund and takes nothing more.",
+      access: "manager",
+      ok: { status: 200, schema: StudentSummary, description: "The student after the refund." },
+      errors: {
+        ...notYours,
+        409: "`request_in_progress`: the first request with this Idempotency-Key is still running.",
+        422: "`refund_exceeds_payment` (`details.refundable`), or `idempotency_key_reused`.",
+      },
+      headers: [idempotencyKeyHeader],
+    }),
+    staff,
+    zParam(StudentParams),
+    zJson(Refund),
+    async (c) => {
+      const key = idempotencyKeyOf(c.req.header("idempotency-key"));
+      const result = await refundStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"), key);
+      if (result.replayed) c.header("idempotent-replayed", "true");
+      return c.json(result.body);
+    },
+  )
+  .post(
+    "/:id/suspend",
+    describe({
+      summary: "Suspend a student",
+      description: "Access ends (as after a refund) but the sale still counts. From active or completed.",
+      access: "manager",
+      ok: { status: 200, schema: StudentSummary, description: "The student, suspended." },
+      errors: transitions,
+    }),
+    staff,
+    zParam(StudentParams),
+    zJson(StatusChange),
+    async (c) => c.json(await suspendStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
+  )
+  .post(
+    "/:id/reactivate",
+    describe({
+      summary: "Reactivate a suspended student",
+      description:
+        "Access again, as active (or completed, with a certificate). A refunded student stays refunded.",
+      access: "manager",
+      ok: { status: 200, schema: StudentSummary, description: "The student, active again." },
+      errors: transitions,
+    }),
+    staff,
+    zParam(StudentParams),
+    zJson(StatusChange),
+    async (c) => c.json(await reactivateStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
+  );
+
+if (import.meta.main) serve(app);

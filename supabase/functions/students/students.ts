@@ -1,0 +1,406 @@
+/**
+ * A manager's students (docs/architecture.md, students): the list with filters and search, one student
+ * in detail, and what a sales team does after the sale — refunds, suspensions. Everything is scoped to
+ * the caller in SQL: a manager sees the students they sold, an admin everyone's; another manager's
+ * student is answered as not found, so its existence is not revealed.
+ */
+import { z } from "zod";
+import { activityDetails } from "../_shared/activity.ts";
+import type { AuthUser } from "../_shared/auth.ts";
+import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { claimKey, completeKey, releaseKey, requestHash } from "../_shared/idempotency.ts";
+import { timestamp } from "../_shared/openapi.ts";
+
+/** The SQL's page limit (analytics.max_page_size()), as the leaderboard's. */
+const maxPageSize = 100;
+const statuses = ["active", "completed", "suspended", "refunded"] as const;
+const stages = ["not_started", "in_progress", "completed"] as const;
+const money = z.number().min(0);
+
+// ---- The list ----------------------------------------------------------------------------------
+
+interface Cursor {
+  createdAt: string;
+  id: string;
+}
+
+const encodeCursor = (cursor: Cursor) =>
+  btoa(`${cursor.createdAt}|${cursor.id}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+
+function decodeCursor(text: string): Cursor | undefined {
+  try {
+    const decoded = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+    const match = decoded.match(
+      /^(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
+    );
+    if (!match || Number.isNaN(Date.parse(match[1]))) return undefined;
+    return { createdAt: match[1], id: match[2] };
+  } catch {
+    return undefined;
+  }
+}
+
+export const StudentsQuery = z.strictObject({
+  status: z.enum(statuses).optional(),
+  stage: z.enum(stages).optional().meta({
+    description: "Derived from progress: nothing watched yet, watching, or the certificate issued.",
+  }),
+  q: z.string().trim().min(1).max(100).optional().meta({
+    description: "Part of the name or e-mail, any case.",
+  }),
+  after: z.string().max(200).optional().transform((text, context) => {
+    if (text === undefined) return undefined;
+    const cursor = decodeCursor(text);
+    if (!cursor) context.addIssue({ code: "custom", message: "not a cursor this list gave out" });
+    return cursor;
+  }),
+  limit: z.coerce.number().int().min(1).max(maxPageSize).default(20),
+  manager_id: z.uuid("a manager's id (uuid)").optional().meta({ description: "Admins only: one manager's." }),
+});
+export type StudentsQuery = z.output<typeof StudentsQuery>;
+
+export const StudentSummary = z.object({
+  id: z.uuid(),
+  full_name: z.string(),
+  email: z.string(),
+  phone: z.string().nullable(),
+  status: z.enum(statuses),
+  stage: z.enum(stages),
+  manager_id: z.uuid(),
+  payment_amount: money,
+  refunded_amount: money,
+  created_at: timestamp,
+  welcome_email: z.enum(["sent", "queued", "failed", "skipped"]),
+  modules_completed: z.number().int().min(0),
+  total_modules: z.number().int().min(0),
+  current_lesson: z.object({ id: z.number().int(), watch_percentage: z.number().min(0).max(100) }).nullable(),
+  last_activity_at: timestamp.nullable(),
+  certificate_number: z.string().nullable(),
+}).meta({ id: "StudentSummary" });
+export type StudentSummary = z.output<typeof StudentSummary>;
+
+export const StudentList = z.object({
+  students: z.array(StudentSummary),
+  next_cursor: z.string().nullable().meta({
+    description: "Pass as `after` for the next page; null at the end.",
+  }),
+}).meta({ id: "StudentList" });
+export type StudentList = z.output<typeof StudentList>;
+
+/** Whose students the caller may see: a manager their own, an admin anyone's (null: everyone's). */
+function scopeOf(caller: AuthUser, requested: string | undefined): string | null {
+  if (caller.role === "admin") return requested ?? null;
+  if (requested !== undefined && requested !== caller.id) {
+    throw new HttpError(403, "forbidden", "A manager sees only their own students");
+  }
+  return caller.id;
+}
+
+/** A LIKE pattern that matches `text` literally anywhere. */
+const containing = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+
+/**
+ * One student as the list shows them, built in SQL. `t` is the tripwire_users row; used by the list, the
+ * detail and the answers of refunds and suspensions, so all of them say the same.
+ */
+function summaryOf(tx: Sql | Transaction) {
+  return tx`
+    jsonb_build_object(
+      'id', t.user_id, 'full_name', t.full_name, 'email', t.email, 'phone', t.phone, 'status', t.status,
+      'stage', f.stage, 'manager_id', t.granted_by, 'payment_amount', t.payment_amount,
+      'refunded_amount', f.refunded_amount, 'created_at', t.created_at, 'welcome_email', f.welcome_email,
+      'modules_completed', p.modules_completed, 'total_modules', p.total_modules,
+      'current_lesson', f.current_lesson, 'last_activity_at', greatest(p.last_activity_at, s.last_activity_at),
+      'certificate_number', f.certificate_number
+    )`;
+}
+
+/** The facts a summary derives: joins on `t`, giving `p`, `s` and `f`. */
+function summaryFacts(tx: Sql | Transaction) {
+  return tx`
+    join public.tripwire_user_profile p on p.user_id = t.user_id
+    join public.user_statistics s on s.user_id = t.user_id
+    cross join lateral (
+      select
+        case when p.certificate_issued_at is not null then 'completed'
+             when s.lessons_completed > 0 or exists (
+               select 1 from public.video_tracking v where v.user_id = t.user_id and v.watched_seconds > 0
+             ) then 'in_progress'
+             else 'not_started' end as stage,
+        (select coalesce(sum(r.amount), 0) from public.student_refunds r where r.user_id = t.user_id)
+          as refunded_amount,
+        coalesce((select o.status from private.email_outbox o
+                  where o.user_id = t.user_id and o.template = 'welcome' order by o.id desc limit 1),
+                 case when t.welcome_email_sent then 'sent' else 'skipped' end) as welcome_email,
+        (select jsonb_build_object('id', l.id, 'watch_percentage', coalesce(v.watch_percentage, 0))
+         from public.tripwire_lessons l
+         left join public.video_tracking v on v.user_id = t.user_id and v.lesson_id = l.id
+         where l.module_id = p.current_module_id
+           and coalesce(v.status, 'not_started') <> 'completed'
+         order by l.position limit 1) as current_lesson,
+        (select c.certificate_number from public.certificates c where c.user_id = t.user_id)
+          as certificate_number
+    ) f`;
+}
+
+/** The caller's students, newest first, filtered, a page after `after`. */
+export async function listStudents(
+  caller: AuthUser,
+  query: StudentsQuery,
+  sql: Sql = db(),
+): Promise<StudentList> {
+  const scope = scopeOf(caller, query.manager_id);
+  const rows = await sql<{ summary: StudentSummary; cursor_time: string }[]>`
+    select ${summaryOf(sql)} as summary, to_jsonb(t.created_at) #>> '{}' as cursor_time
+    from public.tripwire_users t
+    ${summaryFacts(sql)}
+    where (${scope}::uuid is null or t.granted_by = ${scope}::uuid)
+      and (${query.status ?? null}::text is null or t.status = ${query.status ?? null}::text)
+      and (${query.stage ?? null}::text is null or f.stage = ${query.stage ?? null}::text)
+      and (${query.q ? containing(query.q) : null}::text is null
+           or lower(t.full_name) || ' ' || t.email like ${query.q ? containing(query.q) : null}::text)
+      and (${query.after?.createdAt ?? null}::text is null
+           or (t.created_at, t.user_id) < (${query.after?.createdAt ?? null}::text::timestamptz,
+                                           ${query.after?.id ?? null}::uuid))
+    order by t.created_at desc, t.user_id desc
+    limit ${query.limit}`;
+  const last = rows.at(-1);
+  return {
+    students: rows.map((row) => row.summary),
+    next_cursor: last && rows.length === query.limit
+      ? encodeCursor({ createdAt: last.cursor_time, id: last.summary.id })
+      : null,
+  };
+}
+
+// ---- One student ---------------------------------------------------------------------------------
+
+export const StudentParams = z.object({ id: z.uuid("a student's id (uuid)") });
+
+const feedEvent = z.object({
+  id: z.number().int(),
+  event_type: z.enum(Object.keys(activityDetails) as [keyof typeof activityDetails]),
+  details: z.record(z.string(), z.unknown()),
+  created_at: timestamp,
+});
+
+export const StudentDetail = StudentSummary.extend({
+  lessons: z.array(z.object({
+    id: z.number().int(),
+    module_id: z.number().int(),
+    title: z.string(),
+    unlocked: z.boolean(),
+    status: z.enum(["not_started", "in_progress", "completed"]),
+    watch_percentage: z.number().min(0).max(100),
+    qualified: z.boolean(),
+    completed_at: timestamp.nullable(),
+  })).meta({ description: "Every lesson of the course, in order." }),
+  refunds: z.array(z.object({ amount: money, reason: z.string(), created_at: timestamp })),
+  activity: z.array(feedEvent).meta({ description: "This student's part of the feed, newest first (50)." }),
+}).meta({ id: "StudentDetail" });
+export type StudentDetail = z.output<typeof StudentDetail>;
+
+const notFound = () => new HttpError(404, "student_not_found", "No such student among yours");
+
+/** One of the caller's students in detail; anyone else's → 404. */
+export async function getStudent(
+  caller: AuthUser,
+  studentId: string,
+  sql: Sql = db(),
+): Promise<StudentDetail> {
+  const scope = scopeOf(caller, undefined);
+  const [row] = await sql<{ detail: StudentDetail }[]>`
+    select ${summaryOf(sql)} || jsonb_build_object(
+      'lessons', (
+        select coalesce(jsonb_agg(jsonb_build_object(
+          'id', l.id, 'module_id', l.module_id, 'title', l.title,
+          'unlocked', exists (select 1 from public.tripwire_module_unlocks u
+                              where u.user_id = t.user_id and u.module_id = l.module_id),
+          'status', coalesce(v.status, 'not_started'), 'watch_percentage', coalesce(v.watch_percentage, 0),
+          'qualified', v.qualified_at is not null, 'completed_at', sp.completed_at
+        ) order by m.position, l.position), '[]')
+        from public.tripwire_lessons l
+        join public.tripwire_modules m on m.id = l.module_id
+        left join public.video_tracking v on v.user_id = t.user_id and v.lesson_id = l.id
+        left join public.student_progress sp on sp.user_id = t.user_id and sp.lesson_id = l.id
+      ),
+      'refunds', (
+        select coalesce(jsonb_agg(jsonb_build_object('amount', r.amount, 'reason', r.reason,
+                                                     'created_at', r.created_at) order by r.id), '[]')
+        from public.student_refunds r where r.user_id = t.user_id
+      ),
+      'activity', (
+        select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'event_type', e.event_type, 'details', e.details,
+                                                     'created_at', e.created_at)
+                                  order by e.created_at desc, e.id desc), '[]')
+        from (select * from public.sales_activity_log a where a.student_id = t.user_id
+              order by a.created_at desc, a.id desc limit 50) e
+      )
+    ) as detail
+    from public.tripwire_users t
+    ${summaryFacts(sql)}
+    where t.user_id = ${studentId} and (${scope}::uuid is null or t.granted_by = ${scope}::uuid)`;
+  if (!row) throw notFound();
+  return row.detail;
+}
+
+// ---- After the sale: refunds, suspensions -------------------------------------------------------------
+
+const reason = z.string().trim().min(1).max(500).regex(/^[^\p{Cc}]*$/u, "no control characters");
+
+export const Refund = z.strictObject({
+  amount: z.number().finite().gt(0).max(9_999_999_999.99).refine(
+    (amount) => Math.abs(amount * 100 - Math.round(amount * 100)) < 1e-6,
+    "at most two decimals",
+  ),
+  reason,
+}).meta({ id: "Refund" });
+export type Refund = z.output<typeof Refund>;
+
+export const StatusChange = z.strictObject({ reason }).meta({ id: "StatusChange" });
+export type StatusChange = z.output<typeof StatusChange>;
+
+interface LockedStudent {
+  user_id: string;
+  full_name: string;
+  status: (typeof statuses)[number];
+  granted_by: string;
+  payment_amount: string;
+  refunded: string;
+  certified: boolean;
+}
+
+/** Locks one of the caller's students for a change; anyone else's → 404. */
+async function lockStudent(tx: Transaction, caller: AuthUser, studentId: string): Promise<LockedStudent> {
+  const scope = scopeOf(caller, undefined);
+  const [student] = await tx<LockedStudent[]>`
+    select t.user_id, t.full_name, t.status, t.granted_by, t.payment_amount,
+           (select coalesce(sum(r.amount), 0) from public.student_refunds r where r.user_id = t.user_id) as refunded,
+           exists (select 1 from public.certificates c where c.user_id = t.user_id) as certified
+    from public.tripwire_users t
+    where t.user_id = ${studentId} and (${scope}::uuid is null or t.granted_by = ${scope}::uuid)
+    for update of t`;
+  if (!student) throw notFound();
+  return student;
+}
+
+async function summaryAfter(tx: Transaction, studentId: string): Promise<StudentSummary> {
+  const [row] = await tx<{ summary: StudentSummary }[]>`
+    select ${summaryOf(tx)} as summary from public.tripwire_users t ${
+    summaryFacts(tx)
+  } where t.user_id = ${studentId}`;
+  return row.summary;
+}
+
+async function logEvent(
+  tx: Transaction,
+  student: LockedStudent,
+  eventType: "student_refunded" | "student_suspended" | "student_reactivated",
+  details: Record<string, unknown>,
+) {
+  await tx`
+    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+    values (${student.granted_by}, ${student.user_id}, ${eventType},
+            ${tx.json({ student_name: student.full_name, ...details } as Record<string, string | number>)})`;
+}
+
+/** Refunds `amount` of what the student paid; the student's access ends at once. */
+function refundInTransaction(tx: Transaction, caller: AuthUser, studentId: string, refund: Refund) {
+  return (async () => {
+    const student = await lockStudent(tx, caller, studentId);
+    const refundable = Math.round((Number(student.payment_amount) - Number(student.refunded)) * 100) / 100;
+    if (refund.amount > refundable) {
+      throw new HttpError(
+        422,
+        "refund_exceeds_payment",
+        `At most ${refundable.toFixed(2)} can still be refunded`,
+        { refundable },
+      );
+    }
+    await tx`
+      insert into public.student_refunds (user_id, refunded_by, amount, reason)
+      values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})`;
+    await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
+    await logEvent(tx, student, "student_refunded", { amount: refund.amount, reason: refund.reason });
+    return await summaryAfter(tx, studentId);
+  })();
+}
+
+/**
+ * A refund. With an `Idempotency-Key`, a retry answers the first refund and takes nothing more; two
+ * refunds at once are taken one after the other (the student's row is locked), so together they never
+ * exceed what was paid.
+ */
+export async function refundStudent(
+  caller: AuthUser,
+  studentId: string,
+  refund: Refund,
+  idempotencyKey?: string,
+  sql: Sql = db(),
+): Promise<{ body: StudentSummary; replayed: boolean }> {
+  if (!idempotencyKey) {
+    return {
+      body: await withTransaction((tx) => refundInTransaction(tx, caller, studentId, refund), sql),
+      replayed: false,
+    };
+  }
+  const scope = {
+    managerId: caller.id,
+    key: idempotencyKey,
+    userId: studentId,
+    hash: requestHash({ route: "refund", studentId, refund }),
+  };
+  const claim = await claimKey(sql, scope);
+  if (claim.kind === "replay") return { body: claim.response.body as StudentSummary, replayed: true };
+  try {
+    const body = await withTransaction(async (tx) => {
+      const summary = await refundInTransaction(tx, caller, studentId, refund);
+      await completeKey(tx, scope, { status: 200, body: summary, sealedPassword: null });
+      return summary;
+    }, sql);
+    return { body, replayed: false };
+  } catch (error) {
+    await releaseKey(sql, scope).catch(() => {});
+    throw error;
+  }
+}
+
+/** Suspends access (revenue stays); only an active or completed student can be suspended. */
+export function suspendStudent(
+  caller: AuthUser,
+  studentId: string,
+  change: StatusChange,
+  sql: Sql = db(),
+): Promise<StudentSummary> {
+  return withTransaction(async (tx) => {
+    const student = await lockStudent(tx, caller, studentId);
+    if (student.status !== "active" && student.status !== "completed") throw illegal(student, "suspended");
+    await tx`update public.tripwire_users set status = 'suspended' where user_id = ${studentId}`;
+    await logEvent(tx, student, "student_suspended", { reason: change.reason });
+    return await summaryAfter(tx, studentId);
+  }, sql);
+}
+
+/** Gives a suspended student access again, as active (or completed, with a certificate). */
+export function reactivateStudent(
+  caller: AuthUser,
+  studentId: string,
+  change: StatusChange,
+  sql: Sql = db(),
+): Promise<StudentSummary> {
+  return withTransaction(async (tx) => {
+    const student = await lockStudent(tx, caller, studentId);
+    if (student.status !== "suspended") throw illegal(student, "reactivated");
+    const status = student.certified ? "completed" : "active";
+    await tx`update public.tripwire_users set status = ${status} where user_id = ${studentId}`;
+    await logEvent(tx, student, "student_reactivated", { reason: change.reason });
+    return await summaryAfter(tx, studentId);
+  }, sql);
+}
+
+function illegal(student: LockedStudent, becoming: string): HttpError {
+  return new HttpError(409, "illegal_transition", `A ${student.status} student cannot be ${becoming}`, {
+    status: student.status,
+  });
+}
