@@ -367,18 +367,12 @@ export async function refundStudent(
 }
 
 /** Suspends access (revenue stays); only an active or completed student can be suspended. */
-export function suspendStudent(
-  caller: AuthUser,
-  studentId: string,
-  change: StatusChange,
-  sql: Sql = db(),
-): Promise<StudentSummary> {
-  return withTransaction(async (tx) => {
-    const student = await lockStudent(tx, caller, studentId);
-    if (student.status !== "active" && student.status !== "completed") throw illegal(student, "suspended");
-    await tx`update public.tripwire_users set status = 'suspended' where user_id = ${studentId}`;
-    await logEvent(tx, student, "student_suspended", { reason: change.reason });
-    return await summaryAfter(tx, studentId);
+export function suspendStudent(caller: AuthUser, studentId: string, change: StatusChange, sql: Sql = db()) {
+  return changeStatus(caller, studentId, change, {
+    from: ["active", "completed"],
+    becoming: "suspended",
+    to: () => "suspended",
+    event: "student_suspended",
   }, sql);
 }
 
@@ -388,13 +382,33 @@ export function reactivateStudent(
   studentId: string,
   change: StatusChange,
   sql: Sql = db(),
+) {
+  return changeStatus(caller, studentId, change, {
+    from: ["suspended"],
+    becoming: "reactivated",
+    to: (student) => student.certified ? "completed" : "active",
+    event: "student_reactivated",
+  }, sql);
+}
+
+/** One status change: allowed only from `from`, with its feed entry, in one transaction. */
+function changeStatus(
+  caller: AuthUser,
+  studentId: string,
+  change: StatusChange,
+  rule: {
+    from: LockedStudent["status"][];
+    becoming: string;
+    to: (student: LockedStudent) => LockedStudent["status"];
+    event: "student_suspended" | "student_reactivated";
+  },
+  sql: Sql,
 ): Promise<StudentSummary> {
   return withTransaction(async (tx) => {
     const student = await lockStudent(tx, caller, studentId);
-    if (student.status !== "suspended") throw illegal(student, "reactivated");
-    const status = student.certified ? "completed" : "active";
-    await tx`update public.tripwire_users set status = ${status} where user_id = ${studentId}`;
-    await logEvent(tx, student, "student_reactivated", { reason: change.reason });
+    if (!rule.from.includes(student.status)) throw illegal(student, rule.becoming);
+    await tx`update public.tripwire_users set status = ${rule.to(student)} where user_id = ${studentId}`;
+    await logEvent(tx, student, rule.event, { reason: change.reason });
     return await summaryAfter(tx, studentId);
   }, sql);
 }
