@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { HttpError } from "../supabase/functions/_shared/errors.ts";
-import { LocalAuthAdmin, SupabaseAuthAdmin } from "../supabase/functions/create-tripwire-user/auth_admin.ts";
+import { LocalAuthAdmin, SupabaseAuthAdmin } from "../supabase/functions/_shared/auth_admin.ts";
 import {
   createTripwireUser,
   NewStudent,
@@ -11,7 +11,7 @@ import {
   maxEmailAttempts,
   ResendEmailSender,
   sendQueuedEmails,
-} from "../supabase/functions/create-tripwire-user/welcome_email.ts";
+} from "../supabase/functions/_shared/email.ts";
 import { aida } from "./support/fixtures.ts";
 import { startGoTrueServer } from "./support/gotrue_server.ts";
 import { startResendServer } from "./support/resend_server.ts";

@@ -4,7 +4,7 @@ import {
   generatePassword,
   sealPassword,
   unsealPassword,
-} from "../supabase/functions/create-tripwire-user/password.ts";
+} from "../supabase/functions/_shared/password.ts";
 import "./support/server.ts"; // the environment every function sees
 
 Deno.test("generated passwords: 20 characters, all three classes, no look-alikes, never repeated", () => {

@@ -9,7 +9,7 @@ import { db, type Row, type Sql, type Transaction, withTransaction } from "../_s
 import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
-import { type AuthAdmin, authAdmin, emailExists } from "./auth_admin.ts";
+import { type AuthAdmin, authAdmin, emailExists } from "../_shared/auth_admin.ts";
 import {
   amendStoredResponse,
   claimKey,
@@ -17,8 +17,8 @@ import {
   releaseKey,
   requestHash,
 } from "../_shared/idempotency.ts";
-import { generatePassword, sealPassword, unsealPassword } from "./password.ts";
-import { deliverWelcomeEmail, type EmailSender, emailSender, welcomeSealContext } from "./welcome_email.ts";
+import { generatePassword, sealPassword, unsealPassword } from "../_shared/password.ts";
+import { deliverWelcomeEmail, type EmailSender, emailSender, welcomeSealContext } from "../_shared/email.ts";
 
 const noControlCharacters = /^[^\p{Cc}]*$/u;
 const maxPaymentAmount = 9_999_999_999.99; // numeric(12, 2)

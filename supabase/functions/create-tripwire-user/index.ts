@@ -5,7 +5,7 @@ import { createApp, requireRole, requireServiceRole, serve, zJson } from "../_sh
 import { idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
 import { describe, idempotencyKeyHeader } from "../_shared/openapi.ts";
 import { CreatedStudent, createTripwireUser, NewStudent } from "./create_tripwire_user.ts";
-import { RetryReport, sendQueuedEmails } from "./welcome_email.ts";
+import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 
 const EmailRetries = z.object({
   emails: RetryReport,

@@ -4,9 +4,9 @@
  * is set; otherwise a sender that writes one log line (without the body) — the local default.
  */
 import { z } from "zod";
-import { config } from "../_shared/config.ts";
-import { db, type PrivateRow, type Sql } from "../_shared/db.ts";
-import { log } from "../_shared/log.ts";
+import { config } from "./config.ts";
+import { db, type PrivateRow, type Sql } from "./db.ts";
+import { log } from "./log.ts";
 import { unsealPassword } from "./password.ts";
 
 export interface EmailMessage {
