@@ -56,6 +56,7 @@ story(
       "POST /leaderboard/refresh",
       "POST /students/{id}/reactivate",
       "POST /students/{id}/refund",
+      "POST /students/{id}/reset-password",
       "POST /students/{id}/suspend",
       "POST /video-tracking",
     ]);

@@ -165,7 +165,7 @@ story("manager Aida sells the course to Bolat: one request makes the whole stude
     assert.deepEqual(outbox.map((row) => ({ ...row })), [{
       recipient: "bolat.nurlanov@example.kz",
       template: "welcome",
-      payload: { full_name: "Bolat Nurlanov" },
+      payload: { full_name: "Bolat Nurlanov", language: "ru" },
       status: "sent",
       attempts: 1,
       sent: true,

@@ -91,6 +91,16 @@ export function startGoTrueServer(sql: postgres.Sql, apiKey: string): GoTrueServ
     }
 
     const match = url.pathname.match(/^\/auth\/v1\/admin\/users\/([0-9a-f-]{36})$/);
+    if (match && request.method === "PUT") {
+      if (!(await userJson(match[1]))) return gotrueError(404, "user_not_found", "User not found");
+      if (typeof body.password === "string") {
+        await sql`
+          update auth.users set encrypted_password = extensions.crypt(${body.password}, extensions.gen_salt('bf')),
+                                updated_at = now()
+          where id = ${match[1]}`;
+      }
+      return Response.json(await userJson(match[1]), { headers: apiVersionHeaders });
+    }
     if (match && (request.method === "GET" || request.method === "DELETE")) {
       const user = await userJson(match[1]);
       if (!user) return gotrueError(404, "user_not_found", "User not found");

@@ -37,6 +37,7 @@ export const activityDetails = {
   }),
   student_suspended: z.object({ student_name: studentName, reason: z.string() }),
   student_reactivated: z.object({ student_name: studentName, reason: z.string() }),
+  password_reset: z.object({ student_name: studentName }),
 };
 
 export type ActivityType = keyof typeof activityDetails;

@@ -1,5 +1,5 @@
 /**
- * Login accounts, created and deleted through one interface with two real implementations: Supabase
+ * Login accounts, created, deleted and given a new password through one interface with two real implementations: Supabase
  * Auth's admin API (deployed) and rows in the local database's `auth` schema (`npm start`, tests).
  * Which one is configuration (AUTH_ADMIN), never a guess.
  */
@@ -22,6 +22,8 @@ export interface AuthAdmin {
   createUser(user: NewAuthUser): Promise<void>;
   /** Deletes a login; a login that does not exist is not an error. */
   deleteUser(id: string): Promise<void>;
+  /** Replaces a login's password; the old one stops working at once. */
+  setPassword(id: string, password: string): Promise<void>;
 }
 
 /** 409 `email_exists`: the one answer for a taken address, whoever noticed it. */
@@ -73,6 +75,19 @@ export class SupabaseAuthAdmin implements AuthAdmin {
       `Supabase Auth did not delete user ${id}: ${error.status} ${error.code ?? error.message}`,
     );
   }
+  async setPassword(id: string, password: string): Promise<void> {
+    const { error } = await this.#client.auth.admin.updateUserById(id, { password });
+    if (!error) return;
+    throw new HttpError(
+      502,
+      "auth_unavailable",
+      "Supabase Auth did not change the password; retry the request",
+      {
+        auth_status: error.status,
+        auth_code: error.code,
+      },
+    );
+  }
 }
 
 /**
@@ -111,6 +126,15 @@ export class LocalAuthAdmin implements AuthAdmin {
 
   async deleteUser(id: string): Promise<void> {
     await this.sql`delete from auth.users where id = ${id}`;
+  }
+
+  async setPassword(id: string, password: string): Promise<void> {
+    const [changed] = await this.sql`
+      update auth.users set encrypted_password = extensions.crypt(${password}, extensions.gen_salt('bf')),
+                            updated_at = now()
+      where id = ${id}
+      returning 1 as changed`;
+    if (!changed) throw new Error(`No login ${id} to change the password of`);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The welcome e-mail: queued in the outbox inside the creating transaction, sent right after commit,
- * and retried from the outbox when the provider failed. The provider is Resend when RESEND_API_KEY
+ * E-mails to students (the welcome e-mail, a reset password): queued in the outbox inside the
+ * transaction that makes them necessary, sent right after commit, and retried from the outbox when the
+ * provider failed. The provider is Resend when RESEND_API_KEY
  * is set; otherwise a sender that writes one log line (without the body) — the local default.
  */
 import { z } from "zod";
@@ -78,64 +79,120 @@ export function emailSender(): EmailSender {
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
-/** The welcome e-mail's text; without a password (it could not be recovered) it points to the reset. */
-export function welcomeMessage(
-  student: { outboxId: number | string; email: string; fullName: string },
+export type EmailTemplate = "welcome" | "password_reset";
+export type Language = "ru" | "en";
+
+interface Texts {
+  subject: string;
+  greeting: (name: string) => string;
+  lead: string;
+  signIn: string;
+}
+
+/**
+ * Every text the e-mails say, per language (the academy's, `analytics.settings.language`, Russian unless
+ * set), in one catalogue: the code never branches on a language.
+ */
+const catalogue: Record<
+  Language,
+  Record<EmailTemplate, Texts> & { login: string; password: string; noPassword: string }
+> = {
+  ru: {
+    welcome: {
+      subject: "Ваш курс Tripwire готов",
+      greeting: (name) => `Здравствуйте, ${name}!`,
+      lead: "Ваш курс Tripwire открыт. Войдите и начните с первого урока:",
+      signIn: "Войти",
+    },
+    password_reset: {
+      subject: "Новый пароль для курса Tripwire",
+      greeting: (name) => `Здравствуйте, ${name}!`,
+      lead: "Ваш менеджер задал вам новый пароль. Прежний больше не действует. Войти:",
+      signIn: "Войти",
+    },
+    login: "Логин",
+    password: "Пароль",
+    noPassword: "Задайте пароль через «Забыли пароль?» на странице входа.",
+  },
+  en: {
+    welcome: {
+      subject: "Your Tripwire course is ready",
+      greeting: (name) => `Hello, ${name}!`,
+      lead: "Your Tripwire course is ready. Sign in and start with the first lesson:",
+      signIn: "Sign in",
+    },
+    password_reset: {
+      subject: "Your new Tripwire password",
+      greeting: (name) => `Hello, ${name}!`,
+      lead: "Your manager has set a new password for you; the old one no longer works. Sign in:",
+      signIn: "Sign in",
+    },
+    login: "Login",
+    password: "Password",
+    noPassword: 'Choose your password with "Forgot password" on the sign-in page.',
+  },
+};
+
+/** An e-mail's text in the academy's language; without a password (it could not be recovered) it points to the reset. */
+export function emailMessage(
+  email: {
+    outboxId: number | string;
+    email: string;
+    fullName: string;
+    template: EmailTemplate;
+    language: Language;
+  },
   password: string | undefined,
   loginUrl = config().loginUrl,
 ): EmailMessage {
+  const words = catalogue[email.language] ?? catalogue.ru;
+  const texts = words[email.template];
   const credentials = password
-    ? [`Login: ${student.email}`, `Password: ${password}`]
-    : [`Login: ${student.email}`, `Choose your password with "Forgot password" on the sign-in page.`];
-  const text = [
-    `Hello, ${student.fullName}!`,
-    "",
-    "Your Tripwire course is ready. Sign in and start with the first lesson:",
-    loginUrl,
-    "",
-    ...credentials,
-  ].join("\n");
+    ? [`${words.login}: ${email.email}`, `${words.password}: ${password}`]
+    : [`${words.login}: ${email.email}`, words.noPassword];
+  const text = [texts.greeting(email.fullName), "", texts.lead, loginUrl, "", ...credentials].join("\n");
   const html = [
-    `<p>Hello, ${escapeHtml(student.fullName)}!</p>`,
-    `<p>Your Tripwire course is ready. <a href="${
-      escapeHtml(loginUrl)
-    }">Sign in</a> and start with the first lesson.</p>`,
+    `<p>${escapeHtml(texts.greeting(email.fullName))}</p>`,
+    `<p>${escapeHtml(texts.lead)} <a href="${escapeHtml(loginUrl)}">${escapeHtml(texts.signIn)}</a></p>`,
     `<p>${credentials.map(escapeHtml).join("<br>")}</p>`,
   ].join("\n");
   return {
-    to: student.email,
-    subject: "Your Tripwire course is ready",
+    to: email.email,
+    subject: texts.subject,
     text,
     html,
-    idempotencyKey: `welcome-email/${student.outboxId}`,
+    idempotencyKey: `${email.template.replace("_", "-")}-email/${email.outboxId}`,
   };
 }
 
-/** Context the sealed password of a welcome e-mail is bound to. */
-export const welcomeSealContext = (userId: string) => `welcome-email:${userId}`;
+/** Context the sealed password of a queued e-mail is bound to. */
+export const emailSealContext = (template: EmailTemplate, userId: string) =>
+  template === "welcome" ? `welcome-email:${userId}` : `password-reset-email:${userId}`;
 
 /** Attempts per e-mail before it is marked failed. */
 export const maxEmailAttempts = 8;
 
-export interface QueuedWelcomeEmail {
+export interface QueuedEmail {
   outboxId: number | string;
   userId: string;
   email: string;
   fullName: string;
+  template: EmailTemplate;
+  language: Language;
 }
 
 /**
- * Sends one queued welcome e-mail and records the outcome: sent (outbox row and the student's
- * `welcome_email_sent` in one statement) or still queued with a backed-off next attempt.
+ * Sends one queued e-mail and records the outcome: sent (the outbox row, and for a welcome e-mail the
+ * student's `welcome_email_sent`, in one statement) or still queued with a backed-off next attempt.
  */
-export async function deliverWelcomeEmail(
-  email: QueuedWelcomeEmail,
+export async function deliverEmail(
+  email: QueuedEmail,
   password: string | undefined,
   sender: EmailSender = emailSender(),
   sql: Sql = db(),
 ): Promise<"sent" | "queued" | "failed"> {
   try {
-    await sender.send(welcomeMessage(email, password));
+    await sender.send(emailMessage(email, password));
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, 500);
     const [row] = await sql<{ status: "queued" | "failed" }[]>`
@@ -160,11 +217,11 @@ export async function deliverWelcomeEmail(
       update private.email_outbox
       set status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = null, sealed_password = null
       where id = ${email.outboxId} and status = 'queued'
-      returning user_id
+      returning user_id, template
     )
     update public.tripwire_users
     set welcome_email_sent = true, welcome_email_sent_at = now()
-    where user_id in (select user_id from sent) and not welcome_email_sent`;
+    where user_id in (select user_id from sent where template = 'welcome') and not welcome_email_sent`;
   return "sent";
 }
 
@@ -181,7 +238,7 @@ export type RetryReport = z.output<typeof RetryReport>;
 const claimLease = "5 minutes";
 
 /**
- * Sends the welcome e-mails that are due (for the scheduler). Rows are claimed with SKIP LOCKED and
+ * Sends the e-mails that are due (for the scheduler). Rows are claimed with SKIP LOCKED and
  * a lease, so overlapping runs never send one e-mail twice, and no lock is held while sending.
  */
 export async function sendQueuedEmails(
@@ -192,6 +249,8 @@ export async function sendQueuedEmails(
   const due = await sql<
     (Pick<PrivateRow<"email_outbox">, "id" | "user_id" | "recipient" | "sealed_password"> & {
       full_name: string;
+      template: EmailTemplate;
+      language: Language | null;
     })[]
   >`
     update private.email_outbox o
@@ -203,14 +262,22 @@ export async function sendQueuedEmails(
       limit ${limit}
       for update skip locked
     )
-    returning o.id, o.user_id, o.recipient, o.payload ->> 'full_name' as full_name, o.sealed_password`;
+    returning o.id, o.user_id, o.recipient, o.payload ->> 'full_name' as full_name, o.sealed_password, o.template,
+              o.payload ->> 'language' as language`;
   const report: RetryReport = { attempted: due.length, sent: 0, queued: 0, failed: 0 };
   for (const row of due) {
     const password = row.sealed_password
-      ? await unsealPassword(row.sealed_password, welcomeSealContext(row.user_id))
+      ? await unsealPassword(row.sealed_password, emailSealContext(row.template, row.user_id))
       : undefined;
-    const outcome = await deliverWelcomeEmail(
-      { outboxId: row.id, userId: row.user_id, email: row.recipient, fullName: row.full_name ?? "" },
+    const outcome = await deliverEmail(
+      {
+        outboxId: row.id,
+        userId: row.user_id,
+        email: row.recipient,
+        fullName: row.full_name ?? "",
+        template: row.template,
+        language: row.language ?? "ru",
+      },
       password,
       sender,
       sql,

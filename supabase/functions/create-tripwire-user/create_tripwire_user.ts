@@ -18,7 +18,13 @@ import {
   requestHash,
 } from "../_shared/idempotency.ts";
 import { generatePassword, sealPassword, unsealPassword } from "../_shared/password.ts";
-import { deliverWelcomeEmail, type EmailSender, emailSender, welcomeSealContext } from "../_shared/email.ts";
+import {
+  deliverEmail,
+  emailSealContext,
+  type EmailSender,
+  emailSender,
+  type Language,
+} from "../_shared/email.ts";
 
 const noControlCharacters = /^[^\p{Cc}]*$/u;
 const maxPaymentAmount = 9_999_999_999.99; // numeric(12, 2)
@@ -90,6 +96,7 @@ type WrittenStudent = Pick<Row<"tripwire_users">, "created_at"> & {
   module_title: Row<"tripwire_modules">["title"];
   lesson_id: Row<"tripwire_lessons">["id"] | null;
   outbox_id: string | null;
+  language: Language | null;
 };
 
 /**
@@ -158,14 +165,15 @@ export function writeStudent(
     ),
     welcome_email as (
       insert into private.email_outbox (user_id, recipient, template, payload, sealed_password)
-      select s.user_id, ${student.email}, 'welcome', jsonb_build_object('full_name', ${student.full_name}::text),
+      select s.user_id, ${student.email}, 'welcome',
+             jsonb_build_object('full_name', ${student.full_name}::text, 'language', a.language),
              ${student.sealedPassword}
-      from student s
+      from student s cross join analytics.settings a
       where ${student.send_welcome_email}::boolean
-      returning id
+      returning id, payload ->> 'language' as language
     )
     select s.created_at, c.module_id, c.module_position, c.module_title, c.lesson_id,
-           (select id::text from welcome_email) as outbox_id
+           (select id::text from welcome_email) as outbox_id, (select language from welcome_email) as language
     from student s cross join course c`;
 }
 
@@ -246,7 +254,7 @@ async function createStudent(
 
   const password = generatePassword();
   await createLogin(manager, input, userId, password, deps);
-  const { created, outboxId } = await writeStudentOrDeleteLogin(
+  const { created, outboxId, language } = await writeStudentOrDeleteLogin(
     manager,
     input,
     userId,
@@ -256,7 +264,14 @@ async function createStudent(
   );
   log("info", "student_created", { user_id: userId, manager_id: manager.id });
   if (outboxId !== null) {
-    created.welcome_email = await sendWelcomeEmail(input, userId, outboxId, password, keyScope, deps);
+    created.welcome_email = await sendWelcomeEmail(
+      input,
+      userId,
+      { outboxId, language },
+      password,
+      keyScope,
+      deps,
+    );
   }
   return { status: 201, body: { ...created, password }, replayed: false };
 }
@@ -299,9 +314,9 @@ async function writeStudentOrDeleteLogin(
   password: string,
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
-): Promise<{ created: CreatedStudent; outboxId: string | null }> {
+): Promise<{ created: CreatedStudent; outboxId: string | null; language: Language }> {
   const sealedForEmail = input.send_welcome_email
-    ? await sealPassword(password, welcomeSealContext(userId))
+    ? await sealPassword(password, emailSealContext("welcome", userId))
     : null;
   const sealedForReplay = keyScope
     ? await sealPassword(password, replaySealContext(manager.id, keyScope.key))
@@ -326,7 +341,7 @@ async function writeStudentOrDeleteLogin(
       if (keyScope) {
         await completeKey(tx, keyScope, { status: 201, body: { ...body }, sealedPassword: sealedForReplay });
       }
-      return { created: body, outboxId: row.outbox_id };
+      return { created: body, outboxId: row.outbox_id, language: row.language ?? "ru" };
     }, deps.sql);
   } catch (error) {
     await deleteLogin(deps, userId, error);
@@ -342,15 +357,15 @@ async function writeStudentOrDeleteLogin(
 async function sendWelcomeEmail(
   input: NewStudent,
   userId: string,
-  outboxId: string,
+  queued: { outboxId: string; language: Language },
   password: string,
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
 ): Promise<"sent" | "queued"> {
   let answer: "sent" | "queued" = "queued";
   try {
-    const outcome = await deliverWelcomeEmail(
-      { outboxId, userId, email: input.email, fullName: input.full_name },
+    const outcome = await deliverEmail(
+      { ...queued, userId, email: input.email, fullName: input.full_name, template: "welcome" },
       password,
       deps.emailSender,
       deps.sql,

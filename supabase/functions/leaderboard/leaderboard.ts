@@ -165,6 +165,7 @@ export const ActivityFeed = z.object({
     feedEvent("student_refunded"),
     feedEvent("student_suspended"),
     feedEvent("student_reactivated"),
+    feedEvent("password_reset"),
   ])),
   next_cursor: z.string().nullable().meta({
     description: "Pass as `before` for the next page; null at the end.",

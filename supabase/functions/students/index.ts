@@ -1,13 +1,16 @@
-// A manager's students: the list, one student, and what happens after the sale (refund, suspension).
+// A manager's students: the list, one student, and what happens after the sale (refund, suspension, a
+// lost password).
 import { createApp, requireRole, serve, zJson, zParam, zQuery } from "../_shared/app.ts";
 import { idempotencyKeyOf } from "../_shared/idempotency.ts";
 import { describe, idempotencyKeyHeader } from "../_shared/openapi.ts";
 import {
   getStudent,
   listStudents,
+  PasswordReset,
   reactivateStudent,
   Refund,
   refundStudent,
+  resetPassword,
   StatusChange,
   StudentDetail,
   StudentList,
@@ -76,6 +79,30 @@ export const app = createApp("students")
       const result = await refundStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"), key);
       if (result.replayed) c.header("idempotent-replayed", "true");
       return c.json(result.body);
+    },
+  )
+  .post(
+    "/:id/reset-password",
+    describe({
+      summary: "Reset a student's lost password",
+      description: "A new generated password, shown once here and e-mailed to the student in the academy's " +
+        "language; the old one stops working at once. Never stored in plain text.",
+      access: "manager",
+      ok: { status: 200, schema: PasswordReset, description: "The new password." },
+      errors: { ...notYours, 502: "`auth_unavailable`: Supabase Auth did not change it; retry." },
+      okHeaders: {
+        "cache-control": {
+          description: "`no-store`: the body holds a password.",
+          schema: { type: "string" },
+        },
+      },
+    }),
+    staff,
+    zParam(StudentParams),
+    async (c) => {
+      const reset = await resetPassword(c.get("user"), c.req.valid("param").id);
+      c.header("cache-control", "no-store");
+      return c.json(reset);
     },
   )
   .post(

@@ -1,16 +1,26 @@
 /**
  * A manager's students (docs/architecture.md, students): the list with filters and search, one student
- * in detail, and what a sales team does after the sale — refunds, suspensions. Everything is scoped to
+ * in detail, and what a sales team does after the sale — refunds, suspensions, a lost password. Everything is scoped to
  * the caller in SQL: a manager sees the students they sold, an admin everyone's; another manager's
  * student is answered as not found, so its existence is not revealed.
  */
 import { z } from "zod";
 import { activityDetails } from "../_shared/activity.ts";
 import type { AuthUser } from "../_shared/auth.ts";
-import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
+import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import {
+  deliverEmail,
+  emailSealContext,
+  type EmailSender,
+  emailSender,
+  type Language,
+} from "../_shared/email.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { claimKey, completeKey, releaseKey, requestHash } from "../_shared/idempotency.ts";
+import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
+import { generatePassword, sealPassword } from "../_shared/password.ts";
 
 /** The SQL's page limit (analytics.max_page_size()), as the leaderboard's. */
 const maxPageSize = 100;
@@ -417,4 +427,76 @@ function illegal(student: LockedStudent, becoming: string): HttpError {
   return new HttpError(409, "illegal_transition", `A ${student.status} student cannot be ${becoming}`, {
     status: student.status,
   });
+}
+
+// ---- A lost password ------------------------------------------------------------------------------------
+
+export const PasswordReset = z.object({
+  user_id: z.uuid(),
+  password: z.string().meta({ description: "The new password, shown once (and e-mailed to the student)." }),
+  email: z.enum(["sent", "queued"]).meta({ description: "`queued`: the provider refused for now; retried." }),
+}).meta({ id: "PasswordReset" });
+export type PasswordReset = z.output<typeof PasswordReset>;
+
+export interface ResetDependencies {
+  sql: Sql;
+  authAdmin: AuthAdmin;
+  emailSender: EmailSender;
+}
+
+/**
+ * A new generated password for one of the caller's students: the login gets it first (the old one stops
+ * working), then the e-mail is queued sealed with the feed entry in one transaction, and sent after commit.
+ * Never stored in plain text.
+ */
+export async function resetPassword(
+  caller: AuthUser,
+  studentId: string,
+  deps: ResetDependencies = { sql: db(), authAdmin: authAdmin(), emailSender: emailSender() },
+): Promise<PasswordReset> {
+  const scope = scopeOf(caller, undefined);
+  const [student] = await deps.sql<
+    Pick<Row<"tripwire_users">, "user_id" | "email" | "full_name" | "granted_by">[]
+  >`
+    select t.user_id, t.email, t.full_name, t.granted_by from public.tripwire_users t
+    where t.user_id = ${studentId} and (${scope}::uuid is null or t.granted_by = ${scope}::uuid)`;
+  if (!student) throw notFound();
+
+  const password = generatePassword();
+  await deps.authAdmin.setPassword(studentId, password);
+  const sealed = await sealPassword(password, emailSealContext("password_reset", studentId));
+  const queued = await withTransaction(async (tx) => {
+    const [row] = await tx<{ outbox_id: string; language: Language }[]>`
+      insert into private.email_outbox (user_id, recipient, template, payload, sealed_password)
+      select ${studentId}, ${student.email}, 'password_reset',
+             jsonb_build_object('full_name', ${student.full_name}::text, 'language', a.language), ${sealed}
+      from analytics.settings a
+      returning id::text as outbox_id, payload ->> 'language' as language`;
+    await tx`
+      insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+      values (${student.granted_by}, ${studentId}, 'password_reset',
+              jsonb_build_object('student_name', ${student.full_name}::text))`;
+    return row;
+  }, deps.sql);
+
+  let email: "sent" | "queued" = "queued";
+  try {
+    const outcome = await deliverEmail(
+      {
+        outboxId: queued.outbox_id,
+        userId: studentId,
+        email: student.email,
+        fullName: student.full_name,
+        template: "password_reset",
+        language: queued.language,
+      },
+      password,
+      deps.emailSender,
+      deps.sql,
+    );
+    email = outcome === "sent" ? "sent" : "queued";
+  } catch (error) {
+    log("warn", "reset_email_not_recorded", { user_id: studentId, error: describeError(error) });
+  }
+  return { user_id: studentId, password, email };
 }
