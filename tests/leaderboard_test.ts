@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
 import { createMigratedDatabase } from "./support/database.ts";
-import { aida, asRole, daniyar, insertManager, saule } from "./support/fixtures.ts";
+import { aida, asRole, daniyar, insertManager, insertStudent, saule } from "./support/fixtures.ts";
 import { enrol } from "./support/learning.ts";
 import {
   ActivityQuery,
@@ -67,6 +67,7 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
       manager_id: string;
       full_name: string;
       revenue: string;
+      refunds: string;
       students_created: number;
       students_active: number;
       lessons_completed: number;
@@ -90,6 +91,12 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
       where b.starts_on is null or (tu.created_at at time zone b.tz)::date >= b.starts_on
       group by tu.granted_by
     ),
+    refunded as (
+      select tu.granted_by as manager_id, sum(r.amount) as refunds
+      from public.student_refunds r join public.tripwire_users tu using (user_id), bounds b
+      where b.starts_on is null or (r.created_at at time zone b.tz)::date >= b.starts_on
+      group by tu.granted_by
+    ),
     lessons as (
       select tu.granted_by as manager_id, count(*)::int as lessons_completed
       from public.student_progress sp join public.tripwire_users tu using (user_id), bounds b
@@ -106,19 +113,22 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
     active as (
       select tu.granted_by as manager_id, count(distinct sp.user_id)::int as students_active
       from public.student_progress sp join public.tripwire_users tu using (user_id), bounds b
-      where sp.status = 'completed'
+      where sp.status = 'completed' and tu.status in ('active', 'completed')
         and (b.starts_on is null or (sp.completed_at at time zone b.tz)::date >= b.starts_on)
       group by tu.granted_by
     )
-    select u.id as manager_id, u.full_name, coalesce(s.revenue, 0)::numeric(14, 2)::text as revenue,
+    select u.id as manager_id, u.full_name,
+           (coalesce(s.revenue, 0) - coalesce(r.refunds, 0))::numeric(14, 2)::text as revenue,
+           coalesce(r.refunds, 0)::numeric(14, 2)::text as refunds,
            coalesce(s.students_created, 0) as students_created, coalesce(a.students_active, 0) as students_active,
            coalesce(l.lessons_completed, 0) as lessons_completed, coalesce(c.certificates_issued, 0) as certificates_issued
     from public.users u
     left join sales s on s.manager_id = u.id
+    left join refunded r on r.manager_id = u.id
     left join lessons l on l.manager_id = u.id
     left join certificates c on c.manager_id = u.id
     left join active a on a.manager_id = u.id
-    where u.role = 'manager' or s.manager_id is not null`;
+    where u.role = 'manager' or s.manager_id is not null or r.manager_id is not null`;
   const key = (
     row: (typeof rows)[number],
   ) => [Number(row.revenue), row.students_created, row.certificates_issued];
@@ -132,6 +142,7 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
     manager_id: row.manager_id,
     full_name: row.full_name,
     revenue: Number(row.revenue),
+    refunds: Number(row.refunds),
     students_created: row.students_created,
     students_active: row.students_active,
     lessons_completed: row.lessons_completed,
@@ -568,3 +579,59 @@ story("the request schemas enforce exactly the SQL's limits (the SQL is the trut
     false,
   );
 });
+
+story(
+  "a refund subtracts on its own day: the sale's day keeps its revenue, the refund's day loses it",
+  async (t) => {
+    const manager = await insertManager(sql, "Refund Manager");
+    const bolat = await insertStudent(sql, {
+      managerId: manager.id,
+      email: `bolat.net.${manager.id.slice(0, 8)}@example.kz`,
+      fullName: "Bolat Net",
+    });
+    const dana = await insertStudent(sql, {
+      managerId: manager.id,
+      email: `dana.net.${manager.id.slice(0, 8)}@example.kz`,
+      fullName: "Dana Net",
+    });
+    // Dana bought three days ago and completed a lesson; today she asks for 200 back.
+    await sql`update public.tripwire_users set created_at = created_at - interval '3 days' where user_id = ${dana.id}`;
+    await completeLesson({ id: dana.id, token: await tokenFor(dana.id) }, 67);
+    const refunded = await callFunction(`students/${dana.id}/refund`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await tokenFor(manager.id)}`, "content-type": "application/json" },
+      body: JSON.stringify({ amount: 200, reason: "partly unhappy" }),
+    });
+    await expectJson(refunded);
+    await refresh(true);
+
+    await t.step("the chart: the sale on its day, the refund on today's", async () => {
+      const [{ today }] =
+        await sql`select (now() at time zone time_zone)::date::text as today from analytics.settings`;
+      const from = new Date(Date.parse(`${today}T00:00:00Z`) - 4 * 86_400_000).toISOString().slice(0, 10);
+      const chart = await getJson(`leaderboard/chart?from=${from}&to=${today}`, manager.id);
+      const byDay = Object.fromEntries(chart.days.map((day: { day: string }) => [day.day, day]));
+      const saleDay = new Date(Date.parse(`${today}T00:00:00Z`) - 3 * 86_400_000).toISOString().slice(0, 10);
+      assert.equal(byDay[saleDay].revenue, 490);
+      assert.equal(byDay[saleDay].refunds, 0);
+      assert.equal(byDay[today].revenue, 490 - 200, "Bolat's sale less Dana's refund");
+      assert.equal(byDay[today].refunds, 200);
+    });
+
+    await t.step("the leaderboard and stats: net revenue, refunds, and Dana no longer active", async () => {
+      const all = await getJson("leaderboard?period=all&limit=100", manager.id);
+      const row = all.managers.find((m: { manager_id: string }) => m.manager_id === manager.id);
+      assert.equal(row.revenue, 780);
+      assert.equal(row.refunds, 200);
+      assert.equal(row.students_active, 0, "Dana learned, but her access was taken away");
+      const stats = await getJson("leaderboard/stats", manager.id);
+      assert.equal(stats.periods.all.revenue, 780);
+      assert.equal(stats.periods.day.refunds, 200);
+      for (const period of periods) {
+        const board = await getJson(`leaderboard?period=${period}&limit=100`, manager.id);
+        assert.deepEqual(byManager(board.managers), byManager(await expectedLeaderboard(period)), period);
+      }
+    });
+    assert.ok(bolat.id);
+  },
+);

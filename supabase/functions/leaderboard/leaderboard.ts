@@ -77,7 +77,10 @@ export const ActivityQuery = z.strictObject({
 
 const periods = ["day", "week", "month", "all"] as const;
 const count = z.number().int().min(0);
-const money = z.number().meta({ description: "Net revenue in the academy's currency, 2 decimals." });
+const money = z.number().meta({
+  description:
+    "Net revenue in the academy's currency, 2 decimals: sales on their day minus refunds on theirs.",
+});
 const isoDay = z.iso.date();
 const timeZone = z.string().meta({ description: "The academy's time zone: where its days begin." });
 const refreshedAt = timestamp.nullable().meta({
@@ -87,6 +90,9 @@ const refreshedAt = timestamp.nullable().meta({
 /** A manager's figures for one period. */
 const Figures = {
   revenue: money,
+  refunds: z.number().min(0).meta({
+    description: "Refunds taken in the period (already subtracted from revenue).",
+  }),
   students_created: count,
   students_active: count,
   lessons_completed: count,
@@ -116,6 +122,7 @@ export const SalesChart = z.object({
   days: z.array(z.object({
     day: isoDay,
     revenue: money,
+    refunds: z.number().min(0),
     students_created: count,
     lessons_completed: count,
     certificates_issued: count,

@@ -1,6 +1,7 @@
--- The analytics RPCs as they stand, each with its grant beside it, and the limits they enforce stated once
--- here: the functions' zod schemas are held to them by a test (tests/leaderboard_test.ts). Supersedes the
--- definitions in 20261123100000_sales_analytics.sql, which has shipped.
+-- The analytics RPCs as they stand (revenue net of refunds, and the refunds), each with its grant beside it,
+-- and the limits they enforce stated once here: the functions' zod schemas are held to them by a test
+-- (tests/leaderboard_test.ts). Supersedes the definitions in 20261123100000_sales_analytics.sql, which
+-- has shipped.
 
 -- Rows a page may ask for: 1 to 100.
 create or replace function analytics.max_page_size() returns integer
@@ -56,6 +57,7 @@ begin
     'refreshed_at', analytics.refreshed_at(),
     'managers', coalesce(jsonb_agg(jsonb_build_object(
       'rank', l.rank, 'manager_id', l.manager_id, 'full_name', l.full_name, 'revenue', l.revenue,
+      'refunds', l.refunds,
       'students_created', l.students_created, 'students_active', l.students_active,
       'lessons_completed', l.lessons_completed, 'certificates_issued', l.certificates_issued
     ) order by l.position), '[]')
@@ -98,17 +100,17 @@ begin
     select d::date as day from generate_series(first_day, last_day, interval '1 day') as d
   ),
   facts as (
-    select m.day, m.students_created, m.revenue, m.lessons_completed, m.certificates_issued
+    select m.day, m.students_created, m.revenue, m.refunds, m.lessons_completed, m.certificates_issued
     from analytics.manager_daily_history m
     where scope is not null and m.manager_id = scope and m.day between first_day and last_day
     union all
-    select f.day, f.students_created, f.revenue, f.lessons_completed, f.certificates_issued
+    select f.day, f.students_created, f.revenue, f.refunds, f.lessons_completed, f.certificates_issued
     from analytics.settings s
-    cross join lateral analytics.daily_facts(greatest(s.history_closed_through + 1, first_day), last_day) f
+    cross join lateral analytics.daily_net_facts(greatest(s.history_closed_through + 1, first_day), last_day) f
     where scope is not null and f.manager_id = scope
       and (s.history_closed_through is null or s.history_closed_through < last_day)
     union all
-    select a.day, a.students_created, a.revenue, a.lessons_completed, a.certificates_issued
+    select a.day, a.students_created, a.revenue, a.refunds, a.lessons_completed, a.certificates_issued
     from analytics.daily_sales a
     where scope is null and a.day between first_day and last_day
   )
@@ -119,6 +121,7 @@ begin
     'days', jsonb_agg(jsonb_build_object(
       'day', days.day,
       'revenue', coalesce(f.revenue, 0),
+      'refunds', coalesce(f.refunds, 0),
       'students_created', coalesce(f.students_created, 0),
       'lessons_completed', coalesce(f.lessons_completed, 0),
       'certificates_issued', coalesce(f.certificates_issued, 0)
@@ -153,6 +156,7 @@ begin
     'refreshed_at', analytics.refreshed_at(),
     'periods', jsonb_object_agg(t.period, jsonb_build_object(
       'period_start', t.starts_on, 'rank', t.rank, 'managers_ranked', t.managers_ranked, 'revenue', t.revenue,
+      'refunds', t.refunds,
       'students_created', t.students_created, 'students_active', t.students_active,
       'lessons_completed', t.lessons_completed, 'certificates_issued', t.certificates_issued
     ))
@@ -162,6 +166,7 @@ begin
            case when scope is null then null else min(l.rank) filter (where l.manager_id = scope) end as rank,
            count(*) as managers_ranked,
            coalesce(sum(l.revenue) filter (where scope is null or l.manager_id = scope), 0) as revenue,
+           coalesce(sum(l.refunds) filter (where scope is null or l.manager_id = scope), 0) as refunds,
            coalesce(sum(l.students_created) filter (where scope is null or l.manager_id = scope), 0) as students_created,
            coalesce(sum(l.students_active) filter (where scope is null or l.manager_id = scope), 0) as students_active,
            coalesce(sum(l.lessons_completed) filter (where scope is null or l.manager_id = scope), 0) as lessons_completed,
