@@ -15,6 +15,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "heartbeat": () => import("./bench/heartbeat.ts"),
   "complete": () => import("./bench/complete.ts"),
   "leaderboard": () => import("./bench/leaderboard.ts"),
+  "students": () => import("./bench/students.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";

@@ -13,13 +13,15 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
   }).output();
   const printed = new TextDecoder().decode(output.stdout);
   assert.equal(output.success, true, `${printed}\n${new TextDecoder().decode(output.stderr)}`);
-  for (const title of ["### create-user", "### heartbeat", "### complete", "### leaderboard"]) {
+  for (
+    const title of ["### create-user", "### heartbeat", "### complete", "### leaderboard", "### students"]
+  ) {
     assert.ok(printed.includes(title), `${title} is missing:\n${printed}`);
   }
   const rows = printed.split("\n").filter((line) =>
     /^\| (raw SQL|POST|…|TypeScript|GET|get_sales)/.test(line)
   );
-  assert.equal(rows.length, 5 + 2 + 4 + 4, printed);
+  assert.equal(rows.length, 5 + 2 + 4 + 4 + 5, printed);
   for (const row of rows) assert.equal(row.split("|")[6].trim(), "0", `errors in: ${row}`);
   // Like Supabase's pooler: the function server never holds more connections than its pool.
   const [, open, pool] = printed.match(/held open under the load: at most (\d+) \(pool (\d+)\)/) ?? [];

@@ -161,18 +161,23 @@ export async function listStudents(
   sql: Sql = db(),
 ): Promise<StudentList> {
   const scope = scopeOf(caller, query.manager_id);
+  // Only the filters asked for reach the statement, so each query shape gets the plan that uses its index
+  // (a "parameter is null or …" condition would make one generic plan that uses none).
+  const none = sql``;
   const rows = await sql<{ summary: StudentSummary; cursor_time: string }[]>`
     select ${summaryOf(sql)} as summary, to_jsonb(t.created_at) #>> '{}' as cursor_time
     from public.tripwire_users t
     ${summaryFacts(sql)}
-    where (${scope}::uuid is null or t.granted_by = ${scope}::uuid)
-      and (${query.status ?? null}::text is null or t.status = ${query.status ?? null}::text)
-      and (${query.stage ?? null}::text is null or f.stage = ${query.stage ?? null}::text)
-      and (${query.q ? containing(query.q) : null}::text is null
-           or lower(t.full_name) || ' ' || t.email like ${query.q ? containing(query.q) : null}::text)
-      and (${query.after?.createdAt ?? null}::text is null
-           or (t.created_at, t.user_id) < (${query.after?.createdAt ?? null}::text::timestamptz,
-                                           ${query.after?.id ?? null}::uuid))
+    where true
+      ${scope ? sql`and t.granted_by = ${scope}` : none}
+      ${query.status ? sql`and t.status = ${query.status}` : none}
+      ${query.stage ? sql`and f.stage = ${query.stage}` : none}
+      ${query.q ? sql`and lower(t.full_name) || ' ' || t.email like ${containing(query.q)}` : none}
+      ${
+    query.after
+      ? sql`and (t.created_at, t.user_id) < (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
+      : none
+  }
     order by t.created_at desc, t.user_id desc
     limit ${query.limit}`;
   const last = rows.at(-1);
