@@ -10,8 +10,8 @@ import {
   getLeaderboard,
   LeaderboardQuery,
   maxChartDays,
-  maxPageSize,
 } from "../supabase/functions/leaderboard/leaderboard.ts";
+import { maxPageSize } from "../supabase/functions/_shared/paging.ts";
 import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 import { expectJson } from "./support/responses.ts";

@@ -46,6 +46,15 @@ export function requestHash(input: unknown): string {
 
 const idempotencyKeyPattern = /^[\x21-\x7e]{1,255}$/;
 
+/** The `Idempotency-Key` request header, for `describe({ headers })`. */
+export const idempotencyKeyHeader = {
+  in: "header" as const,
+  name: "Idempotency-Key",
+  required: false,
+  description: "Makes a retry safe: the same key with the same body answers the first response, once.",
+  schema: { type: "string" as const, pattern: idempotencyKeyPattern.source },
+};
+
 /** The request's `Idempotency-Key` header, validated (400 naming the header), or undefined without one. */
 export function idempotencyKeyOf(header: string | undefined): string | undefined {
   if (header !== undefined && !idempotencyKeyPattern.test(header)) {

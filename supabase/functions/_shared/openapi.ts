@@ -228,15 +228,6 @@ export function describe(route: RouteDescription) {
   });
 }
 
-/** The `Idempotency-Key` request header, for `describe({ headers })`. */
-export const idempotencyKeyHeader = {
-  in: "header" as const,
-  name: "Idempotency-Key",
-  required: false,
-  description: "Makes a retry safe: the same key with the same body answers the first response, once.",
-  schema: { type: "string" as const, pattern: "^[\\x21-\\x7e]{1,255}$" },
-};
-
 /** Keeps a route out of the document (the document's own route). */
 export const undocumented = describeRoute({ hide: true });
 

@@ -8,6 +8,7 @@ import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
+import { moneyNumber, noControlCharacters } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "../_shared/auth_admin.ts";
 import {
@@ -26,15 +27,9 @@ import {
   type Language,
 } from "../_shared/email.ts";
 
-const noControlCharacters = /^[^\p{Cc}]*$/u;
-const maxPaymentAmount = 9_999_999_999.99; // numeric(12, 2)
-
 /** A money amount as a JSON number or a decimal string, at most two decimals; normalised to "1234.50". */
 const paymentAmount = z.union([
-  z.number().finite().min(0).max(maxPaymentAmount).refine(
-    (amount) => Math.abs(amount * 100 - Math.round(amount * 100)) < 1e-6,
-    "at most two decimals",
-  ).transform((amount) => (Math.round(amount * 100) / 100).toFixed(2)),
+  moneyNumber.min(0).transform((amount) => (Math.round(amount * 100) / 100).toFixed(2)),
   z.string().regex(/^\d{1,10}(\.\d{1,2})?$/, "a non-negative amount with at most two decimals")
     .transform((amount) => Number(amount).toFixed(2)),
 ], { error: 'a non-negative amount with at most two decimals, e.g. 490 or "490.00"' });

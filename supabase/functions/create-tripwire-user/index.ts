@@ -2,8 +2,8 @@
 // welcome e-mails the provider refused.
 import { z } from "zod";
 import { createApp, requireRole, requireServiceRole, serve, zJson } from "../_shared/app.ts";
-import { idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
-import { describe, idempotencyKeyHeader } from "../_shared/openapi.ts";
+import { idempotencyKeyHeader, idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
+import { describe } from "../_shared/openapi.ts";
 import { CreatedStudent, createTripwireUser, NewStudent } from "./create_tripwire_user.ts";
 import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 

@@ -8,12 +8,12 @@ import { z } from "zod";
 import { activityDetails, type ActivityType } from "../_shared/activity.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { timestamp } from "../_shared/openapi.ts";
+import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 
-/** The SQL's limits (analytics.max_page_size(), analytics.max_chart_days()); a test holds these to them. */
-export const maxPageSize = 100;
+/** The SQL's chart limit (analytics.max_chart_days()); a test holds this to it. */
 export const maxChartDays = 366;
 
-const limit = z.coerce.number().int().min(1).max(maxPageSize).default(20);
+const limit = pageLimit;
 const day = z.iso.date("a date as YYYY-MM-DD");
 const managerId = z.uuid("a manager's id (uuid)").optional();
 
@@ -39,39 +39,9 @@ export const ChartQuery = z.strictObject({ from: day.optional(), to: day.optiona
 
 export const StatsQuery = z.strictObject({ manager_id: managerId });
 
-/** The feed's position: the last event seen, as an opaque string. */
-export interface Cursor {
-  createdAt: string;
-  id: number;
-}
-
-export function encodeCursor(cursor: Cursor): string {
-  return btoa(`${cursor.createdAt}|${cursor.id}`).replaceAll("+", "-").replaceAll("/", "_").replace(
-    /=+$/,
-    "",
-  );
-}
-
-export function decodeCursor(text: string): Cursor | undefined {
-  let decoded: string;
-  try {
-    decoded = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-  } catch {
-    return undefined;
-  }
-  const match = decoded.match(/^(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))\|(\d{1,18})$/);
-  if (!match || Number.isNaN(Date.parse(match[1]))) return undefined;
-  return { createdAt: match[1], id: Number(match[2]) };
-}
-
 export const ActivityQuery = z.strictObject({
   manager_id: managerId,
-  before: z.string().max(200).optional().transform((text, context) => {
-    if (text === undefined) return undefined;
-    const cursor = decodeCursor(text);
-    if (!cursor) context.addIssue({ code: "custom", message: "not a cursor this feed gave out" });
-    return cursor;
-  }),
+  before: cursorParameter(/^\d{1,18}$/, "not a cursor this feed gave out"),
   limit,
 });
 
@@ -253,7 +223,7 @@ export async function getActivity(
   return {
     ...result,
     next_cursor: last && result.events.length === query.limit
-      ? encodeCursor({ createdAt: last.created_at, id: last.id })
+      ? encodeCursor({ createdAt: last.created_at, id: String(last.id) })
       : null,
   };
 }

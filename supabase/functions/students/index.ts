@@ -1,8 +1,8 @@
 // A manager's students: the list, one student, and what happens after the sale (refund, suspension, a
 // lost password).
 import { createApp, requireRole, serve, zJson, zParam, zQuery } from "../_shared/app.ts";
-import { idempotencyKeyOf } from "../_shared/idempotency.ts";
-import { describe, idempotencyKeyHeader } from "../_shared/openapi.ts";
+import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
+import { describe } from "../_shared/openapi.ts";
 import {
   getStudent,
   listStudents,

@@ -19,37 +19,16 @@ import {
 import { HttpError } from "../_shared/errors.ts";
 import { claimKey, completeKey, releaseKey, requestHash } from "../_shared/idempotency.ts";
 import { describeError, log } from "../_shared/log.ts";
+import { moneyNumber, noControlCharacters } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
+import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 import { generatePassword, sealPassword } from "../_shared/password.ts";
 
-/** The SQL's page limit (analytics.max_page_size()), as the leaderboard's. */
-const maxPageSize = 100;
 const statuses = ["active", "completed", "suspended", "refunded"] as const;
 const stages = ["not_started", "in_progress", "completed"] as const;
 const money = z.number().min(0);
 
 // ---- The list ----------------------------------------------------------------------------------
-
-interface Cursor {
-  createdAt: string;
-  id: string;
-}
-
-const encodeCursor = (cursor: Cursor) =>
-  btoa(`${cursor.createdAt}|${cursor.id}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-
-function decodeCursor(text: string): Cursor | undefined {
-  try {
-    const decoded = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
-    const match = decoded.match(
-      /^(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/,
-    );
-    if (!match || Number.isNaN(Date.parse(match[1]))) return undefined;
-    return { createdAt: match[1], id: match[2] };
-  } catch {
-    return undefined;
-  }
-}
 
 export const StudentsQuery = z.strictObject({
   status: z.enum(statuses).optional(),
@@ -59,13 +38,11 @@ export const StudentsQuery = z.strictObject({
   q: z.string().trim().min(1).max(100).optional().meta({
     description: "Part of the name or e-mail, any case.",
   }),
-  after: z.string().max(200).optional().transform((text, context) => {
-    if (text === undefined) return undefined;
-    const cursor = decodeCursor(text);
-    if (!cursor) context.addIssue({ code: "custom", message: "not a cursor this list gave out" });
-    return cursor;
-  }),
-  limit: z.coerce.number().int().min(1).max(maxPageSize).default(20),
+  after: cursorParameter(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    "not a cursor this list gave out",
+  ),
+  limit: pageLimit,
   manager_id: z.uuid("a manager's id (uuid)").optional().meta({ description: "Admins only: one manager's." }),
 });
 export type StudentsQuery = z.output<typeof StudentsQuery>;
@@ -262,13 +239,10 @@ export async function getStudent(
 
 // ---- After the sale: refunds, suspensions -------------------------------------------------------------
 
-const reason = z.string().trim().min(1).max(500).regex(/^[^\p{Cc}]*$/u, "no control characters");
+const reason = z.string().trim().min(1).max(500).regex(noControlCharacters, "no control characters");
 
 export const Refund = z.strictObject({
-  amount: z.number().finite().gt(0).max(9_999_999_999.99).refine(
-    (amount) => Math.abs(amount * 100 - Math.round(amount * 100)) < 1e-6,
-    "at most two decimals",
-  ),
+  amount: moneyNumber.gt(0),
   reason,
 }).meta({ id: "Refund" });
 export type Refund = z.output<typeof Refund>;
@@ -321,25 +295,28 @@ async function logEvent(
 }
 
 /** Refunds `amount` of what the student paid; the student's access ends at once. */
-function refundInTransaction(tx: Transaction, caller: AuthUser, studentId: string, refund: Refund) {
-  return (async () => {
-    const student = await lockStudent(tx, caller, studentId);
-    const refundable = Math.round((Number(student.payment_amount) - Number(student.refunded)) * 100) / 100;
-    if (refund.amount > refundable) {
-      throw new HttpError(
-        422,
-        "refund_exceeds_payment",
-        `At most ${refundable.toFixed(2)} can still be refunded`,
-        { refundable },
-      );
-    }
-    await tx`
-      insert into public.student_refunds (user_id, refunded_by, amount, reason)
-      values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})`;
-    await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
-    await logEvent(tx, student, "student_refunded", { amount: refund.amount, reason: refund.reason });
-    return await summaryAfter(tx, studentId);
-  })();
+async function refundInTransaction(
+  tx: Transaction,
+  caller: AuthUser,
+  studentId: string,
+  refund: Refund,
+): Promise<StudentSummary> {
+  const student = await lockStudent(tx, caller, studentId);
+  const refundable = Math.round((Number(student.payment_amount) - Number(student.refunded)) * 100) / 100;
+  if (refund.amount > refundable) {
+    throw new HttpError(
+      422,
+      "refund_exceeds_payment",
+      `At most ${refundable.toFixed(2)} can still be refunded`,
+      { refundable },
+    );
+  }
+  await tx`
+    insert into public.student_refunds (user_id, refunded_by, amount, reason)
+    values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})`;
+  await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
+  await logEvent(tx, student, "student_refunded", { amount: refund.amount, reason: refund.reason });
+  return await summaryAfter(tx, studentId);
 }
 
 /**
