@@ -153,9 +153,21 @@ export function assertRole(role: Role | null | undefined, allowed: readonly Role
   }
 }
 
+/** A student's status (tripwire_users_status_valid). */
+export const studentStatuses = ["active", "completed", "suspended", "refunded"] as const;
+export type StudentStatus = (typeof studentStatuses)[number];
+/** The statuses that take a student's access away. */
+export const revokedStatuses = ["refunded", "suspended"] as const;
+export type RevokedStatus = (typeof revokedStatuses)[number];
+
+/** True when a student with this status may no longer watch or complete. */
+export function isRevoked(status: string | null | undefined): status is RevokedStatus {
+  return (revokedStatuses as readonly (string | null | undefined)[]).includes(status);
+}
+
 /** A refunded or suspended student may no longer watch or complete: 403 `access_revoked`. */
 export function assertAccess(status: string | null | undefined): void {
-  if (status === "refunded" || status === "suspended") {
+  if (isRevoked(status)) {
     throw new HttpError(403, "access_revoked", `This course access was ${status}; ask your manager`, {
       status,
     });

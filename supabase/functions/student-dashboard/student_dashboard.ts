@@ -4,7 +4,7 @@
  * one SQL statement (`private.student_dashboard`) in one round trip, the caller's role read inside it.
  */
 import { z } from "zod";
-import { assertRole, type Role } from "../_shared/auth.ts";
+import { assertRole, isRevoked, revokedStatuses, type Role, studentStatuses } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
@@ -32,11 +32,11 @@ export const StudentDashboard = z.object({
     id: z.uuid(),
     full_name: z.string(),
     email: z.string(),
-    status: z.enum(["active", "completed", "suspended", "refunded"]),
+    status: z.enum(studentStatuses),
   }),
   access: z.object({
     allowed: z.boolean().meta({ description: "May watch and complete lessons." }),
-    reason: z.enum(["refunded", "suspended"]).nullable().meta({ description: "Why not, when not." }),
+    reason: z.enum(revokedStatuses).nullable().meta({ description: "Why not, when not." }),
   }),
   progress: z.object({
     lessons_completed: z.number().int().min(0),
@@ -92,10 +92,10 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
   assertRole(row?.role as Role | null | undefined, ["student"]);
   if (!row.dashboard) throw new HttpError(403, "forbidden", "This account has no Tripwire course");
   const { certificate, ...rest } = row.dashboard;
-  const revoked = rest.student.status === "refunded" || rest.student.status === "suspended";
+  const status = rest.student.status;
   return {
     ...rest,
-    access: { allowed: !revoked, reason: revoked ? rest.student.status as "refunded" | "suspended" : null },
+    access: { allowed: !isRevoked(status), reason: isRevoked(status) ? status : null },
     certificate: certificate &&
       { ...certificate, verification_url: verificationUrl(certificate.certificate_number) },
   };

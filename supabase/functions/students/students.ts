@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { activityDetails } from "../_shared/activity.ts";
-import type { AuthUser } from "../_shared/auth.ts";
+import { type AuthUser, type StudentStatus, studentStatuses } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import {
@@ -24,14 +24,13 @@ import { timestamp } from "../_shared/openapi.ts";
 import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 import { generatePassword, sealPassword } from "../_shared/password.ts";
 
-const statuses = ["active", "completed", "suspended", "refunded"] as const;
 const stages = ["not_started", "in_progress", "completed"] as const;
 const money = z.number().min(0);
 
 // ---- The list ----------------------------------------------------------------------------------
 
 export const StudentsQuery = z.strictObject({
-  status: z.enum(statuses).optional(),
+  status: z.enum(studentStatuses).optional(),
   stage: z.enum(stages).optional().meta({
     description: "Derived from progress: nothing watched yet, watching, or the certificate issued.",
   }),
@@ -52,7 +51,7 @@ export const StudentSummary = z.object({
   full_name: z.string(),
   email: z.string(),
   phone: z.string().nullable(),
-  status: z.enum(statuses),
+  status: z.enum(studentStatuses),
   stage: z.enum(stages),
   manager_id: z.uuid(),
   payment_amount: money,
@@ -253,7 +252,7 @@ export type StatusChange = z.output<typeof StatusChange>;
 interface LockedStudent {
   user_id: string;
   full_name: string;
-  status: (typeof statuses)[number];
+  status: StudentStatus;
   granted_by: string;
   payment_amount: string;
   refunded: string;
