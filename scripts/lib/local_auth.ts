@@ -1,0 +1,311 @@
+/**
+ * Local sign-in: the part of Supabase Auth (GoTrue) that supabase-js needs, answered by `npm start` at
+ * http://127.0.0.1:54321/auth/v1 — `POST /token?grant_type=password|refresh_token`, `GET /user`,
+ * `POST /logout` — with GoTrue's request and response shapes and error codes. Passwords are checked
+ * against the bcrypt hash in `auth.users`; access tokens are signed with the local JWT secret; refresh
+ * tokens are stored as SHA-256 hashes and rotated on every use.
+ *
+ * Local only: it never ships as a function, and it refuses to start against a database where Supabase
+ * Auth runs (where GoTrue's `supabase_auth_admin` owns `auth.users`). Deployed, Supabase Auth does all of this.
+ */
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import postgres from "postgres";
+import { fileURLToPath } from "node:url";
+import { sha256 } from "../../supabase/functions/_shared/hash.ts";
+
+/** Lifetime of an access token, as GoTrue's default `jwt_expiry`. */
+export const accessTokenSeconds = 3600;
+/** The password every seeded staff member signs in with locally (supabase/seed.sql). */
+export const seededStaffPassword = "tripwire-local";
+
+const tablesFile = new URL("../sql/local_auth.sql", import.meta.url);
+// Compared against when the e-mail is unknown, so a miss costs what a wrong password costs.
+const unknownUserHash = "$2a$06$3wCqdLymCR3dKqem1v5sCuhlnNetREg35Xef9WACX4Ym4ZmH/Pd5m";
+
+interface AuthUserRow {
+  id: string;
+  aud: string | null;
+  role: string | null;
+  email: string | null;
+  email_confirmed_at: Date | null;
+  confirmed_at: Date | null;
+  last_sign_in_at: Date | null;
+  raw_app_meta_data: Record<string, unknown> | null;
+  raw_user_meta_data: Record<string, unknown> | null;
+  created_at: Date | null;
+  updated_at: Date | null;
+  banned_until: Date | null;
+  is_anonymous: boolean;
+}
+
+const userColumns = [
+  "id",
+  "aud",
+  "role",
+  "email",
+  "email_confirmed_at",
+  "confirmed_at",
+  "last_sign_in_at",
+  "raw_app_meta_data",
+  "raw_user_meta_data",
+  "created_at",
+  "updated_at",
+  "banned_until",
+  "is_anonymous",
+];
+
+/** An error as GoTrue renders it; supabase-js reads `error_code` into `AuthApiError.code`. */
+class AuthError extends Error {
+  constructor(readonly status: 400 | 401 | 403 | 404 | 405, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+const invalidCredentials = () => new AuthError(400, "invalid_credentials", "Invalid login credentials");
+
+/** The user object GoTrue returns (GET /user, and `user` in a token answer). */
+function userJson(user: AuthUserRow) {
+  return {
+    id: user.id,
+    aud: user.aud ?? "authenticated",
+    role: user.role ?? "authenticated",
+    email: user.email ?? "",
+    email_confirmed_at: user.email_confirmed_at?.toISOString(),
+    phone: "",
+    confirmed_at: user.confirmed_at?.toISOString(),
+    last_sign_in_at: user.last_sign_in_at?.toISOString(),
+    app_metadata: user.raw_app_meta_data ?? {},
+    user_metadata: user.raw_user_meta_data ?? {},
+    identities: [],
+    created_at: user.created_at?.toISOString(),
+    updated_at: user.updated_at?.toISOString(),
+    is_anonymous: user.is_anonymous,
+  };
+}
+
+function newRefreshToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+export interface LocalAuth {
+  /** Answers a request whose path starts with /auth/v1. */
+  fetch(request: Request): Response | Promise<Response>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the local sign-in against `databaseUrl`, signing with `jwtSecret` (the local stack's). Throws
+ * when the database is one where Supabase Auth runs.
+ */
+export async function startLocalAuth(
+  options: { databaseUrl: string; jwtSecret: string; issuer: string },
+): Promise<LocalAuth> {
+  const sql = postgres(options.databaseUrl, { max: 4, onnotice: () => {} });
+  try {
+    const [{ owner }] = await sql<{ owner: string | null }[]>`
+      select (select tableowner from pg_tables where schemaname = 'auth' and tablename = 'users') as owner`;
+    if (owner === null || owner === "supabase_auth_admin") {
+      throw new Error(
+        owner === null
+          ? "Local sign-in refuses to start: this database has no auth.users table."
+          : "Local sign-in refuses to start: Supabase Auth runs on this database (auth.users belongs to " +
+            "supabase_auth_admin). Sign in through that project's Supabase Auth instead.",
+      );
+    }
+    await sql.file(fileURLToPath(tablesFile));
+  } catch (error) {
+    await sql.end();
+    throw error;
+  }
+  const key = new TextEncoder().encode(options.jwtSecret);
+
+  async function issueSession(
+    tx: postgres.TransactionSql,
+    user: AuthUserRow,
+    sessionId: string,
+    refreshToken: string,
+  ) {
+    const now = Math.floor(Date.now() / 1000);
+    const accessToken = await new SignJWT({
+      email: user.email ?? "",
+      phone: "",
+      app_metadata: user.raw_app_meta_data ?? {},
+      user_metadata: user.raw_user_meta_data ?? {},
+      role: user.role ?? "authenticated",
+      aal: "aal1",
+      amr: [{ method: "password", timestamp: now }],
+      session_id: sessionId,
+      is_anonymous: user.is_anonymous,
+    })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setSubject(user.id)
+      .setAudience(user.aud ?? "authenticated")
+      .setIssuer(options.issuer)
+      .setIssuedAt(now)
+      .setExpirationTime(now + accessTokenSeconds)
+      .sign(key);
+    await tx`update auth.sessions set refreshed_at = now(), updated_at = now() where id = ${sessionId}`;
+    return {
+      access_token: accessToken,
+      token_type: "bearer",
+      expires_in: accessTokenSeconds,
+      expires_at: now + accessTokenSeconds,
+      refresh_token: refreshToken,
+      user: userJson(user),
+    };
+  }
+
+  async function passwordGrant(body: Record<string, unknown>, userAgent: string | undefined) {
+    const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
+    const password = typeof body.password === "string" ? body.password : "";
+    if (!email || !password) {
+      throw new AuthError(400, "validation_failed", "An email address and a password are required");
+    }
+    return await sql.begin(async (tx) => {
+      const [found] = await tx<(AuthUserRow & { encrypted_password: string })[]>`
+        select ${tx(userColumns)}, encrypted_password
+        from auth.users where lower(email) = ${email} and deleted_at is null and not is_sso_user`;
+      const hash = found?.encrypted_password || unknownUserHash;
+      const [{ matches }] = await tx<{ matches: boolean }[]>`
+        select extensions.crypt(${password}, ${hash}) = ${hash} as matches`;
+      if (!found || !found.encrypted_password || !matches) throw invalidCredentials();
+      if (!found.email_confirmed_at) throw new AuthError(400, "email_not_confirmed", "Email not confirmed");
+      if (found.banned_until && found.banned_until > new Date()) {
+        throw new AuthError(400, "user_banned", "User is banned");
+      }
+      const [user] = await tx<AuthUserRow[]>`
+        update auth.users set last_sign_in_at = now() where id = ${found.id} returning ${tx(userColumns)}`;
+      const sessionId = crypto.randomUUID();
+      const refreshToken = newRefreshToken();
+      await tx`insert into auth.sessions (id, user_id, user_agent) values (${sessionId}, ${user.id}, ${
+        userAgent ?? null
+      })`;
+      await tx`insert into auth.refresh_tokens (token, user_id, session_id)
+               values (${sha256(refreshToken)}, ${user.id}, ${sessionId})`;
+      return await issueSession(tx, user, sessionId, refreshToken);
+    });
+  }
+
+  async function refreshGrant(body: Record<string, unknown>) {
+    const given = typeof body.refresh_token === "string" ? body.refresh_token : "";
+    if (!given) throw new AuthError(400, "validation_failed", "refresh_token required");
+    const hash = sha256(given);
+    // Rotation: the token is revoked and a child issued in one transaction; of two concurrent uses one wins.
+    const answer = await sql.begin(async (tx) => {
+      const [used] = await tx<{ session_id: string; user_id: string }[]>`
+        update auth.refresh_tokens set revoked = true, updated_at = now()
+        where token = ${hash} and not revoked
+        returning session_id, user_id`;
+      if (!used) {
+        const [known] = await tx<{ session_id: string }[]>`
+          select session_id from auth.refresh_tokens where token = ${hash}`;
+        if (!known) {
+          throw new AuthError(
+            400,
+            "refresh_token_not_found",
+            "Invalid Refresh Token: Refresh Token Not Found",
+          );
+        }
+        return { reused: known.session_id };
+      }
+      const [user] = await tx<AuthUserRow[]>`select ${
+        tx(userColumns)
+      } from auth.users where id = ${used.user_id}`;
+      if (!user) {
+        throw new AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+      }
+      const refreshToken = newRefreshToken();
+      await tx`insert into auth.refresh_tokens (token, user_id, session_id, parent)
+               values (${sha256(refreshToken)}, ${user.id}, ${used.session_id}, ${hash})`;
+      return { session: await issueSession(tx, user, used.session_id, refreshToken) };
+    });
+    if ("session" in answer) return answer.session;
+    // A revoked token presented again is taken as stolen, as GoTrue does past its reuse interval: the whole
+    // session ends (this local stand-in has no reuse interval; supabase-js refreshes one at a time).
+    await sql`delete from auth.sessions where id = ${answer.reused}`;
+    throw new AuthError(400, "refresh_token_already_used", "Invalid Refresh Token: Already Used");
+  }
+
+  /** The bearer token's claims, and its session still open. */
+  async function signedIn(authorization: string | undefined) {
+    const token = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+    if (!token) throw new AuthError(401, "no_authorization", "This endpoint requires a valid Bearer token");
+    let claims;
+    try {
+      ({ payload: claims } = await jwtVerify(token, key, {
+        algorithms: ["HS256"],
+        audience: "authenticated",
+      }));
+    } catch (error) {
+      const reason = error instanceof joseErrors.JWTExpired
+        ? "token has invalid claims: token is expired"
+        : "invalid JWT";
+      throw new AuthError(403, "bad_jwt", `invalid JWT: unable to parse or verify signature, ${reason}`);
+    }
+    const sessionId = typeof claims.session_id === "string" ? claims.session_id : "";
+    const [session] = sessionId
+      ? await sql<{ user_id: string }[]>`select user_id from auth.sessions where id = ${sessionId}`
+      : [];
+    if (!session || session.user_id !== claims.sub) {
+      throw new AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist");
+    }
+    return { userId: session.user_id, sessionId };
+  }
+
+  const app = new Hono().basePath("/auth/v1");
+  app.use(
+    "*",
+    cors({
+      origin: "*",
+      allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+      allowHeaders: ["authorization", "apikey", "content-type", "x-client-info", "x-supabase-api-version"],
+      exposeHeaders: ["x-supabase-api-version"],
+      maxAge: 86400,
+    }),
+  );
+  app.post("/token", async (c) => {
+    const body = await c.req.json().catch(() => null);
+    if (!body || typeof body !== "object") {
+      throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
+    }
+    const grantType = c.req.query("grant_type");
+    if (grantType === "password") return c.json(await passwordGrant(body, c.req.header("user-agent")));
+    if (grantType === "refresh_token") return c.json(await refreshGrant(body));
+    throw new AuthError(400, "unsupported_grant_type", "unsupported_grant_type");
+  });
+  app.get("/user", async (c) => {
+    const { userId } = await signedIn(c.req.header("authorization"));
+    const [user] = await sql<AuthUserRow[]>`select ${sql(userColumns)} from auth.users where id = ${userId}`;
+    if (!user) throw new AuthError(403, "user_not_found", "User from sub claim in JWT does not exist");
+    return c.json(userJson(user));
+  });
+  app.post("/logout", async (c) => {
+    const { userId, sessionId } = await signedIn(c.req.header("authorization"));
+    const scope = c.req.query("scope") ?? "global";
+    if (scope === "local") await sql`delete from auth.sessions where id = ${sessionId}`;
+    else if (scope === "others") {
+      await sql`delete from auth.sessions where user_id = ${userId} and id <> ${sessionId}`;
+    } else if (scope === "global") await sql`delete from auth.sessions where user_id = ${userId}`;
+    else throw new AuthError(400, "validation_failed", "scope must be global, local or others");
+    return c.body(null, 204);
+  });
+  app.notFound((c) =>
+    c.json({
+      code: 404,
+      error_code: "not_found",
+      msg: "This local stand-in for Supabase Auth answers only /token, /user and /logout",
+    }, 404)
+  );
+  app.onError((error, c) => {
+    if (error instanceof AuthError) {
+      return c.json({ code: error.status, error_code: error.code, msg: error.message }, error.status);
+    }
+    console.error(JSON.stringify({ level: "error", msg: "local sign-in failed", error: String(error) }));
+    return c.json({ code: 500, error_code: "unexpected_failure", msg: "Unexpected failure" }, 500);
+  });
+
+  return { fetch: (request) => app.fetch(request), close: () => sql.end() };
+}

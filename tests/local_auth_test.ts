@@ -1,0 +1,242 @@
+/**
+ * Local sign-in (scripts/lib/local_auth.ts) through the real supabase-js client, as a front end uses it
+ * against `npm start`: password grant, errors, refresh with rotation, the user, sign-out; the tokens it
+ * issues are accepted by the functions.
+ */
+import assert from "node:assert/strict";
+import { AuthApiError, createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { sha256 } from "../supabase/functions/_shared/hash.ts";
+import { seededStaffPassword, startLocalAuth } from "../scripts/lib/local_auth.ts";
+import { createMigratedDatabase } from "./support/database.ts";
+import { aida } from "./support/fixtures.ts";
+import { expectJson } from "./support/responses.ts";
+import { appDatabase, baseUrl, jwtSecret, story } from "./support/server.ts";
+import { newStudentBody, postStudent } from "./support/students.ts";
+
+/** A browser-like client with its own session storage. */
+function client(): SupabaseClient {
+  const storage = new Map<string, string>();
+  return createClient(baseUrl, "local-publishable-key", {
+    auth: {
+      persistSession: true,
+      autoRefreshToken: false,
+      detectSessionInUrl: false,
+      storage: {
+        getItem: (key) => storage.get(key) ?? null,
+        setItem: (key, value) => void storage.set(key, value),
+        removeItem: (key) => void storage.delete(key),
+      },
+    },
+  });
+}
+
+async function authPost(path: string, body: unknown, token?: string): Promise<Response> {
+  return await fetch(`${baseUrl}/auth/v1/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+}
+
+story(
+  "a seeded manager signs in with the documented password; the session's token calls the functions",
+  async () => {
+    const supabase = client();
+    const { data, error } = await supabase.auth.signInWithPassword({
+      email: aida.email,
+      password: seededStaffPassword,
+    });
+    assert.equal(error, null);
+    assert.equal(data.user?.id, aida.id);
+    assert.equal(data.user?.app_metadata.role, "manager");
+    assert.equal(data.session?.token_type, "bearer");
+    assert.equal(data.session?.expires_in, 3600);
+
+    const stats = await supabase.functions.invoke("leaderboard/stats", { method: "GET" });
+    assert.equal(stats.error, null);
+    assert.equal(stats.data.manager_id, aida.id);
+
+    const user = await supabase.auth.getUser();
+    assert.equal(user.error, null);
+    assert.equal(user.data.user?.email, aida.email);
+    assert.equal(user.data.user?.user_metadata.full_name, "Aida Manager");
+  },
+);
+
+story("a wrong password and an unknown e-mail get the same invalid_credentials error", async () => {
+  for (const [email, password] of [[aida.email, "not-the-password"], ["nobody@tripwire.local", "whatever"]]) {
+    const { data, error } = await client().auth.signInWithPassword({ email, password });
+    assert.equal(data.session, null);
+    assert.ok(error instanceof AuthApiError, String(error));
+    assert.equal(error.status, 400);
+    assert.equal(error.code, "invalid_credentials");
+    assert.equal(error.message, "Invalid login credentials");
+  }
+  const missing = await authPost("token?grant_type=password", { email: aida.email });
+  assert.equal((await expectJson(missing, 400)).error_code, "validation_failed");
+  const grant = await authPost("token?grant_type=magic", { email: aida.email });
+  assert.equal((await expectJson(grant, 400)).error_code, "unsupported_grant_type");
+});
+
+story("a student created by a manager signs in with the password the manager was shown", async () => {
+  const body = newStudentBody("Signing Student", { send_welcome_email: false });
+  const created = await expectJson(await postStudent(aida.id, body), 201);
+  const supabase = client();
+  const { data, error } = await supabase.auth.signInWithPassword({
+    email: body.email,
+    password: created.password,
+  });
+  assert.equal(error, null);
+  assert.equal(data.user?.id, created.user_id);
+  assert.equal(data.user?.app_metadata.role, "student");
+  const beat = await supabase.functions.invoke("video-tracking", { body: { lesson_id: 67, segments: [] } });
+  assert.equal(beat.error, null);
+  assert.equal(beat.data.lesson_id, 67);
+});
+
+story(
+  "a refresh rotates the token, stored only as its hash; presenting a used one ends the session",
+  async () => {
+    const supabase = client();
+    const first = await supabase.auth.signInWithPassword({
+      email: aida.email,
+      password: seededStaffPassword,
+    });
+    const firstRefresh = first.data.session!.refresh_token;
+    const stored = await appDatabase.sql<{ token: string }[]>`
+    select token from auth.refresh_tokens where token in (${firstRefresh}, ${sha256(firstRefresh)})`;
+    assert.deepEqual(stored.map((row) => row.token), [sha256(firstRefresh)], "only the hash is stored");
+
+    const refreshed = await supabase.auth.refreshSession();
+    assert.equal(refreshed.error, null);
+    const second = refreshed.data.session!;
+    assert.notEqual(second.refresh_token, firstRefresh);
+    assert.equal((await supabase.functions.invoke("leaderboard/stats", { method: "GET" })).error, null);
+
+    // The first token again: refused, and the session it belonged to is over (its newer token too).
+    const reused = await authPost("token?grant_type=refresh_token", { refresh_token: firstRefresh });
+    assert.equal((await expectJson(reused, 400)).error_code, "refresh_token_already_used");
+    const after = await authPost("token?grant_type=refresh_token", { refresh_token: second.refresh_token });
+    assert.equal((await expectJson(after, 400)).error_code, "refresh_token_not_found");
+    const user = await fetch(`${baseUrl}/auth/v1/user`, {
+      headers: { authorization: `Bearer ${second.access_token}` },
+    });
+    assert.equal((await expectJson(user, 403)).error_code, "session_not_found");
+  },
+);
+
+story("two concurrent refreshes with one token: exactly one gets a new session", async () => {
+  const signedIn = await client().auth.signInWithPassword({
+    email: aida.email,
+    password: seededStaffPassword,
+  });
+  const token = signedIn.data.session!.refresh_token;
+  const answers = await Promise.all(
+    [1, 2].map(() => authPost("token?grant_type=refresh_token", { refresh_token: token })),
+  );
+  assert.deepEqual(answers.map((answer) => answer.status).sort(), [200, 400]);
+  await Promise.all(answers.map((answer) => answer.body?.cancel()));
+});
+
+story("sign-out ends the session: its refresh token and GET /user are refused", async () => {
+  const supabase = client();
+  const { data } = await supabase.auth.signInWithPassword({
+    email: aida.email,
+    password: seededStaffPassword,
+  });
+  const session = data.session!;
+  const other = await client().auth.signInWithPassword({ email: aida.email, password: seededStaffPassword });
+  assert.equal((await supabase.auth.signOut({ scope: "local" })).error, null);
+  assert.equal((await supabase.auth.getSession()).data.session, null);
+
+  const refresh = await authPost("token?grant_type=refresh_token", { refresh_token: session.refresh_token });
+  assert.equal((await expectJson(refresh, 400)).error_code, "refresh_token_not_found");
+  const user = await fetch(`${baseUrl}/auth/v1/user`, {
+    headers: { authorization: `Bearer ${session.access_token}` },
+  });
+  assert.equal((await expectJson(user, 403)).error_code, "session_not_found");
+  // scope=local leaves the user's other sessions; global ends them too.
+  const otherToken = other.data.session!.access_token;
+  const stillIn = await fetch(`${baseUrl}/auth/v1/user`, {
+    headers: { authorization: `Bearer ${otherToken}` },
+  });
+  assert.equal((await expectJson(stillIn)).id, aida.id);
+  const global = await authPost("logout?scope=global", {}, otherToken);
+  assert.equal(global.status, 204);
+  const ended = await fetch(`${baseUrl}/auth/v1/user`, {
+    headers: { authorization: `Bearer ${otherToken}` },
+  });
+  assert.equal((await expectJson(ended, 403)).error_code, "session_not_found");
+
+  const none = await fetch(`${baseUrl}/auth/v1/user`);
+  assert.equal((await expectJson(none, 401)).error_code, "no_authorization");
+  const forged = await fetch(`${baseUrl}/auth/v1/user`, { headers: { authorization: "Bearer not.a.jwt" } });
+  assert.equal((await expectJson(forged, 403)).error_code, "bad_jwt");
+});
+
+story("a browser's preflight to /auth/v1 is allowed from any origin with supabase-js's headers", async () => {
+  const response = await fetch(`${baseUrl}/auth/v1/token?grant_type=password`, {
+    method: "OPTIONS",
+    headers: {
+      origin: "http://127.0.0.1:54323",
+      "access-control-request-method": "POST",
+      "access-control-request-headers":
+        "apikey,authorization,content-type,x-client-info,x-supabase-api-version",
+    },
+  });
+  await response.body?.cancel();
+  assert.equal(response.status, 204);
+  assert.equal(response.headers.get("access-control-allow-origin"), "*");
+  assert.match(response.headers.get("access-control-allow-headers") ?? "", /x-supabase-api-version/);
+});
+
+story("the local sign-in refuses to start on a database where Supabase Auth owns auth.users", async () => {
+  const database = await createMigratedDatabase();
+  try {
+    await database.sql.unsafe(`
+      do $$ begin
+        if not exists (select 1 from pg_roles where rolname = 'supabase_auth_admin') then
+          create role supabase_auth_admin nologin;
+        end if;
+      end $$;
+      alter table auth.users owner to supabase_auth_admin`);
+    await assert.rejects(
+      startLocalAuth({ databaseUrl: database.url, jwtSecret, issuer: "test" }),
+      /refuses to start: Supabase Auth runs on this database/,
+    );
+  } finally {
+    await database.drop();
+  }
+});
+
+story("npm start's sample videos are served with byte ranges, as a <video> needs to seek", async () => {
+  const whole = await fetch(`${baseUrl}/media/lesson-67.webm`);
+  const bytes = new Uint8Array(await whole.arrayBuffer());
+  assert.equal(whole.status, 200);
+  assert.equal(whole.headers.get("content-type"), "video/webm");
+  assert.equal(whole.headers.get("accept-ranges"), "bytes");
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x1a, 0x45, 0xdf, 0xa3], "a WebM (EBML) file");
+
+  const part = await fetch(`${baseUrl}/media/lesson-67.webm`, { headers: { range: "bytes=100-199" } });
+  assert.equal(part.status, 206);
+  assert.equal(part.headers.get("content-range"), `bytes 100-199/${bytes.length}`);
+  assert.deepEqual(new Uint8Array(await part.arrayBuffer()), bytes.subarray(100, 200));
+  const tail = await fetch(`${baseUrl}/media/lesson-67.webm`, {
+    headers: { range: `bytes=${bytes.length - 10}-` },
+  });
+  assert.deepEqual(new Uint8Array(await tail.arrayBuffer()), bytes.subarray(bytes.length - 10));
+  const beyond = await fetch(`${baseUrl}/media/lesson-67.webm`, {
+    headers: { range: `bytes=${bytes.length}-` },
+  });
+  await beyond.body?.cancel();
+  assert.equal(beyond.status, 416);
+  for (const path of ["../supabase/seed.sql", "%2e%2e%2fREADME.md", "nothing.webm"]) {
+    const missing = await fetch(`${baseUrl}/media/${path}`);
+    await missing.body?.cancel();
+    assert.equal(missing.status, 404, path);
+  }
+
+  const [lesson] = await appDatabase.sql<{ video_url: string }[]>`
+    select video_url from public.tripwire_lessons where id = 67`;
+  assert.equal(new URL(lesson.video_url).pathname, "/media/lesson-67.webm");
+});
