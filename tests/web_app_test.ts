@@ -1,0 +1,181 @@
+/**
+ * The reference web app (web/) in a real Chromium, on its own origin, against the stack as `npm start`
+ * runs it: the whole journey — sale, sign-in, watching, completion, certificate, leaderboard, refund —
+ * and every screen in Russian and in English without a console error.
+ */
+import assert from "node:assert/strict";
+import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
+import { localSecretKey } from "../scripts/lib/local_stack.ts";
+import { aida } from "./support/fixtures.ts";
+import {
+  type Browser,
+  browserTest,
+  launchChromium,
+  type Page,
+  type RunningStack,
+  startLocalStack,
+} from "./support/browser.ts";
+
+const lessonSeconds = 20;
+
+async function openApp(browser: Browser, stack: RunningStack, language: "ru" | "en") {
+  const context = await browser.newContext();
+  await context.addInitScript(`localStorage.setItem("tripwire.language", "${language}")`);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(`${message.text()} (${message.location().url})`);
+  });
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(`${stack.webUrl}/#/sign-in`);
+  return { page, errors };
+}
+
+async function signIn(page: Page, email: string, password: string) {
+  await page.locator('input[name="email"]').fill(email);
+  await page.locator('input[name="password"]').fill(password);
+  await page.locator('input[name="password"]').press("Enter"); // the keyboard, as a user would
+}
+
+async function refreshAnalytics(stack: RunningStack) {
+  const response = await fetch(`${stack.url}/functions/v1/leaderboard/refresh`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${localSecretKey}` },
+  });
+  await response.body?.cancel();
+  assert.equal(response.status, 200);
+}
+
+/** Watches the lesson at 2× to the end, then completes it; returns what the page says. */
+async function watchAndComplete(page: Page, lessonId: number): Promise<string> {
+  await page.goto(`${new URL(page.url()).origin}/#/lesson/${lessonId}`);
+  await page.locator("video").waitFor();
+  await page.locator("select").selectOption("2");
+  await page.evaluate("document.querySelector('video').muted = true; document.querySelector('video').play()");
+  const complete = page.getByRole("button", { name: "Complete the lesson" });
+  await page.waitForFunction("document.querySelector('video').ended", undefined, { timeout: 60_000 });
+  await assertEnabled(complete);
+  await complete.click();
+  await page.locator(".success").waitFor();
+  return await page.locator("main").innerText();
+}
+
+async function assertEnabled(locator: ReturnType<Page["locator"]>) {
+  for (let attempt = 0; attempt < 60 && await locator.isDisabled(); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  assert.equal(await locator.isDisabled(), false, "the lesson qualified");
+}
+
+browserTest("in Chromium: the reference web app's whole journey, and every screen in ru and en", async () => {
+  const stack = await startLocalStack();
+  const browser = await launchChromium();
+  try {
+    await stack.database.sql`
+      update public.tripwire_lessons
+      set video_duration_seconds = ${lessonSeconds}, video_url = ${`${stack.url}/media/sample-20s.webm`}`;
+
+    // The manager sells the course and reads the password off the screen.
+    const manager = await openApp(browser, stack, "en");
+    await signIn(manager.page, aida.email, seededStaffPassword);
+    await manager.page.getByRole("heading", { name: "My students" }).waitFor();
+    await manager.page.getByRole("link", { name: "New student" }).click();
+    const email = `journey.${crypto.randomUUID().slice(0, 8)}@example.kz`;
+    await manager.page.locator('input[name="email"]').fill(email);
+    await manager.page.locator('input[name="full_name"]').fill("Journey Student");
+    await manager.page.locator('input[name="send_welcome_email"]').uncheck();
+    await manager.page.getByRole("button", { name: "Create the student" }).click();
+    const password = await manager.page.locator("code.password").innerText();
+    assert.match(password, /^[A-Za-z0-9]{20}$/);
+
+    // The student signs in with it on the app's origin and watches the course.
+    const student = await openApp(browser, stack, "en");
+    await signIn(student.page, email, password);
+    await student.page.getByRole("heading", { name: "My course" }).waitFor();
+    const first = await watchAndComplete(student.page, 67);
+    assert.match(first, /Lesson completed!/);
+    assert.match(first, /Next module unlocked: Module 2/);
+    await watchAndComplete(student.page, 68);
+    const last = await watchAndComplete(student.page, 69);
+    const number = last.match(/certificate no\. (TW-\S+?)\./)?.[1];
+    assert.ok(number, last);
+    const tracking = await stack.database.sql<{ rejected: string }[]>`
+      select sum(rejected_seconds) as rejected from public.video_tracking vt
+      join public.users u on u.id = vt.user_id where u.email = ${email}`;
+    assert.equal(Number(tracking[0].rejected), 0, "every heartbeat credited");
+    await student.page.getByRole("link", { name: "Verification page" }).click();
+    await student.page.getByText(`Certificate no. ${number} is valid.`).waitFor();
+    assert.match(await student.page.locator("main").innerText(), /Issued to Journey Student/);
+    await student.page.goto(`${stack.webUrl}/#/course`);
+    await student.page.getByText(`Certificate no. ${number}`).waitFor();
+
+    // The student goes back to the first lesson to watch it again…
+    await student.page.goto(`${stack.webUrl}/#/lesson/67`);
+    await student.page.locator("video").waitFor();
+
+    // …while the manager sees the sale in the list, the leaderboard and the feed, and refunds it.
+    await refreshAnalytics(stack);
+    await manager.page.goto(`${stack.webUrl}/#/students`);
+    await manager.page.getByRole("searchbox").fill("Journey");
+    await manager.page.getByRole("link", { name: "Journey Student" }).click();
+    await manager.page.getByRole("heading", { name: "Journey Student" }).waitFor();
+    await manager.page.goto(`${stack.webUrl}/#/leaderboard`);
+    await manager.page.getByRole("button", { name: "All time" }).click();
+    await manager.page.locator("tr.me").waitFor();
+    await manager.page.getByText("Journey Student earned certificate").waitFor();
+    await manager.page.goto(`${stack.webUrl}/#/students`);
+    await manager.page.getByRole("searchbox").fill("Journey");
+    await manager.page.getByRole("link", { name: "Journey Student" }).click();
+    await manager.page.locator('form.action input[name="reason"]').first().fill("changed her mind");
+    await manager.page.getByRole("button", { name: "Refund" }).click();
+    await manager.page.getByText("refunded", { exact: false }).first().waitFor({ timeout: 10_000 }).catch(
+      async (error) => {
+        throw new Error(`${error}\n${await manager.page.locator("main").innerText()}`);
+      },
+    );
+
+    // The student's next heartbeat is refused, and the screen says why (the API's own message).
+    await student.page.evaluate(
+      "document.querySelector('video').currentTime = 0; document.querySelector('video').play()",
+    );
+    await student.page.getByText("This course access was refunded; ask your manager").waitFor();
+    await student.page.goto(`${stack.webUrl}/#/course`);
+    await student.page.getByText("The course was refunded").first().waitFor();
+    assert.deepEqual(student.errors.filter((error) => !/status of 4\d\d/.test(error)), []);
+    assert.deepEqual(manager.errors, []);
+
+    // Every screen, in both languages, without a console error.
+    for (const language of ["ru", "en"] as const) {
+      const staff = await openApp(browser, stack, language);
+      await signIn(staff.page, aida.email, seededStaffPassword);
+      await staff.page.locator("table").waitFor();
+      const studentId = (await stack.database.sql<{ id: string }[]>`
+        select id from public.users where email = ${email}`)[0].id;
+      for (const screen of ["#/students", "#/new-student", "#/leaderboard", `#/students/${studentId}`]) {
+        await staff.page.goto(`${stack.webUrl}/${screen}`);
+        await staff.page.locator("main h1").waitFor();
+        assert.equal(await staff.page.getAttribute("html", "lang"), language);
+      }
+      const [{ code }] = await stack.database.sql<{ code: string }[]>`
+        select verification_code as code from public.certificates where certificate_number = ${number}`;
+      await staff.page.goto(`${stack.webUrl}/#/verify/${number}/${code}`);
+      await staff.page.locator(".success").waitFor();
+      assert.deepEqual(staff.errors, [], `${language}: no console errors`);
+      await staff.page.context().close();
+      const learner = await openApp(browser, stack, language);
+      await signIn(learner.page, email, password);
+      for (const screen of ["#/course", "#/lesson/68"]) {
+        await learner.page.goto(`${stack.webUrl}/${screen}`);
+        await learner.page.locator("main h1").waitFor();
+        assert.equal(await learner.page.getAttribute("html", "lang"), language);
+      }
+      await learner.page.goto(`${stack.webUrl}/#/sign-in`);
+      await learner.page.locator("form").waitFor();
+      assert.deepEqual(learner.errors, [], `${language}: no console errors`);
+      await learner.page.context().close();
+    }
+  } finally {
+    await browser.close();
+    await stack.stop();
+  }
+});

@@ -1,0 +1,117 @@
+/// <reference lib="dom" />
+/**
+ * The reference web app: the academy's screens on top of the functions, as a front end would build them
+ * (supabase-js for sign-in and `functions.invoke`, the watch tracker for the player). Framework-free and
+ * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/course, #/lesson/<id>,
+ * #/students, #/students/<id>, #/new-student, #/leaderboard, #/verify/<number>.
+ */
+import { type SignedIn, signedInUser, supabase } from "./api.ts";
+import { errorBox, h, leaveScreen, show } from "./dom.ts";
+import { currentLanguage, setLanguage, t } from "./i18n.ts";
+import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScreen } from "./manager.ts";
+import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
+
+const root = document.getElementById("app")!;
+
+function navigation(user: SignedIn | undefined): HTMLElement {
+  const links: [string, string][] = !user
+    ? []
+    : user.role === "student"
+    ? [["#/course", t("nav.dashboard")]]
+    : [["#/students", t("nav.students")], ["#/new-student", t("nav.new_student")], [
+      "#/leaderboard",
+      t("nav.leaderboard"),
+    ]];
+  return h(
+    "nav",
+    { "aria-label": "main" },
+    h("strong", { class: "brand" }, t("app.title")),
+    links.map(([href, text]) =>
+      h("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, text)
+    ),
+    h("span", { class: "spacer" }),
+    user ? h("span", { class: "who" }, user.fullName) : null,
+    h("button", {
+      type: "button",
+      class: "link",
+      onclick: () => {
+        setLanguage(currentLanguage() === "ru" ? "en" : "ru");
+        void route();
+      },
+    }, t("nav.language")),
+    user
+      ? h("button", {
+        type: "button",
+        class: "link",
+        onclick: async () => {
+          await supabase.auth.signOut();
+          location.hash = "#/sign-in";
+        },
+      }, t("nav.sign_out"))
+      : null,
+  );
+}
+
+function signInScreen(main: HTMLElement): void {
+  const status = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    {
+      class: "card narrow",
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const data = new FormData(form);
+        show(status, t("common.loading"));
+        const { error } = await supabase.auth.signInWithPassword({
+          email: String(data.get("email")),
+          password: String(data.get("password")),
+        });
+        if (error) return show(status, errorBox(error));
+        const user = await signedInUser();
+        location.hash = user?.role === "student" ? "#/course" : "#/students";
+      },
+    },
+    h("h1", {}, t("sign_in.title")),
+    h(
+      "label",
+      {},
+      t("sign_in.email"),
+      h("input", { name: "email", type: "email", required: true, autocomplete: "username" }),
+    ),
+    h(
+      "label",
+      {},
+      t("sign_in.password"),
+      h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" }),
+    ),
+    h("button", { type: "submit" }, t("sign_in.submit")),
+    status,
+  );
+  show(main, form);
+}
+
+async function route(): Promise<void> {
+  leaveScreen();
+  const user = await signedInUser();
+  const [, name = "", param, extra = ""] = location.hash.split("/");
+  const main = h("main", { id: "main", tabindex: -1 });
+  show(root, navigation(user), main);
+  document.title = t("app.title");
+  try {
+    if (name === "verify" && param) return await verifyScreen(main, decodeURIComponent(param), extra);
+    if (!user || name === "sign-in") return signInScreen(main);
+    if (user.role === "student") {
+      if (name === "lesson" && param) return await lessonScreen(main, Number(param));
+      return await courseScreen(main);
+    }
+    if (name === "students" && param) return await studentDetailScreen(main, param);
+    if (name === "new-student") return newStudentScreen(main);
+    if (name === "leaderboard") return await leaderboardScreen(main, user);
+    return await studentsScreen(main);
+  } catch (error) {
+    show(main, errorBox(error));
+  }
+}
+
+globalThis.addEventListener("hashchange", () => void route());
+void route();

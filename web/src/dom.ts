@@ -1,0 +1,54 @@
+/// <reference lib="dom" />
+/** The app's one DOM helper: `h("button", { onclick }, "text")`. Text is always set as text, never HTML. */
+type Child = Node | string | number | null | undefined | false | Child[];
+type Attributes = Record<string, string | number | boolean | null | undefined | EventListener>;
+
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Attributes = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      element.addEventListener(name.slice(2), value as EventListener);
+    } else if (name in element && !name.includes("-") && name !== "list") {
+      (element as unknown as Record<string, unknown>)[name] = value;
+    } else element.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(element, children);
+  return element;
+}
+
+function append(parent: Node, children: Child[]): void {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(parent, child);
+    else parent.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces what `parent` shows. */
+export function show(parent: Element, ...children: Child[]): void {
+  parent.replaceChildren();
+  append(parent, children);
+}
+
+/** Shows an error as the API worded it (ApiError's message), never a blank screen. */
+export function errorBox(error: unknown): HTMLElement {
+  const message = error instanceof Error ? error.message : String(error);
+  return h("p", { class: "error", role: "alert" }, message);
+}
+
+let undoCurrent: (() => void) | undefined;
+
+/** What the current screen must undo when it is left (the player's tracker). */
+export function onLeave(undo: () => void): void {
+  undoCurrent = undo;
+}
+
+export function leaveScreen(): void {
+  undoCurrent?.();
+  undoCurrent = undefined;
+}

@@ -1,0 +1,492 @@
+/// <reference lib="dom" />
+/**
+ * The sales managers' screens: a new student after a sale, their students (search, filters, paging),
+ * one student (refund, suspend, reset password), and the leaderboard with their figures, the sales chart
+ * and the activity feed.
+ */
+import type { CreatedStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
+import type {
+  ActivityFeed,
+  Leaderboard,
+  ManagerStats,
+  SalesChart,
+} from "../../supabase/functions/leaderboard/leaderboard.ts";
+import type {
+  PasswordReset,
+  StudentDetail,
+  StudentList,
+  StudentSummary,
+} from "../../supabase/functions/students/students.ts";
+import { call, type SignedIn } from "./api.ts";
+import { errorBox, h, show } from "./dom.ts";
+import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
+
+/** An event of the feed (the leaderboard's and a student's part of it). */
+type FeedEvent = Pick<ActivityFeed["events"][number], "event_type" | "created_at"> & { details: unknown };
+const periods = ["day", "week", "month", "all"] as const;
+
+/** A secret shown once, with a copy button. */
+function shownOnce(label: string, secret: string): HTMLElement {
+  const copy = h("button", {
+    type: "button",
+    onclick: async () => {
+      await navigator.clipboard?.writeText(secret).catch(() => {});
+      copy.textContent = t("common.copied");
+    },
+  }, t("common.copy"));
+  return h("p", { class: "secret" }, label, " ", h("code", { class: "password" }, secret), " ", copy);
+}
+
+export function newStudentScreen(main: HTMLElement): void {
+  const status = h("div", { "aria-live": "polite" });
+  // One key per filled-in form: a retried submit cannot create the student twice.
+  const idempotencyKey = crypto.randomUUID();
+  const form = h(
+    "form",
+    {
+      class: "card narrow",
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const data = new FormData(form);
+        show(status, t("common.loading"));
+        try {
+          const created = await call<CreatedStudent>("create-tripwire-user", {
+            headers: { "Idempotency-Key": idempotencyKey },
+            body: {
+              email: String(data.get("email")),
+              full_name: String(data.get("full_name")),
+              phone: String(data.get("phone") || "") || undefined,
+              payment_amount: String(data.get("payment_amount") || "0"),
+              send_welcome_email: data.get("send_welcome_email") === "on",
+            },
+          });
+          show(
+            status,
+            h("p", { class: "success" }, t("new_student.created", { name: created.full_name })),
+            created.password ? shownOnce(t("new_student.password"), created.password) : null,
+            h("a", { href: `#/students/${created.user_id}` }, t("new_student.open")),
+          );
+        } catch (error) {
+          show(status, errorBox(error));
+        }
+      },
+    },
+    h("h1", {}, t("new_student.title")),
+    h("label", {}, t("sign_in.email"), h("input", { name: "email", type: "email", required: true })),
+    h(
+      "label",
+      {},
+      t("new_student.full_name"),
+      h("input", { name: "full_name", required: true, maxLength: 200 }),
+    ),
+    h(
+      "label",
+      {},
+      t("new_student.phone"),
+      h("input", { name: "phone", type: "tel", placeholder: "+77011234567" }),
+    ),
+    h(
+      "label",
+      {},
+      t("new_student.payment"),
+      h("input", { name: "payment_amount", type: "number", min: 0, step: "0.01", value: "490" }),
+    ),
+    h(
+      "label",
+      { class: "check" },
+      h("input", { name: "send_welcome_email", type: "checkbox", checked: true }),
+      t("new_student.send_email"),
+    ),
+    h("button", { type: "submit" }, t("new_student.submit")),
+    status,
+  );
+  show(main, form);
+}
+
+function studentRow(student: StudentSummary): HTMLElement {
+  return h(
+    "tr",
+    {},
+    h("td", {}, h("a", { href: `#/students/${student.id}` }, student.full_name)),
+    h("td", {}, student.email),
+    h("td", {}, t(`status.${student.status}`)),
+    h("td", {}, t(`stage.${student.stage}`)),
+    h("td", { class: "number" }, formatMoney(student.payment_amount - student.refunded_amount)),
+    h("td", { class: "number" }, `${student.modules_completed}/${student.total_modules}`),
+    h("td", {}, formatDate(student.last_activity_at)),
+  );
+}
+
+export async function studentsScreen(main: HTMLElement): Promise<void> {
+  const search = h("input", {
+    type: "search",
+    name: "q",
+    "aria-label": t("students.search"),
+    placeholder: t("students.search"),
+  });
+  const select = (name: string, label: string, values: string[], prefix: string) =>
+    h(
+      "select",
+      { name, "aria-label": label },
+      h("option", { value: "" }, `${label}: ${t("students.any")}`),
+      values.map((value) => h("option", { value }, t(`${prefix}.${value}` as TextKey))),
+    );
+  const status = select(
+    "status",
+    t("students.status"),
+    ["active", "completed", "suspended", "refunded"],
+    "status",
+  );
+  const stage = select("stage", t("students.stage"), ["not_started", "in_progress", "completed"], "stage");
+  const rows = h("tbody");
+  const more = h("button", { type: "button", hidden: true }, t("common.load_more"));
+  const message = h("div", { "aria-live": "polite" });
+  let cursor: string | null = null;
+
+  async function load(append: boolean) {
+    const query = new URLSearchParams({ limit: "20" });
+    if (search.value.trim()) query.set("q", search.value.trim());
+    if (status.value) query.set("status", status.value);
+    if (stage.value) query.set("stage", stage.value);
+    if (append && cursor) query.set("after", cursor);
+    try {
+      const page = await call<StudentList>(`students?${query}`);
+      if (!append) rows.replaceChildren();
+      rows.append(...page.students.map(studentRow));
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      show(message, rows.children.length === 0 ? t("common.none") : null);
+    } catch (error) {
+      show(message, errorBox(error));
+    }
+  }
+  let typing: ReturnType<typeof setTimeout> | undefined;
+  search.addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => void load(false), 300);
+  });
+  status.addEventListener("change", () => void load(false));
+  stage.addEventListener("change", () => void load(false));
+  more.addEventListener("click", () => void load(true));
+  show(
+    main,
+    h("h1", {}, t("students.title")),
+    h("div", { class: "row" }, search, status, stage),
+    h(
+      "table",
+      {},
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          (["name", "email", "status", "stage", "paid", "progress", "last_activity"] as const).map((column) =>
+            h("th", { scope: "col" }, t(`students.${column}`))
+          ),
+        ),
+      ),
+      rows,
+    ),
+    message,
+    more,
+  );
+  await load(false);
+}
+
+function feedText(event: FeedEvent): string {
+  const details = event.details as Record<string, string | number>;
+  return t(`feed.${event.event_type}`, {
+    manager: details.manager_name ?? "",
+    student: details.student_name ?? "",
+    amount: formatMoney(Number(details.payment_amount ?? details.amount ?? 0)),
+    lesson: details.lesson_title ?? "",
+    module: details.module_title ?? "",
+    number: details.certificate_number ?? "",
+    reason: details.reason ?? "",
+  });
+}
+
+function feedItem(event: FeedEvent): HTMLElement {
+  return h(
+    "li",
+    {},
+    h("time", { dateTime: event.created_at }, formatDate(event.created_at)),
+    " ",
+    feedText(event),
+  );
+}
+
+/** A form with a reason (and an amount for a refund) that posts one action, then reloads the screen. */
+function actionForm(
+  label: string,
+  path: string,
+  options: { amount?: number; idempotent?: boolean; after: (answer: unknown) => void },
+): HTMLElement {
+  const status = h("div", { "aria-live": "polite" });
+  const key = crypto.randomUUID();
+  const form = h(
+    "form",
+    {
+      class: "action",
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const data = new FormData(form);
+        const body: Record<string, unknown> = { reason: String(data.get("reason")) };
+        if (options.amount !== undefined) body.amount = Number(data.get("amount"));
+        try {
+          options.after(
+            await call(path, { body, headers: options.idempotent ? { "Idempotency-Key": key } : undefined }),
+          );
+        } catch (error) {
+          show(status, errorBox(error));
+        }
+      },
+    },
+    options.amount !== undefined
+      ? h(
+        "label",
+        {},
+        t("detail.amount"),
+        h("input", { name: "amount", type: "number", min: 0.01, step: "0.01", value: options.amount }),
+      )
+      : null,
+    h("label", {}, t("detail.reason"), h("input", { name: "reason", required: true, maxLength: 500 })),
+    h("button", { type: "submit" }, label),
+    status,
+  );
+  return form;
+}
+
+export async function studentDetailScreen(main: HTMLElement, id: string): Promise<void> {
+  show(main, t("common.loading"));
+  const student = await call<StudentDetail>(`students/${encodeURIComponent(id)}`);
+  const reload = () => void studentDetailScreen(main, id).catch((error) => show(main, errorBox(error)));
+  const secret = h("div", { "aria-live": "polite" });
+  const left = student.payment_amount - student.refunded_amount;
+  show(
+    main,
+    h("a", { href: "#/students" }, `← ${t("nav.students")}`),
+    h("h1", {}, student.full_name),
+    h(
+      "p",
+      {},
+      `${student.email} · ${student.phone ?? "—"} · ${t(`status.${student.status}`)} · ${
+        t(`stage.${student.stage}`)
+      } · `,
+      `${formatMoney(student.payment_amount)}`,
+      student.certificate_number ? ` · ${student.certificate_number}` : null,
+    ),
+    h("h2", {}, t("detail.lessons")),
+    h(
+      "ul",
+      {},
+      student.lessons.map((lesson) =>
+        h(
+          "li",
+          {},
+          `${lesson.title}: ${t(`lesson.${lesson.status}`)}, ${Math.round(lesson.watch_percentage)}%`,
+        )
+      ),
+    ),
+    h("h2", {}, t("detail.refunds")),
+    student.refunds.length
+      ? h(
+        "ul",
+        {},
+        student.refunds.map((refund) =>
+          h("li", {}, `${formatDate(refund.created_at)} · ${formatMoney(refund.amount)} · ${refund.reason}`)
+        ),
+      )
+      : h("p", {}, t("common.none")),
+    h(
+      "div",
+      { class: "actions" },
+      left > 0 && student.status !== "refunded"
+        ? actionForm(t("detail.refund"), `students/${id}/refund`, {
+          amount: left,
+          idempotent: true,
+          after: reload,
+        })
+        : null,
+      student.status === "suspended"
+        ? actionForm(t("detail.reactivate"), `students/${id}/reactivate`, { after: reload })
+        : student.status === "active"
+        ? actionForm(t("detail.suspend"), `students/${id}/suspend`, { after: reload })
+        : null,
+      h(
+        "div",
+        {},
+        h("button", {
+          type: "button",
+          onclick: async () => {
+            try {
+              const reset = await call<PasswordReset>(`students/${id}/reset-password`, { body: {} });
+              show(secret, shownOnce(t("detail.new_password"), reset.password));
+            } catch (error) {
+              show(secret, errorBox(error));
+            }
+          },
+        }, t("detail.reset_password")),
+        secret,
+      ),
+    ),
+    h("h2", {}, t("detail.activity")),
+    h("ul", { class: "feed" }, student.activity.map(feedItem)),
+  );
+}
+
+function salesChart(chart: SalesChart): SVGSVGElement {
+  const width = 600;
+  const height = 160;
+  const max = Math.max(1, ...chart.days.map((day) => day.revenue));
+  const barWidth = width / chart.days.length;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + 20}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", t("board.chart"));
+  svg.classList.add("chart");
+  chart.days.forEach((day, index) => {
+    const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    const barHeight = (day.revenue / max) * height;
+    bar.setAttribute("x", String(index * barWidth + 1));
+    bar.setAttribute("y", String(height - barHeight));
+    bar.setAttribute("width", String(Math.max(1, barWidth - 2)));
+    bar.setAttribute("height", String(barHeight));
+    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
+    title.textContent = `${day.day}: ${formatMoney(day.revenue)}`;
+    bar.append(title);
+    svg.append(bar);
+  });
+  for (const [index, day] of [[0, chart.days[0]], [chart.days.length - 1, chart.days.at(-1)]] as const) {
+    const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    label.setAttribute("x", String(index === 0 ? 0 : width));
+    label.setAttribute("y", String(height + 16));
+    label.setAttribute("text-anchor", index === 0 ? "start" : "end");
+    label.textContent = day?.day ?? "";
+    svg.append(label);
+  }
+  return svg;
+}
+
+export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Promise<void> {
+  show(main, t("common.loading"));
+  const board = h("div");
+  const mine = h("div");
+  const feed = h("ul", { class: "feed" });
+  const more = h("button", { type: "button", hidden: true }, t("common.load_more"));
+  let period: (typeof periods)[number] = "month";
+  let before: string | null = null;
+
+  const stats = await call<ManagerStats>("leaderboard/stats").catch((error) => error as Error);
+  async function showPeriod() {
+    try {
+      const leaderboard = await call<Leaderboard>(`leaderboard?period=${period}`);
+      show(
+        board,
+        h(
+          "table",
+          {},
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, t("board.rank")),
+              h("th", { scope: "col" }, t("board.manager")),
+              h("th", { scope: "col" }, t("board.revenue")),
+              h("th", { scope: "col" }, t("board.students")),
+              h("th", { scope: "col" }, t("board.certificates")),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            leaderboard.managers.map((manager) =>
+              h(
+                "tr",
+                { class: manager.manager_id === user.id ? "me" : null },
+                h("td", {}, manager.rank),
+                h("td", {}, manager.full_name),
+                h("td", { class: "number" }, formatMoney(manager.revenue)),
+                h("td", { class: "number" }, manager.students_created),
+                h("td", { class: "number" }, manager.certificates_issued),
+              )
+            ),
+          ),
+        ),
+        h("p", { class: "muted" }, t("board.refreshed", { time: formatDate(leaderboard.refreshed_at) })),
+      );
+      if (stats instanceof Error) return show(mine, errorBox(stats));
+      const figures = stats.periods?.[period];
+      show(
+        mine,
+        figures
+          ? h(
+            "p",
+            {},
+            figures.rank
+              ? t("board.my_rank", { rank: figures.rank, of: figures.managers_ranked })
+              : t("board.no_rank"),
+            ` · ${t("board.revenue")}: ${formatMoney(figures.revenue)} · ${
+              t("board.students")
+            }: ${figures.students_created}`,
+          )
+          : h("p", {}, t("board.no_rank")),
+      );
+    } catch (error) {
+      show(board, errorBox(error));
+    }
+  }
+  async function loadFeed() {
+    try {
+      const page = await call<ActivityFeed>(
+        `leaderboard/activity?limit=20${before ? `&before=${before}` : ""}`,
+      );
+      feed.append(...page.events.map(feedItem));
+      before = page.next_cursor;
+      more.hidden = !before;
+    } catch (error) {
+      feed.append(h("li", {}, errorBox(error)));
+    }
+  }
+  more.addEventListener("click", () => void loadFeed());
+  const switcher = h(
+    "div",
+    { role: "group", class: "periods" },
+    periods.map((each) =>
+      h("button", {
+        type: "button",
+        "aria-pressed": String(each === period),
+        onclick: (event: Event) => {
+          period = each;
+          for (const button of switcher.querySelectorAll("button")) {
+            button.setAttribute("aria-pressed", "false");
+          }
+          (event.currentTarget as HTMLElement).setAttribute("aria-pressed", "true");
+          void showPeriod();
+        },
+      }, t(`board.period.${each}` as TextKey))
+    ),
+  );
+  const to = new Date();
+  const from = new Date(to.getTime() - 29 * 86_400_000);
+  const day = (date: Date) => date.toISOString().slice(0, 10);
+  const chart = await call<SalesChart>(`leaderboard/chart?from=${day(from)}&to=${day(to)}`)
+    .then(salesChart, errorBox);
+  show(
+    main,
+    h("h1", {}, t("board.title")),
+    switcher,
+    h("h2", {}, t("board.my_stats")),
+    mine,
+    board,
+    h("h2", {}, t("board.chart")),
+    chart,
+    h("h2", {}, t("board.feed")),
+    feed,
+    more,
+  );
+  await Promise.all([showPeriod(), loadFeed()]);
+}

@@ -1,0 +1,229 @@
+/// <reference lib="dom" />
+/** The student's screens: the course map, the lesson player, and the public certificate page. */
+import type {
+  CertificateCheck,
+  Completion,
+} from "../../supabase/functions/complete-lesson/complete_lesson.ts";
+import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
+import { accessToken, apiKey, apiUrl, call } from "./api.ts";
+import { errorBox, h, onLeave, show } from "./dom.ts";
+import { formatDate, t, type TextKey } from "./i18n.ts";
+import { type WatchState, WatchTracker } from "./watch_tracker.ts";
+
+function accessBanner(dashboard: StudentDashboard): HTMLElement | null {
+  if (dashboard.access.allowed) return null;
+  return h(
+    "p",
+    { class: "error", role: "alert" },
+    t(`access.${dashboard.access.reason ?? "suspended"}` as TextKey),
+  );
+}
+
+function progressBar(percentage: number, label: string): HTMLElement {
+  return h(
+    "div",
+    { class: "progress" },
+    h("progress", { max: 100, value: percentage, "aria-label": label }),
+    label,
+  );
+}
+
+export async function courseScreen(main: HTMLElement): Promise<void> {
+  show(main, t("common.loading"));
+  const dashboard = await call<StudentDashboard>("student-dashboard");
+  const { progress } = dashboard;
+  show(
+    main,
+    h("h1", {}, t("dashboard.title")),
+    h("p", {}, dashboard.student.full_name),
+    accessBanner(dashboard),
+    progressBar(
+      progress.completion_percentage,
+      t("dashboard.progress", {
+        done: progress.lessons_completed,
+        total: progress.total_lessons,
+        percentage: Math.round(progress.completion_percentage),
+      }),
+    ),
+    h("h2", {}, t("dashboard.modules")),
+    h(
+      "ol",
+      { class: "modules" },
+      dashboard.modules.map((module) =>
+        h(
+          "li",
+          { class: `module ${module.state}` },
+          h("h3", {}, module.title, " ", h("span", { class: "badge" }, t(`module.${module.state}`))),
+          h(
+            "ul",
+            {},
+            module.lessons.map((lesson) =>
+              h(
+                "li",
+                {},
+                h("span", {}, lesson.title),
+                " · ",
+                t("lesson.minutes", { minutes: Math.round(lesson.duration_seconds / 60) }),
+                " · ",
+                t(`lesson.${lesson.status}`),
+                ` · ${Math.round(lesson.watch_percentage)}%`,
+                module.state !== "locked" && dashboard.access.allowed
+                  ? h("a", { class: "button", href: `#/lesson/${lesson.id}` }, t("dashboard.watch"))
+                  : null,
+              )
+            ),
+          ),
+        )
+      ),
+    ),
+    h("h2", {}, t("dashboard.achievements")),
+    h(
+      "ul",
+      { class: "achievements" },
+      dashboard.achievements.map((achievement) =>
+        h(
+          "li",
+          { class: achievement.unlocked_at ? "earned" : "not-earned" },
+          h("strong", {}, achievement.title),
+          ` — ${achievement.description}`,
+          achievement.unlocked_at ? ` (${formatDate(achievement.unlocked_at)})` : null,
+        )
+      ),
+    ),
+    dashboard.certificate
+      ? [
+        h("h2", {}, t("dashboard.certificate")),
+        h(
+          "p",
+          { class: "certificate" },
+          t("dashboard.certificate_ready", {
+            number: dashboard.certificate.certificate_number,
+            date: formatDate(dashboard.certificate.issued_at),
+          }),
+          " ",
+          h("a", { href: verifyLink(dashboard.certificate) }, t("dashboard.verify")),
+        ),
+      ]
+      : null,
+  );
+}
+
+export async function lessonScreen(main: HTMLElement, lessonId: number): Promise<void> {
+  show(main, t("common.loading"));
+  const dashboard = await call<StudentDashboard>("student-dashboard");
+  const lesson = dashboard.modules.flatMap((module) => module.lessons).find((each) => each.id === lessonId);
+  if (!lesson) return show(main, h("p", { class: "error", role: "alert" }, t("error.not_found")));
+  const video = h("video", {
+    controls: true,
+    preload: "metadata",
+    src: lesson.video_url ?? "",
+    playsInline: true,
+  });
+  const watched = h("p", { "aria-live": "polite" });
+  const meter = h("progress", { max: 100, value: lesson.watch_percentage });
+  const status = h("div", { "aria-live": "polite" });
+  const complete = h("button", {
+    type: "button",
+    disabled: !lesson.qualified || lesson.status === "completed",
+    onclick: async () => {
+      complete.disabled = true;
+      try {
+        const done = await call<Completion>("complete-lesson", { body: { lesson_id: lessonId } });
+        show(
+          status,
+          h("p", { class: "success" }, t("lesson.completed_now")),
+          done.next_module?.unlocked
+            ? h("p", {}, t("lesson.next_module", { title: done.next_module.title }))
+            : null,
+          done.certificate
+            ? h(
+              "p",
+              {},
+              t("lesson.course_done", { number: done.certificate.certificate_number }),
+              " ",
+              h("a", { href: verifyLink(done.certificate) }, t("dashboard.verify")),
+            )
+            : null,
+        );
+      } catch (error) {
+        show(status, errorBox(error));
+        complete.disabled = false;
+      }
+    },
+  }, t("lesson.complete"));
+  const describe = (state: Pick<WatchState, "watch_percentage" | "min_watch_percentage">) => {
+    meter.value = state.watch_percentage;
+    show(
+      watched,
+      t("lesson.watched", { percentage: state.watch_percentage, needed: state.min_watch_percentage }),
+    );
+  };
+  describe(lesson);
+  const speed = h(
+    "select",
+    { "aria-label": t("lesson.speed"), onchange: () => video.playbackRate = Number(speed.value) },
+    [1, 1.25, 1.5, 2].map((rate) => h("option", { value: rate }, `${rate}×`)),
+  );
+  const tracker = new WatchTracker({
+    media: video,
+    lessonId,
+    endpoint: `${apiUrl}/functions/v1/video-tracking`,
+    apikey: apiKey,
+    accessToken,
+  });
+  tracker.addEventListener("state", (event) => {
+    const state = (event as CustomEvent<WatchState>).detail;
+    describe(state);
+    if (state.qualified && state.status !== "completed") complete.disabled = false;
+  });
+  tracker.addEventListener("refused", (event) => {
+    show(status, errorBox((event as CustomEvent<{ error: { message: string } }>).detail.error.message));
+    complete.disabled = true;
+  });
+  video.addEventListener("loadedmetadata", () => {
+    const resume = lesson.last_position_seconds ?? 0;
+    if (resume > 0 && resume < video.duration - 1) video.currentTime = resume;
+  }, { once: true });
+  // A refunded or suspended student sees why, and the player sends nothing.
+  if (dashboard.access.allowed) {
+    tracker.start();
+    onLeave(() => void tracker.stop());
+  }
+  show(
+    main,
+    h("a", { href: "#/course" }, t("lesson.back")),
+    h("h1", {}, lesson.title),
+    accessBanner(dashboard),
+    video,
+    h("div", { class: "row" }, h("label", {}, t("lesson.speed"), " ", speed), meter, watched),
+    complete,
+    status,
+  );
+}
+
+/** The public page of a certificate: `#/verify/<number>/<code>`, the link the student shares. */
+export function verifyLink(certificate: { certificate_number: string; verification_code: string }): string {
+  return `#/verify/${encodeURIComponent(certificate.certificate_number)}/${certificate.verification_code}`;
+}
+
+export async function verifyScreen(main: HTMLElement, number: string, code: string): Promise<void> {
+  show(main, t("common.loading"));
+  try {
+    const path = `complete-lesson/certificate/${encodeURIComponent(number)}/${encodeURIComponent(code)}`;
+    const check = await call<CertificateCheck>(path);
+    show(
+      main,
+      h(
+        "section",
+        { class: "card certificate" },
+        h("h1", {}, t("verify.title")),
+        h("p", { class: "success" }, t("verify.valid", { number: check.certificate_number })),
+        h("p", {}, t("verify.issued_to", { name: check.full_name, date: formatDate(check.issued_at) })),
+        h("p", {}, t("verify.course", { title: check.course.title })),
+        h("ol", {}, check.course.modules.map((module) => h("li", {}, module.title))),
+      ),
+    );
+  } catch (error) {
+    show(main, h("h1", {}, t("verify.title")), errorBox(error));
+  }
+}
