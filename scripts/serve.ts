@@ -13,7 +13,10 @@ import { app as videoTracking } from "../supabase/functions/video-tracking/index
 import { config } from "../supabase/functions/_shared/config.ts";
 import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
 import { apiDocument, serveApiReference } from "./lib/api_document.ts";
+import { type GuardedServer, serveGuarded } from "./lib/guarded_server.ts";
+import type { LocalAuth } from "./lib/local_auth.ts";
 import { functionsPort } from "./lib/local_stack.ts";
+import { serveMedia } from "./lib/media.ts";
 
 // deno-lint-ignore no-explicit-any
 type FunctionApp = Hono<any, any, any>;
@@ -58,8 +61,48 @@ export async function handleFunctionsRequest(request: Request): Promise<Response
   );
 }
 
-/** Starts the local functions server. */
-export function serveFunctions(port = functionsPort, hostname = "127.0.0.1"): Deno.HttpServer {
+const servableMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/**
+ * What the local stack answers on one port, as a local Supabase does: the functions, the local sign-in
+ * at /auth/v1 (when given) and the sample videos at /media.
+ */
+export function localStackHandler(auth?: LocalAuth): (request: Request) => Promise<Response> {
+  return async (request) => {
+    // TRACE, TRACK and CONNECT: nothing here serves them, and a Request cannot even be made with them.
+    if (!servableMethods.has(request.method)) {
+      return Response.json(
+        errorBody(new HttpError(405, "method_not_allowed", `${request.method} is not served`)),
+        {
+          status: 405,
+          headers: { allow: "GET, HEAD, POST, OPTIONS" },
+        },
+      );
+    }
+    const { pathname } = new URL(request.url);
+    if (pathname === "/auth/v1" || pathname.startsWith("/auth/v1/")) {
+      if (auth) return await auth.fetch(request);
+      return Response.json({ code: 404, error_code: "not_found", msg: "Local sign-in is off" }, {
+        status: 404,
+      });
+    }
+    if (pathname.startsWith("/media/") && (request.method === "GET" || request.method === "HEAD")) {
+      return await serveMedia(request);
+    }
+    return await handleFunctionsRequest(request);
+  };
+}
+
+/**
+ * Starts the local stack's server: functions, sign-in (when given) and sample videos, behind the guard
+ * that keeps a hostile client from taking it down (scripts/lib/guarded_server.ts).
+ */
+export async function serveLocalStack(
+  options: { auth?: LocalAuth; port?: number; hostname?: string } = {},
+): Promise<GuardedServer> {
   config(); // a bad variable stops the start here, with its name
-  return Deno.serve({ port, hostname, onListen: () => {} }, handleFunctionsRequest);
+  return await serveGuarded(
+    { port: options.port ?? functionsPort, hostname: options.hostname ?? "127.0.0.1" },
+    localStackHandler(options.auth),
+  );
 }

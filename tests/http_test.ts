@@ -57,7 +57,29 @@ story("no token → 401 JSON on every function", async () => {
   }
 });
 
-story("forged, unsigned and expired tokens → 401", async (t) => {
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** The claims of a good token, with some changed (undefined removes one). */
+function claims(changes: Record<string, unknown>): Record<string, unknown> {
+  const base = {
+    role: "authenticated",
+    aud: "authenticated",
+    sub: aida.id,
+    iat: nowSeconds(),
+    exp: nowSeconds() + 3600,
+  };
+  return Object.fromEntries(
+    Object.entries({ ...base, ...changes }).filter(([, value]) => value !== undefined),
+  );
+}
+
+/** Signs exactly these claims with the project's HS256 secret. */
+function hs256(payload: Record<string, unknown>, kid?: string): Promise<string> {
+  return new SignJWT(payload).setProtectedHeader({ alg: "HS256", typ: "JWT", ...(kid ? { kid } : {}) })
+    .sign(new TextEncoder().encode(jwtSecret));
+}
+
+story("forged, unsigned, expired and over-loose tokens → 401", async (t) => {
   const cases: [string, () => Promise<string>][] = [
     ["wrong HS256 secret", () => tokenFor(aida.id, { secret: "another-secret-of-at-least-32-characters!!" })],
     [
@@ -78,6 +100,14 @@ story("forged, unsigned and expired tokens → 401", async (t) => {
         .setSubject(aida.id).setExpirationTime("1h").sign(privateKey);
     }],
     ["garbage", () => Promise.resolve("not.a.jwt")],
+    // Looser than any token Supabase Auth issues (issue: faults and abuse, finding 8).
+    ["no exp", () => hs256({ role: "authenticated", aud: "authenticated", sub: aida.id })],
+    ["exp a century away", () => hs256(claims({ exp: nowSeconds() + 100 * 365 * 86_400 }))],
+    ["exp eight days away", () => hs256(claims({ exp: nowSeconds() + 8 * 86_400 }))],
+    ["iat in the future", () => hs256(claims({ iat: nowSeconds() + 3600 }))],
+    ["another audience", () => hs256(claims({ aud: "anon" }))],
+    ["no audience", () => hs256(claims({ aud: undefined }))],
+    ["HS256 naming an unknown kid", () => hs256(claims({}), "someone-elses-key")],
   ];
   for (const [name, makeToken] of cases) {
     await t.step(name, async () => {
@@ -140,7 +170,7 @@ story("a known path with a method it does not serve → 405 with Allow, on every
     ["create-tripwire-user/retry-emails", "GET", "POST, OPTIONS"],
     ["video-tracking", "PUT", "GET, HEAD, POST, OPTIONS"],
     ["complete-lesson", "GET", "POST, OPTIONS"],
-    ["complete-lesson/certificate/TW-2026-000001", "POST", "GET, HEAD, OPTIONS"],
+    ["complete-lesson/certificate/TW-2026-000001/00112233445566778899", "POST", "GET, HEAD, OPTIONS"],
     ["leaderboard", "POST", "GET, HEAD, OPTIONS"],
     ["leaderboard/chart", "PATCH", "GET, HEAD, OPTIONS"],
     ["leaderboard/refresh", "GET", "POST, OPTIONS"],
@@ -160,7 +190,7 @@ story("HEAD on a GET route answers as GET, without a body, on every function tha
     ["leaderboard?period=all", manager],
     ["leaderboard/stats", manager],
     ["video-tracking?lesson_id=67", student],
-    ["complete-lesson/certificate/TW-2026-999999", {}],
+    ["complete-lesson/certificate/TW-2026-999999/00112233445566778899", {}],
   ];
   for (const [path, headers] of cases) {
     const get = await callFunction(path, { headers });
@@ -255,4 +285,12 @@ story("a remembered token still expires, and a token with another signature is v
 
   now = exp * 1000 + 1;
   await assert.rejects(verify(token), /expired/);
+});
+
+story("an HS256 token may name a configured kid; a token valid for six days passes", async () => {
+  const verify = createJwtVerifier({ jwtSecret, jwtSecretKids: ["legacy-2026"] });
+  assert.equal((await verify(await hs256(claims({}), "legacy-2026"))).sub, aida.id);
+  assert.equal((await verify(await hs256(claims({})))).sub, aida.id);
+  assert.equal((await verify(await hs256(claims({ exp: nowSeconds() + 6 * 86_400 })))).sub, aida.id);
+  await assert.rejects(verify(await hs256(claims({}), "legacy-2025")), /signing key/);
 });

@@ -95,7 +95,7 @@ function comparable(answer: any) {
   if (certificate) {
     assert.equal(
       certificate.verification_url,
-      `/functions/v1/complete-lesson/certificate/${certificate.certificate_number}`,
+      `/functions/v1/complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}`,
     );
   }
   return {

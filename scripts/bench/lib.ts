@@ -54,12 +54,18 @@ export async function startBenchStack(): Promise<BenchStack> {
   const dropDatabase = database.stop;
   const port = freePort();
   const poolSize = 10;
+  // The benchmarks measure throughput, so the abuse limits (a student's heartbeats a second, a manager's
+  // creations a minute) are lifted; their cost in the statements stays measured.
+  Deno.env.set("HEARTBEATS_PER_SECOND", "1000000");
   const stack = await startStackProcess({
     DATABASE_URL: databaseUrl,
     FUNCTIONS_PORT: String(port),
     DB_POOL_SIZE: String(poolSize),
     SCHEDULER_INTERVAL_MS: "0",
+    HEARTBEATS_PER_SECOND: "1000000",
   });
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
   return {
     functionsUrl: `http://127.0.0.1:${port}/functions/v1`,
     databaseUrl,

@@ -42,12 +42,15 @@ async function letPostgresUserReach(paths: string[]): Promise<void> {
 
 /**
  * Starts the embedded Postgres with its data in `dataDir`. Postgres refuses to run as root, so as
- * root the server runs as the `postgres` system user (created when missing).
+ * root the server runs as the `postgres` system user (created when missing). With `supervise`, a server
+ * that dies (a crash, `kill -9`) is started again at once, and again with backoff until it runs; its
+ * crash recovery replays the WAL, so nothing committed is lost.
  */
 export async function startEmbeddedPostgres(
-  options: { dataDir: string; port: number; persistent: boolean },
+  options: { dataDir: string; port: number; persistent: boolean; supervise?: boolean },
 ): Promise<RunningDatabase> {
   const password = "postgres";
+  let recentLog: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: options.dataDir,
     port: options.port,
@@ -64,7 +67,10 @@ export async function startEmbeddedPostgres(
       "-c",
       "max_connections=200",
     ],
-    onLog: () => {},
+    // Postgres' own log is kept only for a failed restart to explain itself.
+    onLog: (message: unknown) => {
+      recentLog = [...recentLog, String(message).trim()].slice(-10);
+    },
     onError: (message: unknown) => console.error(`[postgres] ${message}`),
   });
   if (Deno.uid() === 0) {
@@ -81,9 +87,37 @@ export async function startEmbeddedPostgres(
     await server.initialise();
   }
   await server.start();
+  let stopping = false;
+  const watch = () => {
+    const child = (server as unknown as {
+      process?: { once(event: "exit", listener: (...args: unknown[]) => void): void };
+    })
+      .process;
+    child?.once("exit", async (code, signal) => {
+      if (stopping) return;
+      console.error(`[postgres] exited (${signal ?? code}): starting it again`);
+      const began = performance.now();
+      for (let attempt = 1; !stopping; attempt++) {
+        try {
+          await server.start();
+          console.error(`[postgres] running again after ${Math.round(performance.now() - began)} ms`);
+          watch();
+          return;
+        } catch {
+          // Its old backends may still be leaving; a stale postmaster.pid is handled by Postgres itself.
+          console.error(`[postgres] start attempt ${attempt} failed: ${recentLog.slice(-3).join(" | ")}`);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
+        }
+      }
+    });
+  };
+  if (options.supervise) watch();
   return {
     url: `postgresql://postgres:${password}@127.0.0.1:${options.port}/postgres`,
-    stop: () => server.stop(),
+    stop: () => {
+      stopping = true;
+      return server.stop();
+    },
   };
 }
 

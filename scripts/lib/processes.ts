@@ -44,14 +44,21 @@ export async function scratchDatabase(prefix: string): Promise<RunningDatabase> 
 
 export interface StackProcess {
   child: Deno.ChildProcess;
+  /** Where its reference web app is (WEB_PORT, a free port unless given). */
+  webUrl: string;
   /** What the stack printed up to "Ready.". */
   printed: string;
+  /** The last 64 KB it printed since (stdout and stderr). */
+  output(): string;
+  /** Its own notices since, such as "[postgres] running again after 120 ms". */
+  notices(): string;
   /** SIGTERM, and the exit status. */
   stop(): Promise<Deno.CommandStatus>;
 }
 
 /** Runs `npm start`'s script with `env` until it says Ready. */
-export async function startStackProcess(env: Record<string, string>): Promise<StackProcess> {
+export async function startStackProcess(given: Record<string, string>): Promise<StackProcess> {
+  const env = { WEB_PORT: String(freePort()), ...given };
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "scripts/start.ts"],
     cwd: repoRoot,
@@ -74,15 +81,27 @@ export async function startStackProcess(env: Record<string, string>): Promise<St
     const stderr = decoder.decode((await child.output()).stderr);
     throw new Error(`npm start did not become ready:\n${printed}\n${stderr}`);
   }
-  // Keep draining the pipes so a chatty server never blocks on a full pipe.
-  const drained = Promise.all([
-    child.stdout.pipeTo(new WritableStream()),
-    child.stderr.pipeTo(new WritableStream()),
-  ])
-    .catch(() => {});
+  // Keep draining the pipes so a chatty server never blocks on a full pipe; the last 64 KB are kept.
+  let after = "";
+  let notices = "";
+  const keep = () => {
+    const lines = new TextDecoder();
+    return new WritableStream<Uint8Array>({
+      write(chunk) {
+        const text = lines.decode(chunk, { stream: true });
+        after = (after + text).slice(-65_536);
+        // What the stack says about itself (not request logs), kept whole.
+        for (const line of text.split("\n")) if (line.startsWith("[")) notices += `${line}\n`;
+      },
+    });
+  };
+  const drained = Promise.all([child.stdout.pipeTo(keep()), child.stderr.pipeTo(keep())]).catch(() => {});
   return {
     child,
+    webUrl: `http://127.0.0.1:${env.WEB_PORT}`,
     printed,
+    output: () => after,
+    notices: () => notices,
     async stop() {
       child.kill("SIGTERM");
       const status = await child.status;

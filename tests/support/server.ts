@@ -24,10 +24,16 @@ Deno.env.set(
   }),
 );
 
-const { handleFunctionsRequest } = await import("../../scripts/serve.ts");
+const { localStackHandler } = await import("../../scripts/serve.ts");
+const { startLocalAuth } = await import("../../scripts/lib/local_auth.ts");
 
-const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handleFunctionsRequest);
-/** Base URL of the running functions server, like http://127.0.0.1:54321. */
+// The local stack as `npm start` serves it: functions, the local sign-in at /auth/v1, sample videos at /media.
+const localAuth = await startLocalAuth({ databaseUrl: appDatabase.url, jwtSecret, issuer: "tripwire-tests" });
+const server = Deno.serve(
+  { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+  localStackHandler(localAuth),
+);
+/** Base URL of the running local stack, like http://127.0.0.1:54321. */
 export const baseUrl = `http://127.0.0.1:${server.addr.port}`;
 
 /** Calls a function by URL, as a browser or supabase-js would; the answer is checked against the contract. */

@@ -140,6 +140,10 @@ export function createApp(functionName: string) {
     }
     if (error.status === 401) c.header("www-authenticate", 'Bearer realm="tripwire"');
     if (error.status === 503) c.header("retry-after", String(retryAfterSeconds));
+    if (error.status === 429) {
+      const wait = (error.details as { retry_after_seconds?: number } | undefined)?.retry_after_seconds;
+      c.header("retry-after", String(Math.max(1, wait ?? 1)));
+    }
     c.header("x-request-id", requestId);
     return c.json(errorBody(error, requestId), error.status);
   });

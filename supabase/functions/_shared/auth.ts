@@ -33,6 +33,8 @@ export type Claims = JWTPayload & { sub: string };
 export interface VerifierOptions {
   /** Legacy symmetric secret; HS256 tokens are refused without it. */
   jwtSecret?: string;
+  /** Key ids an HS256 token may name; one naming another is refused (none named: always accepted). */
+  jwtSecretKids?: string[];
   /** Asymmetric public keys given inline (SUPABASE_JWKS). */
   jwks?: JSONWebKeySet;
   /** Where to fetch the asymmetric keys when none are given inline. */
@@ -50,6 +52,10 @@ export interface VerifierOptions {
  * is a different string, so it is always verified.
  */
 const rememberMs = 60_000;
+/** Supabase Auth issues access tokens for at most a week (its `jwt_expiry` limit). */
+const maxLifetimeSeconds = 7 * 24 * 3600;
+/** Clock skew allowed between Supabase Auth and this server. */
+const leewaySeconds = 60;
 
 function unauthorized(message: string): HttpError {
   return new HttpError(401, "invalid_token", message);
@@ -76,26 +82,37 @@ export function createJwtVerifier(options: VerifierOptions): (token: string) => 
   const remembered = new Map<string, { claims: Claims; until: number }>();
 
   const verify = async (token: string): Promise<Claims> => {
-    let algorithm: string | undefined;
+    let header: { alg?: string; kid?: string };
     try {
-      algorithm = decodeProtectedHeader(token).alg;
+      header = decodeProtectedHeader(token);
     } catch {
       throw unauthorized("The token is malformed");
     }
+    const algorithm = header.alg;
+    // As Supabase Auth issues them: audience `authenticated`, an expiry, no future issue time.
+    const checks = {
+      audience: "authenticated",
+      requiredClaims: ["exp"],
+      currentDate: new Date(clock()),
+    };
     try {
       let payload: JWTPayload;
       if (algorithm === "HS256" && secret) {
-        ({ payload } = await jwtVerify(token, secret, {
-          algorithms: ["HS256"],
-          currentDate: new Date(clock()),
-        }));
+        if (header.kid !== undefined && !(options.jwtSecretKids ?? []).includes(header.kid)) {
+          throw unauthorized("The token names a signing key this project does not have");
+        }
+        ({ payload } = await jwtVerify(token, secret, { ...checks, algorithms: ["HS256"] }));
       } else if (algorithm && asymmetricAlgorithms.includes(algorithm) && keySet) {
-        ({ payload } = await jwtVerify(token, keySet, {
-          algorithms: asymmetricAlgorithms,
-          currentDate: new Date(clock()),
-        }));
+        ({ payload } = await jwtVerify(token, keySet, { ...checks, algorithms: asymmetricAlgorithms }));
       } else {
         throw unauthorized("This token's signing algorithm is not accepted");
+      }
+      const nowSeconds = clock() / 1000;
+      if (payload.exp! > nowSeconds + maxLifetimeSeconds + leewaySeconds) {
+        throw unauthorized("The token's expiry is further away than Supabase Auth ever sets it");
+      }
+      if (typeof payload.iat === "number" && payload.iat > nowSeconds + leewaySeconds) {
+        throw unauthorized("The token was issued in the future");
       }
       if (
         payload.role !== "authenticated" || typeof payload.sub !== "string" || !uuidPattern.test(payload.sub)
@@ -132,9 +149,10 @@ let defaultVerifier: ((token: string) => Promise<Claims>) | undefined;
 /** Verifies a user JWT with the keys this deployment is configured with. */
 export function verifyJwt(token: string): Promise<Claims> {
   if (!defaultVerifier) {
-    const { jwtSecret, jwks, supabaseUrl } = config();
+    const { jwtSecret, jwtSecretKids, jwks, supabaseUrl } = config();
     defaultVerifier = createJwtVerifier({
       jwtSecret,
+      jwtSecretKids,
       jwks,
       jwksUrl: supabaseUrl ? new URL("/auth/v1/.well-known/jwks.json", supabaseUrl) : undefined,
     });

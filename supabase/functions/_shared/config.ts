@@ -16,6 +16,11 @@ export interface Config {
   supabaseUrl?: string;
   /** Legacy symmetric JWT secret (HS256), if the project still signs with it. */
   jwtSecret?: string;
+  /**
+   * The key ids an HS256 token may name (JWT_SECRET_KID, comma-separated): a token naming another `kid`
+   * is refused. Tokens without a `kid` (the legacy secret's) are accepted.
+   */
+  jwtSecretKids: string[];
   /** Asymmetric signing keys (SUPABASE_JWKS), when given inline. */
   jwks?: JSONWebKeySet;
   /** Server-to-server keys: the new secret keys and the legacy service_role key. */
@@ -74,6 +79,7 @@ const Environment = z.object({
   SUPABASE_URL: optionalText.pipe(z.url("must be a URL").optional()),
   SUPABASE_JWT_SECRET: optionalText,
   JWT_SECRET: optionalText,
+  JWT_SECRET_KID: optionalText,
   SUPABASE_JWKS: optionalText.pipe(jwkSet.optional()),
   SUPABASE_SECRET_KEYS: optionalText.pipe(keyDictionary.optional()),
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
@@ -113,6 +119,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     supabaseUrl: e.SUPABASE_URL,
     jwtSecret,
+    jwtSecretKids: (e.JWT_SECRET_KID ?? "").split(",").map((kid) => kid.trim()).filter(Boolean),
     jwks: e.SUPABASE_JWKS,
     secretKeys,
     authAdmin: e.AUTH_ADMIN,

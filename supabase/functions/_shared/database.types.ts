@@ -97,6 +97,25 @@ export type Database = {
         };
         Relationships: [];
       };
+      "pending_logins": {
+        Row: {
+          "created_at": string;
+          "manager_id": string;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "manager_id": string;
+          "user_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "manager_id"?: string;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
     };
     Views: {
       [_ in never]: never;
@@ -163,6 +182,7 @@ export type Database = {
           "issued_at": string;
           "updated_at": string;
           "user_id": string;
+          "verification_code": string;
         };
         ComputedFields: never;
         Insert: {
@@ -174,6 +194,7 @@ export type Database = {
           "issued_at"?: string;
           "updated_at"?: string;
           "user_id": string;
+          "verification_code"?: string;
         };
         Update: {
           "certificate_number"?: string;
@@ -184,6 +205,7 @@ export type Database = {
           "issued_at"?: string;
           "updated_at"?: string;
           "user_id"?: string;
+          "verification_code"?: string;
         };
         Relationships: [
           {
@@ -668,6 +690,7 @@ export type Database = {
           "created_at": string;
           "credit_clock_at": string | null;
           "heartbeat_count": number;
+          "heartbeat_tokens": number;
           "last_heartbeat_at": string | null;
           "last_playback_rate": number | null;
           "last_position_seconds": number | null;
@@ -686,6 +709,7 @@ export type Database = {
           "created_at"?: string;
           "credit_clock_at"?: string | null;
           "heartbeat_count"?: number;
+          "heartbeat_tokens"?: number;
           "last_heartbeat_at"?: string | null;
           "last_playback_rate"?: number | null;
           "last_position_seconds"?: number | null;
@@ -703,6 +727,7 @@ export type Database = {
           "created_at"?: string;
           "credit_clock_at"?: string | null;
           "heartbeat_count"?: number;
+          "heartbeat_tokens"?: number;
           "last_heartbeat_at"?: string | null;
           "last_playback_rate"?: number | null;
           "last_position_seconds"?: number | null;

@@ -75,6 +75,10 @@ export function connect(url: string, max: number, statementTimeoutMs = 8_000): S
     prepare: !isTransactionPooler(url),
     idle_timeout: 20,
     connect_timeout: 5,
+    // postgres.js waits (0.5–1) × 3^failures / 100 s before reconnecting, counting the whole pool's failed
+    // attempts: after a database restart that reached 7–20 s, during which requests hung although the
+    // database was back within a second (tests/faults_test.ts). At most 1 s here; clients get 503 meanwhile.
+    backoff: (failures: number) => Math.min(0.05 * 2 ** Math.min(failures, 5), 1),
     onnotice: () => {},
     connection: { application_name: "tripwire-functions", statement_timeout: statementTimeoutMs },
   });

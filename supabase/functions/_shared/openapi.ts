@@ -39,7 +39,7 @@ export const timestamp = z.iso.datetime({ offset: true });
 /** Who may call a route. */
 export type Access = "student" | "manager" | "admin" | "service" | "public";
 
-type ErrorStatus = 400 | 403 | 404 | 409 | 422 | 502;
+type ErrorStatus = 400 | 403 | 404 | 409 | 422 | 429 | 502;
 
 const errorMeaning: Record<ErrorStatus | 401 | 500 | 503, string> = {
   400: "Bad input: `validation_failed` with the field paths in `details`. Nothing was changed.",
@@ -48,6 +48,7 @@ const errorMeaning: Record<ErrorStatus | 401 | 500 | 503, string> = {
   404: "Not found.",
   409: "Conflict with the current state.",
   422: "A rule is not met yet.",
+  429: "Too many requests from this caller: retry after `Retry-After` seconds; nothing was written.",
   502: "A service we depend on failed.",
   500: "A fault on our side (`internal_error`); `request_id` names it in the log.",
   503:
@@ -137,7 +138,7 @@ const sharedErrors = {
 
 function errorResponse(status: keyof typeof errorMeaning, description = errorMeaning[status]) {
   const headers: Record<string, { $ref: string }> = { ...requestIdHeader };
-  if (status === 503) headers["retry-after"] = { $ref: "#/components/headers/RetryAfter" };
+  if (status === 503 || status === 429) headers["retry-after"] = { $ref: "#/components/headers/RetryAfter" };
   if (status === 401) headers["www-authenticate"] = { $ref: "#/components/headers/WwwAuthenticate" };
   return { description, headers, content: { "application/json": { schema: resolver(ErrorBody) } } };
 }
@@ -203,7 +204,7 @@ export function describe(route: RouteDescription) {
     responses[401] = errorFor(401);
     responses[403] = errorFor(403, route.errors?.[403]);
   }
-  for (const status of [404, 409, 422, 502] as const) {
+  for (const status of [404, 409, 422, 429, 502] as const) {
     if (route.errors?.[status]) responses[status] = errorFor(status, route.errors[status]);
   }
   responses[500] = errorFor(500);

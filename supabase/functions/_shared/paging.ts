@@ -3,6 +3,10 @@
  * opaque cursor naming the last row seen by its time and id.
  */
 import { z } from "zod";
+import { isStorableYear } from "./input.ts";
+
+/** A real calendar time (2026-02-30 is not one), as Postgres writes it. */
+const isoTime = z.iso.datetime({ offset: true });
 
 /** The SQL's page limit (analytics.max_page_size()); a test holds this to it. */
 export const maxPageSize = 100;
@@ -38,7 +42,11 @@ export function decodeCursor(text: string, idPattern: RegExp): Cursor | undefine
     return undefined;
   }
   const match = decoded.match(cursorTime);
-  if (!match || Number.isNaN(Date.parse(match[1])) || !idPattern.test(match[2])) return undefined;
+  if (
+    !match || !isoTime.safeParse(match[1]).success || !isStorableYear(match[1]) || !idPattern.test(match[2])
+  ) {
+    return undefined;
+  }
   return { createdAt: match[1], id: match[2] };
 }
 

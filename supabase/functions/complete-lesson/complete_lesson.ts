@@ -28,8 +28,14 @@ export const CertificateCourse = z.object({
   })),
 });
 
+const verificationCode = z.string().meta({
+  example: "3f9c1a7be20d46c8a915",
+  description: "80 random bits: with the number, what the public verification link needs.",
+});
+
 export const Certificate = z.object({
   certificate_number: z.string().meta({ example: "TW-2026-000001" }),
+  verification_code: verificationCode,
   full_name: z.string(),
   course: CertificateCourse,
   issued_at: timestamp,
@@ -69,7 +75,7 @@ export const CertificateCheck = z.object({
 }).meta({ id: "CertificateCheck" });
 export type CertificateCheck = z.output<typeof CertificateCheck>;
 
-export const CertificateParams = z.object({ number: z.string().max(64) });
+export const CertificateParams = z.object({ number: z.string().max(64), code: z.string().max(64) });
 
 /** The lesson, and where the student stands on it. */
 type LessonFacts =
@@ -322,7 +328,8 @@ async function readCompletion(
            (select coalesce(jsonb_agg(a.achievement_code order by c.position), '[]')
             from public.user_achievements a join public.achievements c on c.code = a.achievement_code
             where a.user_id = ${userId} and a.unlocked_at is not null) as achievements,
-           (select jsonb_build_object('certificate_number', c.certificate_number, 'full_name', c.full_name,
+           (select jsonb_build_object('certificate_number', c.certificate_number,
+                                      'verification_code', c.verification_code, 'full_name', c.full_name,
                                       'course', c.course, 'issued_at', c.issued_at)
             from public.certificates c where c.user_id = ${userId}) as certificate
     from public.student_progress sp
@@ -344,15 +351,20 @@ async function readCompletion(
   };
 }
 
-/** Anyone may check a certificate by its number: who earned it, for which course, and when. */
+/**
+ * Anyone with the link may check a certificate: its number and its code. A wrong code, an unknown number
+ * and a malformed one get the same 404, so numbers cannot be walked to list graduates' names.
+ */
 export async function verifyCertificate(
   certificateNumber: string,
+  code: string,
   sql: Sql = db(),
 ): Promise<CertificateCheck> {
-  const notFound = new HttpError(404, "certificate_not_found", "No certificate has this number");
-  if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber)) throw notFound;
+  const notFound = new HttpError(404, "certificate_not_found", "No certificate matches this number and code");
+  if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber) || !/^[0-9a-f]{20}$/.test(code)) throw notFound;
   const [certificate] = await sql<Pick<Row<"certificates">, "full_name" | "course" | "issued_at">[]>`
-    select full_name, course, issued_at from public.certificates where certificate_number = ${certificateNumber}`;
+    select full_name, course, issued_at from public.certificates
+    where certificate_number = ${certificateNumber} and verification_code = ${code}`;
   if (!certificate) throw notFound;
   return {
     valid: true,

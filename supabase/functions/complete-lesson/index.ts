@@ -1,5 +1,5 @@
 // A student completes a watched lesson; the next module unlocks, the last earns a certificate that
-// anyone can verify (GET /complete-lesson/certificate/<number>, no token: the function verifies JWTs
+// anyone with its link can verify (GET /complete-lesson/certificate/<number>/<code>, no token: the function verifies JWTs
 // itself, so verify_jwt = false in config.toml already lets this public route through).
 import { createApp, requireRole, serve, zJson, zParam } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
@@ -36,15 +36,23 @@ export const app = createApp("complete-lesson")
     async (c) => c.json(await completeLesson(c.get("user"), c.req.valid("json"))),
   )
   .get(
-    "/certificate/:number",
+    "/certificate/:number/:code",
     describe({
       summary: "Verify a certificate",
+      description: "The public link on the student's certificate: its number and its verification code. " +
+        "Without the matching code nobody's name is shown.",
       access: "public",
       ok: { status: 200, schema: CertificateCheck, description: "The certificate exists." },
-      errors: { 404: "`certificate_not_found`: no certificate has this number." },
+      errors: {
+        404: "`certificate_not_found`: no certificate matches this number and code (the same answer for " +
+          "an unknown number and a wrong code).",
+      },
     }),
     zParam(CertificateParams),
-    async (c) => c.json(await verifyCertificate(c.req.valid("param").number)),
+    async (c) => {
+      const { number, code } = c.req.valid("param");
+      return c.json(await verifyCertificate(number, code));
+    },
   );
 
 if (import.meta.main) serve(app);

@@ -8,7 +8,7 @@ import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
-import { moneyNumber, noControlCharacters } from "../_shared/input.ts";
+import { moneyNumber, personName } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "../_shared/auth_admin.ts";
 import {
@@ -39,7 +39,7 @@ export const NewStudent = z.strictObject({
   email: z.string().trim().toLowerCase().max(320)
     .meta({ format: "email", description: "Trimmed and lower-cased; unique among all users." })
     .pipe(z.email()),
-  full_name: z.string().trim().min(1).max(200).regex(noControlCharacters, "no control characters"),
+  full_name: personName.meta({ description: "NFC-normalised and trimmed; must contain a letter." }),
   phone: z.string().trim().regex(/^\+[1-9][0-9]{6,14}$/, "an E.164 number such as +77011234567")
     .nullish().transform((phone) => phone ?? null),
   payment_amount: paymentAmount.default("0.00"),
@@ -114,6 +114,9 @@ export function writeStudent(
       order by m.position, m.id
       limit 1
     ),
+    written as (
+      delete from private.pending_logins where user_id = ${student.id}
+    ),
     new_user as (
       insert into public.users (id, email, full_name, role)
       values (${student.id}, ${student.email}, ${student.full_name}, 'student')
@@ -186,6 +189,8 @@ async function deleteAbandonedLogin(deps: CreationDependencies, userId: string):
 async function deleteLogin(deps: CreationDependencies, userId: string, because: unknown): Promise<void> {
   try {
     await deps.authAdmin.deleteUser(userId);
+    // The login is gone: its note may go too (if the database cannot be reached, the scheduler does it).
+    await deps.sql`delete from private.pending_logins where user_id = ${userId}`.catch(() => {});
   } catch (error) {
     log("error", "compensation_failed", {
       user_id: userId,
@@ -193,6 +198,40 @@ async function deleteLogin(deps: CreationDependencies, userId: string, because: 
       error: describeError(error),
     });
   }
+}
+
+/** A note in private.pending_logins older than this names a login whose creation is over. */
+const abandonedLoginMinutes = 5;
+
+/**
+ * The scheduler's sweep: deletes the logins of creations that never wrote their student (the database
+ * went down between the login and the student, or the compensating delete failed), then their notes.
+ * Returns how many logins it deleted; one that cannot be deleted now is tried again next time.
+ */
+export async function deleteAbandonedLogins(
+  deps: CreationDependencies = defaultDependencies(),
+): Promise<number> {
+  const notes = await deps.sql<{ user_id: string; has_student: boolean }[]>`
+    select p.user_id, exists (select 1 from public.users u where u.id = p.user_id) as has_student
+    from private.pending_logins p
+    where p.created_at < now() - make_interval(mins => ${abandonedLoginMinutes})
+    order by p.created_at
+    limit 100`;
+  let deleted = 0;
+  for (const note of notes) {
+    if (!note.has_student) {
+      try {
+        await deps.authAdmin.deleteUser(note.user_id);
+        deleted++;
+        log("warn", "abandoned_login_deleted", { user_id: note.user_id });
+      } catch (error) {
+        log("warn", "abandoned_login_kept", { user_id: note.user_id, error: describeError(error) });
+        continue;
+      }
+    }
+    await deps.sql`delete from private.pending_logins where user_id = ${note.user_id}`;
+  }
+  return deleted;
 }
 
 /**
@@ -232,6 +271,16 @@ export async function createTripwireUser(
 
 type KeyScope = { managerId: string; key: string; userId: string };
 
+interface CreationCheck {
+  admitted: boolean;
+  max_payment_amount: string;
+  over_ceiling: boolean;
+  per_minute: number;
+  created: number;
+  wait_seconds: string | null;
+  taken: boolean;
+}
+
 async function createStudent(
   manager: AuthUser,
   input: NewStudent,
@@ -239,13 +288,54 @@ async function createStudent(
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
 ): Promise<CreationResult> {
-  // Cheap early answer for the common duplicate; the unique constraints below remain the guarantee.
-  const [taken] = await deps.sql`
-    select 1 from public.users where email = ${input.email}
-    union all
-    select 1 from public.tripwire_users where email = ${input.email}
-    limit 1`;
-  if (taken) throw emailExists();
+  // One statement before anything is written: the academy's ceiling on a sale, this manager's creations in
+  // the last minute, and a cheap early answer for the common duplicate (the unique constraints below
+  // remain the guarantee).
+  // Admitted, it also notes the login about to be made (private.pending_logins), so that a crash before the
+  // student is written leaves a login the scheduler deletes, never an orphan.
+  const [check] = await deps.sql<CreationCheck[]>`
+    with checks as (
+      select s.max_payment_amount, ${input.payment_amount}::numeric > s.max_payment_amount as over_ceiling,
+             s.student_creations_per_minute as per_minute, recent.created,
+             extract(epoch from recent.oldest + interval '1 minute' - now()) as wait_seconds,
+             exists (select 1 from public.users where email = ${input.email})
+               or exists (select 1 from public.tripwire_users where email = ${input.email}) as taken
+      from analytics.settings s
+      cross join lateral (
+        select count(*)::int as created, min(created_at) as oldest
+        from (
+          select created_at from public.tripwire_users
+          where granted_by = ${manager.id} and created_at > now() - interval '1 minute'
+          order by created_at desc limit s.student_creations_per_minute
+        ) last_minute
+      ) recent
+    ),
+    pending as (
+      insert into private.pending_logins (user_id, manager_id)
+      select ${userId}, ${manager.id} from checks
+      where not over_ceiling and created < per_minute and not taken
+      returning user_id
+    )
+    select checks.*, exists (select 1 from pending) as admitted from checks`;
+  if (check.over_ceiling) {
+    throw new HttpError(
+      400,
+      "validation_failed",
+      `payment_amount: at most ${Number(check.max_payment_amount)}`,
+      [
+        {
+          path: "payment_amount",
+          message: `at most ${Number(check.max_payment_amount)} (the academy's ceiling)`,
+        },
+      ],
+    );
+  }
+  if (check.created >= check.per_minute) {
+    throw new HttpError(429, "too_many_creations", `At most ${check.per_minute} new students a minute`, {
+      retry_after_seconds: Math.max(1, Math.ceil(Number(check.wait_seconds))),
+    });
+  }
+  if (check.taken) throw emailExists();
 
   const password = generatePassword();
   await createLogin(manager, input, userId, password, deps);
@@ -291,7 +381,10 @@ async function createLogin(
       userMetadata: { full_name: input.full_name, ...(input.phone ? { phone: input.phone } : {}) },
     });
   } catch (error) {
-    if (!(error instanceof HttpError && error.code === "email_exists")) {
+    if (error instanceof HttpError && error.code === "email_exists") {
+      // A clear "no": no login was made, so nothing is pending.
+      await deps.sql`delete from private.pending_logins where user_id = ${userId}`.catch(() => {});
+    } else {
       await deleteLogin(deps, userId, error);
     }
     throw error;

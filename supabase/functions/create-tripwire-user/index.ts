@@ -4,12 +4,20 @@ import { z } from "zod";
 import { createApp, requireRole, requireServiceRole, serve, zJson } from "../_shared/app.ts";
 import { idempotencyKeyHeader, idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
-import { CreatedStudent, createTripwireUser, NewStudent } from "./create_tripwire_user.ts";
+import {
+  CreatedStudent,
+  createTripwireUser,
+  deleteAbandonedLogins,
+  NewStudent,
+} from "./create_tripwire_user.ts";
 import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 
 const EmailRetries = z.object({
   emails: RetryReport,
   expired_idempotency_keys: z.number().int().min(0),
+  abandoned_logins_deleted: z.number().int().min(0).meta({
+    description: "Logins whose creation never wrote its student (a crash in between), deleted now.",
+  }),
 }).meta({ id: "EmailRetries" });
 
 export const app = createApp("create-tripwire-user")
@@ -18,7 +26,8 @@ export const app = createApp("create-tripwire-user")
     describe({
       summary: "Create a student after a sale",
       description: "One request makes the login and every row of the student in one transaction, or " +
-        "nothing. The generated password is in this answer only. With an `Idempotency-Key`, a retry " +
+        "nothing. `payment_amount` is at most the academy's ceiling (`analytics.settings.max_payment_amount`, " +
+        "10,000,000 unless changed). The generated password is in this answer only. With an `Idempotency-Key`, a retry " +
         "answers the first response (header `idempotent-replayed: true`) and creates nothing.",
       access: "manager",
       ok: { status: 201, schema: CreatedStudent, description: "The student exists and can sign in." },
@@ -26,6 +35,9 @@ export const app = createApp("create-tripwire-user")
         409: "`email_exists`: a user has this e-mail; `request_in_progress`: the first request with this " +
           "Idempotency-Key is still running.",
         422: "`idempotency_key_reused`: this Idempotency-Key came with another body.",
+        429:
+          "`too_many_creations`: this manager created the academy's limit of students in the last minute " +
+          "(`analytics.settings.student_creations_per_minute`, 60); nothing was created.",
         502: "`auth_unavailable`: Supabase Auth did not create the login; nothing was created, retry.",
       },
       headers: [idempotencyKeyHeader],
@@ -58,7 +70,11 @@ export const app = createApp("create-tripwire-user")
     }),
     requireServiceRole(),
     async (c) =>
-      c.json({ emails: await sendQueuedEmails(), expired_idempotency_keys: await purgeExpiredKeys() }),
+      c.json({
+        emails: await sendQueuedEmails(),
+        expired_idempotency_keys: await purgeExpiredKeys(),
+        abandoned_logins_deleted: await deleteAbandonedLogins(),
+      }),
   );
 
 if (import.meta.main) serve(app);

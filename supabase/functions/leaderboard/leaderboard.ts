@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { activityDetails, type ActivityType } from "../_shared/activity.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
+import { isStorableYear } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 
@@ -14,7 +15,7 @@ import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 export const maxChartDays = 366;
 
 const limit = pageLimit;
-const day = z.iso.date("a date as YYYY-MM-DD");
+const day = z.iso.date("a date as YYYY-MM-DD").refine(isStorableYear, "there is no year 0000");
 const managerId = z.uuid("a manager's id (uuid)").optional();
 
 export const LeaderboardQuery = z.strictObject({

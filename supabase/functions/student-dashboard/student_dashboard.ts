@@ -63,15 +63,16 @@ export const StudentDashboard = z.object({
   })).meta({ description: "The whole catalogue; `unlocked_at` null for those not earned yet." }),
   certificate: z.object({
     certificate_number: z.string(),
+    verification_code: z.string().meta({ description: "With the number, what the public check needs." }),
     issued_at: timestamp,
     verification_url: z.string().meta({ description: "The public page that verifies it (no token)." }),
   }).nullable(),
 }).meta({ id: "StudentDashboard" });
 export type StudentDashboard = z.output<typeof StudentDashboard>;
 
-/** Where anyone verifies a certificate: the public route of complete-lesson. */
-function verificationUrl(certificateNumber: string): string {
-  const path = `/functions/v1/complete-lesson/certificate/${encodeURIComponent(certificateNumber)}`;
+/** Where anyone verifies a certificate: the public route of complete-lesson, with the number and code. */
+function verificationUrl(certificateNumber: string, code: string): string {
+  const path = `/functions/v1/complete-lesson/certificate/${encodeURIComponent(certificateNumber)}/${code}`;
   const base = config().supabaseUrl;
   return base ? new URL(path, base).toString() : path;
 }
@@ -80,13 +81,17 @@ function verificationUrl(certificateNumber: string): string {
 export async function getDashboard(userId: string, sql: Sql = db()): Promise<StudentDashboard> {
   const [row] = await sql<{
     role: string | null;
+    verification_code: string | null;
     dashboard:
       | Omit<StudentDashboard, "certificate"> & {
-        certificate: Omit<NonNullable<StudentDashboard["certificate"]>, "verification_url"> | null;
+        certificate:
+          | Omit<NonNullable<StudentDashboard["certificate"]>, "verification_url" | "verification_code">
+          | null;
       }
       | null;
   }[]>`
-    select u.role, case when u.role = 'student' then private.student_dashboard(u.id) end as dashboard
+    select u.role, case when u.role = 'student' then private.student_dashboard(u.id) end as dashboard,
+           (select c.verification_code from public.certificates c where c.user_id = u.id) as verification_code
     from (select 1) as one
     left join public.users u on u.id = ${userId}`;
   assertRole(row?.role as Role | null | undefined, ["student"]);
@@ -96,7 +101,10 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
   return {
     ...rest,
     access: { allowed: !isRevoked(status), reason: isRevoked(status) ? status : null },
-    certificate: certificate &&
-      { ...certificate, verification_url: verificationUrl(certificate.certificate_number) },
+    certificate: certificate && {
+      ...certificate,
+      verification_code: row.verification_code!,
+      verification_url: verificationUrl(certificate.certificate_number, row.verification_code!),
+    },
   };
 }

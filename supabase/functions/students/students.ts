@@ -19,7 +19,7 @@ import {
 import { HttpError } from "../_shared/errors.ts";
 import { claimKey, completeKey, releaseKey, requestHash } from "../_shared/idempotency.ts";
 import { describeError, log } from "../_shared/log.ts";
-import { moneyNumber, noControlCharacters } from "../_shared/input.ts";
+import { moneyNumber, typedText } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 import { generatePassword, sealPassword } from "../_shared/password.ts";
@@ -238,7 +238,7 @@ export async function getStudent(
 
 // ---- After the sale: refunds, suspensions -------------------------------------------------------------
 
-const reason = z.string().trim().min(1).max(500).regex(noControlCharacters, "no control characters");
+const reason = typedText(1, 500);
 
 export const Refund = z.strictObject({
   amount: moneyNumber.gt(0),

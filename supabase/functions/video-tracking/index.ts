@@ -33,7 +33,12 @@ export const app = createApp("video-tracking")
         "`rejected_seconds`). Re-sending ranges is harmless: overlaps count once.",
       access: "student",
       ok: { status: 200, schema: WatchState, description: "The lesson's state after this heartbeat." },
-      errors: { ...lessonErrors, 403: accessErrors },
+      errors: {
+        ...lessonErrors,
+        403: accessErrors,
+        429: "`too_many_heartbeats`: more than 2 a second (after a burst of 10) for this lesson; nothing " +
+          "written. Retry after `Retry-After` seconds (the watch tracker does).",
+      },
     }),
     // The heartbeat statement reads the caller's role itself: one round trip per heartbeat.
     requireToken(),

@@ -19,6 +19,17 @@ export const maxIdleSeconds = 30;
  * further is not credited (migration 20261123120000). An honest player leaves one range per seek.
  */
 export const maxStoredRanges = 1000;
+/**
+ * A player sends a heartbeat every few seconds; a client sending more than this many a second (after a
+ * burst of `heartbeatBurst`) is answered 429 with nothing written. HEARTBEATS_PER_SECOND overrides it
+ * (the throughput benchmark lifts it).
+ */
+export function heartbeatsPerSecond(): number {
+  heartbeatRate ??= Number(Deno.env.get("HEARTBEATS_PER_SECOND") ?? 2);
+  return heartbeatRate;
+}
+let heartbeatRate: number | undefined;
+export const heartbeatBurst = 10;
 
 const second = z.number().finite().min(0).max(86_400);
 
@@ -30,7 +41,8 @@ export const Heartbeat = z.strictObject({
   // Empty is allowed: the player says "playback started" before it has watched anything.
   segments: z.array(Segment).max(200),
   position: second.optional(),
-  playback_rate: z.number().finite().gt(0).max(16).optional(),
+  // What a browser's media element allows (0.0625–16×); stored with two decimals.
+  playback_rate: z.number().finite().min(0.0625).max(16).optional(),
 }).meta({ id: "Heartbeat" });
 export type Heartbeat = z.output<typeof Heartbeat>;
 
@@ -73,6 +85,8 @@ type StateRow =
     caller_status?: Row<"tripwire_users">["status"] | null;
     lesson_found: boolean;
     unlocked: boolean | null;
+    /** Heartbeats the row could take now (null: no tracking row yet). */
+    tokens: number | null;
     /** null when no row was updated (refused, or no tracking row yet). */
     lesson_id: number | null;
     duration_seconds: number;
@@ -126,6 +140,12 @@ export async function recordHeartbeat(
         from public.users u left join public.tripwire_users t on t.user_id = u.id
         where u.id = ${userId}
       ),
+      bucket as (
+        select least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+                 extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour'))::real) as tokens
+        from public.video_tracking vt
+        where vt.user_id = ${userId} and vt.lesson_id = ${heartbeat.lesson_id}
+      ),
       lesson as (
         select l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
                (select role from caller) = 'student'
@@ -168,13 +188,19 @@ export async function recordHeartbeat(
               ) m
             ),
             heartbeat_count = vt.heartbeat_count + 1,
+            heartbeat_tokens = least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+                                 extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour'))::real) - 1,
             last_heartbeat_at = now(),
             -- least() skips a null: an absent position must not reach it, or it would become the duration.
             last_position_seconds = case when ${position}::numeric is null then vt.last_position_seconds
                                          else least(${position}::numeric, l.duration) end,
             last_playback_rate = coalesce(${heartbeat.playback_rate ?? null}::numeric, vt.last_playback_rate)
         from lesson l, incoming i
+        -- The bucket is read from the row being updated (not the snapshot), so concurrent heartbeats each spend
+        -- a token of their own.
         where vt.user_id = ${userId} and vt.lesson_id = l.id and l.unlocked
+          and least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+                    extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour'))::real) >= 1
         returning vt.*
       )
       -- Asynchronous commit for this transaction only (Postgres docs, "Asynchronous Commit"): a crash of
@@ -182,6 +208,7 @@ export async function recordHeartbeat(
       -- WAL flush was most of a heartbeat's cost; completions, which matter, stay synchronous.
       select set_config('synchronous_commit', 'off', true) as commit_mode,
              (select role from caller) as caller_role, (select status from caller) as caller_status, l.id is not null as lesson_found, l.unlocked, u.lesson_id,
+             (select tokens from bucket) as tokens,
              u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
              u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
              u.last_position_seconds,
@@ -194,6 +221,16 @@ export async function recordHeartbeat(
     assertRole(row?.caller_role as Role | null | undefined, ["student"]);
     assertAccess(row?.caller_status);
     if (!row?.lesson_found || !row.unlocked) refuse(row, heartbeat.lesson_id);
+    if (row.tokens !== null && row.tokens < 1) {
+      throw new HttpError(
+        429,
+        "too_many_heartbeats",
+        `At most ${heartbeatsPerSecond()} heartbeats a second`,
+        {
+          retry_after_seconds: Math.ceil((1 - row.tokens) / heartbeatsPerSecond()),
+        },
+      );
+    }
     // Unlocked, but no tracking row yet (a module with several lessons): make it, then credit.
     await sql`
       insert into public.video_tracking (user_id, lesson_id) values (${userId}, ${heartbeat.lesson_id})

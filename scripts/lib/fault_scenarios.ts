@@ -1,0 +1,588 @@
+/**
+ * Faults and attacks against the local stack as `npm start` runs it (its own embedded Postgres in a
+ * temporary folder, real processes, real HTTP), each measured the same way: requests in flight, 2xx
+ * acknowledged, acknowledged work lost, 5xx other than 503, time to recover. `tests/faults_test.ts`
+ * asserts on them; `npm run reliability` writes them into docs/reliability.md.
+ */
+import postgres from "postgres";
+import { signLocalToken } from "../token.ts";
+import { freePort, type StackProcess, startStackProcess } from "./processes.ts";
+import { localSecretKey } from "./local_stack.ts";
+
+const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
+const requestTimeoutMs = 20_000;
+
+export interface Outcome {
+  kind: "create" | "heartbeat" | "refund" | "complete";
+  /** HTTP status, 0 for a connection error, -1 for a request that outlived the client's timeout. */
+  status: number;
+  retryAfter: string | null;
+  code?: string;
+  startedAt: number;
+  endedAt: number;
+  email?: string;
+  key?: string;
+  userId?: string;
+}
+
+export interface FaultReport {
+  fault: string;
+  requests: number;
+  /** Requests still unanswered when the fault struck. */
+  inFlight: number;
+  acknowledged: number;
+  /** Acknowledged work not found afterwards (heartbeats: within the asynchronous-commit window). */
+  lost: number;
+  lostHeartbeats: number;
+  other5xx: number;
+  timedOut: number;
+  /** From the fault to the first 200 (ms); null when it never came back. */
+  recoveryMs: number | null;
+  /** Anything that must be zero: half-made students, logins without a student, duplicate keyed sales… */
+  violations: string[];
+  notes: string[];
+}
+
+/** A stack on its own embedded Postgres (what `npm start` does with nothing configured). */
+export interface FaultStack {
+  url: string;
+  databaseUrl: string;
+  dataDir: string;
+  process: StackProcess;
+  env: Record<string, string>;
+  /** The postmaster's pid, from its postmaster.pid. */
+  postgresPid(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startFaultStack(dataDir?: string): Promise<FaultStack> {
+  const folder = dataDir ?? await Deno.makeTempDir({ prefix: "tripwire-faults-" });
+  await Deno.chmod(folder, 0o755);
+  const databasePort = freePort();
+  const port = freePort();
+  const env = {
+    // Its own embedded Postgres, whatever the calling process has (the tests set DATABASE_URL for theirs).
+    DATABASE_URL: "",
+    LOCAL_DB_DIR: `${folder}/pg`,
+    LOCAL_DB_PORT: String(databasePort),
+    FUNCTIONS_PORT: String(port),
+    SCHEDULER_INTERVAL_MS: "0",
+  };
+  const process = await startStackProcess(env);
+  const databaseUrl = `postgresql://postgres:postgres@127.0.0.1:${databasePort}/postgres`;
+  // The tests' load creates students faster than the academy's per-minute limit allows one manager.
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
+  return {
+    url: `http://127.0.0.1:${port}`,
+    databaseUrl,
+    dataDir: folder,
+    process,
+    env,
+    async postgresPid() {
+      const text = await Deno.readTextFile(`${folder}/pg/postmaster.pid`);
+      return Number(text.split("\n")[0]);
+    },
+    async stop() {
+      await process.stop().catch(() => {});
+      if (!dataDir) await Deno.remove(folder, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+async function request(
+  url: string,
+  init: RequestInit,
+  outcome: Omit<Outcome, "status" | "retryAfter" | "startedAt" | "endedAt">,
+): Promise<Outcome & { body?: Record<string, unknown> }> {
+  const startedAt = performance.now();
+  try {
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(requestTimeoutMs) });
+    const body = await response.json().catch(() => undefined);
+    return {
+      ...outcome,
+      status: response.status,
+      retryAfter: response.headers.get("retry-after"),
+      code: body?.error?.code,
+      startedAt,
+      endedAt: performance.now(),
+      body,
+    };
+  } catch (error) {
+    const timedOut = error instanceof DOMException && error.name === "TimeoutError";
+    return { ...outcome, status: timedOut ? -1 : 0, retryAfter: null, startedAt, endedAt: performance.now() };
+  }
+}
+
+export interface Load {
+  outcomes: Outcome[];
+  /** Heartbeats acknowledged per student, with when each was answered. */
+  heartbeatAcks: Map<string, number[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Creations (half with an Idempotency-Key), heartbeats from `students` at about one a second each, and
+ * refunds of students the load itself created, from several clients at once.
+ */
+export function startLoad(
+  stack: FaultStack,
+  tokens: {
+    manager: string;
+    students: { id: string; token: string }[];
+    finishers?: { id: string; token: string }[];
+  },
+  workers = { creators: 6, heartbeaters: 6, refunders: 2 },
+): Load {
+  const outcomes: Outcome[] = [];
+  const heartbeatAcks = new Map<string, number[]>();
+  const created: string[] = [];
+  let running = true;
+  const manager = { authorization: `Bearer ${tokens.manager}`, "content-type": "application/json" };
+  let sequence = 0;
+
+  const creator = async (worker: number) => {
+    while (running) {
+      const n = sequence++;
+      const email = `load.${worker}.${n}.${crypto.randomUUID().slice(0, 6)}@example.kz`;
+      const key = n % 2 === 0 ? `load-${crypto.randomUUID()}` : undefined;
+      const outcome = await request(`${stack.url}/functions/v1/create-tripwire-user`, {
+        method: "POST",
+        headers: { ...manager, ...(key ? { "idempotency-key": key } : {}) },
+        body: JSON.stringify({
+          email,
+          full_name: "Load Student",
+          payment_amount: 490,
+          send_welcome_email: false,
+        }),
+      }, { kind: "create", email, key });
+      if (outcome.status === 201) {
+        outcome.userId = String(outcome.body?.user_id);
+        created.push(outcome.userId);
+      }
+      delete outcome.body;
+      outcomes.push(outcome);
+    }
+  };
+  const heartbeater = async (worker: number) => {
+    const mine = tokens.students.filter((_, index) => index % workers.heartbeaters === worker);
+    let position = 0;
+    while (running) {
+      const roundStarted = performance.now();
+      for (const student of mine) {
+        if (!running) break;
+        const outcome = await request(`${stack.url}/functions/v1/video-tracking`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
+          body: JSON.stringify({ lesson_id: 67, segments: [], position }),
+        }, { kind: "heartbeat", userId: student.id });
+        delete (outcome as { body?: unknown }).body;
+        outcomes.push(outcome);
+        if (outcome.status === 200) {
+          const acks = heartbeatAcks.get(student.id) ?? [];
+          acks.push(outcome.endedAt);
+          heartbeatAcks.set(student.id, acks);
+        }
+      }
+      position = (position + 1) % 500;
+      // One heartbeat a second per student, as a player sends them at most.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, 1000 - (performance.now() - roundStarted)))
+      );
+    }
+  };
+  const refunder = async () => {
+    while (running) {
+      const userId = created.shift();
+      if (!userId) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      const outcome = await request(`${stack.url}/functions/v1/students/${userId}/refund`, {
+        method: "POST",
+        headers: { ...manager, "idempotency-key": `refund-${userId}` },
+        body: JSON.stringify({ amount: 1, reason: "load test" }),
+      }, { kind: "refund", userId });
+      delete (outcome as { body?: unknown }).body;
+      outcomes.push(outcome);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  // Students whose first lesson is watched complete it, one after another, retrying until answered.
+  const finisher = async () => {
+    for (const student of tokens.finishers ?? []) {
+      for (let attempt = 0; running && attempt < 100; attempt++) {
+        const outcome = await request(`${stack.url}/functions/v1/complete-lesson`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
+          body: JSON.stringify({ lesson_id: 67 }),
+        }, { kind: "complete", userId: student.id });
+        delete (outcome as { body?: unknown }).body;
+        outcomes.push(outcome);
+        if (outcome.status === 200) break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      if (!running) return;
+    }
+  };
+  const all = [
+    finisher(),
+    ...Array.from({ length: workers.creators }, (_, i) => creator(i)),
+    ...Array.from({ length: workers.heartbeaters }, (_, i) => heartbeater(i)),
+    ...Array.from({ length: workers.refunders }, () => refunder()),
+  ];
+  return {
+    outcomes,
+    heartbeatAcks,
+    async stop() {
+      running = false;
+      await Promise.all(all);
+    },
+  };
+}
+
+/**
+ * The seeded manager's token, `count` students to heartbeat and `finishers` students whose first lesson
+ * is marked watched (as the heartbeats would leave it), all made through the API.
+ */
+export async function prepare(stack: FaultStack, count: number, finishers = 0) {
+  const manager = await signLocalToken(aida);
+  const students = [];
+  for (let i = 0; i < count + finishers; i++) {
+    const email = `viewer.${i}.${crypto.randomUUID().slice(0, 6)}@example.kz`;
+    const response = await fetch(`${stack.url}/functions/v1/create-tripwire-user`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${manager}`, "content-type": "application/json" },
+      body: JSON.stringify({ email, full_name: "Viewer", payment_amount: 490, send_welcome_email: false }),
+    });
+    const body = await response.json();
+    if (response.status !== 201) throw new Error(`prepare: ${response.status} ${JSON.stringify(body)}`);
+    students.push({ id: body.user_id as string, token: await signLocalToken({ id: body.user_id, email }) });
+  }
+  const finishing = students.splice(count);
+  const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
+  await sql`
+    update public.video_tracking
+    set watched_ranges = '{[0,600)}', watched_seconds = 600, watch_percentage = 100, qualified_at = now(),
+        status = 'in_progress'
+    where lesson_id = 67 and user_id = any(${finishing.map((student) => student.id)}::uuid[])`
+    .finally(() => sql.end());
+  return { manager, students, finishers: finishing };
+}
+
+/** Waits until the stack answers a real request with 200; the time it took (ms), or null. */
+export async function untilServing(stack: FaultStack, since: number, token: string, limitMs = 60_000) {
+  while (performance.now() - since < limitMs) {
+    const probe = await request(`${stack.url}/functions/v1/leaderboard/stats`, {
+      headers: { authorization: `Bearer ${token}` },
+    }, { kind: "heartbeat" });
+    if (probe.status === 200) return performance.now() - since;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return null;
+}
+
+/**
+ * Everything acknowledged is there, and nothing is half-made: each 201 has all its rows and its login,
+ * each acknowledged refund its row; no student without its rows, no login without its student (after the
+ * scheduler's sweep), at most one student per Idempotency-Key; heartbeats lost counted.
+ */
+export async function audit(stack: FaultStack, load: Load, report: FaultReport, faultAt: number) {
+  const sql = postgres(stack.databaseUrl, { max: 2, onnotice: () => {} });
+  try {
+    const created = load.outcomes.filter((outcome) => outcome.kind === "create" && outcome.status === 201);
+    const ids = created.map((outcome) => outcome.userId!);
+    const complete = await sql<{ id: string }[]>`
+      select u.id from public.users u
+      join auth.users a on a.id = u.id
+      join public.tripwire_users t on t.user_id = u.id
+      join public.tripwire_user_profile p on p.user_id = u.id
+      join public.user_statistics s on s.user_id = u.id
+      where u.id = any(${ids}::uuid[])
+        and exists (select 1 from public.tripwire_module_unlocks m where m.user_id = u.id)
+        and exists (select 1 from public.video_tracking v where v.user_id = u.id)`;
+    const lostCreations = ids.length - complete.length;
+    const refunds = load.outcomes.filter((outcome) => outcome.kind === "refund" && outcome.status === 200);
+    const [{ refunded }] = await sql<{ refunded: number }[]>`
+      select count(distinct user_id)::int as refunded from public.student_refunds
+      where user_id = any(${refunds.map((outcome) => outcome.userId!)}::uuid[])`;
+    const lostRefunds = refunds.length - refunded;
+    const completions = load.outcomes.filter((outcome) =>
+      outcome.kind === "complete" && outcome.status === 200
+    );
+    const [{ completed }] = await sql<{ completed: number }[]>`
+      select count(*)::int as completed from public.student_progress sp
+      where sp.lesson_id = 67 and sp.status = 'completed'
+        and sp.user_id = any(${completions.map((outcome) => outcome.userId!)}::uuid[])
+        and exists (select 1 from public.tripwire_module_unlocks u where u.user_id = sp.user_id and u.module_id = 17)
+        and exists (select 1 from public.sales_activity_log a
+                    where a.student_id = sp.user_id and a.event_type = 'lesson_completed')`;
+    const lostCompletions = new Set(completions.map((outcome) => outcome.userId)).size - completed;
+    if (lostCompletions) report.violations.push(`${lostCompletions} acknowledged completions incomplete`);
+    const [{ halfCompleted }] = await sql<{ halfCompleted: number }[]>`
+      select count(*)::int as "halfCompleted" from public.student_progress sp
+      where sp.lesson_id = 67 and sp.status = 'completed'
+        and not exists (select 1 from public.tripwire_module_unlocks u where u.user_id = sp.user_id and u.module_id = 17)`;
+    if (halfCompleted) {
+      report.violations.push(`${halfCompleted} completions without the next module unlocked`);
+    }
+    report.lost = lostCreations + lostRefunds + Math.max(0, lostCompletions);
+    if (lostCreations) report.violations.push(`${lostCreations} acknowledged students incomplete or missing`);
+    if (lostRefunds) report.violations.push(`${lostRefunds} acknowledged refunds missing`);
+
+    const [half] = await sql<{ without_rows: number; without_student: number }[]>`
+      select
+        (select count(*)::int from public.tripwire_users t
+         where not exists (select 1 from public.tripwire_user_profile p where p.user_id = t.user_id)
+            or not exists (select 1 from public.users u where u.id = t.user_id)
+            or not exists (select 1 from public.tripwire_module_unlocks m where m.user_id = t.user_id)) as without_rows,
+        (select count(*)::int from public.users u where u.role = 'student'
+         and not exists (select 1 from public.tripwire_users t where t.user_id = u.id)) as without_student`;
+    if (half.without_rows) report.violations.push(`${half.without_rows} students without all their rows`);
+    if (half.without_student) {
+      report.violations.push(`${half.without_student} student users without a student`);
+    }
+
+    // The scheduler's sweep, as if five minutes had passed: then no login may be left without its student.
+    await sql`update private.pending_logins set created_at = now() - interval '10 minutes'`;
+    const sweep = await fetch(`${stack.url}/functions/v1/create-tripwire-user/retry-emails`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${localSecretKey}` },
+    });
+    const swept = await sweep.json();
+    if (swept.abandoned_logins_deleted) {
+      report.notes.push(`${swept.abandoned_logins_deleted} half-made logins swept`);
+    }
+    const [{ orphans }] = await sql<{ orphans: number }[]>`
+      select count(*)::int as orphans from auth.users a
+      where a.raw_app_meta_data ->> 'role' = 'student' and not exists (select 1 from public.users u where u.id = a.id)`;
+    if (orphans) report.violations.push(`${orphans} logins without a student`);
+
+    // A keyed creation that got no answer is retried with its key: exactly one student per key. Its claim
+    // is taken over once 30 s have passed (sooner, the retry answers 409 request_in_progress): as if they had.
+    await sql.begin(async (tx) => {
+      await tx`set local session_replication_role = replica`; // past the updated_at trigger
+      await tx`update private.idempotency_keys set updated_at = now() - interval '1 minute' where state = 'in_progress'`;
+    });
+    const unanswered = load.outcomes.filter((outcome) =>
+      outcome.kind === "create" && outcome.key && outcome.status !== 201 && outcome.status !== 409
+    );
+    const manager = await signLocalToken(aida);
+    for (const outcome of unanswered) {
+      const retry = await request(`${stack.url}/functions/v1/create-tripwire-user`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${manager}`,
+          "content-type": "application/json",
+          "idempotency-key": outcome.key!,
+        },
+        body: JSON.stringify({
+          email: outcome.email,
+          full_name: "Load Student",
+          payment_amount: 490,
+          send_welcome_email: false,
+        }),
+      }, { kind: "create" });
+      if (retry.status !== 201) {
+        report.violations.push(`a keyed retry answered ${retry.status} ${retry.code}`);
+      }
+    }
+    const emails = load.outcomes.filter((outcome) => outcome.kind === "create" && outcome.key).map((o) =>
+      o.email!
+    );
+    const [{ duplicated }] = await sql<{ duplicated: number }[]>`
+      select count(*)::int as duplicated from (
+        select email from public.tripwire_users where email = any(${emails}::text[]) group by email having count(*) > 1
+      ) d`;
+    if (duplicated) report.violations.push(`${duplicated} keyed sales made twice`);
+    report.notes.push(
+      `${unanswered.length} keyed creations without an answer retried: each made exactly once`,
+    );
+
+    // Heartbeats: acknowledged minus stored; asynchronous commit may lose the last ~0.6 s before a crash.
+    let lost = 0;
+    let lostOutsideWindow = 0;
+    for (const [userId, acks] of load.heartbeatAcks) {
+      const [row] = await sql<{ heartbeat_count: number }[]>`
+        select heartbeat_count from public.video_tracking where user_id = ${userId} and lesson_id = 67`;
+      const missing = Math.max(0, acks.length - (row?.heartbeat_count ?? 0));
+      lost += missing;
+      const beforeWindow = acks.filter((at) => at < faultAt - 1000).length;
+      if ((row?.heartbeat_count ?? 0) < beforeWindow) lostOutsideWindow++;
+    }
+    report.lostHeartbeats = lost;
+    if (lostOutsideWindow) {
+      report.violations.push(
+        `${lostOutsideWindow} students lost heartbeats acknowledged more than 1 s before the fault`,
+      );
+    }
+  } finally {
+    await sql.end();
+  }
+}
+
+/** {create: {"201": 812, "503": 4}, …}; 0 is a connection error, -1 a timeout. */
+function statusesByKind(outcomes: Outcome[]): Record<string, Record<string, number>> {
+  const counts: Record<string, Record<string, number>> = {};
+  for (const outcome of outcomes) {
+    const kind = (counts[outcome.kind] ??= {});
+    const key = outcome.code ? `${outcome.status} ${outcome.code}` : String(outcome.status);
+    kind[key] = (kind[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
+export function summarize(
+  fault: string,
+  load: Load,
+  faultAt: number,
+  recoveryMs: number | null,
+): FaultReport {
+  const outcomes = load.outcomes;
+  return {
+    fault,
+    requests: outcomes.length,
+    inFlight: outcomes.filter((o) => o.startedAt <= faultAt && o.endedAt >= faultAt).length,
+    acknowledged: outcomes.filter((o) => o.status >= 200 && o.status < 300).length,
+    lost: 0,
+    lostHeartbeats: 0,
+    other5xx: outcomes.filter((o) => o.status >= 500 && o.status !== 503).length,
+    timedOut: outcomes.filter((o) => o.status === -1).length,
+    recoveryMs,
+    violations: [
+      ...outcomes.filter((o) => o.status === 503 && !o.retryAfter).length
+        ? ["a 503 without Retry-After"]
+        : [],
+    ],
+    notes: [
+      `${outcomes.filter((o) => o.status === 503).length} answered 503 (Retry-After), ` +
+      `${outcomes.filter((o) => o.status === 0).length} connection errors`,
+      `answers by kind: ${JSON.stringify(statusesByKind(outcomes))}`,
+      ...outcomes.filter((o) => o.status === -1).map((o) =>
+        `timed out: ${o.kind} started ${Math.round(o.startedAt - faultAt)} ms from the fault`
+      ),
+    ],
+  };
+}
+
+/** SIGKILL to Postgres mid-load: the stack starts it again; the load goes on; then the audit. */
+export async function postgresKilled(
+  options: { beforeMs: number; afterMs: number; students: number; finishers?: number },
+) {
+  const stack = await startFaultStack();
+  try {
+    const tokens = await prepare(stack, options.students, options.finishers ?? 0);
+    const load = startLoad(stack, tokens);
+    await new Promise((resolve) => setTimeout(resolve, options.beforeMs));
+    const pid = await stack.postgresPid();
+    const faultAt = performance.now();
+    Deno.kill(pid, "SIGKILL");
+    const recoveryMs = await untilServing(stack, faultAt, tokens.manager);
+    await new Promise((resolve) => setTimeout(resolve, options.afterMs));
+    await load.stop();
+    const report = summarize("Postgres killed (SIGKILL) under load", load, faultAt, recoveryMs);
+    if (recoveryMs === null) {
+      report.violations.push(`never served again: ${stack.process.notices().slice(-2000)}`);
+      return report;
+    }
+    const back = stack.process.notices().match(/\[postgres\] running again after (\d+) ms/)?.[1];
+    report.notes.push(`Postgres restarted and through crash recovery after ${back ?? "?"} ms`);
+    await audit(stack, load, report, faultAt);
+    return report;
+  } finally {
+    await stack.stop();
+  }
+}
+
+/** SIGTERM to `npm start` mid-load: in-flight requests finish, Postgres stops cleanly; a restart finds it all. */
+export async function stackTerminated(options: { beforeMs: number; students: number; finishers?: number }) {
+  const dataDir = await Deno.makeTempDir({ prefix: "tripwire-faults-" });
+  try {
+    const stack = await startFaultStack(dataDir);
+    const tokens = await prepare(stack, options.students, options.finishers ?? 0);
+    const load = startLoad(stack, tokens);
+    await new Promise((resolve) => setTimeout(resolve, options.beforeMs));
+    const faultAt = performance.now();
+    stack.process.child.kill("SIGTERM");
+    const status = await stack.process.child.status;
+    const stoppedMs = performance.now() - faultAt;
+    await load.stop();
+    const cleanStop = await Deno.stat(`${dataDir}/pg/postmaster.pid`).then(() => false, () => true);
+    const restarted = await startFaultStack(dataDir);
+    try {
+      const recoveryMs = performance.now() - faultAt;
+      const report = summarize(
+        "npm start stopped (SIGTERM) under load, then started again",
+        load,
+        faultAt,
+        recoveryMs,
+      );
+      report.notes.push(
+        `exit code ${status.code} after ${Math.round(stoppedMs)} ms; Postgres stopped cleanly: ${cleanStop}`,
+      );
+      if (status.code !== 0) report.violations.push(`exit code ${status.code}`);
+      if (!cleanStop) report.violations.push("Postgres was not stopped cleanly");
+      // Accepted before the signal (sent 100 ms or more before it): each must be answered. One sent at
+      // the very instant may meet a closed listener or a keep-alive connection being closed.
+      const accepted = load.outcomes.filter((o) => o.startedAt <= faultAt - 100 && o.endedAt >= faultAt);
+      const cut = accepted.filter((o) => o.status <= 0).length;
+      if (cut) report.violations.push(`${cut} requests in flight at SIGTERM got no answer`);
+      await audit(restarted, load, report, faultAt);
+      return report;
+    } finally {
+      await restarted.stop();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** `connections` clients that send half a request line and never finish; real requests keep being answered. */
+export async function halfOpenFlood(options: { connections: number }) {
+  const stack = await startFaultStack();
+  const held: Deno.Conn[] = [];
+  try {
+    const tokens = await prepare(stack, 1);
+    const port = Number(new URL(stack.url).port);
+    let refused = 0;
+    for (let i = 0; i < options.connections; i++) {
+      try {
+        const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+        await connection.write(
+          new TextEncoder().encode("GET /functions/v1/leaderboard HTTP/1.1\r\nHost: x\r\n"),
+        );
+        held.push(connection);
+      } catch {
+        refused++;
+      }
+    }
+    // The attack is in place: from now on real clients must still be served.
+    const faultAt = performance.now();
+    const load = startLoad(stack, tokens, { creators: 2, heartbeaters: 1, refunders: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await load.stop();
+    const served = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).map((o) => o.endedAt);
+    const recoveryMs = served.length ? Math.min(...served) - faultAt : null;
+    const report = summarize(`${options.connections} idle half-open connections`, load, faultAt, recoveryMs);
+    report.notes.push(`${held.length} held open by the attacker, ${refused} refused`);
+    const answered = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).length;
+    if (answered === 0) report.violations.push("no real request was answered during the flood");
+    const failed = load.outcomes.filter((o) => o.status <= 0 || o.status >= 500).length;
+    if (failed) report.violations.push(`${failed} real requests failed during the flood`);
+    const exited = await Promise.race([
+      stack.process.child.status.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 10)),
+    ]);
+    if (exited) report.violations.push("the server process exited");
+    await audit(stack, load, report, faultAt);
+    return report;
+  } finally {
+    for (const connection of held) {
+      try {
+        connection.close();
+      } catch { /* closed by the server */ }
+    }
+    await stack.stop();
+  }
+}

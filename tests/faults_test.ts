@@ -1,0 +1,45 @@
+/**
+ * Faults and attacks against the stack as `npm start` runs it (scripts/lib/fault_scenarios.ts): Postgres
+ * killed under load, `npm start` stopped under load, a flood of half-open connections. Nothing
+ * acknowledged is lost (heartbeats: at most the asynchronous-commit window), nothing is half-made, no
+ * request gets a 500 or hangs, and the stack serves again on its own. `npm run reliability` writes the
+ * same measurements, bigger, into docs/reliability.md.
+ */
+import assert from "node:assert/strict";
+import {
+  type FaultReport,
+  halfOpenFlood,
+  postgresKilled,
+  stackTerminated,
+} from "../scripts/lib/fault_scenarios.ts";
+
+function expectSound(report: FaultReport) {
+  console.log(JSON.stringify(report));
+  assert.deepEqual(report.violations, [], report.fault);
+  assert.equal(report.other5xx, 0, "no 5xx but 503");
+  assert.equal(report.timedOut, 0, "no request hung past its timeout");
+  assert.equal(report.lost, 0, "nothing acknowledged lost");
+  assert.ok(report.acknowledged > 0, "the load was served");
+  // Crash recovery replays the WAL written since the last checkpoint: seconds after a heavy load.
+  assert.ok(
+    report.recoveryMs !== null && report.recoveryMs < 30_000,
+    `serving again (${report.recoveryMs} ms)`,
+  );
+}
+
+Deno.test("Postgres killed with SIGKILL under load: restarted, nothing acknowledged lost, 503 meanwhile", async () => {
+  const report = await postgresKilled({ beforeMs: 2500, afterMs: 2500, students: 24, finishers: 30 });
+  expectSound(report);
+  assert.ok(report.inFlight > 0, "requests were in flight when it died");
+});
+
+Deno.test("npm start stopped with SIGTERM under load: in-flight requests answered, a clean stop, all kept", async () => {
+  const report = await stackTerminated({ beforeMs: 2000, students: 12, finishers: 20 });
+  expectSound(report);
+  assert.equal(report.lostHeartbeats, 0, "a clean stop loses no heartbeat");
+});
+
+Deno.test("5,000 idle half-open connections: the server stays up and keeps answering", async () => {
+  const report = await halfOpenFlood({ connections: 5000 });
+  expectSound(report);
+});
