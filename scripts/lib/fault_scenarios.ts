@@ -483,7 +483,8 @@ export async function postgresKilled(
     await load.stop();
     const report = summarize("Postgres killed (SIGKILL) under load", load, faultAt, recoveryMs);
     if (recoveryMs === null) {
-      report.violations.push(`never served again: ${stack.process.notices().slice(-2000)}`);
+      const said = stack.process.output().split("\n").filter((line) => !line.startsWith("{"));
+      report.violations.push(`never served again: ${said.slice(-30).join("\n")}`);
       return report;
     }
     const back = stack.process.notices().match(/\[postgres\] running again after (\d+) ms/)?.[1];
@@ -538,25 +539,65 @@ export async function stackTerminated(options: { beforeMs: number; students: num
   }
 }
 
+/**
+ * An attacker process holding `count` connections to `port`, each having sent half a request line and
+ * nothing more. The attack runs in processes of its own (10,000 connections each) because one process
+ * may hold no more files than the server may.
+ */
+async function holdHalfOpen(port: number, count: number) {
+  const attackers: { child: Deno.ChildProcess; counts: { held: number; refused: number } }[] = [];
+  for (let left = count; left > 0; left -= 10_000) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `
+        const held = [];
+        let refused = 0;
+        for (let i = 0; i < ${Math.min(left, 10_000)}; i++) {
+          try {
+            const connection = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
+            await connection.write(new TextEncoder().encode("GET /functions/v1/leaderboard HTTP/1.1\\r\\nHost: x\\r\\n"));
+            held.push(connection);
+          } catch {
+            refused++;
+          }
+        }
+        console.log(JSON.stringify({ held: held.length, refused }));
+        for await (const _ of Deno.stdin.readable) { /* held until the test closes stdin */ }`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      line += value;
+    }
+    attackers.push({ child, counts: JSON.parse(line) as { held: number; refused: number } });
+  }
+  return {
+    held: attackers.reduce((sum, attacker) => sum + attacker.counts.held, 0),
+    refused: attackers.reduce((sum, attacker) => sum + attacker.counts.refused, 0),
+    async release() {
+      for (const { child } of attackers) {
+        await child.stdin.close().catch(() => {});
+        child.kill("SIGKILL");
+        await child.status;
+      }
+    },
+  };
+}
+
 /** `connections` clients that send half a request line and never finish; real requests keep being answered. */
 export async function halfOpenFlood(options: { connections: number }) {
   const stack = await startFaultStack();
-  const held: Deno.Conn[] = [];
+  let attack: Awaited<ReturnType<typeof holdHalfOpen>> | undefined;
   try {
     const tokens = await prepare(stack, 1);
-    const port = Number(new URL(stack.url).port);
-    let refused = 0;
-    for (let i = 0; i < options.connections; i++) {
-      try {
-        const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-        await connection.write(
-          new TextEncoder().encode("GET /functions/v1/leaderboard HTTP/1.1\r\nHost: x\r\n"),
-        );
-        held.push(connection);
-      } catch {
-        refused++;
-      }
-    }
+    attack = await holdHalfOpen(Number(new URL(stack.url).port), options.connections);
     // The attack is in place: from now on real clients must still be served.
     const faultAt = performance.now();
     const load = startLoad(stack, tokens, { creators: 2, heartbeaters: 1, refunders: 0 });
@@ -565,7 +606,7 @@ export async function halfOpenFlood(options: { connections: number }) {
     const served = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).map((o) => o.endedAt);
     const recoveryMs = served.length ? Math.min(...served) - faultAt : null;
     const report = summarize(`${options.connections} idle half-open connections`, load, faultAt, recoveryMs);
-    report.notes.push(`${held.length} held open by the attacker, ${refused} refused`);
+    report.notes.push(`${attack.held} held open by the attacker, ${attack.refused} refused`);
     const answered = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).length;
     if (answered === 0) report.violations.push("no real request was answered during the flood");
     const failed = load.outcomes.filter((o) => o.status <= 0 || o.status >= 500).length;
@@ -578,11 +619,7 @@ export async function halfOpenFlood(options: { connections: number }) {
     await audit(stack, load, report, faultAt);
     return report;
   } finally {
-    for (const connection of held) {
-      try {
-        connection.close();
-      } catch { /* closed by the server */ }
-    }
+    await attack?.release();
     await stack.stop();
   }
 }

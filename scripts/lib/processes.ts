@@ -85,13 +85,16 @@ export async function startStackProcess(given: Record<string, string>): Promise<
   let after = "";
   let notices = "";
   const keep = () => {
-    const lines = new TextDecoder();
+    const decoder = new TextDecoder();
+    let partial = "";
     return new WritableStream<Uint8Array>({
       write(chunk) {
-        const text = lines.decode(chunk, { stream: true });
+        const text = decoder.decode(chunk, { stream: true });
         after = (after + text).slice(-65_536);
-        // What the stack says about itself (not request logs), kept whole.
-        for (const line of text.split("\n")) if (line.startsWith("[")) notices += `${line}\n`;
+        // What the stack says about itself (not request logs), kept whole; a line may span chunks.
+        const lines = (partial + text).split("\n");
+        partial = lines.pop()!;
+        for (const line of lines) if (line.startsWith("[")) notices += `${line}\n`;
       },
     });
   };
