@@ -155,23 +155,27 @@ async function startAgain(
   const process = child();
   const began = performance.now();
   let said = began;
-  for (;;) {
-    if (!process || process.exitCode !== null || process.signalCode !== null) {
-      throw new Error(`it exited with ${process?.signalCode ?? process?.exitCode}`);
+  const sql = postgres(url, { max: 1, connect_timeout: 2, backoff: () => 0.05, onnotice: () => {} });
+  try {
+    for (;;) {
+      if (!process || process.exitCode !== null || process.signalCode !== null) {
+        throw new Error(`it exited with ${process?.signalCode ?? process?.exitCode}`);
+      }
+      try {
+        await sql`select 1`;
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (performance.now() - said > 10_000) {
+        said = performance.now();
+        console.error(
+          `[postgres] still starting after ${Math.round((said - began) / 1000)} s: ${recentLog()}`,
+        );
+      }
     }
-    const sql = postgres(url, { max: 1, connect_timeout: 2, onnotice: () => {} });
-    try {
-      await sql`select 1`;
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    } finally {
-      await sql.end({ timeout: 1 }).catch(() => {});
-    }
-    if (performance.now() - said > 10_000) {
-      said = performance.now();
-      console.error(`[postgres] still starting after ${Math.round((said - began) / 1000)} s: ${recentLog()}`);
-    }
+  } finally {
+    await sql.end({ timeout: 0 }).catch(() => {});
   }
 }
 
