@@ -196,11 +196,11 @@ story("sums past numeric(14, 2) no longer break a refresh: the leaderboard adds 
         .sql`select analytics.refresh_sales_stats(rebuild => ${rebuild}) as report`;
       assert.ok(report, "the refresh succeeded");
       const [row] = await database.sql<{ revenue: string; rank: number }[]>`
-        select revenue::text, rank from analytics.sales_leaderboard where period = 'all' and manager_id = ${manager.id}`;
+        select revenue::text, rank from analytics.leaderboard_standings where period = 'all' and manager_id = ${manager.id}`;
       assert.equal(row.revenue, "1199999999998.80");
       assert.equal(row.rank, 1);
       const [day] = await database.sql<{ revenue: string }[]>`
-        select revenue::text from analytics.daily_sales order by day desc limit 1`;
+        select revenue::text from analytics.academy_daily_totals order by day desc limit 1`;
       assert.equal(day.revenue, "1199999999998.80");
     }
   } finally {
@@ -216,7 +216,7 @@ story("a refresh that fails leaves the previous figures served, with their refre
     const figures = () =>
       sql<{ refreshed_at: string; rows: number }[]>`
         select (select max(refreshed_at)::text from analytics.refresh_log) as refreshed_at,
-               (select count(*)::int from analytics.sales_leaderboard) as rows`;
+               (select count(*)::int from analytics.leaderboard_standings) as rows`;
     const [before] = await figures();
     assert.ok(before.rows > 0);
     // A refresh that cannot finish (here: a 1 ms statement timeout) fails as a whole…

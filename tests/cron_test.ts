@@ -50,8 +50,8 @@ Deno.test({
       assert.equal(report.refreshed, true);
       assert.deepEqual(report.views.map((view: { view: string }) => view.view), [
         "manager_daily_history",
-        "daily_sales",
-        "sales_leaderboard",
+        "academy_daily_totals",
+        "leaderboard_standings",
       ]);
     } finally {
       await sql.end();

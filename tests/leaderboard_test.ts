@@ -185,10 +185,10 @@ story(
             }),
           );
         }
-        // A history: some sales 3, 10, 40 and 400 days ago (the rest today).
-        const shifts: [number, number][] = [[1, 3], [2, 10], [3, 40], [4, 400]];
+        // A history of three years: some sales 3, 10, 40, 400, 800 and 1,100 days ago (the rest today).
+        const shifts: [number, number][] = [[1, 3], [2, 10], [3, 40], [4, 400], [5, 800], [6, 1100]];
         for (const [remainder, days] of shifts) {
-          const ids = created.filter((_, i) => i % 5 === remainder).map((student) => student.id);
+          const ids = created.filter((_, i) => i % 7 === remainder).map((student) => student.id);
           await sql`
         update public.tripwire_users set created_at = created_at - make_interval(days => ${days})
         where user_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb)::uuid)`;
@@ -248,6 +248,52 @@ story(
             `${period}, incremental`,
           );
         }
+      },
+    );
+
+    await t.step(
+      "a refund, then a new week and month begun and a day's learners gone stale between two refreshes",
+      async () => {
+        const refunded = await callFunction(`students/${created[7].id}/refund`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${await tokenFor(created[7].manager)}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify({ amount: 50, reason: "partly unhappy" }),
+        });
+        await expectJson(refunded);
+        assert.equal((await refresh()).refreshed, true);
+        for (const period of periods) {
+          const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
+          assert.deepEqual(
+            byManager(body.managers),
+            byManager(await expectedLeaderboard(period)),
+            `${period}, refund`,
+          );
+        }
+        // As the last refresh left them had it run in the week and month before, with yesterday's learners:
+        // the closed totals of the new week and month are recomputed, the old learners dropped.
+        await sql`update analytics.manager_period_totals set starts_on = starts_on - 7 where period = 'week'`;
+        await sql`
+          update analytics.manager_period_totals set starts_on = (starts_on - interval '1 month')::date
+          where period = 'month'`;
+        await sql`
+          insert into analytics.period_learners (period, starts_on, user_id, manager_id)
+          select period, starts_on - 1, user_id, manager_id from analytics.period_learners where period = 'day'`;
+        assert.equal((await refresh()).refreshed, true);
+        for (const period of periods) {
+          const body = await getJson(`leaderboard?period=${period}&limit=100`, aida.id);
+          assert.deepEqual(
+            byManager(body.managers),
+            byManager(await expectedLeaderboard(period)),
+            `${period}, new`,
+          );
+        }
+        const [{ stale }] = await sql`
+          select count(*)::int as stale from analytics.period_learners
+          where starts_on < analytics.period_start(period, (select time_zone from analytics.settings))`;
+        assert.equal(stale, 0, "the learners of ended periods are dropped");
       },
     );
 
@@ -365,7 +411,7 @@ story(
     assert.deepEqual(await call("authenticated", aida.id, "select analytics.refresh_sales_stats()"), {
       code: "42501",
     });
-    assert.deepEqual(await call("anon", undefined, "select * from analytics.sales_leaderboard"), {
+    assert.deepEqual(await call("anon", undefined, "select * from analytics.leaderboard_standings"), {
       code: "42501",
     });
     // The function's way in (asCaller) leaves the pooled connection as it found it.
