@@ -1,13 +1,13 @@
 /**
  * `npm run bench [-- <scenario>…] [--quick] [--rounds R] [--requests N] [--concurrency C] [--students N,M]
- * [--write]`: runs the named benchmark scenarios (all when none is named), each against a fresh local stack,
+ * [--years 1,2,3] [--write]`: runs the named benchmark scenarios (all when none is named), each against a fresh local stack,
  * warm-up first, every row measured in rounds (median and spread), and prints Markdown tables with ratios
  * measured in the same run. A full run of every scenario (or `--write`) also keeps the figures in
  * `bench/results/<date>.json`, rewrites the generated part of docs/benchmarks.md and redraws
  * docs/leaderboard-scaling.svg. `--quick` (under a minute) is the smoke test CI runs; timings are never
  * asserted anywhere.
  */
-import { chartFile, scalingChart } from "./bench/chart.ts";
+import { chartFile, historyChart, historyChartFile, scalingChart } from "./bench/chart.ts";
 import type { BenchOptions, ScenarioReport } from "./bench/lib.ts";
 
 const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<ScenarioReport> }>> = {
@@ -16,6 +16,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "complete": () => import("./bench/complete.ts"),
   "leaderboard": () => import("./bench/leaderboard.ts"),
   "students": () => import("./bench/students.ts"),
+  "analytics": () => import("./bench/analytics.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";
@@ -48,6 +49,8 @@ function parseArguments(args: string[]): { names: string[]; options: BenchOption
     else if (arg === "--concurrency") options.concurrency = number(args[++index], arg);
     else if (arg === "--students") {
       options.students = (args[++index] ?? "").split(",").map((n) => number(n, arg));
+    } else if (arg === "--years") {
+      options.years = (args[++index] ?? "").split(",").map((n) => number(n, arg));
     } else if (arg in scenarios) names.push(arg);
     else throw new Error(`Unknown argument ${arg}. Scenarios: ${Object.keys(scenarios).join(", ")}`);
   }
@@ -106,6 +109,10 @@ if (import.meta.main) {
     const scale = reports.find(({ name }) => name === "leaderboard")?.report.extra?.scale;
     if (Array.isArray(scale) && scale.length > 1) {
       await Deno.writeTextFile(chartFile, scalingChart(scale));
+    }
+    const history = reports.find(({ name }) => name === "analytics")?.report.extra?.history;
+    if (Array.isArray(history) && history.length > 1) {
+      await Deno.writeTextFile(historyChartFile, historyChart(history));
     }
     console.log(`\nWrote bench/results/${date}.json and docs/benchmarks.md (the generated part).`);
   }

@@ -1,7 +1,8 @@
 /**
- * `npm run seed:scale -- --students 1000000 --managers 1000 [--seed 1]`: fills the local database
+ * `npm run seed:scale -- --students 1000000 --managers 1000 [--years 1] [--seed 1]`: fills the local database
  * (DATABASE_URL, else the stack's embedded Postgres, started here if `npm start` is not running) with a
- * realistic history, set-based and deterministic from the seed (scripts/lib/scale_data.ts), showing a
+ * realistic history, set-based and deterministic from the seed (scripts/lib/scale_data.ts), sold over the
+ * last `--years` years (the same students whatever the span, only their dates differ), showing a
  * progress bar with an ETA. Run again with more students to extend the same data; then the analytics
  * history is rebuilt and the leaderboard views refreshed.
  */
@@ -32,12 +33,12 @@ export function progressLine(done: number, total: number, startedMs: number, now
 /** Writes managers and students up to `students` (what is there already is kept). */
 export async function seedScale(
   url: string,
-  options: { students: number; managers: number; seed: number; quiet?: boolean },
+  options: { students: number; managers: number; seed: number; years?: number; quiet?: boolean },
 ): Promise<{ written: number; seconds: number }> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   const started = Date.now();
   try {
-    await writeManagers(sql, options.managers, options.seed);
+    await writeManagers(sql, options.managers, options.seed, options.years);
     const from = await countScaleStudents(sql, options.seed);
     const encoder = new TextEncoder();
     await writeStudents(sql, {
@@ -45,6 +46,7 @@ export async function seedScale(
       to: Math.max(from, options.students),
       managers: options.managers,
       seed: options.seed,
+      years: options.years,
       onProgress: (done, total) => {
         if (!options.quiet) Deno.stdout.writeSync(encoder.encode(`\r${progressLine(done, total, started)}`));
       },
@@ -79,13 +81,18 @@ if (import.meta.main) {
       students: { type: "string", default: "100000" },
       managers: { type: "string", default: "1000" },
       seed: { type: "string", default: "1" },
+      years: { type: "string", default: "1" },
     },
   });
   const students = Number(values.students);
   const managers = Number(values.managers);
   const seed = Number(values.seed);
-  if (![students, managers, seed].every(Number.isSafeInteger) || students < 0 || managers < 1) {
-    console.error("usage: npm run seed:scale -- --students 1000000 --managers 1000 [--seed 1]");
+  const years = Number(values.years);
+  if (
+    ![students, managers, seed].every(Number.isSafeInteger) || students < 0 || managers < 1 ||
+    !(years > 0 && years <= 20)
+  ) {
+    console.error("usage: npm run seed:scale -- --students 1000000 --managers 1000 [--years 1] [--seed 1]");
     Deno.exit(2);
   }
   let database: RunningDatabase | undefined;
@@ -98,8 +105,12 @@ if (import.meta.main) {
     }
   }
   try {
-    console.log(`Writing ${students.toLocaleString("en")} students of ${managers} managers (seed ${seed})`);
-    const { written, seconds } = await seedScale(url, { students, managers, seed });
+    console.log(
+      `Writing ${
+        students.toLocaleString("en")
+      } students of ${managers} managers over ${years} years (seed ${seed})`,
+    );
+    const { written, seconds } = await seedScale(url, { students, managers, seed, years });
     console.log(`${written.toLocaleString("en")} students written in ${seconds.toFixed(1)} s`);
   } finally {
     await database?.stop();

@@ -3,6 +3,7 @@
  * results: a log-log line chart, text as text. `deno run -A scripts/bench/chart.ts <results.json>` redraws
  * it from a saved run.
  */
+import type { HistoryPoint } from "./analytics.ts";
 import type { ScalePoint } from "./leaderboard.ts";
 
 function studentsLabel(students: number): string {
@@ -81,6 +82,75 @@ export function scalingChart(points: ScalePoint[]): string {
   return parts.join("\n") + "\n";
 }
 
+/** The analytics' cost against years of history (docs/analytics-history.svg): linear years, log time. */
+export function historyChart(points: HistoryPoint[]): string {
+  const width = 760, height = 460;
+  const left = 90, right = 20, top = 50, bottom = 60;
+  const plotW = width - left - right, plotH = height - top - bottom;
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  const series = [
+    { name: "minute refresh", color: "#d62728", values: points.map((p) => median(p.refresh_ms)) },
+    {
+      name: "refresh that closes a day",
+      color: "#ff7f0e",
+      values: points.map((p) => median(p.closing_day_ms)),
+    },
+    {
+      name: "regrouping the whole history (before)",
+      color: "#7f7f7f",
+      values: points.map((p) => median(p.regroup_ms)),
+    },
+    { name: "nightly rebuild", color: "#9467bd", values: points.map((p) => p.rebuild_ms) },
+  ];
+  const all = series.flatMap((s) => s.values).filter((v) => v > 0);
+  const yMin = Math.floor(Math.log10(Math.min(...all)));
+  const yMax = Math.ceil(Math.log10(Math.max(...all)));
+  const xMax = Math.max(...points.map((p) => p.years)) + 0.5;
+  const px = (years: number) => round(left + years / xMax * plotW);
+  const py = (ms: number) =>
+    round(top + plotH - (Math.log10(Math.max(ms, 10 ** yMin)) - yMin) / (yMax - yMin) * plotH);
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
+    `font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="${left}" y="24" font-size="14">Analytics cost against years of history (time: log scale)</text>`,
+  ];
+  for (let decade = yMin; decade <= yMax; decade++) {
+    const y = py(10 ** decade);
+    parts.push(`<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#e1e1e1"/>`);
+    const label = msLabel(Number((10 ** decade).toPrecision(1)));
+    parts.push(`<text x="${left - 8}" y="${y + 4}" text-anchor="end">${escapeXml(label)}</text>`);
+  }
+  for (const point of points) {
+    const x = px(point.years);
+    parts.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${top + plotH}" stroke="#e1e1e1"/>`);
+    parts.push(`<text x="${x}" y="${top + plotH + 20}" text-anchor="middle">${point.years}</text>`);
+  }
+  parts.push(
+    `<text x="${left + plotW / 2}" y="${top + plotH + 44}" text-anchor="middle">years of history</text>`,
+  );
+  parts.push(`<path d="M${left} ${top}V${top + plotH}H${left + plotW}" fill="none" stroke="#282828"/>`);
+  for (const s of series) {
+    const path = points.map((point, i) => `${i ? "L" : "M"}${px(point.years)} ${py(s.values[i])}`).join("");
+    parts.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    for (const [i, point] of points.entries()) {
+      parts.push(
+        `<rect x="${px(point.years) - 3}" y="${
+          py(s.values[i]) - 3
+        }" width="7" height="7" fill="${s.color}"/>`,
+      );
+    }
+  }
+  series.forEach((s, i) => {
+    const y = top + 8 + i * 20;
+    parts.push(`<rect x="${left + 12}" y="${y + 2}" width="12" height="10" fill="${s.color}"/>`);
+    parts.push(`<text x="${left + 30}" y="${y + 11}">${escapeXml(s.name)}</text>`);
+  });
+  parts.push("</svg>");
+  return parts.join("\n") + "\n";
+}
+
+export const historyChartFile = new URL("../../docs/analytics-history.svg", import.meta.url);
 export const chartFile = new URL("../../docs/leaderboard-scaling.svg", import.meta.url);
 
 if (import.meta.main) {

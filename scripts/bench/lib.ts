@@ -13,6 +13,8 @@ export interface BenchOptions {
   concurrency?: number;
   /** Data sizes for the scenarios that generate data (leaderboard), from `--students 100000,1000000`. */
   students?: number[];
+  /** Years of history for the analytics scenario, from `--years 1,2,3`. */
+  years?: number[];
   /** Measured rounds per row (median and spread are reported); default 3, 1 with --quick. */
   rounds?: number;
 }

@@ -1,6 +1,6 @@
 /**
  * A realistic history at scale, written straight into the tables with set-based SQL: managers, then
- * students in batches (sold over the last 12 months, paid 290–990, 0 to all modules completed, their
+ * students in batches (sold over the last `years` years, 1 by default, paid 290–990, 0 to all modules completed, their
  * heartbeats, achievements, activity feed and certificates). Every value comes from a hash of the seed
  * and the student's number, so the same seed gives the same data, in any batch size, and a larger
  * run extends a smaller one (students from..to).
@@ -13,13 +13,21 @@ export interface ScaleOptions {
   to: number;
   managers: number;
   seed: number;
+  /** Years the sales are spread over, ending now (the same students, only their dates differ); default 1. */
+  years?: number;
   batchSize?: number;
   /** Called after every batch with the number of students written so far in this call. */
   onProgress?: (done: number, total: number) => void;
 }
 
 /** The managers: `count` users with role manager (and their logins), deterministic from the seed. */
-export async function writeManagers(sql: postgres.Sql, count: number, seed: number): Promise<void> {
+export async function writeManagers(
+  sql: postgres.Sql,
+  count: number,
+  seed: number,
+  years = 1,
+): Promise<void> {
+  const since = `${Math.ceil(365 * years) + 35} days`;
   await sql.begin(async (tx) => {
     await tx`
       insert into auth.users (instance_id, id, aud, role, email, encrypted_password, raw_app_meta_data,
@@ -27,14 +35,14 @@ export async function writeManagers(sql: postgres.Sql, count: number, seed: numb
       select '00000000-0000-0000-0000-000000000000', md5(format('tw:%s:manager:%s', ${seed}::int, k))::uuid,
              'authenticated', 'authenticated', format('manager.%s.%s@scale.tripwire.local', ${seed}::int, k), '',
              '{"provider": "email", "providers": ["email"], "role": "manager", "platform": "tripwire"}',
-             now() - interval '400 days', now() - interval '400 days'
+             now() - ${since}::interval, now() - ${since}::interval
       from generate_series(0, ${count - 1}::int) as k
       on conflict (id) do nothing`;
     await tx`
       insert into public.users (id, email, full_name, role, created_at)
       select md5(format('tw:%s:manager:%s', ${seed}::int, k))::uuid,
              format('manager.%s.%s@scale.tripwire.local', ${seed}::int, k),
-             format('Manager %s', k + 1), 'manager', now() - interval '400 days'
+             format('Manager %s', k + 1), 'manager', now() - ${since}::interval
       from generate_series(0, ${count - 1}::int) as k
       on conflict (id) do nothing`;
   });
@@ -73,7 +81,10 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
              format('student.%s.%s@scale.tripwire.local', ${seed}::int, n) as email,
              format('Student %s', n) as full_name,
              md5(format('tw:%s:manager:%s', ${seed}::int, h1 % ${options.managers}::int))::uuid as manager_id,
-             now() - make_interval(secs => (h2 % (365 * 86400))::double precision) as created_at,
+             now() - make_interval(secs => (h2 % ${
+    Math.round((options.years ?? 1) * 365 * 86400)
+  }::bigint)::double precision)
+               as created_at,
              (array[290, 490, 490, 690, 990])[1 + (h3 % 5)::int]::numeric(12, 2) as amount,
              least(course.modules, (array[0, 0, 0, 0, 1, 1, 1, 2, 2, 3])[1 + (h1 / 7 % 10)::int]) as done,
              course.modules

@@ -7,9 +7,13 @@
 --   analytics.period_learners        a row per period and student, written once on the student's first
 --                                    completion in it (a trigger), so "active students" counts the current
 --                                    period's rows instead of a count(distinct) over its completions;
---   analytics.academy_daily_totals   (was the daily_sales view) closed days written once, live days rewritten;
+--   analytics.manager_open_days      per manager, the days not closed yet (today, and yesterday for 15 minutes
+--                                    after midnight), rewritten each minute: the live part every read shares;
+--   analytics.academy_daily_totals   (was the daily_sales view) closed days written once, open days rewritten;
 --   analytics.leaderboard_standings  (was the sales_leaderboard view) 4 × managers rows, rewritten each minute
---                                    from the closed totals plus the live days (range scans, as before).
+--                                    from the closed totals plus the open days.
+-- The open days are still aggregated from the base tables by range scans, as before; a manager's chart now
+-- reads them as of the refresh too (with its refreshed_at), like the leaderboard and the admin's chart.
 -- The nightly rebuild (refresh_sales_stats(rebuild => true)) recomputes all of it from the base tables, so
 -- corrections to past data and a changed time zone are absorbed there. The RPCs answer as before.
 
@@ -89,6 +93,20 @@ create trigger student_progress_period_learners
   when (new.status = 'completed' and new.completed_at > now() - interval '32 days')
   execute function analytics.record_period_learners();
 
+create table if not exists analytics.manager_open_days (
+  manager_id uuid not null,
+  day date not null,
+  students_created integer not null default 0,
+  revenue numeric(20, 2) not null default 0,
+  refunds numeric(20, 2) not null default 0,
+  lessons_completed integer not null default 0,
+  certificates_issued integer not null default 0,
+  students_started integer not null default 0,
+  primary key (manager_id, day)
+);
+revoke all on table analytics.manager_open_days from public, anon, authenticated, service_role;
+grant select on table analytics.manager_open_days to authenticated, service_role;
+
 -- The two materialized views become tables the refresh maintains, with the same columns under new names (a
 -- migration of before may create the old views again when the migrations are applied again, and this one then
 -- drops them again); the RPCs that read them follow.
@@ -155,11 +173,11 @@ revoke execute on function analytics.reset_period_totals(text, date) from public
 -- The refresh. Step by step, each recorded in analytics.refresh_log:
 -- 1. manager_daily_history: extended by the academy days that ended (at least 15 minutes ago, so a
 --    transaction that began before midnight has committed), or rebuilt whole (`rebuild`);
--- 2. academy_daily_totals: the days that closed are written from the history once; the live days (since the last
---    closed one) rewritten;
+-- 2. manager_open_days: rewritten from the base tables (range scans over the days since the last closed one);
+--    academy_daily_totals: the days that closed written from the history once, the open days rewritten;
 -- 3. leaderboard_standings: the closed totals of each period extended by the days that closed (or reset when a
 --    new week or month began, or on a rebuild), then every manager's row of every period written from them
---    plus the live days, the period's learners and the ranks.
+--    plus the open days, the period's learners and the ranks.
 -- All in one transaction, so a reader sees every table from the same moment; a second run while one is
 -- going returns at once with refreshed = false (the transaction-scoped advisory lock).
 create or replace function analytics.refresh_sales_stats(rebuild boolean default false)
@@ -223,11 +241,18 @@ begin
   from analytics.manager_daily_history h
   where closed_before is null or h.day > closed_before
   group by h.day;
-  insert into analytics.academy_daily_totals (day, students_created, revenue, refunds, lessons_completed, certificates_issued)
-  select f.day, sum(f.students_created), sum(f.revenue), sum(f.refunds), sum(f.lessons_completed),
-         sum(f.certificates_issued)
+  delete from analytics.manager_open_days;
+  insert into analytics.manager_open_days (manager_id, day, students_created, revenue, refunds, lessons_completed,
+                                           certificates_issued, students_started)
+  select f.manager_id, f.day, f.students_created, f.revenue, f.refunds, f.lessons_completed,
+         f.certificates_issued, f.students_started
   from analytics.daily_net_facts(settings.history_closed_through + 1, today) f
-  group by f.day;
+  where f.manager_id is not null;
+  insert into analytics.academy_daily_totals (day, students_created, revenue, refunds, lessons_completed, certificates_issued)
+  select o.day, sum(o.students_created), sum(o.revenue), sum(o.refunds), sum(o.lessons_completed),
+         sum(o.certificates_issued)
+  from analytics.manager_open_days o
+  group by o.day;
   report := report || analytics.record_refresh_step('academy_daily_totals', started,
                                                      (select count(*) from analytics.academy_daily_totals));
 
@@ -287,10 +312,6 @@ begin
     select p, analytics.period_start(p, settings.time_zone)
     from unnest(array['day', 'week', 'month', 'all']) as p
   ),
-  live as (
-    select * from analytics.daily_net_facts(settings.history_closed_through + 1, today) f
-    where f.manager_id is not null
-  ),
   facts as (
     select x.period, x.manager_id, sum(x.revenue) as revenue, sum(x.refunds) as refunds,
            sum(x.students_created) as students_created, sum(x.lessons_completed) as lessons_completed,
@@ -303,7 +324,7 @@ begin
       select p.period, l.manager_id, l.revenue, l.refunds, l.students_created, l.lessons_completed,
              l.certificates_issued, l.students_started
       from periods p
-      join live l on p.starts_on is null or l.day >= p.starts_on
+      join analytics.manager_open_days l on p.starts_on is null or l.day >= p.starts_on
     ) x
     group by 1, 2
   ),
@@ -360,7 +381,7 @@ $$;
 revoke execute on function analytics.refresh_sales_stats(boolean) from public, anon, authenticated;
 grant execute on function analytics.refresh_sales_stats(boolean) to service_role;
 
--- The RPCs, as in 20261124130200_analytics_rpcs.sql, reading the tables.
+-- The RPCs, as in 20261124130200_analytics_rpcs.sql, reading the tables; a manager's chart reads the open days.
 -- GET /leaderboard: managers ranked by revenue, then students created, then certificates.
 create or replace function public.get_sales_leaderboard(period text default 'month', "limit" integer default 20)
 returns jsonb
@@ -430,11 +451,9 @@ begin
     from analytics.manager_daily_history m
     where scope is not null and m.manager_id = scope and m.day between first_day and last_day
     union all
-    select f.day, f.students_created, f.revenue, f.refunds, f.lessons_completed, f.certificates_issued
-    from analytics.settings s
-    cross join lateral analytics.daily_net_facts(greatest(s.history_closed_through + 1, first_day), last_day) f
-    where scope is not null and f.manager_id = scope
-      and (s.history_closed_through is null or s.history_closed_through < last_day)
+    select o.day, o.students_created, o.revenue, o.refunds, o.lessons_completed, o.certificates_issued
+    from analytics.manager_open_days o
+    where scope is not null and o.manager_id = scope and o.day between first_day and last_day
     union all
     select a.day, a.students_created, a.revenue, a.refunds, a.lessons_completed, a.certificates_issued
     from analytics.academy_daily_totals a
