@@ -143,47 +143,39 @@ Deno.test("bad configuration is refused at boot, naming the variable", async (t)
   });
 });
 
-// postgres.js 3.4.9 writes small messages on the next tick; when the server closed the connection in
-// between, that write threw from a timer and ended the whole process (porsager/postgres#1208). `npm install`
-// patches it (patches/postgres+3.4.9.patch): the query fails with CONNECTION_CLOSED and the pool goes on.
-Deno.test("connections the server closes mid-load fail their queries, never the process (postgres.js patched)", async () => {
+// postgres.js 3.4.9 writes small messages on the next tick; when the server had closed the connection in
+// between, that write threw from a timer and ended the whole process (porsager/postgres#1208, reproduced
+// here as its report does: a reserved connection whose backend is terminated). `npm install` patches it
+// (patches/postgres+3.4.9.patch): the query fails with CONNECTION_CLOSED and the process lives.
+Deno.test("a query on a connection the server closed fails with CONNECTION_CLOSED, never the process (postgres.js patched)", async () => {
   const database = await createEmptyDatabase();
-  const sql = postgres(database.url, { max: 4, onnotice: () => {}, backoff: () => 0.05 });
+  // The driver also rejects a promise nobody holds on the way: npm start logs such a stray rejection and goes
+  // on (scripts/start.ts); so does this test, keeping what it was.
+  const stray: string[] = [];
+  const keep = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    stray.push(String((event.reason as { code?: string })?.code ?? event.reason));
+  };
+  globalThis.addEventListener("unhandledrejection", keep);
+  const sql = postgres(database.url, { max: 2, onnotice: () => {} });
   const admin = postgres(database.url, { max: 1, onnotice: () => {} });
   try {
-    let running = true;
-    let answered = 0;
-    const failures = new Set<string>();
-    const workers = Array.from({ length: 16 }, async (_, worker) => {
-      while (running) {
-        try {
-          if (worker % 2) {
-            await sql.begin(async (tx) => [await tx`select ${worker}::int`, await tx`select 1`]);
-          } else await sql`select ${worker}::int as n, pg_sleep(0.002)`;
-          answered++;
-        } catch (error) {
-          failures.add(String((error as { code?: string }).code));
-        }
-      }
-    });
-    for (let round = 0; round < 30; round++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      await admin`
-        select pg_terminate_backend(pid) from pg_stat_activity
-        where datname = current_database() and pid <> pg_backend_pid()`;
-    }
-    running = false;
-    await Promise.all(workers);
-    assert.ok(answered > 0, "queries were answered between the closes");
-    assert.ok(failures.size > 0, "the closes did fail queries");
-    for (const code of failures) {
-      assert.ok(["CONNECTION_CLOSED", "57P01", "EPIPE", "ECONNRESET"].includes(code), `failed with ${code}`);
-    }
-    assert.deepEqual([...await sql`select 1 as one`], [{ one: 1 }], "the pool serves again");
+    const reserved = await sql.reserve();
+    const [{ pid }] = await reserved<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    await admin`select pg_terminate_backend(${pid})`;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await assert.rejects(
+      reserved`select 1`,
+      (error: { code?: string }) => error.code === "CONNECTION_CLOSED",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    for (const code of stray) assert.equal(code, "CONNECTION_CLOSED", "a stray rejection");
+    const [{ one }] = await admin`select 1 as one`;
+    assert.equal(one, 1, "this process and the server go on");
   } finally {
-    // A connection closed mid-write may never say goodbye: bounded, as the server's own shutdown is.
-    await sql.end({ timeout: 5 });
+    await sql.end({ timeout: 1 });
     await admin.end();
     await database.drop();
+    globalThis.removeEventListener("unhandledrejection", keep);
   }
 });

@@ -1,12 +1,13 @@
 /**
  * `npm run bench -- heartbeat`: 100 students posting heartbeats at concurrency 32 through
- * POST /functions/v1/video-tracking, against the same UPDATE run straight through postgres.js
- * (`recordHeartbeat` without HTTP or the JWT), and against what this Postgres can do at all: pgbench's
- * single-row UPDATE at the same concurrency, when pgbench is installed. Also measured under the HTTP
- * load: the function server's peak memory and the connections it holds open.
+ * POST /functions/v1/video-tracking (where concurrent heartbeats share a statement), against the heartbeat
+ * statement run straight through postgres.js one heartbeat at a time (`recordHeartbeats` of one, without
+ * HTTP, the JWT or the coalescing); then the same POST at concurrency 1, 8 and 128; and against what this
+ * Postgres can do at all: pgbench's single-row UPDATE at the same concurrency, when pgbench is installed.
+ * Also measured under the HTTP load: the function server's peak memory and the connections it holds open.
  */
 import postgres from "postgres";
-import { recordHeartbeat } from "../../supabase/functions/video-tracking/video_tracking.ts";
+import { recordHeartbeats } from "../../supabase/functions/video-tracking/video_tracking.ts";
 import { createScratchDatabase } from "../lib/database.ts";
 import { createStudents } from "./learning.ts";
 import {
@@ -82,6 +83,8 @@ async function pgbenchSingleRowUpdate(
   }
 }
 
+const baselineName = "raw SQL: the heartbeat statement, one heartbeat each, concurrency 32";
+
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 500 : 10_000);
   const concurrency = options.concurrency ?? 32;
@@ -132,10 +135,11 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
     console.log(`raw SQL: ${requests} heartbeat UPDATEs at concurrency ${concurrency}`);
     const viaSql = async (index: number) => {
-      await recordHeartbeat(students[index % students.length].user.id, {
-        lesson_id: 67,
-        segments: segmentFor(index),
-      }, sql);
+      const [state] = await recordHeartbeats([{
+        userId: students[index % students.length].user.id,
+        heartbeat: { lesson_id: 67, segments: segmentFor(index) },
+      }], sql);
+      if (!state.lesson_id) throw new Error(`refused: ${JSON.stringify(state)}`);
     };
     await drive(warmUp, concurrency, viaSql);
     const raw = await measure(rounds, () => drive(requests, concurrency, viaSql));
@@ -162,9 +166,23 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         `${(raw.figures.perSecond / pgbenchTps * 100).toFixed(0)} %.`;
     }
 
+    // Requests a second against concurrency: the coalescing has company only when requests overlap.
+    const sweep = [];
+    for (const level of [1, 8, 128]) {
+      const count = level === 1 ? Math.min(requests, 1_000) : requests;
+      console.log(`HTTP: ${count} heartbeats at concurrency ${level}`);
+      sweep.push(
+        row(
+          `POST /video-tracking, concurrency ${level}`,
+          await measure(rounds, () => drive(count, level, viaHttp)),
+          baselineName,
+        ),
+      );
+    }
     const rows = [
-      row("raw SQL (the heartbeat UPDATE)", raw),
-      row("POST /video-tracking", http, "raw SQL (the heartbeat UPDATE)"),
+      row(baselineName, raw),
+      row(`POST /video-tracking, concurrency ${concurrency}`, http, baselineName),
+      ...sweep,
     ];
     const memoryNote = peakMiB === undefined
       ? "peak memory: not measurable here (no /proc)"

@@ -12,6 +12,11 @@ export interface Config {
   databasePoolSize: number;
   /** No statement runs longer (DB_STATEMENT_TIMEOUT_MS, default 8 s): past it the client gets a 503. */
   statementTimeoutMs: number;
+  /**
+   * Statements carrying heartbeats at once per isolate (HEARTBEAT_STATEMENTS, default half the pool, at
+   * least 1): while they all run, the heartbeats that come in wait and go together in the next one.
+   */
+  heartbeatStatements: number;
   /** The project's API URL; its `/auth/v1/.well-known/jwks.json` serves the signing keys. */
   supabaseUrl?: string;
   /** Legacy symmetric JWT secret (HS256), if the project still signs with it. */
@@ -76,6 +81,8 @@ const Environment = z.object({
   DB_POOL_SIZE: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100).default(3),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number("must be a whole number of milliseconds").int().min(100)
     .max(600_000).default(8_000),
+  HEARTBEAT_STATEMENTS: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100)
+    .optional(),
   SUPABASE_URL: optionalText.pipe(z.url("must be a URL").optional()),
   SUPABASE_JWT_SECRET: optionalText,
   JWT_SECRET: optionalText,
@@ -117,6 +124,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     databaseUrl: (e.SUPABASE_DB_URL ?? e.DATABASE_URL)!,
     databasePoolSize: e.DB_POOL_SIZE,
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    heartbeatStatements: e.HEARTBEAT_STATEMENTS ?? Math.max(1, Math.floor(e.DB_POOL_SIZE / 2)),
     supabaseUrl: e.SUPABASE_URL,
     jwtSecret,
     jwtSecretKids: (e.JWT_SECRET_KID ?? "").split(",").map((kid) => kid.trim()).filter(Boolean),

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { assertAccess, assertRole, type AuthUser, type Role } from "../_shared/auth.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
+import { config } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 
 /** Video seconds credited per wall-clock second at most: the player's fastest rate. */
@@ -118,105 +119,219 @@ function refuse(row: StateRow | undefined, lessonId: number): never {
   });
 }
 
+/** One heartbeat on its way to the database: whose, and what the player sent. */
+export interface HeartbeatInput {
+  userId: string;
+  heartbeat: Heartbeat;
+}
+
 /**
- * Records one heartbeat for the signed-in student (the token's subject) and returns the lesson's
- * watch state. The caller's role is read in the same statement: anyone but a student → 403, with
- * nothing written.
+ * Records heartbeats in one statement: each input gets its own row's state back, in input order. The inputs
+ * must be of distinct (student, lesson) pairs (one UPDATE writes a row once). A refused input (not a student,
+ * revoked, locked, over its rate, no tracking row yet) refuses only itself: its row says why. The caller's
+ * role is read in the same statement. Asynchronous commit, the plausibility bucket and the rate bucket are
+ * exactly those of a lone heartbeat.
+ */
+export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()): Promise<StateRow[]> {
+  // JSON text, not JS arrays bound to arrays: postgres.js serializes an array parameter as an array literal
+  // only once it has fetched the server's array types, and a query pipelined on a new connection before
+  // that (an isolate's cold start) sent [0] as "0" — seen once in 10,000 in the bench.
+  const batch = JSON.stringify(inputs.map(({ userId, heartbeat }, i) => ({
+    i,
+    user_id: userId,
+    lesson_id: heartbeat.lesson_id,
+    segments: heartbeat.segments,
+    position: heartbeat.position ?? null,
+    playback_rate: heartbeat.playback_rate ?? null,
+  })));
+  const rows = await sql<(StateRow & { i: number })[]>`
+    with input as (
+      select x.i, x.user_id, x.lesson_id, x.segments, x.position, x.playback_rate
+      from jsonb_to_recordset(${batch}::text::jsonb)
+        as x (i int, user_id uuid, lesson_id int, segments jsonb, position numeric, playback_rate numeric)
+    ),
+    caller as (
+      select i.i, u.role, t.status
+      from input i
+      join public.users u on u.id = i.user_id
+      left join public.tripwire_users t on t.user_id = u.id
+    ),
+    bucket as (
+      select i.i, least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+               greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) as tokens
+      from input i
+      join public.video_tracking vt on vt.user_id = i.user_id and vt.lesson_id = i.lesson_id
+    ),
+    lesson as (
+      select i.i, l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
+             c.role = 'student' and c.status not in ('suspended', 'refunded') and exists (
+               select 1 from public.tripwire_module_unlocks u
+               where u.user_id = i.user_id and u.module_id = l.module_id
+             ) as unlocked
+      from input i
+      join public.tripwire_lessons l on l.id = i.lesson_id
+      left join caller c on c.i = i.i
+    ),
+    incoming as (
+      select l.i,
+             coalesce(range_agg(numrange(s.start_at, least(s.end_at, l.duration))) filter (where s.start_at < l.duration),
+                      '{}'::nummultirange) as ranges
+      from lesson l
+      join input i on i.i = l.i
+      left join lateral (
+        select (e ->> 0)::numeric as start_at, (e ->> 1)::numeric as end_at
+        from jsonb_array_elements(i.segments) as e
+      ) as s on true
+      group by l.i
+    ),
+    updated as (
+      update public.video_tracking vt
+      set (watched_ranges, watched_seconds, watch_percentage, rejected_seconds, status, qualified_at, credit_clock_at) = (
+            select w.ranges, m.seconds, m.percentage, vt.rejected_seconds + w.rejected,
+                   case when vt.status = 'not_started' and m.seconds > 0 then 'in_progress' else vt.status end,
+                   case when vt.qualified_at is null and m.percentage >= l.min_watch_percentage then now()
+                        else vt.qualified_at end,
+                   b.clock + make_interval(secs => w.credited / ${maxPlaybackRate})
+            from (
+              select greatest(coalesce(vt.credit_clock_at, now()), now() - make_interval(secs => ${maxIdleSeconds}))
+                as clock
+            ) b
+            cross join lateral private.credit_watch(
+              vt.watched_ranges, n.ranges,
+              ${maxPlaybackRate} * extract(epoch from now() - b.clock) + ${toleranceSeconds},
+              ${maxStoredRanges}
+            ) w
+            cross join lateral (
+              select round(least(private.multirange_seconds(w.ranges), l.duration), 2) as seconds,
+                     round(least(100, private.multirange_seconds(w.ranges) * 100 / l.duration), 2) as percentage
+            ) m
+          ),
+          heartbeat_count = vt.heartbeat_count + 1,
+          heartbeat_tokens = least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+                               greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) - 1,
+          last_heartbeat_at = now(),
+          -- least() skips a null: an absent position must not reach it, or it would become the duration.
+          last_position_seconds = case when i.position is null then vt.last_position_seconds
+                                       else least(i.position, l.duration) end,
+          last_playback_rate = coalesce(i.playback_rate, vt.last_playback_rate)
+      from input i
+      join lesson l on l.i = i.i
+      join incoming n on n.i = i.i
+      -- The bucket is read from the row being updated (not the snapshot), so concurrent heartbeats each spend
+      -- a token of their own.
+      where vt.user_id = i.user_id and vt.lesson_id = l.id and l.unlocked
+        and least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+                  greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) >= 1
+      returning i.i, vt.*
+    )
+    -- Asynchronous commit for this transaction only (Postgres docs, "Asynchronous Commit"): a crash of
+    -- the server may lose the last ~0.6 s of heartbeats, never corrupt or half-apply one. Waiting for the
+    -- WAL flush was most of a heartbeat's cost; completions, which matter, stay synchronous.
+    select set_config('synchronous_commit', 'off', true) as commit_mode, i.i,
+           c.role as caller_role, c.status as caller_status, l.id is not null as lesson_found, l.unlocked,
+           u.lesson_id, b.tokens,
+           u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
+           u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
+           u.last_position_seconds,
+           (select coalesce(jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text) order by lower(r)), '[]')
+            from unnest(u.watched_ranges) as r) as segments
+    from input i
+    left join caller c on c.i = i.i
+    left join lesson l on l.i = i.i
+    left join bucket b on b.i = i.i
+    left join updated u on u.i = i.i
+    order by i.i`;
+  return rows;
+}
+
+/**
+ * Concurrent heartbeats of one function instance go to Postgres together. While fewer than
+ * `HEARTBEAT_STATEMENTS` statements are running a heartbeat is sent at once (a lone one never waits for
+ * company); otherwise it waits for the next free statement, which carries everything waiting, one heartbeat
+ * per student and lesson: a student's next heartbeat goes in a later statement, never beside or before an
+ * earlier one, so their order holds. A statement that fails for one input's sake is retried one by one.
+ */
+interface Waiting {
+  input: HeartbeatInput;
+  /** Student and lesson: one row, so one heartbeat per statement. */
+  key: string;
+  resolve(row: StateRow): void;
+  reject(error: unknown): void;
+}
+
+class HeartbeatCoalescer {
+  #waiting: Waiting[] = [];
+  #busyKeys = new Set<string>();
+  #running = 0;
+
+  constructor(private readonly sql: Sql, private readonly statements: number) {}
+
+  submit(input: HeartbeatInput): Promise<StateRow> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ input, key: `${input.userId}:${input.heartbeat.lesson_id}`, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump() {
+    while (this.#running < this.statements && this.#waiting.length) {
+      const batch: Waiting[] = [];
+      const left: Waiting[] = [];
+      const keys = new Set<string>();
+      for (const entry of this.#waiting) {
+        const free = !keys.has(entry.key) && !this.#busyKeys.has(entry.key) && batch.length < maxBatch;
+        // An entry whose key waits behind an earlier one stays behind it.
+        if (free) {
+          batch.push(entry);
+          keys.add(entry.key);
+          this.#busyKeys.add(entry.key);
+        } else {
+          left.push(entry);
+          keys.add(entry.key);
+        }
+      }
+      this.#waiting = left;
+      if (!batch.length) return; // everything waiting is behind a running statement
+      this.#running++;
+      this.#send(batch).finally(() => {
+        this.#running--;
+        for (const entry of batch) this.#busyKeys.delete(entry.key);
+        this.#pump();
+      });
+    }
+  }
+
+  async #send(batch: Waiting[]) {
+    try {
+      const rows = await recordHeartbeats(batch.map((entry) => entry.input), this.sql);
+      batch.forEach((entry, index) => entry.resolve(rows[index]));
+    } catch (error) {
+      if (batch.length === 1) return batch[0].reject(error);
+      for (const entry of batch) {
+        await recordHeartbeats([entry.input], this.sql).then(([row]) => entry.resolve(row), entry.reject);
+      }
+    }
+  }
+}
+
+/** At most this many heartbeats in one statement. */
+const maxBatch = 100;
+const coalescers = new WeakMap<Sql, HeartbeatCoalescer>();
+
+/**
+ * Records one heartbeat for the signed-in student (the token's subject) and returns the lesson's watch
+ * state, through the pool's coalescer (concurrent heartbeats share a statement). Anyone but a student →
+ * 403, with nothing written.
  */
 export async function recordHeartbeat(
   userId: string,
   heartbeat: Heartbeat,
   sql: Sql = db(),
 ): Promise<WatchState> {
-  // JSON text, not a JS array bound to numeric[]: postgres.js serializes an array parameter as an array
-  // literal only once it has fetched the server's array types, and a query pipelined on a new
-  // connection before that (an isolate's cold start) sent [0] as "0" — seen once in 10,000 in the bench.
-  const segments = JSON.stringify(heartbeat.segments);
-  const position = heartbeat.position ?? null;
+  let coalescer = coalescers.get(sql);
+  if (!coalescer) coalescers.set(sql, coalescer = new HeartbeatCoalescer(sql, config().heartbeatStatements));
   for (let attempt = 0; attempt < 2; attempt++) {
-    const [row] = await sql<StateRow[]>`
-      with caller as (
-        select u.role, t.status
-        from public.users u left join public.tripwire_users t on t.user_id = u.id
-        where u.id = ${userId}
-      ),
-      bucket as (
-        select least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-                 extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour'))::real) as tokens
-        from public.video_tracking vt
-        where vt.user_id = ${userId} and vt.lesson_id = ${heartbeat.lesson_id}
-      ),
-      lesson as (
-        select l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
-               (select role from caller) = 'student'
-               and (select status from caller) not in ('suspended', 'refunded') and exists (
-                 select 1 from public.tripwire_module_unlocks u
-                 where u.user_id = ${userId} and u.module_id = l.module_id
-               ) as unlocked
-        from public.tripwire_lessons l
-        where l.id = ${heartbeat.lesson_id}
-      ),
-      incoming as (
-        select coalesce(range_agg(numrange(s.start_at, least(s.end_at, l.duration))), '{}'::nummultirange) as ranges
-        from lesson l
-        cross join lateral (
-          select (e ->> 0)::numeric as start_at, (e ->> 1)::numeric as end_at
-          from jsonb_array_elements(${segments}::text::jsonb) as e
-        ) as s
-        where s.start_at < l.duration
-      ),
-      updated as (
-        update public.video_tracking vt
-        set (watched_ranges, watched_seconds, watch_percentage, rejected_seconds, status, qualified_at, credit_clock_at) = (
-              select w.ranges, m.seconds, m.percentage, vt.rejected_seconds + w.rejected,
-                     case when vt.status = 'not_started' and m.seconds > 0 then 'in_progress' else vt.status end,
-                     case when vt.qualified_at is null and m.percentage >= l.min_watch_percentage then now()
-                          else vt.qualified_at end,
-                     b.clock + make_interval(secs => w.credited / ${maxPlaybackRate})
-              from (
-                select greatest(coalesce(vt.credit_clock_at, now()), now() - make_interval(secs => ${maxIdleSeconds}))
-                  as clock
-              ) b
-              cross join lateral private.credit_watch(
-                vt.watched_ranges, i.ranges,
-                ${maxPlaybackRate} * extract(epoch from now() - b.clock) + ${toleranceSeconds},
-                ${maxStoredRanges}
-              ) w
-              cross join lateral (
-                select round(least(private.multirange_seconds(w.ranges), l.duration), 2) as seconds,
-                       round(least(100, private.multirange_seconds(w.ranges) * 100 / l.duration), 2) as percentage
-              ) m
-            ),
-            heartbeat_count = vt.heartbeat_count + 1,
-            heartbeat_tokens = least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-                                 extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour'))::real) - 1,
-            last_heartbeat_at = now(),
-            -- least() skips a null: an absent position must not reach it, or it would become the duration.
-            last_position_seconds = case when ${position}::numeric is null then vt.last_position_seconds
-                                         else least(${position}::numeric, l.duration) end,
-            last_playback_rate = coalesce(${heartbeat.playback_rate ?? null}::numeric, vt.last_playback_rate)
-        from lesson l, incoming i
-        -- The bucket is read from the row being updated (not the snapshot), so concurrent heartbeats each spend
-        -- a token of their own.
-        where vt.user_id = ${userId} and vt.lesson_id = l.id and l.unlocked
-          and least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-                    extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour'))::real) >= 1
-        returning vt.*
-      )
-      -- Asynchronous commit for this transaction only (Postgres docs, "Asynchronous Commit"): a crash of
-      -- the server may lose the last ~0.6 s of heartbeats, never corrupt or half-apply one. Waiting for the
-      -- WAL flush was most of a heartbeat's cost; completions, which matter, stay synchronous.
-      select set_config('synchronous_commit', 'off', true) as commit_mode,
-             (select role from caller) as caller_role, (select status from caller) as caller_status, l.id is not null as lesson_found, l.unlocked, u.lesson_id,
-             (select tokens from bucket) as tokens,
-             u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
-             u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
-             u.last_position_seconds,
-             (select coalesce(jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text) order by lower(r)), '[]')
-              from unnest(u.watched_ranges) as r) as segments
-      from (select 1) as one
-      left join lesson l on true
-      left join updated u on true`;
+    const row = await coalescer.submit({ userId, heartbeat });
     if (row?.lesson_id) return toState(row);
     assertRole(row?.caller_role as Role | null | undefined, ["student"]);
     assertAccess(row?.caller_status);
