@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { replaceGenerated } from "../scripts/bench.ts";
-import { scalingChart } from "../scripts/bench/chart.ts";
+import { historyChart, scalingChart } from "../scripts/bench/chart.ts";
 import { repoRoot } from "../scripts/lib/database.ts";
 import { serverUrl } from "./support/database.ts";
 
@@ -14,20 +14,34 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
   const printed = new TextDecoder().decode(output.stdout);
   assert.equal(output.success, true, `${printed}\n${new TextDecoder().decode(output.stderr)}`);
   for (
-    const title of ["### create-user", "### heartbeat", "### complete", "### leaderboard", "### students"]
+    const title of [
+      "### create-user",
+      "### heartbeat",
+      "### complete",
+      "### leaderboard",
+      "### students",
+      "### analytics",
+    ]
   ) {
     assert.ok(printed.includes(title), `${title} is missing:\n${printed}`);
   }
   const rows = printed.split("\n").filter((line) =>
     /^\| (raw SQL|POST|…|TypeScript|GET|get_sales)/.test(line)
   );
-  assert.equal(rows.length, 5 + 2 + 4 + 4 + 5, printed);
+  // create-user 5, heartbeat 5 (the baseline and 4 concurrencies), complete 4, leaderboard 4, students 5,
+  // analytics 12 (3 reads over HTTP and straight, for each of 2 spans of history)
+  assert.equal(rows.length, 5 + 5 + 4 + 4 + 5 + 12, printed);
   for (const row of rows) assert.equal(row.split("|")[6].trim(), "0", `errors in: ${row}`);
   // Like Supabase's pooler: the function server never holds more connections than its pool.
   const [, open, pool] = printed.match(/held open under the load: at most (\d+) \(pool (\d+)\)/) ?? [];
   assert.ok(Number(open) >= 1 && Number(open) <= Number(pool), `connections ${open} of pool ${pool}`);
   assert.match(printed, /function server peak RSS \(VmHWM\) after the load: \d+ MiB|not measurable here/);
   assert.match(printed, /^\| 10,000 students \| \d+ s \| \d+ ms/m, "the refresh row");
+  assert.match(
+    printed,
+    /^\| 3 \| [\d,]+ \| \d+ ms \(\d+–\d+\) \| [\d.]+× \| \d+ ms \|/m,
+    "3 years of history",
+  );
 });
 
 Deno.test("the runner rewrites only the generated part of docs/benchmarks.md", () => {
@@ -57,6 +71,24 @@ Deno.test("the scaling chart is an SVG with a line per series and every size on 
   assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
   assert.equal(svg.match(/<path d="M[^"]*L[^"]*L[^"]*" fill="none" stroke="#/g)?.length, 4);
   for (const label of ["10k", "100k", "1M", "GET /leaderboard p50", "refresh (minute job)", "1 s"]) {
+    assert.ok(svg.includes(`>${label}<`), label);
+  }
+});
+
+Deno.test("the history chart is an SVG with a line per series and every span of years on the axis", () => {
+  const point = (years: number) => ({
+    years,
+    students: 10_000,
+    history_rows: 1000 * years,
+    refresh_ms: [30, 31, 32],
+    closing_day_ms: [40, 41, 42],
+    rebuild_ms: 300 * years,
+    regroup_ms: [20 * years, 21 * years, 22 * years],
+  });
+  const svg = historyChart([point(1), point(2), point(3)]);
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.equal(svg.match(/<path d="M[^"]*L[^"]*L[^"]*" fill="none" stroke="#/g)?.length, 4);
+  for (const label of ["1", "2", "3", "years of history", "minute refresh", "nightly rebuild", "100 ms"]) {
     assert.ok(svg.includes(`>${label}<`), label);
   }
 });
