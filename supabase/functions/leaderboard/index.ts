@@ -1,5 +1,5 @@
-// The sales leaderboard and a manager's analytics, served from materialized views; the scheduler's
-// refresh. The role checks are the RPCs' own (from public.users), as under supabase.rpc().
+// The sales leaderboard and a manager's analytics, served from the tables the minute refresh maintains; the
+// scheduler's refresh. The role checks are the RPCs' own (from public.users), as under supabase.rpc().
 import { createApp, jsonWithEtag, requireServiceRole, requireToken, serve, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import {

@@ -1,8 +1,8 @@
 /**
  * The sales leaderboard and a manager's analytics (docs/architecture.md, Analytics). SQL does all of it:
- * the RPCs read the materialized views and check the caller's scope. Here they run through `asCaller`
- * (role `authenticated` with the token's claims, as PostgREST runs them), so `supabase.rpc()` and this
- * function obey the same rules.
+ * the RPCs read the tables the minute refresh maintains and check the caller's scope. Here they run through
+ * `asCaller` (role `authenticated` with the token's claims, as PostgREST runs them), so `supabase.rpc()` and
+ * this function obey the same rules.
  */
 import { z } from "zod";
 import { activityDetails, type ActivityType } from "../_shared/activity.ts";
