@@ -6,7 +6,7 @@
  * #/students, #/students/<id>, #/new-student, #/leaderboard, #/verify/<number>.
  */
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
-import { errorBox, h, leaveScreen, show } from "./dom.ts";
+import { errorBox, h, handledForm, leaveScreen, show } from "./dom.ts";
 import { currentLanguage, setLanguage, t } from "./i18n.ts";
 import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScreen } from "./manager.ts";
 import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
@@ -54,22 +54,17 @@ function navigation(user: SignedIn | undefined): HTMLElement {
 
 function signInScreen(main: HTMLElement): void {
   const status = h("div", { "aria-live": "polite" });
-  const form = h(
-    "form",
-    {
-      class: "card narrow",
-      onsubmit: async (event: Event) => {
-        event.preventDefault();
-        const data = new FormData(form);
-        show(status, t("common.loading"));
-        const { error } = await supabase.auth.signInWithPassword({
-          email: String(data.get("email")),
-          password: String(data.get("password")),
-        });
-        if (error) return show(status, errorBox(error));
-        const user = await signedInUser();
-        location.hash = user?.role === "student" ? "#/course" : "#/students";
-      },
+  const form = handledForm(
+    { class: "card narrow" },
+    async (data) => {
+      show(status, t("common.loading"));
+      const { error } = await supabase.auth.signInWithPassword({
+        email: String(data.get("email")),
+        password: String(data.get("password")),
+      });
+      if (error) return show(status, errorBox(error));
+      const user = await signedInUser();
+      location.hash = user?.role === "student" ? "#/course" : "#/students";
     },
     h("h1", {}, t("sign_in.title")),
     h(

@@ -29,6 +29,22 @@ function append(parent: Node, children: Child[]): void {
   }
 }
 
+/** A form whose submit (the page's own navigation prevented) hands its fields to `onSubmit`. */
+export function handledForm(
+  attributes: Attributes,
+  onSubmit: (data: FormData) => unknown,
+  ...children: Child[]
+): HTMLFormElement {
+  const form: HTMLFormElement = h("form", {
+    ...attributes,
+    onsubmit: (event: Event) => {
+      event.preventDefault();
+      onSubmit(new FormData(form));
+    },
+  }, ...children);
+  return form;
+}
+
 /** Replaces what `parent` shows. */
 export function show(parent: Element, ...children: Child[]): void {
   parent.replaceChildren();

@@ -18,7 +18,7 @@ import type {
   StudentSummary,
 } from "../../supabase/functions/students/students.ts";
 import { call, type SignedIn } from "./api.ts";
-import { errorBox, h, show } from "./dom.ts";
+import { errorBox, h, handledForm, show } from "./dom.ts";
 import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
 
 /** An event of the feed (the leaderboard's and a student's part of it). */
@@ -41,35 +41,30 @@ export function newStudentScreen(main: HTMLElement): void {
   const status = h("div", { "aria-live": "polite" });
   // One key per filled-in form: a retried submit cannot create the student twice.
   const idempotencyKey = crypto.randomUUID();
-  const form = h(
-    "form",
-    {
-      class: "card narrow",
-      onsubmit: async (event: Event) => {
-        event.preventDefault();
-        const data = new FormData(form);
-        show(status, t("common.loading"));
-        try {
-          const created = await call<CreatedStudent>("create-tripwire-user", {
-            headers: { "Idempotency-Key": idempotencyKey },
-            body: {
-              email: String(data.get("email")),
-              full_name: String(data.get("full_name")),
-              phone: String(data.get("phone") || "") || undefined,
-              payment_amount: String(data.get("payment_amount") || "0"),
-              send_welcome_email: data.get("send_welcome_email") === "on",
-            },
-          });
-          show(
-            status,
-            h("p", { class: "success" }, t("new_student.created", { name: created.full_name })),
-            created.password ? shownOnce(t("new_student.password"), created.password) : null,
-            h("a", { href: `#/students/${created.user_id}` }, t("new_student.open")),
-          );
-        } catch (error) {
-          show(status, errorBox(error));
-        }
-      },
+  const form = handledForm(
+    { class: "card narrow" },
+    async (data) => {
+      show(status, t("common.loading"));
+      try {
+        const created = await call<CreatedStudent>("create-tripwire-user", {
+          headers: { "Idempotency-Key": idempotencyKey },
+          body: {
+            email: String(data.get("email")),
+            full_name: String(data.get("full_name")),
+            phone: String(data.get("phone") || "") || undefined,
+            payment_amount: String(data.get("payment_amount") || "0"),
+            send_welcome_email: data.get("send_welcome_email") === "on",
+          },
+        });
+        show(
+          status,
+          h("p", { class: "success" }, t("new_student.created", { name: created.full_name })),
+          created.password ? shownOnce(t("new_student.password"), created.password) : null,
+          h("a", { href: `#/students/${created.user_id}` }, t("new_student.open")),
+        );
+      } catch (error) {
+        show(status, errorBox(error));
+      }
     },
     h("h1", {}, t("new_student.title")),
     h("label", {}, t("sign_in.email"), h("input", { name: "email", type: "email", required: true })),
@@ -225,23 +220,18 @@ function actionForm(
 ): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
   const key = crypto.randomUUID();
-  const form = h(
-    "form",
-    {
-      class: "action",
-      onsubmit: async (event: Event) => {
-        event.preventDefault();
-        const data = new FormData(form);
-        const body: Record<string, unknown> = { reason: String(data.get("reason")) };
-        if (options.amount !== undefined) body.amount = Number(data.get("amount"));
-        try {
-          options.after(
-            await call(path, { body, headers: options.idempotent ? { "Idempotency-Key": key } : undefined }),
-          );
-        } catch (error) {
-          show(status, errorBox(error));
-        }
-      },
+  const form = handledForm(
+    { class: "action" },
+    async (data) => {
+      const body: Record<string, unknown> = { reason: String(data.get("reason")) };
+      if (options.amount !== undefined) body.amount = Number(data.get("amount"));
+      try {
+        options.after(
+          await call(path, { body, headers: options.idempotent ? { "Idempotency-Key": key } : undefined }),
+        );
+      } catch (error) {
+        show(status, errorBox(error));
+      }
     },
     options.amount !== undefined
       ? h(
