@@ -114,6 +114,10 @@ if (import.meta.main) {
     if (Array.isArray(history) && history.length > 1) {
       await Deno.writeTextFile(historyChartFile, historyChart(history));
     }
+    // The charts too, as `deno fmt` lays them out.
+    await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--quiet", chartFile.pathname, historyChartFile.pathname],
+    }).output();
     console.log(`\nWrote bench/results/${date}.json and docs/benchmarks.md (the generated part).`);
   }
 }
