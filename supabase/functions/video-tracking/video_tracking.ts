@@ -144,6 +144,10 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
     position: heartbeat.position ?? null,
     playback_rate: heartbeat.playback_rate ?? null,
   })));
+  // The heartbeats `vt` could take now: its bucket refilled for the time since its last one (never less).
+  const tokensNow = sql`
+    least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
+          greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real)`;
   const rows = await sql<(StateRow & { i: number })[]>`
     with input as (
       select x.i, x.user_id, x.lesson_id, x.segments, x.position, x.playback_rate
@@ -157,8 +161,7 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
       left join public.tripwire_users t on t.user_id = u.id
     ),
     bucket as (
-      select i.i, least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-               greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) as tokens
+      select i.i, ${tokensNow} as tokens
       from input i
       join public.video_tracking vt on vt.user_id = i.user_id and vt.lesson_id = i.lesson_id
     ),
@@ -207,8 +210,7 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
             ) m
           ),
           heartbeat_count = vt.heartbeat_count + 1,
-          heartbeat_tokens = least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-                               greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) - 1,
+          heartbeat_tokens = ${tokensNow} - 1,
           last_heartbeat_at = now(),
           -- least() skips a null: an absent position must not reach it, or it would become the duration.
           last_position_seconds = case when i.position is null then vt.last_position_seconds
@@ -220,8 +222,7 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
       -- The bucket is read from the row being updated (not the snapshot), so concurrent heartbeats each spend
       -- a token of their own.
       where vt.user_id = i.user_id and vt.lesson_id = l.id and l.unlocked
-        and least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-                  greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) >= 1
+        and ${tokensNow} >= 1
       returning i.i, vt.*
     )
     -- Asynchronous commit for this transaction only (Postgres docs, "Asynchronous Commit"): a crash of
