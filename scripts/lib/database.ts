@@ -90,6 +90,7 @@ export async function startEmbeddedPostgres(
   let stopping = false;
   const url = `postgresql://postgres:${password}@127.0.0.1:${options.port}/postgres`;
   const child = () => (server as unknown as { process?: ChildProcess }).process;
+  const lastLog = () => recentLog.slice(-3).join(" | ");
   if (options.supervise) {
     void (async () => {
       while (!stopping) {
@@ -99,13 +100,12 @@ export async function startEmbeddedPostgres(
         const began = performance.now();
         for (let attempt = 1; !stopping; attempt++) {
           try {
-            await startAgain(server, url, child, () => recentLog.slice(-3).join(" | "));
+            await startAgain(server, url, child, lastLog);
             console.error(`[postgres] running again after ${Math.round(performance.now() - began)} ms`);
             break;
           } catch (error) {
             // Its old backends may still be leaving (the shared memory is still in use): try again.
-            const log = recentLog.slice(-3).join(" | ");
-            console.error(`[postgres] start attempt ${attempt} failed (${error}): ${log}`);
+            console.error(`[postgres] start attempt ${attempt} failed (${error}): ${lastLog()}`);
             await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * attempt)));
           }
         }
@@ -121,10 +121,15 @@ export async function startEmbeddedPostgres(
   };
 }
 
+/** Whether the process has ended. */
+function hasExited(process: ChildProcess): boolean {
+  return process.exitCode !== null || process.signalCode !== null;
+}
+
 /** Resolves when the process has exited (already, or later). */
 function exitOf(process: ChildProcess | undefined): Promise<{ code: number | null; signal: string | null }> {
   return new Promise((resolve) => {
-    if (!process || process.exitCode !== null || process.signalCode !== null) {
+    if (!process || hasExited(process)) {
       resolve({ code: process?.exitCode ?? null, signal: process?.signalCode ?? null });
       return;
     }
@@ -158,7 +163,7 @@ async function startAgain(
   const sql = postgres(url, { max: 1, connect_timeout: 2, backoff: () => 0.05, onnotice: () => {} });
   try {
     for (;;) {
-      if (!process || process.exitCode !== null || process.signalCode !== null) {
+      if (!process || hasExited(process)) {
         throw new Error(`it exited with ${process?.signalCode ?? process?.exitCode}`);
       }
       try {
