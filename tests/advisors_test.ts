@@ -48,6 +48,9 @@ const hotPaths: Record<string, string> = {
     where status = 'queued' and next_attempt_at <= now() order by next_attempt_at limit 10`,
   email_outbox_user_id:
     `select id from private.email_outbox where user_id = '00000000-0000-4000-8000-000000000000'`,
+  users_managers: `select id, full_name from public.users where role = 'manager'`,
+  manager_daily_history_day:
+    `select manager_id from analytics.manager_daily_history where day > current_date - 1`,
   idempotency_keys_expires_at: `select manager_id from private.idempotency_keys where expires_at < now()`,
 };
 
@@ -61,7 +64,7 @@ Deno.test("every index serves its hot query, and `supabase db advisors` reports 
     });
     const indexes = await database.sql<{ name: string }[]>`
       select c.relname as name from pg_index i join pg_class c on c.oid = i.indexrelid
-      where c.relnamespace in ('public'::regnamespace, 'private'::regnamespace)
+      where c.relnamespace in ('public'::regnamespace, 'private'::regnamespace, 'analytics'::regnamespace)
         and not i.indisunique and not i.indisprimary
       order by 1`;
     assert.deepEqual(
