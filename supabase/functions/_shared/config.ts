@@ -13,8 +13,10 @@ export interface Config {
   /** No statement runs longer (DB_STATEMENT_TIMEOUT_MS, default 8 s): past it the client gets a 503. */
   statementTimeoutMs: number;
   /**
-   * Statements carrying heartbeats at once per isolate (HEARTBEAT_STATEMENTS, default half the pool, at
-   * least 1): while they all run, the heartbeats that come in wait and go together in the next one.
+   * Statements carrying heartbeats at once per isolate (HEARTBEAT_STATEMENTS, default 2, at most the pool):
+   * while they all run, the heartbeats that come in wait and go together in the next one. Fewer, larger
+   * statements won on a 2-core host (docs/benchmarks.md): at concurrency 32, p99 31–36 ms with 1 or 2 against
+   * 45–50 ms with 5.
    */
   heartbeatStatements: number;
   /** The project's API URL; its `/auth/v1/.well-known/jwks.json` serves the signing keys. */
@@ -124,7 +126,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     databaseUrl: (e.SUPABASE_DB_URL ?? e.DATABASE_URL)!,
     databasePoolSize: e.DB_POOL_SIZE,
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
-    heartbeatStatements: e.HEARTBEAT_STATEMENTS ?? Math.max(1, Math.floor(e.DB_POOL_SIZE / 2)),
+    heartbeatStatements: e.HEARTBEAT_STATEMENTS ?? Math.min(2, e.DB_POOL_SIZE),
     supabaseUrl: e.SUPABASE_URL,
     jwtSecret,
     jwtSecretKids: (e.JWT_SECRET_KID ?? "").split(",").map((kid) => kid.trim()).filter(Boolean),
