@@ -3,11 +3,12 @@
  * [--years 1,2,3] [--write]`: runs the named benchmark scenarios (all when none is named), each against a fresh local stack,
  * warm-up first, every row measured in rounds (median and spread), and prints Markdown tables with ratios
  * measured in the same run. A full run of every scenario (or `--write`) also keeps the figures in
- * `bench/results/<date>.json`, rewrites the generated part of docs/benchmarks.md and redraws
- * docs/leaderboard-scaling.svg. `--quick` (under a minute) is the smoke test CI runs; timings are never
+ * `bench/results/<date>.json`, rewrites the generated part of docs/benchmarks.md (with each row's ratio to its
+ * baseline against the previous kept run's: scripts/bench/compare.ts) and redraws docs/leaderboard-scaling.svg. `--quick` (under a minute) is the smoke test CI runs; timings are never
  * asserted anywhere.
  */
 import { chartFile, historyChart, historyChartFile, scalingChart } from "./bench/chart.ts";
+import { comparisonMarkdown, type RunResults } from "./bench/compare.ts";
 import type { BenchOptions, ScenarioReport } from "./bench/lib.ts";
 
 const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<ScenarioReport> }>> = {
@@ -29,6 +30,17 @@ export function replaceGenerated(document: string, body: string): string {
   const block = `${generatedStart}\n${body.trim()}\n${generatedEnd}`;
   if (start < 0 || end < start) return `${document.trimEnd()}\n\n${block}\n`;
   return document.slice(0, start) + block + document.slice(end + generatedEnd.length);
+}
+
+/** The latest full run kept in bench/results (read before this run's file may replace it), if any. */
+async function latestResults(dir: URL): Promise<RunResults | undefined> {
+  let latest: RunResults | undefined;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+    const results = JSON.parse(await Deno.readTextFile(new URL(entry.name, dir))) as RunResults;
+    if (!latest || results.date > latest.date) latest = results;
+  }
+  return latest;
 }
 
 function parseArguments(args: string[]): { names: string[]; options: BenchOptions; write: boolean } {
@@ -90,7 +102,9 @@ if (import.meta.main) {
         extra: report.extra ?? {},
       })),
     };
-    await Deno.mkdir(new URL("../bench/results/", import.meta.url), { recursive: true });
+    const resultsDir = new URL("../bench/results/", import.meta.url);
+    await Deno.mkdir(resultsDir, { recursive: true });
+    const previous = await latestResults(resultsDir);
     const resultsFile = new URL(`../bench/results/${date}.json`, import.meta.url);
     await Deno.writeTextFile(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 
@@ -102,6 +116,7 @@ if (import.meta.main) {
       "its rounds, the last column their spread.",
       "",
       markdown.replaceAll(/^### /gm, "#### "),
+      ...(previous ? ["", comparisonMarkdown(previous, results).replaceAll(/^### /gm, "#### ")] : []),
     ].join("\n");
     await Deno.writeTextFile(docs, replaceGenerated(await Deno.readTextFile(docs), body));
     // The tables as `deno fmt` lays them out, so `npm test`'s format check stays clean.

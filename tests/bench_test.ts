@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { replaceGenerated } from "../scripts/bench.ts";
 import { historyChart, scalingChart } from "../scripts/bench/chart.ts";
+import { compareRuns, comparisonMarkdown, type RunResults } from "../scripts/bench/compare.ts";
 import { repoRoot } from "../scripts/lib/database.ts";
 import { serverUrl } from "./support/database.ts";
 
@@ -55,6 +56,43 @@ Deno.test("the runner rewrites only the generated part of docs/benchmarks.md", (
     replaceGenerated("# Benchmarks\n", "first"),
     "# Benchmarks\n\n<!-- bench:generated:start -->\nfirst\n<!-- bench:generated:end -->\n",
   );
+});
+
+Deno.test("a full run is compared with the previous one by each row's ratio to its baseline, beyond the spread", () => {
+  const figures = (p50: number, perSecond: number) => ({ p50, p95: p50, p99: p50, perSecond, errors: 0 });
+  const run = (date: string, machine: string, rows: [string, number[], number[], string?][]): RunResults => ({
+    date,
+    scenarios: [{
+      name: "heartbeat",
+      machine,
+      rows: rows.map(([name, p50s, rates, baseline]) => ({
+        name,
+        figures: figures(p50s[1], rates[1]),
+        rounds: p50s.map((p50, i) => figures(p50, rates[i])),
+        baseline,
+      })),
+    }],
+  });
+  // The previous run was on a machine twice as fast: its absolute figures are not what is compared.
+  const previous = run("2026-11-23T10:00:00Z", "fast", [
+    ["raw", [1.0, 1.0, 1.0], [1000, 1000, 1000]],
+    ["steady", [2.0, 2.1, 2.2], [500, 480, 460], "raw"],
+    ["slower", [2.0, 2.0, 2.0], [500, 500, 500], "raw"],
+    ["faster", [4.0, 4.0, 4.0], [250, 250, 250], "raw"],
+    ["gone", [1.0, 1.0, 1.0], [1000, 1000, 1000], "raw"],
+  ]);
+  const current = run("2026-11-30T10:00:00Z", "slow", [
+    ["raw", [2.0, 2.0, 2.0], [500, 500, 500]],
+    ["steady", [4.1, 4.2, 4.3], [245, 240, 235], "raw"],
+    ["slower", [6.0, 6.0, 6.0], [160, 160, 160], "raw"],
+    ["faster", [4.0, 4.0, 4.0], [250, 250, 250], "raw"],
+    ["new", [1.0, 1.0, 1.0], [1000, 1000, 1000], "raw"],
+  ]);
+  const verdicts = Object.fromEntries(compareRuns(previous, current).map((c) => [c.row, c.verdict]));
+  assert.deepEqual(verdicts, { steady: "within the spread", slower: "worse", faster: "better" });
+  const markdown = comparisonMarkdown(previous, current);
+  assert.match(markdown, /3 rows compared: 1 within the spread, 1 better, 1 worse \(heartbeat: slower\)/);
+  assert.match(markdown, /\| heartbeat \| slower \| 2\.00× \(2\.00–2\.00\) → 3\.00× \(3\.00–3\.00\) \|/);
 });
 
 Deno.test("the scaling chart is an SVG with a line per series and every size on the axis", () => {
