@@ -1,10 +1,11 @@
 /**
  * `npm run bench [-- <scenario>…] [--quick] [--rounds R] [--requests N] [--concurrency C] [--students N,M]
- * [--years 1,2,3] [--write]`: runs the named benchmark scenarios (all when none is named), each against a fresh local stack,
- * warm-up first, every row measured in rounds (median and spread), and prints Markdown tables with ratios
- * measured in the same run. A full run of every scenario (or `--write`) also keeps the figures in
- * `bench/results/<date>.json`, rewrites the generated part of docs/benchmarks.md (with each row's ratio to its
- * baseline against the previous kept run's: scripts/bench/compare.ts) and redraws docs/leaderboard-scaling.svg. `--quick` (under a minute) is the smoke test CI runs; timings are never
+ * [--years 1,2,3] [--write]`: runs the named benchmark scenarios (all when none is named), each against a
+ * fresh local stack, warm-up first, every row measured in rounds (median and spread), and prints Markdown
+ * tables with ratios measured in the same run. A full run of every scenario (or `--write`) also keeps the
+ * figures in `bench/results/<date>.json`, rewrites the generated part of docs/benchmarks.md (with each row's
+ * ratio to its baseline against the previous kept run's, scripts/bench/compare.ts) and redraws
+ * docs/leaderboard-scaling.svg. `--quick` (under a minute) is the smoke test CI runs; timings are never
  * asserted anywhere.
  */
 import { chartFile, historyChart, historyChartFile, scalingChart } from "./bench/chart.ts";
