@@ -80,6 +80,8 @@ Deno.test("a full run is compared with the previous one by each row's ratio to i
     ["slower", [2.0, 2.0, 2.0], [500, 500, 500], "raw"],
     ["faster", [4.0, 4.0, 4.0], [250, 250, 250], "raw"],
     ["gone", [1.0, 1.0, 1.0], [1000, 1000, 1000], "raw"],
+    ["TypeScript aggregation", [10, 10, 10], [100, 100, 100]],
+    ["read", [1.0, 1.0, 1.0], [1000, 1000, 1000], "TypeScript aggregation"],
   ]);
   const current = run("2026-11-30T10:00:00Z", "slow", [
     ["raw", [2.0, 2.0, 2.0], [500, 500, 500]],
@@ -87,11 +89,14 @@ Deno.test("a full run is compared with the previous one by each row's ratio to i
     ["slower", [6.0, 6.0, 6.0], [160, 160, 160], "raw"],
     ["faster", [4.0, 4.0, 4.0], [250, 250, 250], "raw"],
     ["new", [1.0, 1.0, 1.0], [1000, 1000, 1000], "raw"],
+    ["TypeScript aggregation", [5, 5, 5], [200, 200, 200]],
+    ["read", [1.0, 1.0, 1.0], [1000, 1000, 1000], "TypeScript aggregation"],
   ]);
   const verdicts = Object.fromEntries(compareRuns(previous, current).map((c) => [c.row, c.verdict]));
   assert.deepEqual(verdicts, { steady: "within the spread", slower: "worse", faster: "better" });
   const markdown = comparisonMarkdown(previous, current);
   assert.match(markdown, /3 rows compared: 1 within the spread, 1 better, 1 worse \(heartbeat: slower\)/);
+  assert.match(markdown, /Not judged: 1 row against a baseline of TypeScript/);
   assert.match(markdown, /\| heartbeat \| slower \| 2\.00× \(2\.00–2\.00\) → 3\.00× \(3\.00–3\.00\) \|/);
 });
 
