@@ -326,12 +326,44 @@ story(
       const stats = await getJson("leaderboard/stats", bekzat.id);
       assert.equal(stats.manager_id, bekzat.id);
       for (const period of periods) {
-        const expected = (await expectedLeaderboard(period)).find((row) => row.manager_id === bekzat.id)!;
+        const board = await expectedLeaderboard(period);
+        const expected = board.find((row) => row.manager_id === bekzat.id)!;
         assert.equal(stats.periods[period].revenue, expected.revenue, period);
         assert.equal(stats.periods[period].rank, expected.rank, period);
         assert.equal(stats.periods[period].certificates_issued, expected.certificates_issued, period);
+        assert.equal(stats.periods[period].managers_ranked, board.length, period);
+        const leaderboard = await getJson(`leaderboard?period=${period}&limit=1`, bekzat.id);
+        assert.equal(stats.periods[period].period_start, leaderboard.period_start, period);
       }
     });
+
+    await t.step(
+      "a manager added since the last refresh: zeros and no rank, among those ranked",
+      async () => {
+        const newcomer = await insertManager(sql, "Newcomer Manager");
+        const stats = await getJson("leaderboard/stats", newcomer.id);
+        assert.equal(stats.full_name, "Newcomer Manager");
+        for (const period of periods) {
+          const ranked =
+            (await getJson(`leaderboard?period=${period}&limit=100`, newcomer.id)).managers.length;
+          assert.deepEqual(
+            { ...stats.periods[period], period_start: undefined },
+            {
+              period_start: undefined,
+              rank: null,
+              managers_ranked: ranked,
+              revenue: 0,
+              refunds: 0,
+              students_created: 0,
+              students_active: 0,
+              lessons_completed: 0,
+              certificates_issued: 0,
+            },
+            period,
+          );
+        }
+      },
+    );
   },
 );
 
