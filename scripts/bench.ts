@@ -106,7 +106,7 @@ if (import.meta.main) {
     const resultsDir = new URL("../bench/results/", import.meta.url);
     await Deno.mkdir(resultsDir, { recursive: true });
     const previous = await latestResults(resultsDir);
-    const resultsFile = new URL(`../bench/results/${date}.json`, import.meta.url);
+    const resultsFile = new URL(`${date}.json`, resultsDir);
     await Deno.writeTextFile(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 
     const docs = new URL("../docs/benchmarks.md", import.meta.url);

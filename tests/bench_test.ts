@@ -92,7 +92,9 @@ Deno.test("a full run is compared with the previous one by each row's ratio to i
     ["TypeScript aggregation", [5, 5, 5], [200, 200, 200]],
     ["read", [1.0, 1.0, 1.0], [1000, 1000, 1000], "TypeScript aggregation"],
   ]);
-  const verdicts = Object.fromEntries(compareRuns(previous, current).map((c) => [c.row, c.verdict]));
+  const verdicts = Object.fromEntries(
+    compareRuns(previous, current).comparisons.map((c) => [c.row, c.verdict]),
+  );
   assert.deepEqual(verdicts, { steady: "within the spread", slower: "worse", faster: "better" });
   const markdown = comparisonMarkdown(previous, current);
   assert.match(markdown, /3 rows compared: 1 within the spread, 1 better, 1 worse \(heartbeat: slower\)/);

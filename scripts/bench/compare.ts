@@ -57,9 +57,9 @@ export interface Comparison {
 export function compareRuns(
   previous: RunResults,
   current: RunResults,
-): Comparison[] & { skipped?: number } {
-  const comparisons: Comparison[] & { skipped?: number } = [];
-  comparisons.skipped = 0;
+): { comparisons: Comparison[]; skipped: number } {
+  const comparisons: Comparison[] = [];
+  let skipped = 0;
   for (const scenario of current.scenarios) {
     const before = previous.scenarios.find((other) => other.name === scenario.name);
     if (!before) continue;
@@ -67,7 +67,7 @@ export function compareRuns(
       const old = before.rows.find((other) => other.name === row.name);
       if (!old || !row.baseline) continue;
       if (row.baseline.startsWith(otherWorkBaseline)) {
-        comparisons.skipped++;
+        skipped++;
         continue;
       }
       const p50Now = ratio(scenario.rows, row, (f) => f.p50);
@@ -86,12 +86,12 @@ export function compareRuns(
       comparisons.push({ scenario: scenario.name, row: row.name, p50, throughput, verdict });
     }
   }
-  return comparisons;
+  return { comparisons, skipped };
 }
 
 /** The comparison as a Markdown section for docs/benchmarks.md. */
 export function comparisonMarkdown(previous: RunResults, current: RunResults): string {
-  const comparisons = compareRuns(previous, current);
+  const { comparisons, skipped } = compareRuns(previous, current);
   const count = (verdict: Verdict) => comparisons.filter((c) => c.verdict === verdict).length;
   const shown = (r: Ratio) => `${r.median.toFixed(2)}× (${r.low.toFixed(2)}–${r.high.toFixed(2)})`;
   const machines = (run: RunResults) => [...new Set(run.scenarios.map((s) => s.machine))].join("; ");
@@ -106,8 +106,8 @@ export function comparisonMarkdown(previous: RunResults, current: RunResults): s
     `**${comparisons.length} rows compared: ${count("within the spread")} within the spread, ` +
     `${count("better")} better, ${count("worse")} worse${
       worse.length ? ` (${worse.map((c) => `${c.scenario}: ${c.row}`).join("; ")})` : ""
-    }.** Not judged: ${comparisons.skipped} row${
-      comparisons.skipped === 1 ? "" : "s"
+    }.** Not judged: ${skipped} row${
+      skipped === 1 ? "" : "s"
     } against a baseline of TypeScript doing the database's work, ` +
     "whose ratio follows the machine's JavaScript speed.",
     "",
