@@ -222,7 +222,7 @@ begin
   -- 3. The closed totals of each period, then the leaderboard of every period.
   started := pg_catalog.clock_timestamp();
   foreach each_period in array array['week', 'month', 'all'] loop
-    period_starts := analytics.period_start(each_period, settings.time_zone);
+    period_starts := case each_period when 'week' then week_starts when 'month' then month_starts end;
     if rebuild or exists (
       select 1 from analytics.manager_period_totals t
       where t.period = each_period
