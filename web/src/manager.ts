@@ -292,7 +292,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string): Promis
     h(
       "div",
       { class: "actions" },
-      left > 0 && student.status !== "refunded"
+      left > 0
         ? actionForm(t("detail.refund"), `students/${id}/refund`, {
           amount: left,
           idempotent: true,

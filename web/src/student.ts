@@ -101,7 +101,9 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
             date: formatDate(dashboard.certificate.issued_at),
           }),
           " ",
-          h("a", { href: verifyLink(dashboard.certificate) }, t("dashboard.verify")),
+          dashboard.certificate.revoked_at
+            ? t("dashboard.certificate_revoked", { date: formatDate(dashboard.certificate.revoked_at) })
+            : h("a", { href: verifyLink(dashboard.certificate) }, t("dashboard.verify")),
         ),
       ]
       : null,
@@ -217,10 +219,18 @@ export async function verifyScreen(main: HTMLElement, number: string, code: stri
         "section",
         { class: "card certificate" },
         h("h1", {}, t("verify.title")),
-        h("p", { class: "success" }, t("verify.valid", { number: check.certificate_number })),
-        h("p", {}, t("verify.issued_to", { name: check.full_name, date: formatDate(check.issued_at) })),
-        h("p", {}, t("verify.course", { title: check.course.title })),
-        h("ol", {}, check.course.modules.map((module) => h("li", {}, module.title))),
+        check.valid
+          ? [
+            h("p", { class: "success" }, t("verify.valid", { number: check.certificate_number })),
+            h("p", {}, t("verify.issued_to", { name: check.full_name, date: formatDate(check.issued_at) })),
+            h("p", {}, t("verify.course", { title: check.course.title })),
+            h("ol", {}, check.course.modules.map((module) => h("li", {}, module.title))),
+          ]
+          : h(
+            "p",
+            { class: "error", role: "status" },
+            t("verify.revoked", { number: check.certificate_number, date: formatDate(check.revoked_at) }),
+          ),
       ),
     );
   } catch (error) {

@@ -180,6 +180,7 @@ export type Database = {
           "full_name": string;
           "id": string;
           "issued_at": string;
+          "revoked_at": string | null;
           "updated_at": string;
           "user_id": string;
           "verification_code": string;
@@ -192,6 +193,7 @@ export type Database = {
           "full_name": string;
           "id"?: string;
           "issued_at"?: string;
+          "revoked_at"?: string | null;
           "updated_at"?: string;
           "user_id": string;
           "verification_code"?: string;
@@ -203,6 +205,7 @@ export type Database = {
           "full_name"?: string;
           "id"?: string;
           "issued_at"?: string;
+          "revoked_at"?: string | null;
           "updated_at"?: string;
           "user_id"?: string;
           "verification_code"?: string;
@@ -525,6 +528,7 @@ export type Database = {
           "granted_by": string;
           "payment_amount": number;
           "phone": string | null;
+          "refunded_amount": number;
           "status": string;
           "updated_at": string;
           "user_id": string;
@@ -539,6 +543,7 @@ export type Database = {
           "granted_by": string;
           "payment_amount"?: number;
           "phone"?: string | null;
+          "refunded_amount"?: number;
           "status"?: string;
           "updated_at"?: string;
           "user_id": string;
@@ -552,6 +557,7 @@ export type Database = {
           "granted_by"?: string;
           "payment_amount"?: number;
           "phone"?: string | null;
+          "refunded_amount"?: number;
           "status"?: string;
           "updated_at"?: string;
           "user_id"?: string;

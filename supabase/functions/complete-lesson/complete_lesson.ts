@@ -65,14 +65,23 @@ export const Completion = z.object({
 }).meta({ id: "Completion" });
 export type Completion = z.output<typeof Completion>;
 
-/** The public answer for a certificate number. */
-export const CertificateCheck = z.object({
-  valid: z.literal(true),
-  certificate_number: z.string(),
-  full_name: z.string(),
-  course: CertificateCourse,
-  issued_at: timestamp,
-}).meta({ id: "CertificateCheck" });
+/** The public answer for a certificate number: valid with the graduate's name, or revoked without it. */
+export const CertificateCheck = z.discriminatedUnion("valid", [
+  z.object({
+    valid: z.literal(true),
+    certificate_number: z.string(),
+    full_name: z.string(),
+    course: CertificateCourse,
+    issued_at: timestamp,
+  }),
+  z.object({
+    valid: z.literal(false),
+    status: z.literal("revoked").meta({ description: "The course was refunded in full." }),
+    certificate_number: z.string(),
+    issued_at: timestamp,
+    revoked_at: timestamp,
+  }),
+]).meta({ id: "CertificateCheck" });
 export type CertificateCheck = z.output<typeof CertificateCheck>;
 
 export const CertificateParams = z.object({ number: z.string().max(64), code: z.string().max(64) });
@@ -93,11 +102,14 @@ type Student = Pick<Row<"tripwire_users">, "granted_by" | "full_name" | "status"
 /** Completes `lesson_id` for the signed-in student, or returns the completion that already happened. */
 export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql = db()): Promise<Completion> {
   return withTransaction(async (tx) => {
+    // The profile is locked so that completions of one student run one at a time; the sale's row is shared-
+    // locked so that a refund waits for this completion (and then revokes its certificate), or this one
+    // waits for the refund and sees the student refunded.
     const [student] = await tx<Student[]>`
       select t.granted_by, t.full_name, t.status
       from public.tripwire_user_profile p join public.tripwire_users t on t.user_id = p.user_id
       where p.user_id = ${user.id}
-      for update of p`;
+      for update of p for share of t`;
     if (!student) throw new HttpError(403, "forbidden", "Only a Tripwire student can complete lessons");
     assertAccess(student.status);
 
@@ -362,15 +374,26 @@ export async function verifyCertificate(
 ): Promise<CertificateCheck> {
   const notFound = new HttpError(404, "certificate_not_found", "No certificate matches this number and code");
   if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber) || !/^[0-9a-f]{20}$/.test(code)) throw notFound;
-  const [certificate] = await sql<Pick<Row<"certificates">, "full_name" | "course" | "issued_at">[]>`
-    select full_name, course, issued_at from public.certificates
+  const [certificate] = await sql<
+    Pick<Row<"certificates">, "full_name" | "course" | "issued_at" | "revoked_at">[]
+  >`
+    select full_name, course, issued_at, revoked_at from public.certificates
     where certificate_number = ${certificateNumber} and verification_code = ${code}`;
   if (!certificate) throw notFound;
+  if (certificate.revoked_at) {
+    return {
+      valid: false,
+      status: "revoked",
+      certificate_number: certificateNumber,
+      issued_at: certificate.issued_at.toISOString(),
+      revoked_at: certificate.revoked_at.toISOString(),
+    };
+  }
   return {
     valid: true,
     certificate_number: certificateNumber,
     full_name: certificate.full_name,
-    course: certificate.course as CertificateCheck["course"],
+    course: certificate.course as z.output<typeof CertificateCourse>,
     issued_at: certificate.issued_at.toISOString(),
   };
 }

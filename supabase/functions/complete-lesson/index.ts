@@ -40,9 +40,14 @@ export const app = createApp("complete-lesson")
     describe({
       summary: "Verify a certificate",
       description: "The public link on the student's certificate: its number and its verification code. " +
-        "Without the matching code nobody's name is shown.",
+        "Without the matching code nobody's name is shown. A certificate whose course was refunded in full " +
+        "answers `valid: false`, `status: revoked` with `revoked_at`, and no name.",
       access: "public",
-      ok: { status: 200, schema: CertificateCheck, description: "The certificate exists." },
+      ok: {
+        status: 200,
+        schema: CertificateCheck,
+        description: "The certificate exists: valid, or revoked.",
+      },
       errors: {
         404: "`certificate_not_found`: no certificate matches this number and code (the same answer for " +
           "an unknown number and a wrong code).",

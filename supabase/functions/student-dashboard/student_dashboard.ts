@@ -66,6 +66,9 @@ export const StudentDashboard = z.object({
     verification_code: z.string().meta({ description: "With the number, what the public check needs." }),
     issued_at: timestamp,
     verification_url: z.string().meta({ description: "The public page that verifies it (no token)." }),
+    revoked_at: timestamp.nullable().meta({
+      description: "Set when the course was refunded in full: the certificate is no longer valid.",
+    }),
   }).nullable(),
 }).meta({ id: "StudentDashboard" });
 export type StudentDashboard = z.output<typeof StudentDashboard>;
@@ -82,18 +85,23 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
   const [row] = await sql<{
     role: string | null;
     verification_code: string | null;
+    revoked_at: Date | null;
     dashboard:
       | Omit<StudentDashboard, "certificate"> & {
         certificate:
-          | Omit<NonNullable<StudentDashboard["certificate"]>, "verification_url" | "verification_code">
+          | Omit<
+            NonNullable<StudentDashboard["certificate"]>,
+            "verification_url" | "verification_code" | "revoked_at"
+          >
           | null;
       }
       | null;
   }[]>`
     select u.role, case when u.role = 'student' then private.student_dashboard(u.id) end as dashboard,
-           (select c.verification_code from public.certificates c where c.user_id = u.id) as verification_code
+           c.verification_code, c.revoked_at
     from (select 1) as one
-    left join public.users u on u.id = ${userId}`;
+    left join public.users u on u.id = ${userId}
+    left join public.certificates c on c.user_id = u.id`;
   assertRole(row?.role as Role | null | undefined, ["student"]);
   if (!row.dashboard) throw new HttpError(403, "forbidden", "This account has no Tripwire course");
   const { certificate, ...rest } = row.dashboard;
@@ -105,6 +113,7 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
       ...certificate,
       verification_code: row.verification_code!,
       verification_url: verificationUrl(certificate.certificate_number, row.verification_code!),
+      revoked_at: row.revoked_at?.toISOString() ?? null,
     },
   };
 }

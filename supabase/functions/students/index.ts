@@ -59,14 +59,19 @@ export const app = createApp("students")
     "/:id/refund",
     describe({
       summary: "Refund a student",
-      description: "At most what was paid and not yet refunded. Access ends at once (heartbeats and " +
-        "completions answer 403 `access_revoked`); the refund counts against revenue on its own day. " +
-        "With an `Idempotency-Key`, a retry answers the first refund and takes nothing more.",
+      description:
+        "At most what was paid and not yet refunded; refunds taken at once are serialised on the " +
+        "sale, and the database holds their sum to the payment. A full refund ends access at once (heartbeats " +
+        "and completions answer 403 `access_revoked`) and revokes the certificate; a partial one ends access " +
+        "only when the academy's setting `partial_refund_ends_access` is on. The refund counts against " +
+        "revenue on its own day. With an `Idempotency-Key`, a retry answers the first refund and takes " +
+        "nothing more.",
       access: "manager",
       ok: { status: 200, schema: StudentSummary, description: "The student after the refund." },
       errors: {
         ...notYours,
-        409: "`request_in_progress`: the first request with this Idempotency-Key is still running.",
+        409: "`already_refunded`: the sale was refunded in full; `request_in_progress`: the first request " +
+          "with this Idempotency-Key is still running.",
         422: "`refund_exceeds_payment` (`details.refundable`), or `idempotency_key_reused`.",
       },
       headers: [idempotencyKeyHeader],

@@ -95,7 +95,7 @@ function summaryOf(tx: Sql | Transaction) {
     jsonb_build_object(
       'id', t.user_id, 'full_name', t.full_name, 'email', t.email, 'phone', t.phone, 'status', t.status,
       'stage', f.stage, 'manager_id', t.granted_by, 'payment_amount', t.payment_amount,
-      'refunded_amount', f.refunded_amount, 'created_at', t.created_at, 'welcome_email', f.welcome_email,
+      'refunded_amount', t.refunded_amount, 'created_at', t.created_at, 'welcome_email', f.welcome_email,
       'modules_completed', p.modules_completed, 'total_modules', p.total_modules,
       'current_lesson', f.current_lesson, 'last_activity_at', greatest(p.last_activity_at, s.last_activity_at),
       'certificate_number', f.certificate_number
@@ -114,8 +114,6 @@ function summaryFacts(tx: Sql | Transaction) {
                select 1 from public.video_tracking v where v.user_id = t.user_id and v.watched_seconds > 0
              ) then 'in_progress'
              else 'not_started' end as stage,
-        (select coalesce(sum(r.amount), 0) from public.student_refunds r where r.user_id = t.user_id)
-          as refunded_amount,
         coalesce((select o.status from private.email_outbox o
                   where o.user_id = t.user_id and o.template = 'welcome' order by o.id desc limit 1),
                  case when t.welcome_email_sent then 'sent' else 'skipped' end) as welcome_email,
@@ -255,16 +253,19 @@ interface LockedStudent {
   status: StudentStatus;
   granted_by: string;
   payment_amount: string;
-  refunded: string;
+  refunded_amount: string;
   certified: boolean;
 }
 
-/** Locks one of the caller's students for a change; anyone else's → 404. */
+/**
+ * Locks one of the caller's students for a change; anyone else's → 404. Everything that decides the change
+ * is a column of the locked row: a statement that waited for the lock sees that row as last committed, but
+ * a subquery beside it would keep the statement's older snapshot (two refunds at once both passed that way).
+ */
 async function lockStudent(tx: Transaction, caller: AuthUser, studentId: string): Promise<LockedStudent> {
   const scope = scopeOf(caller, undefined);
   const [student] = await tx<LockedStudent[]>`
-    select t.user_id, t.full_name, t.status, t.granted_by, t.payment_amount,
-           (select coalesce(sum(r.amount), 0) from public.student_refunds r where r.user_id = t.user_id) as refunded,
+    select t.user_id, t.full_name, t.status, t.granted_by, t.payment_amount, t.refunded_amount,
            exists (select 1 from public.certificates c where c.user_id = t.user_id) as certified
     from public.tripwire_users t
     where t.user_id = ${studentId} and (${scope}::uuid is null or t.granted_by = ${scope}::uuid)
@@ -293,7 +294,14 @@ async function logEvent(
             ${tx.json({ student_name: student.full_name, ...details } as Record<string, string | number>)})`;
 }
 
-/** Refunds `amount` of what the student paid; the student's access ends at once. */
+/** Cents, so that money is compared exactly. */
+const cents = (amount: string | number) => Math.round(Number(amount) * 100);
+
+/**
+ * Refunds `amount` of what the student paid. A full refund ends access and revokes the certificate; a
+ * partial one ends access only when the academy's setting says so (`partial_refund_ends_access`).
+ * `student_refunds_add_to_sale` keeps the sale's total and its CHECK holds it to the payment on any path.
+ */
 async function refundInTransaction(
   tx: Transaction,
   caller: AuthUser,
@@ -301,8 +309,14 @@ async function refundInTransaction(
   refund: Refund,
 ): Promise<StudentSummary> {
   const student = await lockStudent(tx, caller, studentId);
-  const refundable = Math.round((Number(student.payment_amount) - Number(student.refunded)) * 100) / 100;
-  if (refund.amount > refundable) {
+  const refundableCents = cents(student.payment_amount) - cents(student.refunded_amount);
+  if (refundableCents <= 0 && cents(student.payment_amount) > 0) {
+    throw new HttpError(409, "already_refunded", "This sale has been refunded in full", {
+      refunded_amount: Number(student.refunded_amount),
+    });
+  }
+  if (cents(refund.amount) > refundableCents) {
+    const refundable = refundableCents / 100;
     throw new HttpError(
       422,
       "refund_exceeds_payment",
@@ -310,10 +324,19 @@ async function refundInTransaction(
       { refundable },
     );
   }
-  await tx`
-    insert into public.student_refunds (user_id, refunded_by, amount, reason)
-    values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})`;
-  await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
+  const [after] = await tx<{ full: boolean; ends_access: boolean }[]>`
+    with refund as (
+      insert into public.student_refunds (user_id, refunded_by, amount, reason)
+      values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})
+    )
+    select ${cents(refund.amount) === refundableCents} as full, s.partial_refund_ends_access as ends_access
+    from analytics.settings s`;
+  if (after.full || after.ends_access) {
+    await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
+  }
+  if (after.full) {
+    await tx`update public.certificates set revoked_at = now() where user_id = ${studentId} and revoked_at is null`;
+  }
   await logEvent(tx, student, "student_refunded", { amount: refund.amount, reason: refund.reason });
   return await summaryAfter(tx, studentId);
 }
