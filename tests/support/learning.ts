@@ -1,5 +1,6 @@
 /** Helpers for the learning-flow stories: a student made through HTTP, heartbeats, simulated time. */
 import type postgres from "postgres";
+import type { Completion } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import { aida } from "./fixtures.ts";
 import { callFunction, tokenFor } from "./server.ts";
 import { newStudentBody, postStudent } from "./students.ts";
@@ -83,12 +84,12 @@ export function complete(student: TestStudent, lessonId: number): Promise<Respon
  * The student watches every lesson of the course to its threshold and completes it, in order; returns the
  * last completion's answer, which carries the certificate.
  */
-export async function graduate(sql: postgres.Sql, student: TestStudent): Promise<Record<string, any>> {
+export async function graduate(sql: postgres.Sql, student: TestStudent): Promise<Completion> {
   const lessons = await sql<{ id: number; needed: number }[]>`
     select l.id, ceil(l.video_duration_seconds * l.min_watch_percentage / 100)::int as needed
     from public.tripwire_lessons l join public.tripwire_modules m on m.id = l.module_id
     order by m.position, l.position`;
-  let last: Record<string, any> = {};
+  let last = {} as Completion;
   for (const lesson of lessons) {
     await watch(sql, student, lesson.id, 0, lesson.needed, 20);
     const response = await complete(student, lesson.id);
