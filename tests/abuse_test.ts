@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { encodeCursor } from "../supabase/functions/_shared/paging.ts";
-import { aida, daniyar, insertManager } from "./support/fixtures.ts";
+import { aida, daniyar, insertManager, saule } from "./support/fixtures.ts";
 import { enrol, heartbeat } from "./support/learning.ts";
+import { meetAtLock } from "./support/barrier.ts";
 import { expectError, expectJson } from "./support/responses.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { appDatabase, baseUrl, callFunction, story, tokenFor } from "./support/server.ts";
@@ -145,6 +146,43 @@ story(
   },
 );
 
+story("100 creations by one manager over 20 connections at once land exactly on the limit (30)", async () => {
+  const manager = await insertManager(appDatabase.sql, "Crowded Seller");
+  const [{ per_minute }] = await appDatabase.sql<{ per_minute: number }[]>`
+    select student_creations_per_minute as per_minute from analytics.settings`;
+  await appDatabase.sql`update analytics.settings set student_creations_per_minute = 30`;
+  try {
+    // The manager's admissions row exists, and the test holds it until ten creations wait for it.
+    await appDatabase.sql`insert into private.creation_admissions (manager_id) values (${manager.id})`;
+    const bodies = Array.from(
+      { length: 100 },
+      (_, i) => newStudentBody(`Crowd ${i}`, { send_welcome_email: false }),
+    );
+    const statuses = (await meetAtLock(
+      appDatabase.sql,
+      (tx) => tx`select 1 from private.creation_admissions where manager_id = ${manager.id} for update`,
+      10,
+      () =>
+        Array.from({ length: 20 }, async (_, connection) => {
+          const answers: number[] = [];
+          for (let i = connection; i < bodies.length; i += 20) {
+            const response = await postStudent(manager.id, bodies[i]);
+            answers.push(response.status);
+            await response.body?.cancel();
+          }
+          return answers;
+        }),
+    )).flat();
+    assert.equal(statuses.filter((status) => status === 201).length, 30, statuses.join());
+    assert.equal(statuses.filter((status) => status === 429).length, 70, statuses.join());
+    const [{ created }] = await appDatabase.sql<{ created: number }[]>`
+      select count(*)::int as created from public.tripwire_users where granted_by = ${manager.id}`;
+    assert.equal(created, 30);
+  } finally {
+    await appDatabase.sql`update analytics.settings set student_creations_per_minute = ${per_minute}`;
+  }
+});
+
 story(
   "a student's heartbeats beyond 2 a second (after a burst of 10) answer 429 and write nothing",
   async () => {
@@ -236,3 +274,38 @@ story("a refresh that fails leaves the previous figures served, with their refre
     await database.drop();
   }
 });
+
+story(
+  "every route's query parameters refuse NUL and other control characters with a 400 on the field",
+  async () => {
+    const document = await (await fetch(`${baseUrl}/functions/v1/openapi.json`)).json();
+    const token = await tokenFor(saule.id);
+    let walked = 0;
+    for (
+      const [path, operations] of Object.entries<
+        Record<string, { parameters?: { in: string; name: string }[] }>
+      >(
+        document.paths,
+      )
+    ) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const queryNames = (operation.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name);
+        for (const name of queryNames) {
+          for (const character of ["\u0000", "\u0001", "\u001f", "\u007f", "\u0085"]) {
+            const url = `${
+              path.replace(/\{[^}]+\}/g, crypto.randomUUID()).replace(/^\//, "")
+            }?${new URLSearchParams({ [name]: `a${character}b` })}`;
+            const response = await callFunction(url, {
+              method: method.toUpperCase(),
+              headers: { authorization: `Bearer ${token}` },
+            });
+            const body = await expectError(response, 400, "validation_failed");
+            assert.deepEqual(body.error.details, [{ path: name, message: "no control characters" }], url);
+            walked++;
+          }
+        }
+      }
+    }
+    assert.ok(walked >= 5 * 14, `walked ${walked} parameter values`);
+  },
+);

@@ -49,50 +49,60 @@ async function booksOf(studentId: string) {
   return row ? { ...row } : undefined;
 }
 
-story("deleting a login as Supabase's dashboard does keeps the sale, its refunds and every figure", async (t) => {
-  const student = await enrol("Deleted Login");
-  await watch(sql, student, 67, 0, 480, 20);
-  await expectJson(await complete(student, 67));
-  await expectJson(await staffPost(aida.id, `students/${student.id}/refund`, { amount: 90, reason: "part" }));
-  await refresh(true);
-  const before = { books: await booksOf(student.id), figures: await figures() };
-  assert.equal(before.books?.refunds, 1);
-
-  await t.step("the login goes, the person is marked, the books stay", async () => {
-    await sql`delete from auth.users where id = ${student.id}`;
-    const [person] = await sql`select login_deleted_at from public.users where id = ${student.id}`;
-    assert.ok(person.login_deleted_at instanceof Date);
-    assert.deepEqual(await booksOf(student.id), before.books);
-  });
-
-  await t.step("a refresh and the nightly rebuild give the same figures as before", async () => {
-    await refresh(false);
-    assert.deepEqual(await figures(), before.figures);
-    await refresh(true);
-    assert.deepEqual(await figures(), before.figures);
-  });
-
-  await t.step("the students list still shows the sale to its manager", async () => {
-    const list = await expectJson(
-      await callFunction(`students?q=${encodeURIComponent("deleted login")}`, {
-        headers: { authorization: `Bearer ${await tokenFor(aida.id)}` },
-      }),
+story(
+  "deleting a login as Supabase's dashboard does keeps the sale, its refunds and every figure",
+  async (t) => {
+    const student = await enrol("Deleted Login");
+    await watch(sql, student, 67, 0, 480, 20);
+    await expectJson(await complete(student, 67));
+    await expectJson(
+      await staffPost(aida.id, `students/${student.id}/refund`, { amount: 90, reason: "part" }),
     );
-    assert.ok(list.students.some((row: { id: string }) => row.id === student.id));
-  });
-});
+    await refresh(true);
+    const before = { books: await booksOf(student.id), figures: await figures() };
+    assert.equal(before.books?.refunds, 1);
 
-story("nothing in the books can be deleted from under a sale: the person, the sale, its refunds", async () => {
-  const student = await enrol("Undeletable Sale");
-  await expectJson(await staffPost(aida.id, `students/${student.id}/refund`, { amount: 10, reason: "part" }));
-  for (
-    const statement of [
-      sql`delete from public.users where id = ${student.id}`,
-      sql`delete from public.tripwire_users where user_id = ${student.id}`,
-      sql`delete from public.users where id = ${aida.id}`,
-    ]
-  ) {
-    await assert.rejects(statement, (error: { code: string }) => ["23503", "42501"].includes(error.code));
-  }
-  assert.equal((await booksOf(student.id))?.refunds, 1);
-});
+    await t.step("the login goes, the person is marked, the books stay", async () => {
+      await sql`delete from auth.users where id = ${student.id}`;
+      const [person] = await sql`select login_deleted_at from public.users where id = ${student.id}`;
+      assert.ok(person.login_deleted_at instanceof Date);
+      assert.deepEqual(await booksOf(student.id), before.books);
+    });
+
+    await t.step("a refresh and the nightly rebuild give the same figures as before", async () => {
+      await refresh(false);
+      assert.deepEqual(await figures(), before.figures);
+      await refresh(true);
+      assert.deepEqual(await figures(), before.figures);
+    });
+
+    await t.step("the students list still shows the sale to its manager", async () => {
+      const list = await expectJson(
+        await callFunction(`students?q=${encodeURIComponent("deleted login")}`, {
+          headers: { authorization: `Bearer ${await tokenFor(aida.id)}` },
+        }),
+      );
+      assert.ok(list.students.some((row: { id: string }) => row.id === student.id));
+    });
+  },
+);
+
+story(
+  "nothing in the books can be deleted from under a sale: the person, the sale, its refunds",
+  async () => {
+    const student = await enrol("Undeletable Sale");
+    await expectJson(
+      await staffPost(aida.id, `students/${student.id}/refund`, { amount: 10, reason: "part" }),
+    );
+    for (
+      const statement of [
+        sql`delete from public.users where id = ${student.id}`,
+        sql`delete from public.tripwire_users where user_id = ${student.id}`,
+        sql`delete from public.users where id = ${aida.id}`,
+      ]
+    ) {
+      await assert.rejects(statement, (error: { code: string }) => ["23503", "42501"].includes(error.code));
+    }
+    assert.equal((await booksOf(student.id))?.refunds, 1);
+  },
+);

@@ -22,6 +22,7 @@ import {
 import { config } from "./config.ts";
 import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
+import { noControlCharacters } from "./input.ts";
 import { describeError, log, withRequestContext } from "./log.ts";
 import { type Document, functionDocument, undocumented } from "./openapi.ts";
 
@@ -72,6 +73,18 @@ export function createApp(functionName: string) {
     c.set("requestId", requestId);
     await withRequestContext({ function: functionName, request_id: requestId }, next);
     c.header("x-request-id", requestId);
+  });
+
+  // Query-string text gets the body's rule on typed text (no control characters), for every route at once:
+  // a NUL reaching Postgres is a 500 (SQLSTATE 22021), any other is stored or searched for nothing.
+  app.use("*", async (c, next) => {
+    const refused = [...new URL(c.req.url).searchParams].filter(([, value]) =>
+      !noControlCharacters.test(value)
+    );
+    if (refused.length > 0) {
+      throw validationError(refused.map(([name]) => ({ path: [name], message: "no control characters" })));
+    }
+    await next();
   });
 
   app.use(

@@ -59,6 +59,8 @@ const bySqlstate: Record<string, Mapping> = {
   "22P02": dataRule,
   "22003": dataRule,
   "22001": dataRule,
+  // A character the database cannot hold (a NUL): the input rules refuse it first; this is the net.
+  "22021": dataRule,
   "22023": {
     status: 400,
     code: "validation_failed",

@@ -276,7 +276,6 @@ interface CreationCheck {
   max_payment_amount: string;
   over_ceiling: boolean;
   per_minute: number;
-  created: number;
   wait_seconds: string | null;
   taken: boolean;
 }
@@ -288,35 +287,41 @@ async function createStudent(
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
 ): Promise<CreationResult> {
-  // One statement before anything is written: the academy's ceiling on a sale, this manager's creations in
-  // the last minute, and a cheap early answer for the common duplicate (the unique constraints below
-  // remain the guarantee).
-  // Admitted, it also notes the login about to be made (private.pending_logins), so that a crash before the
-  // student is written leaves a login the scheduler deletes, never an orphan.
+  // One statement before anything is written: the academy's ceiling on a sale, a cheap early answer for the
+  // common duplicate (the unique constraints below remain the guarantee), and this manager's admissions in
+  // the last minute. The admission is an upsert on the manager's row in private.creation_admissions: admissions
+  // at once wait for each other there and each sees the others' as committed, so the limit holds however many
+  // run together. Admitted, it also notes the login about to be made (private.pending_logins), so that a
+  // crash before the student is written leaves a login the scheduler deletes, never an orphan.
   const [check] = await deps.sql<CreationCheck[]>`
     with checks as (
       select s.max_payment_amount, ${input.payment_amount}::numeric > s.max_payment_amount as over_ceiling,
-             s.student_creations_per_minute as per_minute, recent.created,
-             extract(epoch from recent.oldest + interval '1 minute' - now()) as wait_seconds,
+             s.student_creations_per_minute as per_minute,
              exists (select 1 from public.users where email = ${input.email})
                or exists (select 1 from public.tripwire_users where email = ${input.email}) as taken
       from analytics.settings s
-      cross join lateral (
-        select count(*)::int as created, min(created_at) as oldest
-        from (
-          select created_at from public.tripwire_users
-          where granted_by = ${manager.id} and created_at > now() - interval '1 minute'
-          order by created_at desc limit s.student_creations_per_minute
-        ) last_minute
-      ) recent
+    ),
+    admission as (
+      insert into private.creation_admissions as a (manager_id, admitted_at)
+      select ${manager.id}, array[now()] from checks where not over_ceiling and not taken and per_minute > 0
+      on conflict (manager_id) do update
+        set admitted_at = array(
+          select t from unnest(a.admitted_at) t where t > now() - interval '1 minute' order by t
+        ) || now()
+        where (select count(*) from unnest(a.admitted_at) t where t > now() - interval '1 minute')
+          < (select per_minute from checks)
+      returning manager_id
     ),
     pending as (
       insert into private.pending_logins (user_id, manager_id)
-      select ${userId}, ${manager.id} from checks
-      where not over_ceiling and created < per_minute and not taken
+      select ${userId}, manager_id from admission
       returning user_id
     )
-    select checks.*, exists (select 1 from pending) as admitted from checks`;
+    select checks.*, exists (select 1 from pending) as admitted,
+           (select extract(epoch from min(t) + interval '1 minute' - now())
+            from private.creation_admissions c, unnest(c.admitted_at) t
+            where c.manager_id = ${manager.id} and t > now() - interval '1 minute') as wait_seconds
+    from checks`;
   if (check.over_ceiling) {
     throw new HttpError(
       400,
@@ -330,7 +335,7 @@ async function createStudent(
       ],
     );
   }
-  if (check.created >= check.per_minute) {
+  if (!check.admitted && !check.taken) {
     throw new HttpError(429, "too_many_creations", `At most ${check.per_minute} new students a minute`, {
       retry_after_seconds: Math.max(1, Math.ceil(Number(check.wait_seconds))),
     });

@@ -34,7 +34,7 @@ export const StudentsQuery = z.strictObject({
   stage: z.enum(stages).optional().meta({
     description: "Derived from progress: nothing watched yet, watching, or the certificate issued.",
   }),
-  q: z.string().trim().min(1).max(100).optional().meta({
+  q: typedText(1, 100).optional().meta({
     description: "Part of the name or e-mail, any case.",
   }),
   after: cursorParameter(
