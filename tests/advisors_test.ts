@@ -109,3 +109,32 @@ Deno.test("every index serves its hot query, and `supabase db advisors` reports 
     await database.drop();
   }
 });
+
+Deno.test("the API roles can read no table outside public: RPCs are the only door to analytics", async () => {
+  const database = await createMigratedDatabase();
+  try {
+    const readable = await database.sql<{ name: string; role: string; privilege: string }[]>`
+      select format('%I.%I', n.nspname, c.relname) as name, r.role, p.privilege
+      from pg_class c
+      join pg_namespace n on n.oid = c.relnamespace
+      cross join (values ('anon'), ('authenticated')) as r (role)
+      cross join (values ('select'), ('insert'), ('update'), ('delete')) as p (privilege)
+      where c.relkind in ('r', 'v', 'm', 'p', 'f')
+        and n.nspname not in ('public', 'pg_catalog', 'information_schema')
+        and n.nspname not like 'pg\_%'
+        and has_table_privilege(r.role, c.oid, p.privilege)
+      order by 1, 2, 3`;
+    assert.deepEqual([...readable], []);
+    // And the RPCs still answer as before for a manager (the leaderboard tests hold their content).
+    const [{ answer }] = await database.sql.begin(async (tx) => {
+      await tx`select set_config('role', 'authenticated', true),
+                      set_config('request.jwt.claims', ${
+        JSON.stringify({ sub: aida.id, role: "authenticated" })
+      }, true)`;
+      return await tx`select public.get_manager_stats() ->> 'manager_id' as answer`;
+    });
+    assert.equal(answer, aida.id);
+  } finally {
+    await database.drop();
+  }
+});

@@ -687,12 +687,12 @@ story(
       assert.equal(byDay[today].refunds, 200);
     });
 
-    await t.step("the leaderboard and stats: net revenue, refunds, and Dana no longer active", async () => {
+    await t.step("the leaderboard and stats: net revenue, refunds, and Dana still learning", async () => {
       const all = await getJson("leaderboard?period=all&limit=100", manager.id);
       const row = all.managers.find((m: { manager_id: string }) => m.manager_id === manager.id);
       assert.equal(row.revenue, 780);
       assert.equal(row.refunds, 200);
-      assert.equal(row.students_active, 0, "Dana learned, but her access was taken away");
+      assert.equal(row.students_active, 1, "a partial refund keeps her access");
       const stats = await getJson("leaderboard/stats", manager.id);
       assert.equal(stats.periods.all.revenue, 780);
       assert.equal(stats.periods.day.refunds, 200);
@@ -700,6 +700,23 @@ story(
         const board = await getJson(`leaderboard?period=${period}&limit=100`, manager.id);
         assert.deepEqual(byManager(board.managers), byManager(await expectedLeaderboard(period)), period);
       }
+    });
+
+    await t.step("the rest refunded: Dana is no longer active, and the sale nets to nothing", async () => {
+      await expectJson(
+        await callFunction(`students/${dana.id}/refund`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${await tokenFor(manager.id)}`,
+            "content-type": "application/json",
+          },
+          body: JSON.stringify({ amount: 290, reason: "the rest" }),
+        }),
+      );
+      await refresh();
+      const all = await getJson("leaderboard?period=all&limit=100", manager.id);
+      const row = all.managers.find((m: { manager_id: string }) => m.manager_id === manager.id);
+      assert.deepEqual([row.revenue, row.refunds, row.students_active], [490, 490, 0]);
     });
     assert.ok(bolat.id);
   },

@@ -5,6 +5,22 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   "private": {
     Tables: {
+      "creation_admissions": {
+        Row: {
+          "admitted_at": (string)[];
+          "manager_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "admitted_at"?: (string)[];
+          "manager_id": string;
+        };
+        Update: {
+          "admitted_at"?: (string)[];
+          "manager_id"?: string;
+        };
+        Relationships: [];
+      };
       "email_outbox": {
         Row: {
           "attempts": number;
@@ -669,6 +685,7 @@ export type Database = {
           "email": string;
           "full_name": string;
           "id": string;
+          "login_deleted_at": string | null;
           "role": string;
           "updated_at": string;
         };
@@ -678,6 +695,7 @@ export type Database = {
           "email": string;
           "full_name": string;
           "id": string;
+          "login_deleted_at"?: string | null;
           "role": string;
           "updated_at"?: string;
         };
@@ -686,6 +704,7 @@ export type Database = {
           "email"?: string;
           "full_name"?: string;
           "id"?: string;
+          "login_deleted_at"?: string | null;
           "role"?: string;
           "updated_at"?: string;
         };
