@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { AuthApiError, createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { sha256 } from "../supabase/functions/_shared/hash.ts";
-import { seededStaffPassword, startLocalAuth } from "../scripts/lib/local_auth.ts";
+import { failedSignInLimits, seededStaffPassword, startLocalAuth } from "../scripts/lib/local_auth.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida } from "./support/fixtures.ts";
 import { expectJson } from "./support/responses.ts";
@@ -239,4 +239,77 @@ story("npm start's sample videos are served with byte ranges, as a <video> needs
   const [lesson] = await appDatabase.sql<{ video_url: string }[]>`
     select video_url from public.tripwire_lessons where id = 67`;
   assert.equal(new URL(lesson.video_url).pathname, "/media/lesson-67.webm");
+});
+
+/** A new student made through the API, with the password the manager was shown. */
+async function newLogin(name: string): Promise<{ email: string; password: string; id: string }> {
+  const created = await expectJson(await postStudent(aida.id, newStudentBody(name)), 201);
+  return { email: created.email, password: created.password, id: created.user_id };
+}
+
+function signIn(email: string, password: string, address?: string): Promise<Response> {
+  return fetch(`${baseUrl}/auth/v1/token?grant_type=password`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(address ? { "x-forwarded-for": address } : {}) },
+    body: JSON.stringify({ email, password }),
+  });
+}
+
+async function expectAuthError(response: Response, status: number, code: string) {
+  const body = await response.json();
+  assert.equal(response.status, status, JSON.stringify(body));
+  assert.equal(body.error_code, code);
+  return body;
+}
+
+story("ten wrong passwords for one e-mail: then even the right one answers 429 for a while", async () => {
+  const bolat = await newLogin("Guessed Student");
+  for (let i = 0; i < failedSignInLimits.perEmail.failures; i++) {
+    await expectAuthError(
+      await signIn(bolat.email, `wrong-${i}`, `198.51.100.${i}`),
+      400,
+      "invalid_credentials",
+    );
+  }
+  const refused = await signIn(bolat.email, bolat.password, "198.51.100.200");
+  await expectAuthError(refused, 429, "over_request_rate_limit");
+  const wait = Number(refused.headers.get("retry-after"));
+  assert.ok(wait > 0 && wait <= failedSignInLimits.perEmail.windowSeconds, `Retry-After ${wait}`);
+  // Another person is not locked out by it.
+  const other = await newLogin("Unguessed Student");
+  assert.equal((await signIn(other.email, other.password, "198.51.100.201")).status, 200);
+});
+
+story("thirty wrong passwords from one address: that address waits, others sign in", async () => {
+  const dana = await newLogin("Sprayed Student");
+  const attacker = "203.0.113.7";
+  for (let i = 0; i < failedSignInLimits.perAddress.failures; i++) {
+    await expectAuthError(
+      await signIn(`nobody-${i}@example.kz`, "guess", attacker),
+      400,
+      "invalid_credentials",
+    );
+  }
+  const refused = await signIn(dana.email, dana.password, attacker);
+  await expectAuthError(refused, 429, "over_request_rate_limit");
+  assert.ok(Number(refused.headers.get("retry-after")) > 0);
+  assert.equal((await signIn(dana.email, dana.password, "203.0.113.8")).status, 200);
+});
+
+story("a refresh token no longer works for a banned or a deleted user, as GoTrue refuses both", async () => {
+  for (const [change, code] of [["banned", "user_banned"], ["deleted", "refresh_token_not_found"]] as const) {
+    const person = await newLogin(`Refreshed ${change}`);
+    const session = await (await signIn(person.email, person.password, "192.0.2.1")).json();
+    if (change === "banned") {
+      await appDatabase
+        .sql`update auth.users set banned_until = now() + interval '1 day' where id = ${person.id}`;
+    } else {
+      await appDatabase.sql`update auth.users set deleted_at = now() where id = ${person.id}`;
+    }
+    await expectAuthError(
+      await authPost("token?grant_type=refresh_token", { refresh_token: session.refresh_token }),
+      400,
+      code,
+    );
+  }
 });

@@ -58,8 +58,54 @@ const userColumns = [
 
 /** An error as GoTrue renders it; supabase-js reads `error_code` into `AuthApiError.code`. */
 class AuthError extends Error {
-  constructor(readonly status: 400 | 401 | 403 | 404 | 405, readonly code: string, message: string) {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 405 | 429,
+    readonly code: string,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
     super(message);
+  }
+}
+
+/** Wrong passwords allowed per e-mail and per client address before sign-in answers 429 for a while. */
+export const failedSignInLimits = {
+  perEmail: { failures: 10, windowSeconds: 15 * 60 },
+  perAddress: { failures: 30, windowSeconds: 5 * 60 },
+};
+
+/**
+ * Failed sign-ins per key within a sliding window. Once a key reaches its limit every sign-in for it — the
+ * right password too — answers 429 `over_request_rate_limit` (GoTrue's code) until the oldest failure ages
+ * out, so a password cannot be guessed at the speed of the network. In memory: one local process.
+ */
+class FailureWindow {
+  readonly #failures = new Map<string, number[]>();
+  constructor(readonly limit: { failures: number; windowSeconds: number }) {}
+
+  #recent(key: string, now: number): number[] {
+    const recent = (this.#failures.get(key) ?? []).filter((at) => at > now - this.limit.windowSeconds * 1000);
+    if (recent.length > 0) this.#failures.set(key, recent);
+    else this.#failures.delete(key);
+    return recent;
+  }
+
+  /** Seconds until `key` may try again, or 0. */
+  waitSeconds(key: string, now = Date.now()): number {
+    const recent = this.#recent(key, now);
+    if (recent.length < this.limit.failures) return 0;
+    return Math.max(
+      1,
+      Math.ceil((recent[recent.length - this.limit.failures] + this.limit.windowSeconds * 1000 - now) / 1000),
+    );
+  }
+
+  fail(key: string, now = Date.now()) {
+    this.#failures.set(key, [...this.#recent(key, now), now]);
+  }
+
+  forget(key: string) {
+    this.#failures.delete(key);
   }
 }
 
@@ -158,13 +204,35 @@ export async function startLocalAuth(
     };
   }
 
-  async function passwordGrant(body: Record<string, unknown>, userAgent: string | undefined) {
+  const failuresByEmail = new FailureWindow(failedSignInLimits.perEmail);
+  const failuresByAddress = new FailureWindow(failedSignInLimits.perAddress);
+
+  async function passwordGrant(
+    body: Record<string, unknown>,
+    client: { userAgent?: string; address: string },
+  ) {
     const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
     const password = typeof body.password === "string" ? body.password : "";
     if (!email || !password) {
       throw new AuthError(400, "validation_failed", "An email address and a password are required");
     }
-    return await sql.begin(async (tx) => {
+    const wait = Math.max(failuresByEmail.waitSeconds(email), failuresByAddress.waitSeconds(client.address));
+    if (wait > 0) throw new AuthError(429, "over_request_rate_limit", "Request rate limit reached", wait);
+    try {
+      const session = await signInWithPassword(email, password, client.userAgent);
+      failuresByEmail.forget(email);
+      return session;
+    } catch (error) {
+      if (error instanceof AuthError && error.code === "invalid_credentials") {
+        failuresByEmail.fail(email);
+        failuresByAddress.fail(client.address);
+      }
+      throw error;
+    }
+  }
+
+  function signInWithPassword(email: string, password: string, userAgent: string | undefined) {
+    return sql.begin(async (tx) => {
       const [found] = await tx<(AuthUserRow & { encrypted_password: string })[]>`
         select ${tx(userColumns)}, encrypted_password
         from auth.users where lower(email) = ${email} and deleted_at is null and not is_sso_user`;
@@ -211,11 +279,15 @@ export async function startLocalAuth(
         }
         return { reused: known.session_id };
       }
-      const [user] = await tx<AuthUserRow[]>`select ${
+      const [user] = await tx<(AuthUserRow & { deleted_at: Date | null })[]>`select ${
         tx(userColumns)
-      } from auth.users where id = ${used.user_id}`;
-      if (!user) {
+      }, deleted_at from auth.users where id = ${used.user_id}`;
+      // A deleted user's sessions are gone in GoTrue, and a banned user is refused, as at sign-in.
+      if (!user || user.deleted_at) {
         throw new AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found");
+      }
+      if (user.banned_until && user.banned_until > new Date()) {
+        throw new AuthError(400, "user_banned", "User is banned");
       }
       const refreshToken = newRefreshToken();
       await tx`insert into auth.refresh_tokens (token, user_id, session_id, parent)
@@ -262,7 +334,7 @@ export async function startLocalAuth(
       origin: "*",
       allowMethods: ["GET", "POST", "PUT", "DELETE", "OPTIONS"],
       allowHeaders: ["authorization", "apikey", "content-type", "x-client-info", "x-supabase-api-version"],
-      exposeHeaders: ["x-supabase-api-version"],
+      exposeHeaders: ["x-supabase-api-version", "retry-after"],
       maxAge: 86400,
     }),
   );
@@ -272,7 +344,11 @@ export async function startLocalAuth(
       throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
     }
     const grantType = c.req.query("grant_type");
-    if (grantType === "password") return c.json(await passwordGrant(body, c.req.header("user-agent")));
+    if (grantType === "password") {
+      // The client's address as a gateway passes it; locally every client shares one window.
+      const address = c.req.header("x-forwarded-for")?.split(",")[0].trim() || "local";
+      return c.json(await passwordGrant(body, { userAgent: c.req.header("user-agent"), address }));
+    }
     if (grantType === "refresh_token") return c.json(await refreshGrant(body));
     throw new AuthError(400, "unsupported_grant_type", "unsupported_grant_type");
   });
@@ -301,6 +377,7 @@ export async function startLocalAuth(
   );
   app.onError((error, c) => {
     if (error instanceof AuthError) {
+      if (error.retryAfterSeconds) c.header("retry-after", String(error.retryAfterSeconds));
       return c.json({ code: error.status, error_code: error.code, msg: error.message }, error.status);
     }
     console.error(JSON.stringify({ level: "error", msg: "local sign-in failed", error: String(error) }));
