@@ -14,6 +14,7 @@ for (
     () => postgresKilled({ beforeMs: 5000, afterMs: 5000, students: 40, finishers: 60 }),
     () => stackTerminated({ beforeMs: 5000, students: 40, finishers: 60 }),
     () => halfOpenFlood({ connections: 20_000 }),
+    () => halfOpenFlood({ connections: 20_000, slow: true, durationMs: 15_000 }),
   ]
 ) {
   const report = await scenario();

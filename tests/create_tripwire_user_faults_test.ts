@@ -14,7 +14,7 @@ import {
 } from "../supabase/functions/_shared/email.ts";
 import { aida } from "./support/fixtures.ts";
 import { startGoTrueServer } from "./support/gotrue_server.ts";
-import { startResendServer } from "./support/resend_server.ts";
+import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent, rowCounts, staff, tablesContaining } from "./support/students.ts";
 

@@ -1,6 +1,6 @@
 /**
  * Faults and attacks against the stack as `npm start` runs it (scripts/lib/fault_scenarios.ts): Postgres
- * killed under load, `npm start` stopped under load, a flood of half-open connections. Nothing
+ * killed under load, `npm start` stopped under load, floods of half-open and of slow-header connections. Nothing
  * acknowledged is lost (heartbeats: at most the asynchronous-commit window), nothing is half-made, no
  * request gets a 500 or hangs, and the stack serves again on its own. `npm run reliability` writes the
  * same measurements, bigger, into docs/reliability.md.
@@ -41,5 +41,10 @@ Deno.test("npm start stopped with SIGTERM under load: in-flight requests answere
 
 Deno.test("20,000 idle half-open connections: the server stays up and keeps answering", async () => {
   const report = await halfOpenFlood({ connections: 20_000 });
+  expectSound(report);
+});
+
+Deno.test("20,000 slow-header connections (a byte every 2 s, reopened when closed): real requests all answered", async () => {
+  const report = await halfOpenFlood({ connections: 20_000, slow: true, durationMs: 12_000 });
   expectSound(report);
 });

@@ -8,6 +8,7 @@ import postgres from "postgres";
 import { signLocalToken } from "../token.ts";
 import { freePort, type StackProcess, startStackProcess } from "./processes.ts";
 import { localSecretKey } from "./local_stack.ts";
+import { type ResendServer, startResendServer } from "./resend_server.ts";
 
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
 const requestTimeoutMs = 20_000;
@@ -50,17 +51,27 @@ export interface FaultStack {
   dataDir: string;
   process: StackProcess;
   env: Record<string, string>;
+  /** Where the stack's e-mails go: a server that answers as Resend does, idempotency keys included. */
+  resend: ResendServer;
   /** The postmaster's pid, from its postmaster.pid. */
   postgresPid(): Promise<number>;
   stop(): Promise<void>;
 }
 
-export async function startFaultStack(dataDir?: string): Promise<FaultStack> {
+/**
+ * Starts a stack on its own Postgres in `dataDir` (a new temporary folder when not given), sending its
+ * e-mails to `resend` (a new stand-in when not given, closed with the stack).
+ */
+export async function startFaultStack(dataDir?: string, given?: ResendServer): Promise<FaultStack> {
   const folder = dataDir ?? await Deno.makeTempDir({ prefix: "tripwire-faults-" });
   await Deno.chmod(folder, 0o755);
   const databasePort = freePort();
   const port = freePort();
+  const resend = given ?? startResendServer();
   const env = {
+    RESEND_API_KEY: resend.apiKey,
+    RESEND_API_URL: resend.url,
+    EMAIL_FROM: "Tripwire <hello@example.kz>",
     // Its own embedded Postgres, whatever the calling process has (the tests set DATABASE_URL for theirs).
     DATABASE_URL: "",
     LOCAL_DB_DIR: `${folder}/pg`,
@@ -79,12 +90,14 @@ export async function startFaultStack(dataDir?: string): Promise<FaultStack> {
     dataDir: folder,
     process,
     env,
+    resend,
     async postgresPid() {
       const text = await Deno.readTextFile(`${folder}/pg/postmaster.pid`);
       return Number(text.split("\n")[0]);
     },
     async stop() {
       await process.stop().catch(() => {});
+      if (!given) await resend.close();
       if (!dataDir) await Deno.remove(folder, { recursive: true }).catch(() => {});
     },
   };
@@ -153,7 +166,6 @@ export function startLoad(
           email,
           full_name: "Load Student",
           payment_amount: 490,
-          send_welcome_email: false,
         }),
       }, { kind: "create", email, key });
       if (outcome.status === 201) {
@@ -381,12 +393,7 @@ export async function audit(stack: FaultStack, load: Load, report: FaultReport, 
           "content-type": "application/json",
           "idempotency-key": outcome.key!,
         },
-        body: JSON.stringify({
-          email: outcome.email,
-          full_name: "Load Student",
-          payment_amount: 490,
-          send_welcome_email: false,
-        }),
+        body: JSON.stringify({ email: outcome.email, full_name: "Load Student", payment_amount: 490 }),
       }, { kind: "create" });
       if (retry.status !== 201) {
         report.violations.push(`a keyed retry answered ${retry.status} ${retry.code}`);
@@ -402,6 +409,33 @@ export async function audit(stack: FaultStack, load: Load, report: FaultReport, 
     if (duplicated) report.violations.push(`${duplicated} keyed sales made twice`);
     report.notes.push(
       `${unanswered.length} keyed creations without an answer retried: each made exactly once`,
+    );
+
+    // E-mails: every queued one sent by the scheduler, as if its time had come; then each student has had
+    // exactly one welcome e-mail, although a crash between a send and its record makes the send go again
+    // (with its Idempotency-Key, which the provider answers from the first send).
+    for (let round = 0; round < 200; round++) {
+      const due =
+        await sql`update private.email_outbox set next_attempt_at = now() where status = 'queued' returning id`;
+      if (due.length === 0) break;
+      await (await fetch(`${stack.url}/functions/v1/create-tripwire-user/retry-emails`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${localSecretKey}` },
+      })).body?.cancel();
+    }
+    const students = await sql<{ email: string }[]>`
+      select t.email from public.tripwire_users t where t.email like 'load.%'`;
+    const received = new Map<string, number>();
+    for (const sent of stack.resend.accepted) {
+      for (const to of sent.body.to) received.set(to, (received.get(to) ?? 0) + 1);
+    }
+    const twice = students.filter((student) => (received.get(student.email) ?? 0) > 1).length;
+    const never = students.filter((student) => !received.has(student.email)).length;
+    if (twice) report.violations.push(`${twice} students got their welcome e-mail more than once`);
+    if (never) report.violations.push(`${never} students never got their welcome e-mail`);
+    report.notes.push(
+      `${students.length} welcome e-mails, each delivered exactly once; ${stack.resend.replayed()} sends ` +
+        "repeated after the fault were answered by the provider from their Idempotency-Key",
     );
 
     // Heartbeats: acknowledged minus stored; asynchronous commit may lose the last ~0.6 s before a crash.
@@ -514,7 +548,7 @@ export async function stackTerminated(options: { beforeMs: number; students: num
     const stoppedMs = performance.now() - faultAt;
     await load.stop();
     const cleanStop = await Deno.stat(`${dataDir}/pg/postmaster.pid`).then(() => false, () => true);
-    const restarted = await startFaultStack(dataDir);
+    const restarted = await startFaultStack(dataDir, stack.resend);
     try {
       const recoveryMs = performance.now() - faultAt;
       const report = summarize(
@@ -537,6 +571,7 @@ export async function stackTerminated(options: { beforeMs: number; students: num
       return report;
     } finally {
       await restarted.stop();
+      await stack.resend.close();
     }
   } finally {
     await Deno.remove(dataDir, { recursive: true }).catch(() => {});
@@ -546,9 +581,10 @@ export async function stackTerminated(options: { beforeMs: number; students: num
 /**
  * An attacker process holding `count` connections to `port`, each having sent half a request line and
  * nothing more. The attack runs in processes of its own (10,000 connections each) because one process
- * may hold no more files than the server may.
+ * may hold no more files than the server may. With `slow`, each connection goes on sending a header byte
+ * every 2 s without ever finishing its headers, and is opened again when the server closes it (slowloris).
  */
-async function holdHalfOpen(port: number, count: number) {
+async function holdHalfOpen(port: number, count: number, slow = false) {
   const attackers: { child: Deno.ChildProcess; counts: { held: number; refused: number } }[] = [];
   for (let left = count; left > 0; left -= 10_000) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -557,17 +593,32 @@ async function holdHalfOpen(port: number, count: number) {
         `
         const held = [];
         let refused = 0;
+        const open = async () => {
+          const connection = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
+          await connection.write(new TextEncoder().encode("GET /functions/v1/leaderboard HTTP/1.1\\r\\nHost: x\\r\\n"));
+          return connection;
+        };
         for (let i = 0; i < ${Math.min(left, 10_000)}; i++) {
           try {
-            const connection = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
-            await connection.write(new TextEncoder().encode("GET /functions/v1/leaderboard HTTP/1.1\\r\\nHost: x\\r\\n"));
-            held.push(connection);
+            held.push(await open());
           } catch {
             refused++;
           }
         }
         console.log(JSON.stringify({ held: held.length, refused }));
-        for await (const _ of Deno.stdin.readable) { /* held until the test closes stdin */ }`,
+        if (${slow}) {
+          const byte = new TextEncoder().encode("a");
+          setInterval(() => {
+            held.forEach((connection, i) => {
+              connection.write(byte).catch(() => {
+                try { connection.close(); } catch { /* closed */ }
+                open().then((again) => { held[i] = again; }, () => {});
+              });
+            });
+          }, 2000);
+        }
+        for await (const _ of Deno.stdin.readable) { /* held until the test closes stdin */ }
+        Deno.exit(0);`,
       ],
       stdin: "piped",
       stdout: "piped",
@@ -595,21 +646,31 @@ async function holdHalfOpen(port: number, count: number) {
   };
 }
 
-/** `connections` clients that send half a request line and never finish; real requests keep being answered. */
-export async function halfOpenFlood(options: { connections: number }) {
+/**
+ * `connections` clients that send half a request line and never finish (with `slow`, that keep sending a
+ * header byte every 2 s and come back when closed); real requests keep being answered meanwhile.
+ */
+export async function halfOpenFlood(options: { connections: number; slow?: boolean; durationMs?: number }) {
   const stack = await startFaultStack();
   let attack: Awaited<ReturnType<typeof holdHalfOpen>> | undefined;
   try {
     const tokens = await prepare(stack, 1);
-    attack = await holdHalfOpen(Number(new URL(stack.url).port), options.connections);
+    attack = await holdHalfOpen(Number(new URL(stack.url).port), options.connections, options.slow);
     // The attack is in place: from now on real clients must still be served.
     const faultAt = performance.now();
     const load = startLoad(stack, tokens, { creators: 2, heartbeaters: 1, refunders: 0 });
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await new Promise((resolve) => setTimeout(resolve, options.durationMs ?? 2000));
     await load.stop();
     const served = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).map((o) => o.endedAt);
     const recoveryMs = served.length ? Math.min(...served) - faultAt : null;
-    const report = summarize(`${options.connections} idle half-open connections`, load, faultAt, recoveryMs);
+    const report = summarize(
+      options.slow
+        ? `${options.connections} slow-header connections (a byte every 2 s, never finished, reopened)`
+        : `${options.connections} idle half-open connections`,
+      load,
+      faultAt,
+      recoveryMs,
+    );
     report.notes.push(`${attack.held} held open by the attacker, ${attack.refused} refused`);
     const answered = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).length;
     if (answered === 0) report.violations.push("no real request was answered during the flood");

@@ -7,16 +7,16 @@ export type Database = {
     Tables: {
       "creation_admissions": {
         Row: {
-          "admitted_at": (string)[];
+          "admissions": (string)[];
           "manager_id": string;
         };
         ComputedFields: never;
         Insert: {
-          "admitted_at"?: (string)[];
+          "admissions"?: (string)[];
           "manager_id": string;
         };
         Update: {
-          "admitted_at"?: (string)[];
+          "admissions"?: (string)[];
           "manager_id"?: string;
         };
         Relationships: [];

@@ -273,6 +273,8 @@ type KeyScope = { managerId: string; key: string; userId: string };
 
 interface CreationCheck {
   admitted: boolean;
+  /** The admission's time as Postgres wrote it, to give it back if the creation fails. */
+  admitted_at: string;
   max_payment_amount: string;
   over_ceiling: boolean;
   per_minute: number;
@@ -302,13 +304,13 @@ async function createStudent(
       from analytics.settings s
     ),
     admission as (
-      insert into private.creation_admissions as a (manager_id, admitted_at)
+      insert into private.creation_admissions as a (manager_id, admissions)
       select ${manager.id}, array[now()] from checks where not over_ceiling and not taken and per_minute > 0
       on conflict (manager_id) do update
-        set admitted_at = array(
-          select t from unnest(a.admitted_at) t where t > now() - interval '1 minute' order by t
+        set admissions = array(
+          select t from unnest(a.admissions) t where t > now() - interval '1 minute' order by t
         ) || now()
-        where (select count(*) from unnest(a.admitted_at) t where t > now() - interval '1 minute')
+        where (select count(*) from unnest(a.admissions) t where t > now() - interval '1 minute')
           < (select per_minute from checks)
       returning manager_id
     ),
@@ -317,9 +319,9 @@ async function createStudent(
       select ${userId}, manager_id from admission
       returning user_id
     )
-    select checks.*, exists (select 1 from pending) as admitted,
+    select checks.*, exists (select 1 from pending) as admitted, to_jsonb(now()) #>> '{}' as admitted_at,
            (select extract(epoch from min(t) + interval '1 minute' - now())
-            from private.creation_admissions c, unnest(c.admitted_at) t
+            from private.creation_admissions c, unnest(c.admissions) t
             where c.manager_id = ${manager.id} and t > now() - interval '1 minute') as wait_seconds
     from checks`;
   if (check.over_ceiling) {
@@ -343,15 +345,15 @@ async function createStudent(
   if (check.taken) throw emailExists();
 
   const password = generatePassword();
-  await createLogin(manager, input, userId, password, deps);
-  const { created, outboxId, language } = await writeStudentOrDeleteLogin(
-    manager,
-    input,
-    userId,
-    password,
-    keyScope,
-    deps,
-  );
+  let written: Awaited<ReturnType<typeof writeStudentOrDeleteLogin>>;
+  try {
+    await createLogin(manager, input, userId, password, deps);
+    written = await writeStudentOrDeleteLogin(manager, input, userId, password, keyScope, deps);
+  } catch (error) {
+    await releaseAdmission(deps.sql, manager.id, check.admitted_at).catch(() => {});
+    throw error;
+  }
+  const { created, outboxId, language } = written;
   log("info", "student_created", { user_id: userId, manager_id: manager.id });
   if (outboxId !== null) {
     created.welcome_email = await sendWelcomeEmail(
@@ -364,6 +366,20 @@ async function createStudent(
     );
   }
   return { status: 201, body: { ...created, password }, replayed: false };
+}
+
+/**
+ * A creation that failed gives its admission back: nothing was created, so it does not count. The time goes
+ * to SQL as text: postgres.js would send a timestamptz parameter through a JS Date, dropping microseconds.
+ */
+async function releaseAdmission(sql: Sql, managerId: string, admittedAt: string): Promise<void> {
+  const [row] = await sql<{ left: number }[]>`
+    update private.creation_admissions set admissions = array_remove(admissions, ${admittedAt}::text::timestamptz)
+    where manager_id = ${managerId}
+    returning cardinality(admissions) as left`;
+  if (row?.left === 0) {
+    await sql`delete from private.creation_admissions where manager_id = ${managerId} and admissions = '{}'`;
+  }
 }
 
 /**

@@ -1,0 +1,91 @@
+/**
+ * A server that answers `POST /emails` as Resend documents it, for the tests and the fault suite: 200 `{id}`
+ * for an accepted e-mail, and Resend's error shape `{statusCode, name, message}` (401, 409, 422, 429, 500).
+ * It keeps Resend's idempotency contract (https://resend.com/docs/dashboard/emails/idempotency-keys): a
+ * request repeating an `Idempotency-Key` of the last 24 hours with the same body gets the first answer and
+ * sends nothing; with another body it is refused 409 `invalid_idempotent_request`, and while the first is
+ * still being handled 409 `concurrent_idempotent_requests`.
+ */
+import { sha256 } from "../../supabase/functions/_shared/hash.ts";
+
+export interface SentEmail {
+  headers: Record<string, string>;
+  body: { from: string; to: string[]; subject: string; text: string; html: string };
+}
+
+export interface ResendServer {
+  url: string;
+  apiKey: string;
+  /** The e-mails really sent, once each. */
+  accepted: SentEmail[];
+  /** Requests answered from an earlier one with the same Idempotency-Key (nothing sent again). */
+  replayed(): number;
+  /** Status the next `count` requests answer with (500 = Resend's `internal_server_error`). */
+  failNext(count: number, status?: 429 | 500): void;
+  close(): Promise<void>;
+}
+
+const keyLifetimeMs = 24 * 60 * 60 * 1000;
+
+export function startResendServer(): ResendServer {
+  const apiKey = "re_test_only_key";
+  const accepted: SentEmail[] = [];
+  const byKey = new Map<string, { hash: string; at: number; answer?: { id: string } }>();
+  let replays = 0;
+  let failures = 0;
+  let failureStatus = 500;
+  const refuse = (statusCode: number, name: string, message: string) =>
+    Response.json({ statusCode, name, message }, { status: statusCode });
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const url = new URL(request.url);
+    if (request.method !== "POST" || url.pathname !== "/emails") return refuse(404, "not_found", "Not found");
+    if (request.headers.get("authorization") !== `Bearer ${apiKey}`) {
+      return refuse(401, "missing_api_key", "Missing API key");
+    }
+    const text = await request.text();
+    const body = JSON.parse(text);
+    if (!body.from || !Array.isArray(body.to) || !body.subject) {
+      return refuse(422, "validation_error", "Missing `from`, `to` or `subject`");
+    }
+    const key = request.headers.get("idempotency-key");
+    const hash = sha256(text);
+    const earlier = key ? byKey.get(key) : undefined;
+    if (earlier && Date.now() - earlier.at < keyLifetimeMs) {
+      if (earlier.hash !== hash) {
+        return refuse(
+          409,
+          "invalid_idempotent_request",
+          "Same idempotency key used with a different payload",
+        );
+      }
+      if (!earlier.answer) {
+        return refuse(409, "concurrent_idempotent_requests", "Same idempotency key used while in progress");
+      }
+      replays++;
+      return Response.json(earlier.answer);
+    }
+    if (failures > 0) {
+      failures--;
+      const name = failureStatus === 429 ? "rate_limit_exceeded" : "internal_server_error";
+      return refuse(failureStatus, name, "Try again later");
+    }
+    const entry: { hash: string; at: number; answer?: { id: string } } = { hash, at: Date.now() };
+    if (key) byKey.set(key, entry);
+    accepted.push({ headers: Object.fromEntries(request.headers), body });
+    entry.answer = { id: crypto.randomUUID() };
+    return Response.json(entry.answer);
+  });
+
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    apiKey,
+    accepted,
+    replayed: () => replays,
+    failNext(count, status = 500) {
+      failures = count;
+      failureStatus = status;
+    },
+    close: () => server.shutdown(),
+  };
+}
