@@ -4,6 +4,7 @@
  * Each function still runs alone under Deno.serve when deployed.
  */
 import type { Hono } from "hono";
+import { app as audit } from "../supabase/functions/audit/index.ts";
 import { app as completeLesson } from "../supabase/functions/complete-lesson/index.ts";
 import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/index.ts";
 import { app as leaderboard } from "../supabase/functions/leaderboard/index.ts";
@@ -23,6 +24,7 @@ type FunctionApp = Hono<any, any, any>;
 
 /** The functions served locally, by URL name. */
 export const functions: Record<string, FunctionApp> = {
+  "audit": audit,
   "complete-lesson": completeLesson,
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,

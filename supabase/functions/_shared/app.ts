@@ -19,6 +19,7 @@ import {
   type Role,
   verifyJwt,
 } from "./auth.ts";
+import { withRequestOrigin } from "./audit.ts";
 import { config } from "./config.ts";
 import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
@@ -71,7 +72,10 @@ export function createApp(functionName: string) {
     const given = c.req.header("x-request-id");
     const requestId = given && requestIdPattern.test(given) ? given : crypto.randomUUID();
     c.set("requestId", requestId);
-    await withRequestContext({ function: functionName, request_id: requestId }, next);
+    await withRequestContext(
+      { function: functionName, request_id: requestId },
+      () => withRequestOrigin(c.req.raw.headers, requestId, next),
+    );
     c.header("x-request-id", requestId);
   });
 

@@ -5,6 +5,52 @@ export type Json = string | number | boolean | null | { [key: string]: Json | un
 export type Database = {
   "private": {
     Tables: {
+      "audit_log": {
+        Row: {
+          "action": string;
+          "actor_id": string | null;
+          "actor_role": string;
+          "at": string;
+          "changes": NonNullable<Json>;
+          "client_ip": string | null;
+          "id": number;
+          "reason": string | null;
+          "request_id": string | null;
+          "target_id": string | null;
+          "target_type": string;
+          "user_agent": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "action": string;
+          "actor_id"?: string | null;
+          "actor_role": string;
+          "at"?: string;
+          "changes"?: NonNullable<Json>;
+          "client_ip"?: string | null;
+          "id"?: never;
+          "reason"?: string | null;
+          "request_id"?: string | null;
+          "target_id"?: string | null;
+          "target_type": string;
+          "user_agent"?: string | null;
+        };
+        Update: {
+          "action"?: string;
+          "actor_id"?: string | null;
+          "actor_role"?: string;
+          "at"?: string;
+          "changes"?: NonNullable<Json>;
+          "client_ip"?: string | null;
+          "id"?: never;
+          "reason"?: string | null;
+          "request_id"?: string | null;
+          "target_id"?: string | null;
+          "target_type"?: string;
+          "user_agent"?: string | null;
+        };
+        Relationships: [];
+      };
       "creation_admissions": {
         Row: {
           "admissions": (string)[];
@@ -138,6 +184,10 @@ export type Database = {
     };
     Functions: {
       "can_read_student": { Args: { "student_id": string }; Returns: boolean };
+      "changed_fields": {
+        Args: { "after": Json; "before": Json; "ignored": (string)[]; "personal": (string)[] };
+        Returns: Json;
+      };
       "course_snapshot": { Args: Record<PropertyKey, never>; Returns: Json };
       "credit_watch": {
         Args: { "allowance": number; "incoming": unknown; "max_ranges": number; "stored": unknown };
@@ -147,8 +197,10 @@ export type Database = {
           "rejected": number;
         }[];
       };
+      "erase_person": { Args: { "person": string }; Returns: string };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
+      "person_export": { Args: { "person": string }; Returns: Json };
       "student_dashboard": { Args: { "student_id": string }; Returns: Json };
     };
     Enums: {
@@ -683,6 +735,7 @@ export type Database = {
         Row: {
           "created_at": string;
           "email": string;
+          "erased_at": string | null;
           "full_name": string;
           "id": string;
           "login_deleted_at": string | null;
@@ -693,6 +746,7 @@ export type Database = {
         Insert: {
           "created_at"?: string;
           "email": string;
+          "erased_at"?: string | null;
           "full_name": string;
           "id": string;
           "login_deleted_at"?: string | null;
@@ -702,6 +756,7 @@ export type Database = {
         Update: {
           "created_at"?: string;
           "email"?: string;
+          "erased_at"?: string | null;
           "full_name"?: string;
           "id"?: string;
           "login_deleted_at"?: string | null;

@@ -4,6 +4,7 @@
  * transaction, the login deleted again if that transaction fails, the welcome e-mail after commit.
  */
 import { z } from "zod";
+import { audit, personal } from "../_shared/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts";
@@ -436,6 +437,19 @@ async function writeStudentOrDeleteLogin(
       if (!row || row.lesson_id === null) {
         throw new Error("The course has no module with a lesson: seed tripwire_modules and tripwire_lessons");
       }
+      await audit(tx, {
+        actor: manager,
+        action: "student.created",
+        studentId: userId,
+        changes: {
+          status: { before: null, after: "active" },
+          payment_amount: { before: null, after: input.payment_amount },
+          granted_by: { before: null, after: manager.id },
+          full_name: { before: null, after: personal },
+          email: { before: null, after: personal },
+          ...(input.phone ? { phone: { before: null, after: personal } } : {}),
+        },
+      });
       const body: CreatedStudent = {
         user_id: userId,
         email: input.email,

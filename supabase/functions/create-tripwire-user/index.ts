@@ -10,13 +10,16 @@ import {
   deleteAbandonedLogins,
   NewStudent,
 } from "./create_tripwire_user.ts";
-import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
+import { emailRetentionDays, purgeOldEmails, RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 
 const EmailRetries = z.object({
   emails: RetryReport,
   expired_idempotency_keys: z.number().int().min(0),
   abandoned_logins_deleted: z.number().int().min(0).meta({
     description: "Logins whose creation never wrote its student (a crash in between), deleted now.",
+  }),
+  old_emails_purged: z.number().int().min(0).meta({
+    description: `Sent or failed e-mails older than ${emailRetentionDays} days, deleted now (retention).`,
   }),
 }).meta({ id: "EmailRetries" });
 
@@ -63,8 +66,9 @@ export const app = createApp("create-tripwire-user")
     "/retry-emails",
     describe({
       summary: "Retry queued welcome e-mails",
-      description: "For the scheduler (every minute): sends the welcome e-mails that are due and purges " +
-        "expired idempotency keys.",
+      description: "For the scheduler (every minute): sends the welcome e-mails that are due, purges " +
+        `expired idempotency keys and e-mails older than ${emailRetentionDays} days, and deletes the logins ` +
+        "of creations a crash interrupted.",
       access: "service",
       ok: { status: 200, schema: EmailRetries, description: "What this run did." },
     }),
@@ -74,6 +78,7 @@ export const app = createApp("create-tripwire-user")
         emails: await sendQueuedEmails(),
         expired_idempotency_keys: await purgeExpiredKeys(),
         abandoned_logins_deleted: await deleteAbandonedLogins(),
+        old_emails_purged: await purgeOldEmails(),
       }),
   );
 

@@ -1,6 +1,7 @@
 // The student's home screen: the course map, progress, achievements and certificate in one answer.
-import { createApp, jsonWithEtag, requireToken, serve } from "../_shared/app.ts";
+import { createApp, jsonWithEtag, requireRole, requireToken, serve } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
+import { exportStudent, PersonExport } from "../_shared/personal_data.ts";
 import { getDashboard, StudentDashboard } from "./student_dashboard.ts";
 
 export const app = createApp("student-dashboard")
@@ -18,6 +19,29 @@ export const app = createApp("student-dashboard")
     // One statement reads the caller's role and the whole dashboard: one round trip.
     requireToken(),
     async (c) => jsonWithEtag(c, await getDashboard(c.get("claims").sub)),
+  )
+  .get(
+    "/export",
+    describe({
+      summary: "Everything the academy holds about me",
+      description: "The signed-in student's own data as one JSON document (the same document an admin's " +
+        "export gives): the account, the purchase and its refunds, progress, watching, achievements, the " +
+        "certificate, the feed, e-mails and what staff did to the account.",
+      access: "student",
+      ok: { status: 200, schema: PersonExport, description: "The document." },
+      okHeaders: {
+        "cache-control": {
+          description: "`no-store`: the body holds personal data.",
+          schema: { type: "string" },
+        },
+      },
+    }),
+    requireRole("student"),
+    async (c) => {
+      c.header("cache-control", "no-store");
+      const user = c.get("user");
+      return c.json(await exportStudent(user, user.id));
+    },
   );
 
 if (import.meta.main) serve(app);

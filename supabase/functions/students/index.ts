@@ -19,6 +19,7 @@ import {
   StudentSummary,
   suspendStudent,
 } from "./students.ts";
+import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_shared/personal_data.ts";
 
 const notYours = { 404: "`student_not_found`: no such student among the caller's." };
 const transitions = {
@@ -26,6 +27,9 @@ const transitions = {
   409: "`illegal_transition`: not from the student's current status; `details.status` says which it is.",
 };
 const staff = requireRole("manager", "admin");
+const noStore = {
+  "cache-control": { description: "`no-store`: the body holds personal data.", schema: { type: "string" } },
+};
 
 export const app = createApp("students")
   .get(
@@ -138,6 +142,46 @@ export const app = createApp("students")
     zParam(StudentParams),
     zJson(StatusChange),
     async (c) => c.json(await reactivateStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
+  )
+  .get(
+    "/:id/export",
+    describe({
+      summary: "Everything held about a student",
+      description: "One JSON document: the person, the login, the purchase and its refunds, progress, " +
+        "watching, achievements, the certificate, the feed, e-mails and the audit trail about them (never a " +
+        "password). Audited. A student downloads their own from `GET /student-dashboard/export`.",
+      access: "admin",
+      ok: { status: 200, schema: PersonExport, description: "The document." },
+      errors: { 403: "`forbidden`: not an admin.", 404: "`student_not_found`: no such student." },
+      okHeaders: noStore,
+    }),
+    requireRole("admin"),
+    zParam(StudentParams),
+    async (c) => {
+      c.header("cache-control", "no-store");
+      return c.json(await exportStudent(c.get("user"), c.req.valid("param").id));
+    },
+  )
+  .post(
+    "/:id/erase",
+    describe({
+      summary: "Erase a student",
+      description: "Their name, e-mail and phone become tombstones wherever they were written, their login " +
+        "and stored passwords are deleted, the certificate's public link stops working; the sale, its " +
+        "refunds, progress counts and the leaderboard's figures stay exactly as they were. Audited, with " +
+        "the reason. Cannot be undone.",
+      access: "admin",
+      ok: { status: 200, schema: Erased, description: "Erased." },
+      errors: {
+        403: "`forbidden`: not an admin.",
+        404: "`student_not_found`: no such student.",
+        409: "`already_erased`: this person was erased before.",
+      },
+    }),
+    requireRole("admin"),
+    zParam(StudentParams),
+    zJson(Erasure),
+    async (c) => c.json(await eraseStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
   );
 
 if (import.meta.main) serve(app);

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { activityDetails } from "../_shared/activity.ts";
+import { audit, secret } from "../_shared/audit.ts";
 import { type AuthUser, type StudentStatus, studentStatuses } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
@@ -334,9 +335,27 @@ async function refundInTransaction(
   if (after.full || after.ends_access) {
     await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
   }
+  let revoked: { revoked_at: Date }[] = [];
   if (after.full) {
-    await tx`update public.certificates set revoked_at = now() where user_id = ${studentId} and revoked_at is null`;
+    revoked = await tx<{ revoked_at: Date }[]>`
+      update public.certificates set revoked_at = now() where user_id = ${studentId} and revoked_at is null
+      returning revoked_at`;
   }
+  const endsAccess = (after.full || after.ends_access) && student.status !== "refunded";
+  await audit(tx, {
+    actor: caller,
+    action: "student.refunded",
+    studentId,
+    reason: refund.reason,
+    changes: {
+      refunded_amount: {
+        before: Number(student.refunded_amount),
+        after: (cents(student.refunded_amount) + cents(refund.amount)) / 100,
+      },
+      ...(endsAccess ? { status: { before: student.status, after: "refunded" } } : {}),
+      ...(revoked.length ? { certificate_revoked_at: { before: null, after: revoked[0].revoked_at } } : {}),
+    },
+  });
   await logEvent(tx, student, "student_refunded", { amount: refund.amount, reason: refund.reason });
   return await summaryAfter(tx, studentId);
 }
@@ -422,6 +441,13 @@ function changeStatus(
     const student = await lockStudent(tx, caller, studentId);
     if (!rule.from.includes(student.status)) throw illegal(student, rule.becoming);
     await tx`update public.tripwire_users set status = ${rule.to(student)} where user_id = ${studentId}`;
+    await audit(tx, {
+      actor: caller,
+      action: rule.event === "student_suspended" ? "student.suspended" : "student.reactivated",
+      studentId,
+      reason: change.reason,
+      changes: { status: { before: student.status, after: rule.to(student) } },
+    });
     await logEvent(tx, student, rule.event, { reason: change.reason });
     return await summaryAfter(tx, studentId);
   }, sql);
@@ -480,6 +506,12 @@ export async function resetPassword(
       insert into public.sales_activity_log (manager_id, student_id, event_type, details)
       values (${student.granted_by}, ${studentId}, 'password_reset',
               jsonb_build_object('student_name', ${student.full_name}::text))`;
+    await audit(tx, {
+      actor: caller,
+      action: "student.password_reset",
+      studentId,
+      changes: { password: { before: secret, after: secret } },
+    });
     return row;
   }, deps.sql);
 

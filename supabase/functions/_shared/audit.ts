@@ -1,0 +1,73 @@
+/**
+ * The audit trail (private.audit_log, docs/architecture.md): one append-only row per staff action on money,
+ * access or a person's data, written in the action's own transaction. Where the request came from is
+ * carried through the request by the frame, so an action need not pass it along.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { AuthUser } from "./auth.ts";
+import type { Transaction } from "./db.ts";
+
+/** What staff do that is audited; the database audits settings and staff changes itself. */
+export const auditActions = [
+  "student.created",
+  "student.refunded",
+  "student.suspended",
+  "student.reactivated",
+  "student.password_reset",
+  "student.exported",
+  "student.erased",
+  "settings.changed",
+  "staff.changed",
+] as const;
+export type AuditAction = (typeof auditActions)[number];
+
+/** A field's value before and after, as the audit shows it. */
+export type FieldChange = { before: unknown; after: unknown };
+
+/** Shown instead of a person's name, e-mail or phone, and of a password. */
+export const personal = "(personal)";
+export const secret = "(secret)";
+
+interface RequestOrigin {
+  clientIp: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+}
+
+const origins = new AsyncLocalStorage<RequestOrigin>();
+
+/**
+ * Runs `work` with the request's origin: the client's address as the gateway passes it (the first hop of
+ * X-Forwarded-For), its user agent and the request id.
+ */
+export function withRequestOrigin<T>(headers: Headers, requestId: string, work: () => T): T {
+  const clientIp = headers.get("x-forwarded-for")?.split(",")[0].trim() || headers.get("x-real-ip") || null;
+  return origins.run(
+    {
+      clientIp: clientIp?.slice(0, 100) ?? null,
+      userAgent: headers.get("user-agent")?.slice(0, 500) ?? null,
+      requestId,
+    },
+    work,
+  );
+}
+
+/** Writes one audit row for `actor`'s action on a student, in `tx`. */
+export async function audit(
+  tx: Transaction,
+  entry: {
+    actor: AuthUser;
+    action: AuditAction;
+    studentId: string;
+    changes?: Record<string, FieldChange>;
+    reason?: string;
+  },
+): Promise<void> {
+  const origin = origins.getStore();
+  await tx`
+    insert into private.audit_log
+      (actor_id, actor_role, action, target_type, target_id, changes, reason, client_ip, user_agent, request_id)
+    values (${entry.actor.id}, ${entry.actor.role}, ${entry.action}, 'student', ${entry.studentId},
+            ${tx.json((entry.changes ?? {}) as Record<string, never>)}, ${entry.reason ?? null},
+            ${origin?.clientIp ?? null}, ${origin?.userAgent ?? null}, ${origin?.requestId ?? null})`;
+}

@@ -1,0 +1,115 @@
+/**
+ * A person's data (docs/architecture.md, Personal data): everything the academy holds about a student as one
+ * JSON document (an admin's, or the student's own), and erasure, which replaces who they were with
+ * tombstones and keeps the books as they were. Both audited when staff do them.
+ */
+import { z } from "zod";
+import { audit, personal } from "./audit.ts";
+import type { AuthUser } from "./auth.ts";
+import { type AuthAdmin, authAdmin } from "./auth_admin.ts";
+import { db, type Sql, withTransaction } from "./db.ts";
+import { HttpError } from "./errors.ts";
+import { typedText } from "./input.ts";
+import { timestamp } from "./openapi.ts";
+
+const rowObject = z.record(z.string(), z.unknown());
+const rows = z.array(rowObject);
+
+/** The document `private.person_export` builds: each part is the stored rows, as they are. */
+export const PersonExport = z.object({
+  exported_at: timestamp,
+  person: rowObject.nullable(),
+  login: rowObject.nullable().meta({ description: "The sign-in account; null once it was deleted." }),
+  purchase: rowObject.nullable(),
+  refunds: rows,
+  profile: rowObject.nullable(),
+  statistics: rowObject.nullable(),
+  modules_unlocked: rows,
+  progress: rows,
+  watching: rows,
+  achievements: rows,
+  certificate: rowObject.nullable(),
+  activity: rows,
+  emails: rows.meta({ description: "E-mails sent or queued to them (never a password)." }),
+  audit: rows.meta({ description: "What staff did to their account and data." }),
+}).meta({ id: "PersonExport" });
+export type PersonExport = z.output<typeof PersonExport>;
+
+const notFound = () => new HttpError(404, "student_not_found", "No such student");
+
+/** Everything held about `studentId`; an admin's export is audited. */
+export async function exportStudent(
+  caller: AuthUser,
+  studentId: string,
+  sql: Sql = db(),
+): Promise<PersonExport> {
+  return await withTransaction(async (tx) => {
+    const [row] = await tx<{ document: PersonExport }[]>`
+      select private.person_export(t.user_id) as document from public.tripwire_users t where t.user_id = ${studentId}`;
+    if (!row) throw notFound();
+    if (caller.role !== "student") await audit(tx, { actor: caller, action: "student.exported", studentId });
+    return row.document;
+  }, sql);
+}
+
+export const Erasure = z.strictObject({ reason: typedText(1, 500) }).meta({ id: "Erasure" });
+export type Erasure = z.output<typeof Erasure>;
+
+export const Erased = z.object({
+  user_id: z.uuid(),
+  erased_at: timestamp,
+  kept: z.array(z.string()).meta({ description: "What stays, without anything that names the person." }),
+}).meta({ id: "Erased" });
+export type Erased = z.output<typeof Erased>;
+
+/** What erasure keeps, as the answer says it. */
+const keptAfterErasure = [
+  "the sale and its refunds",
+  "progress and watching figures",
+  "the leaderboard's figures",
+];
+
+/**
+ * Erases a student: the login is deleted through Supabase Auth first (a retry finds it gone and goes on),
+ * then, in one transaction, the tombstones (`private.erase_person`) and the audit row. A second erasure of
+ * the same person answers 409 `already_erased` and changes nothing.
+ */
+export async function eraseStudent(
+  caller: AuthUser,
+  studentId: string,
+  erasure: Erasure,
+  deps: { sql: Sql; authAdmin: AuthAdmin } = { sql: db(), authAdmin: authAdmin() },
+): Promise<Erased> {
+  const [person] = await deps.sql<{ erased_at: Date | null }[]>`
+    select u.erased_at from public.tripwire_users t join public.users u on u.id = t.user_id
+    where t.user_id = ${studentId}`;
+  if (!person) throw notFound();
+  if (person.erased_at) {
+    throw new HttpError(409, "already_erased", "This person was erased already", {
+      erased_at: person.erased_at.toISOString(),
+    });
+  }
+  await deps.authAdmin.deleteUser(studentId);
+  const erasedAt = await withTransaction(async (tx) => {
+    const [locked] = await tx<{ erased_at: Date | null }[]>`
+      select u.erased_at from public.users u where u.id = ${studentId} for update`;
+    if (locked.erased_at) return null;
+    const [{ erased_at }] = await tx<
+      { erased_at: Date }[]
+    >`select private.erase_person(${studentId}) as erased_at`;
+    await audit(tx, {
+      actor: caller,
+      action: "student.erased",
+      studentId,
+      reason: erasure.reason,
+      changes: Object.fromEntries(
+        ["full_name", "email", "phone", "login"].map((
+          field,
+        ) => [field, { before: personal, after: "(erased)" }]),
+      ),
+    });
+    return erased_at;
+  }, deps.sql);
+  if (!erasedAt) throw new HttpError(409, "already_erased", "This person was erased already");
+  return { user_id: studentId, erased_at: erasedAt.toISOString(), kept: keptAfterErasure };
+}
