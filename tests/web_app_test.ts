@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
 import { localSecretKey } from "../scripts/lib/local_stack.ts";
-import { aida } from "./support/fixtures.ts";
+import { aida, saule } from "./support/fixtures.ts";
 import {
   type Browser,
   browserTest,
@@ -158,8 +158,10 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
       }
       const [{ code }] = await stack.database.sql<{ code: string }[]>`
         select verification_code as code from public.certificates where certificate_number = ${number}`;
+      // Refunded in full, so the certificate is revoked: the public page says so, without the name.
       await staff.page.goto(`${stack.webUrl}/#/verify/${number}/${code}`);
-      await staff.page.locator(".success").waitFor();
+      await staff.page.locator("section.certificate p").waitFor();
+      assert.doesNotMatch(await staff.page.locator("main").innerText(), /Journey Student/);
       assert.deepEqual(staff.errors, [], `${language}: no console errors`);
       await staff.page.context().close();
       const learner = await openApp(browser, stack, language);
@@ -173,6 +175,39 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
       await learner.page.locator("form").waitFor();
       assert.deepEqual(learner.errors, [], `${language}: no console errors`);
       await learner.page.context().close();
+    }
+
+    // The admin: the audit trail in both languages, then the student's data downloaded and erased.
+    const studentId = (await stack.database.sql<{ id: string }[]>`
+      select id from public.users where email = ${email}`)[0].id;
+    for (const language of ["ru", "en"] as const) {
+      const admin = await openApp(browser, stack, language);
+      await signIn(admin.page, saule.email, seededStaffPassword);
+      await admin.page.locator("table").waitFor();
+      await admin.page.goto(`${stack.webUrl}/#/audit`);
+      await admin.page.locator("main tbody tr").first().waitFor();
+      assert.equal(await admin.page.getAttribute("html", "lang"), language);
+      if (language === "en") {
+        await admin.page.getByRole("combobox").selectOption("student.refunded");
+        await admin.page.getByText("changed her mind").first().waitFor();
+        await admin.page.goto(`${stack.webUrl}/#/students/${studentId}`);
+        const [download] = await Promise.all([
+          admin.page.waitForEvent("download"),
+          admin.page.getByRole("button", { name: "Download all data (JSON)" }).click(),
+        ]);
+        const exported = JSON.parse(await Deno.readTextFile(await download.path()));
+        assert.equal(exported.person.email, email);
+        await admin.page.locator('form.action input[name="reason"]').last().fill("her written request");
+        await admin.page.getByRole("button", { name: "Erase this person" }).click();
+        assert.equal(await admin.page.getByText("Erased on").count(), 0, "not without the confirmation");
+        await admin.page.locator('input[name="confirm"]').check();
+        await admin.page.getByRole("button", { name: "Erase this person" }).click();
+        await admin.page.getByText("Erased on").waitFor();
+        const [person] = await stack.database.sql`select full_name from public.users where id = ${studentId}`;
+        assert.equal(person.full_name, "Erased person");
+      }
+      assert.deepEqual(admin.errors, [], `${language}: no console errors`);
+      await admin.page.context().close();
     }
   } finally {
     await browser.close();

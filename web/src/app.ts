@@ -3,13 +3,14 @@
  * The reference web app: the academy's screens on top of the functions, as a front end would build them
  * (supabase-js for sign-in and `functions.invoke`, the watch tracker for the player). Framework-free and
  * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/course, #/lesson/<id>,
- * #/students, #/students/<id>, #/new-student, #/leaderboard, #/verify/<number>.
+ * #/students, #/students/<id>, #/new-student, #/leaderboard, #/audit (admins), #/verify/<number>.
  */
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
 import { errorBox, h, handledForm, leaveScreen, show } from "./dom.ts";
 import { currentLanguage, setLanguage, t } from "./i18n.ts";
 import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScreen } from "./manager.ts";
 import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
+import { auditScreen } from "./admin.ts";
 
 const root = document.getElementById("app")!;
 
@@ -18,10 +19,12 @@ function navigation(user: SignedIn | undefined): HTMLElement {
     ? []
     : user.role === "student"
     ? [["#/course", t("nav.dashboard")]]
-    : [["#/students", t("nav.students")], ["#/new-student", t("nav.new_student")], [
-      "#/leaderboard",
-      t("nav.leaderboard"),
-    ]];
+    : [
+      ["#/students", t("nav.students")],
+      ["#/new-student", t("nav.new_student")],
+      ["#/leaderboard", t("nav.leaderboard")],
+      ...(user.role === "admin" ? [["#/audit", t("nav.audit")] as [string, string]] : []),
+    ];
   return h(
     "nav",
     { "aria-label": "main" },
@@ -99,7 +102,8 @@ async function route(): Promise<void> {
       if (name === "lesson" && param) return await lessonScreen(main, Number(param));
       return await courseScreen(main);
     }
-    if (name === "students" && param) return await studentDetailScreen(main, param);
+    if (name === "students" && param) return await studentDetailScreen(main, param, user);
+    if (name === "audit" && user.role === "admin") return await auditScreen(main);
     if (name === "new-student") return newStudentScreen(main);
     if (name === "leaderboard") return await leaderboardScreen(main, user);
     return await studentsScreen(main);

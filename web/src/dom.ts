@@ -68,3 +68,13 @@ export function leaveScreen(): void {
   undoCurrent?.();
   undoCurrent = undefined;
 }
+
+/** Offers `data` as a JSON file download, as a browser saves any file. */
+export function downloadJson(fileName: string, data: unknown): void {
+  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+  const link = h("a", { href: url, download: fileName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}

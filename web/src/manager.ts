@@ -17,6 +17,7 @@ import type {
   StudentList,
   StudentSummary,
 } from "../../supabase/functions/students/students.ts";
+import { personalDataSection } from "./admin.ts";
 import { call, type SignedIn } from "./api.ts";
 import { errorBox, h, handledForm, show } from "./dom.ts";
 import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
@@ -248,10 +249,10 @@ function actionForm(
   return form;
 }
 
-export async function studentDetailScreen(main: HTMLElement, id: string): Promise<void> {
+export async function studentDetailScreen(main: HTMLElement, id: string, user: SignedIn): Promise<void> {
   show(main, t("common.loading"));
   const student = await call<StudentDetail>(`students/${encodeURIComponent(id)}`);
-  const reload = () => void studentDetailScreen(main, id).catch((error) => show(main, errorBox(error)));
+  const reload = () => void studentDetailScreen(main, id, user).catch((error) => show(main, errorBox(error)));
   const secret = h("div", { "aria-live": "polite" });
   const left = student.payment_amount - student.refunded_amount;
   show(
@@ -323,6 +324,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string): Promis
     ),
     h("h2", {}, t("detail.activity")),
     h("ul", { class: "feed" }, student.activity.map(feedItem)),
+    user.role === "admin" ? personalDataSection(id) : null,
   );
 }
 

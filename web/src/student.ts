@@ -5,8 +5,9 @@ import type {
   Completion,
 } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
+import type { PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
 import { accessToken, apiKey, apiUrl, call } from "./api.ts";
-import { errorBox, h, onLeave, show } from "./dom.ts";
+import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";
 import { formatDate, t, type TextKey } from "./i18n.ts";
 import { type WatchState, WatchTracker } from "./watch_tracker.ts";
 
@@ -107,6 +108,28 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
         ),
       ]
       : null,
+    myData(),
+  );
+}
+
+/** A button that saves everything the academy holds about the signed-in student as a JSON file. */
+function myData(): HTMLElement {
+  const status = h("span", { "aria-live": "polite" });
+  return h(
+    "p",
+    {},
+    h("button", {
+      type: "button",
+      class: "link",
+      onclick: async () => {
+        try {
+          downloadJson("my-tripwire-data.json", await call<PersonExport>("student-dashboard/export"));
+        } catch (error) {
+          show(status, errorBox(error));
+        }
+      },
+    }, t("dashboard.my_data")),
+    status,
   );
 }
 
