@@ -56,6 +56,25 @@ before the fault is a violation. For the SIGTERM row, the connection errors are 
 stack was down, before it was started again; for the flood, "recovered" is the first real request answered
 once the attacker's connections were all open.
 
+Found by trying the stack as a hostile user and as the academy's accountant would, each fixed with a test that
+fails without the fix:
+
+| finding | regression test |
+| ------- | --------------- |
+| two refunds at once both passed (1,000 refunded of 500) | tests/students_test.ts: refunds that meet at the row's lock, 2 and 10 at once |
+| a refund could exceed the payment by another path | tests/students_test.ts: the database itself holds refunds to the payment |
+| deleting a login deleted the sale and its refunds | tests/books_test.ts: deleting a login as the dashboard does |
+| a refunded graduate kept a valid certificate | tests/students_test.ts: a refunded graduate's certificate is revoked |
+| 100 creations over 20 connections made 70 under a limit of 60 | tests/abuse_test.ts: 100 creations land exactly on the limit |
+| a NUL byte in a query string was a 500 | tests/abuse_test.ts: every route's query parameters refuse control characters |
+| unlimited wrong passwords at the local sign-in | tests/local_auth_test.ts: per e-mail and per address |
+| a banned or deleted user could still refresh | tests/local_auth_test.ts: refused as GoTrue does |
+| every analytics table readable by \`authenticated\` | tests/advisors_test.ts: no table outside public readable by the API roles |
+| a welcome e-mail sent twice after kill -9 | tests/faults_test.ts: e-mails counted per student after SIGKILL and SIGTERM |
+| slow-header connections failed real requests | tests/faults_test.ts: 20,000 slow-header connections |
+| no record of who refunded, suspended or reset | tests/audit_test.ts |
+| no export, no lawful erasure | tests/personal_data_test.ts |
+
 How the stack heals: \`npm start\` starts its Postgres again the moment it exits (\`scripts/lib/database.ts\`),
 the functions' pool reconnects on its own, and meanwhile every request answers 503 with \`Retry-After\`. Its
 HTTP front (\`scripts/lib/guarded_server.ts\`) times out headers (10 s) and idle connections (60 s), caps

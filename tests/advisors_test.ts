@@ -52,6 +52,9 @@ const hotPaths: Record<string, string> = {
   manager_daily_history_day:
     `select manager_id from analytics.manager_daily_history where day > current_date - 1`,
   idempotency_keys_expires_at: `select manager_id from private.idempotency_keys where expires_at < now()`,
+  audit_log_target:
+    `select id from private.audit_log where target_id = '${aida.id}' order by id desc limit 20`,
+  audit_log_actor: `select id from private.audit_log where actor_id = '${aida.id}' order by id desc limit 20`,
 };
 
 Deno.test("every index serves its hot query, and `supabase db advisors` reports no issue", async () => {

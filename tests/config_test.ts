@@ -19,6 +19,7 @@ const functionDirs = readdirSync(`${supabaseDir}functions`, { withFileTypes: tru
 Deno.test("config.toml names the project and has a block for every function folder", () => {
   assert.equal(config.project_id, "tripwire");
   assert.deepEqual(functionDirs, [
+    "audit",
     "complete-lesson",
     "create-tripwire-user",
     "leaderboard",

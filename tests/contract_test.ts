@@ -41,19 +41,23 @@ story(
     const operations = Object.entries(document.paths as Record<string, Record<string, { responses: object }>>)
       .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
     assert.deepEqual(operations.sort(), [
+      "GET /audit",
       "GET /complete-lesson/certificate/{number}/{code}",
       "GET /leaderboard",
       "GET /leaderboard/activity",
       "GET /leaderboard/chart",
       "GET /leaderboard/stats",
       "GET /student-dashboard",
+      "GET /student-dashboard/export",
       "GET /students",
       "GET /students/{id}",
+      "GET /students/{id}/export",
       "GET /video-tracking",
       "POST /complete-lesson",
       "POST /create-tripwire-user",
       "POST /create-tripwire-user/retry-emails",
       "POST /leaderboard/refresh",
+      "POST /students/{id}/erase",
       "POST /students/{id}/reactivate",
       "POST /students/{id}/refund",
       "POST /students/{id}/reset-password",

@@ -6,7 +6,7 @@
 -- changed one is recorded as "(personal)"), so erasing a person never needs to touch it.
 create table if not exists private.audit_log (
   id bigint generated always as identity primary key,
-  at timestamptz not null default now(),
+  created_at timestamptz not null default now(),
   -- the staff member who acted; null when the database itself or a scheduler did
   actor_id uuid,
   actor_role text not null,

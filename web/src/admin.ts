@@ -27,7 +27,7 @@ function auditRow(entry: Entry): HTMLElement {
   return h(
     "tr",
     {},
-    h("td", {}, h("time", { dateTime: entry.at }, formatDate(entry.at))),
+    h("td", {}, h("time", { dateTime: entry.created_at }, formatDate(entry.created_at))),
     h("td", {}, `${t(`audit.role.${entry.actor_role}` as TextKey)} ${entry.actor_id?.slice(0, 8) ?? ""}`),
     h("td", {}, t(`action.${entry.action}` as TextKey), entry.reason ? ` (${entry.reason})` : null),
     h(

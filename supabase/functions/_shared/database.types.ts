@@ -10,9 +10,9 @@ export type Database = {
           "action": string;
           "actor_id": string | null;
           "actor_role": string;
-          "at": string;
           "changes": NonNullable<Json>;
           "client_ip": string | null;
+          "created_at": string;
           "id": number;
           "reason": string | null;
           "request_id": string | null;
@@ -25,9 +25,9 @@ export type Database = {
           "action": string;
           "actor_id"?: string | null;
           "actor_role": string;
-          "at"?: string;
           "changes"?: NonNullable<Json>;
           "client_ip"?: string | null;
+          "created_at"?: string;
           "id"?: never;
           "reason"?: string | null;
           "request_id"?: string | null;
@@ -39,9 +39,9 @@ export type Database = {
           "action"?: string;
           "actor_id"?: string | null;
           "actor_role"?: string;
-          "at"?: string;
           "changes"?: NonNullable<Json>;
           "client_ip"?: string | null;
+          "created_at"?: string;
           "id"?: never;
           "reason"?: string | null;
           "request_id"?: string | null;

@@ -13,6 +13,7 @@ export type Transaction = postgres.TransactionSql;
  * numbers). A test checks this list against the database's catalog.
  */
 export const decimalColumns = [
+  "private.audit_log.id",
   "private.email_outbox.id",
   "public.sales_activity_log.id",
   "public.student_progress.watch_percentage",
@@ -21,6 +22,7 @@ export const decimalColumns = [
   "public.tripwire_lessons.min_watch_percentage",
   "public.tripwire_user_profile.completion_percentage",
   "public.tripwire_users.payment_amount",
+  "public.tripwire_users.refunded_amount",
   "public.user_statistics.total_watch_seconds",
   "public.video_tracking.last_playback_rate",
   "public.video_tracking.last_position_seconds",

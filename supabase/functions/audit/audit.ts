@@ -20,7 +20,7 @@ export type AuditQuery = z.output<typeof AuditQuery>;
 
 export const AuditEntry = z.object({
   id: z.number().int(),
-  at: timestamp,
+  created_at: timestamp,
   actor_id: z.uuid().nullable().meta({ description: "null when the database itself or a scheduler acted." }),
   actor_role: z.enum(["admin", "manager", "service", "database"]),
   action: z.enum(auditActions),
@@ -50,11 +50,11 @@ export async function readAudit(_admin: AuthUser, query: AuditQuery, sql: Sql = 
   const none = sql``;
   const rows = await sql<{ entry: AuditEntry; cursor_time: string }[]>`
     select jsonb_build_object(
-             'id', a.id, 'at', a.at, 'actor_id', a.actor_id, 'actor_role', a.actor_role, 'action', a.action,
+             'id', a.id, 'created_at', a.created_at, 'actor_id', a.actor_id, 'actor_role', a.actor_role, 'action', a.action,
              'target_type', a.target_type, 'target_id', a.target_id, 'changes', a.changes, 'reason', a.reason,
              'client_ip', a.client_ip, 'user_agent', a.user_agent, 'request_id', a.request_id
            ) as entry,
-           to_jsonb(a.at) #>> '{}' as cursor_time
+           to_jsonb(a.created_at) #>> '{}' as cursor_time
     from private.audit_log a
     where true
       ${query.action ? sql`and a.action = ${query.action}` : none}
