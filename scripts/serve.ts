@@ -4,13 +4,13 @@
  * Each function still runs alone under Deno.serve when deployed.
  */
 import type { Hono } from "hono";
-import { app as audit } from "../supabase/functions/audit/index.ts";
-import { app as completeLesson } from "../supabase/functions/complete-lesson/index.ts";
-import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/index.ts";
-import { app as leaderboard } from "../supabase/functions/leaderboard/index.ts";
-import { app as studentDashboard } from "../supabase/functions/student-dashboard/index.ts";
-import { app as students } from "../supabase/functions/students/index.ts";
-import { app as videoTracking } from "../supabase/functions/video-tracking/index.ts";
+import { app as audit } from "../supabase/functions/audit/routes.ts";
+import { app as completeLesson } from "../supabase/functions/complete-lesson/routes.ts";
+import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/routes.ts";
+import { app as leaderboard } from "../supabase/functions/leaderboard/routes.ts";
+import { app as studentDashboard } from "../supabase/functions/student-dashboard/routes.ts";
+import { app as students } from "../supabase/functions/students/routes.ts";
+import { app as videoTracking } from "../supabase/functions/video-tracking/routes.ts";
 import { config } from "../supabase/functions/_shared/config.ts";
 import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
 import { apiDocument, serveApiReference } from "./lib/api_document.ts";

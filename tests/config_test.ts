@@ -30,25 +30,59 @@ Deno.test("config.toml names the project and has a block for every function fold
   assert.deepEqual(Object.keys(config.functions).sort(), functionDirs);
 });
 
-Deno.test("`supabase functions deploy` resolves the same imports as the local run", () => {
-  const rootDenoJson = fileURLToPath(new URL("../deno.json", import.meta.url));
-  const rootImports = JSON.parse(Deno.readTextFileSync(rootDenoJson)).imports;
+Deno.test("`supabase functions deploy` resolves the same imports as the local run, and only the functions'", () => {
+  const rootImports: Record<string, string> = JSON.parse(
+    Deno.readTextFileSync(fileURLToPath(new URL("../deno.json", import.meta.url))),
+  ).imports;
+  const functionsMapFile = `${supabaseDir}functions/import_map.json`;
+  const functionsMap = JSON.parse(Deno.readTextFileSync(functionsMapFile));
   for (const [name, settings] of Object.entries(config.functions)) {
     // Paths in config.toml are relative to the supabase/ folder.
     const importMap = fileURLToPath(new URL(settings.import_map, `file://${supabaseDir}`));
-    assert.equal(importMap, rootDenoJson, `${name} must use the root deno.json`);
+    assert.equal(importMap, functionsMapFile, `${name} must use the functions' import map`);
     assert.equal(existsSync(fileURLToPath(new URL(settings.entrypoint, `file://${supabaseDir}`))), true);
     // The gateway's check knows only the legacy secret; our code verifies every token itself.
     assert.equal(settings.verify_jwt, false, name);
     assert.equal(settings.enabled, true, name);
-    // No function folder carries its own deno.json that would shadow the shared one.
+    // No function folder carries its own deno.json that would shadow the shared map.
     assert.equal(existsSync(`${supabaseDir}functions/${name}/deno.json`), false);
+  }
+  // Only imports: no nodeModulesDir, which would make a bundle look for a node_modules it never has.
+  assert.deepEqual(Object.keys(functionsMap), ["imports"]);
+  // Each entry is the root's, at the same version, and something a function imports; and every package a
+  // function imports is in it.
+  const imported = new Set<string>();
+  for (const entry of walkSync(`${supabaseDir}functions`)) {
+    for (const [, specifier] of Deno.readTextFileSync(entry).matchAll(/from "([^."][^"]*)"/g)) {
+      if (!specifier.startsWith("node:")) imported.add(specifier);
+    }
+  }
+  const mapped = (specifier: string) =>
+    Object.keys(functionsMap.imports).find((key) =>
+      key === specifier || (key.endsWith("/") && specifier.startsWith(key))
+    );
+  for (const specifier of imported) assert.ok(mapped(specifier), `${specifier} is not in the functions' map`);
+  for (const [key, target] of Object.entries<string>(functionsMap.imports)) {
+    assert.equal(target, rootImports[key], `${key}: the same version as the root deno.json`);
+    assert.ok(
+      [...imported].some((specifier) => mapped(specifier) === key),
+      `${key} is imported by no function`,
+    );
   }
   // Every import is a pinned npm: specifier (JSR and deno.land are out of reach here).
   for (const [specifier, target] of Object.entries<string>(rootImports)) {
     assert.match(target, /^npm:\/?(@[a-z0-9-]+\/)?[a-z0-9.-]+@\d+\.\d+\.\d+(-[a-z0-9.]+)?\/?$/, specifier);
   }
 });
+
+/** Every .ts file below `folder`. */
+function* walkSync(folder: string): Generator<string> {
+  for (const entry of Deno.readDirSync(folder)) {
+    const path = `${folder}/${entry.name}`;
+    if (entry.isDirectory) yield* walkSync(path);
+    else if (entry.name.endsWith(".ts")) yield path;
+  }
+}
 
 Deno.test("the local server serves exactly the functions config.toml deploys", async () => {
   const { functions } = await import("../scripts/serve.ts");

@@ -91,6 +91,26 @@ export function createApp(functionName: string) {
     await next();
   });
 
+  // Every request has a deadline: past it the client gets a 503 with Retry-After, whatever the database or
+  // its driver is doing (a connection that died under a query can leave it waiting for ever). The work goes
+  // on in the background; what it may still write is what a retry with the same Idempotency-Key replays.
+  app.use("*", async (c, next) => {
+    const work = next();
+    work.catch(() => {}); // settled or not, after the deadline nobody awaits it
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        log("warn", "deadline_exceeded", { method: c.req.method, path: c.req.path });
+        reject(new HttpError(503, "service_unavailable", "The request took too long; retry it shortly"));
+      }, config().requestDeadlineMs);
+    });
+    try {
+      await Promise.race([work, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+
   app.use(
     "*",
     bodyLimit({

@@ -13,6 +13,11 @@ export interface Config {
   /** No statement runs longer (DB_STATEMENT_TIMEOUT_MS, default 8 s): past it the client gets a 503. */
   statementTimeoutMs: number;
   /**
+   * No request waits longer (REQUEST_DEADLINE_MS, default 10 s, at least the statement timeout): past it the
+   * client gets a 503 with Retry-After, whatever the database or its driver is doing.
+   */
+  requestDeadlineMs: number;
+  /**
    * Statements carrying heartbeats at once per isolate (HEARTBEAT_STATEMENTS, default 2, at most the pool):
    * while they all run, the heartbeats that come in wait and go together in the next one. Fewer, larger
    * statements won on a 2-core host (docs/benchmarks.md): at concurrency 32, p99 31–36 ms with 1 or 2 against
@@ -83,6 +88,8 @@ const Environment = z.object({
   DB_POOL_SIZE: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100).default(3),
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number("must be a whole number of milliseconds").int().min(100)
     .max(600_000).default(8_000),
+  REQUEST_DEADLINE_MS: z.coerce.number("must be a whole number of milliseconds").int().min(100).max(600_000)
+    .optional(),
   HEARTBEAT_STATEMENTS: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100)
     .optional(),
   SUPABASE_URL: optionalText.pipe(z.url("must be a URL").optional()),
@@ -126,6 +133,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     databaseUrl: (e.SUPABASE_DB_URL ?? e.DATABASE_URL)!,
     databasePoolSize: e.DB_POOL_SIZE,
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    requestDeadlineMs: e.REQUEST_DEADLINE_MS ?? Math.max(10_000, e.DB_STATEMENT_TIMEOUT_MS + 2_000),
     heartbeatStatements: e.HEARTBEAT_STATEMENTS ?? Math.min(2, e.DB_POOL_SIZE),
     supabaseUrl: e.SUPABASE_URL,
     jwtSecret,

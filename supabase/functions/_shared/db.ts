@@ -72,9 +72,10 @@ export function isTransactionPooler(url: string): boolean {
 export function connect(url: string, max: number, statementTimeoutMs = 8_000): Sql {
   const parsed = new URL(url);
   parsed.searchParams.delete("pgbouncer");
+  const pooled = isTransactionPooler(url);
   return postgres(parsed.toString(), {
     max,
-    prepare: !isTransactionPooler(url),
+    prepare: !pooled,
     idle_timeout: 20,
     connect_timeout: 5,
     // postgres.js waits (0.5–1) × 3^failures / 100 s before reconnecting, counting the whole pool's failed
@@ -82,7 +83,12 @@ export function connect(url: string, max: number, statementTimeoutMs = 8_000): S
     // database was back within a second (tests/faults_test.ts). At most 1 s here; clients get 503 meanwhile.
     backoff: (failures: number) => Math.min(0.05 * 2 ** Math.min(failures, 5), 1),
     onnotice: () => {},
-    connection: { application_name: "tripwire-functions", statement_timeout: statementTimeoutMs },
+    // A transaction pooler refuses startup parameters it does not know (PgBouncer: "unsupported startup
+    // parameter: statement_timeout"), and keeps no session settings: there, the request deadline (app.ts)
+    // bounds what a client waits.
+    connection: pooled
+      ? { application_name: "tripwire-functions" }
+      : { application_name: "tripwire-functions", statement_timeout: statementTimeoutMs },
   });
 }
 

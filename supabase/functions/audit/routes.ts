@@ -1,5 +1,5 @@
 // The audit trail: who did what to money, access or a person's data, from where, and what changed. Admins only.
-import { createApp, requireRole, serve, zQuery } from "../_shared/app.ts";
+import { createApp, requireRole, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import { AuditPage, AuditQuery, readAudit } from "./audit.ts";
 
@@ -19,5 +19,3 @@ export const app = createApp("audit")
     zQuery(AuditQuery),
     async (c) => c.json(await readAudit(c.get("user"), c.req.valid("query"))),
   );
-
-if (import.meta.main) serve(app);

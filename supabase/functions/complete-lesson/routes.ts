@@ -1,7 +1,7 @@
 // A student completes a watched lesson; the next module unlocks, the last earns a certificate that
 // anyone with its link can verify (GET /complete-lesson/certificate/<number>/<code>, no token: the function verifies JWTs
 // itself, so verify_jwt = false in config.toml already lets this public route through).
-import { createApp, requireRole, serve, zJson, zParam } from "../_shared/app.ts";
+import { createApp, requireRole, zJson, zParam } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
   CertificateCheck,
@@ -59,5 +59,3 @@ export const app = createApp("complete-lesson")
       return c.json(await verifyCertificate(number, code));
     },
   );
-
-if (import.meta.main) serve(app);

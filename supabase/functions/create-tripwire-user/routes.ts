@@ -1,7 +1,7 @@
 // A manager (or admin) creates a complete student account after a sale; the scheduler retries
 // welcome e-mails the provider refused.
 import { z } from "zod";
-import { createApp, requireRole, requireServiceRole, serve, zJson } from "../_shared/app.ts";
+import { createApp, requireRole, requireServiceRole, zJson } from "../_shared/app.ts";
 import { idempotencyKeyHeader, idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
@@ -81,5 +81,3 @@ export const app = createApp("create-tripwire-user")
         old_emails_purged: await purgeOldEmails(),
       }),
   );
-
-if (import.meta.main) serve(app);

@@ -1,6 +1,6 @@
 // The sales leaderboard and a manager's analytics, served from the tables the minute refresh maintains; the
 // scheduler's refresh. The role checks are the RPCs' own (from public.users), as under supabase.rpc().
-import { createApp, jsonWithEtag, requireServiceRole, requireToken, serve, zQuery } from "../_shared/app.ts";
+import { createApp, jsonWithEtag, requireServiceRole, requireToken, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
   ActivityFeed,
@@ -99,5 +99,3 @@ export const app = createApp("leaderboard")
     zQuery(RefreshQuery),
     async (c) => c.json(await refreshSalesStats(c.req.valid("query").rebuild)),
   );
-
-if (import.meta.main) serve(app);

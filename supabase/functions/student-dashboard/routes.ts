@@ -1,5 +1,5 @@
 // The student's home screen: the course map, progress, achievements and certificate in one answer.
-import { createApp, jsonWithEtag, requireRole, requireToken, serve } from "../_shared/app.ts";
+import { createApp, jsonWithEtag, requireRole, requireToken } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import { exportStudent, PersonExport } from "../_shared/personal_data.ts";
 import { getDashboard, StudentDashboard } from "./student_dashboard.ts";
@@ -43,5 +43,3 @@ export const app = createApp("student-dashboard")
       return c.json(await exportStudent(user, user.id));
     },
   );
-
-if (import.meta.main) serve(app);

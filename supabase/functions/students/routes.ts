@@ -1,6 +1,6 @@
 // A manager's students: the list, one student, and what happens after the sale (refund, suspension, a
 // lost password).
-import { createApp, requireRole, serve, zJson, zParam, zQuery } from "../_shared/app.ts";
+import { createApp, requireRole, zJson, zParam, zQuery } from "../_shared/app.ts";
 import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
@@ -183,5 +183,3 @@ export const app = createApp("students")
     zJson(Erasure),
     async (c) => c.json(await eraseStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
   );
-
-if (import.meta.main) serve(app);

@@ -1,5 +1,5 @@
 // The video player's heartbeats: which seconds of a lesson a student really watched.
-import { createApp, requireRole, requireToken, serve, zJson, zQuery } from "../_shared/app.ts";
+import { createApp, requireRole, requireToken, zJson, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import { getWatchState, Heartbeat, recordHeartbeat, WatchState, WatchStateQuery } from "./video_tracking.ts";
 
@@ -45,5 +45,3 @@ export const app = createApp("video-tracking")
     zJson(Heartbeat),
     async (c) => c.json(await recordHeartbeat(c.get("claims").sub, c.req.valid("json"))),
   );
-
-if (import.meta.main) serve(app);
