@@ -1,0 +1,184 @@
+/**
+ * The functions as Supabase deploys them: each entry bundled exactly as config.toml configures it (its import
+ * map, its entrypoint, npm packages from the registry and no node_modules — so postgres.js as npm ships it,
+ * without this repository's patch), each bundle in its own Deno process with only the environment Supabase
+ * gives a function, behind a gateway that forwards `/functions/v1/<name>/…` to it as `/<name>/…`.
+ */
+import { parse } from "smol-toml";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./processes.ts";
+
+const supabaseDir = fileURLToPath(new URL("../../supabase/", import.meta.url));
+
+interface FunctionSettings {
+  import_map: string;
+  entrypoint: string;
+}
+
+/** The functions config.toml deploys, with their settings. */
+export function deployedFunctions(): Record<string, FunctionSettings> {
+  const config = parse(Deno.readTextFileSync(`${supabaseDir}config.toml`)) as unknown as {
+    functions: Record<string, FunctionSettings>;
+  };
+  return config.functions;
+}
+
+/** Bundles one function as configured into `outDir`; returns the bundle's path. */
+export async function bundleFunction(
+  name: string,
+  settings: FunctionSettings,
+  outDir: string,
+): Promise<string> {
+  const bundle = `${outDir}/${name}.js`;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      // No deno.json: the import map config.toml names is all the bundler gets, as on Supabase.
+      "--no-config",
+      "--import-map",
+      fileURLToPath(new URL(settings.import_map, `file://${supabaseDir}`)),
+      "--output",
+      bundle,
+      fileURLToPath(new URL(settings.entrypoint, `file://${supabaseDir}`)),
+    ],
+    // Outside the repository, so that nothing finds its node_modules.
+    cwd: outDir,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`bundling ${name} failed: ${new TextDecoder().decode(output.stderr).slice(-3000)}`);
+  }
+  return bundle;
+}
+
+export interface DeployedStack {
+  /** The gateway: `${url}/functions/v1/<name>`, as the project's URL. */
+  url: string;
+  /** Stops one function's process (as the platform recycles an isolate) and starts it again. */
+  restart(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface RunningFunction {
+  port: number;
+  child: Deno.ChildProcess;
+  output: string[];
+}
+
+/**
+ * Bundles every function (or `names`) and runs each bundle with `env` (what Supabase sets, and the secrets)
+ * behind a gateway. `auth` answers `/auth/v1/…` (Supabase Auth's stand-in), when given.
+ */
+export async function startDeployedStack(options: {
+  env: Record<string, string>;
+  names?: string[];
+  auth?: (request: Request) => Response | Promise<Response>;
+  /** Instances of each function behind the gateway, taken in turn (the platform's many isolates). */
+  instances?: number;
+}): Promise<DeployedStack> {
+  const folder = await Deno.makeTempDir({ prefix: "tripwire-bundles-" });
+  const all = deployedFunctions();
+  const names = options.names ?? Object.keys(all);
+  const bundles = Object.fromEntries(
+    await Promise.all(
+      names.map(async (name) => [name, await bundleFunction(name, all[name], folder)] as const),
+    ),
+  );
+  const gatewayPort = freePort();
+  const url = `http://127.0.0.1:${gatewayPort}`;
+  const instances = options.instances ?? 1;
+
+  async function launch(name: string): Promise<RunningFunction> {
+    const port = freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--no-config", bundles[name]],
+      env: { ...options.env, SUPABASE_URL: url, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}` },
+      clearEnv: true,
+      cwd: folder,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output: string[] = [];
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.pipeThrough(new TextDecoderStream()).pipeTo(
+        new WritableStream({ write: (chunk) => void output.push(chunk) }),
+      ).catch(() => {});
+    }
+    for (let attempt = 0;; attempt++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        return { port, child, output };
+      } catch {
+        const exited = await Promise.race([
+          child.status.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
+        ]);
+        if (exited || attempt > 400) {
+          throw new Error(`${name} did not start: ${output.join("").slice(-3000)}`);
+        }
+      }
+    }
+  }
+
+  const running: Record<string, RunningFunction[]> = {};
+  for (const name of names) {
+    running[name] = await Promise.all(Array.from({ length: instances }, () => launch(name)));
+  }
+  let turn = 0;
+
+  const gateway = Deno.serve(
+    { hostname: "127.0.0.1", port: gatewayPort, onListen: () => {} },
+    async (request) => {
+      const target = new URL(request.url);
+      if (options.auth && target.pathname.startsWith("/auth/v1/")) return await options.auth(request);
+      const match = target.pathname.match(/^\/functions\/v1\/([a-z0-9-]+)(\/.*)?$/);
+      const pool = match ? running[match[1]] : undefined;
+      if (!match || !pool) {
+        return Response.json({ code: "NOT_FOUND", message: "No such function" }, {
+          status: 404,
+        });
+      }
+      const instance = pool[turn++ % pool.length];
+      target.host = `127.0.0.1:${instance.port}`;
+      target.pathname = `/${match[1]}${match[2] ?? ""}`;
+      try {
+        return await fetch(target, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+          redirect: "manual",
+        });
+      } catch {
+        // The gateway's own answer when the function cannot be reached.
+        return Response.json({ code: "BOOT_ERROR", message: "Function failed to start" }, { status: 503 });
+      }
+    },
+  );
+
+  async function halt(instance: RunningFunction) {
+    try {
+      instance.child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await instance.child.status;
+  }
+
+  return {
+    url,
+    async restart(name) {
+      const pool = running[name];
+      for (let i = 0; i < pool.length; i++) {
+        await halt(pool[i]);
+        pool[i] = await launch(name);
+      }
+    },
+    async stop() {
+      await gateway.shutdown();
+      await Promise.all(Object.values(running).flat().map(halt));
+      await Deno.remove(folder, { recursive: true }).catch(() => {});
+    },
+  };
+}

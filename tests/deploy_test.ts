@@ -1,0 +1,175 @@
+/**
+ * What deploys is what we test: every function bundled exactly as config.toml configures it (the functions'
+ * import map, npm packages from the registry, no node_modules: postgres.js unpatched), each bundle in its own
+ * process with only the environment Supabase gives a function, behind the gateway's path prefix, over a
+ * database reached through PgBouncer in transaction mode (Supavisor's stand-in; the migrations went direct, as
+ * `supabase db push` does). Then a journey across the bundles. Skipped, saying so, without PgBouncer; with
+ * TRIPWIRE_REQUIRE_PGBOUNCER=1 (as .ci/run sets once it has installed it) that is a failure instead.
+ */
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import { startDeployedStack } from "../scripts/lib/deployed.ts";
+import { findPgBouncer, startPgBouncer } from "../scripts/lib/pgbouncer.ts";
+import { createMigratedDatabase } from "./support/database.ts";
+import { aida, saule } from "./support/fixtures.ts";
+import { startGoTrueServer } from "./support/gotrue_server.ts";
+
+const pgbouncer = findPgBouncer();
+if ("missing" in pgbouncer && Deno.env.get("TRIPWIRE_REQUIRE_PGBOUNCER") === "1") {
+  throw new Error(`TRIPWIRE_REQUIRE_PGBOUNCER=1 but ${pgbouncer.missing}`);
+}
+const skipped = "missing" in pgbouncer ? ` (SKIPPED: ${pgbouncer.missing})` : "";
+
+const jwtSecret = "deploy-test-jwt-secret-with-at-least-32-characters";
+const serviceKey = "sb_secret_deploy_test_only";
+const requestDeadlineMs = 3_000;
+
+async function token(userId: string): Promise<string> {
+  return await new SignJWT({ role: "authenticated" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(userId)
+    .setAudience("authenticated")
+    .setIssuedAt()
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode(jwtSecret));
+}
+
+Deno.test({
+  name: `the bundles as deployed, through PgBouncer in transaction mode: a sale's whole journey${skipped}`,
+  ignore: "missing" in pgbouncer,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const database = await createMigratedDatabase();
+    const pooler = await startPgBouncer((pgbouncer as { bin: string }).bin, database.url);
+    const gotrue = startGoTrueServer(database.sql, serviceKey);
+    const stack = await startDeployedStack({
+      // What Supabase sets for a function, and the secrets the README's runbook sets.
+      env: {
+        SUPABASE_DB_URL: pooler.url,
+        SUPABASE_ANON_KEY: "sb_publishable_deploy_test",
+        SUPABASE_SERVICE_ROLE_KEY: serviceKey,
+        JWT_SECRET: jwtSecret,
+        REQUEST_DEADLINE_MS: String(requestDeadlineMs),
+      },
+      auth: (request) => {
+        const url = new URL(request.url);
+        return fetch(`${gotrue.url}${url.pathname}${url.search}`, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+        });
+      },
+    });
+    const call = async (
+      path: string,
+      userId: string | null,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ) => {
+      const response = await fetch(`${stack.url}/functions/v1/${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: {
+          ...(userId ? { authorization: `Bearer ${await token(userId)}` } : {}),
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, headers: response.headers, body: await response.json() };
+    };
+    try {
+      let studentId = "";
+      await t.step(
+        "Aida sells the course: the login through Supabase Auth's admin API, the rows through the pooler",
+        async () => {
+          const created = await call("create-tripwire-user", aida.id, {
+            email: `deployed.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+            full_name: "Deployed Student",
+            payment_amount: 490,
+          }, { "idempotency-key": `deployed-${crypto.randomUUID()}` });
+          assert.equal(created.status, 201, JSON.stringify(created.body));
+          studentId = created.body.user_id;
+          assert.ok(gotrue.requests.some((request) => request.path === "/auth/v1/admin/users"));
+        },
+      );
+
+      await t.step("the student watches lesson 67 to 80 % and completes it", async () => {
+        assert.equal((await call("video-tracking", studentId, { lesson_id: 67, segments: [] })).status, 200);
+        let beat: Awaited<ReturnType<typeof call>> | undefined;
+        for (let start = 0; start < 480; start += 20) {
+          // 20 s of wall-clock time pass between heartbeats, without sleeping (the database clock is the only one).
+          await database.sql`
+            update public.video_tracking
+            set last_heartbeat_at = last_heartbeat_at - interval '20 seconds',
+                credit_clock_at = coalesce(credit_clock_at, now()) - interval '20 seconds'
+            where user_id = ${studentId} and lesson_id = 67`;
+          beat = await call("video-tracking", studentId, {
+            lesson_id: 67,
+            segments: [[start, start + 20]],
+            position: start + 20,
+          });
+          assert.equal(beat.status, 200, JSON.stringify(beat.body));
+        }
+        assert.equal(beat!.body.qualified, true);
+        const completed = await call("complete-lesson", studentId, { lesson_id: 67 });
+        assert.equal(completed.status, 200, JSON.stringify(completed.body));
+      });
+
+      await t.step(
+        "the dashboard, the students list, the leaderboard after the scheduler's refresh",
+        async () => {
+          const dashboard = await call("student-dashboard", studentId);
+          assert.equal(dashboard.status, 200);
+          assert.equal(dashboard.body.progress.lessons_completed, 1);
+          const list = await call("students?q=deployed", aida.id);
+          assert.ok(list.body.students.some((row: { id: string }) => row.id === studentId));
+          const refreshed = await fetch(`${stack.url}/functions/v1/leaderboard/refresh`, {
+            method: "POST",
+            headers: { apikey: serviceKey },
+          });
+          assert.equal(refreshed.status, 200);
+          await refreshed.body?.cancel();
+          const board = await call("leaderboard?period=all", aida.id);
+          assert.equal(board.status, 200);
+          assert.ok(board.body.managers.some((row: { manager_id: string }) => row.manager_id === aida.id));
+        },
+      );
+
+      await t.step("a refund, and the audit trail says who took it", async () => {
+        const refunded = await call(`students/${studentId}/refund`, aida.id, {
+          amount: 100,
+          reason: "deployed",
+        });
+        assert.equal(refunded.status, 200, JSON.stringify(refunded.body));
+        const audit = await call(`audit?target_id=${studentId}`, saule.id);
+        assert.deepEqual(
+          audit.body.entries.map((entry: { action: string }) => entry.action),
+          ["student.refunded", "student.created"],
+        );
+      });
+
+      await t.step("a request that would wait for ever answers 503 at its deadline", async () => {
+        const started = performance.now();
+        let answer: Awaited<ReturnType<typeof call>> | undefined;
+        await database.sql.begin(async (tx) => {
+          await tx`select 1 from public.tripwire_users where user_id = ${studentId} for update`;
+          answer = await call(`students/${studentId}/suspend`, aida.id, { reason: "waits for the lock" });
+        });
+        const waited = performance.now() - started;
+        assert.equal(answer!.status, 503, JSON.stringify(answer!.body));
+        assert.equal(answer!.body.error.code, "service_unavailable");
+        assert.ok(Number(answer!.headers.get("retry-after")) > 0);
+        assert.ok(
+          waited >= requestDeadlineMs - 100 && waited < requestDeadlineMs + 5_000,
+          `waited ${waited} ms`,
+        );
+      });
+    } finally {
+      await stack.stop();
+      await gotrue.close();
+      await pooler.stop();
+      await database.drop();
+    }
+  },
+});
