@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { applyMigrations, prepareDatabase } from "../scripts/lib/database.ts";
-import { findCronPostgres, startCronPostgres } from "./support/cron_postgres.ts";
+import { findCronPostgres, installNetAndVaultStandIns, startCronPostgres } from "./support/cron_postgres.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 
-const cronMigration = new URL(
+const cronMigrations = [
   "../supabase/migrations/20261123100100_sales_analytics_cron.sql",
-  import.meta.url,
-);
+  "../supabase/migrations/20261206100600_scheduled_jobs.sql",
+].map((path) => new URL(path, import.meta.url));
 const found = findCronPostgres();
 if ("missing" in found) console.log(`cron_test: the pg_cron story is skipped: ${found.missing}`);
 
 Deno.test({
   name:
-    "with pg_cron: the migrations schedule the refresh and the nightly rebuild once, still once after applying them again",
+    "with pg_cron: the migrations schedule every job once, still once after applying them again, and each job works",
   ignore: "missing" in found,
   async fn() {
     if ("missing" in found) return;
@@ -23,6 +23,8 @@ Deno.test({
       sql<{ jobname: string; schedule: string; command: string; database: string; username: string }[]>`
         select jobname, schedule, command, database, username from cron.job order by jobid`;
     try {
+      // Supabase's image has pg_net and Vault; Debian's has neither: stand-ins with their documented shapes.
+      await installNetAndVaultStandIns(sql);
       await prepareDatabase(cluster.url);
       const expected = [{
         jobname: "tripwire-refresh-sales-stats",
@@ -36,14 +38,27 @@ Deno.test({
         command: "select analytics.refresh_sales_stats(rebuild => true)",
         database: "postgres",
         username: "postgres",
+      }, {
+        jobname: "tripwire-housekeeping",
+        schedule: "* * * * *",
+        command: "select private.housekeeping()",
+        database: "postgres",
+        username: "postgres",
+      }, {
+        jobname: "tripwire-retry-emails",
+        schedule: "* * * * *",
+        command: "select private.call_scheduler_route('create-tripwire-user/retry-emails')",
+        database: "postgres",
+        username: "postgres",
       }];
       assert.deepEqual([...await jobs()], expected);
 
       // Forget the history: the CLI applies every migration again; then the cron one once more by hand.
       await sql`delete from supabase_migrations.schema_migrations`;
       await applyMigrations(cluster.url);
-      await sql.file(cronMigration.pathname);
+      for (const migration of cronMigrations) await sql.file(migration.pathname);
       assert.deepEqual([...await jobs()], expected);
+      const command = async (name: string) => (await jobs()).find((job) => job.jobname === name)!.command;
 
       // What the job runs works here, as the job's user.
       const [{ report }] = await sql`select analytics.refresh_sales_stats() as report`;
@@ -53,6 +68,53 @@ Deno.test({
         "academy_daily_totals",
         "leaderboard_standings",
       ]);
+
+      // The housekeeping: an expired key, an old e-mail and an abandoned login go; what is current stays.
+      const abandoned = crypto.randomUUID();
+      await sql`insert into auth.users (id, aud, role, email, created_at, updated_at)
+                values (${abandoned}, 'authenticated', 'authenticated', 'abandoned@example.kz', now(), now())`;
+      await sql`insert into private.pending_logins (user_id, manager_id, created_at)
+                values (${abandoned}, 'a0000000-0000-4000-8000-000000000002', now() - interval '10 minutes')`;
+      await sql`insert into private.idempotency_keys (manager_id, idempotency_key, request_hash, expires_at)
+                values ('a0000000-0000-4000-8000-000000000002', 'expired', 'x', now() - interval '1 minute'),
+                       ('a0000000-0000-4000-8000-000000000002', 'current', 'x', now() + interval '1 hour')`;
+      const [{ report: housekept }] = await sql.unsafe(`${await command("tripwire-housekeeping")} as report`);
+      assert.deepEqual(housekept, {
+        expired_idempotency_keys: 1,
+        old_emails_purged: 0,
+        abandoned_logins_deleted: 1,
+      });
+      const [left] = await sql`
+        select (select count(*)::int from auth.users where id = ${abandoned}) as logins,
+               (select count(*)::int from private.idempotency_keys) as keys`;
+      assert.deepEqual({ ...left }, { logins: 0, keys: 1 });
+
+      // The e-mail job reaches the function's route with the secret key, both read from Vault.
+      const received: { path: string; authorization: string | null }[] = [];
+      const route = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+        received.push({
+          path: new URL(request.url).pathname,
+          authorization: request.headers.get("authorization"),
+        });
+        return Response.json({ emails: { attempted: 0, sent: 0, queued: 0, failed: 0 } });
+      });
+      try {
+        const [{ skipped }] = await sql.unsafe(`${await command("tripwire-retry-emails")} as skipped`);
+        assert.equal(skipped, null, "without the Vault secrets the job calls nothing");
+        await sql`select vault.create_secret(${`http://127.0.0.1:${route.addr.port}/`}, 'tripwire_project_url')`;
+        await sql`select vault.create_secret('sb_secret_cron_test', 'tripwire_secret_key')`;
+        const [{ request_id }] = await sql.unsafe(`${await command("tripwire-retry-emails")} as request_id`);
+        assert.ok(Number(request_id) > 0);
+        for (let wait = 0; wait < 100 && received.length === 0; wait++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        assert.deepEqual(received, [{
+          path: "/functions/v1/create-tripwire-user/retry-emails",
+          authorization: "Bearer sb_secret_cron_test",
+        }]);
+      } finally {
+        await route.shutdown();
+      }
     } finally {
       await sql.end();
       await cluster.stop();

@@ -183,6 +183,7 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "call_scheduler_route": { Args: { "route": string }; Returns: number };
       "can_read_student": { Args: { "student_id": string }; Returns: boolean };
       "changed_fields": {
         Args: { "after": Json; "before": Json; "ignored": (string)[]; "personal": (string)[] };
@@ -198,6 +199,7 @@ export type Database = {
         }[];
       };
       "erase_person": { Args: { "person": string }; Returns: string };
+      "housekeeping": { Args: Record<PropertyKey, never>; Returns: Json };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
       "person_export": { Args: { "person": string }; Returns: Json };

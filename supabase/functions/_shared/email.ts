@@ -286,14 +286,3 @@ export async function sendQueuedEmails(
   }
   return report;
 }
-
-/** How long a sent or failed e-mail's row is kept (recipient, template, outcome), for support questions. */
-export const emailRetentionDays = 90;
-
-/** Deletes sent and failed e-mails past their retention (run by the scheduler). Returns how many. */
-export async function purgeOldEmails(sql: Sql = db()): Promise<number> {
-  const deleted = await sql`
-    delete from private.email_outbox
-    where status in ('sent', 'failed') and updated_at < now() - make_interval(days => ${emailRetentionDays})`;
-  return deleted.count;
-}

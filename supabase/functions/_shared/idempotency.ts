@@ -181,9 +181,3 @@ export async function releaseKey(sql: Sql, scope: { managerId: string; key: stri
     where manager_id = ${scope.managerId} and idempotency_key = ${scope.key}
       and resource_id = ${scope.userId} and state = 'in_progress'`;
 }
-
-/** Deletes expired keys, and with them the sealed passwords they kept (run by the scheduler). */
-export async function purgeExpiredKeys(sql: Sql = db()): Promise<number> {
-  const deleted = await sql`delete from private.idempotency_keys where expires_at <= now()`;
-  return deleted.count;
-}

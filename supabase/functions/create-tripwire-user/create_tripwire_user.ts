@@ -201,38 +201,23 @@ async function deleteLogin(deps: CreationDependencies, userId: string, because: 
   }
 }
 
-/** A note in private.pending_logins older than this names a login whose creation is over. */
-const abandonedLoginMinutes = 5;
+/** What the scheduler's housekeeping did (private.housekeeping, also a pg_cron job where pg_cron runs). */
+export interface Housekeeping {
+  expired_idempotency_keys: number;
+  old_emails_purged: number;
+  abandoned_logins_deleted: number;
+}
 
 /**
- * The scheduler's sweep: deletes the logins of creations that never wrote their student (the database
- * went down between the login and the student, or the compensating delete failed), then their notes.
- * Returns how many logins it deleted; one that cannot be deleted now is tried again next time.
+ * The housekeeping: expired idempotency keys (with the sealed passwords they kept), e-mails past their 90 days,
+ * and the logins of creations that never wrote their student (a crash in between), older than five minutes.
  */
-export async function deleteAbandonedLogins(
-  deps: CreationDependencies = defaultDependencies(),
-): Promise<number> {
-  const notes = await deps.sql<{ user_id: string; has_student: boolean }[]>`
-    select p.user_id, exists (select 1 from public.users u where u.id = p.user_id) as has_student
-    from private.pending_logins p
-    where p.created_at < now() - make_interval(mins => ${abandonedLoginMinutes})
-    order by p.created_at
-    limit 100`;
-  let deleted = 0;
-  for (const note of notes) {
-    if (!note.has_student) {
-      try {
-        await deps.authAdmin.deleteUser(note.user_id);
-        deleted++;
-        log("warn", "abandoned_login_deleted", { user_id: note.user_id });
-      } catch (error) {
-        log("warn", "abandoned_login_kept", { user_id: note.user_id, error: describeError(error) });
-        continue;
-      }
-    }
-    await deps.sql`delete from private.pending_logins where user_id = ${note.user_id}`;
+export async function housekeeping(sql: Sql = db()): Promise<Housekeeping> {
+  const [{ report }] = await sql<{ report: Housekeeping }[]>`select private.housekeeping() as report`;
+  if (report.abandoned_logins_deleted > 0) {
+    log("warn", "abandoned_logins_deleted", { count: report.abandoned_logins_deleted });
   }
-  return deleted;
+  return report;
 }
 
 /**

@@ -2,15 +2,10 @@
 // welcome e-mails the provider refused.
 import { z } from "zod";
 import { createApp, requireRole, requireServiceRole, zJson } from "../_shared/app.ts";
-import { idempotencyKeyHeader, idempotencyKeyOf, purgeExpiredKeys } from "../_shared/idempotency.ts";
+import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
-import {
-  CreatedStudent,
-  createTripwireUser,
-  deleteAbandonedLogins,
-  NewStudent,
-} from "./create_tripwire_user.ts";
-import { emailRetentionDays, purgeOldEmails, RetryReport, sendQueuedEmails } from "../_shared/email.ts";
+import { CreatedStudent, createTripwireUser, housekeeping, NewStudent } from "./create_tripwire_user.ts";
+import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 
 const EmailRetries = z.object({
   emails: RetryReport,
@@ -19,7 +14,7 @@ const EmailRetries = z.object({
     description: "Logins whose creation never wrote its student (a crash in between), deleted now.",
   }),
   old_emails_purged: z.number().int().min(0).meta({
-    description: `Sent or failed e-mails older than ${emailRetentionDays} days, deleted now (retention).`,
+    description: "Sent or failed e-mails older than 90 days, deleted now (retention).",
   }),
 }).meta({ id: "EmailRetries" });
 
@@ -67,17 +62,11 @@ export const app = createApp("create-tripwire-user")
     describe({
       summary: "Retry queued welcome e-mails",
       description: "For the scheduler (every minute): sends the welcome e-mails that are due, purges " +
-        `expired idempotency keys and e-mails older than ${emailRetentionDays} days, and deletes the logins ` +
+        "expired idempotency keys and e-mails older than 90 days, and deletes the logins " +
         "of creations a crash interrupted.",
       access: "service",
       ok: { status: 200, schema: EmailRetries, description: "What this run did." },
     }),
     requireServiceRole(),
-    async (c) =>
-      c.json({
-        emails: await sendQueuedEmails(),
-        expired_idempotency_keys: await purgeExpiredKeys(),
-        abandoned_logins_deleted: await deleteAbandonedLogins(),
-        old_emails_purged: await purgeOldEmails(),
-      }),
+    async (c) => c.json({ emails: await sendQueuedEmails(), ...await housekeeping() }),
   );
