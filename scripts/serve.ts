@@ -9,6 +9,7 @@ import { app as completeLesson } from "../supabase/functions/complete-lesson/rou
 import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/routes.ts";
 import { app as leaderboard } from "../supabase/functions/leaderboard/routes.ts";
 import { app as studentDashboard } from "../supabase/functions/student-dashboard/routes.ts";
+import { app as staff } from "../supabase/functions/staff/routes.ts";
 import { app as students } from "../supabase/functions/students/routes.ts";
 import { app as videoTracking } from "../supabase/functions/video-tracking/routes.ts";
 import { config } from "../supabase/functions/_shared/config.ts";
@@ -28,6 +29,7 @@ export const functions: Record<string, FunctionApp> = {
   "complete-lesson": completeLesson,
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,
+  "staff": staff,
   "student-dashboard": studentDashboard,
   "students": students,
   "video-tracking": videoTracking,

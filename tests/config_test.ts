@@ -23,6 +23,7 @@ Deno.test("config.toml names the project and has a block for every function fold
     "complete-lesson",
     "create-tripwire-user",
     "leaderboard",
+    "staff",
     "student-dashboard",
     "students",
     "video-tracking",

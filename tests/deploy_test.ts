@@ -149,6 +149,33 @@ Deno.test({
         );
       });
 
+      await t.step(
+        "Saule hires a manager and deactivates her: the ban goes through Supabase Auth",
+        async () => {
+          const hired = await call("staff", saule.id, {
+            email: `hired.${crypto.randomUUID().slice(0, 8)}@academy.kz`,
+            full_name: "Hired Manager",
+          });
+          assert.equal(hired.status, 201, JSON.stringify(hired.body));
+          const deactivated = await call(`staff/${hired.body.id}/deactivate`, saule.id, {});
+          assert.equal(deactivated.status, 200, JSON.stringify(deactivated.body));
+          const [login] = await database
+            .sql`select banned_until > now() as banned from auth.users where id = ${hired.body.id}`;
+          assert.equal(login.banned, true);
+        },
+      );
+
+      await t.step("the runbook's smoke check: every deployed function answers", async () => {
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "--allow-all", "scripts/smoke.ts", stack.url],
+          cwd: new URL("../", import.meta.url).pathname,
+          stdout: "piped",
+        }).output();
+        const text = new TextDecoder().decode(output.stdout);
+        assert.equal(output.success, true, text);
+        assert.equal(text.trim().split("\n").filter((line) => line.startsWith("ok")).length, 8, text);
+      });
+
       await t.step("a request that would wait for ever answers 503 at its deadline", async () => {
         const started = performance.now();
         let answer: Awaited<ReturnType<typeof call>> | undefined;

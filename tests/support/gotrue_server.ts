@@ -99,6 +99,19 @@ export function startGoTrueServer(sql: postgres.Sql, apiKey: string): GoTrueServ
                                 updated_at = now()
           where id = ${match[1]}`;
       }
+      // GoTrue's ban: a Go duration ("876000h"), or "none" to lift it.
+      if (typeof body.ban_duration === "string") {
+        const hours = body.ban_duration === "none" ? null : Number(body.ban_duration.match(/^(\d+)h$/)?.[1]);
+        if (hours !== null && !Number.isFinite(hours)) {
+          return gotrueError(400, "validation_failed", "invalid format for ban duration");
+        }
+        await sql`
+          update auth.users set banned_until = ${
+          hours === null ? null : sql`now() + make_interval(hours => ${hours})`
+        },
+                                updated_at = now()
+          where id = ${match[1]}`;
+      }
       return Response.json(await userJson(match[1]), { headers: apiVersionHeaders });
     }
     if (match && (request.method === "GET" || request.method === "DELETE")) {

@@ -71,3 +71,16 @@ export async function audit(
             ${tx.json((entry.changes ?? {}) as Record<string, never>)}, ${entry.reason ?? null},
             ${origin?.clientIp ?? null}, ${origin?.userAgent ?? null}, ${origin?.requestId ?? null})`;
 }
+
+/**
+ * Tells the database's own audit (staff and settings changes, audited by a trigger) who acts in this
+ * transaction and from where, so the row it writes names the staff member instead of "database".
+ */
+export async function actingAs(tx: Transaction, actor: AuthUser): Promise<void> {
+  const origin = origins.getStore();
+  await tx`
+    select set_config('tripwire.actor_id', ${actor.id}, true), set_config('tripwire.actor_role', ${actor.role}, true),
+           set_config('tripwire.client_ip', ${origin?.clientIp ?? ""}, true),
+           set_config('tripwire.user_agent', ${origin?.userAgent ?? ""}, true),
+           set_config('tripwire.request_id', ${origin?.requestId ?? ""}, true)`;
+}

@@ -194,11 +194,14 @@ export function assertAccess(status: string | null | undefined): void {
 
 /** Loads the caller's account and role; a valid token with no account here → 403. */
 export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUser> {
-  const [row] = await sql<Pick<Row<"users">, "id" | "email" | "full_name" | "role">[]>`
-    select id, email, full_name, role from public.users where id = ${userId}`;
+  const [row] = await sql<Pick<Row<"users">, "id" | "email" | "full_name" | "role" | "deactivated_at">[]>`
+    select id, email, full_name, role, deactivated_at from public.users where id = ${userId}`;
   // users_role_valid allows exactly the three roles.
   const role = row?.role as Role | undefined;
   assertRole(role, ["student", "manager", "admin"]);
+  if (row.deactivated_at) {
+    throw new HttpError(403, "account_deactivated", "This staff account was deactivated by an admin");
+  }
   return { id: row.id, email: row.email, fullName: row.full_name, role: role! };
 }
 

@@ -24,7 +24,12 @@ export interface AuthAdmin {
   deleteUser(id: string): Promise<void>;
   /** Replaces a login's password; the old one stops working at once. */
   setPassword(id: string, password: string): Promise<void>;
+  /** Bans a login from signing in (and refreshing its sessions), or lifts the ban. */
+  setBanned(id: string, banned: boolean): Promise<void>;
 }
+
+/** GoTrue's ban: a duration; "none" lifts it. A hundred years is as long as a ban needs to be. */
+const banDuration = (banned: boolean) => banned ? "876000h" : "none";
 
 /** 409 `email_exists`: the one answer for a taken address, whoever noticed it. */
 export function emailExists(): HttpError {
@@ -75,6 +80,20 @@ export class SupabaseAuthAdmin implements AuthAdmin {
       `Supabase Auth did not delete user ${id}: ${error.status} ${error.code ?? error.message}`,
     );
   }
+  async setBanned(id: string, banned: boolean): Promise<void> {
+    const { error } = await this.#client.auth.admin.updateUserById(id, { ban_duration: banDuration(banned) });
+    if (!error) return;
+    throw new HttpError(
+      502,
+      "auth_unavailable",
+      "Supabase Auth did not change the login; retry the request",
+      {
+        auth_status: error.status,
+        auth_code: error.code,
+      },
+    );
+  }
+
   async setPassword(id: string, password: string): Promise<void> {
     const { error } = await this.#client.auth.admin.updateUserById(id, { password });
     if (!error) return;
@@ -135,6 +154,15 @@ export class LocalAuthAdmin implements AuthAdmin {
       where id = ${id}
       returning 1 as changed`;
     if (!changed) throw new Error(`No login ${id} to change the password of`);
+  }
+
+  async setBanned(id: string, banned: boolean): Promise<void> {
+    // As GoTrue stores a ban: banned_until; its sessions end as GoTrue ends them.
+    await this.sql`
+      update auth.users set banned_until = ${banned ? this.sql`now() + interval '876000 hours'` : null},
+                            updated_at = now()
+      where id = ${id}`;
+    if (banned) await this.sql`delete from auth.sessions where user_id = ${id}`.catch(() => {});
   }
 }
 

@@ -736,6 +736,7 @@ export type Database = {
       "users": {
         Row: {
           "created_at": string;
+          "deactivated_at": string | null;
           "email": string;
           "erased_at": string | null;
           "full_name": string;
@@ -747,6 +748,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "created_at"?: string;
+          "deactivated_at"?: string | null;
           "email": string;
           "erased_at"?: string | null;
           "full_name": string;
@@ -757,6 +759,7 @@ export type Database = {
         };
         Update: {
           "created_at"?: string;
+          "deactivated_at"?: string | null;
           "email"?: string;
           "erased_at"?: string | null;
           "full_name"?: string;

@@ -1,0 +1,68 @@
+/**
+ * Day one on a real project: `npm run bootstrap` loads the course from its content file and creates the first
+ * admin — through Supabase Auth's admin API (a stand-in that answers as GoTrue does) or the local `auth`
+ * schema — and running it again changes nothing.
+ */
+import assert from "node:assert/strict";
+import { createMigratedDatabase } from "./support/database.ts";
+import { startGoTrueServer } from "./support/gotrue_server.ts";
+
+const serviceKey = "sb_secret_bootstrap_test";
+
+async function bootstrap(env: Record<string, string>, email: string) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "scripts/bootstrap.ts", "--admin", email, "--name", "First Admin"],
+    cwd: new URL("../", import.meta.url).pathname,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  assert.equal(output.success, true, text + new TextDecoder().decode(output.stderr));
+  return text;
+}
+
+for (const mode of ["supabase", "local"] as const) {
+  Deno.test(`npm run bootstrap (AUTH_ADMIN=${mode}): the course and the first admin, once`, async () => {
+    const database = await createMigratedDatabase();
+    const gotrue = startGoTrueServer(database.sql, serviceKey);
+    const env: Record<string, string> = mode === "supabase"
+      ? { DATABASE_URL: database.url, SUPABASE_URL: gotrue.url, SUPABASE_SERVICE_ROLE_KEY: serviceKey }
+      : { DATABASE_URL: database.url, AUTH_ADMIN: "local" };
+    const email = `first.admin.${mode}@academy.kz`;
+    try {
+      const first = await bootstrap(env, email);
+      assert.match(first, /course: 3 modules, 3 lessons/);
+      const password = first.match(/^password: (\S+)$/m)?.[1];
+      assert.match(password ?? "", /^[A-Za-z0-9]{20}$/);
+      const [admin] = await database.sql`
+        select u.role, a.email as login, a.encrypted_password = extensions.crypt(${password!}, a.encrypted_password)
+                 as password_matches
+        from public.users u join auth.users a on a.id = u.id where u.email = ${email}`;
+      assert.deepEqual({ ...admin }, { role: "admin", login: email, password_matches: true });
+      if (mode === "supabase") {
+        assert.ok(
+          gotrue.requests.some((request) =>
+            request.method === "POST" && request.path === "/auth/v1/admin/users"
+          ),
+        );
+      }
+      // The course in the academy's language (Russian unless set otherwise), from the content file.
+      const lessons = await database.sql`
+        select l.id, l.title, l.video_duration_seconds, l.video_url from public.tripwire_lessons l order by l.id`;
+      assert.deepEqual(lessons.map((lesson) => lesson.id), [67, 68, 69]);
+      assert.equal(lessons[0].title, "Урок 1. Кто покупает и почему");
+      assert.equal(lessons[2].video_duration_seconds, 900);
+
+      const again = await bootstrap(env, email);
+      assert.match(again, /exists already \(admin\); nothing changed/);
+      assert.doesNotMatch(again, /password:/);
+      const [{ admins }] = await database
+        .sql`select count(*)::int as admins from public.users where email = ${email}`;
+      assert.equal(admins, 1);
+    } finally {
+      await gotrue.close();
+      await database.drop();
+    }
+  });
+}
