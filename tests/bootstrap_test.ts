@@ -13,7 +13,9 @@ async function bootstrap(env: Record<string, string>, email: string) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "scripts/bootstrap.ts", "--admin", email, "--name", "First Admin"],
     cwd: new URL("../", import.meta.url).pathname,
-    env,
+    // Only what is given: this process's own settings (the tests' AUTH_ADMIN, DATABASE_URL) must not leak in.
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", ...env },
+    clearEnv: true,
     stdout: "piped",
     stderr: "piped",
   }).output();

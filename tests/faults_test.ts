@@ -6,7 +6,9 @@
  * same measurements, bigger, into docs/reliability.md.
  */
 import assert from "node:assert/strict";
+import { findPgBouncer } from "../scripts/lib/pgbouncer.ts";
 import {
+  connectionFault,
   type FaultReport,
   halfOpenFlood,
   postgresKilled,
@@ -18,6 +20,11 @@ function expectSound(report: FaultReport) {
   assert.deepEqual(report.violations, [], report.fault);
   assert.equal(report.other5xx, 0, "no 5xx but 503");
   assert.equal(report.timedOut, 0, "no request hung past its timeout");
+  assert.equal(
+    report.pastDeadline,
+    0,
+    `no request answered past the deadline (slowest ${report.slowestMs} ms)`,
+  );
   assert.equal(report.lost, 0, "nothing acknowledged lost");
   assert.ok(report.acknowledged > 0, "the load was served");
   // Crash recovery replays the WAL written since the last checkpoint: seconds after a heavy load.
@@ -48,3 +55,42 @@ Deno.test("20,000 slow-header connections (a byte every 2 s, reopened when close
   const report = await halfOpenFlood({ connections: 20_000, slow: true, durationMs: 12_000 });
   expectSound(report);
 });
+
+Deno.test("npm start: 30 backends terminated in 1.5 s under load: every request answered, nothing lost", async () => {
+  const report = await connectionFault({
+    shape: "local",
+    fault: "terminations",
+    beforeMs: 2000,
+    afterMs: 2000,
+    students: 12,
+    finishers: 20,
+  });
+  expectSound(report);
+});
+
+// The deployed shape: the bundles with postgres.js as npm ships it (unpatched), through PgBouncer.
+const pgbouncer = findPgBouncer();
+if ("missing" in pgbouncer && Deno.env.get("TRIPWIRE_REQUIRE_PGBOUNCER") === "1") {
+  throw new Error(`TRIPWIRE_REQUIRE_PGBOUNCER=1 but ${pgbouncer.missing}`);
+}
+for (const fault of ["sigkill", "terminations"] as const) {
+  Deno.test({
+    name: `deployed bundles (postgres.js unpatched, PgBouncer), ${
+      fault === "sigkill" ? "Postgres killed" : "30 backends terminated"
+    } under load: nothing lost, nothing past the deadline${
+      "missing" in pgbouncer ? ` (SKIPPED: ${pgbouncer.missing})` : ""
+    }`,
+    ignore: "missing" in pgbouncer,
+    fn: async () => {
+      const report = await connectionFault({
+        shape: "deployed",
+        fault,
+        beforeMs: 2500,
+        afterMs: 2500,
+        students: 16,
+        finishers: 20,
+      });
+      expectSound(report);
+    },
+  });
+}

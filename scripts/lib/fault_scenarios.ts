@@ -7,11 +7,16 @@
 import postgres from "postgres";
 import { signLocalToken } from "../token.ts";
 import { freePort, type StackProcess, startStackProcess } from "./processes.ts";
-import { localSecretKey } from "./local_stack.ts";
+import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
+import { startDeployedStack } from "./deployed.ts";
+import { localJwtSecret, localSecretKey } from "./local_stack.ts";
+import { findPgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { type ResendServer, startResendServer } from "./resend_server.ts";
 
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
 const requestTimeoutMs = 20_000;
+/** The functions' request deadline (REQUEST_DEADLINE_MS, 10 s by default) and a second for the answer to travel. */
+const deadlineGraceMs = 11_000;
 
 export interface Outcome {
   kind: "create" | "heartbeat" | "refund" | "complete";
@@ -37,12 +42,19 @@ export interface FaultReport {
   lostHeartbeats: number;
   other5xx: number;
   timedOut: number;
+  /** Requests answered (or not) later than the request deadline (10 s) and a second's grace. */
+  pastDeadline: number;
+  /** The slowest answer (ms). */
+  slowestMs: number;
   /** From the fault to the first 200 (ms); null when it never came back. */
   recoveryMs: number | null;
   /** Anything that must be zero: half-made students, logins without a student, duplicate keyed sales… */
   violations: string[];
   notes: string[];
 }
+
+/** What the load and the audit need of a stack: its URL, its database (direct) and its e-mail provider. */
+export type LoadTarget = Pick<FaultStack, "url" | "databaseUrl" | "resend">;
 
 /** A stack on its own embedded Postgres (what `npm start` does with nothing configured). */
 export interface FaultStack {
@@ -139,7 +151,7 @@ export interface Load {
  * refunds of students the load itself created, from several clients at once.
  */
 export function startLoad(
-  stack: FaultStack,
+  stack: LoadTarget,
   tokens: {
     manager: string;
     students: { id: string; token: string }[];
@@ -262,7 +274,7 @@ export function startLoad(
  * The seeded manager's token, `count` students to heartbeat and `finishers` students whose first lesson
  * is marked watched (as the heartbeats would leave it), all made through the API.
  */
-export async function prepare(stack: FaultStack, count: number, finishers = 0) {
+export async function prepare(stack: LoadTarget, count: number, finishers = 0) {
   const manager = await signLocalToken(aida);
   const students = [];
   for (let i = 0; i < count + finishers; i++) {
@@ -288,7 +300,7 @@ export async function prepare(stack: FaultStack, count: number, finishers = 0) {
 }
 
 /** Waits until the stack answers a real request with 200; the time it took (ms), or null. */
-export async function untilServing(stack: FaultStack, since: number, token: string, limitMs = 60_000) {
+export async function untilServing(stack: LoadTarget, since: number, token: string, limitMs = 60_000) {
   while (performance.now() - since < limitMs) {
     const probe = await request(`${stack.url}/functions/v1/leaderboard/stats`, {
       headers: { authorization: `Bearer ${token}` },
@@ -304,7 +316,7 @@ export async function untilServing(stack: FaultStack, since: number, token: stri
  * each acknowledged refund its row; no student without its rows, no login without its student (after the
  * scheduler's sweep), at most one student per Idempotency-Key; heartbeats lost counted.
  */
-export async function audit(stack: FaultStack, load: Load, report: FaultReport, faultAt: number) {
+export async function audit(stack: LoadTarget, load: Load, report: FaultReport, faultAt: number) {
   const sql = postgres(stack.databaseUrl, { max: 2, onnotice: () => {} });
   try {
     const created = load.outcomes.filter((outcome) => outcome.kind === "create" && outcome.status === 201);
@@ -487,6 +499,8 @@ export function summarize(
     lostHeartbeats: 0,
     other5xx: outcomes.filter((o) => o.status >= 500 && o.status !== 503).length,
     timedOut: outcomes.filter((o) => o.status === -1).length,
+    pastDeadline: outcomes.filter((o) => o.status === -1 || o.endedAt - o.startedAt > deadlineGraceMs).length,
+    slowestMs: Math.round(Math.max(0, ...outcomes.map((o) => o.endedAt - o.startedAt))),
     recoveryMs,
     violations: [
       ...outcomes.filter((o) => o.status === 503 && !o.retryAfter).length
@@ -685,6 +699,112 @@ export async function halfOpenFlood(options: { connections: number; slow?: boole
     return report;
   } finally {
     await attack?.release();
+    await stack.stop();
+  }
+}
+
+/**
+ * The deployed shape under a fault: every function as its own bundle (postgres.js as npm ships it, unpatched),
+ * through PgBouncer in transaction mode, over an embedded Postgres that is started again when it dies (as
+ * Supabase does). Logins are written locally (AUTH_ADMIN=local); everything else is Supabase's environment.
+ */
+async function startDeployedFaultStack() {
+  const pgbouncer = findPgBouncer();
+  if ("missing" in pgbouncer) throw new Error(pgbouncer.missing);
+  const folder = await Deno.makeTempDir({ prefix: "tripwire-deployed-faults-" });
+  await Deno.chmod(folder, 0o755);
+  const database = await startEmbeddedPostgres({
+    dataDir: `${folder}/pg`,
+    port: freePort(),
+    persistent: true,
+    supervise: true,
+  });
+  await prepareDatabase(database.url);
+  const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
+  const pooler = await startPgBouncer(pgbouncer.bin, database.url);
+  const resend = startResendServer();
+  const functions = await startDeployedStack({
+    env: {
+      SUPABASE_DB_URL: pooler.url,
+      SUPABASE_ANON_KEY: "sb_publishable_faults",
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
+      JWT_SECRET: localJwtSecret,
+      AUTH_ADMIN: "local",
+      RESEND_API_KEY: resend.apiKey,
+      RESEND_API_URL: resend.url,
+      EMAIL_FROM: "Tripwire <hello@example.kz>",
+    },
+  });
+  return {
+    url: functions.url,
+    databaseUrl: database.url,
+    resend,
+    async postgresPid() {
+      return Number((await Deno.readTextFile(`${folder}/pg/postmaster.pid`)).split("\n")[0]);
+    },
+    async stop() {
+      await functions.stop();
+      await pooler.stop();
+      await resend.close();
+      await database.stop().catch(() => {});
+      await Deno.remove(folder, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Under load, Postgres is killed (SIGKILL) or its backends are terminated one after another (`terminations`:
+ * 30 in 1.5 s, the storm that found the driver's faults), on the local stack (`npm start`, postgres.js patched)
+ * or the deployed shape (bundles, unpatched, through PgBouncer). Every request must be answered — at the
+ * latest at its deadline, with 503 — and nothing acknowledged lost.
+ */
+export async function connectionFault(options: {
+  shape: "local" | "deployed";
+  fault: "sigkill" | "terminations";
+  beforeMs: number;
+  afterMs: number;
+  students: number;
+  finishers?: number;
+}) {
+  const stack = options.shape === "local" ? await startFaultStack() : await startDeployedFaultStack();
+  try {
+    const tokens = await prepare(stack, options.students, options.finishers ?? 0);
+    const load = startLoad(stack, tokens);
+    await new Promise((resolve) => setTimeout(resolve, options.beforeMs));
+    const faultAt = performance.now();
+    if (options.fault === "sigkill") {
+      Deno.kill(await stack.postgresPid(), "SIGKILL");
+    } else {
+      const admin = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
+      try {
+        for (let k = 0; k < 30; k++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          await admin`
+            select pg_terminate_backend(pid) from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`;
+        }
+      } finally {
+        await admin.end();
+      }
+    }
+    const recoveryMs = await untilServing(stack, faultAt, tokens.manager);
+    await new Promise((resolve) => setTimeout(resolve, options.afterMs));
+    await load.stop();
+    const shape = options.shape === "local"
+      ? "npm start (postgres.js patched)"
+      : "deployed bundles (postgres.js unpatched, PgBouncer)";
+    const fault = options.fault === "sigkill"
+      ? "Postgres killed (SIGKILL)"
+      : "30 backends terminated in 1.5 s";
+    const report = summarize(`${shape}: ${fault}`, load, faultAt, recoveryMs);
+    if (recoveryMs === null) {
+      report.violations.push("never served again");
+      return report;
+    }
+    await audit(stack, load, report, faultAt);
+    return report;
+  } finally {
     await stack.stop();
   }
 }

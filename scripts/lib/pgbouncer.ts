@@ -50,7 +50,8 @@ default_pool_size = ${poolSize}
 server_login_retry = 1
 `,
   );
-  await Deno.writeTextFile(`${folder}/users.txt`, `"${decodeURIComponent(target.username)}" ""\n`);
+  // Clients are trusted (the tests' own); towards the server PgBouncer logs in with this password (SCRAM).
+  await Deno.writeTextFile(`${folder}/users.txt`, `"${decodeURIComponent(target.username)}" "${password}"\n`);
   // PgBouncer refuses to run as root; as root it runs as the postgres system user, as Postgres does.
   const asRoot = Deno.uid() === 0;
   const child = new Deno.Command(asRoot ? "runuser" : bin, {
