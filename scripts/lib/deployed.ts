@@ -58,6 +58,8 @@ export interface DeployedStack {
   url: string;
   /** Stops one function's process (as the platform recycles an isolate) and starts it again. */
   restart(name: string): Promise<void>;
+  /** Function processes that ended on their own (started again, as the platform starts a new isolate). */
+  crashes(): { name: string; output: string }[];
   stop(): Promise<void>;
 }
 
@@ -123,8 +125,22 @@ export async function startDeployedStack(options: {
   }
 
   const running: Record<string, RunningFunction[]> = {};
+  const crashes: { name: string; output: string }[] = [];
+  let stopping = false;
+  /** A process that ends on its own is recorded and replaced, as the platform replaces an isolate. */
+  const watch = (name: string, instance: RunningFunction) => {
+    instance.child.status.then(async () => {
+      const pool = running[name];
+      const index = pool.indexOf(instance);
+      if (stopping || index < 0) return;
+      crashes.push({ name, output: instance.output.join("").slice(-2000) });
+      pool[index] = await launch(name);
+      watch(name, pool[index]);
+    });
+  };
   for (const name of names) {
     running[name] = await Promise.all(Array.from({ length: instances }, () => launch(name)));
+    for (const instance of running[name]) watch(name, instance);
   }
   let turn = 0;
 
@@ -171,11 +187,15 @@ export async function startDeployedStack(options: {
     async restart(name) {
       const pool = running[name];
       for (let i = 0; i < pool.length; i++) {
-        await halt(pool[i]);
+        const old = pool[i];
         pool[i] = await launch(name);
+        watch(name, pool[i]);
+        await halt(old);
       }
     },
+    crashes: () => crashes,
     async stop() {
+      stopping = true;
       await gateway.shutdown();
       await Promise.all(Object.values(running).flat().map(halt));
       await Deno.remove(folder, { recursive: true }).catch(() => {});

@@ -704,7 +704,7 @@ export async function halfOpenFlood(options: { connections: number; slow?: boole
 }
 
 /**
- * The deployed shape under a fault: every function as its own bundle (postgres.js as npm ships it, unpatched),
+ * The deployed shape under a fault: every function as its own bundle (with the vendored, patched postgres.js),
  * through PgBouncer in transaction mode, over an embedded Postgres that is started again when it dies (as
  * Supabase does). Logins are written locally (AUTH_ADMIN=local); everything else is Supabase's environment.
  */
@@ -740,6 +740,7 @@ async function startDeployedFaultStack() {
     url: functions.url,
     databaseUrl: database.url,
     resend,
+    crashes: functions.crashes,
     async postgresPid() {
       return Number((await Deno.readTextFile(`${folder}/pg/postmaster.pid`)).split("\n")[0]);
     },
@@ -755,8 +756,8 @@ async function startDeployedFaultStack() {
 
 /**
  * Under load, Postgres is killed (SIGKILL) or its backends are terminated one after another (`terminations`:
- * 30 in 1.5 s, the storm that found the driver's faults), on the local stack (`npm start`, postgres.js patched)
- * or the deployed shape (bundles, unpatched, through PgBouncer). Every request must be answered — at the
+ * 30 in 1.5 s, the storm that found the driver's faults), on the local stack (`npm start`)
+ * or the deployed shape (bundles, through PgBouncer). Every request must be answered — at the
  * latest at its deadline, with 503 — and nothing acknowledged lost.
  */
 export async function connectionFault(options: {
@@ -792,12 +793,19 @@ export async function connectionFault(options: {
     await new Promise((resolve) => setTimeout(resolve, options.afterMs));
     await load.stop();
     const shape = options.shape === "local"
-      ? "npm start (postgres.js patched)"
-      : "deployed bundles (postgres.js unpatched, PgBouncer)";
+      ? "npm start"
+      : "deployed bundles (PgBouncer, a Postgres restarted)";
     const fault = options.fault === "sigkill"
       ? "Postgres killed (SIGKILL)"
       : "30 backends terminated in 1.5 s";
     const report = summarize(`${shape}: ${fault}`, load, faultAt, recoveryMs);
+    const crashed = "crashes" in stack ? stack.crashes() : [];
+    if (crashed.length) {
+      report.violations.push(
+        `${crashed.length} function processes crashed (${crashed.map((crash) => crash.name).join(", ")}): ` +
+          crashed[0].output.split("\n").filter((line) => /rror/.test(line)).slice(-2).join(" "),
+      );
+    }
     if (recoveryMs === null) {
       report.violations.push("never served again");
       return report;
