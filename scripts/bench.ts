@@ -15,6 +15,7 @@ import type { BenchOptions, ScenarioReport } from "./bench/lib.ts";
 const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Promise<ScenarioReport> }>> = {
   "create-user": () => import("./bench/create-user.ts"),
   "heartbeat": () => import("./bench/heartbeat.ts"),
+  "instances": () => import("./bench/instances.ts"),
   "complete": () => import("./bench/complete.ts"),
   "leaderboard": () => import("./bench/leaderboard.ts"),
   "students": () => import("./bench/students.ts"),

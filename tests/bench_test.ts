@@ -3,7 +3,10 @@ import { replaceGenerated } from "../scripts/bench.ts";
 import { historyChart, scalingChart } from "../scripts/bench/chart.ts";
 import { compareRuns, comparisonMarkdown, type RunResults } from "../scripts/bench/compare.ts";
 import { repoRoot } from "../scripts/lib/database.ts";
+import { findPgBouncer } from "../scripts/lib/pgbouncer.ts";
 import { serverUrl } from "./support/database.ts";
+
+const withPgBouncer = !("missing" in findPgBouncer());
 
 // Proves every benchmark scenario still runs end to end; timings are never asserted (docs/benchmarks.md).
 Deno.test("npm run bench -- --quick runs every scenario with zero errors, within the pool", async () => {
@@ -22,6 +25,7 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
       "### leaderboard",
       "### students",
       "### analytics",
+      ...(withPgBouncer ? ["### instances"] : []),
     ]
   ) {
     assert.ok(printed.includes(title), `${title} is missing:\n${printed}`);
@@ -30,8 +34,8 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
     /^\| (raw SQL|POST|…|TypeScript|GET|get_sales)/.test(line)
   );
   // create-user 5, heartbeat 5 (the baseline and 4 concurrencies), complete 4, leaderboard 4, students 5,
-  // analytics 12 (3 reads over HTTP and straight, for each of 2 spans of history)
-  assert.equal(rows.length, 5 + 5 + 4 + 4 + 5 + 12, printed);
+  // analytics 12 (3 reads over HTTP and straight, for each of 2 spans of history), instances 4 (with PgBouncer)
+  assert.equal(rows.length, 5 + 5 + 4 + 4 + 5 + 12 + (withPgBouncer ? 4 : 0), printed);
   for (const row of rows) assert.equal(row.split("|")[6].trim(), "0", `errors in: ${row}`);
   // Like Supabase's pooler: the function server never holds more connections than its pool.
   const [, open, pool] = printed.match(/held open under the load: at most (\d+) \(pool (\d+)\)/) ?? [];

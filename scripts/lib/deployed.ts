@@ -60,6 +60,10 @@ export interface DeployedStack {
   restart(name: string): Promise<void>;
   /** Function processes that ended on their own (started again, as the platform starts a new isolate). */
   crashes(): { name: string; output: string }[];
+  /** Each instance of a function, straight (`http://127.0.0.1:<port>/<name>`), for a load balancer's view. */
+  instanceUrls(name: string): string[];
+  /** The process ids of a function's instances. */
+  instancePids(name: string): number[];
   stop(): Promise<void>;
 }
 
@@ -194,6 +198,8 @@ export async function startDeployedStack(options: {
       }
     },
     crashes: () => crashes,
+    instanceUrls: (name) => running[name].map((instance) => `http://127.0.0.1:${instance.port}/${name}`),
+    instancePids: (name) => running[name].map((instance) => instance.child.pid),
     async stop() {
       stopping = true;
       await gateway.shutdown();

@@ -5,7 +5,7 @@
  * releases the key. `resource_id` is the student the request is about (for a creation, the login it
  * made, which a takeover of an abandoned creation deletes if no student came of it).
  */
-import { db, type PrivateRow, type Sql, type Transaction } from "./db.ts";
+import type { PrivateRow, Sql, Transaction } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 
