@@ -5,23 +5,13 @@
 import assert from "node:assert/strict";
 import { aida, insertManager, saule } from "./support/fixtures.ts";
 import { expectError, expectJson } from "./support/responses.ts";
-import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
+import { appDatabase, callAs, callFunction, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 
 const sql = appDatabase.sql;
 const aidasBrowser = { "x-forwarded-for": "203.0.113.50, 10.0.0.1", "user-agent": "AidaBrowser/1.0" };
-
-async function staffPost(userId: string, path: string, body: unknown) {
-  return await callFunction(path, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${await tokenFor(userId)}`,
-      "content-type": "application/json",
-      ...aidasBrowser,
-    },
-    body: JSON.stringify(body),
-  });
-}
+/** Aida at work in her browser, through the gateway that passes her address. */
+const asAida = (path: string, body: unknown) => callAs(aida.id, path, body, aidasBrowser);
 
 async function readAudit(userId: string, query: string) {
   return await callFunction(`audit?${query}`, {
@@ -35,13 +25,13 @@ story(
     const body = newStudentBody("Audited Student");
     const created = await expectJson(await postStudent(aida.id, body, aidasBrowser), 201);
     const id = created.user_id;
-    await expectJson(await staffPost(aida.id, `students/${id}/refund`, { amount: 90, reason: "part back" }));
-    await expectJson(await staffPost(aida.id, `students/${id}/suspend`, { reason: "unpaid rest" }));
-    await expectJson(await staffPost(aida.id, `students/${id}/reactivate`, { reason: "paid" }));
-    await expectJson(await staffPost(aida.id, `students/${id}/reset-password`, {}));
+    await expectJson(await asAida(`students/${id}/refund`, { amount: 90, reason: "part back" }));
+    await expectJson(await asAida(`students/${id}/suspend`, { reason: "unpaid rest" }));
+    await expectJson(await asAida(`students/${id}/reactivate`, { reason: "paid" }));
+    await expectJson(await asAida(`students/${id}/reset-password`, {}));
     // A refused refund changes nothing, and so writes no audit row.
     await expectError(
-      await staffPost(aida.id, `students/${id}/refund`, { amount: 1000, reason: "x" }),
+      await asAida(`students/${id}/refund`, { amount: 1000, reason: "x" }),
       422,
       "refund_exceeds_payment",
     );

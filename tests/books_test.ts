@@ -6,26 +6,9 @@ import assert from "node:assert/strict";
 import { aida } from "./support/fixtures.ts";
 import { complete, enrol, watch } from "./support/learning.ts";
 import { expectJson } from "./support/responses.ts";
-import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
+import { appDatabase, callAs, callFunction, refreshAnalytics, story, tokenFor } from "./support/server.ts";
 
 const sql = appDatabase.sql;
-
-async function staffPost(userId: string, path: string, body: unknown) {
-  return await callFunction(path, {
-    method: "POST",
-    headers: { authorization: `Bearer ${await tokenFor(userId)}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-}
-
-async function refresh(rebuild: boolean) {
-  await expectJson(
-    await callFunction(`leaderboard/refresh${rebuild ? "?rebuild=true" : ""}`, {
-      method: "POST",
-      headers: { apikey: serviceKey },
-    }),
-  );
-}
 
 /** Every figure the analytics hold, in a stable order (what a rebuild must reproduce). */
 async function figures() {
@@ -56,9 +39,9 @@ story(
     await watch(sql, student, 67, 0, 480, 20);
     await expectJson(await complete(student, 67));
     await expectJson(
-      await staffPost(aida.id, `students/${student.id}/refund`, { amount: 90, reason: "part" }),
+      await callAs(aida.id, `students/${student.id}/refund`, { amount: 90, reason: "part" }),
     );
-    await refresh(true);
+    await refreshAnalytics(true);
     const before = { books: await booksOf(student.id), figures: await figures() };
     assert.equal(before.books?.refunds, 1);
 
@@ -70,9 +53,9 @@ story(
     });
 
     await t.step("a refresh and the nightly rebuild give the same figures as before", async () => {
-      await refresh(false);
+      await refreshAnalytics(false);
       assert.deepEqual(await figures(), before.figures);
-      await refresh(true);
+      await refreshAnalytics(true);
       assert.deepEqual(await figures(), before.figures);
     });
 
@@ -92,7 +75,7 @@ story(
   async () => {
     const student = await enrol("Undeletable Sale");
     await expectJson(
-      await staffPost(aida.id, `students/${student.id}/refund`, { amount: 10, reason: "part" }),
+      await callAs(aida.id, `students/${student.id}/refund`, { amount: 10, reason: "part" }),
     );
     for (
       const statement of [

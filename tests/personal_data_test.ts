@@ -6,30 +6,18 @@ import assert from "node:assert/strict";
 import { aida, saule } from "./support/fixtures.ts";
 import { graduate, type TestStudent } from "./support/learning.ts";
 import { expectError, expectJson } from "./support/responses.ts";
-import { appDatabase, baseUrl, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
+import {
+  appDatabase,
+  baseUrl,
+  callAs as as,
+  callFunction,
+  refreshAnalytics,
+  story,
+  tokenFor,
+} from "./support/server.ts";
 import { newStudentBody, postStudent, tablesContaining } from "./support/students.ts";
 
 const sql = appDatabase.sql;
-
-async function as(userId: string, path: string, body?: unknown) {
-  return await callFunction(path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: {
-      authorization: `Bearer ${await tokenFor(userId)}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
-
-async function refresh(rebuild: boolean) {
-  await expectJson(
-    await callFunction(`leaderboard/refresh${rebuild ? "?rebuild=true" : ""}`, {
-      method: "POST",
-      headers: { apikey: serviceKey },
-    }),
-  );
-}
 
 /** The books and the figures an erasure must leave exactly as they were. */
 async function booksAndFigures(studentId: string) {
@@ -100,7 +88,7 @@ story(
       },
     );
 
-    await refresh(true);
+    await refreshAnalytics(true);
     const before = await booksAndFigures(bolat.id);
 
     await t.step("only an admin erases; a manager gets 403 and nothing changes", async () => {
@@ -134,7 +122,7 @@ story(
       "the sale, its refunds, progress and every figure are exactly as before, rebuilt too",
       async () => {
         assert.deepEqual(await booksAndFigures(bolat.id), before);
-        await refresh(true);
+        await refreshAnalytics(true);
         assert.deepEqual(await booksAndFigures(bolat.id), before);
       },
     );

@@ -69,3 +69,31 @@ export async function tokenFor(
 export function story(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 }
+
+/** Calls a function as `userId` (a token for them): GET without a body, POST with it as JSON. */
+export async function callAs(
+  userId: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return await callFunction(path, {
+    method: body === undefined ? "GET" : "POST",
+    headers: {
+      authorization: `Bearer ${await tokenFor(userId)}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+/** The scheduler's analytics refresh (or the nightly rebuild), as the scheduler calls it. */
+export async function refreshAnalytics(rebuild = false): Promise<void> {
+  const response = await callFunction(`leaderboard/refresh${rebuild ? "?rebuild=true" : ""}`, {
+    method: "POST",
+    headers: { apikey: serviceKey },
+  });
+  await response.body?.cancel();
+  if (response.status !== 200) throw new Error(`the refresh answered ${response.status}`);
+}
