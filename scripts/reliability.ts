@@ -66,7 +66,8 @@ const notes = reports.map((r) => `- **${r.fault}:** ${r.notes.join("; ")}.`);
 const text = `# Reliability
 
 Faults and attacks against the stack exactly as \`npm start\` runs it (its own embedded Postgres, real
-processes, real HTTP) and against the deployed shape (every function as its own bundle, with postgres.js as it — the vendored, patched one — through PgBouncer in transaction mode, over a Postgres started again when it dies),
+processes, real HTTP) and against the deployed shape (every function as its own bundle carrying the vendored,
+fixed postgres.js, through PgBouncer in transaction mode, over a Postgres started again when it dies),
 under a load of creations (half with an \`Idempotency-Key\`), heartbeats, lesson completions and refunds
 from 14 clients (one heartbeat a second per student, as a player at most sends). Written by \`npm run reliability\` (scripts/reliability.ts) on ${
   new Date().toISOString().slice(0, 10)
