@@ -50,7 +50,7 @@ function pooled(results: RunResult[]): Figures {
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const pgbouncer = findPgBouncer();
   if ("missing" in pgbouncer) {
-    return { markdown: `Skipped: ${pgbouncer.missing}.`, machine: "", rows: [] };
+    return { markdown: `### instances — skipped: ${pgbouncer.missing}`, machine: "", rows: [] };
   }
   const requests = options.requests ?? (options.quick ? 400 : 6_000);
   const concurrency = options.concurrency ?? 32;
@@ -122,7 +122,10 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     }));
     return {
       markdown:
-        `${table(rows)}\n\nEach function process is the deploy bundle (the functions' import map, no ` +
+        `### instances — heartbeats from 100 students at concurrency ${concurrency}, the deploy bundle ` +
+        `as 1, 2 and 4 processes behind PgBouncer\n\n${
+          table(rows)
+        }\n\nEach function process is the deploy bundle (the functions' import map, no ` +
         `node_modules) with only Supabase's environment; the load driver sends each request straight to the ` +
         `next instance. ${rounds} interleaved round(s) of ${requests} heartbeats per shape; p50/p95/p99 over ` +
         `every request of a row's rounds. Target: the deployed shape keeps ≥ 0.8× the baseline's throughput, ` +
