@@ -6,7 +6,7 @@
  */
 import { parse } from "smol-toml";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./processes.ts";
+import { freePort, keepOutput, untilListening } from "./processes.ts";
 
 const supabaseDir = fileURLToPath(new URL("../../supabase/", import.meta.url));
 
@@ -106,26 +106,14 @@ export async function startDeployedStack(options: {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const output: string[] = [];
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.pipeThrough(new TextDecoderStream()).pipeTo(
-        new WritableStream({ write: (chunk) => void output.push(chunk) }),
-      ).catch(() => {});
-    }
-    for (let attempt = 0;; attempt++) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-        return { port, child, output };
-      } catch {
-        const exited = await Promise.race([
-          child.status.then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
-        ]);
-        if (exited || attempt > 400) {
-          throw new Error(`${name} did not start: ${output.join("").slice(-3000)}`);
-        }
-      }
-    }
+    const output = keepOutput([child.stdout, child.stderr]);
+    await untilListening(
+      port,
+      child,
+      20_000,
+      () => new Error(`${name} did not start: ${output.join("").slice(-3000)}`),
+    );
+    return { port, child, output };
   }
 
   const running: Record<string, RunningFunction[]> = {};

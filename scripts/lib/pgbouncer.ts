@@ -3,7 +3,7 @@
  * every transaction may run on another server connection, so no prepared statement and no session setting
  * outlives it. Debian's `pgbouncer` (`.ci/run` installs it); the deploy test and the deployed fault run use it.
  */
-import { freePort } from "./processes.ts";
+import { freePort, keepOutput, untilListening } from "./processes.ts";
 
 export interface PgBouncer {
   /** The pooled URL of `databaseUrl`'s database, marked `pgbouncer=true` as the functions expect. */
@@ -59,26 +59,14 @@ server_login_retry = 1
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  // Its log goes to stderr: kept for a failure to start, and drained so it never blocks.
-  const log: string[] = [];
-  child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({ write: (chunk) => void log.push(chunk) }),
-  ).catch(() => {});
-  for (let attempt = 0;; attempt++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      break;
-    } catch {
-      const exited = await Promise.race([
-        child.status.then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
-      ]);
-      if (exited || attempt > 100) {
-        if (!exited) child.kill("SIGKILL");
-        throw new Error(`PgBouncer did not start: ${log.join("").slice(-2000)}`);
-      }
-    }
-  }
+  // Its log goes to stderr, kept for a failure to start.
+  const log = keepOutput([child.stderr]);
+  await untilListening(
+    port,
+    child,
+    5_000,
+    () => new Error(`PgBouncer did not start: ${log.join("").slice(-2000)}`),
+  );
   const pooled = new URL(databaseUrl);
   pooled.hostname = "127.0.0.1";
   pooled.port = String(port);

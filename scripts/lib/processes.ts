@@ -4,6 +4,48 @@
  */
 import { createScratchDatabase, repoRoot, type RunningDatabase, startEmbeddedPostgres } from "./database.ts";
 
+/**
+ * What a child process writes to `streams`, kept (for a failure to explain itself) and drained, so that a full
+ * pipe never blocks it.
+ */
+export function keepOutput(streams: ReadableStream<Uint8Array>[]): string[] {
+  const output: string[] = [];
+  for (const stream of streams) {
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (chunk) => void output.push(chunk) }),
+    ).catch(() => {});
+  }
+  return output;
+}
+
+/**
+ * Waits until something listens on 127.0.0.1:`port`; throws `failure()` if `child` ends first or `limitMs`
+ * passes.
+ */
+export async function untilListening(
+  port: number,
+  child: Deno.ChildProcess,
+  limitMs: number,
+  failure: () => Error,
+): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  for (;;) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      const exited = await Promise.race([
+        child.status.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
+      ]);
+      if (exited || performance.now() > deadline) {
+        if (!exited) child.kill("SIGKILL");
+        throw failure();
+      }
+    }
+  }
+}
+
 /** A TCP port nobody listens on right now. */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
