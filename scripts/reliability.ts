@@ -3,13 +3,7 @@
  * `npm test`, written into docs/reliability.md. Each starts its own stack (`scripts/start.ts` on an
  * embedded Postgres in a temporary folder), so nothing else needs to run.
  */
-import {
-  connectionFault,
-  type FaultReport,
-  halfOpenFlood,
-  postgresKilled,
-  stackTerminated,
-} from "./lib/fault_scenarios.ts";
+import { connectionFault, type FaultReport, halfOpenFlood, stackTerminated } from "./lib/fault_scenarios.ts";
 import { formatted } from "./lib/generated.ts";
 
 const documentFile = new URL("../docs/reliability.md", import.meta.url);
@@ -17,34 +11,11 @@ const cpus = navigator.hardwareConcurrency;
 const reports: FaultReport[] = [];
 for (
   const scenario of [
-    () => postgresKilled({ beforeMs: 5000, afterMs: 5000, students: 40, finishers: 60 }),
-    () =>
-      connectionFault({
-        shape: "local",
-        fault: "terminations",
-        beforeMs: 5000,
-        afterMs: 5000,
-        students: 40,
-        finishers: 60,
-      }),
-    () =>
-      connectionFault({
-        shape: "deployed",
-        fault: "sigkill",
-        beforeMs: 5000,
-        afterMs: 5000,
-        students: 40,
-        finishers: 60,
-      }),
-    () =>
-      connectionFault({
-        shape: "deployed",
-        fault: "terminations",
-        beforeMs: 5000,
-        afterMs: 5000,
-        students: 40,
-        finishers: 60,
-      }),
+    ...(["local", "deployed"] as const).flatMap((shape) =>
+      (["sigkill", "terminations"] as const).map((fault) => () =>
+        connectionFault({ shape, fault, beforeMs: 5000, afterMs: 5000, students: 40, finishers: 60 })
+      )
+    ),
     () => stackTerminated({ beforeMs: 5000, students: 40, finishers: 60 }),
     () => halfOpenFlood({ connections: 20_000 }),
     () => halfOpenFlood({ connections: 20_000, slow: true, durationMs: 15_000 }),

@@ -11,7 +11,6 @@ import {
   connectionFault,
   type FaultReport,
   halfOpenFlood,
-  postgresKilled,
   stackTerminated,
 } from "../scripts/lib/fault_scenarios.ts";
 
@@ -35,7 +34,14 @@ function expectSound(report: FaultReport) {
 }
 
 Deno.test("Postgres killed with SIGKILL under load: restarted, nothing acknowledged lost, 503 meanwhile", async () => {
-  const report = await postgresKilled({ beforeMs: 2500, afterMs: 2500, students: 24, finishers: 30 });
+  const report = await connectionFault({
+    shape: "local",
+    fault: "sigkill",
+    beforeMs: 2500,
+    afterMs: 2500,
+    students: 24,
+    finishers: 30,
+  });
   expectSound(report);
   assert.ok(report.inFlight > 0, "requests were in flight when it died");
 });

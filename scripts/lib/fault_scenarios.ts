@@ -518,36 +518,6 @@ export function summarize(
   };
 }
 
-/** SIGKILL to Postgres mid-load: the stack starts it again; the load goes on; then the audit. */
-export async function postgresKilled(
-  options: { beforeMs: number; afterMs: number; students: number; finishers?: number },
-) {
-  const stack = await startFaultStack();
-  try {
-    const tokens = await prepare(stack, options.students, options.finishers ?? 0);
-    const load = startLoad(stack, tokens);
-    await new Promise((resolve) => setTimeout(resolve, options.beforeMs));
-    const pid = await stack.postgresPid();
-    const faultAt = performance.now();
-    Deno.kill(pid, "SIGKILL");
-    const recoveryMs = await untilServing(stack, faultAt, tokens.manager);
-    await new Promise((resolve) => setTimeout(resolve, options.afterMs));
-    await load.stop();
-    const report = summarize("Postgres killed (SIGKILL) under load", load, faultAt, recoveryMs);
-    if (recoveryMs === null) {
-      const said = stack.process.output().split("\n").filter((line) => !line.startsWith("{"));
-      report.violations.push(`never served again: ${said.slice(-30).join("\n")}`);
-      return report;
-    }
-    const said = stack.process.notices().split("\n").filter((line) => line.startsWith("[postgres]"));
-    report.notes.push(`what npm start said: ${said.map((line) => `"${line}"`).join(", ")}`);
-    await audit(stack, load, report, faultAt);
-    return report;
-  } finally {
-    await stack.stop();
-  }
-}
-
 /** SIGTERM to `npm start` mid-load: in-flight requests finish, Postgres stops cleanly; a restart finds it all. */
 export async function stackTerminated(options: { beforeMs: number; students: number; finishers?: number }) {
   const dataDir = await Deno.makeTempDir({ prefix: "tripwire-faults-" });
@@ -806,9 +776,16 @@ export async function connectionFault(options: {
           crashed[0].output.split("\n").filter((line) => /rror/.test(line)).slice(-2).join(" "),
       );
     }
+    // npm start says what its Postgres supervisor did; the deployed processes' output is in `crashed`.
+    const said = "process" in stack ? stack.process : undefined;
     if (recoveryMs === null) {
-      report.violations.push("never served again");
+      const last = said?.output().split("\n").filter((line) => !line.startsWith("{")).slice(-30).join("\n");
+      report.violations.push(`never served again${last ? `: ${last}` : ""}`);
       return report;
+    }
+    if (said) {
+      const notices = said.notices().split("\n").filter((line) => line.startsWith("[postgres]"));
+      report.notes.push(`what npm start said: ${notices.map((line) => `"${line}"`).join(", ")}`);
     }
     await audit(stack, load, report, faultAt);
     return report;
