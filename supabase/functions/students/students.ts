@@ -325,23 +325,23 @@ async function refundInTransaction(
       { refundable },
     );
   }
-  const [after] = await tx<{ full: boolean; ends_access: boolean }[]>`
+  const full = cents(refund.amount) === refundableCents;
+  const [{ partial_refund_ends_access }] = await tx<{ partial_refund_ends_access: boolean }[]>`
     with refund as (
       insert into public.student_refunds (user_id, refunded_by, amount, reason)
       values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})
     )
-    select ${cents(refund.amount) === refundableCents} as full, s.partial_refund_ends_access as ends_access
-    from analytics.settings s`;
-  if (after.full || after.ends_access) {
+    select s.partial_refund_ends_access from analytics.settings s`;
+  const endsAccess = (full || partial_refund_ends_access) && student.status !== "refunded";
+  if (endsAccess) {
     await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;
   }
   let revoked: { revoked_at: Date }[] = [];
-  if (after.full) {
+  if (full) {
     revoked = await tx<{ revoked_at: Date }[]>`
       update public.certificates set revoked_at = now() where user_id = ${studentId} and revoked_at is null
       returning revoked_at`;
   }
-  const endsAccess = (after.full || after.ends_access) && student.status !== "refunded";
   await audit(tx, {
     actor: caller,
     action: "student.refunded",
