@@ -68,8 +68,10 @@ $$;
 revoke execute on function private.changed_fields(jsonb, jsonb, text[], text[]) from public;
 
 -- Changes made straight in SQL (the dashboard's editor, a migration, an RPC) are audited by the database
--- itself: the academy's settings and its staff have no route of their own. The actor is the JWT's subject
--- when there is one.
+-- itself: the academy's settings and its staff. The actor is the JWT's subject when there is one; a function
+-- that changes staff says who acts and from where for its transaction (tripwire.actor_id, tripwire.actor_role,
+-- tripwire.client_ip, tripwire.user_agent, tripwire.request_id: _shared/audit.ts actingAs), so a change through
+-- the API is one row with its admin.
 create or replace function private.audit_database_change() returns trigger
 language plpgsql
 security definer
@@ -77,6 +79,7 @@ set search_path = ''
 as $$
 declare
   claims jsonb := nullif(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb;
+  actor text := coalesce(nullif(pg_catalog.current_setting('tripwire.actor_id', true), ''), claims ->> 'sub');
   changes jsonb;
   target text;
 begin
@@ -85,7 +88,7 @@ begin
                                       array[]::text[]);
     target := null;
   else
-    -- A person becoming, or ceasing to be, staff (or staff renamed): students are audited by the functions.
+    -- A person becoming, or ceasing to be, staff (or staff changed): students are audited by the functions.
     if coalesce(new.role, '') not in ('manager', 'admin') and coalesce(old.role, '') not in ('manager', 'admin') then
       return null;
     end if;
@@ -97,12 +100,17 @@ begin
   if changes = '{}' then
     return null;
   end if;
-  insert into private.audit_log (actor_id, actor_role, action, target_type, target_id, changes)
-  values (case when claims ->> 'sub' ~ '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' then (claims ->> 'sub')::uuid end,
-          'database',
-          case when tg_table_name = 'settings' then 'settings.changed' else 'staff.changed' end,
-          case when tg_table_name = 'settings' then 'settings' else 'staff' end,
-          target, changes);
+  insert into private.audit_log
+    (actor_id, actor_role, action, target_type, target_id, changes, client_ip, user_agent, request_id)
+  values (
+    case when actor ~ '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' then actor::uuid end,
+    coalesce(nullif(pg_catalog.current_setting('tripwire.actor_role', true), ''), 'database'),
+    case when tg_table_name = 'settings' then 'settings.changed' else 'staff.changed' end,
+    case when tg_table_name = 'settings' then 'settings' else 'staff' end,
+    target, changes,
+    nullif(pg_catalog.current_setting('tripwire.client_ip', true), ''),
+    nullif(pg_catalog.current_setting('tripwire.user_agent', true), ''),
+    nullif(pg_catalog.current_setting('tripwire.request_id', true), ''));
   return null;
 end;
 $$;
