@@ -8,7 +8,7 @@ import { createScratchDatabase, repoRoot, type RunningDatabase, startEmbeddedPos
  * What a child process writes to `streams`, kept (for a failure to explain itself) and drained, so that a full
  * pipe never blocks it.
  */
-export function keepOutput(streams: ReadableStream<Uint8Array>[]): string[] {
+export function keepOutput(streams: ReadableStream<Uint8Array<ArrayBuffer>>[]): string[] {
   const output: string[] = [];
   for (const stream of streams) {
     stream.pipeThrough(new TextDecoderStream()).pipeTo(
