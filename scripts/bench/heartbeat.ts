@@ -1,21 +1,28 @@
 /**
  * `npm run bench -- heartbeat`: 100 students posting heartbeats at concurrency 32 through
- * POST /functions/v1/video-tracking (where concurrent heartbeats share a statement), against the heartbeat
- * statement run straight through postgres.js one heartbeat at a time (`recordHeartbeats` of one, without
- * HTTP, the JWT or the coalescing); then the same POST at concurrency 1, 8 and 128; and against what this
- * Postgres can do at all: pgbench's single-row UPDATE at the same concurrency, when pgbench is installed.
+ * POST /functions/v1/video-tracking (where concurrent heartbeats share a statement), against the same code and
+ * batching without HTTP (`recordHeartbeat` through its coalescer, in the load driver's process), and both
+ * against the heartbeat statement run straight through postgres.js one heartbeat at a time
+ * (`recordHeartbeats` of one). The three sides' rounds are interleaved, each side's p99 is over all its
+ * rounds' requests, and the CPU each process used per heartbeat is counted. Then the same POST at concurrency
+ * 1, 8 and 128; and what this Postgres can do at all: pgbench's single-row UPDATE at the same concurrency,
+ * when pgbench is installed.
  * Also measured under the HTTP load: the function server's peak memory and the connections it holds open.
  */
 import postgres from "postgres";
-import { recordHeartbeats } from "../../supabase/functions/video-tracking/video_tracking.ts";
+import { recordHeartbeat, recordHeartbeats } from "../../supabase/functions/video-tracking/video_tracking.ts";
 import { createScratchDatabase } from "../lib/database.ts";
 import { createStudents } from "./learning.ts";
 import {
   type BenchOptions,
+  countCpu,
   drive,
+  findPgbench,
+  interleaved,
   machine,
   measure,
   peakMemoryMiB,
+  pgbenchTps,
   roundsOf,
   row,
   sampleConnections,
@@ -23,19 +30,6 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
-
-/** Where pgbench is, or undefined: it comes with Debian's postgresql-client, not with npm. */
-function findPgbench(): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    try {
-      Deno.statSync(`${dir}/pgbench`);
-      return `${dir}/pgbench`;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /**
  * pgbench in its own database on the same server: `pgbench -i -s 10`, then a script of one single-row
@@ -48,46 +42,29 @@ async function pgbenchSingleRowUpdate(
   seconds: number,
 ): Promise<number> {
   const database = await createScratchDatabase(databaseUrl, "tripwire_pgbench_");
-  const target = new URL(database.url);
-  const env = {
-    PGHOST: target.hostname,
-    PGPORT: target.port || "5432",
-    PGUSER: decodeURIComponent(target.username),
-    PGPASSWORD: decodeURIComponent(target.password),
-    PGDATABASE: database.name,
-  };
-  const script = await Deno.makeTempFile({ suffix: ".sql" });
   try {
-    await Deno.writeTextFile(
-      script,
-      "\\set aid random(1, 1000000)\nupdate pgbench_accounts set abalance = abalance + 1 where aid = :aid;\n",
-    );
-    const init = await new Deno.Command(pgbench, { args: ["-i", "-s", "10", "-q"], env, stderr: "piped" })
-      .output();
-    if (!init.success) throw new Error(new TextDecoder().decode(init.stderr));
-    const run = await new Deno.Command(pgbench, {
-      args: ["-n", "-M", "prepared", "-c", String(clients), "-j", "2", "-T", String(seconds), "-f", script],
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const printed = new TextDecoder().decode(run.stdout);
-    const tps = Number(printed.match(/tps = ([\d.]+)/)?.[1]);
-    if (!run.success || !Number.isFinite(tps)) {
-      throw new Error(printed + new TextDecoder().decode(run.stderr));
-    }
-    return tps;
+    return await pgbenchTps({
+      pgbench,
+      databaseUrl: database.url,
+      script:
+        "\\set aid random(1, 1000000)\nupdate pgbench_accounts set abalance = abalance + 1 where aid = :aid;\n",
+      clients,
+      seconds,
+      prepared: true,
+      initScale: 10,
+    });
   } finally {
-    await Deno.remove(script);
     await database.drop();
   }
 }
 
-const baselineName = "raw SQL: the heartbeat statement, one heartbeat each, concurrency 32";
-
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 500 : 10_000);
   const concurrency = options.concurrency ?? 32;
+  const baselineName = `raw SQL: the heartbeat statement, one heartbeat each, concurrency ${concurrency}`;
+  const batchedName =
+    `same code and batching, no HTTP (recordHeartbeat in the load driver), concurrency ${concurrency}`;
+  const httpName = `POST /video-tracking, concurrency ${concurrency}`;
   const rounds = roundsOf(options);
   const stack = await startBenchStack();
   try {
@@ -121,19 +98,13 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const text = await response.text();
       if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
     };
-    // About two seconds of load first, so the server's hot code is compiled (V8 tiers up after thousands of
-    // calls) before anything is measured; the same for the raw-SQL pool's prepared statement below.
-    const warmUp = Math.min(2_000, requests);
-    console.log(`warm-up: ${warmUp} heartbeats`);
-    await drive(warmUp, concurrency, viaHttp);
-    console.log(`HTTP: ${requests} heartbeats at concurrency ${concurrency}, ${rounds} round(s)`);
-    const connections = sampleConnections(stack.databaseUrl);
-    const http = await measure(rounds, () => drive(requests, concurrency, viaHttp));
-    const mostConnections = await connections.stop();
-    const peakMiB = peakMemoryMiB(stack.serverPid);
-
+    // The same code and batching as the function server, without HTTP or the JWT: recordHeartbeat through its
+    // coalescer on a pool of the server's size, called in this process. The coalescer reads its settings from
+    // the functions' configuration, which needs a database URL; the pool it uses is the one passed. The
+    // variables are taken back at the end: later scenarios' stacks inherit this process's environment.
+    Deno.env.set("SUPABASE_DB_URL", stack.databaseUrl);
+    Deno.env.set("DB_POOL_SIZE", String(stack.poolSize));
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
-    console.log(`raw SQL: ${requests} heartbeat UPDATEs at concurrency ${concurrency}`);
     const viaSql = async (index: number) => {
       const [state] = await recordHeartbeats([{
         userId: students[index % students.length].user.id,
@@ -141,8 +112,54 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       }], sql);
       if (!state.lesson_id) throw new Error(`refused: ${JSON.stringify(state)}`);
     };
-    await drive(warmUp, concurrency, viaSql);
-    const raw = await measure(rounds, () => drive(requests, concurrency, viaSql));
+    const viaCoalescer = async (index: number) => {
+      await recordHeartbeat(students[index % students.length].user.id, {
+        lesson_id: 67,
+        segments: segmentFor(index),
+        position: 0,
+      }, sql);
+    };
+    // About two seconds of load first on each side, so hot code is compiled (V8 tiers up after thousands of
+    // calls) and the pools' statements prepared before anything is measured.
+    const warmUp = Math.min(2_000, requests);
+    console.log(`warm-up: ${warmUp} heartbeats each side`);
+    for (const task of [viaHttp, viaCoalescer, viaSql]) await drive(warmUp, concurrency, task);
+    const connections = sampleConnections(stack.databaseUrl);
+    const sides = {
+      [baselineName]: () => drive(requests, concurrency, viaSql),
+      [batchedName]: () => drive(requests, concurrency, viaCoalescer),
+      [httpName]: () => drive(requests, concurrency, viaHttp),
+    };
+    const cpuSeconds: Record<string, Record<string, number>> = {};
+    let counting: ReturnType<typeof countCpu>;
+    const measured = await interleaved(rounds, sides, {
+      before() {
+        counting = countCpu({
+          "function server": [stack.serverPid],
+          postgres: "postgres",
+          "load driver": [Deno.pid],
+        });
+      },
+      after(name) {
+        const used = counting.stop();
+        cpuSeconds[name] ??= {};
+        for (const [group, seconds] of Object.entries(used.seconds)) {
+          cpuSeconds[name][group] = (cpuSeconds[name][group] ?? 0) + seconds;
+        }
+        cpuSeconds[name].machine = (cpuSeconds[name].machine ?? 0) + used.machineBusySeconds;
+      },
+    });
+    const mostConnections = await connections.stop();
+    const http = measured[httpName];
+    const raw = measured[baselineName];
+    const peakMiB = peakMemoryMiB(stack.serverPid);
+    const cpuNote = Object.entries(cpuSeconds).map(([name, groups]) =>
+      `${name}: ${
+        Object.entries(groups).map(([group, seconds]) =>
+          `${group} ${(seconds * 1000 / (requests * rounds)).toFixed(3)} ms`
+        ).join(", ")
+      }`
+    ).join("; ");
     const [shape] = await sql<{ ranges_avg: string; ranges_max: number; rejected: string }[]>`
       select round(avg(n), 1) as ranges_avg, max(n) as ranges_max, sum(rejected_seconds) as rejected
       from public.video_tracking vt, lateral (select count(*)::int as n from unnest(vt.watched_ranges)) c
@@ -153,17 +170,17 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       `(at most ${shape.ranges_max}); seconds refused as implausible: ${Number(shape.rejected).toFixed(0)}`;
 
     const pgbench = findPgbench();
-    let pgbenchTps: number | undefined;
+    let updateTps: number | undefined;
     let pgbenchNote = "pgbench is not installed (Debian: postgresql-client), so that ratio is not measured";
     if (pgbench) {
       const seconds = options.quick ? 3 : 10;
       console.log(`pgbench: single-row UPDATE, ${concurrency} clients, ${seconds} s`);
-      pgbenchTps = await pgbenchSingleRowUpdate(pgbench, stack.databaseUrl, concurrency, seconds);
+      updateTps = await pgbenchSingleRowUpdate(pgbench, stack.databaseUrl, concurrency, seconds);
       pgbenchNote =
         `pgbench single-row UPDATE of pgbench_accounts (scale 10), ${concurrency} clients, same server: ` +
-        `${pgbenchTps.toFixed(0)} tps; POST /video-tracking reaches ` +
-        `${(http.figures.perSecond / pgbenchTps * 100).toFixed(0)} % of it, the raw heartbeat UPDATE ` +
-        `${(raw.figures.perSecond / pgbenchTps * 100).toFixed(0)} %.`;
+        `${updateTps.toFixed(0)} tps; POST /video-tracking reaches ` +
+        `${(http.figures.perSecond / updateTps * 100).toFixed(0)} % of it, the raw heartbeat UPDATE ` +
+        `${(raw.figures.perSecond / updateTps * 100).toFixed(0)} %.`;
     }
 
     // Requests a second against concurrency: the coalescing has company only when requests overlap.
@@ -181,7 +198,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     }
     const rows = [
       row(baselineName, raw),
-      row(`POST /video-tracking, concurrency ${concurrency}`, http, baselineName),
+      row(batchedName, measured[batchedName], baselineName),
+      row(httpName, http, batchedName),
       ...sweep,
     ];
     const memoryNote = peakMiB === undefined
@@ -197,6 +215,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       "",
       `- ${pgbenchNote}`,
       `- ${shapeNote}.`,
+      `- CPU per heartbeat (all rounds; the load driver is this process, the function server another): ` +
+      `${cpuNote}.`,
       `- ${memoryNote}.`,
       `- Postgres connections the function server held open under the load: at most ${mostConnections} ` +
       `(pool ${stack.poolSize}).`,
@@ -206,14 +226,16 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       rows,
       machine: machineLabel,
       extra: {
-        pgbench_single_row_update_tps: pgbenchTps ?? null,
-        http_share_of_pgbench: pgbenchTps ? http.figures.perSecond / pgbenchTps : null,
+        pgbench_single_row_update_tps: updateTps ?? null,
+        http_share_of_pgbench: updateTps ? http.figures.perSecond / updateTps : null,
         function_server_peak_rss_mib: peakMiB ?? null,
         connections_open_max: mostConnections,
         pool_size: stack.poolSize,
       },
     };
   } finally {
+    Deno.env.delete("SUPABASE_DB_URL");
+    Deno.env.delete("DB_POOL_SIZE");
     await stack.stop();
   }
 }

@@ -10,22 +10,47 @@
  */
 import postgres from "postgres";
 import { prepareDatabase } from "../lib/database.ts";
-import { startDeployedStack } from "../lib/deployed.ts";
+import { type DeployedStack, startDeployedStack } from "../lib/deployed.ts";
 import { localJwtSecret, localSecretKey } from "../lib/local_stack.ts";
 import { findPgBouncer, startPgBouncer } from "../lib/pgbouncer.ts";
 import { scratchDatabase } from "../lib/processes.ts";
 import { createStudents } from "./learning.ts";
 import {
   type BenchOptions,
+  countCpu,
   drive,
-  type Figures,
-  figures,
+  findPgbench,
+  interleaved,
   machine,
+  pgbenchTps,
   roundsOf,
-  type RunResult,
   type ScenarioReport,
   table,
 } from "./lib.ts";
+import {
+  heartbeatBurst,
+  maxIdleSeconds,
+  maxPlaybackRate,
+  maxStoredRanges,
+  toleranceSeconds,
+} from "../../supabase/functions/video-tracking/video_tracking.ts";
+
+/**
+ * Postgres' own ceiling for heartbeats: pgbench calls the heartbeat statement through the pooler, `batch`
+ * students a statement (a random run of the 100), each having played half a second at the wall clock's
+ * position. Heartbeats a second = transactions a second × batch.
+ */
+function heartbeatScript(batch: number): string {
+  return `\\set n random(0, ${100 - batch})
+select * from private.record_heartbeats((
+  select jsonb_agg(jsonb_build_object('i', s.n - :n, 'user_id', s.user_id, 'lesson_id', 67,
+                                      'segments', jsonb_build_array(jsonb_build_array(p.at, p.at + 0.5))))
+  from bench_students s,
+       (select round(mod(extract(epoch from clock_timestamp())::numeric, 590), 3) as at) p
+  where s.n between :n and :n + ${batch - 1}),
+  1000000, ${heartbeatBurst}, ${maxPlaybackRate}, ${maxIdleSeconds}, ${toleranceSeconds}, ${maxStoredRanges});
+`;
+}
 
 const shapes = [
   { name: "1 process, pool 10, through PgBouncer", instances: 1, pool: 10 },
@@ -34,18 +59,6 @@ const shapes = [
   { name: "4 processes × pool 3, through PgBouncer", instances: 4, pool: 3 },
 ] as const;
 const baselineName = shapes[0].name;
-
-/** One row's figures over all its rounds' requests, pooled (p99 of every request, not a median of p99s). */
-function pooled(results: RunResult[]): Figures {
-  return figures({
-    requests: results.reduce((sum, result) => sum + result.requests, 0),
-    concurrency: results[0].concurrency,
-    errors: results.reduce((sum, result) => sum + result.errors, 0),
-    errorSamples: results.flatMap((result) => result.errorSamples),
-    seconds: results.reduce((sum, result) => sum + result.seconds, 0),
-    latenciesMs: results.flatMap((result) => result.latenciesMs),
-  });
-}
 
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const pgbouncer = findPgBouncer();
@@ -68,8 +81,11 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     AUTH_ADMIN: "local",
     DB_POOL_SIZE: String(pool),
     HEARTBEATS_PER_SECOND: "1000000",
+    ...(Deno.env.get("HEARTBEAT_STATEMENTS")
+      ? { HEARTBEAT_STATEMENTS: Deno.env.get("HEARTBEAT_STATEMENTS")! }
+      : {}),
   });
-  const stacks = [];
+  const stacks: DeployedStack[] = [];
   try {
     for (const shape of shapes) {
       stacks.push(
@@ -107,17 +123,92 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     };
     const tasks = stacks.map((stack) => heartbeatsTo(stack.instanceUrls("video-tracking")));
     for (const task of tasks) await drive(Math.min(1_000, requests), concurrency, task); // warm-up
-    const results: RunResult[][] = shapes.map(() => []);
-    for (let round = 0; round < rounds; round++) {
-      for (const [index, task] of tasks.entries()) {
-        console.log(`round ${round + 1}: ${shapes[index].name}`);
-        results[index].push(await drive(requests, concurrency, task));
+    const costs = shapes.map(() => ({
+      cpu: {} as Record<string, number>,
+      busy: 0,
+      seconds: 0,
+      statements: 0,
+    }));
+    let counting: ReturnType<typeof countCpu>;
+    let servedBefore = 0;
+    const byName = Object.fromEntries(shapes.map((shape, index) => [shape.name, index]));
+    const measured = await interleaved(
+      rounds,
+      Object.fromEntries(
+        shapes.map((shape, index) => [shape.name, () => drive(requests, concurrency, tasks[index])]),
+      ),
+      {
+        async before(name) {
+          servedBefore = (await pooler.served()).transactions;
+          counting = countCpu({
+            postgres: "postgres",
+            pgbouncer: "pgbouncer",
+            functions: stacks[byName[name]].instancePids("video-tracking"),
+            "load driver": [Deno.pid],
+          });
+        },
+        async after(name, result) {
+          const used = counting.stop();
+          const cost = costs[byName[name]];
+          cost.statements += (await pooler.served()).transactions - servedBefore - 1; // less the SHOW STATS
+          cost.busy += used.machineBusySeconds;
+          cost.seconds += result.seconds;
+          for (const [group, seconds] of Object.entries(used.seconds)) {
+            cost.cpu[group] = (cost.cpu[group] ?? 0) + seconds;
+          }
+        },
+      },
+    );
+    const pgbench = findPgbench();
+    const ceilings: { batch: number; heartbeatsPerSecond: number }[] = [];
+    if (pgbench) {
+      await admin`
+        create table bench_students as
+        select (row_number() over (order by user_id) - 1)::int as n, user_id from public.tripwire_users`;
+      for (const batch of [1, 6]) {
+        console.log(`pgbench: the heartbeat statement, ${batch} a statement, through PgBouncer`);
+        const tps = await pgbenchTps({
+          pgbench,
+          databaseUrl: pooler.url.split("?")[0],
+          script: heartbeatScript(batch),
+          clients: concurrency,
+          seconds: options.quick ? 3 : 10,
+        });
+        ceilings.push({ batch, heartbeatsPerSecond: tps * batch });
       }
     }
+    const ceilingNote = pgbench
+      ? `Postgres' own ceiling, pgbench calling the heartbeat statement through the same PgBouncer at ${concurrency} ` +
+        `clients: ${
+          ceilings.map((c) => `${c.heartbeatsPerSecond.toFixed(0)} heartbeats/s at ${c.batch} a statement`)
+            .join(", ")
+        }.`
+      : "pgbench is not installed (Debian: postgresql-client), so Postgres' own ceiling is not measured.";
+    const heartbeats = requests * rounds;
+    const cores = navigator.hardwareConcurrency;
+    const whereCpuWent = shapes.map((shape, index) => ({
+      shape: shape.name,
+      heartbeatsPerStatement: heartbeats / costs[index].statements,
+      cpuMsPerHeartbeat: Object.fromEntries(
+        Object.entries(costs[index].cpu).map(([name, seconds]) => [name, (seconds * 1000) / heartbeats]),
+      ),
+      machineCpuMsPerHeartbeat: (costs[index].busy * 1000) / heartbeats,
+      machineBusyShare: costs[index].busy / (costs[index].seconds * cores),
+    }));
+    const groups = Object.keys(whereCpuWent[0].cpuMsPerHeartbeat);
+    const cpuTable = [
+      `| shape | heartbeats per statement | ${groups.map((name) => `${name} CPU ms`).join(" | ")} | ` +
+      `whole machine CPU ms | machine busy |`,
+      `|---|---:|${groups.map(() => "---:").join("|")}|---:|---:|`,
+      ...whereCpuWent.map((row) =>
+        `| ${row.shape} | ${row.heartbeatsPerStatement.toFixed(2)} | ${
+          groups.map((name) => row.cpuMsPerHeartbeat[name].toFixed(3)).join(" | ")
+        } | ${row.machineCpuMsPerHeartbeat.toFixed(3)} | ${(row.machineBusyShare * 100).toFixed(0)} % |`
+      ),
+    ].join("\n");
     const rows = shapes.map((shape, index) => ({
       name: `POST video-tracking, ${shape.name}, concurrency ${concurrency}`,
-      figures: pooled(results[index]),
-      rounds: results[index].map(figures),
+      ...measured[shape.name],
       baseline: index === 0 ? undefined : `POST video-tracking, ${baselineName}, concurrency ${concurrency}`,
     }));
     return {
@@ -129,9 +220,11 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         `node_modules) with only Supabase's environment; the load driver sends each request straight to the ` +
         `next instance. ${rounds} interleaved round(s) of ${requests} heartbeats per shape; p50/p95/p99 over ` +
         `every request of a row's rounds. Target: the deployed shape keeps ≥ 0.8× the baseline's throughput, ` +
-        `p99 ≤ 50 ms.`,
+        `p99 ≤ 50 ms.\n\nWhere the CPU went, per heartbeat (all rounds; ${cores} cores; \"statements\" are the ` +
+        `transactions PgBouncer passed to Postgres):\n\n${cpuTable}\n\n${ceilingNote}`,
       machine: await machine(database.url),
       rows,
+      extra: { whereCpuWent, ceilings },
     };
   } finally {
     for (const stack of stacks) await stack.stop();

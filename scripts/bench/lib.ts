@@ -149,6 +149,126 @@ export function figures(result: RunResult): Figures {
   };
 }
 
+/** One row's figures over all its rounds' requests, pooled (p99 of every request, not a median of p99s). */
+export function pooled(results: RunResult[]): Figures {
+  return figures({
+    requests: results.reduce((sum, result) => sum + result.requests, 0),
+    concurrency: results[0].concurrency,
+    errors: results.reduce((sum, result) => sum + result.errors, 0),
+    errorSamples: results.flatMap((result) => result.errorSamples),
+    seconds: results.reduce((sum, result) => sum + result.seconds, 0),
+    latenciesMs: results.flatMap((result) => result.latenciesMs),
+  });
+}
+
+/**
+ * Rounds interleaved across sides (round 1 of every side, then round 2…), so a host that slows down midway
+ * slows every side alike; each side's figures are its rounds' requests pooled. `before`/`after` wrap each
+ * round (to count what it cost).
+ */
+export async function interleaved<Name extends string>(
+  rounds: number,
+  sides: Record<Name, () => Promise<RunResult>>,
+  around?: {
+    before(name: Name): void | Promise<void>;
+    after(name: Name, result: RunResult): void | Promise<void>;
+  },
+): Promise<Record<Name, { figures: Figures; rounds: Figures[] }>> {
+  const names = Object.keys(sides) as Name[];
+  const results = Object.fromEntries(names.map((name) => [name, [] as RunResult[]])) as Record<
+    Name,
+    RunResult[]
+  >;
+  for (let round = 0; round < rounds; round++) {
+    for (const name of names) {
+      console.log(`round ${round + 1}: ${name}`);
+      await around?.before(name);
+      const result = await sides[name]();
+      await around?.after(name, result);
+      results[name].push(result);
+      if (result.errorSamples.length) console.error(`errors: ${result.errorSamples.join(" | ")}`);
+    }
+  }
+  return Object.fromEntries(
+    names.map((name) => [name, { figures: pooled(results[name]), rounds: results[name].map(figures) }]),
+  ) as Record<Name, { figures: Figures; rounds: Figures[] }>;
+}
+
+/** Where pgbench is, or undefined: it comes with Debian's postgresql-client, not with npm. */
+export function findPgbench(): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    try {
+      Deno.statSync(`${dir}/pgbench`);
+      return `${dir}/pgbench`;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * pgbench's transactions a second for `script` (pgbench's script language) at `clients` clients for
+ * `seconds`, against `databaseUrl`; `prepared` statements only where no transaction pooler is between.
+ * `initScale` first runs `pgbench -i -s <scale>` there.
+ */
+export async function pgbenchTps(options: {
+  pgbench: string;
+  databaseUrl: string;
+  script: string;
+  clients: number;
+  seconds: number;
+  prepared?: boolean;
+  initScale?: number;
+}): Promise<number> {
+  const target = new URL(options.databaseUrl);
+  const env = {
+    PGHOST: target.hostname,
+    PGPORT: target.port || "5432",
+    PGUSER: decodeURIComponent(target.username),
+    PGPASSWORD: decodeURIComponent(target.password),
+    PGDATABASE: decodeURIComponent(target.pathname.slice(1)),
+  };
+  const scriptFile = await Deno.makeTempFile({ suffix: ".sql" });
+  try {
+    await Deno.writeTextFile(scriptFile, options.script);
+    if (options.initScale) {
+      const init = await new Deno.Command(options.pgbench, {
+        args: ["-i", "-s", String(options.initScale), "-q"],
+        env,
+        stderr: "piped",
+      }).output();
+      if (!init.success) throw new Error(new TextDecoder().decode(init.stderr));
+    }
+    const run = await new Deno.Command(options.pgbench, {
+      args: [
+        "-n",
+        "-M",
+        options.prepared ? "prepared" : "simple",
+        "-c",
+        String(options.clients),
+        "-j",
+        "2",
+        "-T",
+        String(options.seconds),
+        "-f",
+        scriptFile,
+      ],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const printed = new TextDecoder().decode(run.stdout);
+    const tps = Number(printed.match(/tps = ([\d.]+)/)?.[1]);
+    if (!run.success || !Number.isFinite(tps)) {
+      throw new Error(printed + new TextDecoder().decode(run.stderr));
+    }
+    return tps;
+  } finally {
+    await Deno.remove(scriptFile);
+  }
+}
+
 /** Cores, memory and Postgres version: absolute numbers mean nothing without them. */
 export async function machine(databaseUrl: string): Promise<string> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
@@ -280,4 +400,75 @@ export function table(rows: Row[]): string {
     );
   }
   return lines.join("\n");
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; 0 where it is gone. */
+function processCpuSeconds(pid: number): number {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(")").pop()!.trim().split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** The process ids running a program (its /proc `comm`), e.g. every `postgres` or `pgbouncer`. */
+function pidsOf(program: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      if (Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim() === program) pids.push(Number(entry.name));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Where the machine's CPU went: named groups of processes, and the whole machine (busy, all cores). */
+export interface CpuShares {
+  seconds: Record<string, number>;
+  machineBusySeconds: number;
+}
+
+function machineBusySeconds(): number {
+  const [, ...ticks] = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).map(Number);
+  const idle = ticks[3] + ticks[4]; // idle + iowait
+  return (ticks.reduce((sum, tick) => sum + tick, 0) - idle) / 100;
+}
+
+/**
+ * Starts counting the CPU used by each group (pids, or a program name for every process running it);
+ * `stop()` answers what each used meanwhile. Postgres backends that end meanwhile are not counted (behind a
+ * pooler they live on).
+ */
+export function countCpu(groups: Record<string, number[] | string>): { stop(): CpuShares } {
+  const pidsNow = () =>
+    Object.fromEntries(
+      Object.entries(groups).map((
+        [name, group],
+      ) => [name, typeof group === "string" ? pidsOf(group) : group]),
+    );
+  const sample = (pids: Record<string, number[]>) =>
+    Object.fromEntries(
+      Object.entries(pids).map((
+        [name, list],
+      ) => [name, new Map(list.map((pid) => [pid, processCpuSeconds(pid)]))]),
+    );
+  const before = sample(pidsNow());
+  const busyBefore = machineBusySeconds();
+  return {
+    stop() {
+      const after = sample(pidsNow());
+      const seconds = Object.fromEntries(
+        Object.entries(after).map(([name, pids]) => [
+          name,
+          [...pids].reduce((sum, [pid, cpu]) => sum + cpu - (before[name].get(pid) ?? 0), 0),
+        ]),
+      );
+      return { seconds, machineBusySeconds: machineBusySeconds() - busyBefore };
+    },
+  };
 }

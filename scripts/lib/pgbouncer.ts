@@ -3,11 +3,14 @@
  * every transaction may run on another server connection, so no prepared statement and no session setting
  * outlives it. Debian's `pgbouncer` (`.ci/run` installs it); the deploy test and the deployed fault run use it.
  */
+import postgres from "postgres";
 import { freePort, keepOutput, untilListening } from "./processes.ts";
 
 export interface PgBouncer {
   /** The pooled URL of `databaseUrl`'s database, marked `pgbouncer=true` as the functions expect. */
   url: string;
+  /** Transactions and queries PgBouncer has passed to the server so far (its `SHOW STATS`), all databases. */
+  served(): Promise<{ transactions: number; queries: number }>;
   stop(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ pool_mode = transaction
 max_client_conn = 2000
 default_pool_size = ${poolSize}
 server_login_retry = 1
+stats_users = ${decodeURIComponent(target.username)}
 `,
   );
   // Clients are trusted (the tests' own); towards the server PgBouncer logs in with this password (SCRAM).
@@ -71,8 +75,24 @@ server_login_retry = 1
   pooled.hostname = "127.0.0.1";
   pooled.port = String(port);
   pooled.searchParams.set("pgbouncer", "true");
+  const adminUrl = new URL(pooled);
+  adminUrl.pathname = "/pgbouncer";
+  adminUrl.search = "";
   return {
     url: pooled.toString(),
+    async served() {
+      // The admin console speaks only the simple protocol and has no pg_type to fetch.
+      const admin = postgres(adminUrl.toString(), { max: 1, fetch_types: false, onnotice: () => {} });
+      try {
+        const rows = await admin`show stats`.simple();
+        return {
+          transactions: rows.reduce((sum, row) => sum + Number(row.total_xact_count), 0),
+          queries: rows.reduce((sum, row) => sum + Number(row.total_query_count), 0),
+        };
+      } finally {
+        await admin.end();
+      }
+    },
     async stop() {
       try {
         child.kill("SIGTERM");

@@ -126,10 +126,10 @@ export interface HeartbeatInput {
 }
 
 /**
- * Records heartbeats in one statement: each input gets its own row's state back, in input order. The inputs
- * must be of distinct (student, lesson) pairs (one UPDATE writes a row once). A refused input (not a student,
- * revoked, locked, over its rate, no tracking row yet) refuses only itself: its row says why. The caller's
- * role is read in the same statement. Asynchronous commit, the plausibility bucket and the rate bucket are
+ * Records heartbeats in one statement (`private.record_heartbeats`): each input gets its own row's state
+ * back, in input order. The inputs must be of distinct (student, lesson) pairs (one UPDATE writes a row
+ * once). A refused input (not a student, revoked, locked, over its rate, no tracking row yet) refuses only
+ * itself: its row says why. The caller's role is read in the same statement. Asynchronous commit, the plausibility bucket and the rate bucket are
  * exactly those of a lone heartbeat.
  */
 export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()): Promise<StateRow[]> {
@@ -144,105 +144,12 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
     position: heartbeat.position ?? null,
     playback_rate: heartbeat.playback_rate ?? null,
   })));
-  // The heartbeats `vt` could take now: its bucket refilled for the time since its last one (never less).
-  const tokensNow = sql`
-    least(${heartbeatBurst}::real, vt.heartbeat_tokens + ${heartbeatsPerSecond()}::real *
-          greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real)`;
-  const rows = await sql<(StateRow & { i: number })[]>`
-    with input as (
-      select x.i, x.user_id, x.lesson_id, x.segments, x.position, x.playback_rate
-      from jsonb_to_recordset(${batch}::text::jsonb)
-        as x (i int, user_id uuid, lesson_id int, segments jsonb, position numeric, playback_rate numeric)
-    ),
-    caller as (
-      select i.i, u.role, t.status
-      from input i
-      join public.users u on u.id = i.user_id
-      left join public.tripwire_users t on t.user_id = u.id
-    ),
-    bucket as (
-      select i.i, ${tokensNow} as tokens
-      from input i
-      join public.video_tracking vt on vt.user_id = i.user_id and vt.lesson_id = i.lesson_id
-    ),
-    lesson as (
-      select i.i, l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
-             c.role = 'student' and c.status not in ('suspended', 'refunded') and exists (
-               select 1 from public.tripwire_module_unlocks u
-               where u.user_id = i.user_id and u.module_id = l.module_id
-             ) as unlocked
-      from input i
-      join public.tripwire_lessons l on l.id = i.lesson_id
-      left join caller c on c.i = i.i
-    ),
-    incoming as (
-      select l.i,
-             coalesce(range_agg(numrange(s.start_at, least(s.end_at, l.duration))) filter (where s.start_at < l.duration),
-                      '{}'::nummultirange) as ranges
-      from lesson l
-      join input i on i.i = l.i
-      left join lateral (
-        select (e ->> 0)::numeric as start_at, (e ->> 1)::numeric as end_at
-        from jsonb_array_elements(i.segments) as e
-      ) as s on true
-      group by l.i
-    ),
-    updated as (
-      update public.video_tracking vt
-      set (watched_ranges, watched_seconds, watch_percentage, rejected_seconds, status, qualified_at, credit_clock_at) = (
-            select w.ranges, m.seconds, m.percentage, vt.rejected_seconds + w.rejected,
-                   case when vt.status = 'not_started' and m.seconds > 0 then 'in_progress' else vt.status end,
-                   case when vt.qualified_at is null and m.percentage >= l.min_watch_percentage then now()
-                        else vt.qualified_at end,
-                   b.clock + make_interval(secs => w.credited / ${maxPlaybackRate})
-            from (
-              select greatest(coalesce(vt.credit_clock_at, now()), now() - make_interval(secs => ${maxIdleSeconds}))
-                as clock
-            ) b
-            cross join lateral private.credit_watch(
-              vt.watched_ranges, n.ranges,
-              ${maxPlaybackRate} * extract(epoch from now() - b.clock) + ${toleranceSeconds},
-              ${maxStoredRanges}
-            ) w
-            cross join lateral (
-              select round(least(private.multirange_seconds(w.ranges), l.duration), 2) as seconds,
-                     round(least(100, private.multirange_seconds(w.ranges) * 100 / l.duration), 2) as percentage
-            ) m
-          ),
-          heartbeat_count = vt.heartbeat_count + 1,
-          heartbeat_tokens = ${tokensNow} - 1,
-          last_heartbeat_at = now(),
-          -- least() skips a null: an absent position must not reach it, or it would become the duration.
-          last_position_seconds = case when i.position is null then vt.last_position_seconds
-                                       else least(i.position, l.duration) end,
-          last_playback_rate = coalesce(i.playback_rate, vt.last_playback_rate)
-      from input i
-      join lesson l on l.i = i.i
-      join incoming n on n.i = i.i
-      -- The bucket is read from the row being updated (not the snapshot), so concurrent heartbeats each spend
-      -- a token of their own.
-      where vt.user_id = i.user_id and vt.lesson_id = l.id and l.unlocked
-        and ${tokensNow} >= 1
-      returning i.i, vt.*
-    )
-    -- Asynchronous commit for this transaction only (Postgres docs, "Asynchronous Commit"): a crash of
-    -- the server may lose the last ~0.6 s of heartbeats, never corrupt or half-apply one. Waiting for the
-    -- WAL flush was most of a heartbeat's cost; completions, which matter, stay synchronous.
-    select set_config('synchronous_commit', 'off', true) as commit_mode, i.i,
-           c.role as caller_role, c.status as caller_status, l.id is not null as lesson_found, l.unlocked,
-           u.lesson_id, b.tokens,
-           u.watched_seconds, l.duration::int as duration_seconds, u.watch_percentage, l.min_watch_percentage,
-           u.qualified_at is not null as qualified, u.status, u.rejected_seconds, u.heartbeat_count,
-           u.last_position_seconds,
-           (select coalesce(jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text) order by lower(r)), '[]')
-            from unnest(u.watched_ranges) as r) as segments
-    from input i
-    left join caller c on c.i = i.i
-    left join lesson l on l.i = i.i
-    left join bucket b on b.i = i.i
-    left join updated u on u.i = i.i
-    order by i.i`;
-  return rows;
+  // One call of the database's own statement (migration 20261206100800): its plan is kept by the server
+  // connection, so a transaction pooler (which keeps no prepared statement) does not plan it again each time.
+  return await sql<(StateRow & { i: number })[]>`
+    select * from private.record_heartbeats(
+      ${batch}::text::jsonb, ${heartbeatsPerSecond()}::real, ${heartbeatBurst}::real, ${maxPlaybackRate}::numeric,
+      ${maxIdleSeconds}::numeric, ${toleranceSeconds}::numeric, ${maxStoredRanges}::int)`;
 }
 
 /**
