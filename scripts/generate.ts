@@ -1,25 +1,27 @@
 /**
- * `npm run gen` (or gen:openapi, gen:types, gen:diagram): writes the generated files the tests check
- * for staleness. The database types and the diagram come from a throwaway database (embedded
- * Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
+ * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema): writes the generated files the tests
+ * check for staleness. The database types, the diagram and the current schema come from a throwaway database
+ * (embedded Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
  */
-import { prepareDatabase } from "./lib/database.ts";
+import { applyMigrations, bootstrapPlainPostgres, prepareDatabase } from "./lib/database.ts";
 import {
   architectureFile,
+  currentSchemaFiles,
   databaseTypesFile,
   databaseTypesText,
   formatted,
   openApiFile,
   openApiText,
   schemaDiagram,
+  schemaFolder,
   withDiagram,
 } from "./lib/generated.ts";
 import { scratchDatabase } from "./lib/processes.ts";
 
-const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram"];
+const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram", "schema"];
 for (const target of targets) {
-  if (!["openapi", "types", "diagram"].includes(target)) {
-    console.error(`Unknown target ${target}: openapi, types or diagram`);
+  if (!["openapi", "types", "diagram", "schema"].includes(target)) {
+    console.error(`Unknown target ${target}: openapi, types, diagram or schema`);
     Deno.exit(2);
   }
 }
@@ -44,6 +46,26 @@ if (targets.includes("types") || targets.includes("diagram")) {
       await Deno.writeTextFile(architectureFile, await formatted(updated, "md"));
       console.log("Wrote the data model diagram into docs/architecture.md");
     }
+  } finally {
+    await database.stop();
+  }
+}
+
+if (targets.includes("schema")) {
+  // Migrated and not seeded: the schema's own rows (settings, achievements) and nothing else.
+  const database = await scratchDatabase("tripwire_gen_schema_");
+  try {
+    await bootstrapPlainPostgres(database.url);
+    await applyMigrations(database.url);
+    const files = await currentSchemaFiles(database.url);
+    await Deno.mkdir(schemaFolder, { recursive: true });
+    for await (const entry of Deno.readDir(schemaFolder)) {
+      if (!(entry.name in files)) await Deno.remove(`${schemaFolder}${entry.name}`);
+    }
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.writeTextFile(`${schemaFolder}${name}`, text);
+    }
+    console.log("Wrote supabase/schemas/");
   } finally {
     await database.stop();
   }

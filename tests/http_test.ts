@@ -14,15 +14,13 @@ import {
   tokenFor,
 } from "./support/server.ts";
 import { expectError } from "./support/responses.ts";
+import { deployedFunctions } from "../scripts/lib/deployed.ts";
+import { signedInOperations } from "./support/contract.ts";
 
-/** Each function with the method its main route answers. */
-const functionRoutes = [
-  ["create-tripwire-user", "POST"],
-  ["video-tracking", "POST"],
-  ["complete-lesson", "POST"],
-  ["leaderboard", "GET"],
-];
-const functionNames = functionRoutes.map(([name]) => name);
+/** Every function config.toml deploys. */
+const functionNames = Object.keys(deployedFunctions());
+/** Every documented operation that takes a signed-in user, with an example path. */
+const signedInRoutes = signedInOperations();
 const bolat = await insertStudent(appDatabase.sql, {
   managerId: aida.id,
   email: "bolat.http@example.kz",
@@ -48,9 +46,16 @@ story("a browser's CORS preflight is answered for every function", async () => {
   }
 });
 
-story("no token → 401 JSON on every function", async () => {
-  for (const [name, method] of functionRoutes) {
-    const response = await callFunction(name, { method, headers: { origin: "https://academy.example" } });
+story("no token → 401 JSON on every route that takes a signed-in user, in every function", async () => {
+  assert.deepEqual(
+    [...new Set(signedInRoutes.map(({ path }) => path.split("/")[1]))].sort(),
+    functionNames.sort(),
+  );
+  for (const { method, path } of signedInRoutes) {
+    const response = await callFunction(path.slice(1), {
+      method,
+      headers: { origin: "https://academy.example" },
+    });
     await expectError(response, 401, "missing_token");
     assert.equal(response.headers.get("access-control-allow-origin"), "*", "errors carry CORS headers too");
     assert.match(response.headers.get("www-authenticate") ?? "", /^Bearer/);

@@ -607,21 +607,35 @@ story("reads never wait for a refresh, and a second refresh while one runs does 
 Deno.test("a migration that adds an RPC is followed by `reload schema` on the pgrst channel", async () => {
   const database = await createMigratedDatabase();
   const listener = postgres(database.url, { max: 1, onnotice: () => {} });
+  // A project folder with every migration and one more, as a developer adds one.
+  const project = await Deno.makeTempDir({ prefix: "tripwire-new-migration-" });
   try {
-    // Take the analytics migration back out, as if it had never been applied.
-    await database.sql`drop function public.get_sales_leaderboard(text, integer)`;
-    await database.sql`delete from supabase_migrations.schema_migrations where version = '20261123100000'`;
+    await Deno.mkdir(`${project}/supabase/migrations`, { recursive: true });
+    await Deno.writeTextFile(`${project}/supabase/config.toml`, 'project_id = "tripwire-new-migration"\n');
+    const migrations = new URL("../supabase/migrations/", import.meta.url);
+    for await (const entry of Deno.readDir(migrations)) {
+      await Deno.copyFile(new URL(entry.name, migrations), `${project}/supabase/migrations/${entry.name}`);
+    }
+    await Deno.writeTextFile(
+      `${project}/supabase/migrations/29991231000000_new_rpc.sql`,
+      "create function public.tripwire_new_rpc() returns integer language sql as $$ select 1 $$;\n",
+    );
     const received: string[] = [];
     await listener.listen("pgrst", (payload) => received.push(payload));
 
-    // --include-all: the CLI otherwise refuses a migration older than the newest one applied.
-    await runSupabaseCli(["migration", "up", `--remote=${cliUrl(database.url)}`, "--include-all", "--yes"]);
+    await runSupabaseCli([
+      "migration",
+      "up",
+      `--remote=${cliUrl(database.url)}`,
+      `--workdir=${project}`,
+      "--yes",
+    ]);
     for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(received.includes("reload schema"), `got ${JSON.stringify(received)}`);
-    const [row] = await database
-      .sql`select to_regprocedure('public.get_sales_leaderboard(text, integer)') as rpc`;
+    const [row] = await database.sql`select to_regprocedure('public.tripwire_new_rpc()') as rpc`;
     assert.ok(row.rpc);
   } finally {
+    await Deno.remove(project, { recursive: true });
     await listener.end();
     await database.drop();
   }

@@ -3,7 +3,7 @@ import { jwtVerify } from "jose";
 import { localJwtSecret, localSecretKey } from "../scripts/lib/local_stack.ts";
 import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
 import { functions } from "../scripts/serve.ts";
-import { checkedFetch } from "./support/contract.ts";
+import { checkedFetch, signedInOperations } from "./support/contract.ts";
 import { createEmptyDatabase } from "./support/database.ts";
 
 const repoRoot = new URL("../", import.meta.url).pathname;
@@ -20,14 +20,10 @@ async function token(email: string, databaseUrl: string): Promise<string> {
 
 async function checkFunctions(port: number, managerToken: string) {
   const base = `http://127.0.0.1:${port}/functions/v1`;
-  for (
-    const [name, method] of [["create-tripwire-user", "POST"], ["video-tracking", "POST"], [
-      "complete-lesson",
-      "POST",
-    ], ["leaderboard", "GET"]]
-  ) {
-    const anonymous = await checkedFetch(`${base}/${name}`, { method });
-    assert.equal(anonymous.status, 401, name);
+  // Every function the stack serves refuses a request without a token.
+  for (const { method, path } of signedInOperations()) {
+    const anonymous = await checkedFetch(`${base}${path}`, { method });
+    assert.equal(anonymous.status, 401, path);
     assert.equal((await anonymous.json()).error.code, "missing_token");
   }
   const leaderboard = await checkedFetch(`${base}/leaderboard`, {

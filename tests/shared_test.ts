@@ -3,6 +3,7 @@ import { z } from "zod";
 import { createApp, zJson, zQuery } from "../supabase/functions/_shared/app.ts";
 import { asCaller, connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
 import { HttpError, toHttpError } from "../supabase/functions/_shared/errors.ts";
+import { describe, functionDocument, otherMediaTypes } from "../supabase/functions/_shared/openapi.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, daniyar, insertStudent } from "./support/fixtures.ts";
 
@@ -181,4 +182,46 @@ Deno.test({
       await database.drop();
     }
   },
+});
+
+Deno.test("the frame documents and serves answers that are not JSON: a CSV export, a PDF", async () => {
+  const app = createApp("probe")
+    .get(
+      "/report.csv",
+      describe({
+        summary: "A report",
+        access: "manager",
+        ok: { status: 200, mediaType: "text/csv", description: "The report as CSV." },
+      }),
+      (c) => c.body("name,amount\r\nAida,1000\r\n", 200, { "content-type": "text/csv; charset=utf-8" }),
+    )
+    .get(
+      "/certificate.pdf",
+      describe({
+        summary: "A document",
+        access: "public",
+        ok: { status: 200, mediaType: "application/pdf", description: "The document." },
+      }),
+      (c) => c.body("%PDF-1.7\n%%EOF\n", 200, { "content-type": "application/pdf" }),
+    );
+  const document = await functionDocument("probe", app) as unknown as {
+    paths: Record<
+      string,
+      { get: { responses: Record<string, { content: Record<string, { schema: unknown }> }> } }
+    >;
+  };
+  const csv = document.paths["/probe/report.csv"].get.responses["200"].content;
+  assert.deepEqual(csv, { "text/csv": { schema: otherMediaTypes["text/csv"] } });
+  const pdf = document.paths["/probe/certificate.pdf"].get.responses["200"].content;
+  assert.deepEqual(pdf, { "application/pdf": { schema: otherMediaTypes["application/pdf"] } });
+  // Errors stay JSON whatever the success answer is.
+  assert.ok(document.paths["/probe/report.csv"].get.responses["500"]);
+
+  const report = await app.request("/probe/report.csv");
+  assert.equal(report.status, 200);
+  assert.match(report.headers.get("content-type") ?? "", /^text\/csv/);
+  assert.equal(await report.text(), "name,amount\r\nAida,1000\r\n");
+  const certificate = await app.request("/probe/certificate.pdf");
+  assert.match(certificate.headers.get("content-type") ?? "", /^application\/pdf/);
+  assert.ok((await certificate.text()).startsWith("%PDF-"));
 });

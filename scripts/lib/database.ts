@@ -287,9 +287,18 @@ export function cliUrl(url: string): string {
   return parsed.toString();
 }
 
-/** Applies pending migrations with `supabase migration up`, recording them as Supabase does. */
-export async function applyMigrations(url: string): Promise<string> {
-  return await runSupabaseCli(["migration", "up", `--remote=${cliUrl(url)}`, "--yes"]);
+/**
+ * Applies pending migrations with `supabase migration up`, recording them as Supabase does; `workdir`: another
+ * project folder's (one holding `supabase/migrations/`).
+ */
+export async function applyMigrations(url: string, workdir?: string): Promise<string> {
+  return await runSupabaseCli([
+    "migration",
+    "up",
+    `--remote=${cliUrl(url)}`,
+    "--yes",
+    ...(workdir ? [`--workdir=${workdir}`] : []),
+  ]);
 }
 
 /** Applies supabase/seed.sql (idempotent). */

@@ -12,6 +12,7 @@ import { functions } from "../../scripts/serve.ts";
 type Json = Record<string, unknown>;
 interface Operation {
   responses: Record<string, Json>;
+  security?: Record<string, string[]>[];
 }
 
 const document = await apiDocument(functions) as unknown as {
@@ -19,6 +20,21 @@ const document = await apiDocument(functions) as unknown as {
   components: Record<string, Record<string, Json>>;
 };
 const documentId = "https://tripwire.local/openapi.json";
+
+/**
+ * Every documented operation that takes a signed-in user's token (`userJwt`), as a method and a path with
+ * each `{parameter}` filled by a valid-looking value.
+ */
+export function signedInOperations(): { method: string; path: string }[] {
+  return Object.entries(document.paths).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([, operation]) => operation.security?.some((scheme) => "userJwt" in scheme))
+      .map(([method, _]) => ({
+        method: method.toUpperCase(),
+        path: path.replace(/\{[^}]+\}/g, crypto.randomUUID()),
+      }))
+  );
+}
 
 /** `#/components/…` made absolute, and every described object closed to undocumented fields. */
 function prepared(node: unknown): unknown {
@@ -116,6 +132,14 @@ export async function checkContract(method: string, path: string, response: Resp
   const contentType = response.headers.get("content-type") ?? "";
   const mediaType = Object.keys(content).find((type) => contentType.startsWith(type));
   assert.ok(mediaType, `${where}: content type ${contentType} is not documented`);
+  if (mediaType === "text/csv") {
+    assert.match(text, /^[^\r\n]+\r?\n/, `${where}: a CSV answer starts with its header row`);
+    return;
+  }
+  if (mediaType === "application/pdf") {
+    assert.ok(text.startsWith("%PDF-"), `${where}: not a PDF`);
+    return;
+  }
   const validate = validatorFor(`${match.template} ${method} ${response.status}`, content[mediaType].schema);
   const body = JSON.parse(text);
   assert.ok(

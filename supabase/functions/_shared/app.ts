@@ -20,7 +20,7 @@ import {
   verifyJwt,
 } from "./auth.ts";
 import { withRequestOrigin } from "./audit.ts";
-import { config } from "./config.ts";
+import { config, corsAllowedOrigins } from "./config.ts";
 import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { noControlCharacters } from "./input.ts";
@@ -34,11 +34,11 @@ export interface AppEnv {
 const maxBodyBytes = 64 * 1024;
 const requestIdPattern = /^[A-Za-z0-9._-]{8,128}$/;
 
-function allowedOrigins(): string | string[] {
-  const configured = Deno.env.get("CORS_ALLOWED_ORIGINS");
-  // Tokens travel in the Authorization header, never in cookies, so any origin is safe by default.
-  if (!configured || configured.trim() === "*") return "*";
-  return configured.split(",").map((origin) => origin.trim()).filter(Boolean);
+/** The Access-Control-Allow-Origin for a request's origin (config.ts, CORS_ALLOWED_ORIGINS). */
+function allowedOrigin(origin: string): string | null {
+  const allowed = corsAllowedOrigins();
+  if (allowed === "*") return "*";
+  return allowed.includes(origin) ? origin : null;
 }
 
 /**
@@ -51,7 +51,7 @@ export function createApp(functionName: string) {
   app.use(
     "*",
     cors({
-      origin: allowedOrigins(),
+      origin: allowedOrigin,
       allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
       allowHeaders: [
         "authorization",

@@ -24,6 +24,16 @@ export interface Config {
    * 45–50 ms with 5.
    */
   heartbeatStatements: number;
+  /**
+   * A student's heartbeats a second (HEARTBEATS_PER_SECOND, default 2) after a burst of 10: a player sends one
+   * every few seconds; more is answered 429 with nothing written. The throughput benchmark lifts it.
+   */
+  heartbeatsPerSecond: number;
+  /**
+   * Origins a browser may call from (CORS_ALLOWED_ORIGINS, comma-separated; default `*`: tokens travel in the
+   * Authorization header, never in cookies, so any origin is safe).
+   */
+  corsAllowedOrigins: "*" | string[];
   /** The project's API URL; its `/auth/v1/.well-known/jwks.json` serves the signing keys. */
   supabaseUrl?: string;
   /** Legacy symmetric JWT secret (HS256), if the project still signs with it. */
@@ -82,6 +92,19 @@ const jwkSet = jsonText.pipe(
   ], "must be a JSON Web Key Set"),
 ).transform((set) => ({ keys: Array.isArray(set) ? set : set.keys }) as JSONWebKeySet);
 
+/** CORS_ALLOWED_ORIGINS: `*` (or unset) for any origin, else a comma-separated list. */
+function corsOrigins(text: string | undefined): "*" | string[] {
+  return !text || text.trim() === "*" ? "*" : text.split(",").map((origin) => origin.trim()).filter(Boolean);
+}
+
+/**
+ * The origins a browser may call from. Read on its own (the frame answers CORS before anything needs the
+ * database), from the same variable and with the same rule as `config().corsAllowedOrigins`.
+ */
+export function corsAllowedOrigins(): "*" | string[] {
+  return current?.corsAllowedOrigins ?? corsOrigins(Deno.env.get("CORS_ALLOWED_ORIGINS"));
+}
+
 const Environment = z.object({
   SUPABASE_DB_URL: optionalText,
   DATABASE_URL: optionalText,
@@ -92,6 +115,12 @@ const Environment = z.object({
     .optional(),
   HEARTBEAT_STATEMENTS: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100)
     .optional(),
+  HEARTBEATS_PER_SECOND: z.coerce.number("must be a positive number").positive().default(2),
+  CORS_ALLOWED_ORIGINS: optionalText.transform((text) =>
+    !text || text.trim() === "*"
+      ? "*" as const
+      : text.split(",").map((origin) => origin.trim()).filter(Boolean)
+  ),
   SUPABASE_URL: optionalText.pipe(z.url("must be a URL").optional()),
   SUPABASE_JWT_SECRET: optionalText,
   JWT_SECRET: optionalText,
@@ -135,6 +164,8 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     requestDeadlineMs: e.REQUEST_DEADLINE_MS ?? Math.max(10_000, e.DB_STATEMENT_TIMEOUT_MS + 2_000),
     heartbeatStatements: e.HEARTBEAT_STATEMENTS ?? Math.min(2, e.DB_POOL_SIZE),
+    heartbeatsPerSecond: e.HEARTBEATS_PER_SECOND,
+    corsAllowedOrigins: e.CORS_ALLOWED_ORIGINS,
     supabaseUrl: e.SUPABASE_URL,
     jwtSecret,
     jwtSecretKids: (e.JWT_SECRET_KID ?? "").split(",").map((kid) => kid.trim()).filter(Boolean),

@@ -203,6 +203,36 @@ export type Database = {
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
       "person_export": { Args: { "person": string }; Returns: Json };
+      "record_heartbeats": {
+        Args: {
+          "batch": Json;
+          "heartbeat_burst": number;
+          "heartbeats_per_second": number;
+          "max_idle_seconds": number;
+          "max_playback_rate": number;
+          "max_stored_ranges": number;
+          "tolerance_seconds": number;
+        };
+        Returns: {
+          "caller_role": string;
+          "caller_status": string;
+          "duration_seconds": number;
+          "heartbeat_count": number;
+          "i": number;
+          "last_position_seconds": number;
+          "lesson_found": boolean;
+          "lesson_id": number;
+          "min_watch_percentage": number;
+          "qualified": boolean;
+          "rejected_seconds": number;
+          "segments": Json;
+          "status": string;
+          "tokens": number;
+          "unlocked": boolean;
+          "watch_percentage": number;
+          "watched_seconds": number;
+        }[];
+      };
       "student_dashboard": { Args: { "student_id": string }; Returns: Json };
     };
     Enums: {

@@ -155,8 +155,16 @@ export interface RouteDescription {
   summary: string;
   description?: string;
   access: Access;
-  /** The success answer: its status, body schema and meaning. */
-  ok: { status: 200 | 201; schema: z.ZodType; description: string };
+  /**
+   * The success answer: its status, meaning and body — JSON described by a zod schema, or a document of
+   * another media type (a CSV export, a PDF).
+   */
+  ok:
+    & { status: 200 | 201; description: string }
+    & (
+      | { schema: z.ZodType }
+      | { mediaType: OtherMediaType }
+    );
   /** The answer carries an ETag and honours If-None-Match with 304. */
   etag?: boolean;
   /** The 4xx answers this route gives besides 401 and 403, with what each means here. */
@@ -166,6 +174,13 @@ export interface RouteDescription {
   /** Headers of the success answer beyond x-request-id. */
   okHeaders?: Record<string, { description: string; schema: Record<string, unknown> }>;
 }
+
+/** Answers that are not JSON, and how OpenAPI 3.1 describes their bodies. */
+export const otherMediaTypes = {
+  "text/csv": { type: "string", description: "UTF-8 CSV with a header row." },
+  "application/pdf": { type: "string", contentMediaType: "application/pdf", contentEncoding: "binary" },
+} as const;
+export type OtherMediaType = keyof typeof otherMediaTypes;
 
 const accessNote: Record<Access, string> = {
   student: "Students only.",
@@ -190,7 +205,9 @@ export function describe(route: RouteDescription) {
     [route.ok.status]: {
       description: route.ok.description,
       headers: okHeaders as Record<string, OpenAPIV3_1.ReferenceObject>,
-      content: { "application/json": { schema: resolver(route.ok.schema) } },
+      content: "schema" in route.ok
+        ? { "application/json": { schema: resolver(route.ok.schema) } }
+        : { [route.ok.mediaType]: { schema: otherMediaTypes[route.ok.mediaType] } },
     },
   };
   if (route.etag) {
@@ -253,6 +270,9 @@ export async function functionDocument(functionName: string, app: Hono<any, any,
     defaultOptions: { GET: { tags: [functionName] }, POST: { tags: [functionName] } },
     // Our 400 is the JSON error body, described on every route by describe().
     defaultValidationErrorResponse: false,
+    // A route such as `certificate.pdf` is an operation, not a static file (the document's own route hides
+    // itself).
+    excludeStaticFile: false,
   });
   return document as Document;
 }

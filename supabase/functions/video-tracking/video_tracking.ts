@@ -17,19 +17,13 @@ export const toleranceSeconds = 5;
 export const maxIdleSeconds = 30;
 /**
  * A lesson row keeps at most this many separate watched ranges: a heartbeat that would fragment it
- * further is not credited (migration 20261123120000). An honest player leaves one range per seek.
+ * further is not credited (`private.credit_watch`). An honest player leaves one range per seek.
  */
 export const maxStoredRanges = 1000;
-/**
- * A player sends a heartbeat every few seconds; a client sending more than this many a second (after a
- * burst of `heartbeatBurst`) is answered 429 with nothing written. HEARTBEATS_PER_SECOND overrides it
- * (the throughput benchmark lifts it).
- */
+/** A student's heartbeats a second after a burst of `heartbeatBurst` (config.ts, HEARTBEATS_PER_SECOND). */
 export function heartbeatsPerSecond(): number {
-  heartbeatRate ??= Number(Deno.env.get("HEARTBEATS_PER_SECOND") ?? 2);
-  return heartbeatRate;
+  return config().heartbeatsPerSecond;
 }
-let heartbeatRate: number | undefined;
 export const heartbeatBurst = 10;
 
 const second = z.number().finite().min(0).max(86_400);
@@ -144,7 +138,7 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
     position: heartbeat.position ?? null,
     playback_rate: heartbeat.playback_rate ?? null,
   })));
-  // One call of the database's own statement (migration 20261206100800): its plan is kept by the server
+  // One call of the database's own statement (supabase/schemas/03_learning.sql): its plan is kept by the server
   // connection, so a transaction pooler (which keeps no prepared statement) does not plan it again each time.
   return await sql<(StateRow & { i: number })[]>`
     select * from private.record_heartbeats(
