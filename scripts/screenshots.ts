@@ -44,7 +44,7 @@ try {
       payment_amount: amount,
       send_welcome_email: false,
     });
-    students.push({ id: created.user_id, email, password: created.password });
+    students.push({ id: created.id, email, password: created.password });
   }
   const { access_token: studentToken } = await post("/auth/v1/token?grant_type=password", "", {
     email: students[0].email,

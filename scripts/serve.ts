@@ -3,37 +3,14 @@
  * uses against a local Supabase, with the merged OpenAPI document and the API reference beside them.
  * Each function still runs alone under Deno.serve when deployed.
  */
-import type { Hono } from "hono";
-import { app as audit } from "../supabase/functions/audit/routes.ts";
-import { app as completeLesson } from "../supabase/functions/complete-lesson/routes.ts";
-import { app as createTripwireUser } from "../supabase/functions/create-tripwire-user/routes.ts";
-import { app as leaderboard } from "../supabase/functions/leaderboard/routes.ts";
-import { app as studentDashboard } from "../supabase/functions/student-dashboard/routes.ts";
-import { app as staff } from "../supabase/functions/staff/routes.ts";
-import { app as students } from "../supabase/functions/students/routes.ts";
-import { app as videoTracking } from "../supabase/functions/video-tracking/routes.ts";
 import { config } from "../supabase/functions/_shared/config.ts";
 import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
 import { apiDocument, serveApiReference } from "./lib/api_document.ts";
+import { functions } from "./lib/functions.ts";
 import { type GuardedServer, serveGuarded } from "./lib/guarded_server.ts";
 import type { LocalAuth } from "./lib/local_auth.ts";
 import { functionsPort } from "./lib/local_stack.ts";
 import { serveMedia } from "./lib/media.ts";
-
-// deno-lint-ignore no-explicit-any
-type FunctionApp = Hono<any, any, any>;
-
-/** The functions served locally, by URL name. */
-export const functions: Record<string, FunctionApp> = {
-  "audit": audit,
-  "complete-lesson": completeLesson,
-  "create-tripwire-user": createTripwireUser,
-  "leaderboard": leaderboard,
-  "staff": staff,
-  "student-dashboard": studentDashboard,
-  "students": students,
-  "video-tracking": videoTracking,
-};
 
 let document: Promise<string> | undefined;
 

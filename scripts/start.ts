@@ -55,7 +55,8 @@ const auth = await startLocalAuth({
   console.warn(String(error instanceof Error ? error.message : error));
   return undefined;
 });
-const { functions, serveLocalStack } = await import("./serve.ts");
+const { serveLocalStack } = await import("./serve.ts");
+const { functions } = await import("./lib/functions.ts");
 const { db } = await import("../supabase/functions/_shared/db.ts");
 const server = await serveLocalStack({ auth });
 for (const name of Object.keys(functions)) {

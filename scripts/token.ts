@@ -2,24 +2,8 @@
  * `npm run token -- <email>`: prints a JWT for a user of the local stack, signed with the local
  * development secret only (a deployed project never accepts it).
  */
-import { SignJWT } from "jose";
 import postgres from "postgres";
-import { localDatabaseUrl, localJwtSecret } from "./lib/local_stack.ts";
-
-/** Signs a token shaped like one Supabase Auth issues for a signed-in user. */
-export async function signLocalToken(
-  user: { id: string; email: string },
-  options: { expiresIn?: string; secret?: string } = {},
-): Promise<string> {
-  return await new SignJWT({ email: user.email, role: "authenticated", aal: "aal1" })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(user.id)
-    .setAudience("authenticated")
-    .setIssuer("http://127.0.0.1:54321/auth/v1")
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? "1h")
-    .sign(new TextEncoder().encode(options.secret ?? localJwtSecret));
-}
+import { localDatabaseUrl, signLocalToken } from "./lib/local_stack.ts";
 
 if (import.meta.main) {
   const email = Deno.args[0]?.toLowerCase();

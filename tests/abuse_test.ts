@@ -62,7 +62,7 @@ story(
     );
     assert.equal(created.full_name, "A\u00e9lita");
     const [row] = await appDatabase.sql<{ full_name: string }[]>`
-    select full_name from public.tripwire_users where user_id = ${created.user_id}`;
+    select full_name from public.tripwire_users where user_id = ${created.id}`;
     assert.equal(row.full_name, "A\u00e9lita");
   },
 );

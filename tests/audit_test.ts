@@ -24,7 +24,7 @@ story(
   async (t) => {
     const body = newStudentBody("Audited Student");
     const created = await expectJson(await postStudent(aida.id, body, aidasBrowser), 201);
-    const id = created.user_id;
+    const id = created.id;
     await expectJson(await asAida(`students/${id}/refund`, { amount: 90, reason: "part back" }));
     await expectJson(await asAida(`students/${id}/suspend`, { reason: "unpaid rest" }));
     await expectJson(await asAida(`students/${id}/reactivate`, { reason: "paid" }));

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { prepareDatabase, startEmbeddedPostgres } from "../scripts/lib/database.ts";
 import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
-import { signLocalToken } from "../scripts/token.ts";
+import { signLocalToken } from "../scripts/lib/local_stack.ts";
 import { loadConfig } from "../supabase/functions/_shared/config.ts";
 import { checkedFetch } from "./support/contract.ts";
 

@@ -52,7 +52,7 @@ async function newStudent(stack: RunningStack, name: string): Promise<Student> {
   });
   const body = await response.json();
   assert.equal(response.status, 201, JSON.stringify(body));
-  return { id: body.user_id, email, password: body.password };
+  return { id: body.id, email, password: body.password };
 }
 
 /** The student signs in on the page through supabase-js and starts watching lesson 67 with the tracker. */
@@ -141,7 +141,7 @@ function playedSeconds(ranges: [number, number][]): number {
   return ranges.reduce((sum, [start, end]) => sum + Math.min(end, lessonSeconds) - start, 0);
 }
 
-browserTest("in Chromium: the watch tracker, sign-in through supabase-js and CORS", async () => {
+browserTest("in Chromium: the watch tracker, sign-in through supabase-js and CORS", async (t) => {
   const stack = await startLocalStack();
   let page: PageServer | undefined;
   let browser: Browser | undefined;
@@ -152,7 +152,7 @@ browserTest("in Chromium: the watch tracker, sign-in through supabase-js and COR
       set video_duration_seconds = ${lessonSeconds}, video_url = ${`${stack.url}/media/sample-20s.webm`}`;
     page = await servePage();
     browser = await launchChromium();
-    await runSteps(stack, page, browser);
+    await runSteps(t, stack, page, browser);
   } finally {
     await browser?.close();
     await page?.stop();
@@ -160,7 +160,7 @@ browserTest("in Chromium: the watch tracker, sign-in through supabase-js and COR
   }
 });
 
-async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Browser) {
+async function runSteps(t: Deno.TestContext, stack: RunningStack, pageServer: PageServer, browser: Browser) {
   const fullWatch = async (rate: number) => {
     const student = await newStudent(stack, `Watcher ${rate}x`);
     const { page, errors } = await openPage(browser, pageServer.origin);
@@ -178,13 +178,10 @@ async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Br
     await page.context().close();
   };
 
-  console.log("watching at 1×: credited in full");
-  await fullWatch(1);
-  console.log("watching at 2×: credited in full");
-  await fullWatch(2);
+  await t.step("watching at 1×: credited in full", () => fullWatch(1));
+  await t.step("watching at 2×: credited in full", () => fullWatch(2));
 
-  console.log("seeking ahead credits nothing skipped; watching again counts once");
-  {
+  await t.step("seeking ahead credits nothing skipped; watching again counts once", async () => {
     const student = await newStudent(stack, "Seeking Student");
     const { page, errors } = await openPage(browser, pageServer.origin);
     await startWatching(page, stack, student, { rate: 2 });
@@ -217,10 +214,9 @@ async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Br
     assert.ok(again.states.length > first.states.length);
     assert.deepEqual(errors, []);
     await page.context().close();
-  }
+  });
 
-  console.log("a 503 with Retry-After, then the network cut for 10 s: no watched second lost");
-  {
+  await t.step("a 503 with Retry-After, then the network cut for 10 s: no watched second lost", async () => {
     const student = await newStudent(stack, "Offline Student");
     const { page } = await openPage(browser, pageServer.origin);
     await startWatching(page, stack, student, { rate: 1, intervalMs: 2000 });
@@ -255,10 +251,9 @@ async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Br
     assert.ok(server.watched_seconds >= lessonSeconds - 0.3, JSON.stringify(server));
     assert.equal(server.rejected_seconds, 0);
     await page.context().close();
-  }
+  });
 
-  console.log("closing the page mid-lesson keeps what was played");
-  {
+  await t.step("closing the page mid-lesson keeps what was played", async () => {
     const student = await newStudent(stack, "Leaving Student");
     const { page } = await openPage(browser, pageServer.origin);
     await startWatching(page, stack, student, { rate: 1, intervalMs: 5000 });
@@ -276,10 +271,9 @@ async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Br
       server.watched_seconds >= playedSeconds(before.played) - 0.05,
       JSON.stringify({ server, before }),
     );
-  }
+  });
 
-  console.log("sign-in through supabase-js from the page");
-  {
+  await t.step("sign-in through supabase-js from the page", async () => {
     const student = await newStudent(stack, "Signing Student");
     const { page, errors } = await openPage(browser, pageServer.origin);
     const result = await page.evaluate(async ({ api, student, apikey }) => {
@@ -328,10 +322,9 @@ async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Br
     assert.equal(result.sessionAfter, null);
     assert.deepEqual(errors.filter((error) => !error.includes("400")), []);
     await page.context().close();
-  }
+  });
 
-  console.log("CORS in the browser: preflights, ETag and 304 readable, x-request-id exposed");
-  {
+  await t.step("CORS in the browser: preflights, ETag and 304 readable, x-request-id exposed", async () => {
     const { page } = await openPage(browser, pageServer.origin);
     const token = await signIn(stack.url, aida.email, seededStaffPassword);
     const result = await page.evaluate(async ({ api, token }) => {
@@ -376,5 +369,5 @@ async function runSteps(stack: RunningStack, pageServer: PageServer, browser: Br
     assert.equal(result.createdStatus, 201);
     assert.ok(result.createdRequestId);
     await page.context().close();
-  }
+  });
 }

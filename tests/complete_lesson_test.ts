@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import { aida, insertStudent } from "./support/fixtures.ts";
-import { enrol, type TestStudent, watch } from "./support/learning.ts";
+import { complete, enrol, type TestStudent, watch } from "./support/learning.ts";
 import { appDatabase, callFunction, story } from "./support/server.ts";
 import { rowCounts } from "./support/students.ts";
 import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
-
-function complete(student: TestStudent, lessonId: number): Promise<Response> {
-  return callFunction("complete-lesson", {
-    method: "POST",
-    headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
-    body: JSON.stringify({ lesson_id: lessonId }),
-  });
-}
 
 async function completed(student: TestStudent, lessonId: number) {
   return await expectJson(await complete(student, lessonId));

@@ -96,7 +96,7 @@ function* walkSync(folder: string): Generator<string> {
 }
 
 Deno.test("the local server serves exactly the functions config.toml deploys", async () => {
-  const { functions } = await import("../scripts/serve.ts");
+  const { functions } = await import("../scripts/lib/functions.ts");
   assert.deepEqual(Object.keys(functions).sort(), functionDirs);
 });
 

@@ -10,7 +10,7 @@ import {
   schemaDiagram,
   withDiagram,
 } from "../scripts/lib/generated.ts";
-import { functions } from "../scripts/serve.ts";
+import { functions } from "../scripts/lib/functions.ts";
 import { decimalColumns } from "../supabase/functions/_shared/db.ts";
 import { checkContract } from "./support/contract.ts";
 import { appDatabase, callFunction, story } from "./support/server.ts";

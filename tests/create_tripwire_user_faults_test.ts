@@ -100,7 +100,7 @@ story("Supabase AuthAdmin: the request GoTrue's admin API expects, and the user 
     assert.equal(create.headers["apikey"], serviceKey);
     assert.equal(create.headers["authorization"], `Bearer ${serviceKey}`);
     assert.deepEqual(create.body, {
-      id: created.body.user_id,
+      id: created.body.id,
       email: input.email,
       password: created.body.password,
       email_confirm: true,
@@ -108,7 +108,7 @@ story("Supabase AuthAdmin: the request GoTrue's admin API expects, and the user 
       user_metadata: { full_name: "Via GoTrue", phone: "+77019876543" },
     });
     const [student] =
-      await sql`select granted_by from public.tripwire_users where user_id = ${created.body.user_id}`;
+      await sql`select granted_by from public.tripwire_users where user_id = ${created.body.id}`;
     assert.equal(student.granted_by, aida.id);
   } finally {
     await gotrue.close();
@@ -205,7 +205,7 @@ story(
       const input = NewStudent.parse(newStudentBody("Queued Mail"));
       const created = await createTripwireUser(staff.aida, input, undefined, deps);
       assert.equal(created.body.welcome_email, "queued");
-      const id = created.body.user_id;
+      const id = created.body.id;
       const password = created.body.password!;
 
       let [outbox] = await sql`
@@ -262,11 +262,11 @@ story(
         { sql, authAdmin: new LocalAuthAdmin(sql), emailSender },
       );
       for (let attempt = 2; attempt <= maxEmailAttempts; attempt++) {
-        await sql`update private.email_outbox set next_attempt_at = now() where user_id = ${created.body.user_id}`;
+        await sql`update private.email_outbox set next_attempt_at = now() where user_id = ${created.body.id}`;
         await sendQueuedEmails(20, emailSender, sql);
       }
       const [outbox] = await sql`
-      select status, attempts, sealed_password, last_error from private.email_outbox where user_id = ${created.body.user_id}`;
+      select status, attempts, sealed_password, last_error from private.email_outbox where user_id = ${created.body.id}`;
       assert.equal(outbox.status, "failed");
       assert.equal(outbox.attempts, maxEmailAttempts);
       assert.equal(outbox.sealed_password, null);
@@ -335,7 +335,7 @@ story(
     const response = await postStudent(aida.id, body, { "idempotency-key": "crashed-request" });
     const created = await response.json();
     assert.equal(response.status, 201, JSON.stringify(created));
-    assert.notEqual(created.user_id, orphanId);
+    assert.notEqual(created.id, orphanId);
     const [orphan] = await sql`select 1 from auth.users where id = ${orphanId}`;
     assert.equal(orphan, undefined, "the abandoned login is gone");
     const [{ count }] = await sql`select count(*)::int from auth.users where email = ${input.email}`;
@@ -375,7 +375,7 @@ story(
 
     // A normal creation leaves no note behind.
     const created = await postStudent(aida.id, newStudentBody("Noted Student"));
-    const { user_id } = await created.json();
-    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${user_id}`).length, 0);
+    const { id } = await created.json();
+    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${id}`).length, 0);
   },
 );

@@ -21,18 +21,18 @@ story("manager Aida sells the course to Bolat: one request makes the whole stude
     payment_amount: 490.5,
   });
   const body = await expectJson(response, 201);
-  const id = body.user_id;
+  const id = body.id;
   await t.step("the 201 answer: the student, the password shown once, not cached", async () => {
     assert.equal(response.headers.get("cache-control"), "no-store");
     assert.deepEqual(Object.keys(body).sort(), [
       "created_at",
       "email",
       "full_name",
+      "id",
       "password",
       "payment_amount",
       "phone",
       "unlocked_module",
-      "user_id",
       "welcome_email",
     ]);
     assert.equal(body.email, "bolat.nurlanov@example.kz");
@@ -196,16 +196,16 @@ story("admin Saule may create a student; without a welcome e-mail nothing is que
   assert.equal(body.welcome_email, "skipped");
   assert.equal(body.payment_amount, 490);
   const [student] =
-    await sql`select granted_by, welcome_email_sent from public.tripwire_users where user_id = ${body.user_id}`;
+    await sql`select granted_by, welcome_email_sent from public.tripwire_users where user_id = ${body.id}`;
   assert.deepEqual({ ...student }, { granted_by: saule.id, welcome_email_sent: false });
   const [{ count }] =
-    await sql`select count(*)::int from private.email_outbox where user_id = ${body.user_id}`;
+    await sql`select count(*)::int from private.email_outbox where user_id = ${body.id}`;
   assert.equal(count, 0);
 });
 
 story("a student's token → 403 and an anonymous call → 401; nothing is written", async () => {
   const before = await rowCounts(sql);
-  const studentId = (await expectJson(await postStudent(daniyar.id, newStudentBody("Erlan")), 201)).user_id;
+  const studentId = (await expectJson(await postStudent(daniyar.id, newStudentBody("Erlan")), 201)).id;
   const afterCreation = await rowCounts(sql);
 
   const asStudent = await postStudent(studentId, newStudentBody("Someone Else"));
@@ -353,7 +353,7 @@ story("a decimal string amount is accepted exactly; the amount defaults to 0", a
   const zero = await expectJson(await postStudent(aida.id, free), 201);
   assert.equal(zero.payment_amount, 0);
   const amounts = await sql`
-    select payment_amount from public.tripwire_users where user_id in (${exact.user_id}, ${zero.user_id})
+    select payment_amount from public.tripwire_users where user_id in (${exact.id}, ${zero.id})
     order by payment_amount`;
   assert.deepEqual(amounts.map((row) => row.payment_amount), ["0.00", "1999.99"]);
 });
@@ -405,6 +405,6 @@ story("no plain-text password in any table or log line, whatever happened to the
 story("the manager's name in the feed comes from the database, not from the token", async () => {
   const body = await expectJson(await postStudent(daniyar.id, newStudentBody("Feed Student")), 201);
   const [entry] =
-    await sql`select details ->> 'manager_name' as name from public.sales_activity_log where student_id = ${body.user_id}`;
+    await sql`select details ->> 'manager_name' as name from public.sales_activity_log where student_id = ${body.id}`;
   assert.equal(entry.name, staff.daniyar.fullName);
 });

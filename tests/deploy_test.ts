@@ -89,7 +89,7 @@ Deno.test({
             payment_amount: 490,
           }, { "idempotency-key": `deployed-${crypto.randomUUID()}` });
           assert.equal(created.status, 201, JSON.stringify(created.body));
-          studentId = created.body.user_id;
+          studentId = created.body.id;
           assert.ok(gotrue.requests.some((request) => request.path === "/auth/v1/admin/users"));
         },
       );

@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, asRole, daniyar, insertManager, insertStudent, saule } from "./support/fixtures.ts";
-import { enrol } from "./support/learning.ts";
+import { complete, enrol } from "./support/learning.ts";
 import {
   ActivityQuery,
   ChartQuery,
@@ -48,11 +48,7 @@ async function completeLesson(student: { id: string; token: string }, lessonId: 
         qualified_at = now(), last_heartbeat_at = now()
     from public.tripwire_lessons l
     where l.id = ${lessonId} and video_tracking.lesson_id = l.id and video_tracking.user_id = ${student.id}`;
-  const response = await callFunction("complete-lesson", {
-    method: "POST",
-    headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
-    body: JSON.stringify({ lesson_id: lessonId }),
-  });
+  const response = await complete(student, lessonId);
   const body = await response.json();
   assert.equal(response.status, 200, JSON.stringify(body));
 }
@@ -193,7 +189,7 @@ story(
               );
               const body = await response.json();
               assert.equal(response.status, 201, JSON.stringify(body));
-              created[batch + offset] = { id: body.user_id, manager };
+              created[batch + offset] = { id: body.id, manager };
             }),
           );
         }
@@ -529,7 +525,7 @@ story(
         daniyar.id,
         newStudentBody(`Feed Buyer ${sale}`, { send_welcome_email: false }),
       );
-      sales.push((await expectJson(sold, 201)).user_id);
+      sales.push((await expectJson(sold, 201)).id);
     }
     await completeLesson({ id: sales[0], token: await tokenFor(sales[0]) }, 67);
     const feed = await sql<{ id: string }[]>`

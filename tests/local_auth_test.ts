@@ -87,7 +87,7 @@ story("a student created by a manager signs in with the password the manager was
     password: created.password,
   });
   assert.equal(error, null);
-  assert.equal(data.user?.id, created.user_id);
+  assert.equal(data.user?.id, created.id);
   assert.equal(data.user?.app_metadata.role, "student");
   const beat = await supabase.functions.invoke("video-tracking", { body: { lesson_id: 67, segments: [] } });
   assert.equal(beat.error, null);
@@ -244,7 +244,7 @@ story("npm start's sample videos are served with byte ranges, as a <video> needs
 /** A new student made through the API, with the password the manager was shown. */
 async function newLogin(name: string): Promise<{ email: string; password: string; id: string }> {
   const created = await expectJson(await postStudent(aida.id, newStudentBody(name)), 201);
-  return { email: created.email, password: created.password, id: created.user_id };
+  return { email: created.email, password: created.password, id: created.id };
 }
 
 function signIn(email: string, password: string, address?: string): Promise<Response> {

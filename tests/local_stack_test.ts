@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { jwtVerify } from "jose";
 import { localJwtSecret, localSecretKey } from "../scripts/lib/local_stack.ts";
 import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
-import { functions } from "../scripts/serve.ts";
+import { functions } from "../scripts/lib/functions.ts";
 import { checkedFetch, signedInOperations } from "./support/contract.ts";
 import { createEmptyDatabase } from "./support/database.ts";
 

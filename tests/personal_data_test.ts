@@ -42,7 +42,7 @@ story(
   async (t) => {
     const body = newStudentBody("Bolat Erasable");
     const created = await expectJson(await postStudent(aida.id, body), 201);
-    const bolat: TestStudent = { id: created.user_id, token: await tokenFor(created.user_id) };
+    const bolat: TestStudent = { id: created.id, token: await tokenFor(created.id) };
     const certificate = (await graduate(sql, bolat)).certificate!;
     await expectJson(
       await as(aida.id, `students/${bolat.id}/refund`, { amount: 90, reason: "a partial refund" }),
@@ -104,7 +104,7 @@ story(
       const erased = await expectJson(
         await as(saule.id, `students/${bolat.id}/erase`, { reason: "his written request of 6 December" }),
       );
-      assert.equal(erased.user_id, bolat.id);
+      assert.equal(erased.id, bolat.id);
       assert.deepEqual(await tablesContaining(sql, body.email), []);
       assert.deepEqual(await tablesContaining(sql, "Bolat Erasable"), []);
       const [login] = await sql`select 1 from auth.users where id = ${bolat.id}`;

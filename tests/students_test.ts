@@ -456,17 +456,17 @@ story(
     const matches = async (password: string) => {
       const [login] = await sql<{ matches: boolean }[]>`
       select extensions.crypt(${password}, encrypted_password) = encrypted_password as matches
-      from auth.users where id = ${created.user_id}`;
+      from auth.users where id = ${created.id}`;
       return login.matches;
     };
     assert.equal(await matches(created.password), true);
 
     const { result: reset, lines } = await captureConsole(async () =>
-      await expectJson(await post(aida.id, `students/${created.user_id}/reset-password`, {}))
+      await expectJson(await post(aida.id, `students/${created.id}/reset-password`, {}))
     );
 
     await t.step("a new password, shown once, e-mailed in the academy's language", () => {
-      assert.equal(reset.user_id, created.user_id);
+      assert.equal(reset.id, created.id);
       assert.match(reset.password, /^[A-Za-z0-9]{20}$/);
       assert.notEqual(reset.password, created.password);
       assert.equal(reset.email, "sent");
@@ -484,10 +484,10 @@ story(
     });
 
     await t.step("the feed hears of it; another manager gets 404 and changes nothing", async () => {
-      const detail = await expectJson(await asStaff(aida.id, `students/${created.user_id}`));
+      const detail = await expectJson(await asStaff(aida.id, `students/${created.id}`));
       assert.equal(detail.activity[0].event_type, "password_reset");
       await expectError(
-        await post(daniyar.id, `students/${created.user_id}/reset-password`, {}),
+        await post(daniyar.id, `students/${created.id}/reset-password`, {}),
         404,
         "student_not_found",
       );

@@ -9,7 +9,7 @@
  */
 import postgres from "postgres";
 import { seedScale } from "../seed_scale.ts";
-import { signLocalToken } from "../token.ts";
+import { signLocalToken } from "../lib/local_stack.ts";
 import { getChart, getLeaderboard, getStats } from "../../supabase/functions/leaderboard/leaderboard.ts";
 import {
   type BenchOptions,

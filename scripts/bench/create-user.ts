@@ -11,7 +11,7 @@ import { withTransaction } from "../../supabase/functions/_shared/db.ts";
 import { LocalAuthAdmin } from "../../supabase/functions/_shared/auth_admin.ts";
 import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
 import { generatePassword } from "../../supabase/functions/_shared/password.ts";
-import { signLocalToken } from "../token.ts";
+import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,

@@ -8,7 +8,7 @@
 import postgres from "postgres";
 import { getLeaderboard } from "../../supabase/functions/leaderboard/leaderboard.ts";
 import { seedScale } from "../seed_scale.ts";
-import { signLocalToken } from "../token.ts";
+import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,

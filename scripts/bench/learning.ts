@@ -4,7 +4,7 @@
  */
 import type postgres from "postgres";
 import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
-import { signLocalToken } from "../token.ts";
+import { signLocalToken } from "../lib/local_stack.ts";
 import { drive } from "./lib.ts";
 
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
@@ -32,7 +32,7 @@ export async function createStudents(
     });
     const body = await response.json();
     if (response.status !== 201) throw new Error(`${response.status} ${JSON.stringify(body)}`);
-    const user: AuthUser = { id: body.user_id, email, fullName: body.full_name, role: "student" };
+    const user: AuthUser = { id: body.id, email, fullName: body.full_name, role: "student" };
     students.push({ user, token: await signLocalToken(user) });
   });
   if (result.errors > 0) throw new Error(`creating students failed: ${result.errorSamples.join(" | ")}`);

@@ -6,7 +6,7 @@
  */
 import postgres from "postgres";
 import { seedScale } from "../seed_scale.ts";
-import { signLocalToken } from "../token.ts";
+import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,

@@ -25,7 +25,13 @@ const description =
 - **HTTP.** A known path with a method it does not serve answers 405 with \`Allow\`; \`HEAD\` works wherever
   \`GET\` does. When the database is unreachable or overloaded the answer is 503 with \`Retry-After\`.
   Every response carries \`x-request-id\`; GET answers with an \`ETag\` honour \`If-None-Match\` with 304.
-- **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.`;
+- **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
+
+**Changelog.**
+- **2.0.0** — a student is \`id\` in every answer: the creation (\`POST /create-tripwire-user\`), the password
+  reset and the erasure answered \`user_id\` before, the student list and detail \`id\`. Answers that are not
+  JSON (CSV exports, PDF documents) can be described.
+- **1.0.0** — the first version.`;
 
 /** Merges the functions' documents; a schema two functions both name must be the same schema. */
 export async function apiDocument(functions: Record<string, FunctionApp>): Promise<Document> {

@@ -5,11 +5,10 @@
  * asserts on them; `npm run reliability` writes them into docs/reliability.md.
  */
 import postgres from "postgres";
-import { signLocalToken } from "../token.ts";
 import { freePort, type StackProcess, startStackProcess } from "./processes.ts";
 import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
 import { startDeployedStack } from "./deployed.ts";
-import { localJwtSecret, localSecretKey } from "./local_stack.ts";
+import { localJwtSecret, localSecretKey, signLocalToken } from "./local_stack.ts";
 import { findPgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { type ResendServer, startResendServer } from "./resend_server.ts";
 
@@ -181,7 +180,7 @@ export function startLoad(
         }),
       }, { kind: "create", email, key });
       if (outcome.status === 201) {
-        outcome.userId = String(outcome.body?.user_id);
+        outcome.userId = String(outcome.body?.id);
         created.push(outcome.userId);
       }
       delete outcome.body;
@@ -286,7 +285,7 @@ export async function prepare(stack: LoadTarget, count: number, finishers = 0) {
     });
     const body = await response.json();
     if (response.status !== 201) throw new Error(`prepare: ${response.status} ${JSON.stringify(body)}`);
-    students.push({ id: body.user_id as string, token: await signLocalToken({ id: body.user_id, email }) });
+    students.push({ id: body.id as string, token: await signLocalToken({ id: body.id, email }) });
   }
   const finishing = students.splice(count);
   const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });

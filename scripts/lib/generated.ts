@@ -32,7 +32,7 @@ export async function formatted(text: string, extension: "ts" | "json" | "md"): 
 
 /** docs/openapi.json: the merged document of every function. */
 export async function openApiText(): Promise<string> {
-  const { functions } = await import("../serve.ts");
+  const { functions } = await import("./functions.ts");
   return await formatted(JSON.stringify(await apiDocument(functions), null, 2), "json");
 }
 

@@ -1,4 +1,5 @@
-/** Fixed facts of the local stack, the same ports `supabase start` uses. */
+/** Fixed facts of the local stack, the same ports `supabase start` uses, and its tokens. */
+import { SignJWT } from "jose";
 
 /** Functions are served at http://127.0.0.1:54321/functions/v1/<name>, as by a local Supabase. */
 export const functionsPort = Number(Deno.env.get("FUNCTIONS_PORT") ?? 54321);
@@ -24,3 +25,18 @@ export const localSecretKey = "sb_secret_tripwire_local_development_only";
  * 0 turns it off, as the benchmarks do so that a background refresh never lands inside a measurement).
  */
 export const schedulerIntervalMs = Number(Deno.env.get("SCHEDULER_INTERVAL_MS") ?? 60_000);
+
+/** Signs a token shaped like one Supabase Auth issues for a signed-in user. */
+export async function signLocalToken(
+  user: { id: string; email: string },
+  options: { expiresIn?: string; secret?: string } = {},
+): Promise<string> {
+  return await new SignJWT({ email: user.email, role: "authenticated", aal: "aal1" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(user.id)
+    .setAudience("authenticated")
+    .setIssuer("http://127.0.0.1:54321/auth/v1")
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? "1h")
+    .sign(new TextEncoder().encode(options.secret ?? localJwtSecret));
+}

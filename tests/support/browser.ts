@@ -19,7 +19,7 @@ if (!chromiumPath) {
 }
 
 /** A browser test: skipped (and counted as ignored) without Chromium. */
-export function browserTest(name: string, fn: () => Promise<void>): void {
+export function browserTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
   Deno.test({ name: chromiumPath ? name : `${name} (SKIPPED: no Chromium)`, ignore: !chromiumPath, fn });
 }
 

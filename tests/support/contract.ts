@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import { apiDocument } from "../../scripts/lib/api_document.ts";
-import { functions } from "../../scripts/serve.ts";
+import { functions } from "../../scripts/lib/functions.ts";
 
 type Json = Record<string, unknown>;
 interface Operation {

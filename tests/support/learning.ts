@@ -15,7 +15,7 @@ export async function enrol(name: string): Promise<TestStudent> {
   const response = await postStudent(aida.id, newStudentBody(name, { send_welcome_email: false }));
   const body = await response.json();
   if (response.status !== 201) throw new Error(`enrol ${name}: ${response.status} ${JSON.stringify(body)}`);
-  return { id: body.user_id, token: await tokenFor(body.user_id) };
+  return { id: body.id, token: await tokenFor(body.id) };
 }
 
 /** POSTs a heartbeat as the student. */

@@ -61,7 +61,7 @@ export function newStudentScreen(main: HTMLElement): void {
           status,
           h("p", { class: "success" }, t("new_student.created", { name: created.full_name })),
           created.password ? shownOnce(t("new_student.password"), created.password) : null,
-          h("a", { href: `#/students/${created.user_id}` }, t("new_student.open")),
+          h("a", { href: `#/students/${created.id}` }, t("new_student.open")),
         );
       } catch (error) {
         show(status, errorBox(error));

@@ -277,5 +277,5 @@ export async function functionDocument(functionName: string, app: Hono<any, any,
   return document as Document;
 }
 
-/** Bumped when a route changes in a way a client must know. */
-export const apiVersion = "1.0.0";
+/** Bumped when a route changes in a way a client must know; the change is in the document's changelog. */
+export const apiVersion = "2.0.0";

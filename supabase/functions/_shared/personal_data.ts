@@ -56,7 +56,7 @@ export const Erasure = z.strictObject({ reason: typedText(1, 500) }).meta({ id: 
 export type Erasure = z.output<typeof Erasure>;
 
 export const Erased = z.object({
-  user_id: z.uuid(),
+  id: z.uuid(),
   erased_at: timestamp,
   kept: z.array(z.string()).meta({ description: "What stays, without anything that names the person." }),
 }).meta({ id: "Erased" });
@@ -111,5 +111,5 @@ export async function eraseStudent(
     return erased_at;
   }, deps.sql);
   if (!erasedAt) throw new HttpError(409, "already_erased", "This person was erased already");
-  return { user_id: studentId, erased_at: erasedAt.toISOString(), kept: keptAfterErasure };
+  return { id: studentId, erased_at: erasedAt.toISOString(), kept: keptAfterErasure };
 }

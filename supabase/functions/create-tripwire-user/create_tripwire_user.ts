@@ -50,7 +50,7 @@ export type NewStudent = z.output<typeof NewStudent>;
 
 /** The 201 body; `password` is shown once (and again only to an identical retry, see idempotency.ts). */
 export const CreatedStudent = z.object({
-  user_id: z.uuid(),
+  id: z.uuid(),
   email: z.string(),
   full_name: z.string(),
   phone: z.string().nullable(),
@@ -436,7 +436,7 @@ async function writeStudentOrDeleteLogin(
         },
       });
       const body: CreatedStudent = {
-        user_id: userId,
+        id: userId,
         email: input.email,
         full_name: input.full_name,
         phone: input.phone,

@@ -462,7 +462,7 @@ function illegal(student: LockedStudent, becoming: string): HttpError {
 // ---- A lost password ------------------------------------------------------------------------------------
 
 export const PasswordReset = z.object({
-  user_id: z.uuid(),
+  id: z.uuid(),
   password: z.string().meta({ description: "The new password, shown once (and e-mailed to the student)." }),
   email: z.enum(["sent", "queued"]).meta({ description: "`queued`: the provider refused for now; retried." }),
 }).meta({ id: "PasswordReset" });
@@ -534,5 +534,5 @@ export async function resetPassword(
   } catch (error) {
     log("warn", "reset_email_not_recorded", { user_id: studentId, error: describeError(error) });
   }
-  return { user_id: studentId, password, email };
+  return { id: studentId, password, email };
 }

@@ -1,0 +1,29 @@
+/**
+ * Every edge function's app, by its URL name: what the local server serves, what the OpenAPI document
+ * describes and what the tests walk. tests/config_test.ts holds it equal to the functions config.toml
+ * deploys.
+ */
+import type { Hono } from "hono";
+import { app as audit } from "../../supabase/functions/audit/routes.ts";
+import { app as completeLesson } from "../../supabase/functions/complete-lesson/routes.ts";
+import { app as createTripwireUser } from "../../supabase/functions/create-tripwire-user/routes.ts";
+import { app as leaderboard } from "../../supabase/functions/leaderboard/routes.ts";
+import { app as studentDashboard } from "../../supabase/functions/student-dashboard/routes.ts";
+import { app as staff } from "../../supabase/functions/staff/routes.ts";
+import { app as students } from "../../supabase/functions/students/routes.ts";
+import { app as videoTracking } from "../../supabase/functions/video-tracking/routes.ts";
+
+// deno-lint-ignore no-explicit-any
+export type FunctionApp = Hono<any, any, any>;
+
+/** The functions served locally, by URL name. */
+export const functions: Record<string, FunctionApp> = {
+  "audit": audit,
+  "complete-lesson": completeLesson,
+  "create-tripwire-user": createTripwireUser,
+  "leaderboard": leaderboard,
+  "staff": staff,
+  "student-dashboard": studentDashboard,
+  "students": students,
+  "video-tracking": videoTracking,
+};
