@@ -100,6 +100,19 @@ Deno.test("the local server serves exactly the functions config.toml deploys", a
   assert.deepEqual(Object.keys(functions).sort(), functionDirs);
 });
 
+Deno.test("docs/architecture.md's actors and capabilities tables name every function config.toml deploys", () => {
+  const architecture = Deno.readTextFileSync(new URL("../docs/architecture.md", import.meta.url));
+  const section = (title: string) => {
+    const start = architecture.indexOf(`## ${title}`);
+    return architecture.slice(start, architecture.indexOf("\n## ", start + 1));
+  };
+  const inFirstColumn = (text: string) =>
+    [...text.matchAll(/^\| `([a-z-]+)` +\|/gm)].map((match) => match[1]).sort();
+  assert.deepEqual(inFirstColumn(section("The capabilities")), functionDirs);
+  const actors = section("Who uses it");
+  for (const name of functionDirs) assert.ok(actors.includes(`\`${name}\``), `${name} has no actor`);
+});
+
 Deno.test("every function's index.ts runs alone under Deno.serve, as on Supabase", async () => {
   for (const name of functionDirs) {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

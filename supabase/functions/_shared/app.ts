@@ -201,7 +201,8 @@ export function requireRole(...roles: Role[]) {
 /**
  * Verifies the token only (401 without a valid one) and leaves the role to the handler's own SQL,
  * which must read it from `public.users` in the same statement and refuse with `assertRole` before
- * anything is written. For the hottest route, where the role read was a whole extra round trip.
+ * anything is written. For the hottest routes (the heartbeat, the dashboard's GET), where the role read was
+ * a whole extra round trip; and for RPCs run through `asCaller`, where SQL decides.
  */
 export function requireToken() {
   return createMiddleware<AppEnv>(async (c, next) => {

@@ -44,11 +44,11 @@ export async function exportStudent(
   sql: Sql = db(),
 ): Promise<PersonExport> {
   return await withTransaction(async (tx) => {
-    const [row] = await tx<{ document: PersonExport }[]>`
+    const [row] = await tx<{ document: unknown }[]>`
       select private.person_export(t.user_id) as document from public.tripwire_users t where t.user_id = ${studentId}`;
     if (!row) throw notFound();
     if (caller.role !== "student") await audit(tx, { actor: caller, action: "student.exported", studentId });
-    return row.document;
+    return PersonExport.parse(row.document);
   }, sql);
 }
 

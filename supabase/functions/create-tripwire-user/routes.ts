@@ -1,22 +1,12 @@
 // A manager (or admin) creates a complete student account after a sale; the scheduler retries
 // welcome e-mails the provider refused.
-import { z } from "zod";
 import { createApp, requireRole, requireServiceRole, zJson } from "../_shared/app.ts";
 import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
-import { CreatedStudent, createTripwireUser, housekeeping, NewStudent } from "./create_tripwire_user.ts";
+import { CreatedStudent, createTripwireUser, Housekeeping, housekeeping, NewStudent } from "./create_tripwire_user.ts";
 import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 
-const EmailRetries = z.object({
-  emails: RetryReport,
-  expired_idempotency_keys: z.number().int().min(0),
-  abandoned_logins_deleted: z.number().int().min(0).meta({
-    description: "Logins whose creation never wrote its student (a crash in between), deleted now.",
-  }),
-  old_emails_purged: z.number().int().min(0).meta({
-    description: "Sent or failed e-mails older than 90 days, deleted now (retention).",
-  }),
-}).meta({ id: "EmailRetries" });
+const EmailRetries = Housekeeping.extend({ emails: RetryReport }).meta({ id: "EmailRetries" });
 
 export const app = createApp("create-tripwire-user")
   .post(

@@ -166,10 +166,18 @@ export interface Caller {
   sub: string;
 }
 
-/** One analytics RPC's answer, called as the caller (the RPCs check the caller's scope themselves). */
-async function rpcAsCaller<T>(caller: Caller, sql: Sql, call: (tx: Transaction) => Promise<{ result: T }[]>) {
+/**
+ * One analytics RPC's answer, called as the caller (the RPCs check the caller's scope themselves), parsed
+ * with the schema the OpenAPI document shows: an answer SQL shapes differently fails here, not in a client.
+ */
+async function rpcAsCaller<T extends z.ZodType>(
+  caller: Caller,
+  sql: Sql,
+  schema: T,
+  call: (tx: Transaction) => Promise<{ result: unknown }[]>,
+): Promise<z.output<T>> {
   const [row] = await asCaller(caller, call, sql);
-  return row.result;
+  return schema.parse(row.result);
 }
 
 export async function getLeaderboard(
@@ -177,7 +185,7 @@ export async function getLeaderboard(
   query: z.output<typeof LeaderboardQuery>,
   sql: Sql = db(),
 ): Promise<Leaderboard> {
-  return await rpcAsCaller<Leaderboard>(caller, sql, (tx) =>
+  return await rpcAsCaller(caller, sql, Leaderboard, (tx) =>
     tx`
     select public.get_sales_leaderboard(${query.period}, ${query.limit}) as result`);
 }
@@ -187,7 +195,7 @@ export async function getChart(
   query: z.output<typeof ChartQuery>,
   sql: Sql = db(),
 ): Promise<SalesChart> {
-  return await rpcAsCaller<SalesChart>(caller, sql, (tx) =>
+  return await rpcAsCaller(caller, sql, SalesChart, (tx) =>
     tx`
     select public.get_sales_chart_data(${query.from ?? null}::text::date, ${query.to ?? null}::text::date,
                                        ${query.manager_id ?? null}::uuid) as result`);
@@ -198,7 +206,7 @@ export async function getStats(
   query: z.output<typeof StatsQuery>,
   sql: Sql = db(),
 ): Promise<ManagerStats> {
-  return await rpcAsCaller<ManagerStats>(caller, sql, (tx) =>
+  return await rpcAsCaller(caller, sql, ManagerStats, (tx) =>
     tx`
     select public.get_manager_stats(${query.manager_id ?? null}::uuid) as result`);
 }
@@ -216,7 +224,7 @@ export async function getActivity(
 ): Promise<ActivityFeed> {
   const beforeTime = query.before?.createdAt ?? null;
   const beforeId = query.before?.id ?? null;
-  const result = await rpcAsCaller<Omit<ActivityFeed, "next_cursor">>(caller, sql, (tx) =>
+  const result = await rpcAsCaller(caller, sql, ActivityFeed.omit({ next_cursor: true }), (tx) =>
     tx`
     select public.get_manager_activity(${query.manager_id ?? null}::uuid, ${beforeTime}::text::timestamptz,
                                        ${beforeId}::bigint, ${query.limit}) as result`);
@@ -239,9 +247,7 @@ export async function refreshSalesStats(rebuild = false, sql: Sql = db()): Promi
   return await sql.begin(async (tx) => {
     // A refresh at scale, and a rebuild more so, may outlast the statement timeout meant for requests.
     await tx`set local statement_timeout = '10min'`;
-    const [row] = await tx<
-      { report: RefreshReport }[]
-    >`select analytics.refresh_sales_stats(${rebuild}) as report`;
-    return row.report;
+    const [row] = await tx<{ report: unknown }[]>`select analytics.refresh_sales_stats(${rebuild}) as report`;
+    return RefreshReport.parse(row.report);
   });
 }

@@ -106,7 +106,8 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
   if (!row.dashboard) throw new HttpError(403, "forbidden", "This account has no Tripwire course");
   const { certificate, ...rest } = row.dashboard;
   const status = rest.student.status;
-  return {
+  // What SQL built, parsed with the schema the OpenAPI document shows.
+  return StudentDashboard.parse({
     ...rest,
     access: { allowed: !isRevoked(status), reason: isRevoked(status) ? status : null },
     certificate: certificate && {
@@ -115,5 +116,5 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
       verification_url: verificationUrl(certificate.certificate_number, row.verification_code!),
       revoked_at: row.revoked_at?.toISOString() ?? null,
     },
-  };
+  });
 }
