@@ -198,8 +198,7 @@ story("admin Saule may create a student; without a welcome e-mail nothing is que
   const [student] =
     await sql`select granted_by, welcome_email_sent from public.tripwire_users where user_id = ${body.id}`;
   assert.deepEqual({ ...student }, { granted_by: saule.id, welcome_email_sent: false });
-  const [{ count }] =
-    await sql`select count(*)::int from private.email_outbox where user_id = ${body.id}`;
+  const [{ count }] = await sql`select count(*)::int from private.email_outbox where user_id = ${body.id}`;
   assert.equal(count, 0);
 });
 

@@ -3,7 +3,13 @@
 import { createApp, requireRole, requireServiceRole, zJson } from "../_shared/app.ts";
 import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
-import { CreatedStudent, createTripwireUser, Housekeeping, housekeeping, NewStudent } from "./create_tripwire_user.ts";
+import {
+  CreatedStudent,
+  createTripwireUser,
+  Housekeeping,
+  housekeeping,
+  NewStudent,
+} from "./create_tripwire_user.ts";
 import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
 
 const EmailRetries = Housekeeping.extend({ emails: RetryReport }).meta({ id: "EmailRetries" });
