@@ -295,13 +295,11 @@ async function logEvent(
             ${tx.json({ student_name: student.full_name, ...details } as Record<string, string | number>)})`;
 }
 
-/** Cents, so that money is compared exactly. */
-const cents = (amount: string | number) => Math.round(Number(amount) * 100);
-
 /**
  * Refunds `amount` of what the student paid. A full refund ends access and revokes the certificate; a
  * partial one ends access only when the academy's setting says so (`partial_refund_ends_access`).
- * `student_refunds_add_to_sale` keeps the sale's total and its CHECK holds it to the payment on any path.
+ * `student_refunds_add_to_sale` keeps the sale's total and its CHECK holds it to the payment on any path;
+ * the answers (nothing left, too much, full) are decided in SQL too, in numeric, from the locked row.
  */
 async function refundInTransaction(
   tx: Transaction,
@@ -310,22 +308,29 @@ async function refundInTransaction(
   refund: Refund,
 ): Promise<StudentSummary> {
   const student = await lockStudent(tx, caller, studentId);
-  const refundableCents = cents(student.payment_amount) - cents(student.refunded_amount);
-  if (refundableCents <= 0 && cents(student.payment_amount) > 0) {
+  const [money] = await tx<
+    { refundable: string; refunded_after: string; nothing_left: boolean; exceeds: boolean; full: boolean }[]
+  >`
+    select t.payment_amount - t.refunded_amount as refundable,
+           t.refunded_amount + ${refund.amount}::numeric as refunded_after,
+           t.payment_amount > 0 and t.refunded_amount >= t.payment_amount as nothing_left,
+           ${refund.amount}::numeric > t.payment_amount - t.refunded_amount as exceeds,
+           ${refund.amount}::numeric = t.payment_amount - t.refunded_amount as full
+    from public.tripwire_users t where t.user_id = ${studentId}`;
+  if (money.nothing_left) {
     throw new HttpError(409, "already_refunded", "This sale has been refunded in full", {
       refunded_amount: Number(student.refunded_amount),
     });
   }
-  if (cents(refund.amount) > refundableCents) {
-    const refundable = refundableCents / 100;
+  if (money.exceeds) {
     throw new HttpError(
       422,
       "refund_exceeds_payment",
-      `At most ${refundable.toFixed(2)} can still be refunded`,
-      { refundable },
+      `At most ${money.refundable} can still be refunded`,
+      { refundable: Number(money.refundable) },
     );
   }
-  const full = cents(refund.amount) === refundableCents;
+  const full = money.full;
   const [{ partial_refund_ends_access }] = await tx<{ partial_refund_ends_access: boolean }[]>`
     with refund as (
       insert into public.student_refunds (user_id, refunded_by, amount, reason)
@@ -350,7 +355,7 @@ async function refundInTransaction(
     changes: {
       refunded_amount: {
         before: Number(student.refunded_amount),
-        after: (cents(student.refunded_amount) + cents(refund.amount)) / 100,
+        after: Number(money.refunded_after),
       },
       ...(endsAccess ? { status: { before: student.status, after: "refunded" } } : {}),
       ...(revoked.length ? { certificate_revoked_at: { before: null, after: revoked[0].revoked_at } } : {}),
