@@ -12,7 +12,7 @@ const hotPaths: Record<string, string> = {
   tripwire_users_manager_newest: `select user_id from public.tripwire_users where granted_by = '${aida.id}'
     order by created_at desc, user_id desc limit 20`,
   tripwire_users_revoked_by_manager: `select count(*) from public.tripwire_users
-    where granted_by = '${aida.id}' and status in ('refunded', 'suspended')`,
+    where granted_by = '${aida.id}' and private.access_revoked(status)`,
   tripwire_users_active_by_manager:
     `select count(*) from public.tripwire_users where granted_by = '${aida.id}' and status = 'active'`,
   tripwire_users_newest:

@@ -46,12 +46,12 @@ Deno.test({
           });
           const student = await created.json();
           assert.equal(created.status, 201, JSON.stringify(student));
-          const studentToken = await signLocalToken({ id: student.user_id, email: student.email });
+          const studentToken = await signLocalToken({ id: student.id, email: student.email });
           // Another session holds the student's profile row, which a completion locks first.
           const sql = postgres(database.url, { max: 1, onnotice: () => {} });
           try {
             await sql.begin(async (tx) => {
-              await tx`select 1 from public.tripwire_user_profile where user_id = ${student.user_id} for update`;
+              await tx`select 1 from public.tripwire_user_profile where user_id = ${student.id} for update`;
               const response = await checkedFetch(`${functions}/complete-lesson`, {
                 method: "POST",
                 headers: { authorization: `Bearer ${studentToken}`, "content-type": "application/json" },

@@ -19,7 +19,7 @@ story("100 concurrent creations by 3 managers: 100 students, no error, no duplic
     [],
     JSON.stringify(answers.find((answer) => answer.error)),
   );
-  assert.equal(new Set(answers.map((answer) => answer.user_id)).size, 100);
+  assert.equal(new Set(answers.map((answer) => answer.id)).size, 100);
   assert.equal(new Set(answers.map((answer) => answer.password)).size, 100);
 
   const after = await rowCounts(sql);
@@ -73,7 +73,7 @@ story("20 concurrent requests with one Idempotency-Key: exactly one student, one
     Array(20).fill(201),
     JSON.stringify(answers[0]),
   );
-  assert.equal(new Set(answers.map((answer) => answer.user_id)).size, 1);
+  assert.equal(new Set(answers.map((answer) => answer.id)).size, 1);
   assert.equal(
     new Set(answers.map((answer) => answer.password)).size,
     1,

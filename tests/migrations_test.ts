@@ -11,7 +11,31 @@ const migrationFiles = (await readdir(migrationsFolder)).filter((file) => file.e
 /** The squashed baseline: one migration per concern, replacing the 38 before it (docs/architecture.md). */
 const baselineFiles = migrationFiles.filter((file) => file <= "20261206110060_scheduling.sql");
 
-Deno.test("the baseline builds exactly the schema the 38 migrations it replaced built", async () => {
+/**
+ * Where the baseline deliberately differs from the chain it replaced (made before anything was deployed),
+ * and why: by statement key, each changed, added or removed.
+ */
+const explainedDifferences: Record<string, string> = {
+  "type public.student_status": "A sale's status is an enum the generated types carry to TypeScript.",
+  "type public.access_revoking_status":
+    "The statuses that end access: one list, in SQL, carried to TypeScript.",
+  "type public.activity_event_type": "The feed's event types: one list, in SQL, carried to TypeScript.",
+  "table public.tripwire_users": "status is a student_status (was text with a CHECK).",
+  "table public.sales_activity_log": "event_type is an activity_event_type (was text with a CHECK).",
+  "constraint public.tripwire_users.tripwire_users_status_valid": "Replaced by the student_status enum.",
+  "constraint public.sales_activity_log.sales_activity_log_event_type_valid": "Replaced by the enum.",
+  "function private.access_revoked(status public.student_status)":
+    "The one test of whether a status ends access.",
+  "grant function private.access_revoked(status public.student_status)": "Not callable through the API.",
+  "index public.tripwire_users_active_by_manager": "Its predicate compares with the enum.",
+  "index public.tripwire_users_revoked_by_manager": "Its predicate is private.access_revoked(status).",
+  "function private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer)":
+    "Asks private.access_revoked instead of listing the statuses.",
+  "function analytics.refresh_sales_stats(rebuild boolean)":
+    "Asks private.access_revoked instead of listing the statuses.",
+};
+
+Deno.test("the baseline builds the schema the 38 migrations it replaced built, every difference explained", async () => {
   assert.equal(baselineFiles.length, 7);
   const database = await createEmptyDatabase();
   // A project folder holding only the baseline, so later migrations do not count.
@@ -31,14 +55,15 @@ Deno.test("the baseline builds exactly the schema the 38 migrations it replaced 
     const before = (await Deno.readTextFile(new URL("./fixtures/schema_before_squash.txt", import.meta.url)))
       .split("\n").filter((line) => line && !line.startsWith("#"));
     const after = fingerprint.split("\n").filter(Boolean);
-    // Every statement of the old chain's schema is in the baseline's, and nothing else: by name and by text.
-    assert.deepEqual(
-      {
-        missing: before.filter((line) => !after.includes(line)),
-        added: after.filter((line) => !before.includes(line)),
-      },
-      { missing: [], added: [] },
-    );
+    // Every statement of the old chain's schema is in the baseline's, and nothing else, by name and by text,
+    // except where explained; and every explanation is of a real difference.
+    const key = (line: string) => line.slice(0, line.lastIndexOf(" "));
+    const different = new Set([
+      ...before.filter((line) => !after.includes(line)),
+      ...after.filter((line) => !before.includes(line)),
+    ].map(key));
+    assert.deepEqual([...different].filter((name) => !(name in explainedDifferences)), [], "unexplained");
+    assert.deepEqual(Object.keys(explainedDifferences).filter((name) => !different.has(name)), [], "stale");
   } finally {
     await Deno.remove(project, { recursive: true });
     await database.drop();

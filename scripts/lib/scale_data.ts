@@ -32,7 +32,10 @@ export async function writeManagers(
     await tx`
       insert into auth.users (instance_id, id, aud, role, email, encrypted_password, raw_app_meta_data,
                               created_at, updated_at)
-      select '00000000-0000-0000-0000-000000000000', md5(format('tw:%s:manager:%s', ${seed}::int, k))::uuid,
+      -- Ids: an md5 shaped as a version-4 UUID (version and variant digits set), as GoTrue's ids are, so every
+      -- answer that carries one parses as a uuid.
+      select '00000000-0000-0000-0000-000000000000',
+             overlay(overlay(md5(format('tw:%s:manager:%s', ${seed}::int, k)) placing '4' from 13) placing '8' from 17)::uuid,
              'authenticated', 'authenticated', format('manager.%s.%s@scale.tripwire.local', ${seed}::int, k), '',
              '{"provider": "email", "providers": ["email"], "role": "manager", "platform": "tripwire"}',
              now() - ${since}::interval, now() - ${since}::interval
@@ -40,7 +43,7 @@ export async function writeManagers(
       on conflict (id) do nothing`;
     await tx`
       insert into public.users (id, email, full_name, role, created_at)
-      select md5(format('tw:%s:manager:%s', ${seed}::int, k))::uuid,
+      select overlay(overlay(md5(format('tw:%s:manager:%s', ${seed}::int, k)) placing '4' from 13) placing '8' from 17)::uuid,
              format('manager.%s.%s@scale.tripwire.local', ${seed}::int, k),
              format('Manager %s', k + 1), 'manager', now() - ${since}::interval
       from generate_series(0, ${count - 1}::int) as k
@@ -77,10 +80,11 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
     ),
     people as (
       select n, h1, h2, h3,
-             md5(format('tw:%s:student:%s', ${seed}::int, n))::uuid as id,
+             overlay(overlay(md5(format('tw:%s:student:%s', ${seed}::int, n)) placing '4' from 13) placing '8' from 17)::uuid as id,
              format('student.%s.%s@scale.tripwire.local', ${seed}::int, n) as email,
              format('Student %s', n) as full_name,
-             md5(format('tw:%s:manager:%s', ${seed}::int, h1 % ${options.managers}::int))::uuid as manager_id,
+             overlay(overlay(md5(format('tw:%s:manager:%s', ${seed}::int, h1 % ${options.managers}::int))
+                             placing '4' from 13) placing '8' from 17)::uuid as manager_id,
              now() - make_interval(secs => (h2 % ${
     Math.round((options.years ?? 1) * 365 * 86400)
   }::bigint)::double precision)
@@ -109,7 +113,8 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
   await tx`
     insert into public.tripwire_users (user_id, email, full_name, granted_by, status, payment_amount,
                                        welcome_email_sent, welcome_email_sent_at, created_at, updated_at)
-    select id, email, full_name, manager_id, case when done = modules then 'completed' else 'active' end, amount,
+    select id, email, full_name, manager_id,
+           (case when done = modules then 'completed' else 'active' end)::public.student_status, amount,
            true, created_at, created_at, created_at
     from scale_batch`;
   // Modules by position, with the time each was completed (done ones) or unlocked.
@@ -201,7 +206,7 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
   // The feed: the sale, every completed lesson and unlocked module, the certificate.
   await tx`
     insert into public.sales_activity_log (manager_id, student_id, event_type, details, created_at)
-    select manager_id, student_id, event_type, details, at from (
+    select manager_id, student_id, event_type::public.activity_event_type, details, at from (
       select b.manager_id, b.id as student_id, 'user_created' as event_type, b.created_at as at,
              jsonb_build_object('student_email', b.email, 'student_name', b.full_name, 'manager_name', u.full_name,
                                 'payment_amount', b.amount) as details

@@ -252,7 +252,7 @@ begin
   ),
   lesson as (
     select i.i, l.id, l.video_duration_seconds::numeric as duration, l.min_watch_percentage,
-           c.role = 'student' and c.status not in ('suspended', 'refunded') and exists (
+           c.role = 'student' and not private.access_revoked(c.status) and exists (
              select 1 from public.tripwire_module_unlocks u
              where u.user_id = i.user_id and u.module_id = l.module_id
            ) as unlocked
@@ -312,7 +312,7 @@ begin
             greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) >= 1
     returning i.i, vt.*
   )
-  select i.i, c.role, c.status, l.id is not null, l.unlocked,
+  select i.i, c.role, c.status::text, l.id is not null, l.unlocked,
          u.lesson_id, b.tokens,
          u.watched_seconds, l.duration::int, u.watch_percentage, l.min_watch_percentage,
          u.qualified_at is not null, u.status, u.rejected_seconds, u.heartbeat_count,

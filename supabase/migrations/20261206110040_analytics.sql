@@ -506,7 +506,7 @@ begin
   revoked as (
     select tu.user_id, tu.granted_by as manager_id
     from public.tripwire_users tu
-    where tu.status in ('refunded', 'suspended') and tu.granted_by is not null
+    where private.access_revoked(tu.status) and tu.granted_by is not null
       and exists (select 1 from public.student_progress sp where sp.user_id = tu.user_id and sp.status = 'completed')
   ),
   revoked_learners as (

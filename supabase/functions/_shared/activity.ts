@@ -4,10 +4,11 @@
  * by tests, and the feed's OpenAPI description is built from it.
  */
 import { z } from "zod";
+import { Constants } from "./database.types.ts";
 
 const studentName = z.string().meta({ description: "The student's full name when it happened." });
 
-/** `details` of each event type. */
+/** `details` of each event type: every label of the enum `public.activity_event_type`, and no other. */
 export const activityDetails = {
   user_created: z.object({
     student_email: z.string(),
@@ -38,7 +39,8 @@ export const activityDetails = {
   student_suspended: z.object({ student_name: studentName, reason: z.string() }),
   student_reactivated: z.object({ student_name: studentName, reason: z.string() }),
   password_reset: z.object({ student_name: studentName }),
-};
+} satisfies Record<ActivityType, z.ZodType>;
 
-export type ActivityType = keyof typeof activityDetails;
-export const activityTypes = Object.keys(activityDetails) as ActivityType[];
+/** The feed's event types, as SQL defines them (the generated types carry the enum). */
+export type ActivityType = (typeof activityTypes)[number];
+export const activityTypes = Constants.public.Enums.activity_event_type;

@@ -12,6 +12,7 @@ import {
   jwtVerify,
 } from "jose";
 import { config } from "./config.ts";
+import { Constants } from "./database.types.ts";
 import { db, type Row, type Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 
@@ -171,11 +172,11 @@ export function assertRole(role: Role | null | undefined, allowed: readonly Role
   }
 }
 
-/** A student's status (tripwire_users_status_valid). */
-export const studentStatuses = ["active", "completed", "suspended", "refunded"] as const;
+/** A student's status: the enum `public.student_status`, as the generated types carry it. */
+export const studentStatuses = Constants.public.Enums.student_status;
 export type StudentStatus = (typeof studentStatuses)[number];
-/** The statuses that take a student's access away. */
-export const revokedStatuses = ["refunded", "suspended"] as const;
+/** The statuses that take a student's access away: the enum `public.access_revoking_status`. */
+export const revokedStatuses = Constants.public.Enums.access_revoking_status;
 export type RevokedStatus = (typeof revokedStatuses)[number];
 
 /** True when a student with this status may no longer watch or complete. */

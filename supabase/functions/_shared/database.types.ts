@@ -183,6 +183,10 @@ export type Database = {
       [_ in never]: never;
     };
     Functions: {
+      "access_revoked": {
+        Args: { "status": Database["public"]["Enums"]["student_status"] };
+        Returns: boolean;
+      };
       "call_scheduler_route": { Args: { "route": string }; Returns: number };
       "can_read_student": { Args: { "student_id": string }; Returns: boolean };
       "changed_fields": {
@@ -324,7 +328,7 @@ export type Database = {
         Row: {
           "created_at": string;
           "details": NonNullable<Json>;
-          "event_type": string;
+          "event_type": Database["public"]["Enums"]["activity_event_type"];
           "id": number;
           "manager_id": string;
           "student_id": string | null;
@@ -333,7 +337,7 @@ export type Database = {
         Insert: {
           "created_at"?: string;
           "details"?: NonNullable<Json>;
-          "event_type": string;
+          "event_type": Database["public"]["Enums"]["activity_event_type"];
           "id"?: never;
           "manager_id": string;
           "student_id"?: string | null;
@@ -341,7 +345,7 @@ export type Database = {
         Update: {
           "created_at"?: string;
           "details"?: NonNullable<Json>;
-          "event_type"?: string;
+          "event_type"?: Database["public"]["Enums"]["activity_event_type"];
           "id"?: never;
           "manager_id"?: string;
           "student_id"?: string | null;
@@ -629,7 +633,7 @@ export type Database = {
           "payment_amount": number;
           "phone": string | null;
           "refunded_amount": number;
-          "status": string;
+          "status": Database["public"]["Enums"]["student_status"];
           "updated_at": string;
           "user_id": string;
           "welcome_email_sent": boolean;
@@ -644,7 +648,7 @@ export type Database = {
           "payment_amount"?: number;
           "phone"?: string | null;
           "refunded_amount"?: number;
-          "status"?: string;
+          "status"?: Database["public"]["Enums"]["student_status"];
           "updated_at"?: string;
           "user_id": string;
           "welcome_email_sent"?: boolean;
@@ -658,7 +662,7 @@ export type Database = {
           "payment_amount"?: number;
           "phone"?: string | null;
           "refunded_amount"?: number;
-          "status"?: string;
+          "status"?: Database["public"]["Enums"]["student_status"];
           "updated_at"?: string;
           "user_id"?: string;
           "welcome_email_sent"?: boolean;
@@ -890,7 +894,17 @@ export type Database = {
       "get_sales_leaderboard": { Args: { "limit"?: number; "period"?: string }; Returns: Json };
     };
     Enums: {
-      [_ in never]: never;
+      "access_revoking_status": "refunded" | "suspended";
+      "activity_event_type":
+        | "user_created"
+        | "lesson_completed"
+        | "module_unlocked"
+        | "certificate_issued"
+        | "student_refunded"
+        | "student_suspended"
+        | "student_reactivated"
+        | "password_reset";
+      "student_status": "active" | "completed" | "suspended" | "refunded";
     };
     CompositeTypes: {
       [_ in never]: never;
@@ -1000,6 +1014,19 @@ export const Constants = {
     Enums: {},
   },
   "public": {
-    Enums: {},
+    Enums: {
+      "access_revoking_status": ["refunded", "suspended"],
+      "activity_event_type": [
+        "user_created",
+        "lesson_completed",
+        "module_unlocked",
+        "certificate_issued",
+        "student_refunded",
+        "student_suspended",
+        "student_reactivated",
+        "password_reset",
+      ],
+      "student_status": ["active", "completed", "suspended", "refunded"],
+    },
   },
 } as const;
