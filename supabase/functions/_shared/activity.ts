@@ -4,7 +4,9 @@
  * by tests, and the feed's OpenAPI description is built from it.
  */
 import { z } from "zod";
+import type postgres from "postgres";
 import { Constants } from "./database.types.ts";
+import type { Transaction } from "./db.ts";
 
 const studentName = z.string().meta({ description: "The student's full name when it happened." });
 
@@ -44,3 +46,26 @@ export const activityDetails = {
 /** The feed's event types, as SQL defines them (the generated types carry the enum). */
 export type ActivityType = (typeof activityTypes)[number];
 export const activityTypes = Constants.public.Enums.activity_event_type;
+
+/**
+ * An event's `details`, checked against its type's schema: what every insert into sales_activity_log
+ * writes (`${tx.json(activity("lesson_completed", {...}))}`), so no event leaves a field out or adds one.
+ */
+export function activity<T extends ActivityType>(
+  type: T,
+  details: z.input<(typeof activityDetails)[T]>,
+): { type: T; details: postgres.JSONValue } {
+  return { type, details: (activityDetails[type] as z.ZodType).parse(details) as postgres.JSONValue };
+}
+
+/** Writes one event of a manager's feed (the sale's manager; none for a student nobody sold). */
+export async function logActivity(
+  tx: Transaction,
+  managerId: string | null,
+  studentId: string,
+  event: { type: ActivityType; details: postgres.JSONValue },
+): Promise<void> {
+  await tx`
+    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
+    values (${managerId}, ${studentId}, ${event.type}, ${tx.json(event.details)})`;
+}

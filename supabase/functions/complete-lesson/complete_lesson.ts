@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { activity, logActivity } from "../_shared/activity.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
@@ -171,11 +172,17 @@ async function markLessonCompleted(tx: Transaction, userId: string, student: Stu
           started_at = coalesce(public.student_progress.started_at, now())`;
   await tx`
     update public.video_tracking set status = 'completed' where user_id = ${userId} and lesson_id = ${lesson.id}`;
-  await tx`
-    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-    values (${student.granted_by}, ${userId}, 'lesson_completed', jsonb_build_object(
-      'student_name', ${student.full_name}::text, 'lesson_id', ${lesson.id}::int, 'lesson_title', ${lesson.title}::text,
-      'watch_percentage', ${lesson.watch_percentage}::numeric))`;
+  await logActivity(
+    tx,
+    student.granted_by,
+    userId,
+    activity("lesson_completed", {
+      student_name: student.full_name,
+      lesson_id: lesson.id,
+      lesson_title: lesson.title,
+      watch_percentage: Number(lesson.watch_percentage),
+    }),
+  );
 }
 
 /**
@@ -224,11 +231,16 @@ async function unlockNextModule(tx: Transaction, userId: string, student: Studen
     )
     select u.module_id, n.title from unlocked u join next_module n on n.id = u.module_id`;
   if (unlocked) {
-    await tx`
-      insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-      values (${student.granted_by}, ${userId}, 'module_unlocked', jsonb_build_object(
-        'student_name', ${student.full_name}::text, 'module_id', ${unlocked.module_id}::int,
-        'module_title', ${unlocked.title}::text))`;
+    await logActivity(
+      tx,
+      student.granted_by,
+      userId,
+      activity("module_unlocked", {
+        student_name: student.full_name,
+        module_id: unlocked.module_id,
+        module_title: unlocked.title,
+      }),
+    );
   }
 }
 
@@ -306,10 +318,15 @@ async function issueCertificate(
     update public.tripwire_user_profile set certificate_issued_at = now(), current_module_id = null
     where user_id = ${userId}`;
   await tx`update public.tripwire_users set status = 'completed' where user_id = ${userId} and status = 'active'`;
-  await tx`
-    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-    values (${student.granted_by}, ${userId}, 'certificate_issued', jsonb_build_object(
-      'student_name', ${student.full_name}::text, 'certificate_number', ${certificate.certificate_number}::text))`;
+  await logActivity(
+    tx,
+    student.granted_by,
+    userId,
+    activity("certificate_issued", {
+      student_name: student.full_name,
+      certificate_number: certificate.certificate_number,
+    }),
+  );
 }
 
 type CompletionRow =

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { audit, personal } from "../_shared/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
+import { activity } from "../_shared/activity.ts";
 import { HttpError, isUniqueViolation, toHttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { moneyNumber, personName } from "../_shared/input.ts";
@@ -96,8 +97,8 @@ type WrittenStudent = Pick<Row<"tripwire_users">, "created_at"> & {
 };
 
 /**
- * The student's rows (docs/architecture.md, create-tripwire-user) in one statement of one transaction: users, tripwire_users, profile, first
- * module unlocked, progress and video tracking for its first lesson, statistics, the achievements
+ * The student's rows (docs/architecture.md, create-tripwire-user) in one statement of one transaction: users,
+ * tripwire_users, profile, first module unlocked, progress and video tracking for its first lesson, statistics, the achievements
  * (locked), the manager's activity entry and the queued welcome e-mail.
  */
 export function writeStudent(
@@ -105,6 +106,12 @@ export function writeStudent(
   manager: AuthUser,
   student: NewStudent & { id: string; sealedPassword: string | null },
 ) {
+  const sale = activity("user_created", {
+    student_email: student.email,
+    student_name: student.full_name,
+    manager_name: manager.fullName,
+    payment_amount: Number(student.payment_amount),
+  });
   return tx<WrittenStudent[]>`
     with course as (
       select m.id as module_id, m.position as module_position, m.title as module_title,
@@ -154,12 +161,7 @@ export function writeStudent(
     ),
     activity as (
       insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-      select ${manager.id}, s.user_id, 'user_created',
-             jsonb_build_object(
-               'student_email', ${student.email}::text,
-               'student_name', ${student.full_name}::text,
-               'manager_name', ${manager.fullName}::text,
-               'payment_amount', ${student.payment_amount}::numeric)
+      select ${manager.id}, s.user_id, ${sale.type}, ${tx.json(sale.details)}
       from student s
     ),
     welcome_email as (

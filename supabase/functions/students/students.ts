@@ -5,7 +5,7 @@
  * student is answered as not found, so its existence is not revealed.
  */
 import { z } from "zod";
-import { activityDetails } from "../_shared/activity.ts";
+import { activity, activityDetails, logActivity } from "../_shared/activity.ts";
 import { audit, secret } from "../_shared/audit.ts";
 import { type AuthUser, type StudentStatus, studentStatuses } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
@@ -283,18 +283,6 @@ async function summaryAfter(tx: Transaction, studentId: string): Promise<Student
   return row.summary;
 }
 
-async function logEvent(
-  tx: Transaction,
-  student: LockedStudent,
-  eventType: "student_refunded" | "student_suspended" | "student_reactivated",
-  details: Record<string, unknown>,
-) {
-  await tx`
-    insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-    values (${student.granted_by}, ${student.user_id}, ${eventType},
-            ${tx.json({ student_name: student.full_name, ...details } as Record<string, string | number>)})`;
-}
-
 /**
  * Refunds `amount` of what the student paid. A full refund ends access and revokes the certificate; a
  * partial one ends access only when the academy's setting says so (`partial_refund_ends_access`).
@@ -361,7 +349,16 @@ async function refundInTransaction(
       ...(revoked.length ? { certificate_revoked_at: { before: null, after: revoked[0].revoked_at } } : {}),
     },
   });
-  await logEvent(tx, student, "student_refunded", { amount: refund.amount, reason: refund.reason });
+  await logActivity(
+    tx,
+    student.granted_by,
+    studentId,
+    activity("student_refunded", {
+      student_name: student.full_name,
+      amount: Number(refund.amount),
+      reason: refund.reason,
+    }),
+  );
   return await summaryAfter(tx, studentId);
 }
 
@@ -453,7 +450,12 @@ function changeStatus(
       reason: change.reason,
       changes: { status: { before: student.status, after: rule.to(student) } },
     });
-    await logEvent(tx, student, rule.event, { reason: change.reason });
+    await logActivity(
+      tx,
+      student.granted_by,
+      studentId,
+      activity(rule.event, { student_name: student.full_name, reason: change.reason }),
+    );
     return await summaryAfter(tx, studentId);
   }, sql);
 }
@@ -507,10 +509,12 @@ export async function resetPassword(
              jsonb_build_object('full_name', ${student.full_name}::text, 'language', a.language), ${sealed}
       from analytics.settings a
       returning id::text as outbox_id, payload ->> 'language' as language`;
-    await tx`
-      insert into public.sales_activity_log (manager_id, student_id, event_type, details)
-      values (${student.granted_by}, ${studentId}, 'password_reset',
-              jsonb_build_object('student_name', ${student.full_name}::text))`;
+    await logActivity(
+      tx,
+      student.granted_by,
+      studentId,
+      activity("password_reset", { student_name: student.full_name }),
+    );
     await audit(tx, {
       actor: caller,
       action: "student.password_reset",
