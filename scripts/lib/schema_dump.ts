@@ -92,26 +92,30 @@ const privilegeNames: Record<string, string> = {
 };
 
 /**
- * `grant` statements for an ACL as the catalog holds it (null: the defaults, nothing said). A non-null ACL
- * starts from nothing for the roles an API could use, so the result does not depend on a platform's
- * default privileges.
+ * The `revoke` and `grant` statements (one item, a line each) for an ACL as the catalog holds it (null: the
+ * defaults, nothing said). A non-null ACL starts from nothing for the roles an API could use, so the result
+ * does not depend on a platform's default privileges; grantees with the same privileges share a statement.
  */
 function grants(acl: string[] | null, owner: string, object: string): string[] {
   if (!acl) return [];
-  const byGrantee = new Map<string, string[]>();
+  const byPrivileges = new Map<string, string[]>();
   for (const entry of acl) {
     const match = entry.match(/^(.*)=([a-zA-Z*]*)\/(.*)$/);
     if (!match) throw new Error(`unreadable ACL entry ${entry} on ${object}`);
     const grantee = match[1] === "" ? "public" : match[1].replace(/^"(.*)"$/, "$1");
     if (grantee === owner) continue;
-    const privileges = [...match[2].replaceAll("*", "")].map((letter) => privilegeNames[letter]);
-    byGrantee.set(grantee, privileges.sort());
+    const privileges = [...match[2].replaceAll("*", "")].map((letter) => privilegeNames[letter]).sort().join(
+      ", ",
+    );
+    byPrivileges.set(privileges, [...byPrivileges.get(privileges) ?? [], ident(grantee)]);
   }
   return [
-    `revoke all on ${object} from public, anon, authenticated, service_role;`,
-    ...[...byGrantee].sort(([a], [b]) => a.localeCompare(b)).map(([grantee, privileges]) =>
-      `grant ${privileges.join(", ")} on ${object} to ${ident(grantee)};`
-    ),
+    [
+      `revoke all on ${object} from public, anon, authenticated, service_role;`,
+      ...[...byPrivileges].sort(([a], [b]) => a.localeCompare(b)).map(([privileges, grantees]) =>
+        `grant ${privileges} on ${object} to ${grantees.sort().join(", ")};`
+      ),
+    ].join("\n"),
   ];
 }
 
@@ -299,7 +303,7 @@ async function dumpWith(sql: Sql, concerns: Concerns): Promise<SchemaItem[]> {
             object,
             stages.grant,
             `grant ${object}.${column.name}`,
-            grant.replace(/^(grant|revoke) ([a-z, ]+) on/, `$1 $2 (${ident(column.name)}) on`),
+            grant.replace(/^(grant|revoke) ([a-z, ]+) on/gm, `$1 $2 (${ident(column.name)}) on`),
           );
         }
       }

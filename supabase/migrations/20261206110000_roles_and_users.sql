@@ -85,10 +85,7 @@ end
 $function$;
 
 revoke all on function private.can_read_student(student_id uuid) from public, anon, authenticated, service_role;
-
-grant execute on function private.can_read_student(student_id uuid) to authenticated;
-
-grant execute on function private.can_read_student(student_id uuid) to service_role;
+grant execute on function private.can_read_student(student_id uuid) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION private.changed_fields(before jsonb, after jsonb, ignored text[], personal text[])
  RETURNS jsonb
@@ -122,10 +119,7 @@ end
 $function$;
 
 revoke all on function private.is_admin() from public, anon, authenticated, service_role;
-
-grant execute on function private.is_admin() to authenticated;
-
-grant execute on function private.is_admin() to service_role;
+grant execute on function private.is_admin() to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION private.note_deleted_login()
  RETURNS trigger
@@ -169,10 +163,7 @@ revoke all on function private.set_updated_at() from public, anon, authenticated
 CREATE TRIGGER on_auth_user_deleted AFTER DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION private.note_deleted_login();
 
 revoke all on schema private from public, anon, authenticated, service_role;
-
-grant usage on schema private to authenticated;
-
-grant usage on schema private to service_role;
+grant usage on schema private to authenticated, service_role;
 
 alter table public.tripwire_user_profile enable row level security;
 
@@ -183,10 +174,8 @@ create policy "Students, their managers and admins read profiles" on public.trip
 CREATE TRIGGER tripwire_user_profile_set_updated_at BEFORE UPDATE ON public.tripwire_user_profile FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_user_profile from public, anon, authenticated, service_role;
-
-grant select on table public.tripwire_user_profile to authenticated;
-
 grant delete, insert, select, update on table public.tripwire_user_profile to service_role;
+grant select on table public.tripwire_user_profile to authenticated;
 
 alter table public.users enable row level security;
 
@@ -197,10 +186,8 @@ create policy "Users, their managers and admins read user rows" on public.users
 CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.users from public, anon, authenticated, service_role;
-
-grant select on table public.users to authenticated;
-
 grant delete, insert, select, update on table public.users to service_role;
+grant select on table public.users to authenticated;
 
 -- PostgREST caches the schema: after DDL it must reload or it serves a stale API. the finer recipe of PostgREST:
 -- notify only for DDL that changes the API, never for pg_temp objects. the Supabase image already ships such a

@@ -186,7 +186,6 @@ CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON private.audit_lo
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON private.audit_log FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_change();
 
 revoke all on table private.audit_log from public, anon, authenticated, service_role;
-
 grant insert, select on table private.audit_log to service_role;
 
 CREATE TRIGGER staff_audited AFTER INSERT OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION private.audit_database_change();

@@ -88,7 +88,6 @@ AS $function$
 $function$;
 
 revoke all on function private.course_snapshot() from public, anon, authenticated, service_role;
-
 grant execute on function private.course_snapshot() to service_role;
 
 alter table public.achievements enable row level security;
@@ -100,10 +99,8 @@ create policy "Signed-in users read the achievement catalogue" on public.achieve
 CREATE TRIGGER achievements_set_updated_at BEFORE UPDATE ON public.achievements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.achievements from public, anon, authenticated, service_role;
-
-grant select on table public.achievements to authenticated;
-
 grant delete, insert, select, update on table public.achievements to service_role;
+grant select on table public.achievements to authenticated;
 
 alter table public.tripwire_lessons add constraint tripwire_lessons_module_id_fkey FOREIGN KEY (module_id) REFERENCES public.tripwire_modules(id) ON DELETE RESTRICT;
 
@@ -116,10 +113,8 @@ create policy "Signed-in users read the course lessons" on public.tripwire_lesso
 CREATE TRIGGER tripwire_lessons_set_updated_at BEFORE UPDATE ON public.tripwire_lessons FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_lessons from public, anon, authenticated, service_role;
-
-grant select on table public.tripwire_lessons to authenticated;
-
 grant delete, insert, select, update on table public.tripwire_lessons to service_role;
+grant select on table public.tripwire_lessons to authenticated;
 
 alter table public.tripwire_modules enable row level security;
 
@@ -130,9 +125,7 @@ create policy "Signed-in users read the course modules" on public.tripwire_modul
 CREATE TRIGGER tripwire_modules_set_updated_at BEFORE UPDATE ON public.tripwire_modules FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_modules from public, anon, authenticated, service_role;
-
-grant select on table public.tripwire_modules to authenticated;
-
 grant delete, insert, select, update on table public.tripwire_modules to service_role;
+grant select on table public.tripwire_modules to authenticated;
 
 alter table public.tripwire_user_profile add constraint tripwire_user_profile_current_module_id_fkey FOREIGN KEY (current_module_id) REFERENCES public.tripwire_modules(id) ON DELETE RESTRICT;

@@ -195,7 +195,6 @@ end
 $function$;
 
 revoke all on function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer) from public, anon, authenticated, service_role;
-
 grant execute on function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer) to service_role;
 
 CREATE OR REPLACE FUNCTION private.multirange_seconds(ranges nummultirange)
@@ -210,7 +209,6 @@ end
 $function$;
 
 revoke all on function private.multirange_seconds(ranges nummultirange) from public, anon, authenticated, service_role;
-
 grant execute on function private.multirange_seconds(ranges nummultirange) to service_role;
 
 CREATE OR REPLACE FUNCTION private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer)
@@ -387,7 +385,6 @@ AS $function$
 $function$;
 
 revoke all on function private.student_dashboard(student_id uuid) from public, anon, authenticated, service_role;
-
 grant execute on function private.student_dashboard(student_id uuid) to service_role;
 
 revoke all on sequence private.certificate_number_seq from public, anon, authenticated, service_role;
@@ -401,10 +398,8 @@ create policy "Students, their managers and admins read certificates" on public.
 CREATE TRIGGER certificates_set_updated_at BEFORE UPDATE ON public.certificates FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.certificates from public, anon, authenticated, service_role;
-
-grant select on table public.certificates to authenticated;
-
 grant delete, insert, select, update on table public.certificates to service_role;
+grant select on table public.certificates to authenticated;
 
 alter table public.student_progress add constraint student_progress_lesson_id_fkey FOREIGN KEY (lesson_id) REFERENCES public.tripwire_lessons(id) ON DELETE RESTRICT;
 
@@ -417,10 +412,8 @@ create policy "Students, their managers and admins read progress" on public.stud
 CREATE TRIGGER student_progress_set_updated_at BEFORE UPDATE ON public.student_progress FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.student_progress from public, anon, authenticated, service_role;
-
-grant select on table public.student_progress to authenticated;
-
 grant delete, insert, select, update on table public.student_progress to service_role;
+grant select on table public.student_progress to authenticated;
 
 alter table public.tripwire_module_unlocks add constraint tripwire_module_unlocks_module_id_fkey FOREIGN KEY (module_id) REFERENCES public.tripwire_modules(id) ON DELETE RESTRICT;
 
@@ -433,10 +426,8 @@ create policy "Students, their managers and admins read module unlocks" on publi
 CREATE TRIGGER tripwire_module_unlocks_set_updated_at BEFORE UPDATE ON public.tripwire_module_unlocks FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_module_unlocks from public, anon, authenticated, service_role;
-
-grant select on table public.tripwire_module_unlocks to authenticated;
-
 grant delete, insert, select, update on table public.tripwire_module_unlocks to service_role;
+grant select on table public.tripwire_module_unlocks to authenticated;
 
 alter table public.user_achievements add constraint user_achievements_achievement_code_fkey FOREIGN KEY (achievement_code) REFERENCES public.achievements(code) ON DELETE RESTRICT;
 
@@ -449,10 +440,8 @@ create policy "Students, their managers and admins read achievements" on public.
 CREATE TRIGGER user_achievements_set_updated_at BEFORE UPDATE ON public.user_achievements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.user_achievements from public, anon, authenticated, service_role;
-
-grant select on table public.user_achievements to authenticated;
-
 grant delete, insert, select, update on table public.user_achievements to service_role;
+grant select on table public.user_achievements to authenticated;
 
 alter table public.user_statistics enable row level security;
 
@@ -463,10 +452,8 @@ create policy "Students, their managers and admins read statistics" on public.us
 CREATE TRIGGER user_statistics_set_updated_at BEFORE UPDATE ON public.user_statistics FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.user_statistics from public, anon, authenticated, service_role;
-
-grant select on table public.user_statistics to authenticated;
-
 grant delete, insert, select, update on table public.user_statistics to service_role;
+grant select on table public.user_statistics to authenticated;
 
 alter table public.video_tracking add constraint video_tracking_lesson_id_fkey FOREIGN KEY (lesson_id) REFERENCES public.tripwire_lessons(id) ON DELETE RESTRICT;
 
@@ -479,7 +466,5 @@ create policy "Students, their managers and admins read video tracking" on publi
 CREATE TRIGGER video_tracking_set_updated_at BEFORE UPDATE ON public.video_tracking FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.video_tracking from public, anon, authenticated, service_role;
-
-grant select on table public.video_tracking to authenticated;
-
 grant delete, insert, select, update on table public.video_tracking to service_role;
+grant select on table public.video_tracking to authenticated;

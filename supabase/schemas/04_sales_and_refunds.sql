@@ -233,7 +233,6 @@ alter table private.email_outbox add constraint email_outbox_user_id_fkey FOREIG
 CREATE TRIGGER email_outbox_set_updated_at BEFORE UPDATE ON private.email_outbox FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table private.email_outbox from public, anon, authenticated, service_role;
-
 grant delete, insert, select, update on table private.email_outbox to service_role;
 
 alter table private.idempotency_keys add constraint idempotency_keys_manager_id_fkey FOREIGN KEY (manager_id) REFERENCES public.users(id) ON DELETE CASCADE;
@@ -241,7 +240,6 @@ alter table private.idempotency_keys add constraint idempotency_keys_manager_id_
 CREATE TRIGGER idempotency_keys_set_updated_at BEFORE UPDATE ON private.idempotency_keys FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table private.idempotency_keys from public, anon, authenticated, service_role;
-
 grant delete, insert, select, update on table private.idempotency_keys to service_role;
 
 revoke all on table private.pending_logins from public, anon, authenticated, service_role;
@@ -259,10 +257,8 @@ create policy "Managers read their own feed and admins read every feed" on publi
   using (manager_id = (( SELECT auth.uid() AS uid)) OR ( SELECT private.is_admin() AS is_admin));
 
 revoke all on table public.sales_activity_log from public, anon, authenticated, service_role;
-
-grant select on table public.sales_activity_log to authenticated;
-
 grant delete, insert, select, update on table public.sales_activity_log to service_role;
+grant select on table public.sales_activity_log to authenticated;
 
 alter table public.student_progress add constraint student_progress_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
 
@@ -283,10 +279,8 @@ CREATE TRIGGER student_refunds_append_only BEFORE DELETE OR UPDATE ON public.stu
 CREATE TRIGGER student_refunds_no_truncate BEFORE TRUNCATE ON public.student_refunds FOR EACH STATEMENT EXECUTE FUNCTION private.refuse_change();
 
 revoke all on table public.student_refunds from public, anon, authenticated, service_role;
-
-grant select on table public.student_refunds to authenticated;
-
 grant insert, select on table public.student_refunds to service_role;
+grant select on table public.student_refunds to authenticated;
 
 alter table public.tripwire_module_unlocks add constraint tripwire_module_unlocks_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
 
@@ -307,10 +301,8 @@ CREATE TRIGGER tripwire_users_refunded_amount_kept BEFORE UPDATE OF refunded_amo
 CREATE TRIGGER tripwire_users_set_updated_at BEFORE UPDATE ON public.tripwire_users FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_users from public, anon, authenticated, service_role;
-
-grant select on table public.tripwire_users to authenticated;
-
 grant delete, insert, select, update on table public.tripwire_users to service_role;
+grant select on table public.tripwire_users to authenticated;
 
 alter table public.user_achievements add constraint user_achievements_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
 

@@ -161,10 +161,7 @@ end
 $function$;
 
 revoke all on function analytics.caller_scope(requested_manager uuid) from public, anon, authenticated, service_role;
-
-grant execute on function analytics.caller_scope(requested_manager uuid) to authenticated;
-
-grant execute on function analytics.caller_scope(requested_manager uuid) to service_role;
+grant execute on function analytics.caller_scope(requested_manager uuid) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.check_page_size("limit" integer)
  RETURNS void
@@ -180,10 +177,7 @@ end
 $function$;
 
 revoke all on function analytics.check_page_size("limit" integer) from public, anon, authenticated, service_role;
-
-grant execute on function analytics.check_page_size("limit" integer) to authenticated;
-
-grant execute on function analytics.check_page_size("limit" integer) to service_role;
+grant execute on function analytics.check_page_size("limit" integer) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.daily_net_facts(first_day date, last_day date)
  RETURNS TABLE(manager_id uuid, day date, students_created integer, revenue numeric, lessons_completed integer, certificates_issued integer, students_started integer, refunds numeric)
@@ -256,7 +250,6 @@ end
 $function$;
 
 revoke all on function analytics.daily_net_facts(first_day date, last_day date) from public, anon, authenticated, service_role;
-
 grant execute on function analytics.daily_net_facts(first_day date, last_day date) to service_role;
 
 CREATE OR REPLACE FUNCTION analytics.max_chart_days()
@@ -267,10 +260,7 @@ CREATE OR REPLACE FUNCTION analytics.max_chart_days()
 AS $function$ select 366 $function$;
 
 revoke all on function analytics.max_chart_days() from public, anon, authenticated, service_role;
-
-grant execute on function analytics.max_chart_days() to authenticated;
-
-grant execute on function analytics.max_chart_days() to service_role;
+grant execute on function analytics.max_chart_days() to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.max_page_size()
  RETURNS integer
@@ -280,10 +270,7 @@ CREATE OR REPLACE FUNCTION analytics.max_page_size()
 AS $function$ select 100 $function$;
 
 revoke all on function analytics.max_page_size() from public, anon, authenticated, service_role;
-
-grant execute on function analytics.max_page_size() to authenticated;
-
-grant execute on function analytics.max_page_size() to service_role;
+grant execute on function analytics.max_page_size() to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.period_start(period text, tz text, moment timestamp with time zone DEFAULT now())
  RETURNS date
@@ -299,10 +286,7 @@ AS $function$
 $function$;
 
 revoke all on function analytics.period_start(period text, tz text, moment timestamp with time zone) from public, anon, authenticated, service_role;
-
-grant execute on function analytics.period_start(period text, tz text, moment timestamp with time zone) to authenticated;
-
-grant execute on function analytics.period_start(period text, tz text, moment timestamp with time zone) to service_role;
+grant execute on function analytics.period_start(period text, tz text, moment timestamp with time zone) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.record_period_learners()
  RETURNS trigger
@@ -340,7 +324,6 @@ AS $function$
 $function$;
 
 revoke all on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) from public, anon, authenticated, service_role;
-
 grant execute on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) to service_role;
 
 CREATE OR REPLACE FUNCTION analytics.refresh_sales_stats(rebuild boolean DEFAULT false)
@@ -566,7 +549,6 @@ end
 $function$;
 
 revoke all on function analytics.refresh_sales_stats(rebuild boolean) from public, anon, authenticated, service_role;
-
 grant execute on function analytics.refresh_sales_stats(rebuild boolean) to service_role;
 
 CREATE OR REPLACE FUNCTION analytics.refreshed_at()
@@ -579,10 +561,7 @@ AS $function$
 $function$;
 
 revoke all on function analytics.refreshed_at() from public, anon, authenticated, service_role;
-
-grant execute on function analytics.refreshed_at() to authenticated;
-
-grant execute on function analytics.refreshed_at() to service_role;
+grant execute on function analytics.refreshed_at() to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.reset_period_totals(period text, starts_on date)
  RETURNS bigint
@@ -622,7 +601,6 @@ end
 $function$;
 
 revoke all on function analytics.set_time_zone(time_zone text) from public, anon, authenticated, service_role;
-
 grant execute on function analytics.set_time_zone(time_zone text) to service_role;
 
 CREATE OR REPLACE FUNCTION public.get_manager_activity(manager_id uuid DEFAULT NULL::uuid, before_created_at timestamp with time zone DEFAULT NULL::timestamp with time zone, before_id bigint DEFAULT NULL::bigint, "limit" integer DEFAULT 20)
@@ -660,10 +638,7 @@ end
 $function$;
 
 revoke all on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) from public, anon, authenticated, service_role;
-
-grant execute on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) to authenticated;
-
-grant execute on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) to service_role;
+grant execute on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION public.get_manager_stats(manager_id uuid DEFAULT NULL::uuid)
  RETURNS jsonb
@@ -718,10 +693,7 @@ end
 $function$;
 
 revoke all on function public.get_manager_stats(manager_id uuid) from public, anon, authenticated, service_role;
-
-grant execute on function public.get_manager_stats(manager_id uuid) to authenticated;
-
-grant execute on function public.get_manager_stats(manager_id uuid) to service_role;
+grant execute on function public.get_manager_stats(manager_id uuid) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION public.get_sales_chart_data("from" date DEFAULT NULL::date, "to" date DEFAULT NULL::date, manager_id uuid DEFAULT NULL::uuid)
  RETURNS jsonb
@@ -778,10 +750,7 @@ end
 $function$;
 
 revoke all on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) from public, anon, authenticated, service_role;
-
-grant execute on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) to authenticated;
-
-grant execute on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) to service_role;
+grant execute on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) to authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION public.get_sales_leaderboard(period text DEFAULT 'month'::text, "limit" integer DEFAULT 20)
  RETURNS jsonb
@@ -820,10 +789,7 @@ end
 $function$;
 
 revoke all on function public.get_sales_leaderboard(period text, "limit" integer) from public, anon, authenticated, service_role;
-
-grant execute on function public.get_sales_leaderboard(period text, "limit" integer) to authenticated;
-
-grant execute on function public.get_sales_leaderboard(period text, "limit" integer) to service_role;
+grant execute on function public.get_sales_leaderboard(period text, "limit" integer) to authenticated, service_role;
 
 create view analytics.manager_daily_totals as
  SELECT h.manager_id,
@@ -848,47 +814,35 @@ UNION ALL
      CROSS JOIN LATERAL analytics.daily_net_facts(s.history_closed_through + 1, (now() AT TIME ZONE s.time_zone)::date) f(manager_id, day, students_created, revenue, lessons_completed, certificates_issued, students_started, refunds);
 
 revoke all on schema analytics from public, anon, authenticated, service_role;
-
-grant usage on schema analytics to authenticated;
-
-grant usage on schema analytics to service_role;
+grant usage on schema analytics to authenticated, service_role;
 
 revoke all on table analytics.academy_daily_totals from public, anon, authenticated, service_role;
-
 grant select on table analytics.academy_daily_totals to service_role;
 
 revoke all on table analytics.leaderboard_standings from public, anon, authenticated, service_role;
-
 grant select on table analytics.leaderboard_standings to service_role;
 
 revoke all on table analytics.manager_daily_history from public, anon, authenticated, service_role;
-
 grant select on table analytics.manager_daily_history to service_role;
 
 revoke all on table analytics.manager_daily_totals from public, anon, authenticated, service_role;
-
 grant select on table analytics.manager_daily_totals to service_role;
 
 revoke all on table analytics.manager_open_days from public, anon, authenticated, service_role;
-
 grant select on table analytics.manager_open_days to service_role;
 
 revoke all on table analytics.manager_period_totals from public, anon, authenticated, service_role;
-
 grant select on table analytics.manager_period_totals to service_role;
 
 revoke all on table analytics.period_learners from public, anon, authenticated, service_role;
-
 grant select on table analytics.period_learners to service_role;
 
 revoke all on table analytics.refresh_log from public, anon, authenticated, service_role;
-
 grant select on table analytics.refresh_log to service_role;
 
 CREATE TRIGGER settings_set_updated_at BEFORE UPDATE ON analytics.settings FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table analytics.settings from public, anon, authenticated, service_role;
-
 grant select on table analytics.settings to service_role;
 
 CREATE TRIGGER student_progress_period_learners AFTER INSERT OR UPDATE OF status, completed_at ON public.student_progress FOR EACH ROW WHEN (((new.status = 'completed'::text) AND (new.completed_at > (now() - '32 days'::interval)))) EXECUTE FUNCTION analytics.record_period_learners();
