@@ -12,10 +12,10 @@
 import postgres from "postgres";
 import { recordHeartbeat, recordHeartbeats } from "../../supabase/functions/video-tracking/video_tracking.ts";
 import { createScratchDatabase } from "../lib/database.ts";
-import { createStudents } from "./learning.ts";
+import { createStudents, playheads, postHeartbeat } from "./learning.ts";
 import {
   type BenchOptions,
-  countCpu,
+  cpuTally,
   drive,
   findPgbench,
   interleaved,
@@ -69,35 +69,13 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const stack = await startBenchStack();
   try {
     const students = await createStudents(stack.functionsUrl, 100, "heartbeat");
-    // Each student plays lesson 67 at normal speed and, like the player, posts what it played since its
-    // previous heartbeat: one contiguous segment that fits the plausibility bucket, merged into one range.
-    // (The first runs sent a fixed 2 s per heartbeat, ten times what the wall clock allowed at this
-    // rate, so most of each segment was refused and every row fragmented into hundreds of ranges.)
-    const duration = 600;
-    const playheads = students.map(() => ({ position: 0, at: performance.now() }));
-    const segmentFor = (index: number) => {
-      const playhead = playheads[index % students.length];
-      const now = performance.now();
-      const played = Math.max(0.01, Math.round(now - playhead.at) / 1000);
-      playhead.at = now;
-      if (playhead.position + played > duration) playhead.position = 0;
-      const segment: [number, number] = [
-        playhead.position,
-        Math.round((playhead.position + played) * 1000) / 1000,
-      ];
-      playhead.position = segment[1];
-      return [segment];
-    };
-    const viaHttp = async (index: number) => {
-      const student = students[index % students.length];
-      const response = await fetch(`${stack.functionsUrl}/video-tracking`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
-        body: JSON.stringify({ lesson_id: 67, segments: segmentFor(index), position: 0 }),
-      });
-      const text = await response.text();
-      if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
-    };
+    const segmentFor = playheads(students.length);
+    const viaHttp = (index: number) =>
+      postHeartbeat(
+        `${stack.functionsUrl}/video-tracking`,
+        students[index % students.length],
+        segmentFor(index),
+      );
     // The same code and batching as the function server, without HTTP or the JWT: recordHeartbeat through its
     // coalescer on a pool of the server's size, called in this process. The coalescer reads its settings from
     // the functions' configuration, which needs a database URL; the pool it uses is the one passed. The
@@ -130,30 +108,22 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       [batchedName]: () => drive(requests, concurrency, viaCoalescer),
       [httpName]: () => drive(requests, concurrency, viaHttp),
     };
-    const cpuSeconds: Record<string, Record<string, number>> = {};
-    let counting: ReturnType<typeof countCpu>;
+    const cpu = cpuTally();
     const measured = await interleaved(rounds, sides, {
-      before() {
-        counting = countCpu({
+      before(name) {
+        cpu.start(name, {
           "function server": [stack.serverPid],
           postgres: "postgres",
           "load driver": [Deno.pid],
         });
       },
-      after(name) {
-        const used = counting.stop();
-        cpuSeconds[name] ??= {};
-        for (const [group, seconds] of Object.entries(used.seconds)) {
-          cpuSeconds[name][group] = (cpuSeconds[name][group] ?? 0) + seconds;
-        }
-        cpuSeconds[name].machine = (cpuSeconds[name].machine ?? 0) + used.machineBusySeconds;
-      },
+      after: () => cpu.stop(),
     });
     const mostConnections = await connections.stop();
     const http = measured[httpName];
     const raw = measured[baselineName];
     const peakMiB = peakMemoryMiB(stack.serverPid);
-    const cpuNote = Object.entries(cpuSeconds).map(([name, groups]) =>
+    const cpuNote = Object.entries(cpu.totals).map(([name, groups]) =>
       `${name}: ${
         Object.entries(groups).map(([group, seconds]) =>
           `${group} ${(seconds * 1000 / (requests * rounds)).toFixed(3)} ms`

@@ -14,10 +14,10 @@ import { type DeployedStack, startDeployedStack } from "../lib/deployed.ts";
 import { localJwtSecret, localSecretKey } from "../lib/local_stack.ts";
 import { findPgBouncer, startPgBouncer } from "../lib/pgbouncer.ts";
 import { scratchDatabase } from "../lib/processes.ts";
-import { createStudents } from "./learning.ts";
+import { createStudents, playheads, postHeartbeat } from "./learning.ts";
 import {
   type BenchOptions,
-  countCpu,
+  cpuTally,
   drive,
   findPgbench,
   interleaved,
@@ -97,39 +97,13 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       );
     }
     const students = await createStudents(`${stacks[0].url}/functions/v1`, 100, "instances");
-    const playheads = students.map(() => ({ position: 0, at: performance.now() }));
-    const segmentFor = (index: number): [number, number][] => {
-      const playhead = playheads[index % students.length];
-      const now = performance.now();
-      const played = Math.max(0.01, Math.round(now - playhead.at) / 1000);
-      playhead.at = now;
-      if (playhead.position + played > 600) playhead.position = 0;
-      const segment: [number, number] = [
-        playhead.position,
-        Math.round((playhead.position + played) * 1000) / 1000,
-      ];
-      playhead.position = segment[1];
-      return [segment];
-    };
-    const heartbeatsTo = (urls: string[]) => async (index: number) => {
-      const student = students[index % students.length];
-      const response = await fetch(urls[index % urls.length], {
-        method: "POST",
-        headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
-        body: JSON.stringify({ lesson_id: 67, segments: segmentFor(index), position: 0 }),
-      });
-      const text = await response.text();
-      if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
-    };
+    const segmentFor = playheads(students.length);
+    const heartbeatsTo = (urls: string[]) => (index: number) =>
+      postHeartbeat(urls[index % urls.length], students[index % students.length], segmentFor(index));
     const tasks = stacks.map((stack) => heartbeatsTo(stack.instanceUrls("video-tracking")));
     for (const task of tasks) await drive(Math.min(1_000, requests), concurrency, task); // warm-up
-    const costs = shapes.map(() => ({
-      cpu: {} as Record<string, number>,
-      busy: 0,
-      seconds: 0,
-      statements: 0,
-    }));
-    let counting: ReturnType<typeof countCpu>;
+    const costs = shapes.map(() => ({ seconds: 0, statements: 0 }));
+    const cpu = cpuTally();
     let servedBefore = 0;
     const byName = Object.fromEntries(shapes.map((shape, index) => [shape.name, index]));
     const measured = await interleaved(
@@ -140,7 +114,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       {
         async before(name) {
           servedBefore = (await pooler.served()).transactions;
-          counting = countCpu({
+          cpu.start(name, {
             postgres: "postgres",
             pgbouncer: "pgbouncer",
             functions: stacks[byName[name]].instancePids("video-tracking"),
@@ -148,14 +122,10 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
           });
         },
         async after(name, result) {
-          const used = counting.stop();
+          cpu.stop();
           const cost = costs[byName[name]];
           cost.statements += (await pooler.served()).transactions - servedBefore - 1; // less the SHOW STATS
-          cost.busy += used.machineBusySeconds;
           cost.seconds += result.seconds;
-          for (const [group, seconds] of Object.entries(used.seconds)) {
-            cost.cpu[group] = (cost.cpu[group] ?? 0) + seconds;
-          }
         },
       },
     );
@@ -186,15 +156,18 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       : "pgbench is not installed (Debian: postgresql-client), so Postgres' own ceiling is not measured.";
     const heartbeats = requests * rounds;
     const cores = navigator.hardwareConcurrency;
-    const whereCpuWent = shapes.map((shape, index) => ({
-      shape: shape.name,
-      heartbeatsPerStatement: heartbeats / costs[index].statements,
-      cpuMsPerHeartbeat: Object.fromEntries(
-        Object.entries(costs[index].cpu).map(([name, seconds]) => [name, (seconds * 1000) / heartbeats]),
-      ),
-      machineCpuMsPerHeartbeat: (costs[index].busy * 1000) / heartbeats,
-      machineBusyShare: costs[index].busy / (costs[index].seconds * cores),
-    }));
+    const whereCpuWent = shapes.map((shape, index) => {
+      const { machine: busy, ...groups } = cpu.totals[shape.name];
+      return {
+        shape: shape.name,
+        heartbeatsPerStatement: heartbeats / costs[index].statements,
+        cpuMsPerHeartbeat: Object.fromEntries(
+          Object.entries(groups).map(([name, seconds]) => [name, (seconds * 1000) / heartbeats]),
+        ),
+        machineCpuMsPerHeartbeat: (busy * 1000) / heartbeats,
+        machineBusyShare: busy / (costs[index].seconds * cores),
+      };
+    });
     const groups = Object.keys(whereCpuWent[0].cpuMsPerHeartbeat);
     const cpuTable = [
       `| shape | heartbeats per statement | ${groups.map((name) => `${name} CPU ms`).join(" | ")} | ` +

@@ -49,3 +49,37 @@ export async function watchFirstLesson(sql: postgres.Sql, students: BenchStudent
     JSON.stringify(students.map((student) => student.user.id))
   }::text::jsonb)::uuid)`;
 }
+
+/**
+ * Each student plays lesson 67 at normal speed and, like the player, posts what it played since its previous
+ * heartbeat: one contiguous segment that fits the plausibility bucket, merged into one range. (The first runs
+ * sent a fixed 2 s per heartbeat, ten times what the wall clock allowed at this rate, so most of each segment
+ * was refused and every row fragmented into hundreds of ranges.) Returns the segments heartbeat `index` sends.
+ */
+export function playheads(count: number, duration = 600): (index: number) => [number, number][] {
+  const playheads = Array.from({ length: count }, () => ({ position: 0, at: performance.now() }));
+  return (index) => {
+    const playhead = playheads[index % count];
+    const now = performance.now();
+    const played = Math.max(0.01, Math.round(now - playhead.at) / 1000);
+    playhead.at = now;
+    if (playhead.position + played > duration) playhead.position = 0;
+    const segment: [number, number] = [
+      playhead.position,
+      Math.round((playhead.position + played) * 1000) / 1000,
+    ];
+    playhead.position = segment[1];
+    return [segment];
+  };
+}
+
+/** POSTs one heartbeat of `student` (these segments of lesson 67) to a video-tracking URL; anything but 200 throws. */
+export async function postHeartbeat(url: string, student: BenchStudent, segments: [number, number][]) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { authorization: `Bearer ${student.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ lesson_id: 67, segments, position: 0 }),
+  });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
+}

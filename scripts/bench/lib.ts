@@ -444,7 +444,7 @@ function machineBusySeconds(): number {
  * `stop()` answers what each used meanwhile. Postgres backends that end meanwhile are not counted (behind a
  * pooler they live on).
  */
-export function countCpu(groups: Record<string, number[] | string>): { stop(): CpuShares } {
+function countCpu(groups: Record<string, number[] | string>): { stop(): CpuShares } {
   const pidsNow = () =>
     Object.fromEntries(
       Object.entries(groups).map((
@@ -469,6 +469,28 @@ export function countCpu(groups: Record<string, number[] | string>): { stop(): C
         ]),
       );
       return { seconds, machineBusySeconds: machineBusySeconds() - busyBefore };
+    },
+  };
+}
+
+/**
+ * CPU counted round by round and summed per side: `start(side, groups)` before a round, `stop()` after it.
+ * `totals[side]` holds each group's CPU seconds, and `machine`: the whole machine's busy seconds.
+ */
+export function cpuTally() {
+  const totals: Record<string, Record<string, number>> = {};
+  let current: { side: string; counter: { stop(): CpuShares } } | undefined;
+  return {
+    totals,
+    start(side: string, groups: Record<string, number[] | string>) {
+      current = { side, counter: countCpu(groups) };
+    },
+    stop() {
+      const { side, counter } = current!;
+      const used = counter.stop();
+      const sum = totals[side] ??= {};
+      for (const [group, seconds] of Object.entries(used.seconds)) sum[group] = (sum[group] ?? 0) + seconds;
+      sum.machine = (sum.machine ?? 0) + used.machineBusySeconds;
     },
   };
 }
