@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
-import { createMigratedDatabase } from "./support/database.ts";
+import { applyMigrations } from "../scripts/lib/database.ts";
+import { createMigratedDatabase, migrationsProject } from "./support/database.ts";
 import { aida, asRole, daniyar, insertManager, insertStudent, saule } from "./support/fixtures.ts";
 import { complete, enrol } from "./support/learning.ts";
 import {
@@ -604,34 +604,21 @@ Deno.test("a migration that adds an RPC is followed by `reload schema` on the pg
   const database = await createMigratedDatabase();
   const listener = postgres(database.url, { max: 1, onnotice: () => {} });
   // A project folder with every migration and one more, as a developer adds one.
-  const project = await Deno.makeTempDir({ prefix: "tripwire-new-migration-" });
-  try {
-    await Deno.mkdir(`${project}/supabase/migrations`, { recursive: true });
-    await Deno.writeTextFile(`${project}/supabase/config.toml`, 'project_id = "tripwire-new-migration"\n');
-    const migrations = new URL("../supabase/migrations/", import.meta.url);
-    for await (const entry of Deno.readDir(migrations)) {
-      await Deno.copyFile(new URL(entry.name, migrations), `${project}/supabase/migrations/${entry.name}`);
-    }
-    await Deno.writeTextFile(
-      `${project}/supabase/migrations/29991231000000_new_rpc.sql`,
+  const project = await migrationsProject(() => true, {
+    "29991231000000_new_rpc.sql":
       "create function public.tripwire_new_rpc() returns integer language sql as $$ select 1 $$;\n",
-    );
+  });
+  try {
     const received: string[] = [];
     await listener.listen("pgrst", (payload) => received.push(payload));
 
-    await runSupabaseCli([
-      "migration",
-      "up",
-      `--remote=${cliUrl(database.url)}`,
-      `--workdir=${project}`,
-      "--yes",
-    ]);
+    await applyMigrations(database.url, project.path);
     for (let i = 0; i < 50 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(received.includes("reload schema"), `got ${JSON.stringify(received)}`);
     const [row] = await database.sql`select to_regprocedure('public.tripwire_new_rpc()') as rpc`;
     assert.ok(row.rpc);
   } finally {
-    await Deno.remove(project, { recursive: true });
+    await project.remove();
     await listener.end();
     await database.drop();
   }

@@ -4,7 +4,12 @@ import postgres from "postgres";
 import { applyMigrations, prepareDatabase } from "../scripts/lib/database.ts";
 import { currentSchemaFiles, schemaFolder } from "../scripts/lib/generated.ts";
 import { dumpSchema, readConcerns, schemaFingerprint } from "../scripts/lib/schema_dump.ts";
-import { bootstrapPlainPostgres, createEmptyDatabase, isPlainPostgres } from "./support/database.ts";
+import {
+  bootstrapPlainPostgres,
+  createEmptyDatabase,
+  isPlainPostgres,
+  migrationsProject,
+} from "./support/database.ts";
 
 const migrationsFolder = new URL("../supabase/migrations/", import.meta.url);
 const migrationFiles = (await readdir(migrationsFolder)).filter((file) => file.endsWith(".sql")).sort();
@@ -39,15 +44,10 @@ Deno.test("the baseline builds the schema the 38 migrations it replaced built, e
   assert.equal(baselineFiles.length, 7);
   const database = await createEmptyDatabase();
   // A project folder holding only the baseline, so later migrations do not count.
-  const project = await Deno.makeTempDir({ prefix: "tripwire-baseline-" });
+  const project = await migrationsProject((file) => baselineFiles.includes(file));
   try {
-    await Deno.mkdir(`${project}/supabase/migrations`, { recursive: true });
-    await Deno.writeTextFile(`${project}/supabase/config.toml`, 'project_id = "tripwire-baseline"\n');
-    for (const file of baselineFiles) {
-      await Deno.copyFile(new URL(file, migrationsFolder), `${project}/supabase/migrations/${file}`);
-    }
     await bootstrapPlainPostgres(database.url);
-    await applyMigrations(database.url, project);
+    await applyMigrations(database.url, project.path);
     const sql = postgres(database.url, { max: 1, onnotice: () => {} });
     const fingerprint = await schemaFingerprint(await dumpSchema(sql, await readConcerns())).finally(() =>
       sql.end()
@@ -65,7 +65,7 @@ Deno.test("the baseline builds the schema the 38 migrations it replaced built, e
     assert.deepEqual([...different].filter((name) => !(name in explainedDifferences)), [], "unexplained");
     assert.deepEqual(Object.keys(explainedDifferences).filter((name) => !different.has(name)), [], "stale");
   } finally {
-    await Deno.remove(project, { recursive: true });
+    await project.remove();
     await database.drop();
   }
 });

@@ -568,12 +568,6 @@ export async function schemaFingerprint(items: SchemaItem[]): Promise<string> {
   return lines.sort().join("\n") + "\n";
 }
 
-/** The whole schema as one text, for comparing two databases. */
-export function schemaText(items: SchemaItem[]): string {
-  return [...items].sort((a, b) => a.key.localeCompare(b.key) || a.sql.localeCompare(b.sql))
-    .map((item) => `-- ${item.key}\n${item.sql}`).join("\n\n") + "\n";
-}
-
 /** One file per concern: `NN_<concern>.sql`, its statements in an order that runs. */
 export function schemaFiles(items: SchemaItem[], concerns: Concerns, header: (title: string) => string) {
   return Object.fromEntries(concerns.order.map((concern, index) => {

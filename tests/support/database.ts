@@ -70,3 +70,26 @@ export async function createMigratedDatabase(): Promise<TestDatabase> {
 }
 
 export { bootstrapPlainPostgres, isPlainPostgres };
+
+/**
+ * A Supabase project folder for `applyMigrations(url, folder)`: the repository's migrations that `keep`
+ * accepts, plus `extra` ones (file name → SQL), as a developer's checkout would hold them.
+ */
+export async function migrationsProject(
+  keep: (file: string) => boolean,
+  extra: Record<string, string> = {},
+): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await Deno.makeTempDir({ prefix: "tripwire-project-" });
+  await Deno.mkdir(`${path}/supabase/migrations`, { recursive: true });
+  await Deno.writeTextFile(`${path}/supabase/config.toml`, 'project_id = "tripwire-test"\n');
+  const migrations = new URL("../../supabase/migrations/", import.meta.url);
+  for await (const entry of Deno.readDir(migrations)) {
+    if (keep(entry.name)) {
+      await Deno.copyFile(new URL(entry.name, migrations), `${path}/supabase/migrations/${entry.name}`);
+    }
+  }
+  for (const [name, sql] of Object.entries(extra)) {
+    await Deno.writeTextFile(`${path}/supabase/migrations/${name}`, sql);
+  }
+  return { path, remove: () => Deno.remove(path, { recursive: true }) };
+}
