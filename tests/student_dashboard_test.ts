@@ -16,8 +16,8 @@ const time = (value: Date | string | null) => value === null ? null : new Date(v
 async function fromTables(studentId: string) {
   const [student] = await sql`
     select t.user_id as id, t.full_name, t.email, t.status, p.modules_completed, p.total_modules,
-           p.completion_percentage, p.current_module_id, s.lessons_completed, s.total_watch_seconds,
-           greatest(p.last_activity_at, s.last_activity_at) as last_activity_at,
+           p.completion_percentage, p.current_module_id, s.lessons_completed, t.last_activity_at,
+           (select sum(v.watched_seconds) from public.video_tracking v where v.user_id = t.user_id) as watched,
            (select count(*)::int from public.tripwire_lessons) as total_lessons
     from public.tripwire_users t
     join public.tripwire_user_profile p on p.user_id = t.user_id
@@ -54,7 +54,7 @@ async function fromTables(studentId: string) {
       modules_completed: student.modules_completed,
       total_modules: student.total_modules,
       completion_percentage: Number(student.completion_percentage),
-      watched_seconds: Number(student.total_watch_seconds),
+      watched_seconds: Number(student.watched),
       current_module_id: student.current_module_id,
       last_activity_at: time(student.last_activity_at),
     },
@@ -147,6 +147,9 @@ story("Bolat's dashboard equals what the tables hold, after every step of his co
     assert.equal(lesson.watch_percentage, 50);
     assert.equal(lesson.last_position_seconds, 300);
     assert.equal(lesson.qualified, false);
+    // Watching shows before any completion: his watched seconds and his last activity follow it.
+    assert.equal(answer.progress.watched_seconds, 300);
+    assert.ok(answer.progress.last_activity_at !== null, "last activity follows watching");
   });
 
   await t.step("lesson 67 completed: module 1 completed, module 2 unlocked, first achievement", async () => {
@@ -191,9 +194,16 @@ story(
     assert.equal(unchanged.status, 304);
     assert.equal(await unchanged.text(), "");
 
-    // Playback starts (nothing watched yet, no position): the dashboard is as it was.
+    // Playback starts (nothing watched yet, no position): she was active, the only change.
     await expectJson(await heartbeat(dana, { lesson_id: 67, segments: [] }));
-    const stillUnchanged = await dashboard(dana.token, { "if-none-match": etag });
+    const started = await dashboard(dana.token, { "if-none-match": etag });
+    const startedEtag = started.headers.get("etag")!;
+    const startedAnswer = await expectJson(started);
+    assert.ok(startedAnswer.progress.last_activity_at);
+    assert.equal(startedAnswer.progress.watched_seconds, 0);
+    // Started again within the minute: the dashboard is as it was.
+    await expectJson(await heartbeat(dana, { lesson_id: 67, segments: [] }));
+    const stillUnchanged = await dashboard(dana.token, { "if-none-match": startedEtag });
     assert.equal(stillUnchanged.status, 304);
     await stillUnchanged.body?.cancel();
 

@@ -39,6 +39,80 @@ async function aidasTwo(marker: string): Promise<{ bolat: TestStudent; dana: Tes
   return { bolat, dana };
 }
 
+story("who stalled: Aida sorts and filters her students by last activity, a page at a time", async (t) => {
+  const marker = `St${crypto.randomUUID().slice(0, 6)}`;
+  // Four students: one never started, three whose last watching was 10, 3 and 1 days ago.
+  const never = await enrol(`Nurlan ${marker}`);
+  const watched = [];
+  for (const [name, daysAgo] of [["Asel", 10], ["Berik", 3], ["Cholpon", 1]] as const) {
+    const student = await enrol(`${name} ${marker}`);
+    await watch(sql, student, 67, 0, 30, 10);
+    await sql`update public.tripwire_users set last_activity_at = now() - make_interval(days => ${daysAgo})
+              where user_id = ${student.id}`;
+    watched.push(student);
+  }
+  const [asel, berik, cholpon] = watched;
+  const ids = (list: { students: { id: string }[] }) => list.students.map((student) => student.id);
+  const daysAgo = (days: number) =>
+    encodeURIComponent(new Date(Date.now() - days * 86_400_000).toISOString());
+
+  await t.step("the list shows each one's last activity; never-active is null", async () => {
+    const list = await expectJson(await asStaff(aida.id, `students?q=${marker}`));
+    const byId = new Map(
+      list.students.map((s: { id: string; last_activity_at: string | null }) => [s.id, s]),
+    );
+    assert.equal((byId.get(never.id) as { last_activity_at: null }).last_activity_at, null);
+    const [row] = await sql`select last_activity_at from public.tripwire_users where user_id = ${berik.id}`;
+    assert.equal(
+      new Date((byId.get(berik.id) as { last_activity_at: string }).last_activity_at).getTime(),
+      row.last_activity_at.getTime(),
+    );
+  });
+
+  await t.step("idle_longest: never-active first, then the longest idle, paged two at a time", async () => {
+    const first = await expectJson(await asStaff(aida.id, `students?q=${marker}&sort=idle_longest&limit=2`));
+    assert.deepEqual(ids(first), [never.id, asel.id]);
+    assert.ok(first.next_cursor);
+    const second = await expectJson(
+      await asStaff(aida.id, `students?q=${marker}&sort=idle_longest&limit=2&after=${first.next_cursor}`),
+    );
+    assert.deepEqual(ids(second), [berik.id, cholpon.id]);
+  });
+
+  await t.step("recently_active: the newest activity first, never-active last", async () => {
+    const list = await expectJson(
+      await asStaff(aida.id, `students?q=${marker}&sort=recently_active&limit=3`),
+    );
+    assert.deepEqual(ids(list), [cholpon.id, berik.id, asel.id]);
+    const rest = await expectJson(
+      await asStaff(aida.id, `students?q=${marker}&sort=recently_active&limit=3&after=${list.next_cursor}`),
+    );
+    assert.deepEqual(ids(rest), [never.id]);
+  });
+
+  await t.step("inactive_since and active_since split them at a moment", async () => {
+    const stalled = await expectJson(
+      await asStaff(aida.id, `students?q=${marker}&sort=idle_longest&inactive_since=${daysAgo(2)}`),
+    );
+    assert.deepEqual(ids(stalled), [never.id, asel.id, berik.id]);
+    const recent = await expectJson(
+      await asStaff(aida.id, `students?q=${marker}&active_since=${daysAgo(2)}`),
+    );
+    assert.deepEqual(ids(recent), [cholpon.id]);
+  });
+
+  await t.step("a bad moment or sort is a 400 on its field; nothing else answers", async () => {
+    const moment = await expectError(
+      await asStaff(aida.id, `students?inactive_since=yesterday`),
+      400,
+      "validation_failed",
+    );
+    assert.deepEqual(moment.error.details.map((detail: { path: string }) => detail.path), ["inactive_since"]);
+    const sort = await expectError(await asStaff(aida.id, `students?sort=oldest`), 400, "validation_failed");
+    assert.deepEqual(sort.error.details.map((detail: { path: string }) => detail.path), ["sort"]);
+  });
+});
+
 story(
   "Aida's students: search, filters by status and stage, and another manager sees none of them",
   async (t) => {

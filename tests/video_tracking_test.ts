@@ -61,6 +61,85 @@ story("Bolat watches lesson 67 with a real player: every second counts once, 80 
   assert.equal(fetched.qualified, true);
 });
 
+story("watching is progress: the first credited second starts the lesson, and managers see it", async (t) => {
+  const bolat = await enrol("Bolat Starter");
+  const progressRow = async () => {
+    const [row] = await sql`
+      select sp.status, sp.started_at, sp.watch_percentage::float8 as percentage, t.last_activity_at,
+             s.total_watch_seconds::float8 as statistics_seconds
+      from public.student_progress sp
+      join public.tripwire_users t on t.user_id = sp.user_id
+      join public.user_statistics s on s.user_id = sp.user_id
+      where sp.user_id = ${bolat.id} and sp.lesson_id = 67`;
+    return row;
+  };
+  /** A minute passes for the sale's last activity: the next heartbeat writes what managers read. */
+  const aMinutePasses = () =>
+    sql`update public.tripwire_users set last_activity_at = last_activity_at - interval '61 seconds'
+        where user_id = ${bolat.id}`;
+
+  await t.step("the player's start heartbeat credits nothing: not started, but he was active", async () => {
+    await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [], position: 0 }));
+    const row = await progressRow();
+    assert.equal(row.status, "not_started");
+    assert.equal(row.started_at, null);
+    assert.ok(row.last_activity_at, "the sale's last activity follows any heartbeat");
+  });
+
+  await t.step(
+    "the first credited heartbeat: in_progress with started_at, in the same statement",
+    async () => {
+      await letTimePass(sql, bolat, 67, 10);
+      await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [[0, 10]], position: 10 }));
+      const row = await progressRow();
+      assert.equal(row.status, "in_progress");
+      assert.ok(row.started_at);
+      assert.equal(row.percentage, 1.67);
+    },
+  );
+
+  await t.step("within the minute nothing else is written; after it, the figures catch up", async () => {
+    const before = await progressRow();
+    await watch(sql, bolat, 67, 10, 60, 10);
+    const within = await progressRow();
+    assert.deepEqual(within, before, "steady state writes nothing but the tracking row");
+    await aMinutePasses();
+    await watch(sql, bolat, 67, 60, 70, 10);
+    const after = await progressRow();
+    assert.equal(after.percentage, 11.67);
+    assert.equal(after.statistics_seconds, 70);
+    assert.ok(after.last_activity_at > within.last_activity_at);
+    assert.equal(after.started_at.getTime(), before.started_at.getTime(), "started once");
+  });
+
+  await t.step("a row another transaction holds is skipped, never waited for", async () => {
+    await aMinutePasses();
+    const [{ last_activity_at: stale }] =
+      await sql`select last_activity_at from public.tripwire_users where user_id = ${bolat.id}`;
+    // A refund (or a completion) holds the sale's row while the heartbeat arrives on another connection.
+    const holder = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+    try {
+      await holder.begin(async (tx) => {
+        await tx`select 1 from public.tripwire_users where user_id = ${bolat.id} for update`;
+        await letTimePass(sql, bolat, 67, 10);
+        const state = await expectJson(
+          await heartbeat(bolat, { lesson_id: 67, segments: [[70, 80]], position: 80 }),
+        );
+        assert.equal(state.watched_seconds, 80, "answered while the sale's row was held");
+      });
+    } finally {
+      await holder.end();
+    }
+    const [held] = await sql`select last_activity_at from public.tripwire_users where user_id = ${bolat.id}`;
+    assert.deepEqual(held.last_activity_at, stale, "the held row was skipped");
+    await letTimePass(sql, bolat, 67, 10);
+    await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [[80, 90]], position: 90 }));
+    const after = await progressRow();
+    assert.ok(after.last_activity_at > stale, "the next heartbeat wrote it");
+    assert.equal(after.statistics_seconds, 90);
+  });
+});
+
 story("overlapping and out-of-order segments: the percentage is the measured union", async () => {
   const dana = await enrol("Dana Overlap");
   await letTimePass(sql, dana, 67, 60);

@@ -112,10 +112,14 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
     select id, email, full_name, 'student', created_at, created_at from scale_batch`;
   await tx`
     insert into public.tripwire_users (user_id, email, full_name, granted_by, status, payment_amount,
-                                       welcome_email_sent, welcome_email_sent_at, created_at, updated_at)
+                                       welcome_email_sent, welcome_email_sent_at, created_at, updated_at,
+                                       last_activity_at)
     select id, email, full_name, manager_id,
            (case when done = modules then 'completed' else 'active' end)::public.student_status, amount,
-           true, created_at, created_at, created_at
+           true, created_at, created_at, created_at,
+           -- the last heartbeat of the lesson being watched, else the last completion (as the tracking rows say)
+           case when current_share > 0 and done < modules then created_at + step * (done + 0.5)
+                when done > 0 then created_at + step * done end
     from scale_batch`;
   // Modules by position, with the time each was completed (done ones) or unlocked.
   await tx`
@@ -160,17 +164,15 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
     ) w`;
   await tx`
     insert into public.tripwire_user_profile (user_id, current_module_id, modules_completed, total_modules,
-                                              completion_percentage, certificate_issued_at, last_activity_at,
-                                              created_at, updated_at)
+                                              completion_percentage, certificate_issued_at, created_at, updated_at)
     select b.id, (select m.id from public.tripwire_modules m where m.position = b.done + 1), b.done, b.modules,
            round(b.done * 100.0 / b.modules, 2),
            case when b.done = b.modules then b.created_at + b.step * b.modules end,
-           case when b.done > 0 then b.created_at + b.step * b.done end,
            b.created_at, b.created_at
     from scale_batch b`;
   await tx`
     insert into public.user_statistics (user_id, lessons_completed, modules_completed, total_watch_seconds,
-                                        achievements_unlocked, last_activity_at, created_at, updated_at)
+                                        achievements_unlocked, created_at, updated_at)
     select b.id,
            (select count(*) from public.tripwire_lessons l join public.tripwire_modules m on m.id = l.module_id
             where m.position <= b.done),
@@ -178,7 +180,6 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
            (select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v where v.user_id = b.id),
            (case when b.done >= 1 then 2 else 0 end) + (case when b.done >= 2 then 1 else 0 end)
              + (case when b.done = b.modules then 1 else 0 end),
-           case when b.done > 0 then b.created_at + b.step * b.done end,
            b.created_at, b.created_at
     from scale_batch b`;
   await tx`

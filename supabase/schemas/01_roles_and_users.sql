@@ -15,7 +15,6 @@ create table public.tripwire_user_profile (
   total_modules smallint not null,
   completion_percentage numeric(5,2) default 0 not null,
   certificate_issued_at timestamp with time zone,
-  last_activity_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
 );

@@ -91,7 +91,6 @@ create table public.user_statistics (
   modules_completed integer default 0 not null,
   total_watch_seconds numeric(12,2) default 0 not null,
   achievements_unlocked integer default 0 not null,
-  last_activity_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
 );
@@ -230,14 +229,14 @@ begin
       as x (i int, user_id uuid, lesson_id int, segments jsonb, position numeric, playback_rate numeric)
   ),
   caller as (
-    select i.i, u.role, t.status
+    select i.i, u.role, t.status, t.last_activity_at
     from input i
     join public.users u on u.id = i.user_id
     left join public.tripwire_users t on t.user_id = u.id
   ),
   bucket as (
     -- The heartbeats the row could take now: its bucket refilled for the time since its last one.
-    select i.i,
+    select i.i, vt.status as status_before,
            least(heartbeat_burst, vt.heartbeat_tokens + heartbeats_per_second *
                  greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real)
              as tokens
@@ -305,6 +304,60 @@ begin
       and least(heartbeat_burst, vt.heartbeat_tokens + heartbeats_per_second *
             greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real) >= 1
     returning i.i, vt.*
+  ),
+  -- Watching is progress. The first heartbeat that credits a lesson starts its student_progress row at once;
+  -- and at most once a minute per student (when the sale's last_activity_at is a minute old) the watching
+  -- reaches the rows others read: the lesson's progress percentage, the sale's last activity, the statistics'
+  -- watched seconds. Steady state adds no read and no write. Rows another transaction holds (a completion, a
+  -- refund) are skipped, never waited for, so the heartbeat cannot deadlock with them: the next minute's
+  -- heartbeat writes what was skipped.
+  watched as (
+    select u.i, u.user_id, u.lesson_id, u.watched_seconds, u.watch_percentage,
+           b.status_before = 'not_started' and u.status = 'in_progress' as started,
+           c.last_activity_at is null or c.last_activity_at < now() - interval '1 minute' as stale
+    from updated u
+    join bucket b on b.i = u.i
+    join caller c on c.i = u.i
+  ),
+  progress_rows as (
+    select sp.user_id, sp.lesson_id, w.watch_percentage
+    from public.student_progress sp
+    join watched w on w.user_id = sp.user_id and w.lesson_id = sp.lesson_id
+    where (w.started or w.stale) and w.watched_seconds > 0 and sp.status <> 'completed'
+    for update of sp skip locked
+  ),
+  progressed as (
+    update public.student_progress sp
+    set status = 'in_progress', started_at = coalesce(sp.started_at, now()), watch_percentage = r.watch_percentage
+    from progress_rows r
+    where sp.user_id = r.user_id and sp.lesson_id = r.lesson_id
+  ),
+  sale_rows as (
+    select t.user_id
+    from public.tripwire_users t
+    where t.user_id in (select w.user_id from watched w where w.stale)
+    for update of t skip locked
+  ),
+  sale_active as (
+    update public.tripwire_users t set last_activity_at = now()
+    from sale_rows r
+    where t.user_id = r.user_id
+  ),
+  statistics_rows as (
+    select s.user_id
+    from public.user_statistics s
+    where s.user_id in (select w.user_id from watched w where w.stale)
+    for update of s skip locked
+  ),
+  statistics_watched as (
+    -- This statement's own tracking rows are read from what it wrote, the student's others as committed.
+    update public.user_statistics s
+    set total_watch_seconds = (
+          select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v
+          where v.user_id = r.user_id and v.lesson_id not in (select w.lesson_id from watched w where w.user_id = r.user_id)
+        ) + (select sum(w.watched_seconds) from watched w where w.user_id = r.user_id)
+    from statistics_rows r
+    where s.user_id = r.user_id
   )
   select i.i, c.role, c.status::text, l.id is not null, l.unlocked,
          u.lesson_id, b.tokens,
@@ -338,9 +391,11 @@ AS $function$
       'modules_completed', p.modules_completed,
       'total_modules', p.total_modules,
       'completion_percentage', p.completion_percentage,
-      'watched_seconds', s.total_watch_seconds,
+      'watched_seconds', (
+        select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v where v.user_id = t.user_id
+      ),
       'current_module_id', p.current_module_id,
-      'last_activity_at', greatest(p.last_activity_at, s.last_activity_at)
+      'last_activity_at', t.last_activity_at
     ),
     'modules', (
       select coalesce(jsonb_agg(jsonb_build_object(

@@ -149,7 +149,8 @@ create table public.tripwire_users (
   welcome_email_sent_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
-  refunded_amount numeric(12,2) default 0 not null
+  refunded_amount numeric(12,2) default 0 not null,
+  last_activity_at timestamp with time zone
 );
 
 alter table public.tripwire_users add constraint tripwire_users_email_key UNIQUE (email);
@@ -170,6 +171,10 @@ alter table public.tripwire_users add constraint tripwire_users_welcome_email_se
 
 CREATE INDEX tripwire_users_active_by_manager ON public.tripwire_users USING btree (granted_by) WHERE (status = 'active'::public.student_status);
 
+CREATE INDEX tripwire_users_last_activity ON public.tripwire_users USING btree (COALESCE(last_activity_at, '-infinity'::timestamp with time zone), user_id);
+
+CREATE INDEX tripwire_users_manager_last_activity ON public.tripwire_users USING btree (granted_by, COALESCE(last_activity_at, '-infinity'::timestamp with time zone), user_id);
+
 CREATE INDEX tripwire_users_manager_newest ON public.tripwire_users USING btree (granted_by, created_at DESC, user_id DESC);
 
 CREATE INDEX tripwire_users_newest ON public.tripwire_users USING btree (created_at DESC, user_id DESC);
@@ -177,6 +182,8 @@ CREATE INDEX tripwire_users_newest ON public.tripwire_users USING btree (created
 CREATE INDEX tripwire_users_revoked_by_manager ON public.tripwire_users USING btree (granted_by) WHERE private.access_revoked(status);
 
 CREATE INDEX tripwire_users_search ON public.tripwire_users USING gin ((((lower(full_name) || ' '::text) || email)) extensions.gin_trgm_ops);
+
+comment on column public.tripwire_users.last_activity_at is 'When the student last watched (a heartbeat, written at most once a minute) or completed a lesson; null: never. The list sorts and filters by it.';
 
 comment on column public.tripwire_users.refunded_amount is 'The sum of this sale''s refunds, kept by public.student_refunds'' trigger; never above payment_amount';
 

@@ -578,7 +578,6 @@ export type Database = {
           "completion_percentage": number;
           "created_at": string;
           "current_module_id": number | null;
-          "last_activity_at": string | null;
           "modules_completed": number;
           "total_modules": number;
           "updated_at": string;
@@ -590,7 +589,6 @@ export type Database = {
           "completion_percentage"?: number;
           "created_at"?: string;
           "current_module_id"?: number | null;
-          "last_activity_at"?: string | null;
           "modules_completed"?: number;
           "total_modules": number;
           "updated_at"?: string;
@@ -601,7 +599,6 @@ export type Database = {
           "completion_percentage"?: number;
           "created_at"?: string;
           "current_module_id"?: number | null;
-          "last_activity_at"?: string | null;
           "modules_completed"?: number;
           "total_modules"?: number;
           "updated_at"?: string;
@@ -630,6 +627,7 @@ export type Database = {
           "email": string;
           "full_name": string;
           "granted_by": string;
+          "last_activity_at": string | null;
           "payment_amount": number;
           "phone": string | null;
           "refunded_amount": number;
@@ -645,6 +643,7 @@ export type Database = {
           "email": string;
           "full_name": string;
           "granted_by": string;
+          "last_activity_at"?: string | null;
           "payment_amount"?: number;
           "phone"?: string | null;
           "refunded_amount"?: number;
@@ -659,6 +658,7 @@ export type Database = {
           "email"?: string;
           "full_name"?: string;
           "granted_by"?: string;
+          "last_activity_at"?: string | null;
           "payment_amount"?: number;
           "phone"?: string | null;
           "refunded_amount"?: number;
@@ -729,7 +729,6 @@ export type Database = {
         Row: {
           "achievements_unlocked": number;
           "created_at": string;
-          "last_activity_at": string | null;
           "lessons_completed": number;
           "modules_completed": number;
           "total_watch_seconds": number;
@@ -740,7 +739,6 @@ export type Database = {
         Insert: {
           "achievements_unlocked"?: number;
           "created_at"?: string;
-          "last_activity_at"?: string | null;
           "lessons_completed"?: number;
           "modules_completed"?: number;
           "total_watch_seconds"?: number;
@@ -750,7 +748,6 @@ export type Database = {
         Update: {
           "achievements_unlocked"?: number;
           "created_at"?: string;
-          "last_activity_at"?: string | null;
           "lessons_completed"?: number;
           "modules_completed"?: number;
           "total_watch_seconds"?: number;

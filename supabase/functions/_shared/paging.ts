@@ -15,8 +15,8 @@ export const maxPageSize = 100;
 export const pageLimit = z.coerce.number().int().min(1).max(maxPageSize).default(20);
 
 /**
- * The last row seen: its time as Postgres wrote it (microseconds kept — it reaches SQL as text, never
- * through a JS Date) and its id.
+ * The last row seen: its sort time as Postgres wrote it (microseconds kept — it reaches SQL as text, never
+ * through a JS Date; `-infinity` for a row that has no time) and its id.
  */
 export interface Cursor {
   createdAt: string;
@@ -31,7 +31,11 @@ export function encodeCursor(cursor: Cursor): string {
   );
 }
 
-const cursorTime = /^(\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))\|(.+)$/;
+const cursorTime = /^(-infinity|\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))\|(.+)$/;
+
+/** A time a cursor may hold: a real one, or -infinity (where a list sorts a row that has none). */
+const isCursorTime = (text: string) =>
+  text === "-infinity" || (isoTime.safeParse(text).success && isStorableYear(text));
 
 /** The cursor in `text`, if a list gave it out and its id matches `idPattern`. */
 export function decodeCursor(text: string, idPattern: RegExp): Cursor | undefined {
@@ -43,7 +47,7 @@ export function decodeCursor(text: string, idPattern: RegExp): Cursor | undefine
   }
   const match = decoded.match(cursorTime);
   if (
-    !match || !isoTime.safeParse(match[1]).success || !isStorableYear(match[1]) || !idPattern.test(match[2])
+    !match || !isCursorTime(match[1]) || !idPattern.test(match[2])
   ) {
     return undefined;
   }

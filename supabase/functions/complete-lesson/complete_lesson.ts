@@ -244,7 +244,7 @@ async function unlockNextModule(tx: Transaction, userId: string, student: Studen
   }
 }
 
-/** Profile, statistics and achievements, recomputed from the facts (never incremented). */
+/** Profile, statistics and achievements, recomputed from the facts (never incremented); the sale's last activity. */
 async function recomputeStudentFacts(tx: Transaction, userId: string) {
   const [facts] = await tx<{ modules_completed: number; total_modules: number; course_finished: boolean }[]>`
     with facts as (
@@ -279,8 +279,7 @@ async function recomputeStudentFacts(tx: Transaction, userId: string) {
             join public.tripwire_modules m on m.id = u.module_id
             where u.user_id = ${userId} and u.completed_at is null
             order by m.position limit 1
-          ),
-          last_activity_at = now()
+          )
       from facts f
       where p.user_id = ${userId}
     ),
@@ -291,10 +290,12 @@ async function recomputeStudentFacts(tx: Transaction, userId: string) {
           total_watch_seconds = f.watch_seconds,
           achievements_unlocked = (
             select count(*) from public.user_achievements a where a.user_id = ${userId} and a.unlocked_at is not null
-          ) + (select count(*) from earned),
-          last_activity_at = now()
+          ) + (select count(*) from earned)
       from facts f
       where s.user_id = ${userId}
+    ),
+    sale as (
+      update public.tripwire_users t set last_activity_at = now() where t.user_id = ${userId}
     )
     select modules_completed, total_modules, modules_completed >= total_modules as course_finished from facts`;
   return facts;

@@ -20,7 +20,7 @@ import {
 import { HttpError } from "../_shared/errors.ts";
 import { claimKey, completeKey, releaseKey, requestHash } from "../_shared/idempotency.ts";
 import { describeError, log } from "../_shared/log.ts";
-import { moneyNumber, typedText } from "../_shared/input.ts";
+import { isStorableYear, moneyNumber, typedText } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 import { generatePassword, sealPassword } from "../_shared/password.ts";
@@ -30,6 +30,10 @@ const money = z.number().min(0);
 
 // ---- The list ----------------------------------------------------------------------------------
 
+const sorts = ["newest", "idle_longest", "recently_active"] as const;
+const instant = z.iso.datetime({ offset: true, message: "a time with its offset (ISO 8601)" })
+  .refine(isStorableYear, "there is no year 0000");
+
 export const StudentsQuery = z.strictObject({
   status: z.enum(studentStatuses).optional(),
   stage: z.enum(stages).optional().meta({
@@ -37,6 +41,17 @@ export const StudentsQuery = z.strictObject({
   }),
   q: typedText(1, 100).optional().meta({
     description: "Part of the name or e-mail, any case.",
+  }),
+  inactive_since: instant.optional().meta({
+    description: "Only students with no activity (watching or a completion) since this time, never-active " +
+      "ones included: who stalled.",
+  }),
+  active_since: instant.optional().meta({
+    description: "Only students active (watching or a completion) at or after this time.",
+  }),
+  sort: z.enum(sorts).default("newest").meta({
+    description: "`newest` sale first (the default); `idle_longest`: never-active students first, then the " +
+      "longest without activity; `recently_active`: the most recent activity first, never-active last.",
   }),
   after: cursorParameter(
     /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
@@ -62,7 +77,9 @@ export const StudentSummary = z.object({
   modules_completed: z.number().int().min(0),
   total_modules: z.number().int().min(0),
   current_lesson: z.object({ id: z.number().int(), watch_percentage: z.number().min(0).max(100) }).nullable(),
-  last_activity_at: timestamp.nullable(),
+  last_activity_at: timestamp.nullable().meta({
+    description: "The last lesson watched (followed at most a minute late) or completed; null: never.",
+  }),
   certificate_number: z.string().nullable(),
 }).meta({ id: "StudentSummary" });
 export type StudentSummary = z.output<typeof StudentSummary>;
@@ -98,7 +115,7 @@ function summaryOf(tx: Sql | Transaction) {
       'stage', f.stage, 'manager_id', t.granted_by, 'payment_amount', t.payment_amount,
       'refunded_amount', t.refunded_amount, 'created_at', t.created_at, 'welcome_email', f.welcome_email,
       'modules_completed', p.modules_completed, 'total_modules', p.total_modules,
-      'current_lesson', f.current_lesson, 'last_activity_at', greatest(p.last_activity_at, s.last_activity_at),
+      'current_lesson', f.current_lesson, 'last_activity_at', t.last_activity_at,
       'certificate_number', f.certificate_number
     )`;
 }
@@ -129,18 +146,33 @@ function summaryFacts(tx: Sql | Transaction) {
     ) f`;
 }
 
-/** The caller's students, newest first, filtered, a page after `after`. */
+/**
+ * How each sort orders the list: the key (an expression of `t` the indexes hold) and its direction. A
+ * never-active student's last activity sorts as -infinity (tripwire_users_manager_last_activity), so one row
+ * comparison pages through every sort.
+ */
+const activityKey = "coalesce(t.last_activity_at, '-infinity'::timestamptz)";
+const orders = {
+  newest: { key: "t.created_at", descending: true },
+  idle_longest: { key: activityKey, descending: false },
+  recently_active: { key: activityKey, descending: true },
+} as const;
+
+/** The caller's students in the order asked (newest first by default), filtered, a page after `after`. */
 export async function listStudents(
   caller: AuthUser,
   query: StudentsQuery,
   sql: Sql = db(),
 ): Promise<StudentList> {
   const scope = scopeOf(caller, query.manager_id);
+  const order = orders[query.sort];
+  const key = sql.unsafe(order.key);
+  const direction = sql.unsafe(order.descending ? "desc" : "asc");
   // Only the filters asked for reach the statement, so each query shape gets the plan that uses its index
   // (a "parameter is null or …" condition would make one generic plan that uses none).
   const none = sql``;
   const rows = await sql<{ summary: StudentSummary; cursor_time: string }[]>`
-    select ${summaryOf(sql)} as summary, to_jsonb(t.created_at) #>> '{}' as cursor_time
+    select ${summaryOf(sql)} as summary, to_jsonb(${key}) #>> '{}' as cursor_time
     from public.tripwire_users t
     ${summaryFacts(sql)}
     where true
@@ -149,11 +181,23 @@ export async function listStudents(
       ${query.stage ? sql`and f.stage = ${query.stage}` : none}
       ${query.q ? sql`and lower(t.full_name) || ' ' || t.email like ${containing(query.q)}` : none}
       ${
-    query.after
-      ? sql`and (t.created_at, t.user_id) < (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
+    query.inactive_since
+      ? sql`and ${sql.unsafe(activityKey)} < ${query.inactive_since}::text::timestamptz`
       : none
   }
-    order by t.created_at desc, t.user_id desc
+      ${
+    query.active_since
+      ? sql`and ${sql.unsafe(activityKey)} >= ${query.active_since}::text::timestamptz`
+      : none
+  }
+      ${
+    query.after
+      ? order.descending
+        ? sql`and (${key}, t.user_id) < (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
+        : sql`and (${key}, t.user_id) > (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
+      : none
+  }
+    order by ${key} ${direction}, t.user_id ${direction}
     limit ${query.limit}`;
   const last = rows.at(-1);
   return {
