@@ -66,6 +66,7 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
       refunds: string;
       students_created: number;
       students_active: number;
+      students_learning: number;
       lessons_completed: number;
       certificates_issued: number;
     }[]
@@ -107,16 +108,24 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
       group by tu.granted_by
     ),
     active as (
-      select tu.granted_by as manager_id, count(distinct sp.user_id)::int as students_active
-      from public.student_progress sp join public.tripwire_users tu using (user_id), bounds b
-      where sp.status = 'completed' and tu.status in ('active', 'completed')
-        and (b.starts_on is null or (sp.completed_at at time zone b.tz)::date >= b.starts_on)
+      -- the academy's own count: status active, now (the same in every period)
+      select tu.granted_by as manager_id, count(*)::int as students_active
+      from public.tripwire_users tu
+      where tu.status = 'active'
+      group by tu.granted_by
+    ),
+    learning as (
+      -- watched something new or completed a lesson in the period (ever, for all)
+      select tu.granted_by as manager_id, count(*)::int as students_learning
+      from public.tripwire_users tu, bounds b
+      where tu.last_activity_at >= coalesce(b.starts_on::timestamp at time zone b.tz, '-infinity')
       group by tu.granted_by
     )
     select u.id as manager_id, u.full_name,
            (coalesce(s.revenue, 0) - coalesce(r.refunds, 0))::numeric(14, 2)::text as revenue,
            coalesce(r.refunds, 0)::numeric(14, 2)::text as refunds,
            coalesce(s.students_created, 0) as students_created, coalesce(a.students_active, 0) as students_active,
+           coalesce(g.students_learning, 0) as students_learning,
            coalesce(l.lessons_completed, 0) as lessons_completed, coalesce(c.certificates_issued, 0) as certificates_issued
     from public.users u
     left join sales s on s.manager_id = u.id
@@ -124,6 +133,7 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
     left join lessons l on l.manager_id = u.id
     left join certificates c on c.manager_id = u.id
     left join active a on a.manager_id = u.id
+    left join learning g on g.manager_id = u.id
     where u.role = 'manager' or s.manager_id is not null or r.manager_id is not null`;
   const key = (
     row: (typeof rows)[number],
@@ -141,6 +151,7 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
     refunds: Number(row.refunds),
     students_created: row.students_created,
     students_active: row.students_active,
+    students_learning: row.students_learning,
     lessons_completed: row.lessons_completed,
     certificates_issued: row.certificates_issued,
   }));
@@ -272,15 +283,12 @@ story(
         await sql`
           update analytics.manager_period_totals set starts_on = (starts_on - interval '1 month')::date
           where period = 'month'`;
+        // And a learner of today whose last activity was in fact two days ago: out of today's count.
         await sql`
-          insert into analytics.period_learners (period, starts_on, user_id, manager_id)
-          select period, starts_on - 1, user_id, manager_id from analytics.period_learners where period = 'day'`;
+          update public.tripwire_users set last_activity_at = last_activity_at - interval '2 days'
+          where user_id = ${created[0].id}`;
         assert.equal((await refresh()).refreshed, true);
         await expectEveryPeriodAsGroupBy("new");
-        const [{ stale }] = await sql`
-          select count(*)::int as stale from analytics.period_learners
-          where starts_on < analytics.period_start(period, (select time_zone from analytics.settings))`;
-        assert.equal(stale, 0, "the learners of ended periods are dropped");
       },
     );
 
@@ -327,6 +335,8 @@ story(
         assert.equal(stats.periods[period].revenue, expected.revenue, period);
         assert.equal(stats.periods[period].rank, expected.rank, period);
         assert.equal(stats.periods[period].certificates_issued, expected.certificates_issued, period);
+        assert.equal(stats.periods[period].students_active, expected.students_active, period);
+        assert.equal(stats.periods[period].students_learning, expected.students_learning, period);
         assert.equal(stats.periods[period].managers_ranked, board.length, period);
         const leaderboard = await getJson(`leaderboard?period=${period}&limit=1`, bekzat.id);
         assert.equal(stats.periods[period].period_start, leaderboard.period_start, period);
@@ -352,6 +362,7 @@ story(
               refunds: 0,
               students_created: 0,
               students_active: 0,
+              students_learning: 0,
               lessons_completed: 0,
               certificates_issued: 0,
             },
@@ -689,7 +700,8 @@ story(
       const row = all.managers.find((m: { manager_id: string }) => m.manager_id === manager.id);
       assert.equal(row.revenue, 780);
       assert.equal(row.refunds, 200);
-      assert.equal(row.students_active, 1, "a partial refund keeps her access");
+      assert.equal(row.students_active, 2, "both are active: a partial refund keeps her access");
+      assert.equal(row.students_learning, 1, "Dana completed a lesson; Bolat never started");
       const stats = await getJson("leaderboard/stats", manager.id);
       assert.equal(stats.periods.all.revenue, 780);
       assert.equal(stats.periods.day.refunds, 200);
@@ -699,22 +711,30 @@ story(
       }
     });
 
-    await t.step("the rest refunded: Dana is no longer active, and the sale nets to nothing", async () => {
-      await expectJson(
-        await callFunction(`students/${dana.id}/refund`, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${await tokenFor(manager.id)}`,
-            "content-type": "application/json",
-          },
-          body: JSON.stringify({ amount: 290, reason: "the rest" }),
-        }),
-      );
-      await refresh();
-      const all = await getJson("leaderboard?period=all&limit=100", manager.id);
-      const row = all.managers.find((m: { manager_id: string }) => m.manager_id === manager.id);
-      assert.deepEqual([row.revenue, row.refunds, row.students_active], [490, 490, 0]);
-    });
+    await t.step(
+      "the rest refunded: Dana is no longer active but did learn, and the sale nets to nothing",
+      async () => {
+        await expectJson(
+          await callFunction(`students/${dana.id}/refund`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${await tokenFor(manager.id)}`,
+              "content-type": "application/json",
+            },
+            body: JSON.stringify({ amount: 290, reason: "the rest" }),
+          }),
+        );
+        await refresh();
+        const all = await getJson("leaderboard?period=all&limit=100", manager.id);
+        const row = all.managers.find((m: { manager_id: string }) => m.manager_id === manager.id);
+        assert.deepEqual(
+          [row.revenue, row.refunds, row.students_active],
+          [490, 490, 1],
+          "Bolat is still active",
+        );
+        assert.equal(row.students_learning, 1, "she learned, whatever her status now");
+      },
+    );
     assert.ok(bolat.id);
   },
 );

@@ -78,12 +78,12 @@ story("watching is progress: the first credited second starts the lesson, and ma
     sql`update public.tripwire_users set last_activity_at = last_activity_at - interval '61 seconds'
         where user_id = ${bolat.id}`;
 
-  await t.step("the player's start heartbeat credits nothing: not started, but he was active", async () => {
+  await t.step("the player's start heartbeat credits nothing: not started, no activity", async () => {
     await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [], position: 0 }));
     const row = await progressRow();
     assert.equal(row.status, "not_started");
     assert.equal(row.started_at, null);
-    assert.ok(row.last_activity_at, "the sale's last activity follows any heartbeat");
+    assert.equal(row.last_activity_at, null, "activity is watching something new, or a completion");
   });
 
   await t.step(
@@ -95,6 +95,7 @@ story("watching is progress: the first credited second starts the lesson, and ma
       assert.equal(row.status, "in_progress");
       assert.ok(row.started_at);
       assert.equal(row.percentage, 1.67);
+      assert.ok(row.last_activity_at, "the sale's last activity follows the credited heartbeat");
     },
   );
 
@@ -104,11 +105,16 @@ story("watching is progress: the first credited second starts the lesson, and ma
     const within = await progressRow();
     assert.deepEqual(within, before, "steady state writes nothing but the tracking row");
     await aMinutePasses();
+    await letTimePass(sql, bolat, 67, 10);
+    await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [[0, 60]], position: 60 }));
+    const rewatched = await progressRow();
+    assert.equal(rewatched.statistics_seconds, before.statistics_seconds, "re-watching is no new activity");
+    await aMinutePasses();
     await watch(sql, bolat, 67, 60, 70, 10);
     const after = await progressRow();
     assert.equal(after.percentage, 11.67);
     assert.equal(after.statistics_seconds, 70);
-    assert.ok(after.last_activity_at > within.last_activity_at);
+    assert.ok(after.last_activity_at > rewatched.last_activity_at);
     assert.equal(after.started_at.getTime(), before.started_at.getTime(), "started once");
   });
 

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- students [--students 1000000]`: on generated data (scripts/lib/scale_data.ts), the
  * screens' reads through HTTP — a manager's first page of students, a manager's search, an admin's
- * search over everyone, a student's dashboard — and, in the same run on the same data, the approach the
+ * search over everyone, who stalled (sorted and filtered by last activity), a student's dashboard — and, in the same run on the same data, the approach the
  * seeds started with for the admin's search: load every student row and filter in TypeScript.
  */
 import postgres from "postgres";
@@ -57,6 +57,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const [{ name }] = await sql<{ name: string }[]>`
         select split_part(full_name, ' ', 2) as name from public.tripwire_users where user_id = ${student.id}`;
       const adminTerm = name;
+      const weekAgo = encodeURIComponent(new Date(Date.now() - 7 * 86_400_000).toISOString());
       const [managerToken, adminToken, studentToken] = await Promise.all([
         signLocalToken(manager),
         signLocalToken(saule),
@@ -73,6 +74,21 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         ["GET /students (a manager's first page)", "students?limit=20", managerToken],
         [`GET /students?q=${name} (a manager's search)`, `students?q=${name}`, managerToken],
         [`GET /students?q=${adminTerm} (an admin's search over all)`, `students?q=${adminTerm}`, adminToken],
+        [
+          "GET /students?sort=idle_longest&inactive_since=… (a manager's stalled, a week idle)",
+          `students?sort=idle_longest&inactive_since=${weekAgo}`,
+          managerToken,
+        ],
+        [
+          "GET /students?sort=recently_active (a manager's most recent)",
+          "students?sort=recently_active",
+          managerToken,
+        ],
+        [
+          "GET /students?sort=idle_longest (an admin's stalled, over all)",
+          "students?sort=idle_longest",
+          adminToken,
+        ],
         ["GET /student-dashboard", "student-dashboard", studentToken],
       ];
       const label = `${size.toLocaleString("en")} students`;

@@ -28,6 +28,13 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **3.0.0** — figures named for what they are: \`students_active\` in the leaderboard and stats is now the
+  academy's own count (the manager's students whose status is \`active\`, now; the same in every period), and
+  what it used to count is \`students_learning\` (watched or completed a lesson in the period), which now
+  includes watching. Watching shows as it happens: a student's \`last_activity_at\` (list, detail,
+  dashboard) follows credited heartbeats at most a minute late, the dashboard's \`watched_seconds\` at once.
+  The students list sorts by last activity (\`sort=idle_longest|recently_active\`) and filters by it
+  (\`inactive_since\`, \`active_since\`).
 - **2.0.0** — a student is \`id\` in every answer: the creation (\`POST /create-tripwire-user\`), the password
   reset and the erasure answered \`user_id\` before, the student list and detail \`id\`. Answers that are not
   JSON (CSV exports, PDF documents) can be described.

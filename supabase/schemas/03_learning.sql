@@ -58,6 +58,8 @@ CREATE INDEX student_progress_completed_at ON public.student_progress USING btre
 
 CREATE INDEX student_progress_lesson_id ON public.student_progress USING btree (lesson_id);
 
+CREATE INDEX student_progress_started_at ON public.student_progress USING btree (started_at) WHERE (started_at IS NOT NULL);
+
 create table public.tripwire_module_unlocks (
   user_id uuid not null,
   module_id integer not null,
@@ -236,7 +238,7 @@ begin
   ),
   bucket as (
     -- The heartbeats the row could take now: its bucket refilled for the time since its last one.
-    select i.i, vt.status as status_before,
+    select i.i, vt.status as status_before, vt.watched_seconds as watched_before,
            least(heartbeat_burst, vt.heartbeat_tokens + heartbeats_per_second *
                  greatest(0, extract(epoch from now() - coalesce(vt.last_heartbeat_at, now() - interval '1 hour')))::real)
              as tokens
@@ -306,15 +308,16 @@ begin
     returning i.i, vt.*
   ),
   -- Watching is progress. The first heartbeat that credits a lesson starts its student_progress row at once;
-  -- and at most once a minute per student (when the sale's last_activity_at is a minute old) the watching
-  -- reaches the rows others read: the lesson's progress percentage, the sale's last activity, the statistics'
+  -- and at most once a minute per student (a heartbeat that credits seconds when the sale's last_activity_at
+  -- is a minute old) the watching reaches the rows others read: the lesson's progress percentage, the sale's last activity, the statistics'
   -- watched seconds. Steady state adds no read and no write. Rows another transaction holds (a completion, a
   -- refund) are skipped, never waited for, so the heartbeat cannot deadlock with them: the next minute's
   -- heartbeat writes what was skipped.
   watched as (
     select u.i, u.user_id, u.lesson_id, u.watched_seconds, u.watch_percentage,
            b.status_before = 'not_started' and u.status = 'in_progress' as started,
-           c.last_activity_at is null or c.last_activity_at < now() - interval '1 minute' as stale
+           u.watched_seconds > b.watched_before
+             and (c.last_activity_at is null or c.last_activity_at < now() - interval '1 minute') as stale
     from updated u
     join bucket b on b.i = u.i
     join caller c on c.i = u.i

@@ -183,7 +183,7 @@ CREATE INDEX tripwire_users_revoked_by_manager ON public.tripwire_users USING bt
 
 CREATE INDEX tripwire_users_search ON public.tripwire_users USING gin ((((lower(full_name) || ' '::text) || email)) extensions.gin_trgm_ops);
 
-comment on column public.tripwire_users.last_activity_at is 'When the student last watched (a heartbeat, written at most once a minute) or completed a lesson; null: never. The list sorts and filters by it.';
+comment on column public.tripwire_users.last_activity_at is 'When the student last watched something new (a heartbeat that credited seconds, written at most once a minute) or completed a lesson; null: never. The list sorts and filters by it.';
 
 comment on column public.tripwire_users.refunded_amount is 'The sum of this sale''s refunds, kept by public.student_refunds'' trigger; never above payment_amount';
 

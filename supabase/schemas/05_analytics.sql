@@ -27,7 +27,8 @@ create table analytics.leaderboard_standings (
   lessons_completed integer not null,
   certificates_issued integer not null,
   rank integer not null,
-  position integer not null
+  position integer not null,
+  students_learning integer default 0 not null
 );
 
 alter table analytics.leaderboard_standings add constraint leaderboard_standings_period_position UNIQUE (period, "position");
@@ -81,16 +82,17 @@ alter table analytics.manager_period_totals add constraint manager_period_totals
 
 alter table analytics.manager_period_totals add constraint manager_period_totals_pkey PRIMARY KEY (period, manager_id);
 
-create table analytics.period_learners (
-  period text not null,
-  starts_on date not null,
-  user_id uuid not null,
-  manager_id uuid not null
+create table analytics.manager_student_statuses (
+  manager_id uuid not null,
+  status public.student_status not null,
+  students integer not null
 );
 
-alter table analytics.period_learners add constraint period_learners_period CHECK (period = ANY (ARRAY['day'::text, 'week'::text, 'month'::text]));
+alter table analytics.manager_student_statuses add constraint manager_student_statuses_pkey PRIMARY KEY (manager_id, status);
 
-alter table analytics.period_learners add constraint period_learners_pkey PRIMARY KEY (period, starts_on, user_id);
+alter table analytics.manager_student_statuses add constraint manager_student_statuses_students_non_negative CHECK (students >= 0);
+
+comment on table analytics.manager_student_statuses is 'How many of each manager''s students have each status; kept by triggers on tripwire_users (a statement''s rows at once).';
 
 create table analytics.refresh_log (
   view_name text not null,
@@ -179,6 +181,49 @@ $function$;
 revoke all on function analytics.check_page_size("limit" integer) from public, anon, authenticated, service_role;
 grant execute on function analytics.check_page_size("limit" integer) to authenticated, service_role;
 
+CREATE OR REPLACE FUNCTION analytics.count_student_status_change()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  update analytics.manager_student_statuses c set students = c.students - 1
+  where c.manager_id = old.granted_by and c.status = old.status;
+  if new.granted_by is not null then
+    insert into analytics.manager_student_statuses as c (manager_id, status, students)
+    values (new.granted_by, new.status, 1)
+    on conflict on constraint manager_student_statuses_pkey do update set students = c.students + 1;
+  end if;
+  return null;
+end
+$function$;
+
+revoke all on function analytics.count_student_status_change() from public, anon, authenticated, service_role;
+
+CREATE OR REPLACE FUNCTION analytics.count_student_statuses()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  -- One grouped change per statement (a bulk insert is one upsert per manager and status, not per row).
+  if tg_op = 'INSERT' then
+    insert into analytics.manager_student_statuses as c (manager_id, status, students)
+    select n.granted_by, n.status, count(*) from new_rows n where n.granted_by is not null group by 1, 2
+    on conflict on constraint manager_student_statuses_pkey do update set students = c.students + excluded.students;
+  else
+    update analytics.manager_student_statuses c set students = c.students - o.students
+    from (select o.granted_by, o.status, count(*) as students from old_rows o group by 1, 2) o
+    where c.manager_id = o.granted_by and c.status = o.status;
+  end if;
+  return null;
+end
+$function$;
+
+revoke all on function analytics.count_student_statuses() from public, anon, authenticated, service_role;
+
 CREATE OR REPLACE FUNCTION analytics.daily_net_facts(first_day date, last_day date)
  RETURNS TABLE(manager_id uuid, day date, students_created integer, revenue numeric, lessons_completed integer, certificates_issued integer, students_started integer, refunds numeric)
  LANGUAGE plpgsql
@@ -219,13 +264,17 @@ begin
       group by 1, 2
     ),
     started as (
-      select f.granted_by as manager_id, (f.first_at at time zone tz)::date as day, count(*) as students_started
+      -- A student starts on the day of their first lesson started (its first credited second, or its completion).
+      select tu.granted_by as manager_id, (f.first_at at time zone tz)::date as day, count(*) as students_started
       from (
-        select c.user_id, c.granted_by, min(c.completed_at) as first_at from completed c group by 1, 2
+        select sp.user_id, min(sp.started_at) as first_at
+        from public.student_progress sp
+        where sp.started_at >= lo and sp.started_at < hi
+        group by 1
       ) f
+      join public.tripwire_users tu on tu.user_id = f.user_id
       where not exists (
-        select 1 from public.student_progress e
-        where e.user_id = f.user_id and e.status = 'completed' and e.completed_at < lo
+        select 1 from public.student_progress e where e.user_id = f.user_id and e.started_at < lo
       )
       group by 1, 2
     ),
@@ -287,28 +336,6 @@ $function$;
 
 revoke all on function analytics.period_start(period text, tz text, moment timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function analytics.period_start(period text, tz text, moment timestamp with time zone) to authenticated, service_role;
-
-CREATE OR REPLACE FUNCTION analytics.record_period_learners()
- RETURNS trigger
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO ''
-AS $function$
-begin
-  insert into analytics.period_learners (period, starts_on, user_id, manager_id)
-  select p.period, analytics.period_start(p.period, s.time_zone, new.completed_at), new.user_id, tu.granted_by
-  from public.tripwire_users tu
-  cross join analytics.settings s
-  cross join (values ('day'), ('week'), ('month')) as p (period)
-  where tu.user_id = new.user_id and tu.granted_by is not null
-    and analytics.period_start(p.period, s.time_zone, new.completed_at)
-        >= analytics.period_start(p.period, s.time_zone)
-  on conflict do nothing;
-  return null;
-end
-$function$;
-
-revoke all on function analytics.record_period_learners() from public, anon, authenticated, service_role;
 
 CREATE OR REPLACE FUNCTION analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint)
  RETURNS jsonb
@@ -440,26 +467,9 @@ begin
     end if;
   end loop;
 
-  -- The learners of periods that have ended are no one's now (a range of the primary key each, not a call of
-  -- period_start per row); on a rebuild the current ones are recounted.
-  delete from analytics.period_learners l
-  using (values ('day', day_starts), ('week', week_starts), ('month', month_starts)) as p (period, starts_on)
-  where l.period = p.period and l.starts_on < p.starts_on;
-  if rebuild then
-    delete from analytics.period_learners;
-    insert into analytics.period_learners (period, starts_on, user_id, manager_id)
-    select distinct p.period, analytics.period_start(p.period, settings.time_zone), sp.user_id, tu.granted_by
-    from (values ('day'), ('week'), ('month')) as p (period)
-    join public.student_progress sp
-      on sp.status = 'completed'
-     and sp.completed_at >= (analytics.period_start(p.period, settings.time_zone)::timestamp
-                             at time zone settings.time_zone)
-    join public.tripwire_users tu on tu.user_id = sp.user_id and tu.granted_by is not null;
-  end if;
-
   delete from analytics.leaderboard_standings;
   insert into analytics.leaderboard_standings (period, starts_on, manager_id, full_name, revenue, refunds,
-                                           students_created, students_active, lessons_completed,
+                                           students_created, students_active, students_learning, lessons_completed,
                                            certificates_issued, rank, position)
   with periods (period, starts_on) as (
     values ('day', day_starts), ('week', week_starts), ('month', month_starts), ('all', null::date)
@@ -480,34 +490,25 @@ begin
     ) x
     group by 1, 2
   ),
-  -- The students whose access was taken away (refunded, suspended: few, tripwire_users_revoked_by_manager)
-  -- who ever completed a lesson.
-  revoked as (
-    select tu.user_id, tu.granted_by as manager_id
-    from public.tripwire_users tu
-    where private.access_revoked(tu.status) and tu.granted_by is not null
-      and exists (select 1 from public.student_progress sp where sp.user_id = tu.user_id and sp.status = 'completed')
+  -- Who watched or completed in the day, week and month: a last activity since the period began, one range
+  -- of tripwire_users_last_activity from the earliest start (this month's learners, not everyone). For
+  -- `all`, the history's students_started: each student counted on the day of their first lesson started.
+  activity as (
+    select t.granted_by as manager_id,
+           count(*) filter (where t.last_activity_at >= day_starts::timestamp at time zone settings.time_zone) as day,
+           count(*) filter (where t.last_activity_at >= week_starts::timestamp at time zone settings.time_zone) as week,
+           count(*) filter (where t.last_activity_at >= month_starts::timestamp at time zone settings.time_zone)
+             as month
+    from public.tripwire_users t
+    where coalesce(t.last_activity_at, '-infinity'::timestamptz)
+            >= least(week_starts, month_starts)::timestamp at time zone settings.time_zone
+      and t.granted_by is not null
+    group by 1
   ),
-  revoked_learners as (
-    select r.manager_id, count(*) as students from revoked r group by 1
-  ),
-  -- A period's learners with access: all its learners, less the revoked ones among them (looked up by key),
-  -- rather than each learner's access looked up.
-  learners as (
-    select x.period, x.manager_id, sum(x.students) as students_active
-    from (
-      select l.period, l.manager_id, count(*) as students
-      from periods p
-      join analytics.period_learners l on l.period = p.period and l.starts_on = p.starts_on
-      group by 1, 2
-      union all
-      select p.period, r.manager_id, -count(*)
-      from periods p
-      join analytics.period_learners l on l.period = p.period and l.starts_on = p.starts_on
-      join revoked r on r.user_id = l.user_id
-      group by 1, 2
-    ) x
-    group by 1, 2
+  learning as (
+    select x.period, a.manager_id, x.students
+    from activity a
+    cross join lateral (values ('day', a.day), ('week', a.week), ('month', a.month)) as x (period, students)
   ),
   -- Every manager (users_managers), and anyone else with figures (looked up by key).
   managers as (
@@ -520,18 +521,19 @@ begin
            coalesce(f.revenue, 0)::numeric(20, 2) as revenue,
            coalesce(f.refunds, 0)::numeric(20, 2) as refunds,
            coalesce(f.students_created, 0)::integer as students_created,
-           greatest(coalesce(case when p.period = 'all' then f.students_started - coalesce(r.students, 0)
-                                  else l.students_active end, 0), 0)::integer as students_active,
+           coalesce(s.students, 0)::integer as students_active,
+           coalesce(case when p.period = 'all' then f.students_started else l.students end, 0)::integer
+             as students_learning,
            coalesce(f.lessons_completed, 0)::integer as lessons_completed,
            coalesce(f.certificates_issued, 0)::integer as certificates_issued
     from periods p
     cross join managers m
     left join facts f on f.period = p.period and f.manager_id = m.id
-    left join learners l on l.period = p.period and l.manager_id = m.id
-    left join revoked_learners r on r.manager_id = m.id
+    left join learning l on l.period = p.period and l.manager_id = m.id
+    left join analytics.manager_student_statuses s on s.manager_id = m.id and s.status = 'active'
   )
   select t.period, t.starts_on, t.manager_id, t.full_name, t.revenue, t.refunds, t.students_created,
-         t.students_active, t.lessons_completed, t.certificates_issued,
+         t.students_active, t.students_learning, t.lessons_completed, t.certificates_issued,
          rank() over (
            partition by t.period order by t.revenue desc, t.students_created desc, t.certificates_issued desc
          )::integer,
@@ -662,6 +664,7 @@ begin
       'period_start', t.starts_on, 'rank', t.rank, 'managers_ranked', t.managers_ranked, 'revenue', t.revenue,
       'refunds', t.refunds,
       'students_created', t.students_created, 'students_active', t.students_active,
+      'students_learning', t.students_learning,
       'lessons_completed', t.lessons_completed, 'certificates_issued', t.certificates_issued
     ))
   ) into result
@@ -669,6 +672,7 @@ begin
     select last.period, last.starts_on, m.rank, last.position as managers_ranked,
            coalesce(m.revenue, 0) as revenue, coalesce(m.refunds, 0) as refunds,
            coalesce(m.students_created, 0) as students_created, coalesce(m.students_active, 0) as students_active,
+           coalesce(m.students_learning, 0) as students_learning,
            coalesce(m.lessons_completed, 0) as lessons_completed,
            coalesce(m.certificates_issued, 0) as certificates_issued
     from (values ('day'), ('week'), ('month'), ('all')) as p (period)
@@ -683,6 +687,7 @@ begin
     union all
     select l.period, min(l.starts_on), null, count(*), coalesce(sum(l.revenue), 0), coalesce(sum(l.refunds), 0),
            coalesce(sum(l.students_created), 0), coalesce(sum(l.students_active), 0),
+           coalesce(sum(l.students_learning), 0),
            coalesce(sum(l.lessons_completed), 0), coalesce(sum(l.certificates_issued), 0)
     from analytics.leaderboard_standings l
     where scope is null
@@ -775,6 +780,7 @@ begin
       'rank', l.rank, 'manager_id', l.manager_id, 'full_name', l.full_name, 'revenue', l.revenue,
       'refunds', l.refunds,
       'students_created', l.students_created, 'students_active', l.students_active,
+      'students_learning', l.students_learning,
       'lessons_completed', l.lessons_completed, 'certificates_issued', l.certificates_issued
     ) order by l.position), '[]')
   ) into result
@@ -834,8 +840,8 @@ grant select on table analytics.manager_open_days to service_role;
 revoke all on table analytics.manager_period_totals from public, anon, authenticated, service_role;
 grant select on table analytics.manager_period_totals to service_role;
 
-revoke all on table analytics.period_learners from public, anon, authenticated, service_role;
-grant select on table analytics.period_learners to service_role;
+revoke all on table analytics.manager_student_statuses from public, anon, authenticated, service_role;
+grant select on table analytics.manager_student_statuses to service_role;
 
 revoke all on table analytics.refresh_log from public, anon, authenticated, service_role;
 grant select on table analytics.refresh_log to service_role;
@@ -845,4 +851,8 @@ CREATE TRIGGER settings_set_updated_at BEFORE UPDATE ON analytics.settings FOR E
 revoke all on table analytics.settings from public, anon, authenticated, service_role;
 grant select on table analytics.settings to service_role;
 
-CREATE TRIGGER student_progress_period_learners AFTER INSERT OR UPDATE OF status, completed_at ON public.student_progress FOR EACH ROW WHEN (((new.status = 'completed'::text) AND (new.completed_at > (now() - '32 days'::interval)))) EXECUTE FUNCTION analytics.record_period_learners();
+CREATE TRIGGER tripwire_users_count_new AFTER INSERT ON public.tripwire_users REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.count_student_statuses();
+
+CREATE TRIGGER tripwire_users_count_removed AFTER DELETE ON public.tripwire_users REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.count_student_statuses();
+
+CREATE TRIGGER tripwire_users_count_status_change AFTER UPDATE OF status, granted_by ON public.tripwire_users FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR (old.granted_by IS DISTINCT FROM new.granted_by))) EXECUTE FUNCTION analytics.count_student_status_change();

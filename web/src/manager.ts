@@ -389,6 +389,8 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
               h("th", { scope: "col" }, t("board.manager")),
               h("th", { scope: "col" }, t("board.revenue")),
               h("th", { scope: "col" }, t("board.students")),
+              h("th", { scope: "col", title: t("board.active.hint") }, t("board.active")),
+              h("th", { scope: "col", title: t("board.learning.hint") }, t("board.learning")),
               h("th", { scope: "col" }, t("board.certificates")),
             ),
           ),
@@ -403,6 +405,8 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
                 h("td", {}, manager.full_name),
                 h("td", { class: "number" }, formatMoney(manager.revenue)),
                 h("td", { class: "number" }, manager.students_created),
+                h("td", { class: "number" }, manager.students_active),
+                h("td", { class: "number" }, manager.students_learning),
                 h("td", { class: "number" }, manager.certificates_issued),
               )
             ),
@@ -423,7 +427,9 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
               : t("board.no_rank"),
             ` · ${t("board.revenue")}: ${formatMoney(figures.revenue)} · ${
               t("board.students")
-            }: ${figures.students_created}`,
+            }: ${figures.students_created} · ${t("board.active")}: ${figures.students_active} · ${
+              t("board.learning")
+            }: ${figures.students_learning}`,
           )
           : h("p", {}, t("board.no_rank")),
       );

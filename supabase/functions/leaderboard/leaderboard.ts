@@ -65,7 +65,15 @@ const Figures = {
     description: "Refunds taken in the period (already subtracted from revenue).",
   }),
   students_created: count,
-  students_active: count,
+  students_active: count.meta({
+    description: "The manager's students whose status is `active` now (access kept, course not finished), " +
+      "as the academy counts them: the same in every period.",
+  }),
+  students_learning: count.meta({
+    description:
+      "Students who watched (a credited heartbeat) or completed a lesson in the period, whatever " +
+      "their status now; for `all`, every student who ever started a lesson.",
+  }),
   lessons_completed: count,
   certificates_issued: count,
 };
