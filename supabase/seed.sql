@@ -1,26 +1,7 @@
--- Local and test data: the course (modules 16–18, lessons 67–69, videos in media/ served by `npm start`) and
--- the staff who sell it. Idempotent, so `npm start` can apply it on every run. Staff sign in locally with
+-- Local and test data: the staff who sell the course. The course itself (modules 16–18, lessons 67–69) comes
+-- from its content file, supabase/course.json, loaded after this with the videos in media/ that `npm start`
+-- serves. Idempotent, so `npm start` can apply it on every run. Staff sign in locally with
 -- the password `tripwire-local` (scripts/lib/local_auth.ts), or take a token from `npm run token -- <email>`.
-
-insert into public.tripwire_modules (id, position, title) values
-  (16, 1, 'Module 1. Where sales start'),
-  (17, 2, 'Module 2. The conversation that sells'),
-  (18, 3, 'Module 3. Closing and follow-up')
-on conflict (id) do update set position = excluded.position, title = excluded.title;
-
-insert into public.tripwire_lessons (id, module_id, position, title, video_duration_seconds, min_watch_percentage,
-                                     video_url) values
-  (67, 16, 1, 'Lesson 1. Who buys and why', 600, 80, 'http://127.0.0.1:54321/media/lesson-67.webm'),
-  (68, 17, 1, 'Lesson 2. Questions that open a deal', 720, 80, 'http://127.0.0.1:54321/media/lesson-68.webm'),
-  (69, 18, 1, 'Lesson 3. Asking for the payment', 900, 80, 'http://127.0.0.1:54321/media/lesson-69.webm')
-on conflict (id) do update
-  set module_id = excluded.module_id, position = excluded.position, title = excluded.title,
-      video_duration_seconds = excluded.video_duration_seconds,
-      min_watch_percentage = excluded.min_watch_percentage, video_url = excluded.video_url;
-
--- Keep the identity sequences ahead of the explicit ids above.
-select setval(pg_get_serial_sequence('public.tripwire_modules', 'id'), (select max(id) from public.tripwire_modules));
-select setval(pg_get_serial_sequence('public.tripwire_lessons', 'id'), (select max(id) from public.tripwire_lessons));
 
 insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
                         raw_app_meta_data, raw_user_meta_data, created_at, updated_at)

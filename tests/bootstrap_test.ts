@@ -49,12 +49,22 @@ for (const mode of ["supabase", "local"] as const) {
           ),
         );
       }
-      // The course in the academy's language (Russian unless set otherwise), from the content file.
+      // The course in both languages, from the content file, with the video URLs it gives.
       const lessons = await database.sql`
-        select l.id, l.title, l.video_duration_seconds, l.video_url from public.tripwire_lessons l order by l.id`;
+        select l.id, l.title, l.description, l.video_duration_seconds, l.video_url
+        from public.tripwire_lessons l order by l.id`;
       assert.deepEqual(lessons.map((lesson) => lesson.id), [67, 68, 69]);
-      assert.equal(lessons[0].title, "Урок 1. Кто покупает и почему");
+      assert.deepEqual(lessons[0].title, {
+        ru: "Урок 1. Кто покупает и почему",
+        en: "Lesson 1. Who buys and why",
+      });
+      assert.ok(lessons[0].description.ru && lessons[0].description.en);
       assert.equal(lessons[2].video_duration_seconds, 900);
+      assert.equal(lessons[0].video_url, "https://videos.example.com/tripwire/lesson-67.mp4");
+      const [course] = await database.sql`select title, certificate_text from public.course`;
+      assert.deepEqual(course.title, { ru: "Трипвайер: первые продажи", en: "Tripwire: first sales" });
+      const achievements = await database.sql`select code, title from public.achievements order by position`;
+      assert.equal(achievements[0].title.ru, "Первый шаг");
 
       const again = await bootstrap(env, email);
       assert.match(again, /exists already \(admin\); nothing changed/);

@@ -148,6 +148,28 @@ story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every tabl
       course: certificate.course,
       issued_at: certificate.issued_at,
     });
+
+    // The course and its sentence in the academy's language; in English when asked.
+    assert.equal(certificate.course.title, "Трипвайер: первые продажи");
+    assert.equal(
+      certificate.course.statement,
+      "Настоящим подтверждается, что Bolat Graduate прошёл(а) курс «Трипвайер: первые продажи».",
+    );
+    const english = await callFunction(
+      `complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}`,
+      { headers: { "accept-language": "en" } },
+    );
+    assert.equal(english.headers.get("content-language"), "en");
+    const { course } = await english.json();
+    assert.equal(
+      course.statement,
+      "This certifies that Bolat Graduate has completed the course “Tripwire: first sales”.",
+    );
+    assert.deepEqual(course.modules.map((module: { title: string }) => module.title), [
+      "Module 1. Where sales start",
+      "Module 2. The conversation that sells",
+      "Module 3. Closing and follow-up",
+    ]);
   });
 });
 

@@ -143,7 +143,11 @@ story("the contract check refuses what the document does not describe", async (t
     valid: true,
     certificate_number: "TW-2026-000001",
     full_name: "Bolat",
-    course: { title: "Tripwire", modules: [] },
+    course: {
+      title: "Tripwire",
+      statement: "This certifies that Bolat has completed the course “Tripwire”.",
+      modules: [],
+    },
     issued_at: "2026-11-24T06:00:00.000Z",
   };
   await t.step("a documented answer passes", async () => {

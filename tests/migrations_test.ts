@@ -124,7 +124,8 @@ Deno.test("prepareDatabase bootstraps only a plain Postgres, and the seed can be
     assert.deepEqual(staff.map((s) => [s.role, Number(s.count)]), [["admin", 1], ["manager", 2]]);
     // The next module created by the API gets an id after the seeded ones.
     const [next] = await database.sql<{ id: number }[]>`
-      insert into public.tripwire_modules (position, title) values (4, 'Bonus') returning id`;
+      insert into public.tripwire_modules (position, title)
+      values (4, '{"ru": "Бонус", "en": "Bonus"}') returning id`;
     assert.equal(next.id, 19);
   } finally {
     await database.drop();

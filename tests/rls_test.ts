@@ -19,7 +19,7 @@ const erlan = await insertStudent(sql, {
 for (const [index, student] of [bolat, dana, erlan].entries()) {
   await sql`
     insert into public.certificates (user_id, certificate_number, full_name, course)
-    values (${student.id}, ${`TW-2026-90000${index}`}, 'Graduate', '{"title": "Tripwire", "modules": []}')`;
+    values (${student.id}, ${`TW-2026-90000${index}`}, 'Graduate', private.course_snapshot())`;
 }
 
 async function visibleStudentIds(claims: Record<string, unknown>, table: string): Promise<string[]> {

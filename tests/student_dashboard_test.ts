@@ -13,7 +13,7 @@ function dashboard(token: string, headers: Record<string, string> = {}): Promise
 const time = (value: Date | string | null) => value === null ? null : new Date(value).getTime();
 
 /** The dashboard as the tables say it should be, read with plain queries (timestamps as epoch ms). */
-async function fromTables(studentId: string) {
+async function fromTables(studentId: string, language: "ru" | "en" = "ru") {
   const [student] = await sql`
     select t.user_id as id, t.full_name, t.email, t.status, p.modules_completed, p.total_modules,
            p.completion_percentage, p.current_module_id, s.lessons_completed, t.last_activity_at,
@@ -24,14 +24,14 @@ async function fromTables(studentId: string) {
     join public.user_statistics s on s.user_id = t.user_id
     where t.user_id = ${studentId}`;
   const modules = await sql`
-    select m.id, m.position, m.title,
+    select m.id, m.position, m.title, m.description,
            case when u.completed_at is not null then 'completed' when u.module_id is not null then 'unlocked'
                 else 'locked' end as state
     from public.tripwire_modules m
     left join public.tripwire_module_unlocks u on u.module_id = m.id and u.user_id = ${studentId}
     order by m.position`;
   const lessons = await sql`
-    select l.id, l.module_id, l.position, l.title, l.video_duration_seconds, l.video_url, l.min_watch_percentage,
+    select l.id, l.module_id, l.position, l.title, l.description, l.video_duration_seconds, l.video_url, l.min_watch_percentage,
            v.watch_percentage, v.qualified_at, v.status, v.last_position_seconds
     from public.tripwire_lessons l
     left join public.video_tracking v on v.lesson_id = l.id and v.user_id = ${studentId}
@@ -43,11 +43,15 @@ async function fromTables(studentId: string) {
     order by a.position`;
   const [certificate] = await sql`
     select certificate_number, issued_at from public.certificates where user_id = ${studentId}`;
+  const [course] = await sql`select title, description from public.course`;
+  // deno-lint-ignore no-explicit-any
+  const text = (value: any) => value === null ? null : value[language];
   return {
     student: { id: student.id, full_name: student.full_name, email: student.email, status: student.status },
     access: ["refunded", "suspended"].includes(student.status)
       ? { allowed: false, reason: student.status }
       : { allowed: true, reason: null },
+    course: { title: text(course.title), description: text(course.description) },
     progress: {
       lessons_completed: student.lessons_completed,
       total_lessons: student.total_lessons,
@@ -61,12 +65,14 @@ async function fromTables(studentId: string) {
     modules: modules.map((module) => ({
       id: module.id,
       position: module.position,
-      title: module.title,
+      title: text(module.title),
+      description: text(module.description),
       state: module.state,
       lessons: lessons.filter((lesson) => lesson.module_id === module.id).map((lesson) => ({
         id: lesson.id,
         position: lesson.position,
-        title: lesson.title,
+        title: text(lesson.title),
+        description: text(lesson.description),
         duration_seconds: lesson.video_duration_seconds,
         video_url: lesson.video_url,
         min_watch_percentage: Number(lesson.min_watch_percentage),
@@ -80,6 +86,8 @@ async function fromTables(studentId: string) {
     })),
     achievements: achievements.map((achievement) => ({
       ...achievement,
+      title: text(achievement.title),
+      description: text(achievement.description),
       unlocked_at: time(achievement.unlocked_at),
     })),
     certificate: certificate
@@ -214,4 +222,39 @@ story("only a student has a dashboard: staff and strangers 403, no token 401", a
   await expectError(await dashboard(await tokenFor(saule.id)), 403, "forbidden");
   await expectError(await dashboard(await tokenFor(crypto.randomUUID())), 403, "forbidden");
   await expectError(await callFunction("student-dashboard"), 401, "missing_token");
+});
+
+story("the course speaks the caller's language: Accept-Language, else the academy's", async (t) => {
+  const aliya = await enrol("Aliya Bilingual");
+
+  await t.step("no Accept-Language: the academy's language (Russian), every text", async () => {
+    const response = await dashboard(aliya.token);
+    assert.equal(response.headers.get("content-language"), null, "nothing was chosen");
+    assert.match(response.headers.get("vary") ?? "", /Accept-Language/i);
+    assert.deepEqual(comparable(await expectJson(response)), await fromTables(aliya.id, "ru"));
+  });
+
+  await t.step("en-US,en;q=0.9: English, said in Content-Language", async () => {
+    const response = await dashboard(aliya.token, { "accept-language": "en-US,en;q=0.9,ru;q=0.5" });
+    assert.equal(response.headers.get("content-language"), "en");
+    const answer = await expectJson(response);
+    assert.deepEqual(comparable(answer), await fromTables(aliya.id, "en"));
+    assert.equal(answer.course.title, "Tripwire: first sales");
+    assert.equal(answer.modules[0].lessons[0].title, "Lesson 1. Who buys and why");
+  });
+
+  await t.step("a language we do not have, or ru preferred: Russian", async () => {
+    for (const header of ["de-DE", "ru-KZ,en;q=0.8", "en;q=0, ru"]) {
+      const answer = await expectJson(await dashboard(aliya.token, { "accept-language": header }));
+      assert.equal(answer.course.title, "Трипвайер: первые продажи", header);
+    }
+  });
+
+  await t.step("the ETag differs by language, so a cache never serves the other one", async () => {
+    const ru = await dashboard(aliya.token, { "accept-language": "ru" });
+    const en = await dashboard(aliya.token, { "accept-language": "en" });
+    assert.notEqual(ru.headers.get("etag"), en.headers.get("etag"));
+    await ru.body?.cancel();
+    await en.body?.cancel();
+  });
 });

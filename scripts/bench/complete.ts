@@ -39,7 +39,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       if (response.status !== 200) throw new Error(`${response.status} ${text.slice(0, 200)}`);
     };
     const viaSql = (students: BenchStudent[]) => async (index: number) => {
-      await completeLesson(students[index].user, { lesson_id: 67 }, sql);
+      await completeLesson(students[index].user, { lesson_id: 67 }, null, sql);
     };
     await drive(warmup.length, concurrency, viaHttp(warmup));
 

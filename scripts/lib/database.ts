@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadCourse, readCourse } from "./course.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const bootstrapFile = new URL("../sql/bootstrap_plain_postgres.sql", import.meta.url);
@@ -306,9 +307,21 @@ export async function applySeed(url: string): Promise<void> {
   await runSqlFile(url, seedFile);
 }
 
-/** Bootstrap when plain, migrate, seed: a database ready for the functions. */
+/** Where the local stack serves a lesson's sample video (scripts/lib/media.ts). */
+export const localVideoUrl = (lessonId: number) => `http://127.0.0.1:54321/media/lesson-${lessonId}.webm`;
+
+/**
+ * Bootstrap when plain, migrate, seed, and the course from its content file (supabase/course.json, with the
+ * local sample videos): a database ready for the functions.
+ */
 export async function prepareDatabase(url: string): Promise<void> {
   if (await isPlainPostgres(url)) await bootstrapPlainPostgres(url);
   await applyMigrations(url);
   await applySeed(url);
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await loadCourse(sql, await readCourse(), localVideoUrl);
+  } finally {
+    await sql.end();
+  }
 }

@@ -214,13 +214,15 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
       from scale_batch b join public.users u on u.id = b.manager_id
       union all
       select b.manager_id, b.id, 'lesson_completed', s.completed_at,
-             jsonb_build_object('student_name', b.full_name, 'lesson_id', l.id, 'lesson_title', l.title,
+             jsonb_build_object('student_name', b.full_name, 'lesson_id', l.id, 'lesson_title',
+                                private.localize(l.title, private.content_language(null)),
                                 'watch_percentage', 100)
       from scale_modules s join scale_batch b on b.id = s.user_id join public.tripwire_lessons l on l.module_id = s.module_id
       where s.completed_at is not null
       union all
       select b.manager_id, b.id, 'module_unlocked', s.unlocked_at,
-             jsonb_build_object('student_name', b.full_name, 'module_id', s.module_id, 'module_title', m.title)
+             jsonb_build_object('student_name', b.full_name, 'module_id', s.module_id, 'module_title',
+                                private.localize(m.title, private.content_language(null)))
       from scale_modules s join scale_batch b on b.id = s.user_id join public.tripwire_modules m on m.id = s.module_id
       where s.position > 1
       union all

@@ -188,6 +188,32 @@ async function dumpWith(sql: Sql, concerns: Concerns): Promise<SchemaItem[]> {
     );
   }
 
+  for (
+    const domain of await sql<
+      { schema: string; name: string; base: string; checks: string[]; comment: string | null }[]
+    >`
+    select n.nspname as schema, t.typname as name, pg_catalog.format_type(t.typbasetype, t.typtypmod) as base,
+           array(select 'constraint ' || quote_ident(c.conname) || ' ' || pg_get_constraintdef(c.oid)
+                 from pg_constraint c where c.contypid = t.oid order by c.conname) as checks,
+           obj_description(t.oid, 'pg_type') as comment
+    from pg_type t join pg_namespace n on n.oid = t.typnamespace
+    where n.nspname = any(${schemas}) and t.typtype = 'd' order by 1, 2`
+  ) {
+    add(
+      `${domain.schema}.${domain.name}`,
+      stages.type,
+      `domain ${domain.schema}.${domain.name}`,
+      [
+        `create domain ${qualified(domain.schema, domain.name)} as ${domain.base}\n  ${
+          domain.checks.join("\n  ")
+        };`,
+        ...(domain.comment === null
+          ? []
+          : [`comment on domain ${qualified(domain.schema, domain.name)} is ${literal(domain.comment)};`]),
+      ].join("\n\n"),
+    );
+  }
+
   // Sequences of their own (an identity column's belongs to its column).
   for (
     const sequence of await sql<{

@@ -380,7 +380,7 @@ $function$;
 
 revoke all on function private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer) from public, anon, authenticated, service_role;
 
-CREATE OR REPLACE FUNCTION private.student_dashboard(student_id uuid)
+CREATE OR REPLACE FUNCTION private.student_dashboard(student_id uuid, language text)
  RETURNS jsonb
  LANGUAGE sql
  STABLE
@@ -388,6 +388,11 @@ CREATE OR REPLACE FUNCTION private.student_dashboard(student_id uuid)
 AS $function$
   select jsonb_build_object(
     'student', jsonb_build_object('id', t.user_id, 'full_name', t.full_name, 'email', t.email, 'status', t.status),
+    'course', (
+      select jsonb_build_object('title', private.localize(k.title, language),
+                                'description', private.localize(k.description, language))
+      from public.course k
+    ),
     'progress', jsonb_build_object(
       'lessons_completed', s.lessons_completed,
       'total_lessons', (select count(*) from public.tripwire_lessons),
@@ -402,13 +407,15 @@ AS $function$
     ),
     'modules', (
       select coalesce(jsonb_agg(jsonb_build_object(
-        'id', m.id, 'position', m.position, 'title', m.title,
+        'id', m.id, 'position', m.position, 'title', private.localize(m.title, language),
+        'description', private.localize(m.description, language),
         'state', case when u.completed_at is not null then 'completed'
                       when u.module_id is not null then 'unlocked'
                       else 'locked' end,
         'lessons', (
           select coalesce(jsonb_agg(jsonb_build_object(
-            'id', l.id, 'position', l.position, 'title', l.title,
+            'id', l.id, 'position', l.position, 'title', private.localize(l.title, language),
+            'description', private.localize(l.description, language),
             'duration_seconds', l.video_duration_seconds, 'video_url', l.video_url,
             'min_watch_percentage', l.min_watch_percentage,
             'watch_percentage', coalesce(v.watch_percentage, 0),
@@ -426,7 +433,8 @@ AS $function$
     ),
     'achievements', (
       select coalesce(jsonb_agg(jsonb_build_object(
-        'code', a.code, 'title', a.title, 'description', a.description, 'unlocked_at', ua.unlocked_at
+        'code', a.code, 'title', private.localize(a.title, language),
+        'description', private.localize(a.description, language), 'unlocked_at', ua.unlocked_at
       ) order by a.position), '[]')
       from public.achievements a
       left join public.user_achievements ua on ua.user_id = t.user_id and ua.achievement_code = a.code
@@ -442,8 +450,8 @@ AS $function$
   where t.user_id = student_id
 $function$;
 
-revoke all on function private.student_dashboard(student_id uuid) from public, anon, authenticated, service_role;
-grant execute on function private.student_dashboard(student_id uuid) to service_role;
+revoke all on function private.student_dashboard(student_id uuid, language text) from public, anon, authenticated, service_role;
+grant execute on function private.student_dashboard(student_id uuid, language text) to service_role;
 
 revoke all on sequence private.certificate_number_seq from public, anon, authenticated, service_role;
 

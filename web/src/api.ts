@@ -4,7 +4,7 @@
  * signed-in session. An error answer becomes an `ApiError` carrying the API's own message.
  */
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
-import { t } from "./i18n.ts";
+import { currentLanguage, hasText, t } from "./i18n.ts";
 
 /** Where the stack is: `<meta name="tripwire-api">`, written by the server that serves the app. */
 export const apiUrl = document.querySelector<HTMLMetaElement>('meta[name="tripwire-api"]')?.content ??
@@ -29,18 +29,45 @@ export async function call<T>(
   const { data, error } = await supabase.functions.invoke(path, {
     method: options.body === undefined ? "GET" : "POST",
     body: options.body as Record<string, unknown> | undefined,
-    headers: options.headers,
+    // The course's titles and texts come back in the language the reader chose.
+    headers: { "accept-language": currentLanguage(), ...options.headers },
   });
   if (!error) return data as T;
   if (error instanceof FunctionsHttpError) {
     const response = error.context as Response;
     const body = await response.json().catch(() => undefined);
     if (body?.error?.message) {
-      throw new ApiError(body.error.code, body.error.message, response.status, body.error.details);
+      const { code, message, details } = body.error;
+      throw new ApiError(code, readableError(code, message, details), response.status, details);
     }
     throw new ApiError("http_error", `${response.status} ${response.statusText}`, response.status);
   }
   throw new ApiError("network", t("error.network"), 0);
+}
+
+/**
+ * What an error says, in the reader's language: the catalogue's text for its stable `code` (the API's own
+ * English message only for a code the catalogue does not know yet), with the fields it belongs to.
+ */
+export function readableError(code: string, message: string, details?: unknown): string {
+  const key = `error.${code}`;
+  if (!hasText(key)) return message;
+  const facts = (details && typeof details === "object" && !Array.isArray(details) ? details : {}) as Record<
+    string,
+    unknown
+  >;
+  const text = t(key, {
+    required: String(facts.min_watch_percentage ?? ""),
+    watched: String(facts.watch_percentage ?? ""),
+    length: String(facts.minimum_length ?? 8),
+  });
+  if (!Array.isArray(details)) return text;
+  const fields = details.map((detail: { path?: string; message?: string }) => {
+    const name = String(detail.path ?? "").split(".")[0];
+    const field = `field.${name}`;
+    return t("error.field", { field: hasText(field) ? t(field) : name });
+  });
+  return [text, ...fields].join(" ");
 }
 
 /** The signed-in user's access token (refreshed by supabase-js when due). */

@@ -1,5 +1,8 @@
 /// <reference lib="dom" />
 /** The app's one DOM helper: `h("button", { onclick }, "text")`. Text is always set as text, never HTML. */
+import { ApiError } from "./api.ts";
+import { hasText, t } from "./i18n.ts";
+
 type Child = Node | string | number | null | undefined | false | Child[];
 type Attributes = Record<string, string | number | boolean | null | undefined | EventListener>;
 
@@ -53,7 +56,14 @@ export function show(parent: Element, ...children: Child[]): void {
 
 /** Shows an error as the API worded it (ApiError's message), never a blank screen. */
 export function errorBox(error: unknown): HTMLElement {
-  const message = error instanceof Error ? error.message : String(error);
+  // An API error arrives already in the reader's language (api.ts); Supabase Auth's errors carry a code too.
+  const code = (error as { code?: unknown } | null)?.code;
+  const key = `error.${code}`;
+  const message = !(error instanceof ApiError) && typeof code === "string" && hasText(key)
+    ? t(key, { length: 8 })
+    : error instanceof Error
+    ? error.message
+    : String(error);
   return h("p", { class: "error", role: "alert" }, message);
 }
 

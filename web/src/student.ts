@@ -37,6 +37,8 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
     main,
     h("h1", {}, t("dashboard.title")),
     h("p", {}, dashboard.student.full_name),
+    h("h2", { class: "course-title" }, dashboard.course.title),
+    dashboard.course.description ? h("p", { class: "muted" }, dashboard.course.description) : null,
     accessBanner(dashboard),
     progressBar(
       progress.completion_percentage,
@@ -55,6 +57,7 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
           "li",
           { class: `module ${module.state}` },
           h("h3", {}, module.title, " ", h("span", { class: "badge" }, t(`module.${module.state}`))),
+          module.description ? h("p", { class: "muted" }, module.description) : null,
           h(
             "ul",
             {},
@@ -137,7 +140,7 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
   show(main, t("common.loading"));
   const dashboard = await call<StudentDashboard>("student-dashboard");
   const lesson = dashboard.modules.flatMap((module) => module.lessons).find((each) => each.id === lessonId);
-  if (!lesson) return show(main, h("p", { class: "error", role: "alert" }, t("error.not_found")));
+  if (!lesson) return show(main, h("p", { class: "error", role: "alert" }, t("error.no_such_page")));
   const video = h("video", {
     controls: true,
     preload: "metadata",
@@ -245,6 +248,7 @@ export async function verifyScreen(main: HTMLElement, number: string, code: stri
         check.valid
           ? [
             h("p", { class: "success" }, t("verify.valid", { number: check.certificate_number })),
+            h("p", { class: "statement" }, check.course.statement),
             h("p", {}, t("verify.issued_to", { name: check.full_name, date: formatDate(check.issued_at) })),
             h("p", {}, t("verify.course", { title: check.course.title })),
             h("ol", {}, check.course.modules.map((module) => h("li", {}, module.title))),

@@ -3,6 +3,7 @@
  * and role checks, zod validation, 405 for a known path with another method, the function's OpenAPI
  * document, and one error handler that renders the JSON error body (docs/architecture.md, Errors).
  */
+import type { Language } from "./language.ts";
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
@@ -28,7 +29,7 @@ import { describeError, log, withRequestContext } from "./log.ts";
 import { type Document, functionDocument, undocumented } from "./openapi.ts";
 
 export interface AppEnv {
-  Variables: { user: AuthUser; claims: Claims; requestId: string };
+  Variables: { user: AuthUser; claims: Claims; requestId: string; language: Language | null };
 }
 
 const maxBodyBytes = 64 * 1024;

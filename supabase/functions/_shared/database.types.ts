@@ -189,10 +189,15 @@ export type Database = {
       };
       "call_scheduler_route": { Args: { "route": string }; Returns: number };
       "can_read_student": { Args: { "student_id": string }; Returns: boolean };
+      "certificate_course": {
+        Args: { "course": Json; "full_name": string; "language": string };
+        Returns: Json;
+      };
       "changed_fields": {
         Args: { "after": Json; "before": Json; "ignored": (string)[]; "personal": (string)[] };
         Returns: Json;
       };
+      "content_language": { Args: { "requested": string }; Returns: string };
       "course_snapshot": { Args: Record<PropertyKey, never>; Returns: Json };
       "credit_watch": {
         Args: { "allowance": number; "incoming": unknown; "max_ranges": number; "stored": unknown };
@@ -205,6 +210,7 @@ export type Database = {
       "erase_person": { Args: { "person": string }; Returns: string };
       "housekeeping": { Args: Record<PropertyKey, never>; Returns: Json };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
+      "localize": { Args: { "language": string; "value": Json }; Returns: string };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
       "person_export": { Args: { "person": string }; Returns: Json };
       "record_heartbeats": {
@@ -237,7 +243,7 @@ export type Database = {
           "watched_seconds": number;
         }[];
       };
-      "student_dashboard": { Args: { "student_id": string }; Returns: Json };
+      "student_dashboard": { Args: { "language": string; "student_id": string }; Returns: Json };
     };
     Enums: {
       [_ in never]: never;
@@ -252,26 +258,26 @@ export type Database = {
         Row: {
           "code": string;
           "created_at": string;
-          "description": string;
+          "description": NonNullable<Json>;
           "position": number;
-          "title": string;
+          "title": NonNullable<Json>;
           "updated_at": string;
         };
         ComputedFields: never;
         Insert: {
           "code": string;
           "created_at"?: string;
-          "description": string;
+          "description": NonNullable<Json>;
           "position": number;
-          "title": string;
+          "title": NonNullable<Json>;
           "updated_at"?: string;
         };
         Update: {
           "code"?: string;
           "created_at"?: string;
-          "description"?: string;
+          "description"?: NonNullable<Json>;
           "position"?: number;
-          "title"?: string;
+          "title"?: NonNullable<Json>;
           "updated_at"?: string;
         };
         Relationships: [];
@@ -323,6 +329,34 @@ export type Database = {
             referencedColumns: ["user_id"];
           },
         ];
+      };
+      "course": {
+        Row: {
+          "certificate_text": NonNullable<Json>;
+          "created_at": string;
+          "description": Json | null;
+          "id": boolean;
+          "title": NonNullable<Json>;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "certificate_text": NonNullable<Json>;
+          "created_at"?: string;
+          "description"?: Json | null;
+          "id"?: boolean;
+          "title": NonNullable<Json>;
+          "updated_at"?: string;
+        };
+        Update: {
+          "certificate_text"?: NonNullable<Json>;
+          "created_at"?: string;
+          "description"?: Json | null;
+          "id"?: boolean;
+          "title"?: NonNullable<Json>;
+          "updated_at"?: string;
+        };
+        Relationships: [];
       };
       "sales_activity_log": {
         Row: {
@@ -462,11 +496,12 @@ export type Database = {
       "tripwire_lessons": {
         Row: {
           "created_at": string;
+          "description": Json | null;
           "id": number;
           "min_watch_percentage": number;
           "module_id": number;
           "position": number;
-          "title": string;
+          "title": NonNullable<Json>;
           "updated_at": string;
           "video_duration_seconds": number;
           "video_url": string | null;
@@ -474,22 +509,24 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "created_at"?: string;
+          "description"?: Json | null;
           "id"?: number;
           "min_watch_percentage"?: number;
           "module_id": number;
           "position": number;
-          "title": string;
+          "title": NonNullable<Json>;
           "updated_at"?: string;
           "video_duration_seconds": number;
           "video_url"?: string | null;
         };
         Update: {
           "created_at"?: string;
+          "description"?: Json | null;
           "id"?: number;
           "min_watch_percentage"?: number;
           "module_id"?: number;
           "position"?: number;
-          "title"?: string;
+          "title"?: NonNullable<Json>;
           "updated_at"?: string;
           "video_duration_seconds"?: number;
           "video_url"?: string | null;
@@ -550,24 +587,27 @@ export type Database = {
       "tripwire_modules": {
         Row: {
           "created_at": string;
+          "description": Json | null;
           "id": number;
           "position": number;
-          "title": string;
+          "title": NonNullable<Json>;
           "updated_at": string;
         };
         ComputedFields: never;
         Insert: {
           "created_at"?: string;
+          "description"?: Json | null;
           "id"?: number;
           "position": number;
-          "title": string;
+          "title": NonNullable<Json>;
           "updated_at"?: string;
         };
         Update: {
           "created_at"?: string;
+          "description"?: Json | null;
           "id"?: number;
           "position"?: number;
-          "title"?: string;
+          "title"?: NonNullable<Json>;
           "updated_at"?: string;
         };
         Relationships: [];

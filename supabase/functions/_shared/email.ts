@@ -80,7 +80,8 @@ export function emailSender(): EmailSender {
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
 export type EmailTemplate = "welcome" | "password_reset";
-export type Language = "ru" | "en";
+export type { Language } from "./language.ts";
+import type { Language } from "./language.ts";
 
 interface Texts {
   subject: string;

@@ -4,10 +4,49 @@
  */
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
+/**
+ * Every `code` an error answer can carry: stable, for programs (the web app shows each from its own catalogue,
+ * in the reader's language; `tests/web_app_test.ts` holds the catalogue to this list).
+ */
+export const errorCodes = [
+  "access_revoked",
+  "account_deactivated",
+  "already_erased",
+  "already_refunded",
+  "auth_unavailable",
+  "busy",
+  "cannot_deactivate_self",
+  "certificate_not_found",
+  "conflict",
+  "email_exists",
+  "forbidden",
+  "http_error",
+  "idempotency_key_reused",
+  "illegal_transition",
+  "internal_error",
+  "invalid_token",
+  "last_admin",
+  "lesson_locked",
+  "lesson_not_found",
+  "method_not_allowed",
+  "missing_token",
+  "not_found",
+  "refund_exceeds_payment",
+  "request_in_progress",
+  "service_unavailable",
+  "staff_not_found",
+  "student_not_found",
+  "too_many_creations",
+  "too_many_heartbeats",
+  "validation_failed",
+  "watch_threshold_not_met",
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
 export class HttpError extends Error {
   constructor(
     readonly status: ContentfulStatusCode,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
@@ -29,7 +68,7 @@ interface PostgresLikeError {
 
 interface Mapping {
   status: ContentfulStatusCode;
-  code: string;
+  code: ErrorCode;
   message: string;
   /**
    * Safe to show: when our own SQL raised it (`raise exception … using errcode`, which Postgres reports

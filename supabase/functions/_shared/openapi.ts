@@ -13,14 +13,15 @@ import {
 } from "hono-openapi";
 import type { OpenAPIV3_1 } from "openapi-types";
 import { z } from "zod";
+import { errorCodes } from "./errors.ts";
 
 export type Document = OpenAPIV3_1.Document;
 
 /** The JSON error body every failure answers with. */
 export const ErrorBody = z.object({
   error: z.object({
-    code: z.string().meta({
-      description: "Stable, machine-readable: `validation_failed`, `lesson_locked`, …",
+    code: z.enum(errorCodes).meta({
+      description: "Stable, machine-readable: what went wrong, for programs and for translation.",
     }),
     message: z.string().meta({ description: "For people; safe to show." }),
     details: z.unknown().optional().meta({

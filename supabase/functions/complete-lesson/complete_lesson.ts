@@ -8,6 +8,7 @@ import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { activity, logActivity } from "../_shared/activity.ts";
 import { HttpError } from "../_shared/errors.ts";
+import type { Language } from "../_shared/language.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
 export const CompleteLesson = z.strictObject({
@@ -21,6 +22,9 @@ const attentiveViewerPercentage = 95;
 /** The course as printed on a certificate: its modules and their lessons, in order. */
 export const CertificateCourse = z.object({
   title: z.string(),
+  statement: z.string().meta({
+    description: "The certificate's sentence, naming the graduate and the course.",
+  }),
   modules: z.array(z.object({
     id: z.number().int(),
     position: z.number().int(),
@@ -89,8 +93,10 @@ export const CertificateParams = z.object({ number: z.string().max(64), code: z.
 
 /** The lesson, and where the student stands on it. */
 type LessonFacts =
-  & Pick<Row<"tripwire_lessons">, "id" | "title" | "module_id" | "min_watch_percentage">
+  & Pick<Row<"tripwire_lessons">, "id" | "module_id" | "min_watch_percentage">
   & {
+    /** In the academy's language, as the feed keeps it. */
+    title: string;
     module_position: Row<"tripwire_modules">["position"];
     unlocked: boolean;
     watch_percentage: Row<"video_tracking">["watch_percentage"] | null;
@@ -101,7 +107,12 @@ type LessonFacts =
 type Student = Pick<Row<"tripwire_users">, "granted_by" | "full_name" | "status">;
 
 /** Completes `lesson_id` for the signed-in student, or returns the completion that already happened. */
-export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql = db()): Promise<Completion> {
+export function completeLesson(
+  user: AuthUser,
+  input: CompleteLesson,
+  language: Language | null = null,
+  sql: Sql = db(),
+): Promise<Completion> {
   return withTransaction(async (tx) => {
     // The profile is locked so that completions of one student run one at a time; the sale's row is shared-
     // locked so that a refund waits for this completion (and then revokes its certificate), or this one
@@ -115,7 +126,8 @@ export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql =
     assertAccess(student.status);
 
     const [lesson] = await tx<LessonFacts[]>`
-      select l.id, l.title, l.module_id, m.position as module_position, l.min_watch_percentage,
+      select l.id, private.localize(l.title, private.content_language(null)) as title, l.module_id,
+             m.position as module_position, l.min_watch_percentage,
              exists (
                select 1 from public.tripwire_module_unlocks u where u.user_id = ${user.id} and u.module_id = l.module_id
              ) as unlocked,
@@ -145,7 +157,7 @@ export function completeLesson(user: AuthUser, input: CompleteLesson, sql: Sql =
       }
       await recordCompletion(tx, user.id, student, lesson);
     }
-    return await readCompletion(tx, user.id, lesson, alreadyCompleted);
+    return await readCompletion(tx, user.id, lesson, alreadyCompleted, language);
   }, sql);
 }
 
@@ -210,7 +222,8 @@ async function completeFinishedModules(tx: Transaction, userId: string): Promise
 async function unlockNextModule(tx: Transaction, userId: string, student: Student, lesson: LessonFacts) {
   const [unlocked] = await tx<(Pick<Row<"tripwire_module_unlocks">, "module_id"> & { title: string })[]>`
     with next_module as (
-      select id, title from public.tripwire_modules where position > ${lesson.module_position}
+      select id, private.localize(title, private.content_language(null)) as title
+      from public.tripwire_modules where position > ${lesson.module_position}
       order by position limit 1
     ),
     unlocked as (
@@ -345,13 +358,16 @@ async function readCompletion(
   userId: string,
   lesson: LessonFacts,
   alreadyCompleted: boolean,
+  language: Language | null,
 ): Promise<Completion> {
   const [row] = await tx<CompletionRow[]>`
     select sp.completed_at, sp.watch_percentage,
            (select u.completed_at is not null from public.tripwire_module_unlocks u
             where u.user_id = ${userId} and u.module_id = ${lesson.module_id}) as module_completed,
            p.modules_completed, p.total_modules, p.completion_percentage,
-           (select jsonb_build_object('id', m.id, 'position', m.position, 'title', m.title, 'unlocked', exists (
+           (select jsonb_build_object(
+              'id', m.id, 'position', m.position, 'title', private.localize(m.title, private.content_language(${language})),
+              'unlocked', exists (
               select 1 from public.tripwire_module_unlocks u where u.user_id = ${userId} and u.module_id = m.id))
             from public.tripwire_modules m where m.position > ${lesson.module_position}
             order by m.position limit 1) as next_module,
@@ -360,7 +376,9 @@ async function readCompletion(
             where a.user_id = ${userId} and a.unlocked_at is not null) as achievements,
            (select jsonb_build_object('certificate_number', c.certificate_number,
                                       'verification_code', c.verification_code, 'full_name', c.full_name,
-                                      'course', c.course, 'issued_at', c.issued_at)
+                                      'course', private.certificate_course(c.course, c.full_name,
+                                                                           private.content_language(${language})),
+                                      'issued_at', c.issued_at)
             from public.certificates c where c.user_id = ${userId}) as certificate
     from public.student_progress sp
     join public.tripwire_user_profile p on p.user_id = sp.user_id
@@ -388,6 +406,7 @@ async function readCompletion(
 export async function verifyCertificate(
   certificateNumber: string,
   code: string,
+  language: Language | null = null,
   sql: Sql = db(),
 ): Promise<CertificateCheck> {
   const notFound = new HttpError(404, "certificate_not_found", "No certificate matches this number and code");
@@ -395,7 +414,9 @@ export async function verifyCertificate(
   const [certificate] = await sql<
     Pick<Row<"certificates">, "full_name" | "course" | "issued_at" | "revoked_at">[]
   >`
-    select full_name, course, issued_at, revoked_at from public.certificates
+    select full_name, issued_at, revoked_at,
+           private.certificate_course(course, full_name, private.content_language(${language})) as course
+    from public.certificates
     where certificate_number = ${certificateNumber} and verification_code = ${code}`;
   if (!certificate) throw notFound;
   if (certificate.revoked_at) {

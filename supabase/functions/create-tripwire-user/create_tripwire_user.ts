@@ -90,7 +90,8 @@ const replaySealContext = (managerId: string, key: string) => `idempotency:${man
 type WrittenStudent = Pick<Row<"tripwire_users">, "created_at"> & {
   module_id: Row<"tripwire_modules">["id"];
   module_position: Row<"tripwire_modules">["position"];
-  module_title: Row<"tripwire_modules">["title"];
+  /** In the academy's language, as the feed keeps it. */
+  module_title: string;
   lesson_id: Row<"tripwire_lessons">["id"] | null;
   outbox_id: string | null;
   language: Language | null;
@@ -114,7 +115,8 @@ export function writeStudent(
   });
   return tx<WrittenStudent[]>`
     with course as (
-      select m.id as module_id, m.position as module_position, m.title as module_title,
+      select m.id as module_id, m.position as module_position,
+             private.localize(m.title, private.content_language(null)) as module_title,
              (select count(*) from public.tripwire_modules) as total_modules,
              (select l.id from public.tripwire_lessons l
               where l.module_id = m.id order by l.position, l.id limit 1) as lesson_id

@@ -1,5 +1,11 @@
 // The student's home screen: the course map, progress, achievements and certificate in one answer.
 import { createApp, jsonWithEtag, requireRole, requireToken } from "../_shared/app.ts";
+import {
+  acceptLanguageHeader,
+  contentLanguageHeader,
+  languageOf,
+  negotiateLanguage,
+} from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
 import { exportStudent, PersonExport } from "../_shared/personal_data.ts";
 import { getDashboard, StudentDashboard } from "./student_dashboard.ts";
@@ -10,15 +16,18 @@ export const app = createApp("student-dashboard")
     describe({
       summary: "The student's dashboard",
       description: "Everything the home screen shows: every module (`locked`, `unlocked`, `completed`) " +
-        "with each lesson's video and watch state, the student's figures, every achievement of the " +
+        "with each lesson's video and watch state, titles and descriptions in the caller's language, the student's figures, every achievement of the " +
         "catalogue and, once issued, the certificate with its public verification URL.",
       access: "student",
       ok: { status: 200, schema: StudentDashboard, description: "The dashboard." },
       etag: true,
+      headers: [acceptLanguageHeader],
+      okHeaders: contentLanguageHeader,
     }),
     // One statement reads the caller's role and the whole dashboard: one round trip.
     requireToken(),
-    async (c) => jsonWithEtag(c, await getDashboard(c.get("claims").sub)),
+    negotiateLanguage,
+    async (c) => jsonWithEtag(c, await getDashboard(c.get("claims").sub, languageOf(c))),
   )
   .get(
     "/export",

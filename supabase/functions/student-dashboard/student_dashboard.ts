@@ -8,6 +8,7 @@ import { assertRole, isRevoked, revokedStatuses, type Role, studentStatuses } fr
 import { config } from "../_shared/config.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
+import type { Language } from "../_shared/language.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
 const percentage = z.number().min(0).max(100);
@@ -16,6 +17,7 @@ const Lesson = z.object({
   id: z.number().int(),
   position: z.number().int(),
   title: z.string(),
+  description: z.string().nullable(),
   duration_seconds: z.number().int(),
   video_url: z.string().nullable().meta({
     description: "Where the player loads the video; null until uploaded.",
@@ -48,10 +50,12 @@ export const StudentDashboard = z.object({
     current_module_id: z.number().int().nullable().meta({ description: "null once the course is finished." }),
     last_activity_at: timestamp.nullable(),
   }),
+  course: z.object({ title: z.string(), description: z.string().nullable() }),
   modules: z.array(z.object({
     id: z.number().int(),
     position: z.number().int(),
     title: z.string(),
+    description: z.string().nullable(),
     state: z.enum(["locked", "unlocked", "completed"]),
     lessons: z.array(Lesson),
   })).meta({ description: "The whole course in order." }),
@@ -81,7 +85,11 @@ function verificationUrl(certificateNumber: string, code: string): string {
 }
 
 /** The signed-in student's dashboard; anyone but a student → 403. */
-export async function getDashboard(userId: string, sql: Sql = db()): Promise<StudentDashboard> {
+export async function getDashboard(
+  userId: string,
+  language: Language | null = null,
+  sql: Sql = db(),
+): Promise<StudentDashboard> {
   const [row] = await sql<{
     role: string | null;
     verification_code: string | null;
@@ -97,7 +105,10 @@ export async function getDashboard(userId: string, sql: Sql = db()): Promise<Stu
       }
       | null;
   }[]>`
-    select u.role, case when u.role = 'student' then private.student_dashboard(u.id) end as dashboard,
+    select u.role,
+           case when u.role = 'student'
+             then private.student_dashboard(u.id, private.content_language(${language}))
+           end as dashboard,
            c.verification_code, c.revoked_at
     from (select 1) as one
     left join public.users u on u.id = ${userId}

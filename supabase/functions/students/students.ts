@@ -241,6 +241,7 @@ const notFound = () => new HttpError(404, "student_not_found", "No such student 
 export async function getStudent(
   caller: AuthUser,
   studentId: string,
+  language: Language | null = null,
   sql: Sql = db(),
 ): Promise<StudentDetail> {
   const scope = scopeOf(caller, undefined);
@@ -248,7 +249,7 @@ export async function getStudent(
     select ${summaryOf(sql)} || jsonb_build_object(
       'lessons', (
         select coalesce(jsonb_agg(jsonb_build_object(
-          'id', l.id, 'module_id', l.module_id, 'title', l.title,
+          'id', l.id, 'module_id', l.module_id, 'title', private.localize(l.title, private.content_language(${language})),
           'unlocked', exists (select 1 from public.tripwire_module_unlocks u
                               where u.user_id = t.user_id and u.module_id = l.module_id),
           'status', coalesce(v.status, 'not_started'), 'watch_percentage', coalesce(v.watch_percentage, 0),

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { errorCodes } from "../supabase/functions/_shared/errors.ts";
+import { acceptedLanguage } from "../supabase/functions/_shared/language.ts";
+
+/** The web app's catalogue (web/src/i18n.ts) as text: its Russian half and its English half. */
+async function catalogueHalves(): Promise<{ ru: string; en: string }> {
+  const text = await Deno.readTextFile(new URL("../web/src/i18n.ts", import.meta.url));
+  const split = text.indexOf("const en");
+  assert.ok(split > 0, "the catalogue has an English half");
+  return { ru: text.slice(0, split), en: text.slice(split) };
+}
+
+Deno.test("every error code the API answers has a text in both languages of the web app", async () => {
+  const { ru, en } = await catalogueHalves();
+  for (const code of errorCodes) {
+    assert.ok(ru.includes(`"error.${code}":`), `ru lacks error.${code}`);
+    assert.ok(en.includes(`"error.${code}":`), `en lacks error.${code}`);
+  }
+});
+
+Deno.test("every error code Supabase Auth answers the web app has a text in both languages", async () => {
+  const { ru, en } = await catalogueHalves();
+  // What the sign-in and password recovery screens can meet (GoTrue's error_code values).
+  const source = await Deno.readTextFile(new URL("../scripts/lib/local_auth.ts", import.meta.url));
+  const codes = [
+    ...new Set([...source.matchAll(/error_code: "([a-z_]+)"|new AuthError\(\s*\d+,\s*"([a-z_]+)"/g)]
+      .map((match) => match[1] ?? match[2])),
+  ];
+  assert.ok(codes.includes("invalid_credentials"), codes.join());
+  for (const code of codes) {
+    assert.ok(ru.includes(`"error.${code}":`), `ru lacks error.${code}`);
+    assert.ok(en.includes(`"error.${code}":`), `en lacks error.${code}`);
+  }
+});
+
+Deno.test("Accept-Language: the first of ru and en by preference, else none", () => {
+  const cases: [string | null, "ru" | "en" | null][] = [
+    [null, null],
+    ["", null],
+    ["en", "en"],
+    ["en-US,en;q=0.9,ru;q=0.8", "en"],
+    ["ru-KZ", "ru"],
+    ["de-DE,en;q=0.5", "en"],
+    ["de-DE,fr", null],
+    ["en;q=0, ru", "ru"],
+    ["en;q=0.3, ru;q=0.7", "ru"],
+    ["*", null],
+  ];
+  for (const [header, expected] of cases) assert.equal(acceptedLanguage(header), expected, String(header));
+});
