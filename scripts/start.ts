@@ -51,6 +51,8 @@ const auth = await startLocalAuth({
   databaseUrl,
   jwtSecret: localJwtSecret,
   issuer: `http://127.0.0.1:${functionsPort}/auth/v1`,
+  // Recovery links lead back to the reference web app, as the project's Site URL does deployed.
+  siteUrl: `http://127.0.0.1:${webPort}/`,
 }).catch((error) => {
   console.warn(String(error instanceof Error ? error.message : error));
   return undefined;

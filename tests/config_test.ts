@@ -147,3 +147,34 @@ Deno.test("every function's index.ts runs alone under Deno.serve, as on Supabase
     }
   }
 });
+
+Deno.test("Supabase Auth is set as the local stand-in behaves: passwords, recovery e-mails, their link", async () => {
+  const { minimumPasswordLength, recoveryEmailIntervalSeconds, recoveryLinkSeconds } = await import(
+    "../scripts/lib/local_auth.ts"
+  );
+  const { webPort } = await import("../scripts/lib/web_app.ts");
+  const auth = (config as unknown as {
+    auth: {
+      site_url: string;
+      additional_redirect_urls: string[];
+      enable_signup: boolean;
+      minimum_password_length: number;
+      email: {
+        max_frequency: string;
+        otp_expiry: number;
+        template: { recovery: { content_path: string } };
+      };
+    };
+  }).auth;
+  assert.equal(auth.enable_signup, false, "students are created by managers, nobody signs up");
+  assert.equal(auth.minimum_password_length, minimumPasswordLength);
+  assert.equal(auth.email.max_frequency, `${recoveryEmailIntervalSeconds}s`);
+  assert.equal(auth.email.otp_expiry, recoveryLinkSeconds);
+  assert.equal(new URL(auth.site_url).port, String(webPort), "recovery links lead to the web app");
+  const template = Deno.readTextFileSync(
+    `${supabaseDir}${auth.email.template.recovery.content_path.replace("./supabase/", "")}`,
+  );
+  assert.match(template, /\{\{ \.ConfirmationURL \}\}/);
+  assert.match(template, /«Забыли пароль\?»/);
+  assert.match(template, /"Forgot password\?"/);
+});

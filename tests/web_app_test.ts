@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
+import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { localSecretKey } from "../scripts/lib/local_stack.ts";
 import { aida, saule } from "./support/fixtures.ts";
 import {
@@ -68,7 +69,9 @@ async function assertEnabled(locator: ReturnType<Page["locator"]>) {
 }
 
 browserTest("in Chromium: the reference web app's whole journey, and every screen in ru and en", async () => {
-  const stack = await startLocalStack();
+  // Its e-mails go to a server that answers as Resend does, where the story reads them.
+  const resend = startResendServer();
+  const stack = await startLocalStack({ RESEND_API_KEY: resend.apiKey, RESEND_API_URL: resend.url });
   const browser = await launchChromium();
   try {
     await stack.database.sql`
@@ -138,7 +141,7 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
     await student.page.evaluate(
       "document.querySelector('video').currentTime = 0; document.querySelector('video').play()",
     );
-    await student.page.getByText("This course access was refunded; ask your manager").waitFor();
+    await student.page.getByText("Access to the course is closed: the payment was refunded").waitFor();
     await student.page.goto(`${stack.webUrl}/#/course`);
     await student.page.getByText("The course was refunded").first().waitFor();
     assert.deepEqual(student.errors.filter((error) => !/status of 4\d\d/.test(error)), []);
@@ -171,11 +174,61 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
         await learner.page.locator("main h1").waitFor();
         assert.equal(await learner.page.getAttribute("html", "lang"), language);
       }
+      if (language === "ru") {
+        // The Russian screens show the course in Russian: no English title anywhere.
+        await learner.page.goto(`${stack.webUrl}/#/course`);
+        await learner.page.getByText("Трипвайер: первые продажи").waitFor();
+        const text = await learner.page.locator("main").innerText();
+        for (
+          const english of [
+            "Tripwire: first sales",
+            "Where sales start",
+            "Who buys",
+            "First step",
+            "Graduate",
+          ]
+        ) {
+          assert.ok(!text.includes(english), `"${english}" on a Russian screen:\n${text}`);
+        }
+      }
       await learner.page.goto(`${stack.webUrl}/#/sign-in`);
       await learner.page.locator("form").waitFor();
       assert.deepEqual(learner.errors, [], `${language}: no console errors`);
       await learner.page.context().close();
     }
+
+    // The student forgot the password and gets back in alone, in Russian: "Forgot password?", the e-mail's
+    // link, a new password, then signing in with it.
+    const forgetful = await openApp(browser, stack, "ru");
+    await forgetful.page.getByRole("link", { name: "Забыли пароль?" }).click();
+    await forgetful.page.getByRole("heading", { name: "Восстановление пароля" }).waitFor();
+    await forgetful.page.locator('input[name="email"]').fill(email);
+    await forgetful.page.getByRole("button", { name: "Прислать ссылку" }).click();
+    await forgetful.page.getByText("письмо со ссылкой уже в пути").waitFor();
+    const recoveryMail = resend.accepted.findLast((sent) => sent.body.to.includes(email));
+    assert.equal(recoveryMail?.body.subject, "Восстановление пароля к курсу Tripwire");
+    const link = recoveryMail!.body.text.match(/http\S+\/auth\/v1\/verify\?\S+/)?.[0];
+    assert.ok(link, recoveryMail!.body.text);
+    await forgetful.page.goto(link);
+    await forgetful.page.getByRole("heading", { name: "Новый пароль" }).waitFor();
+    await forgetful.page.locator('input[name="password"]').fill("short");
+    await forgetful.page.locator('input[name="repeat"]').fill("short");
+    await forgetful.page.evaluate("document.querySelector('form').noValidate = true");
+    await forgetful.page.getByRole("button", { name: "Сохранить пароль" }).click();
+    await forgetful.page.getByText("Пароль слишком простой").waitFor();
+    await forgetful.page.locator('input[name="password"]').fill("my-own-new-password");
+    await forgetful.page.locator('input[name="repeat"]').fill("my-own-new-password");
+    await forgetful.page.getByRole("button", { name: "Сохранить пароль" }).click();
+    await forgetful.page.getByText("Пароль сохранён").waitFor();
+    await forgetful.page.getByRole("button", { name: "Выйти" }).click();
+    await signIn(forgetful.page, email, "my-own-new-password");
+    await forgetful.page.getByRole("heading", { name: "Мой курс" }).waitFor();
+    // The link again: used once, so the app says it is no longer valid.
+    await forgetful.page.getByRole("button", { name: "Выйти" }).click();
+    await forgetful.page.goto(link);
+    await forgetful.page.getByText("Ссылка для восстановления недействительна или устарела").waitFor();
+    assert.deepEqual(forgetful.errors.filter((error) => !/status of 4\d\d/.test(error)), []);
+    await forgetful.page.context().close();
 
     // The admin: the audit trail in both languages, then the student's data downloaded and erased.
     const studentId = (await stack.database.sql<{ id: string }[]>`
@@ -212,5 +265,6 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
   } finally {
     await browser.close();
     await stack.stop();
+    await resend.close();
   }
 });

@@ -1,9 +1,10 @@
 /**
  * Local sign-in: the part of Supabase Auth (GoTrue) that supabase-js needs, answered by `npm start` at
  * http://127.0.0.1:54321/auth/v1 — `POST /token?grant_type=password|refresh_token`, `GET /user`,
- * `POST /logout` — with GoTrue's request and response shapes and error codes. Passwords are checked
- * against the bcrypt hash in `auth.users`; access tokens are signed with the local JWT secret; refresh
- * tokens are stored as SHA-256 hashes and rotated on every use.
+ * `POST /logout`, and a forgotten password: `POST /recover`, `GET /verify`, `PUT /user` — with GoTrue's
+ * request and response shapes and error codes. Passwords are checked against the bcrypt hash in
+ * `auth.users`; access tokens are signed with the local JWT secret; refresh tokens and recovery links are
+ * stored as SHA-256 hashes, refresh tokens rotated on every use, a recovery link good once, for an hour.
  *
  * Local only: it never ships as a function, and it refuses to start against a database where Supabase
  * Auth runs (where GoTrue's `supabase_auth_admin` owns `auth.users`). Deployed, Supabase Auth does all of this.
@@ -14,11 +15,26 @@ import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import postgres from "postgres";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../supabase/functions/_shared/hash.ts";
+import {
+  deliverEmail,
+  emailSealContext,
+  type EmailSender,
+  type Language,
+} from "../../supabase/functions/_shared/email.ts";
+import { sealPassword } from "../../supabase/functions/_shared/password.ts";
 
 /** Lifetime of an access token, as GoTrue's default `jwt_expiry`. */
 export const accessTokenSeconds = 3600;
 /** The password every seeded staff member signs in with locally (supabase/seed.sql). */
 export const seededStaffPassword = "tripwire-local";
+/** A recovery link's lifetime, as GoTrue's default mailer OTP expiry. */
+export const recoveryLinkSeconds = 3600;
+/** Seconds between two recovery e-mails to one address, as GoTrue's default SMTP max frequency. */
+export const recoveryEmailIntervalSeconds = 60;
+/** The shortest password `PUT /user` accepts (the academy's setting; Supabase's "Minimum password length"). */
+export const minimumPasswordLength = 8;
+/** bcrypt reads 72 bytes; GoTrue refuses longer passwords. */
+const maximumPasswordLength = 72;
 
 const tablesFile = new URL("../sql/local_auth.sql", import.meta.url);
 // Compared against when the e-mail is unknown, so a miss costs what a wrong password costs.
@@ -59,10 +75,12 @@ const userColumns = [
 /** An error as GoTrue renders it; supabase-js reads `error_code` into `AuthApiError.code`. */
 class AuthError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 429,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 422 | 429,
     readonly code: string,
     message: string,
     readonly retryAfterSeconds?: number,
+    /** Fields GoTrue adds to this error's body (`weak_password: {reasons}`). */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
   }
@@ -147,7 +165,21 @@ export interface LocalAuth {
  * when the database is one where Supabase Auth runs.
  */
 export async function startLocalAuth(
-  options: { databaseUrl: string; jwtSecret: string; issuer: string },
+  options: {
+    databaseUrl: string;
+    jwtSecret: string;
+    issuer: string;
+    /**
+     * Where recovery links lead when no allowed `redirect_to` is given (GoTrue's SITE_URL), and the origins a
+     * `redirect_to` may name (its URI_ALLOW_LIST; the site's own origin always may).
+     */
+    siteUrl?: string;
+    redirectOrigins?: string[];
+    /** Where this stand-in is reached, for the links it e-mails (GoTrue's API_EXTERNAL_URL); the issuer. */
+    externalUrl?: string;
+    /** How its e-mails leave (the functions' own sender unless given). */
+    emailSender?: EmailSender;
+  },
 ): Promise<LocalAuth> {
   const sql = postgres(options.databaseUrl, { max: 4, onnotice: () => {} });
   try {
@@ -173,6 +205,7 @@ export async function startLocalAuth(
     user: AuthUserRow,
     sessionId: string,
     refreshToken: string,
+    method: "password" | "otp" = "password",
   ) {
     const now = Math.floor(Date.now() / 1000);
     const accessToken = await new SignJWT({
@@ -182,7 +215,7 @@ export async function startLocalAuth(
       user_metadata: user.raw_user_meta_data ?? {},
       role: user.role ?? "authenticated",
       aal: "aal1",
-      amr: [{ method: "password", timestamp: now }],
+      amr: [{ method, timestamp: now }],
       session_id: sessionId,
       is_anonymous: user.is_anonymous,
     })
@@ -327,6 +360,139 @@ export async function startLocalAuth(
     return { userId: session.user_id, sessionId };
   }
 
+  const siteUrl = options.siteUrl ?? "http://127.0.0.1:54323";
+  const redirectOrigins = new Set([new URL(siteUrl).origin, ...(options.redirectOrigins ?? [])]);
+  /** A `redirect_to` the allow list names, else the site (GoTrue's rule). */
+  const allowedRedirect = (given: string | undefined) => {
+    try {
+      if (given && redirectOrigins.has(new URL(given).origin)) return given;
+    } catch {
+      // not a URL: the site
+    }
+    return siteUrl;
+  };
+  // Per address, known or not, so the answer never says whether an account exists.
+  const recoveryRequests = new Map<string, number>();
+
+  /**
+   * A recovery e-mail for `email` if it has a login: a link good once, for an hour, stored only as its
+   * SHA-256, sent through the e-mail outbox (sealed there until sent).
+   */
+  async function recover(email: string, redirectTo: string) {
+    const last = recoveryRequests.get(email);
+    const wait = last === undefined
+      ? 0
+      : Math.ceil(last / 1000 + recoveryEmailIntervalSeconds - Date.now() / 1000);
+    if (wait > 0) {
+      throw new AuthError(
+        429,
+        "over_email_send_rate_limit",
+        `For security purposes, you can only request this after ${wait} seconds.`,
+        wait,
+      );
+    }
+    recoveryRequests.set(email, Date.now());
+    const token = Array.from(
+      crypto.getRandomValues(new Uint8Array(28)),
+      (b) => b.toString(16).padStart(2, "0"),
+    )
+      .join("");
+    const link = `${options.externalUrl ?? options.issuer}/verify?${new URLSearchParams({
+      token,
+      type: "recovery",
+      redirect_to: redirectTo,
+    })}`;
+    const queued = await sql.begin(async (tx) => {
+      const [person] = await tx<{ id: string; full_name: string; language: Language }[]>`
+        update auth.users a set recovery_token = ${sha256(token)}, recovery_sent_at = now()
+        from public.users u cross join analytics.settings s
+        where lower(a.email) = ${email} and a.deleted_at is null and u.id = a.id
+        returning a.id, u.full_name, s.language`;
+      if (!person) return undefined;
+      const sealed = await sealPassword(link, emailSealContext("password_recovery", person.id));
+      const [row] = await tx<{ outbox_id: string }[]>`
+        insert into private.email_outbox (user_id, recipient, template, payload, sealed_password)
+        values (${person.id}, ${email}, 'password_recovery',
+                jsonb_build_object('full_name', ${person.full_name}::text, 'language', ${person.language}::text), ${sealed})
+        returning id::text as outbox_id`;
+      return { ...person, outboxId: row.outbox_id };
+    });
+    if (!queued) return;
+    // Sent now; if the provider refuses, the scheduler's retry-emails sends it from the outbox.
+    await deliverEmail(
+      {
+        outboxId: queued.outboxId,
+        userId: queued.id,
+        email,
+        fullName: queued.full_name,
+        template: "password_recovery",
+        language: queued.language,
+      },
+      link,
+      options.emailSender,
+      sql,
+    );
+  }
+
+  /** A recovery link followed: good once, within the hour; signs its person in (GoTrue's implicit flow). */
+  function verifyRecovery(token: string, userAgent: string | undefined) {
+    return sql.begin(async (tx) => {
+      const [user] = await tx<AuthUserRow[]>`
+        update auth.users
+        set recovery_token = null, email_confirmed_at = coalesce(email_confirmed_at, now()), last_sign_in_at = now()
+        where recovery_token = ${sha256(token)} and deleted_at is null
+          and recovery_sent_at > now() - make_interval(secs => ${recoveryLinkSeconds})
+          and (banned_until is null or banned_until <= now())
+        returning ${tx(userColumns)}`;
+      if (!user) throw new AuthError(403, "otp_expired", "Email link is invalid or has expired");
+      const sessionId = crypto.randomUUID();
+      const refreshToken = newRefreshToken();
+      await tx`insert into auth.sessions (id, user_id, user_agent) values (${sessionId}, ${user.id}, ${
+        userAgent ?? null
+      })`;
+      await tx`insert into auth.refresh_tokens (token, user_id, session_id)
+               values (${sha256(refreshToken)}, ${user.id}, ${sessionId})`;
+      return await issueSession(tx, user, sessionId, refreshToken, "otp");
+    });
+  }
+
+  /** A signed-in person sets a new password (supabase-js `updateUser({ password })`); other sessions end. */
+  function updatePassword(userId: string, sessionId: string, password: string) {
+    if (password.length > maximumPasswordLength) {
+      throw new AuthError(
+        400,
+        "validation_failed",
+        `Password cannot be longer than ${maximumPasswordLength} characters`,
+      );
+    }
+    if (password.length < minimumPasswordLength) {
+      throw new AuthError(
+        422,
+        "weak_password",
+        `Password should be at least ${minimumPasswordLength} characters.`,
+        undefined,
+        { weak_password: { reasons: ["length"] } },
+      );
+    }
+    return sql.begin(async (tx) => {
+      const [current] = await tx<{ same: boolean }[]>`
+        select coalesce(encrypted_password, '') <> ''
+               and extensions.crypt(${password}, encrypted_password) = encrypted_password as same
+        from auth.users where id = ${userId} for update`;
+      if (!current) throw new AuthError(403, "user_not_found", "User from sub claim in JWT does not exist");
+      if (current.same) {
+        throw new AuthError(422, "same_password", "New password should be different from the old password.");
+      }
+      const [user] = await tx<AuthUserRow[]>`
+        update auth.users set encrypted_password = extensions.crypt(${password}, extensions.gen_salt('bf')),
+                              updated_at = now()
+        where id = ${userId}
+        returning ${tx(userColumns)}`;
+      await tx`delete from auth.sessions where user_id = ${userId} and id <> ${sessionId}`;
+      return user;
+    });
+  }
+
   const app = new Hono().basePath("/auth/v1");
   app.use(
     "*",
@@ -358,6 +524,62 @@ export async function startLocalAuth(
     if (!user) throw new AuthError(403, "user_not_found", "User from sub claim in JWT does not exist");
     return c.json(userJson(user));
   });
+  app.post("/recover", async (c) => {
+    const body = await c.req.json().catch(() => null);
+    if (!body || typeof body !== "object") {
+      throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
+    }
+    const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
+    if (!email) throw new AuthError(400, "validation_failed", "Password recovery requires an email");
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 255) {
+      throw new AuthError(400, "validation_failed", "Unable to validate email address: invalid format");
+    }
+    if (body.code_challenge) {
+      throw new AuthError(400, "validation_failed", "This local stand-in answers the implicit flow only");
+    }
+    await recover(email, allowedRedirect(c.req.query("redirect_to")));
+    return c.json({});
+  });
+  app.get("/verify", async (c) => {
+    const redirectTo = allowedRedirect(c.req.query("redirect_to"));
+    if (c.req.query("type") !== "recovery") {
+      throw new AuthError(400, "validation_failed", "Unsupported verification type");
+    }
+    try {
+      const session = await verifyRecovery(c.req.query("token") ?? "", c.req.header("user-agent"));
+      // GoTrue's implicit flow: the session in the redirect's fragment, which supabase-js reads.
+      const fragment = new URLSearchParams({
+        access_token: session.access_token,
+        expires_at: String(session.expires_at),
+        expires_in: String(session.expires_in),
+        refresh_token: session.refresh_token,
+        sb: "",
+        token_type: session.token_type,
+        type: "recovery",
+      });
+      return c.redirect(`${redirectTo}#${fragment}`, 303);
+    } catch (error) {
+      if (!(error instanceof AuthError)) throw error;
+      const fragment = new URLSearchParams({
+        error: "access_denied",
+        error_code: error.code,
+        error_description: error.message,
+        sb: "",
+      });
+      return c.redirect(`${redirectTo}#${fragment}`, 303);
+    }
+  });
+  app.put("/user", async (c) => {
+    const { userId, sessionId } = await signedIn(c.req.header("authorization"));
+    const body = await c.req.json().catch(() => null);
+    if (!body || typeof body !== "object") {
+      throw new AuthError(400, "bad_json", "Could not parse request body as JSON");
+    }
+    if (typeof body.password !== "string") {
+      throw new AuthError(400, "validation_failed", "This local stand-in changes only the password");
+    }
+    return c.json(userJson(await updatePassword(userId, sessionId, body.password)));
+  });
   app.post("/logout", async (c) => {
     const { userId, sessionId } = await signedIn(c.req.header("authorization"));
     const scope = c.req.query("scope") ?? "global";
@@ -372,13 +594,16 @@ export async function startLocalAuth(
     c.json({
       code: 404,
       error_code: "not_found",
-      msg: "This local stand-in for Supabase Auth answers only /token, /user and /logout",
+      msg: "This local stand-in for Supabase Auth answers only /token, /user, /logout, /recover and /verify",
     }, 404)
   );
   app.onError((error, c) => {
     if (error instanceof AuthError) {
       if (error.retryAfterSeconds) c.header("retry-after", String(error.retryAfterSeconds));
-      return c.json({ code: error.status, error_code: error.code, msg: error.message }, error.status);
+      return c.json(
+        { code: error.status, error_code: error.code, msg: error.message, ...error.extra },
+        error.status,
+      );
     }
     console.error(JSON.stringify({ level: "error", msg: "local sign-in failed", error: String(error) }));
     return c.json({ code: 500, error_code: "unexpected_failure", msg: "Unexpected failure" }, 500);

@@ -47,13 +47,13 @@ alter table private.email_outbox add constraint email_outbox_sent_at_matches_sta
 
 alter table private.email_outbox add constraint email_outbox_status_valid CHECK (status = ANY (ARRAY['queued'::text, 'sent'::text, 'failed'::text]));
 
-alter table private.email_outbox add constraint email_outbox_template_valid CHECK (template = ANY (ARRAY['welcome'::text, 'password_reset'::text]));
+alter table private.email_outbox add constraint email_outbox_template_valid CHECK (template = ANY (ARRAY['welcome'::text, 'password_reset'::text, 'password_recovery'::text]));
 
 CREATE INDEX email_outbox_due ON private.email_outbox USING btree (next_attempt_at) WHERE (status = 'queued'::text);
 
 CREATE INDEX email_outbox_user_id ON private.email_outbox USING btree (user_id);
 
-comment on column private.email_outbox.sealed_password is 'the generated password, AES-GCM sealed by the functions, for a retried welcome e-mail; erased once sent or failed';
+comment on column private.email_outbox.sealed_password is 'The secret the e-mail carries (a generated password, a recovery link), AES-GCM sealed by the functions for a retry; erased once sent or failed';
 
 create table private.idempotency_keys (
   manager_id uuid not null,
@@ -235,7 +235,7 @@ revoke all on function private.refunded_amount_kept_by_refunds() from public, an
 
 revoke all on table private.creation_admissions from public, anon, authenticated, service_role;
 
-alter table private.email_outbox add constraint email_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
+alter table private.email_outbox add constraint email_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 CREATE TRIGGER email_outbox_set_updated_at BEFORE UPDATE ON private.email_outbox FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 

@@ -33,7 +33,7 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
-export async function startLocalStack(): Promise<RunningStack> {
+export async function startLocalStack(env: Record<string, string> = {}): Promise<RunningStack> {
   const database = await createMigratedDatabase();
   const port = freePort();
   let stack: StackProcess;
@@ -42,6 +42,7 @@ export async function startLocalStack(): Promise<RunningStack> {
       DATABASE_URL: database.url,
       FUNCTIONS_PORT: String(port),
       SCHEDULER_INTERVAL_MS: "0",
+      ...env,
     });
   } catch (error) {
     await database.drop();

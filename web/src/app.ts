@@ -2,8 +2,9 @@
 /**
  * The reference web app: the academy's screens on top of the functions, as a front end would build them
  * (supabase-js for sign-in and `functions.invoke`, the watch tracker for the player). Framework-free and
- * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/course, #/lesson/<id>,
- * #/students, #/students/<id>, #/new-student, #/leaderboard, #/audit (admins), #/verify/<number>.
+ * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/forgot-password,
+ * #/new-password, #/course, #/lesson/<id>, #/students, #/students/<id>, #/new-student, #/leaderboard,
+ * #/audit (admins), #/verify/<number>.
  */
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
 import { errorBox, h, handledForm, leaveScreen, show } from "./dom.ts";
@@ -83,10 +84,101 @@ function signInScreen(main: HTMLElement): void {
       h("input", { name: "password", type: "password", required: true, autocomplete: "current-password" }),
     ),
     h("button", { type: "submit" }, t("sign_in.submit")),
+    h("p", {}, h("a", { href: "#/forgot-password" }, t("sign_in.forgot"))),
     status,
   );
   show(main, form);
 }
+
+/**
+ * "Forgot password?": Supabase Auth e-mails a link back to this app (resetPasswordForEmail). The answer is
+ * the same whether or not the address has an account. `failure` is the error a followed link came back with.
+ */
+function forgotPasswordScreen(main: HTMLElement, failure?: string): void {
+  const status = h("div", { "aria-live": "polite" }, failure ? errorBox({ code: failure }) : null);
+  const form = handledForm(
+    { class: "card narrow" },
+    async (data) => {
+      show(status, t("common.loading"));
+      const { error } = await supabase.auth.resetPasswordForEmail(String(data.get("email")), {
+        redirectTo: `${location.origin}/`,
+      });
+      show(status, error ? errorBox(error) : h("p", { class: "success" }, t("forgot.sent")));
+    },
+    h("h1", {}, t("forgot.title")),
+    h("p", {}, t("forgot.lead")),
+    h(
+      "label",
+      {},
+      t("sign_in.email"),
+      h("input", { name: "email", type: "email", required: true, autocomplete: "username" }),
+    ),
+    h("button", { type: "submit" }, t("forgot.submit")),
+    h("p", {}, h("a", { href: "#/sign-in" }, t("forgot.back"))),
+    status,
+  );
+  show(main, form);
+}
+
+/** After a recovery link: the person is signed in for this and sets a new password (updateUser). */
+function newPasswordScreen(main: HTMLElement, user: SignedIn): void {
+  const status = h("div", { "aria-live": "polite" });
+  const form = handledForm(
+    { class: "card narrow" },
+    async (data) => {
+      const password = String(data.get("password"));
+      if (password !== String(data.get("repeat"))) {
+        return show(status, errorBox(new Error(t("new_password.mismatch"))));
+      }
+      show(status, t("common.loading"));
+      const { error } = await supabase.auth.updateUser({ password });
+      if (error) return show(status, errorBox(error));
+      show(
+        status,
+        h("p", { class: "success" }, t("new_password.done")),
+        h(
+          "a",
+          { class: "button", href: user.role === "student" ? "#/course" : "#/students" },
+          t("new_password.go"),
+        ),
+      );
+    },
+    h("h1", {}, t("new_password.title")),
+    h("p", {}, user.email),
+    h(
+      "label",
+      {},
+      t("new_password.password"),
+      h("input", {
+        name: "password",
+        type: "password",
+        required: true,
+        minlength: 8,
+        autocomplete: "new-password",
+      }),
+    ),
+    h(
+      "label",
+      {},
+      t("new_password.repeat"),
+      h("input", {
+        name: "repeat",
+        type: "password",
+        required: true,
+        minlength: 8,
+        autocomplete: "new-password",
+      }),
+    ),
+    h("button", { type: "submit" }, t("new_password.submit")),
+    status,
+  );
+  show(main, form);
+}
+
+// A followed recovery link signs the person in; supabase-js says so once it has read the link.
+supabase.auth.onAuthStateChange((event) => {
+  if (event === "PASSWORD_RECOVERY") location.hash = "#/new-password";
+});
 
 async function route(): Promise<void> {
   leaveScreen();
@@ -97,6 +189,11 @@ async function route(): Promise<void> {
   document.title = t("app.title");
   try {
     if (name === "verify" && param) return await verifyScreen(main, decodeURIComponent(param), extra);
+    // A recovery link that was used, expired or tampered with comes back with Supabase Auth's error code.
+    const linkError = new URLSearchParams(location.hash.slice(1)).get("error_code");
+    if (linkError) return forgotPasswordScreen(main, linkError);
+    if (name === "forgot-password") return forgotPasswordScreen(main);
+    if (user && name === "new-password") return newPasswordScreen(main, user);
     if (!user || name === "sign-in") return signInScreen(main);
     if (user.role === "student") {
       if (name === "lesson" && param) return await lessonScreen(main, Number(param));

@@ -6,7 +6,7 @@ import type {
 } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
 import type { PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
-import { accessToken, apiKey, apiUrl, call } from "./api.ts";
+import { accessToken, apiKey, apiUrl, call, readableError } from "./api.ts";
 import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";
 import { formatDate, t, type TextKey } from "./i18n.ts";
 import { type WatchState, WatchTracker } from "./watch_tracker.ts";
@@ -205,7 +205,9 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
     if (state.qualified && state.status !== "completed") complete.disabled = false;
   });
   tracker.addEventListener("refused", (event) => {
-    show(status, errorBox((event as CustomEvent<{ error: { message: string } }>).detail.error.message));
+    const { error } =
+      (event as CustomEvent<{ error: { code: string; message: string; details?: unknown } }>).detail;
+    show(status, errorBox(readableError(error.code, error.message, error.details)));
     complete.disabled = true;
   });
   video.addEventListener("loadedmetadata", () => {

@@ -1,5 +1,5 @@
 /**
- * E-mails to students (the welcome e-mail, a reset password): queued in the outbox inside the
+ * E-mails to people (the welcome e-mail, a reset password, locally a recovery link): queued in the outbox inside the
  * transaction that makes them necessary, sent right after commit, and retried from the outbox when the
  * provider failed. The provider is Resend when RESEND_API_KEY
  * is set; otherwise a sender that writes one log line (without the body) — the local default.
@@ -79,7 +79,7 @@ export function emailSender(): EmailSender {
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
-export type EmailTemplate = "welcome" | "password_reset";
+export type EmailTemplate = "welcome" | "password_reset" | "password_recovery";
 export type { Language } from "./language.ts";
 import type { Language } from "./language.ts";
 
@@ -96,7 +96,7 @@ interface Texts {
  */
 const catalogue: Record<
   Language,
-  Record<EmailTemplate, Texts> & { login: string; password: string; noPassword: string }
+  Record<EmailTemplate, Texts> & { login: string; password: string; noPassword: string; notYou: string }
 > = {
   ru: {
     welcome: {
@@ -111,9 +111,16 @@ const catalogue: Record<
       lead: "Ваш менеджер задал вам новый пароль. Прежний больше не действует. Войти:",
       signIn: "Войти",
     },
+    password_recovery: {
+      subject: "Восстановление пароля к курсу Tripwire",
+      greeting: (name) => `Здравствуйте, ${name}!`,
+      lead: "Вы нажали «Забыли пароль?». Задайте новый пароль по ссылке — она действует час и один раз:",
+      signIn: "Задать новый пароль",
+    },
     login: "Логин",
     password: "Пароль",
     noPassword: "Задайте пароль через «Забыли пароль?» на странице входа.",
+    notYou: "Если вы не просили восстановить пароль, просто удалите это письмо: прежний пароль действует.",
   },
   en: {
     welcome: {
@@ -128,13 +135,25 @@ const catalogue: Record<
       lead: "Your manager has set a new password for you; the old one no longer works. Sign in:",
       signIn: "Sign in",
     },
+    password_recovery: {
+      subject: "Recover your Tripwire password",
+      greeting: (name) => `Hello, ${name}!`,
+      lead:
+        'You pressed "Forgot password?". Choose a new password with this link — it works once, for an hour:',
+      signIn: "Choose a new password",
+    },
     login: "Login",
     password: "Password",
-    noPassword: 'Choose your password with "Forgot password" on the sign-in page.',
+    noPassword: 'Choose your password with "Forgot password?" on the sign-in page.',
+    notYou:
+      "If you did not ask to recover your password, just delete this e-mail: your password is unchanged.",
   },
 };
 
-/** An e-mail's text in the academy's language; without a password (it could not be recovered) it points to the reset. */
+/**
+ * An e-mail's text in the academy's language. `secret` is what it carries: the password of a welcome or a
+ * reset (without one — it could not be recovered — it points to "Forgot password?"), or a recovery's link.
+ */
 export function emailMessage(
   email: {
     outboxId: number | string;
@@ -143,18 +162,22 @@ export function emailMessage(
     template: EmailTemplate;
     language: Language;
   },
-  password: string | undefined,
+  secret: string | undefined,
   loginUrl = config().loginUrl,
 ): EmailMessage {
   const words = catalogue[email.language] ?? catalogue.ru;
   const texts = words[email.template];
-  const credentials = password
-    ? [`${words.login}: ${email.email}`, `${words.password}: ${password}`]
+  const recovery = email.template === "password_recovery";
+  const link = recovery ? secret ?? loginUrl : loginUrl;
+  const credentials = recovery
+    ? [words.notYou]
+    : secret
+    ? [`${words.login}: ${email.email}`, `${words.password}: ${secret}`]
     : [`${words.login}: ${email.email}`, words.noPassword];
-  const text = [texts.greeting(email.fullName), "", texts.lead, loginUrl, "", ...credentials].join("\n");
+  const text = [texts.greeting(email.fullName), "", texts.lead, link, "", ...credentials].join("\n");
   const html = [
     `<p>${escapeHtml(texts.greeting(email.fullName))}</p>`,
-    `<p>${escapeHtml(texts.lead)} <a href="${escapeHtml(loginUrl)}">${escapeHtml(texts.signIn)}</a></p>`,
+    `<p>${escapeHtml(texts.lead)} <a href="${escapeHtml(link)}">${escapeHtml(texts.signIn)}</a></p>`,
     `<p>${credentials.map(escapeHtml).join("<br>")}</p>`,
   ].join("\n");
   return {
@@ -166,9 +189,9 @@ export function emailMessage(
   };
 }
 
-/** Context the sealed password of a queued e-mail is bound to. */
+/** Context the sealed secret of a queued e-mail is bound to. */
 export const emailSealContext = (template: EmailTemplate, userId: string) =>
-  template === "welcome" ? `welcome-email:${userId}` : `password-reset-email:${userId}`;
+  `${template.replace("_", "-")}-email:${userId}`;
 
 /** Attempts per e-mail before it is marked failed. */
 export const maxEmailAttempts = 8;
