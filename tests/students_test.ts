@@ -39,6 +39,32 @@ async function aidasTwo(marker: string): Promise<{ bolat: TestStudent; dana: Tes
   return { bolat, dana };
 }
 
+story("Bolat watched for days without completing: Aida sees it in his row and his detail", async () => {
+  const bolat = await enrol(`Bolat Watching ${crypto.randomUUID().slice(0, 6)}`);
+  const before = await expectJson(await asStaff(aida.id, `students/${bolat.id}`));
+  assert.equal(before.last_activity_at, null);
+  assert.equal(before.lessons[0].status, "not_started");
+
+  await watch(sql, bolat, 67, 0, 300, 10);
+  const detail = await expectJson(await asStaff(aida.id, `students/${bolat.id}`));
+  assert.ok(detail.last_activity_at, "his watching is his last activity");
+  assert.ok(Date.now() - Date.parse(detail.last_activity_at) < 120_000);
+  assert.equal(detail.stage, "in_progress");
+  assert.deepEqual(
+    { status: detail.lessons[0].status, watch_percentage: detail.lessons[0].watch_percentage },
+    { status: "in_progress", watch_percentage: 50 },
+  );
+  const list = await expectJson(
+    await asStaff(aida.id, `students?q=${encodeURIComponent(detail.full_name)}&sort=recently_active`),
+  );
+  assert.equal(list.students[0].last_activity_at, detail.last_activity_at);
+  // What supabase-js reads under row level security says the same: his progress row started.
+  const [progress] = await sql`
+    select status, started_at from public.student_progress where user_id = ${bolat.id} and lesson_id = 67`;
+  assert.equal(progress.status, "in_progress");
+  assert.ok(progress.started_at);
+});
+
 story("who stalled: Aida sorts and filters her students by last activity, a page at a time", async (t) => {
   const marker = `St${crypto.randomUUID().slice(0, 6)}`;
   // Four students: one never started, three whose last watching was 10, 3 and 1 days ago.

@@ -46,9 +46,13 @@ export const StudentDashboard = z.object({
     modules_completed: z.number().int().min(0),
     total_modules: z.number().int().min(0),
     completion_percentage: percentage,
-    watched_seconds: z.number().min(0),
+    watched_seconds: z.number().min(0).meta({
+      description: "Every lesson's unique watched seconds, as of now.",
+    }),
     current_module_id: z.number().int().nullable().meta({ description: "null once the course is finished." }),
-    last_activity_at: timestamp.nullable(),
+    last_activity_at: timestamp.nullable().meta({
+      description: "The last lesson watched (followed at most a minute late) or completed; null: never.",
+    }),
   }),
   course: z.object({ title: z.string(), description: z.string().nullable() }),
   modules: z.array(z.object({
