@@ -118,6 +118,10 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
 
     // …while the manager sees the sale in the list, the leaderboard and the feed, and refunds it.
     await refreshAnalytics(stack);
+    // Her watching shows in the list: the most recently active first.
+    await manager.page.goto(`${stack.webUrl}/#/students`);
+    await manager.page.locator('select[name="sort"]').selectOption("recently_active");
+    await manager.page.locator("tbody tr").first().getByRole("link", { name: "Journey Student" }).waitFor();
     await manager.page.goto(`${stack.webUrl}/#/students`);
     await manager.page.getByRole("searchbox").fill("Journey");
     await manager.page.getByRole("link", { name: "Journey Student" }).click();

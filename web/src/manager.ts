@@ -134,6 +134,16 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
     "status",
   );
   const stage = select("stage", t("students.stage"), ["not_started", "in_progress", "completed"], "stage");
+  // Who stalled: the longest without watching or completing first, or only those idle for a week.
+  const sort = h(
+    "select",
+    { name: "sort", "aria-label": t("students.sort") },
+    (["newest", "idle_longest", "recently_active"] as const).map((value) =>
+      h("option", { value }, t(`students.sort.${value}`))
+    ),
+  );
+  const idle = h("label", {}, h("input", { type: "checkbox", name: "idle_week" }), t("students.idle_week"));
+  const idleWeek = idle.querySelector("input")!;
   const rows = h("tbody");
   const more = h("button", { type: "button", hidden: true }, t("common.load_more"));
   const message = h("div", { "aria-live": "polite" });
@@ -144,6 +154,8 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
     if (search.value.trim()) query.set("q", search.value.trim());
     if (status.value) query.set("status", status.value);
     if (stage.value) query.set("stage", stage.value);
+    if (sort.value !== "newest") query.set("sort", sort.value);
+    if (idleWeek.checked) query.set("inactive_since", new Date(Date.now() - 7 * 86_400_000).toISOString());
     if (append && cursor) query.set("after", cursor);
     try {
       const page = await call<StudentList>(`students?${query}`);
@@ -163,11 +175,13 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
   });
   status.addEventListener("change", () => void load(false));
   stage.addEventListener("change", () => void load(false));
+  sort.addEventListener("change", () => void load(false));
+  idleWeek.addEventListener("change", () => void load(false));
   more.addEventListener("click", () => void load(true));
   show(
     main,
     h("h1", {}, t("students.title")),
-    h("div", { class: "row" }, search, status, stage),
+    h("div", { class: "row" }, search, status, stage, sort, idle),
     h(
       "table",
       {},
