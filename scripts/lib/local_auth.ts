@@ -237,6 +237,23 @@ export async function startLocalAuth(
     };
   }
 
+  /** A new session for a person just proven (a password, a recovery link): its first refresh token, its tokens. */
+  async function openSession(
+    tx: postgres.TransactionSql,
+    user: AuthUserRow,
+    userAgent: string | undefined,
+    method: "password" | "otp",
+  ) {
+    const sessionId = crypto.randomUUID();
+    const refreshToken = newRefreshToken();
+    await tx`insert into auth.sessions (id, user_id, user_agent) values (${sessionId}, ${user.id}, ${
+      userAgent ?? null
+    })`;
+    await tx`insert into auth.refresh_tokens (token, user_id, session_id)
+             values (${sha256(refreshToken)}, ${user.id}, ${sessionId})`;
+    return await issueSession(tx, user, sessionId, refreshToken, method);
+  }
+
   const failuresByEmail = new FailureWindow(failedSignInLimits.perEmail);
   const failuresByAddress = new FailureWindow(failedSignInLimits.perAddress);
 
@@ -279,14 +296,7 @@ export async function startLocalAuth(
       }
       const [user] = await tx<AuthUserRow[]>`
         update auth.users set last_sign_in_at = now() where id = ${found.id} returning ${tx(userColumns)}`;
-      const sessionId = crypto.randomUUID();
-      const refreshToken = newRefreshToken();
-      await tx`insert into auth.sessions (id, user_id, user_agent) values (${sessionId}, ${user.id}, ${
-        userAgent ?? null
-      })`;
-      await tx`insert into auth.refresh_tokens (token, user_id, session_id)
-               values (${sha256(refreshToken)}, ${user.id}, ${sessionId})`;
-      return await issueSession(tx, user, sessionId, refreshToken);
+      return await openSession(tx, user, userAgent, "password");
     });
   }
 
@@ -445,14 +455,7 @@ export async function startLocalAuth(
           and (banned_until is null or banned_until <= now())
         returning ${tx(userColumns)}`;
       if (!user) throw new AuthError(403, "otp_expired", "Email link is invalid or has expired");
-      const sessionId = crypto.randomUUID();
-      const refreshToken = newRefreshToken();
-      await tx`insert into auth.sessions (id, user_id, user_agent) values (${sessionId}, ${user.id}, ${
-        userAgent ?? null
-      })`;
-      await tx`insert into auth.refresh_tokens (token, user_id, session_id)
-               values (${sha256(refreshToken)}, ${user.id}, ${sessionId})`;
-      return await issueSession(tx, user, sessionId, refreshToken, "otp");
+      return await openSession(tx, user, userAgent, "otp");
     });
   }
 
