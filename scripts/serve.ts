@@ -23,7 +23,12 @@ export async function handleFunctionsRequest(request: Request): Promise<Response
   if (request.method === "GET" || request.method === "HEAD") {
     if (url.pathname === "/functions/v1/openapi.json") {
       document ??= apiDocument(functions).then((merged) => JSON.stringify(merged));
-      return new Response(await document, {
+      // The reference's "try it" goes to this stack, on whatever port it was given.
+      // (Behind the guard's Unix socket the URL has no origin: the Host header names the port.)
+      const served = JSON.parse(await document);
+      const host = request.headers.get("host") ?? "";
+      if (/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(host)) served.servers[0].url = `http://${host}/functions/v1`;
+      return new Response(JSON.stringify(served), {
         headers: { "content-type": "application/json; charset=UTF-8", "access-control-allow-origin": "*" },
       });
     }

@@ -83,7 +83,13 @@ console.log(
     : "Sales analytics: refreshed now and every minute by this process (no pg_cron job here)",
 );
 if (!refreshByCron) await runScheduled("leaderboard/refresh");
-console.log("Ready. A token for a seeded user: npm run token -- aida.manager@tripwire.local");
+// The token command reaches this stack's database the way it was given: say so when it is not the default.
+const tokenEnv = Deno.env.get("DATABASE_URL") && database === undefined
+  ? "DATABASE_URL=<the same URL> "
+  : databasePort !== 54322
+  ? `LOCAL_DB_PORT=${databasePort} `
+  : "";
+console.log(`Ready. A token for a seeded user: ${tokenEnv}npm run token -- aida.manager@tripwire.local`);
 // Every minute; after a failure (the database down: 503) the wait doubles, up to 10 minutes, and a success
 // brings it back to a minute. The figures already refreshed stay served meanwhile, with their refreshed_at.
 let scheduler: ReturnType<typeof setTimeout> | undefined;

@@ -75,11 +75,45 @@ Deno.test({
       assert.equal(payload.sub, "a0000000-0000-4000-8000-000000000002");
       assert.equal(payload.role, "authenticated");
       await checkFunctions(port, managerToken);
+
+      // Everything it seeds, serves and prints follows the ports it was given, not 54321.
+      const videos = await database.sql<
+        { video_url: string }[]
+      >`select video_url from public.tripwire_lessons`;
+      for (const { video_url } of videos) assert.equal(new URL(video_url).port, String(port), video_url);
+      const video = await fetch(videos[0].video_url, { headers: { range: "bytes=0-99" } });
+      await video.body?.cancel();
+      assert.equal(video.status, 206, "the stack itself serves it");
+      const reference = await (await fetch(`http://127.0.0.1:${port}/functions/v1/openapi.json`)).json();
+      assert.equal(reference.servers[0].url, `http://127.0.0.1:${port}/functions/v1`);
+      assert.match(stack.printed, new RegExp(`Sample videos at http://127\\.0\\.0\\.1:${port}/media/`));
+      assert.match(stack.printed, /A token for a seeded user: DATABASE_URL=<the same URL> npm run token/);
     } finally {
       await stack.stop();
       await database.drop();
     }
   },
+});
+
+Deno.test("npm run token without a stack says how to reach one, not a raw connection error", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "scripts/token.ts", "aida.manager@tripwire.local"],
+    cwd: repoRoot,
+    // Only what a fresh shell has: no DATABASE_URL from these tests.
+    env: {
+      LOCAL_DB_PORT: String(freePort()),
+      ...Object.fromEntries(["HOME", "PATH", "DENO_DIR"].flatMap((name) => {
+        const value = Deno.env.get(name);
+        return value === undefined ? [] : [[name, value]];
+      })),
+    },
+    clearEnv: true,
+  }).output();
+  assert.equal(output.success, false);
+  const said = new TextDecoder().decode(output.stderr);
+  assert.match(said, /^Cannot reach the local stack's Postgres on 127\.0\.0\.1:\d+ /);
+  assert.match(said, /npm start/);
+  assert.match(said, /LOCAL_DB_PORT or DATABASE_URL/);
 });
 
 Deno.test({

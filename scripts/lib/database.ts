@@ -9,6 +9,7 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCourse, readCourse } from "./course.ts";
+import { functionsPort } from "./local_stack.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const bootstrapFile = new URL("../sql/bootstrap_plain_postgres.sql", import.meta.url);
@@ -307,8 +308,9 @@ export async function applySeed(url: string): Promise<void> {
   await runSqlFile(url, seedFile);
 }
 
-/** Where the local stack serves a lesson's sample video (scripts/lib/media.ts). */
-export const localVideoUrl = (lessonId: number) => `http://127.0.0.1:54321/media/lesson-${lessonId}.webm`;
+/** Where the local stack serves a lesson's sample video (scripts/lib/media.ts), on its own port. */
+export const localVideoUrl = (lessonId: number) =>
+  `http://127.0.0.1:${functionsPort}/media/lesson-${lessonId}.webm`;
 
 /**
  * Bootstrap when plain, migrate, seed, and the course from its content file (supabase/course.json, with the

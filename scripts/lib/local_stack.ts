@@ -35,7 +35,7 @@ export async function signLocalToken(
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(user.id)
     .setAudience("authenticated")
-    .setIssuer("http://127.0.0.1:54321/auth/v1")
+    .setIssuer(`http://127.0.0.1:${functionsPort}/auth/v1`)
     .setIssuedAt()
     .setExpirationTime(options.expiresIn ?? "1h")
     .sign(new TextEncoder().encode(options.secret ?? localJwtSecret));
