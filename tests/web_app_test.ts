@@ -129,12 +129,25 @@ browserTest("in Chromium: the reference web app's whole journey, and every scree
     await manager.page.goto(`${stack.webUrl}/#/leaderboard`);
     await manager.page.getByRole("button", { name: "All time" }).click();
     await manager.page.locator("tr.me").waitFor();
+    // The chart says what it shows in words too, with its figures as a table.
+    assert.match(
+      await manager.page.locator("figure.chart-figure figcaption").innerText(),
+      /^Revenue from \d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}: 490 in all, the best day \d{4}-\d{2}-\d{2} with 490\.$/,
+    );
+    assert.equal(await manager.page.locator("figure.chart-figure details tbody tr").count(), 30);
     await manager.page.getByText("Journey Student earned certificate").waitFor();
     await manager.page.goto(`${stack.webUrl}/#/students`);
     await manager.page.getByRole("searchbox").fill("Journey");
     await manager.page.getByRole("link", { name: "Journey Student" }).click();
     await manager.page.locator('form.action input[name="reason"]').first().fill("changed her mind");
     await manager.page.getByRole("button", { name: "Refund" }).click();
+    // A refund asks first; nothing is refunded until the manager says yes.
+    await manager.page.getByRole("alertdialog").getByText("Refund 490 to Journey Student?").waitFor();
+    const [{ refunds }] = await stack.database.sql<{ refunds: number }[]>`
+      select count(*)::int as refunds from public.student_refunds r join public.users u on u.id = r.user_id
+      where u.email = ${email}`;
+    assert.equal(refunds, 0, "not refunded before the confirmation");
+    await manager.page.getByRole("button", { name: "Yes, refund" }).click();
     await manager.page.getByText("refunded", { exact: false }).first().waitFor({ timeout: 10_000 }).catch(
       async (error) => {
         throw new Error(`${error}\n${await manager.page.locator("main").innerText()}`);

@@ -88,3 +88,33 @@ export function downloadJson(fileName: string, data: unknown): void {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * Asks before something that cannot be undone (a refund, a suspension, a new password): the question and
+ * two buttons in `where`, the confirming one focused; resolves with the answer.
+ */
+export function askToConfirm(
+  where: HTMLElement,
+  question: string,
+  yes: string,
+  no: string,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const answer = (value: boolean) => {
+      where.replaceChildren();
+      resolve(value);
+    };
+    const confirm = h("button", { type: "button", class: "danger", onclick: () => answer(true) }, yes);
+    show(
+      where,
+      h(
+        "div",
+        { class: "confirm", role: "alertdialog", "aria-label": question },
+        h("p", {}, question),
+        confirm,
+        h("button", { type: "button", class: "link", onclick: () => answer(false) }, no),
+      ),
+    );
+    confirm.focus();
+  });
+}

@@ -19,7 +19,7 @@ import type {
 } from "../../supabase/functions/students/students.ts";
 import { personalDataSection } from "./admin.ts";
 import { call, type SignedIn } from "./api.ts";
-import { errorBox, h, handledForm, show } from "./dom.ts";
+import { askToConfirm, errorBox, h, handledForm, show } from "./dom.ts";
 import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
 
 /** An event of the feed (the leaderboard's and a student's part of it). */
@@ -231,7 +231,13 @@ function feedItem(event: FeedEvent): HTMLElement {
 function actionForm(
   label: string,
   path: string,
-  options: { amount?: number; idempotent?: boolean; after: (answer: unknown) => void },
+  options: {
+    amount?: number;
+    idempotent?: boolean;
+    after: (answer: unknown) => void;
+    /** The question asked before it is done (what it does, to whom), with its confirming button. */
+    confirm?: { question: (amount: number) => string; yes: string };
+  },
 ): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
   const key = crypto.randomUUID();
@@ -240,6 +246,18 @@ function actionForm(
     async (data) => {
       const body: Record<string, unknown> = { reason: String(data.get("reason")) };
       if (options.amount !== undefined) body.amount = Number(data.get("amount"));
+      const { confirm } = options;
+      if (
+        confirm &&
+        !await askToConfirm(
+          status,
+          confirm.question(Number(body.amount ?? 0)),
+          confirm.yes,
+          t("confirm.cancel"),
+        )
+      ) {
+        return;
+      }
       try {
         options.after(
           await call(path, { body, headers: options.idempotent ? { "Idempotency-Key": key } : undefined }),
@@ -312,12 +330,23 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
           amount: left,
           idempotent: true,
           after: reload,
+          confirm: {
+            question: (amount) =>
+              t("confirm.refund", { amount: formatMoney(amount), name: student.full_name }),
+            yes: t("confirm.refund_yes"),
+          },
         })
         : null,
       student.status === "suspended"
         ? actionForm(t("detail.reactivate"), `students/${id}/reactivate`, { after: reload })
         : student.status === "active"
-        ? actionForm(t("detail.suspend"), `students/${id}/suspend`, { after: reload })
+        ? actionForm(t("detail.suspend"), `students/${id}/suspend`, {
+          after: reload,
+          confirm: {
+            question: () => t("confirm.suspend", { name: student.full_name }),
+            yes: t("confirm.suspend_yes"),
+          },
+        })
         : null,
       h(
         "div",
@@ -325,6 +354,10 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
         h("button", {
           type: "button",
           onclick: async () => {
+            const question = t("confirm.reset_password", { name: student.full_name });
+            if (!await askToConfirm(secret, question, t("confirm.reset_password_yes"), t("confirm.cancel"))) {
+              return;
+            }
             try {
               const reset = await call<PasswordReset>(`students/${id}/reset-password`, { body: {} });
               show(secret, shownOnce(t("detail.new_password"), reset.password));
@@ -342,37 +375,110 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
   );
 }
 
-function salesChart(chart: SalesChart): SVGSVGElement {
+/** Appends an SVG element with its attributes (and text). */
+function svgElement(
+  parent: Element,
+  tag: string,
+  attributes: Record<string, string | number>,
+  text?: string,
+) {
+  const element = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  if (text !== undefined) element.textContent = text;
+  parent.append(element);
+  return element;
+}
+
+/**
+ * The sales of the last days as bars with their axes (revenue up the left, days along the bottom, the best
+ * day's value on its bar), a one-sentence summary for screen readers, and the same figures as a table.
+ */
+function salesChart(chart: SalesChart): HTMLElement {
+  const left = 70;
+  const top = 18;
   const width = 600;
   const height = 160;
   const max = Math.max(1, ...chart.days.map((day) => day.revenue));
-  const barWidth = width / chart.days.length;
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height + 20}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", t("board.chart"));
-  svg.classList.add("chart");
-  chart.days.forEach((day, index) => {
-    const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-    const barHeight = (day.revenue / max) * height;
-    bar.setAttribute("x", String(index * barWidth + 1));
-    bar.setAttribute("y", String(height - barHeight));
-    bar.setAttribute("width", String(Math.max(1, barWidth - 2)));
-    bar.setAttribute("height", String(barHeight));
-    const title = document.createElementNS("http://www.w3.org/2000/svg", "title");
-    title.textContent = `${day.day}: ${formatMoney(day.revenue)}`;
-    bar.append(title);
-    svg.append(bar);
+  const total = chart.days.reduce((sum, day) => sum + day.revenue, 0);
+  const best = chart.days.reduce((top, day) => day.revenue > top.revenue ? day : top, chart.days[0]);
+  const barWidth = (width - left) / chart.days.length;
+  const summary = t("board.chart_summary", {
+    from: chart.from,
+    to: chart.to,
+    total: formatMoney(total),
+    day: best?.day ?? "",
+    best: formatMoney(best?.revenue ?? 0),
   });
-  for (const [index, day] of [[0, chart.days[0]], [chart.days.length - 1, chart.days.at(-1)]] as const) {
-    const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
-    label.setAttribute("x", String(index === 0 ? 0 : width));
-    label.setAttribute("y", String(height + 16));
-    label.setAttribute("text-anchor", index === 0 ? "start" : "end");
-    label.textContent = day?.day ?? "";
-    svg.append(label);
-  }
-  return svg;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${top + height + 24}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", summary);
+  svg.classList.add("chart");
+  // The axes: revenue from 0 to the best day, the first and last day.
+  const bottom = top + height;
+  svgElement(svg, "line", { x1: left, y1: top, x2: left, y2: bottom, class: "axis" });
+  svgElement(svg, "line", { x1: left, y1: bottom, x2: width, y2: bottom, class: "axis" });
+  svgElement(svg, "text", { x: left - 6, y: top + 4, "text-anchor": "end" }, formatMoney(max));
+  svgElement(svg, "text", { x: left - 6, y: bottom, "text-anchor": "end" }, "0");
+  chart.days.forEach((day, index) => {
+    const barHeight = (day.revenue / max) * height;
+    const x = left + index * barWidth + 1;
+    const bar = svgElement(svg, "rect", {
+      x,
+      y: bottom - barHeight,
+      width: Math.max(1, barWidth - 2),
+      height: barHeight,
+    });
+    svgElement(bar, "title", {}, `${day.day}: ${formatMoney(day.revenue)}`);
+    if (day === best && day.revenue > 0) {
+      // The best day's value above its bar, kept inside the chart at either end.
+      const nearEnd = x + barWidth / 2 > width - 40;
+      svgElement(
+        svg,
+        "text",
+        {
+          x: nearEnd ? x + barWidth - 2 : x + barWidth / 2,
+          y: bottom - barHeight - 4,
+          "text-anchor": nearEnd ? "end" : "middle",
+        },
+        formatMoney(day.revenue),
+      );
+    }
+  });
+  svgElement(svg, "text", { x: left, y: bottom + 18, "text-anchor": "start" }, chart.days[0]?.day ?? "");
+  svgElement(svg, "text", { x: width, y: bottom + 18, "text-anchor": "end" }, chart.days.at(-1)?.day ?? "");
+  return h(
+    "figure",
+    { class: "chart-figure" },
+    svg,
+    h("figcaption", {}, summary),
+    h(
+      "details",
+      {},
+      h("summary", {}, t("board.chart_table")),
+      h(
+        "table",
+        {},
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, t("board.day")),
+            h("th", { scope: "col" }, t("board.revenue")),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          chart.days.map((day) =>
+            h("tr", {}, h("td", {}, day.day), h("td", { class: "number" }, formatMoney(day.revenue)))
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Promise<void> {
