@@ -93,11 +93,12 @@ export const failedSignInLimits = {
 };
 
 /**
- * Failed sign-ins per key within a sliding window. Once a key reaches its limit every sign-in for it — the
- * right password too — answers 429 `over_request_rate_limit` (GoTrue's code) until the oldest failure ages
- * out, so a password cannot be guessed at the speed of the network. In memory: one local process.
+ * Events per key within a sliding window: failed sign-ins (once a key reaches its limit every sign-in for it —
+ * the right password too — answers 429 `over_request_rate_limit`, GoTrue's code, until the oldest failure
+ * ages out, so a password cannot be guessed at the speed of the network), recovery e-mails asked for. In
+ * memory: one local process; a key is forgotten once its events age out.
  */
-class FailureWindow {
+class SlidingWindow {
   readonly #failures = new Map<string, number[]>();
   constructor(readonly limit: { failures: number; windowSeconds: number }) {}
 
@@ -118,7 +119,7 @@ class FailureWindow {
     );
   }
 
-  fail(key: string, now = Date.now()) {
+  record(key: string, now = Date.now()) {
     this.#failures.set(key, [...this.#recent(key, now), now]);
   }
 
@@ -254,8 +255,8 @@ export async function startLocalAuth(
     return await issueSession(tx, user, sessionId, refreshToken, method);
   }
 
-  const failuresByEmail = new FailureWindow(failedSignInLimits.perEmail);
-  const failuresByAddress = new FailureWindow(failedSignInLimits.perAddress);
+  const failuresByEmail = new SlidingWindow(failedSignInLimits.perEmail);
+  const failuresByAddress = new SlidingWindow(failedSignInLimits.perAddress);
 
   async function passwordGrant(
     body: Record<string, unknown>,
@@ -274,8 +275,8 @@ export async function startLocalAuth(
       return session;
     } catch (error) {
       if (error instanceof AuthError && error.code === "invalid_credentials") {
-        failuresByEmail.fail(email);
-        failuresByAddress.fail(client.address);
+        failuresByEmail.record(email);
+        failuresByAddress.record(client.address);
       }
       throw error;
     }
@@ -382,17 +383,14 @@ export async function startLocalAuth(
     return siteUrl;
   };
   // Per address, known or not, so the answer never says whether an account exists.
-  const recoveryRequests = new Map<string, number>();
+  const recoveryRequests = new SlidingWindow({ failures: 1, windowSeconds: recoveryEmailIntervalSeconds });
 
   /**
    * A recovery e-mail for `email` if it has a login: a link good once, for an hour, stored only as its
    * SHA-256, sent through the e-mail outbox (sealed there until sent).
    */
   async function recover(email: string, redirectTo: string) {
-    const last = recoveryRequests.get(email);
-    const wait = last === undefined
-      ? 0
-      : Math.ceil(last / 1000 + recoveryEmailIntervalSeconds - Date.now() / 1000);
+    const wait = recoveryRequests.waitSeconds(email);
     if (wait > 0) {
       throw new AuthError(
         429,
@@ -401,7 +399,7 @@ export async function startLocalAuth(
         wait,
       );
     }
-    recoveryRequests.set(email, Date.now());
+    recoveryRequests.record(email);
     const token = Array.from(
       crypto.getRandomValues(new Uint8Array(28)),
       (b) => b.toString(16).padStart(2, "0"),

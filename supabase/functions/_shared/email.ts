@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { config } from "./config.ts";
 import { db, type PrivateRow, type Sql } from "./db.ts";
+import type { Language } from "./language.ts";
 import { log } from "./log.ts";
 import { unsealPassword } from "./password.ts";
 
@@ -80,8 +81,10 @@ export function emailSender(): EmailSender {
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
 export type EmailTemplate = "welcome" | "password_reset" | "password_recovery";
-export type { Language } from "./language.ts";
-import type { Language } from "./language.ts";
+export type { Language };
+
+/** A template as keys and contexts name it: `password-reset`. */
+const templateSlug = (template: EmailTemplate) => template.replace("_", "-");
 
 interface Texts {
   subject: string;
@@ -185,13 +188,13 @@ export function emailMessage(
     subject: texts.subject,
     text,
     html,
-    idempotencyKey: `${email.template.replace("_", "-")}-email/${email.outboxId}`,
+    idempotencyKey: `${templateSlug(email.template)}-email/${email.outboxId}`,
   };
 }
 
 /** Context the sealed secret of a queued e-mail is bound to. */
 export const emailSealContext = (template: EmailTemplate, userId: string) =>
-  `${template.replace("_", "-")}-email:${userId}`;
+  `${templateSlug(template)}-email:${userId}`;
 
 /** Attempts per e-mail before it is marked failed. */
 export const maxEmailAttempts = 8;

@@ -6,7 +6,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /**
  * Every `code` an error answer can carry: stable, for programs (the web app shows each from its own catalogue,
- * in the reader's language; `tests/web_app_test.ts` holds the catalogue to this list).
+ * in the reader's language; `tests/i18n_test.ts` holds the catalogue to this list).
  */
 export const errorCodes = [
   "access_revoked",

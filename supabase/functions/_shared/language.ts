@@ -3,7 +3,7 @@
  * (`public.localized_text`); a route that serves them passes the caller's choice to SQL, where
  * `private.content_language` falls back to the academy's own (analytics.settings.language, Russian unless set).
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 
 export const languages = ["ru", "en"] as const;
 export type Language = (typeof languages)[number];
@@ -30,8 +30,9 @@ export function acceptedLanguage(header: string | undefined | null): Language | 
 }
 
 /**
- * A route that serves the course's texts: reads `Accept-Language` into `c.get("language")`, says so in
- * `Vary`, and names the language of the answer in `Content-Language` when the caller chose one of ours.
+ * A route that serves the course's texts (described with `language: true`): reads `Accept-Language` into
+ * `c.get("language")` (null: none of ours), says so in `Vary`, and names the language of the answer in
+ * `Content-Language` when the caller chose one of ours.
  */
 export const negotiateLanguage: MiddlewareHandler<{ Variables: { language: Language | null } }> = async (
   c,
@@ -44,12 +45,7 @@ export const negotiateLanguage: MiddlewareHandler<{ Variables: { language: Langu
   if (language) c.header("content-language", language);
 };
 
-/** The language a route's handler was asked for (see negotiateLanguage). */
-export function languageOf(c: Context): Language | null {
-  return (c.get("language") as Language | null | undefined) ?? null;
-}
-
-/** The OpenAPI description of the request header, for describe()'s `headers`. */
+/** The OpenAPI description of the request header (describe()'s `language: true`). */
 export const acceptLanguageHeader = {
   in: "header" as const,
   name: "Accept-Language",
@@ -59,7 +55,7 @@ export const acceptLanguageHeader = {
   schema: { type: "string" as const },
 };
 
-/** The OpenAPI description of the answer's header, for describe()'s `okHeaders`. */
+/** The OpenAPI description of the answer's header (describe()'s `language: true`). */
 export const contentLanguageHeader = {
   "content-language": {
     description: "`ru` or `en`, when the request's Accept-Language chose one.",

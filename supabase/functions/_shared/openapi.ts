@@ -14,6 +14,7 @@ import {
 import type { OpenAPIV3_1 } from "openapi-types";
 import { z } from "zod";
 import { errorCodes } from "./errors.ts";
+import { acceptLanguageHeader, contentLanguageHeader } from "./language.ts";
 
 export type Document = OpenAPIV3_1.Document;
 
@@ -174,6 +175,8 @@ export interface RouteDescription {
   headers?: OpenAPIV3_1.ParameterObject[];
   /** Headers of the success answer beyond x-request-id. */
   okHeaders?: Record<string, { description: string; schema: Record<string, unknown> }>;
+  /** The answer holds the course's texts in the caller's language (the route runs negotiateLanguage). */
+  language?: true;
 }
 
 /** Answers that are not JSON, and how OpenAPI 3.1 describes their bodies. */
@@ -197,6 +200,7 @@ export function describe(route: RouteDescription) {
   const okHeaders: Record<string, unknown> = {
     ...requestIdHeader,
     ...route.okHeaders,
+    ...(route.language ? contentLanguageHeader : {}),
   };
   if (route.etag) {
     okHeaders.etag = { $ref: "#/components/headers/ETag" };
@@ -232,6 +236,7 @@ export function describe(route: RouteDescription) {
     { $ref: "#/components/parameters/RequestId" },
     ...(route.access === "service" ? [] : [{ $ref: "#/components/parameters/ApiKey" }]),
     ...(route.etag ? [{ $ref: "#/components/parameters/IfNoneMatch" }] : []),
+    ...(route.language ? [acceptLanguageHeader] : []),
     ...(route.headers ?? []),
   ];
   return describeRoute({

@@ -2,12 +2,7 @@
 // anyone with its link can verify (GET /complete-lesson/certificate/<number>/<code>, no token: the function verifies JWTs
 // itself, so verify_jwt = false in config.toml already lets this public route through).
 import { createApp, requireRole, zJson, zParam } from "../_shared/app.ts";
-import {
-  acceptLanguageHeader,
-  contentLanguageHeader,
-  languageOf,
-  negotiateLanguage,
-} from "../_shared/language.ts";
+import { negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
   CertificateCheck,
@@ -36,13 +31,12 @@ export const app = createApp("complete-lesson")
         422: "`watch_threshold_not_met`: watched less than the lesson's threshold; `details` has " +
           "`watch_percentage` and `min_watch_percentage`.",
       },
-      headers: [acceptLanguageHeader],
-      okHeaders: contentLanguageHeader,
+      language: true,
     }),
     requireRole("student"),
     negotiateLanguage,
     zJson(CompleteLesson),
-    async (c) => c.json(await completeLesson(c.get("user"), c.req.valid("json"), languageOf(c))),
+    async (c) => c.json(await completeLesson(c.get("user"), c.req.valid("json"), c.get("language"))),
   )
   .get(
     "/certificate/:number/:code",
@@ -61,13 +55,12 @@ export const app = createApp("complete-lesson")
         404: "`certificate_not_found`: no certificate matches this number and code (the same answer for " +
           "an unknown number and a wrong code).",
       },
-      headers: [acceptLanguageHeader],
-      okHeaders: contentLanguageHeader,
+      language: true,
     }),
     negotiateLanguage,
     zParam(CertificateParams),
     async (c) => {
       const { number, code } = c.req.valid("param");
-      return c.json(await verifyCertificate(number, code, languageOf(c)));
+      return c.json(await verifyCertificate(number, code, c.get("language")));
     },
   );

@@ -1,11 +1,6 @@
 // The student's home screen: the course map, progress, achievements and certificate in one answer.
 import { createApp, jsonWithEtag, requireRole, requireToken } from "../_shared/app.ts";
-import {
-  acceptLanguageHeader,
-  contentLanguageHeader,
-  languageOf,
-  negotiateLanguage,
-} from "../_shared/language.ts";
+import { negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
 import { exportStudent, PersonExport } from "../_shared/personal_data.ts";
 import { getDashboard, StudentDashboard } from "./student_dashboard.ts";
@@ -21,13 +16,12 @@ export const app = createApp("student-dashboard")
       access: "student",
       ok: { status: 200, schema: StudentDashboard, description: "The dashboard." },
       etag: true,
-      headers: [acceptLanguageHeader],
-      okHeaders: contentLanguageHeader,
+      language: true,
     }),
     // One statement reads the caller's role and the whole dashboard: one round trip.
     requireToken(),
     negotiateLanguage,
-    async (c) => jsonWithEtag(c, await getDashboard(c.get("claims").sub, languageOf(c))),
+    async (c) => jsonWithEtag(c, await getDashboard(c.get("claims").sub, c.get("language"))),
   )
   .get(
     "/export",

@@ -2,12 +2,7 @@
 // lost password).
 import { createApp, requireRole, zJson, zParam, zQuery } from "../_shared/app.ts";
 import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
-import {
-  acceptLanguageHeader,
-  contentLanguageHeader,
-  languageOf,
-  negotiateLanguage,
-} from "../_shared/language.ts";
+import { negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
   getStudent,
@@ -60,13 +55,12 @@ export const app = createApp("students")
       access: "manager",
       ok: { status: 200, schema: StudentDetail, description: "The student." },
       errors: notYours,
-      headers: [acceptLanguageHeader],
-      okHeaders: contentLanguageHeader,
+      language: true,
     }),
     staff,
     negotiateLanguage,
     zParam(StudentParams),
-    async (c) => c.json(await getStudent(c.get("user"), c.req.valid("param").id, languageOf(c))),
+    async (c) => c.json(await getStudent(c.get("user"), c.req.valid("param").id, c.get("language"))),
   )
   .post(
     "/:id/refund",
