@@ -10,7 +10,7 @@ import { functions } from "./lib/functions.ts";
 import { type GuardedServer, serveGuarded } from "./lib/guarded_server.ts";
 import type { LocalAuth } from "./lib/local_auth.ts";
 import { functionsPort } from "./lib/local_stack.ts";
-import { serveMedia } from "./lib/media.ts";
+import { type LocalStorage, startLocalStorage } from "./lib/local_storage.ts";
 
 let document: Promise<string> | undefined;
 
@@ -51,9 +51,13 @@ const servableMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"
 
 /**
  * What the local stack answers on one port, as a local Supabase does: the functions, the local sign-in
- * at /auth/v1 (when given) and the sample videos at /media.
+ * at /auth/v1 (when given) and the local Storage at /storage/v1 (the private lesson videos).
  */
 export function localStackHandler(auth?: LocalAuth): (request: Request) => Promise<Response> {
+  // Storage signs with the stack's JWT secret and takes its secret keys as the service role.
+  let storage: LocalStorage | undefined;
+  const localStorage = () =>
+    storage ??= startLocalStorage({ jwtSecret: config().jwtSecret ?? "", secretKeys: config().secretKeys });
   return async (request) => {
     // TRACE, TRACK and CONNECT: nothing here serves them, and a Request cannot even be made with them.
     if (!servableMethods.has(request.method)) {
@@ -72,15 +76,13 @@ export function localStackHandler(auth?: LocalAuth): (request: Request) => Promi
         status: 404,
       });
     }
-    if (pathname.startsWith("/media/") && (request.method === "GET" || request.method === "HEAD")) {
-      return await serveMedia(request);
-    }
+    if (pathname.startsWith("/storage/v1/")) return await localStorage().fetch(request);
     return await handleFunctionsRequest(request);
   };
 }
 
 /**
- * Starts the local stack's server: functions, sign-in (when given) and sample videos, behind the guard
+ * Starts the local stack's server: functions, sign-in (when given) and Storage, behind the guard
  * that keeps a hostile client from taking it down (scripts/lib/guarded_server.ts).
  */
 export async function serveLocalStack(

@@ -70,7 +70,10 @@ if (auth) {
       `"${seededStaffPassword}"; a student the password the manager was shown`,
   );
 }
-console.log(`Sample videos at http://127.0.0.1:${functionsPort}/media/lesson-67.webm (68, 69)`);
+console.log(
+  `Storage at http://127.0.0.1:${functionsPort}/storage/v1: the private bucket lesson-videos (media/), ` +
+    "played through URLs the functions sign",
+);
 const webApp = await serveWebApp({ apiUrl: `http://127.0.0.1:${functionsPort}` });
 console.log(`The reference web app: http://127.0.0.1:${webPort}`);
 

@@ -49,9 +49,9 @@ for (const mode of ["supabase", "local"] as const) {
           ),
         );
       }
-      // The course in both languages, from the content file, with the video URLs it gives.
+      // The course in both languages, from the content file, with its videos' paths in the bucket.
       const lessons = await database.sql`
-        select l.id, l.title, l.description, l.video_duration_seconds, l.video_url
+        select l.id, l.title, l.description, l.video_duration_seconds, l.video_path
         from public.tripwire_lessons l order by l.id`;
       assert.deepEqual(lessons.map((lesson) => lesson.id), [67, 68, 69]);
       assert.deepEqual(lessons[0].title, {
@@ -60,7 +60,7 @@ for (const mode of ["supabase", "local"] as const) {
       });
       assert.ok(lessons[0].description.ru && lessons[0].description.en);
       assert.equal(lessons[2].video_duration_seconds, 900);
-      assert.equal(lessons[0].video_url, "https://videos.example.com/tripwire/lesson-67.mp4");
+      assert.equal(lessons[0].video_path, "lesson-67.webm");
       const [course] = await database.sql`select title, certificate_text from public.course`;
       assert.deepEqual(course.title, { ru: "Трипвайер: первые продажи", en: "Tripwire: first sales" });
       const achievements = await database.sql`select code, title from public.achievements order by position`;

@@ -3,7 +3,7 @@
  * In a real Chromium, from a page on another origin, against the local stack as `npm start` runs it:
  * the watch tracker (web/src/watch_tracker.ts) with a real <video> playing a sample video, sign-in
  * through supabase-js, and CORS as a browser enforces it. The test course's lessons are 20 s long
- * (media/sample-20s.webm), so each journey is real time and short.
+ * (media/sample-20s.webm, signed by the local Storage), so each journey is real time and short.
  */
 import assert from "node:assert/strict";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
@@ -72,7 +72,10 @@ async function startWatching(
     });
     if (error) throw new Error(`sign-in: ${error.message}`);
     const video = document.getElementById("video") as HTMLVideoElement;
-    video.src = `${api}/media/sample-20s.webm`;
+    // The lesson's video is private: a URL Storage signed, asked for with her session.
+    const signed = await supabase.functions.invoke("video-tracking/video?lesson_id=67", { method: "GET" });
+    if (signed.error) throw new Error(`video: ${signed.error.message}`);
+    video.src = signed.data.url;
     video.defaultPlaybackRate = rate;
     video.playbackRate = rate;
     const tracker = new WatchTracker({
@@ -149,7 +152,7 @@ browserTest("in Chromium: the watch tracker, sign-in through supabase-js and COR
     // The test course: 20-second lessons playing the 20-second sample.
     await stack.database.sql`
       update public.tripwire_lessons
-      set video_duration_seconds = ${lessonSeconds}, video_url = ${`${stack.url}/media/sample-20s.webm`}`;
+      set video_duration_seconds = ${lessonSeconds}, video_path = 'sample-20s.webm'`;
     page = await servePage();
     browser = await launchChromium();
     await runSteps(t, stack, page, browser);

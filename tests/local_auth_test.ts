@@ -217,38 +217,6 @@ story("the local sign-in refuses to start on a database where Supabase Auth owns
   }
 });
 
-story("npm start's sample videos are served with byte ranges, as a <video> needs to seek", async () => {
-  const whole = await fetch(`${baseUrl}/media/lesson-67.webm`);
-  const bytes = new Uint8Array(await whole.arrayBuffer());
-  assert.equal(whole.status, 200);
-  assert.equal(whole.headers.get("content-type"), "video/webm");
-  assert.equal(whole.headers.get("accept-ranges"), "bytes");
-  assert.deepEqual([...bytes.subarray(0, 4)], [0x1a, 0x45, 0xdf, 0xa3], "a WebM (EBML) file");
-
-  const part = await fetch(`${baseUrl}/media/lesson-67.webm`, { headers: { range: "bytes=100-199" } });
-  assert.equal(part.status, 206);
-  assert.equal(part.headers.get("content-range"), `bytes 100-199/${bytes.length}`);
-  assert.deepEqual(new Uint8Array(await part.arrayBuffer()), bytes.subarray(100, 200));
-  const tail = await fetch(`${baseUrl}/media/lesson-67.webm`, {
-    headers: { range: `bytes=${bytes.length - 10}-` },
-  });
-  assert.deepEqual(new Uint8Array(await tail.arrayBuffer()), bytes.subarray(bytes.length - 10));
-  const beyond = await fetch(`${baseUrl}/media/lesson-67.webm`, {
-    headers: { range: `bytes=${bytes.length}-` },
-  });
-  await beyond.body?.cancel();
-  assert.equal(beyond.status, 416);
-  for (const path of ["../supabase/seed.sql", "%2e%2e%2fREADME.md", "nothing.webm"]) {
-    const missing = await fetch(`${baseUrl}/media/${path}`);
-    await missing.body?.cancel();
-    assert.equal(missing.status, 404, path);
-  }
-
-  const [lesson] = await appDatabase.sql<{ video_url: string }[]>`
-    select video_url from public.tripwire_lessons where id = 67`;
-  assert.equal(new URL(lesson.video_url).pathname, "/media/lesson-67.webm");
-});
-
 /** A new student made through the API, with the password the manager was shown. */
 async function newLogin(name: string): Promise<{ email: string; password: string; id: string }> {
   const created = await expectJson(await postStudent(aida.id, newStudentBody(name)), 201);

@@ -18,7 +18,8 @@ async function token(email: string, databaseUrl: string): Promise<string> {
   return new TextDecoder().decode(output.stdout).trim();
 }
 
-async function checkFunctions(port: number, managerToken: string) {
+/** Checks the functions the stack serves; returns the student a manager sold the course to there. */
+async function checkFunctions(port: number, managerToken: string): Promise<{ email: string }> {
   const base = `http://127.0.0.1:${port}/functions/v1`;
   // Every function the stack serves refuses a request without a token.
   for (const { method, path } of signedInOperations()) {
@@ -51,6 +52,7 @@ async function checkFunctions(port: number, managerToken: string) {
   });
   assert.equal(scheduled.status, 200);
   assert.equal((await scheduled.json()).emails.attempted, 0);
+  return student;
 }
 
 Deno.test({
@@ -74,19 +76,24 @@ Deno.test({
       const { payload } = await jwtVerify(managerToken, new TextEncoder().encode(localJwtSecret));
       assert.equal(payload.sub, "a0000000-0000-4000-8000-000000000002");
       assert.equal(payload.role, "authenticated");
-      await checkFunctions(port, managerToken);
+      const student = await checkFunctions(port, managerToken);
 
-      // Everything it seeds, serves and prints follows the ports it was given, not 54321.
-      const videos = await database.sql<
-        { video_url: string }[]
-      >`select video_url from public.tripwire_lessons`;
-      for (const { video_url } of videos) assert.equal(new URL(video_url).port, String(port), video_url);
-      const video = await fetch(videos[0].video_url, { headers: { range: "bytes=0-99" } });
+      // Everything it signs, serves and prints follows the ports it was given, not 54321.
+      const signed = await checkedFetch(
+        `http://127.0.0.1:${port}/functions/v1/video-tracking/video?lesson_id=67`,
+        {
+          headers: { authorization: `Bearer ${await token(student.email, database.url)}` },
+        },
+      );
+      const { url } = await signed.json();
+      assert.equal(signed.status, 200);
+      assert.equal(new URL(url).port, String(port), url);
+      const video = await fetch(url, { headers: { range: "bytes=0-99" } });
       await video.body?.cancel();
-      assert.equal(video.status, 206, "the stack itself serves it");
+      assert.equal(video.status, 206, "the stack's own Storage serves it");
       const reference = await (await fetch(`http://127.0.0.1:${port}/functions/v1/openapi.json`)).json();
       assert.equal(reference.servers[0].url, `http://127.0.0.1:${port}/functions/v1`);
-      assert.match(stack.printed, new RegExp(`Sample videos at http://127\\.0\\.0\\.1:${port}/media/`));
+      assert.match(stack.printed, new RegExp(`Storage at http://127\\.0\\.0\\.1:${port}/storage/v1`));
       assert.match(stack.printed, /A token for a seeded user: DATABASE_URL=<the same URL> npm run token/);
     } finally {
       await stack.stop();

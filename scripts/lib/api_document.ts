@@ -28,6 +28,10 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **4.0.0** — paid videos stay paid: the videos are private Storage objects. The dashboard's lessons no longer
+  carry \`video_url\` but \`has_video\`; the player asks \`GET /video-tracking/video?lesson_id=\` for a URL that
+  Storage signed and that works for \`expires_in_seconds\`, given only to a student who may watch that lesson
+  now, and asks again before it runs out.
 - **3.0.0** — figures named for what they are: \`students_active\` in the leaderboard and stats is now the
   academy's own count (the manager's students whose status is \`active\`, now; the same in every period), and
   what it used to count is \`students_learning\` (watched or completed a lesson in the period), which now

@@ -36,7 +36,11 @@ export const Course = z.strictObject({
       description: Description.optional(),
       video_duration_seconds: z.number().int().positive(),
       min_watch_percentage: z.number().min(1).max(100).default(80),
-      video_url: z.url(),
+      /** The object's path in the private bucket `lesson-videos` (supabase/config.toml). */
+      video_path: z.string().regex(
+        /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/,
+        "must be an object path",
+      ),
     })).min(1),
   })).min(1),
   achievements: z.array(z.strictObject({
@@ -55,13 +59,12 @@ export async function readCourse(path: string | URL = courseFile): Promise<Cours
 }
 
 /**
- * Upserts the course in one transaction. `videoUrl` replaces each lesson's URL (the local stack serves its
- * own sample videos). Returns how many modules and lessons it holds.
+ * Upserts the course in one transaction (the videos' paths are the same locally and deployed: the bucket's
+ * objects). Returns how many modules and lessons it holds.
  */
 export async function loadCourse(
   sql: postgres.Sql,
   course: Course,
-  videoUrl?: (lessonId: number) => string,
 ): Promise<{ modules: number; lessons: number }> {
   await sql.begin(async (tx) => {
     await tx`
@@ -82,16 +85,16 @@ export async function loadCourse(
       for (const lesson of module.lessons) {
         await tx`
           insert into public.tripwire_lessons
-            (id, module_id, position, title, description, video_duration_seconds, min_watch_percentage, video_url)
+            (id, module_id, position, title, description, video_duration_seconds, min_watch_percentage, video_path)
           values (${lesson.id}, ${module.id}, ${lesson.position}, ${tx.json(lesson.title)},
                   ${
           lesson.description ? tx.json(lesson.description) : null
         }, ${lesson.video_duration_seconds},
-                  ${lesson.min_watch_percentage}, ${videoUrl?.(lesson.id) ?? lesson.video_url})
+                  ${lesson.min_watch_percentage}, ${lesson.video_path})
           on conflict (id) do update
             set module_id = excluded.module_id, position = excluded.position, title = excluded.title,
                 description = excluded.description, video_duration_seconds = excluded.video_duration_seconds,
-                min_watch_percentage = excluded.min_watch_percentage, video_url = excluded.video_url`;
+                min_watch_percentage = excluded.min_watch_percentage, video_path = excluded.video_path`;
       }
     }
     for (const achievement of course.achievements) {

@@ -9,7 +9,6 @@ import { chmod, mkdir, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCourse, readCourse } from "./course.ts";
-import { functionsPort } from "./local_stack.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const bootstrapFile = new URL("../sql/bootstrap_plain_postgres.sql", import.meta.url);
@@ -308,13 +307,9 @@ export async function applySeed(url: string): Promise<void> {
   await runSqlFile(url, seedFile);
 }
 
-/** Where the local stack serves a lesson's sample video (scripts/lib/media.ts), on its own port. */
-export const localVideoUrl = (lessonId: number) =>
-  `http://127.0.0.1:${functionsPort}/media/lesson-${lessonId}.webm`;
-
 /**
- * Bootstrap when plain, migrate, seed, and the course from its content file (supabase/course.json, with the
- * local sample videos): a database ready for the functions.
+ * Bootstrap when plain, migrate, seed, and the course from its content file (supabase/course.json): a
+ * database ready for the functions.
  */
 export async function prepareDatabase(url: string): Promise<void> {
   if (await isPlainPostgres(url)) await bootstrapPlainPostgres(url);
@@ -322,7 +317,7 @@ export async function prepareDatabase(url: string): Promise<void> {
   await applySeed(url);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await loadCourse(sql, await readCourse(), localVideoUrl);
+    await loadCourse(sql, await readCourse());
   } finally {
     await sql.end();
   }

@@ -416,7 +416,7 @@ AS $function$
           select coalesce(jsonb_agg(jsonb_build_object(
             'id', l.id, 'position', l.position, 'title', private.localize(l.title, language),
             'description', private.localize(l.description, language),
-            'duration_seconds', l.video_duration_seconds, 'video_url', l.video_url,
+            'duration_seconds', l.video_duration_seconds, 'has_video', l.video_path is not null,
             'min_watch_percentage', l.min_watch_percentage,
             'watch_percentage', coalesce(v.watch_percentage, 0),
             'qualified', v.qualified_at is not null,

@@ -1,9 +1,11 @@
+/// <reference lib="dom" />
 /**
  * A real Chromium for the tests (Debian's `chromium`, driven by playwright-core; no browser download),
  * the local stack as `npm start` runs it, and a page on another origin that loads supabase-js and the
  * watch tracker. Without Chromium the browser tests are skipped, saying so loudly; with
  * TRIPWIRE_REQUIRE_BROWSER=1 (as .ci/run sets once it has installed Chromium) they fail instead.
  */
+import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { chromiumPath, launchChromium } from "../../scripts/lib/chromium.ts";
 import { repoRoot } from "../../scripts/lib/database.ts";
@@ -131,6 +133,56 @@ export async function signIn(stackUrl: string, email: string, password: string):
   const body = await response.json();
   if (!response.ok) throw new Error(`sign-in ${email}: ${response.status} ${JSON.stringify(body)}`);
   return body.access_token;
+}
+
+const axeSource = Deno.readTextFile(new URL("../../node_modules/axe-core/axe.min.js", import.meta.url));
+
+interface Violation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[]; failureSummary?: string }[];
+}
+
+/**
+ * Runs axe-core (the npm package, injected into the page) on what the page shows now and fails on any
+ * serious or critical violation of WCAG 2.x A/AA, naming the rule and the elements.
+ */
+export async function assertAccessible(page: Page, where: string): Promise<void> {
+  if (!(await page.evaluate("'axe' in globalThis"))) await page.addScriptTag({ content: await axeSource });
+  const violations = await page.evaluate(async () => {
+    // deno-lint-ignore no-explicit-any
+    const axe = (globalThis as any).axe;
+    const result = await axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      resultTypes: ["violations"],
+    });
+    return result.violations as Violation[];
+  }) as Violation[];
+  const serious = violations.filter((violation) =>
+    violation.impact === "serious" || violation.impact === "critical"
+  );
+  assert.deepEqual(
+    serious.map((violation) =>
+      `${violation.id} (${violation.impact}): ${violation.help} — ${
+        violation.nodes.map((node) => node.target.join(" ")).join(", ")
+      }`
+    ),
+    [],
+    `axe-core on ${where}`,
+  );
+}
+
+/** On a narrow screen nothing is wider than the viewport: no horizontal scroll. */
+export async function assertFitsNarrowScreen(page: Page, where: string): Promise<void> {
+  const widths = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth,
+    viewport: document.documentElement.clientWidth,
+  }));
+  assert.ok(
+    widths.page <= widths.viewport,
+    `${where}: ${widths.page} px wide in a ${widths.viewport} px screen`,
+  );
 }
 
 export { launchChromium };

@@ -29,7 +29,7 @@ Deno.env.set(
 const { localStackHandler } = await import("../../scripts/serve.ts");
 const { startLocalAuth } = await import("../../scripts/lib/local_auth.ts");
 
-// The local stack as `npm start` serves it: functions, the local sign-in at /auth/v1, sample videos at /media.
+// The local stack as `npm start` serves it: functions, the local sign-in at /auth/v1, Storage at /storage/v1.
 const localAuth = await startLocalAuth({ databaseUrl: appDatabase.url, jwtSecret, issuer: "tripwire-tests" });
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: () => {} },
@@ -37,6 +37,8 @@ const server = Deno.serve(
 );
 /** Base URL of the running local stack, like http://127.0.0.1:54321. */
 export const baseUrl = `http://127.0.0.1:${server.addr.port}`;
+// The project's API URL, as Supabase sets it: the functions reach Storage (signed videos) there.
+Deno.env.set("SUPABASE_URL", baseUrl);
 
 /** Calls a function by URL, as a browser or supabase-js would; the answer is checked against the contract. */
 export function callFunction(path: string, init: RequestInit = {}): Promise<Response> {

@@ -7,7 +7,7 @@ import type { AuditPage } from "../../supabase/functions/audit/audit.ts";
 import type { AuditAction } from "../../supabase/functions/_shared/audit.ts";
 import type { Erased, PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
 import { call } from "./api.ts";
-import { downloadJson, errorBox, h, handledForm, show } from "./dom.ts";
+import { downloadJson, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, languages, t, type TextKey } from "./i18n.ts";
 
 type Entry = AuditPage["entries"][number];
@@ -129,7 +129,7 @@ export function personalDataSection(studentId: string): HTMLElement {
           ),
         );
       } catch (error) {
-        show(status, errorBox(error));
+        showFormError(erase, status, error);
       }
     },
     h("label", {}, t("detail.reason"), h("input", { name: "reason", required: true, maxLength: 500 })),

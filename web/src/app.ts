@@ -7,7 +7,7 @@
  * #/audit (admins), #/verify/<number>.
  */
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
-import { errorBox, h, handledForm, leaveScreen, show } from "./dom.ts";
+import { errorBox, h, handledForm, labelCells, leaveScreen, show, showFormError } from "./dom.ts";
 import { currentLanguage, setLanguage, t } from "./i18n.ts";
 import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScreen } from "./manager.ts";
 import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
@@ -26,11 +26,28 @@ function navigation(user: SignedIn | undefined): HTMLElement {
       ["#/leaderboard", t("nav.leaderboard")],
       ...(user.role === "admin" ? [["#/audit", t("nav.audit")] as [string, string]] : []),
     ];
-  return h(
+  // On a narrow screen (a phone) the links fold into a menu behind one button.
+  const toggle = h("button", {
+    type: "button",
+    class: "menu-toggle",
+    "aria-expanded": "false",
+    "aria-controls": "main-menu",
+    onclick: () => toggle.setAttribute("aria-expanded", String(nav.classList.toggle("open"))),
+  }, t("nav.menu"));
+  const nav = h(
     "nav",
-    { "aria-label": "main" },
+    { "aria-label": t("nav.label") },
     h("strong", { class: "brand" }, t("app.title")),
-    links.map(([href, text]) =>
+    toggle,
+    h("div", { class: "menu", id: "main-menu" }, menu(user, links)),
+  );
+  return nav;
+}
+
+/** The top bar's links, the signed-in person, the language switch and "Sign out". */
+function menu(user: SignedIn | undefined, links: [string, string][]): HTMLElement[] {
+  return [
+    ...links.map(([href, text]) =>
       h("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, text)
     ),
     h("span", { class: "spacer" }),
@@ -53,7 +70,7 @@ function navigation(user: SignedIn | undefined): HTMLElement {
         },
       }, t("nav.sign_out"))
       : null,
-  );
+  ].filter((element): element is HTMLElement => element !== null);
 }
 
 function signInScreen(main: HTMLElement): void {
@@ -103,7 +120,8 @@ function forgotPasswordScreen(main: HTMLElement, failure?: string): void {
       const { error } = await supabase.auth.resetPasswordForEmail(String(data.get("email")), {
         redirectTo: `${location.origin}/`,
       });
-      show(status, error ? errorBox(error) : h("p", { class: "success" }, t("forgot.sent")));
+      if (error) return showFormError(form, status, error);
+      show(status, h("p", { class: "success" }, t("forgot.sent")));
     },
     h("h1", {}, t("forgot.title")),
     h("p", {}, t("forgot.lead")),
@@ -128,11 +146,11 @@ function newPasswordScreen(main: HTMLElement, user: SignedIn): void {
     async (data) => {
       const password = String(data.get("password"));
       if (password !== String(data.get("repeat"))) {
-        return show(status, errorBox(new Error(t("new_password.mismatch"))));
+        return showFormError(form, status, new Error(t("new_password.mismatch")), "repeat");
       }
       show(status, t("common.loading"));
       const { error } = await supabase.auth.updateUser({ password });
-      if (error) return show(status, errorBox(error));
+      if (error) return showFormError(form, status, error);
       show(
         status,
         h("p", { class: "success" }, t("new_password.done")),
@@ -209,5 +227,7 @@ async function route(): Promise<void> {
   }
 }
 
+// On a phone a table reads as a list: each cell carries its column's name (dom.ts, labelCells).
+new MutationObserver(() => labelCells(root)).observe(root, { childList: true, subtree: true });
 globalThis.addEventListener("hashchange", () => void route());
 void route();

@@ -42,6 +42,7 @@ export function handledForm(
     ...attributes,
     onsubmit: (event: Event) => {
       event.preventDefault();
+      clearFieldErrors(form);
       onSubmit(new FormData(form));
     },
   }, ...children);
@@ -54,17 +55,80 @@ export function show(parent: Element, ...children: Child[]): void {
   append(parent, children);
 }
 
-/** Shows an error as the API worded it (ApiError's message), never a blank screen. */
-export function errorBox(error: unknown): HTMLElement {
+/** What an error says, in the reader's language. */
+function errorText(error: unknown): string {
   // An API error arrives already in the reader's language (api.ts); Supabase Auth's errors carry a code too.
   const code = (error as { code?: unknown } | null)?.code;
   const key = `error.${code}`;
-  const message = !(error instanceof ApiError) && typeof code === "string" && hasText(key)
+  return !(error instanceof ApiError) && typeof code === "string" && hasText(key)
     ? t(key, { length: 8 })
     : error instanceof Error
     ? error.message
     : String(error);
-  return h("p", { class: "error", role: "alert" }, message);
+}
+
+/** Shows an error as the API worded it (ApiError's message), never a blank screen. */
+export function errorBox(error: unknown): HTMLElement {
+  return h("p", { class: "error", role: "alert" }, errorText(error));
+}
+
+/** The field an error code is about, when it is about one (the API's and Supabase Auth's codes). */
+const fieldOfCode: Record<string, string> = {
+  email_exists: "email",
+  email_address_invalid: "email",
+  weak_password: "password",
+  same_password: "password",
+};
+
+/** Each field an error is about, with what to say next to it. */
+function fieldErrors(error: unknown): [string, string][] {
+  const { code, details } = (error ?? {}) as { code?: unknown; details?: unknown };
+  if (code === "validation_failed" && Array.isArray(details)) {
+    return details.map((detail: { path?: string }) => {
+      const name = String(detail.path ?? "").split(".")[0];
+      const label = `field.${name}`;
+      return [name, t("error.field", { field: hasText(label) ? t(label) : name })];
+    });
+  }
+  return typeof code === "string" && fieldOfCode[code] ? [[fieldOfCode[code], errorText(error)]] : [];
+}
+
+let fieldErrorCount = 0;
+
+/** Takes the previous submit's messages off the form's fields. */
+export function clearFieldErrors(form: HTMLFormElement): void {
+  for (const message of form.querySelectorAll(".field-error")) message.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+}
+
+/**
+ * Shows why a submit failed: an error about fields next to each field (its message named by the field's
+ * `aria-describedby`, the field `aria-invalid`, the first one focused), anything else in `status`.
+ * `field` names the field for an error the app found itself.
+ */
+export function showFormError(
+  form: HTMLFormElement,
+  status: HTMLElement,
+  error: unknown,
+  field?: string,
+): void {
+  clearFieldErrors(form);
+  const marked: HTMLElement[] = [];
+  for (const [name, message] of field ? [[field, errorText(error)]] : fieldErrors(error)) {
+    const input = form.elements.namedItem(name);
+    if (!(input instanceof HTMLElement)) continue;
+    const id = `field-error-${++fieldErrorCount}`;
+    input.insertAdjacentElement("afterend", h("span", { class: "error field-error", id }, message));
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
+    marked.push(input);
+  }
+  if (marked.length === 0) return show(status, errorBox(error));
+  show(status);
+  marked[0].focus();
 }
 
 let undoCurrent: (() => void) | undefined;
@@ -117,4 +181,21 @@ export function askToConfirm(
     );
     confirm.focus();
   });
+}
+
+/**
+ * Gives every table cell its column's header as `data-label`, which the narrow layout shows before the
+ * cell's value when a table becomes a list (web/styles.css). Cells that have one keep it.
+ */
+export function labelCells(root: ParentNode): void {
+  for (const table of root.querySelectorAll("table")) {
+    const headers = [...table.querySelectorAll("thead th")].map((header) => header.textContent ?? "");
+    for (const row of table.querySelectorAll("tbody tr")) {
+      [...row.children].forEach((cell, column) => {
+        if (headers[column] && !cell.hasAttribute("data-label")) {
+          cell.setAttribute("data-label", headers[column]);
+        }
+      });
+    }
+  }
 }

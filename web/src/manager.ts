@@ -19,7 +19,7 @@ import type {
 } from "../../supabase/functions/students/students.ts";
 import { personalDataSection } from "./admin.ts";
 import { call, type SignedIn } from "./api.ts";
-import { askToConfirm, errorBox, h, handledForm, show } from "./dom.ts";
+import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
 
 /** An event of the feed (the leaderboard's and a student's part of it). */
@@ -64,7 +64,7 @@ export function newStudentScreen(main: HTMLElement): void {
           h("a", { href: `#/students/${created.id}` }, t("new_student.open")),
         );
       } catch (error) {
-        show(status, errorBox(error));
+        showFormError(form, status, error);
       }
     },
     h("h1", {}, t("new_student.title")),
@@ -263,7 +263,7 @@ function actionForm(
           await call(path, { body, headers: options.idempotent ? { "Idempotency-Key": key } : undefined }),
         );
       } catch (error) {
-        show(status, errorBox(error));
+        showFormError(form, status, error);
       }
     },
     options.amount !== undefined

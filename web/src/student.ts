@@ -6,9 +6,11 @@ import type {
 } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
 import type { PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
+import type { LessonVideo } from "../../supabase/functions/video-tracking/lesson_video.ts";
 import { accessToken, apiKey, apiUrl, call, readableError } from "./api.ts";
 import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";
 import { formatDate, t, type TextKey } from "./i18n.ts";
+import { keepSigned, signVideo } from "./signed_video.ts";
 import { type WatchState, WatchTracker } from "./watch_tracker.ts";
 
 function accessBanner(dashboard: StudentDashboard): HTMLElement | null {
@@ -141,17 +143,23 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
   const dashboard = await call<StudentDashboard>("student-dashboard");
   const lesson = dashboard.modules.flatMap((module) => module.lessons).find((each) => each.id === lessonId);
   if (!lesson) return show(main, h("p", { class: "error", role: "alert" }, t("error.no_such_page")));
-  const video = h("video", {
-    controls: true,
-    preload: "metadata",
-    src: lesson.video_url ?? "",
-    playsInline: true,
-  });
+  // The video is private: a URL signed for a while, only while she may watch this lesson (else why not).
+  let signed: LessonVideo | undefined;
+  let refusal: HTMLElement | null = null;
+  if (dashboard.access.allowed) {
+    try {
+      signed = await signVideo(lessonId);
+    } catch (error) {
+      refusal = errorBox(error);
+    }
+  }
+  const video = h("video", { controls: true, preload: "metadata", playsInline: true });
   const watched = h("p", { "aria-live": "polite" });
   const meter = h("progress", { max: 100, value: lesson.watch_percentage });
   const status = h("div", { "aria-live": "polite" });
   const complete = h("button", {
     type: "button",
+    class: "complete",
     disabled: !lesson.qualified || lesson.status === "completed",
     onclick: async () => {
       complete.disabled = true;
@@ -214,17 +222,34 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
     const resume = lesson.last_position_seconds ?? 0;
     if (resume > 0 && resume < video.duration - 1) video.currentTime = resume;
   }, { once: true });
-  // A refunded or suspended student sees why, and the player sends nothing.
-  if (dashboard.access.allowed) {
+  // A refunded or suspended student, or a locked lesson: she sees why, there is no video and nothing is sent.
+  if (signed) {
     tracker.start();
-    onLeave(() => void tracker.stop());
+    const stopRenewing = keepSigned(signed, {
+      video,
+      lessonId,
+      // What was played is sent, and kept as played: the new source starts with nothing played.
+      beforeRenewal: () => {
+        tracker.keepPlayed();
+        return tracker.flush();
+      },
+      refused: (error) => {
+        void tracker.stop();
+        show(status, errorBox(error));
+        complete.disabled = true;
+      },
+    });
+    onLeave(() => {
+      stopRenewing();
+      void tracker.stop();
+    });
   }
   show(
     main,
     h("a", { href: "#/course" }, t("lesson.back")),
     h("h1", {}, lesson.title),
     accessBanner(dashboard),
-    video,
+    signed ? video : refusal,
     h("div", { class: "row" }, h("label", {}, t("lesson.speed"), " ", speed), meter, watched),
     complete,
     status,

@@ -83,6 +83,8 @@ export class WatchTracker extends EventTarget {
   #timer: ReturnType<typeof setInterval> | undefined;
   #stopped = false;
   #listeners: [EventTarget, string, () => void][] = [];
+  /** Played before the element's source changed (`keepPlayed`). */
+  #kept: Range[] = [];
 
   constructor(options: WatchTrackerOptions) {
     super();
@@ -151,9 +153,17 @@ export class WatchTracker extends EventTarget {
     this.#listeners = [];
   }
 
+  /**
+   * Keeps what the element has played so far as played, though it is about to forget it: a new `src` (a
+   * renewed signed URL) empties `played`. What the server has not credited yet is still sent.
+   */
+  keepPlayed(): void {
+    this.#kept = mergeRanges([...this.#kept, ...fromTimeRanges(this.#options.media.played)]);
+  }
+
   /** Played ranges the server has not credited, within the lesson. */
   #pending(): Range[] {
-    const played = fromTimeRanges(this.#options.media.played);
+    const played = mergeRanges([...this.#kept, ...fromTimeRanges(this.#options.media.played)]);
     const duration = this.#state?.duration_seconds ?? Infinity;
     return subtractRanges(clipRanges(played, duration), this.#credited)
       .filter(([start, end]) => end - start >= shortestRange);

@@ -65,6 +65,14 @@ export interface Config {
    * SEALING_KEY if set, then the server-side secrets, so rotation leaves the old ones readable.
    */
   sealingSecrets: string[];
+  /** The private Storage bucket holding the lesson videos (VIDEO_BUCKET, default `lesson-videos`). */
+  videoBucket: string;
+  /**
+   * How long a signed video URL works, in seconds (VIDEO_URL_SECONDS, 10–86,400, default 300). Storage cannot
+   * take back a URL it signed: this is how long a refunded or suspended student's player can keep loading
+   * the video it already has; new URLs are refused at once. The player renews its URL before it runs out.
+   */
+  videoUrlSeconds: number;
 }
 
 const optionalText = z.string().optional().transform((text) => text || undefined);
@@ -136,6 +144,11 @@ const Environment = z.object({
   EMAIL_FROM: optionalText.pipe(z.string().default("Tripwire <no-reply@tripwire.local>")),
   APP_LOGIN_URL: optionalText.pipe(z.url("must be a URL").default("http://localhost:3000/login")),
   SEALING_KEY: optionalText,
+  VIDEO_BUCKET: optionalText.pipe(
+    z.string().regex(/^[a-z0-9][a-z0-9_-]{2,62}$/, "must be a Storage bucket name").default("lesson-videos"),
+  ),
+  VIDEO_URL_SECONDS: z.coerce.number("must be a whole number of seconds from 10 to 86400").int().min(10)
+    .max(86_400).default(300),
 }).superRefine((env, context) => {
   if (!env.SUPABASE_DB_URL && !env.DATABASE_URL) {
     context.addIssue({ code: "custom", path: ["SUPABASE_DB_URL"], message: "or DATABASE_URL must be set" });
@@ -181,6 +194,8 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
       ...secretKeys,
       ...(jwtSecret ? [jwtSecret] : []),
     ],
+    videoBucket: e.VIDEO_BUCKET,
+    videoUrlSeconds: e.VIDEO_URL_SECONDS,
   };
 }
 

@@ -504,7 +504,7 @@ export type Database = {
           "title": NonNullable<Json>;
           "updated_at": string;
           "video_duration_seconds": number;
-          "video_url": string | null;
+          "video_path": string | null;
         };
         ComputedFields: never;
         Insert: {
@@ -517,7 +517,7 @@ export type Database = {
           "title": NonNullable<Json>;
           "updated_at"?: string;
           "video_duration_seconds": number;
-          "video_url"?: string | null;
+          "video_path"?: string | null;
         };
         Update: {
           "created_at"?: string;
@@ -529,7 +529,7 @@ export type Database = {
           "title"?: NonNullable<Json>;
           "updated_at"?: string;
           "video_duration_seconds"?: number;
-          "video_url"?: string | null;
+          "video_path"?: string | null;
         };
         Relationships: [
           {

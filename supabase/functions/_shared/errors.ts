@@ -35,10 +35,12 @@ export const errorCodes = [
   "request_in_progress",
   "service_unavailable",
   "staff_not_found",
+  "storage_unavailable",
   "student_not_found",
   "too_many_creations",
   "too_many_heartbeats",
   "validation_failed",
+  "video_not_found",
   "watch_threshold_not_met",
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];

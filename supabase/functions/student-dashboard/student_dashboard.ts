@@ -19,8 +19,8 @@ const Lesson = z.object({
   title: z.string(),
   description: z.string().nullable(),
   duration_seconds: z.number().int(),
-  video_url: z.string().nullable().meta({
-    description: "Where the player loads the video; null until uploaded.",
+  has_video: z.boolean().meta({
+    description: "A video is uploaded; the player gets a signed URL for it from video-tracking's GET /video.",
   }),
   min_watch_percentage: percentage,
   watch_percentage: percentage,

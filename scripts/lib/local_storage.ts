@@ -1,0 +1,244 @@
+/**
+ * Local Storage: the part of Supabase Storage that signed videos need, answered by `npm start` at
+ * http://127.0.0.1:54321/storage/v1 — `POST /object/sign/{bucket}/{path}` (a secret key signs a URL for a
+ * while) and `GET|HEAD /object/sign/{bucket}/{path}?token=` (the object, with byte ranges) — with Storage's
+ * token and error shapes, read from supabase/storage's source (routes/object/getSignedURL.ts,
+ * getSignedObject.ts, storage/object.ts): the token is an HS256 JWT `{url: "bucket/path", scope: "download",
+ * iat, exp}`; a refusal is HTTP 400 with `{statusCode, code, error, message}`, `statusCode` a string that
+ * may say "403" or "404".
+ *
+ * The buckets are supabase/config.toml's `[storage.buckets.*]`, their objects the files of `objects_path`
+ * (what `supabase seed buckets` uploads when deployed). Local only: deployed, Supabase Storage does this.
+ */
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { fileURLToPath } from "node:url";
+import { parse } from "smol-toml";
+
+export interface Bucket {
+  name: string;
+  public: boolean;
+  /** Where its objects are: `objects_path`, relative to supabase/. */
+  directory: string;
+  allowedMimeTypes: string[];
+}
+
+const supabaseDir = new URL("../../supabase/", import.meta.url);
+
+/** The buckets supabase/config.toml declares. */
+export function configuredBuckets(): Bucket[] {
+  const config = parse(Deno.readTextFileSync(new URL("config.toml", supabaseDir))) as {
+    storage?: {
+      buckets?: Record<string, { public?: boolean; objects_path?: string; allowed_mime_types?: string[] }>;
+    };
+  };
+  return Object.entries(config.storage?.buckets ?? {}).map(([name, bucket]) => ({
+    name,
+    public: bucket.public ?? false,
+    directory: fileURLToPath(new URL(`${bucket.objects_path ?? name}/`, supabaseDir)),
+    allowedMimeTypes: bucket.allowed_mime_types ?? [],
+  }));
+}
+
+const types: Record<string, string> = { webm: "video/webm", mp4: "video/mp4" };
+/** Storage's key rule, simplified: path segments of safe characters, never `.` or `..`. */
+const objectPath = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+
+/** Storage's error body: HTTP 400 unless Storage says otherwise, the real status in `statusCode`. */
+function storageError(
+  statusCode: number,
+  code: string,
+  message: string,
+  error = code,
+  status = 400,
+): Response {
+  return Response.json({ statusCode: String(statusCode), code, error, message }, {
+    status,
+    headers: { "access-control-allow-origin": "*" },
+  });
+}
+
+const noSuchKey = () => storageError(404, "NoSuchKey", "Object not found", "not_found");
+const noSuchBucket = () => storageError(404, "NoSuchBucket", "Bucket not found", "Bucket not found");
+
+export interface LocalStorage {
+  /** Answers a request whose path starts with /storage/v1. */
+  fetch(request: Request): Promise<Response>;
+}
+
+export function startLocalStorage(options: {
+  /** The stack's JWT secret: Storage signs and verifies URL tokens with it. */
+  jwtSecret: string;
+  /** The stack's secret keys, which the API gateway turns into the service role. */
+  secretKeys: string[];
+  buckets?: Bucket[];
+}): LocalStorage {
+  const key = new TextEncoder().encode(options.jwtSecret);
+  const buckets = new Map((options.buckets ?? configuredBuckets()).map((bucket) => [bucket.name, bucket]));
+
+  /** The file of an object, or null when there is none. */
+  async function objectFile(bucket: Bucket, path: string): Promise<{ file: string; size: number } | null> {
+    if (!objectPath.test(path) || path.split("/").some((part) => part === "..")) return null;
+    const file = `${bucket.directory}${path}`;
+    try {
+      const info = await Deno.stat(file);
+      return info.isFile ? { file, size: info.size } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The caller's role as the gateway and Storage see it: a secret key is the service role. */
+  async function callerRole(request: Request): Promise<string | Response> {
+    const bearer = (request.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "");
+    const apikey = request.headers.get("apikey") ?? "";
+    if (options.secretKeys.includes(bearer) || (!bearer && options.secretKeys.includes(apikey))) {
+      return "service_role";
+    }
+    try {
+      const { payload } = await jwtVerify(bearer, key, { algorithms: ["HS256"] });
+      return String(payload.role ?? "anon");
+    } catch (error) {
+      return storageError(403, "AccessDenied", (error as Error).message, "Unauthorized");
+    }
+  }
+
+  async function sign(request: Request, bucket: Bucket, path: string, prefix: string): Promise<Response> {
+    const role = await callerRole(request);
+    if (role instanceof Response) return role;
+    const body = await request.json().catch(() => undefined) as { expiresIn?: unknown } | undefined;
+    const expiresIn = body?.expiresIn;
+    if (typeof expiresIn !== "number" || !Number.isInteger(expiresIn) || expiresIn < 1) {
+      return storageError(400, "InvalidRequest", "body/expiresIn must be an integer >= 1", "Bad Request");
+    }
+    // Only the service role passes: with no policy on storage.objects, row-level security hides every
+    // object of a private bucket from anyone else, and Storage answers as for a missing one.
+    if (role !== "service_role" || !(await objectFile(bucket, path))) return noSuchKey();
+    const url = `${bucket.name}/${path}`;
+    const token = await new SignJWT({ url, scope: "download" })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuedAt()
+      .setExpirationTime(`${expiresIn}s`)
+      .sign(key);
+    return Response.json({ signedURL: `${prefix}/${url}?token=${token}` }, {
+      headers: { "access-control-allow-origin": "*" },
+    });
+  }
+
+  async function signedObject(request: Request, bucket: Bucket, path: string): Promise<Response> {
+    const token = new URL(request.url).searchParams.get("token");
+    if (!token) {
+      return storageError(
+        400,
+        "InvalidRequest",
+        "querystring must have required property 'token'",
+        "Bad Request",
+      );
+    }
+    let payload: { url?: unknown; scope?: unknown; exp?: number };
+    try {
+      payload = (await jwtVerify(token, key, { algorithms: ["HS256"] })).payload;
+    } catch (error) {
+      // jose's own message, as Storage's: `"exp" claim timestamp check failed`, `signature verification failed`…
+      const message = error instanceof joseErrors.JOSEError ? error.message : "Invalid JWT";
+      return storageError(400, "InvalidJWT", message);
+    }
+    if (payload.scope !== undefined && payload.scope !== "download") {
+      return storageError(400, "InvalidSignature", "Token is not scoped for download");
+    }
+    if (payload.url !== `${bucket.name}/${path}`) {
+      return storageError(400, "InvalidSignature", "Invalid signature");
+    }
+    const object = await objectFile(bucket, path);
+    if (!object) return noSuchKey();
+    const headers = new Headers({
+      "content-type": types[path.split(".").pop() ?? ""] ?? "application/octet-stream",
+      "accept-ranges": "bytes",
+      "access-control-allow-origin": "*",
+      "cache-control": "max-age=3600",
+      expires: new Date((payload.exp ?? 0) * 1000).toUTCString(),
+    });
+    return await serveRange(request, object.file, object.size, headers);
+  }
+
+  return {
+    async fetch(request) {
+      const url = new URL(request.url);
+      if (request.method === "OPTIONS") {
+        return new Response(null, {
+          status: 204,
+          headers: {
+            "access-control-allow-origin": "*",
+            "access-control-allow-methods": "GET, HEAD, POST, OPTIONS",
+            "access-control-allow-headers": "authorization, apikey, content-type, range, x-client-info",
+          },
+        });
+      }
+      const match = url.pathname.match(/^\/storage\/v1\/object\/sign\/([^/]+)\/(.+)$/);
+      if (!match) {
+        return storageError(
+          404,
+          "NotFound",
+          `Route ${request.method}:${url.pathname} not found`,
+          "Not Found",
+          404,
+        );
+      }
+      const bucket = buckets.get(decodeURIComponent(match[1]));
+      if (!bucket) return noSuchBucket();
+      let path: string;
+      try {
+        path = decodeURIComponent(match[2]);
+      } catch {
+        return noSuchKey();
+      }
+      if (request.method === "POST") return await sign(request, bucket, path, "/object/sign");
+      if (request.method === "GET" || request.method === "HEAD") {
+        return await signedObject(request, bucket, path);
+      }
+      return storageError(
+        404,
+        "NotFound",
+        `Route ${request.method}:${url.pathname} not found`,
+        "Not Found",
+        404,
+      );
+    },
+  };
+}
+
+/** A file answered whole (200) or in the byte range asked (206; 416 when the range is beyond it). */
+async function serveRange(request: Request, path: string, size: number, headers: Headers): Promise<Response> {
+  const range = request.headers.get("range")?.match(/^bytes=(\d*)-(\d*)$/);
+  const partial = Boolean(range && (range[1] || range[2]));
+  let start = 0;
+  let end = size - 1;
+  if (range && partial) {
+    start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+    end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    if (start > end || start >= size) {
+      headers.set("content-range", `bytes */${size}`);
+      return new Response(null, { status: 416, headers });
+    }
+    headers.set("content-range", `bytes ${start}-${end}/${size}`);
+  }
+  headers.set("content-length", String(end - start + 1));
+  const status = partial ? 206 : 200;
+  if (request.method === "HEAD") return new Response(null, { status, headers });
+  const file = await Deno.open(path);
+  await file.seek(start, Deno.SeekMode.Start);
+  return new Response(file.readable.pipeThrough(limitTo(end - start + 1)), { status, headers });
+}
+
+/** Passes the first `count` bytes through, then ends the stream (closing the file). */
+function limitTo(count: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = count;
+  return new TransformStream({
+    transform(chunk, controller) {
+      if (left <= 0) return;
+      const part = chunk.byteLength > left ? chunk.subarray(0, left) : chunk;
+      left -= part.byteLength;
+      controller.enqueue(part);
+      if (left <= 0) controller.terminate();
+    },
+  });
+}
