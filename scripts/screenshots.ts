@@ -1,6 +1,6 @@
 /**
- * `npm run screenshots`: every screen of the reference web app, in Russian and in English, written to
- * docs/screenshots/<screen>.<lang>.png. Runs its own stack (`scripts/start.ts`) on a scratch database
+ * `npm run screenshots`: every screen of the reference web app, in Russian and in English, on a desktop and
+ * on a phone (390 px), written to docs/screenshots/<screen>.<lang>.png and <screen>.phone.<lang>.png. Runs its own stack (`scripts/start.ts`) on a scratch database
  * (DATABASE_URL's server, or an embedded Postgres), with a few sales made through the API, in Debian's
  * Chromium.
  */
@@ -66,52 +66,55 @@ try {
   await Deno.mkdir(outputDir, { recursive: true });
   const browser = await launchChromium();
   try {
-    for (const language of ["ru", "en"]) {
-      const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-      await context.addInitScript(`localStorage.setItem("tripwire.language", "${language}")`);
-      const page = await context.newPage();
-      const shoot = async (screen: string, hash: string, ready: string) => {
-        await page.goto(`${stack.webUrl}/${hash}`);
-        await page.locator(ready).first().waitFor();
-        await page.waitForTimeout(300);
-        const path = new URL(`${screen}.${language}.png`, outputDir);
-        await page.screenshot({ path: path.pathname, fullPage: true });
-        console.log(`docs/screenshots/${screen}.${language}.png`);
-      };
-      await shoot("sign-in", "#/sign-in", "form");
-      const signIn = async (email: string, password: string) => {
-        await page.locator('input[name="email"]').fill(email);
-        await page.locator('input[name="password"]').fill(password);
-        await page.locator('input[name="password"]').press("Enter");
-        await page.waitForURL(/#\/(course|students)$/);
-      };
-      await signIn(manager.email, manager.password);
-      await shoot("students", "#/students", "tbody tr");
-      await shoot("student", `#/students/${students[0].id}`, "main h2");
-      await page.goto(`${stack.webUrl}/#/new-student`);
-      await page.locator('input[name="email"]').fill(`new.${language}@example.kz`);
-      await page.locator('input[name="full_name"]').fill(
-        language === "ru" ? "Айгерим Касымова" : "Aigerim Kassymova",
-      );
-      await page.locator('input[name="send_welcome_email"]').uncheck();
-      await page.locator('button[type="submit"]').click();
-      await page.locator("code.password").waitFor();
-      await page.screenshot({
-        path: new URL(`new-student.${language}.png`, outputDir).pathname,
-        fullPage: true,
-      });
-      console.log(`docs/screenshots/new-student.${language}.png`);
-      await shoot("leaderboard", "#/leaderboard", "svg.chart");
-      // Signed out (supabase-js keeps the session under sb-… keys), then in as the student.
-      await page.evaluate(
-        `Object.keys(localStorage).filter((key) => key.startsWith("sb-")).forEach((key) => localStorage.removeItem(key))`,
-      );
-      await page.goto(`${stack.webUrl}/#/sign-in`);
-      await page.locator("form").waitFor();
-      await signIn(students[0].email, students[0].password);
-      await shoot("course", "#/course", ".modules");
-      await shoot("lesson", "#/lesson/67", "video");
-      await context.close();
+    const screens = [["", { width: 1100, height: 800 }], [".phone", { width: 390, height: 844 }]] as const;
+    for (const [suffix, viewport] of screens) {
+      for (const language of ["ru", "en"]) {
+        const context = await browser.newContext({ viewport });
+        await context.addInitScript(`localStorage.setItem("tripwire.language", "${language}")`);
+        const page = await context.newPage();
+        const shoot = async (screen: string, hash: string, ready: string) => {
+          await page.goto(`${stack.webUrl}/${hash}`);
+          await page.locator(ready).first().waitFor();
+          await page.waitForTimeout(300);
+          const path = new URL(`${screen}${suffix}.${language}.png`, outputDir);
+          await page.screenshot({ path: path.pathname, fullPage: true });
+          console.log(`docs/screenshots/${screen}${suffix}.${language}.png`);
+        };
+        await shoot("sign-in", "#/sign-in", "form");
+        const signIn = async (email: string, password: string) => {
+          await page.locator('input[name="email"]').fill(email);
+          await page.locator('input[name="password"]').fill(password);
+          await page.locator('input[name="password"]').press("Enter");
+          await page.waitForURL(/#\/(course|students)$/);
+        };
+        await signIn(manager.email, manager.password);
+        await shoot("students", "#/students", "tbody tr");
+        await shoot("student", `#/students/${students[0].id}`, "main h2");
+        await page.goto(`${stack.webUrl}/#/new-student`);
+        await page.locator('input[name="email"]').fill(`new${suffix}.${language}@example.kz`);
+        await page.locator('input[name="full_name"]').fill(
+          language === "ru" ? "Айгерим Касымова" : "Aigerim Kassymova",
+        );
+        await page.locator('input[name="send_welcome_email"]').uncheck();
+        await page.locator('button[type="submit"]').click();
+        await page.locator("code.password").waitFor();
+        await page.screenshot({
+          path: new URL(`new-student${suffix}.${language}.png`, outputDir).pathname,
+          fullPage: true,
+        });
+        console.log(`docs/screenshots/new-student${suffix}.${language}.png`);
+        await shoot("leaderboard", "#/leaderboard", "svg.chart");
+        // Signed out (supabase-js keeps the session under sb-… keys), then in as the student.
+        await page.evaluate(
+          `Object.keys(localStorage).filter((key) => key.startsWith("sb-")).forEach((key) => localStorage.removeItem(key))`,
+        );
+        await page.goto(`${stack.webUrl}/#/sign-in`);
+        await page.locator("form").waitFor();
+        await signIn(students[0].email, students[0].password);
+        await shoot("course", "#/course", ".modules");
+        await shoot("lesson", "#/lesson/67", "video[src]");
+        await context.close();
+      }
     }
   } finally {
     await browser.close();

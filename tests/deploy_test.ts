@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
 import { startDeployedStack } from "../scripts/lib/deployed.ts";
+import { startLocalStorage } from "../scripts/lib/local_storage.ts";
 import { findPgBouncer, startPgBouncer } from "../scripts/lib/pgbouncer.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, saule } from "./support/fixtures.ts";
@@ -52,6 +53,8 @@ Deno.test({
         JWT_SECRET: jwtSecret,
         REQUEST_DEADLINE_MS: String(requestDeadlineMs),
       },
+      // Storage as the project's: the bundles sign videos through the gateway with the service key.
+      storage: startLocalStorage({ jwtSecret, secretKeys: [serviceKey] }).fetch,
       auth: (request) => {
         const url = new URL(request.url);
         return fetch(`${gotrue.url}${url.pathname}${url.search}`, {
@@ -91,6 +94,22 @@ Deno.test({
           assert.equal(created.status, 201, JSON.stringify(created.body));
           studentId = created.body.id;
           assert.ok(gotrue.requests.some((request) => request.path === "/auth/v1/admin/users"));
+        },
+      );
+
+      await t.step(
+        "the student's video: signed by Storage for her unlocked lesson only, and it plays",
+        async () => {
+          const video = await call("video-tracking/video?lesson_id=67", studentId);
+          assert.equal(video.status, 200, JSON.stringify(video.body));
+          assert.equal(new URL(video.body.url).origin, stack.url, "Storage behind the project's URL");
+          const part = await fetch(video.body.url, { headers: { range: "bytes=0-99" } });
+          await part.body?.cancel();
+          assert.equal(part.status, 206);
+          assert.equal(
+            (await call("video-tracking/video?lesson_id=68", studentId)).body.error.code,
+            "lesson_locked",
+          );
         },
       );
 

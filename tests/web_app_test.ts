@@ -174,7 +174,10 @@ browserTest("in Chromium: the accessibility check fails a page with a serious vi
     await page.setContent(
       '<html lang="en"><body><main><h1>Wide</h1><div style="width: 600px">x</div></main></body></html>',
     );
-    await assert.rejects(assertFitsNarrowScreen(page, "a wide page"), /a wide page: \d+ px wide in a 390 px screen/);
+    await assert.rejects(
+      assertFitsNarrowScreen(page, "a wide page"),
+      /a wide page: \d+ px wide in a 390 px screen/,
+    );
   } finally {
     await browser.close();
   }
@@ -245,6 +248,11 @@ async function journey(layout: Layout) {
     const student = await openApp(browser, stack, "en", layout.screen);
     await check(student.page, "the sign-in screen");
     const first = await watchByKeyboard(student.page, email, password, 67);
+    // The last module is still locked: its lesson's page, opened by its address, says so and has no video.
+    await student.page.goto(`${stack.webUrl}/#/lesson/69`);
+    await student.page.getByText("This lesson is still locked: complete the previous module first.")
+      .waitFor();
+    assert.equal(await student.page.locator("video").count(), 0);
     assert.match(first, /Lesson completed!/);
     assert.match(first, /Next module unlocked: Module 2/);
     await watchAndComplete(student.page, 68);

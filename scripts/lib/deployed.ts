@@ -75,12 +75,15 @@ interface RunningFunction {
 
 /**
  * Bundles every function (or `names`) and runs each bundle with `env` (what Supabase sets, and the secrets)
- * behind a gateway. `auth` answers `/auth/v1/…` (Supabase Auth's stand-in), when given.
+ * behind a gateway. `auth` and `storage` answer `/auth/v1/…` and `/storage/v1/…` (Supabase Auth's and
+ * Storage's stand-ins), when given.
  */
 export async function startDeployedStack(options: {
   env: Record<string, string>;
   names?: string[];
   auth?: (request: Request) => Response | Promise<Response>;
+  /** Answers `/storage/v1/…` (Supabase Storage's stand-in), when given. */
+  storage?: (request: Request) => Response | Promise<Response>;
   /** Instances of each function behind the gateway, taken in turn (the platform's many isolates). */
   instances?: number;
 }): Promise<DeployedStack> {
@@ -141,6 +144,9 @@ export async function startDeployedStack(options: {
     async (request) => {
       const target = new URL(request.url);
       if (options.auth && target.pathname.startsWith("/auth/v1/")) return await options.auth(request);
+      if (options.storage && target.pathname.startsWith("/storage/v1/")) {
+        return await options.storage(request);
+      }
       const match = target.pathname.match(/^\/functions\/v1\/([a-z0-9-]+)(\/.*)?$/);
       const pool = match ? running[match[1]] : undefined;
       if (!match || !pool) {

@@ -173,16 +173,11 @@ export function startLocalStorage(options: {
           },
         });
       }
+      // Fastify's answer for a route Storage does not have (here: every route but the two signed ones).
+      const noRoute = () =>
+        storageError(404, "NotFound", `Route ${request.method}:${url.pathname} not found`, "Not Found", 404);
       const match = url.pathname.match(/^\/storage\/v1\/object\/sign\/([^/]+)\/(.+)$/);
-      if (!match) {
-        return storageError(
-          404,
-          "NotFound",
-          `Route ${request.method}:${url.pathname} not found`,
-          "Not Found",
-          404,
-        );
-      }
+      if (!match) return noRoute();
       const bucket = buckets.get(decodeURIComponent(match[1]));
       if (!bucket) return noSuchBucket();
       let path: string;
@@ -195,13 +190,7 @@ export function startLocalStorage(options: {
       if (request.method === "GET" || request.method === "HEAD") {
         return await signedObject(request, bucket, path);
       }
-      return storageError(
-        404,
-        "NotFound",
-        `Route ${request.method}:${url.pathname} not found`,
-        "Not Found",
-        404,
-      );
+      return noRoute();
     },
   };
 }

@@ -55,6 +55,8 @@ function menu(user: SignedIn | undefined, links: [string, string][]): HTMLElemen
     h("button", {
       type: "button",
       class: "link",
+      // It names the other language in that language ("English" on a Russian page).
+      lang: currentLanguage() === "ru" ? "en" : "ru",
       onclick: () => {
         setLanguage(currentLanguage() === "ru" ? "en" : "ru");
         void route();
