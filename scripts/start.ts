@@ -41,7 +41,8 @@ console.log("Migrations applied with the Supabase CLI; seed loaded");
 // The functions read their configuration from the environment, as on Supabase.
 Deno.env.set("DATABASE_URL", databaseUrl);
 Deno.env.set("DB_POOL_SIZE", Deno.env.get("DB_POOL_SIZE") ?? "10");
-Deno.env.set("SUPABASE_URL", Deno.env.get("SUPABASE_URL") ?? `http://127.0.0.1:${functionsPort}`);
+// This stack is the project: its sign-in and Storage answer here (never a SUPABASE_URL from the caller's shell).
+Deno.env.set("SUPABASE_URL", `http://127.0.0.1:${functionsPort}`);
 Deno.env.set("JWT_SECRET", localJwtSecret);
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey }));
 // Logins are written into this database's auth schema: there is no GoTrue locally.
