@@ -72,17 +72,25 @@ async function watchAndComplete(page: Page, lessonId: number): Promise<string> {
   const firstUrl = await page.locator("video").getAttribute("src");
   await page.locator("select").selectOption("2");
   await page.evaluate("document.querySelector('video').muted = true; document.querySelector('video').play()");
-  const complete = page.getByRole("button", { name: "Complete the lesson" });
-  await page.waitForFunction("document.querySelector('video').ended", undefined, { timeout: 60_000 });
-  // Its signed URL lasts 10 s here (VIDEO_URL_SECONDS) and was renewed at 8 s, while it played at 2×: it
-  // played on to the end from the new one, and every second counted (the lesson qualifies).
-  const lastUrl = await page.locator("video").getAttribute("src");
-  assert.notEqual(lastUrl, firstUrl, "renewed while playing");
-  assert.equal(new URL(lastUrl!).pathname, new URL(firstUrl!).pathname);
-  await assertEnabled(complete);
+  const complete = await untilEndedAndQualified(page, firstUrl!);
   await complete.click();
   await page.locator(".success").waitFor();
   return await page.locator("main").innerText();
+}
+
+/**
+ * Waits until the lesson's video has played to its end, from a renewed URL: its signed URL lasts 10 s here
+ * (VIDEO_URL_SECONDS) and is renewed at 8 s, while it plays. Every second counted: "Complete the lesson" is
+ * enabled (the lesson qualifies); returns that button.
+ */
+async function untilEndedAndQualified(page: Page, firstUrl: string) {
+  await page.waitForFunction("document.querySelector('video').ended", undefined, { timeout: 60_000 });
+  const lastUrl = await page.locator("video").getAttribute("src");
+  assert.notEqual(lastUrl, firstUrl, "renewed while playing");
+  assert.equal(new URL(lastUrl!).pathname, new URL(firstUrl).pathname);
+  const complete = page.getByRole("button", { name: "Complete the lesson" });
+  await assertEnabled(complete);
+  return complete;
 }
 
 /** Presses Tab until an element matching `selector` has the focus (at most 40 times). */
@@ -115,11 +123,7 @@ async function watchByKeyboard(
   await tabTo(page, "video");
   await page.keyboard.press("Space");
   await page.waitForFunction("!document.querySelector('video').paused", undefined, { timeout: 10_000 });
-  await page.waitForFunction("document.querySelector('video').ended", undefined, { timeout: 60_000 });
-  // Its URL lasts 10 s here and was renewed at 8 s while it played: it played on to the end.
-  assert.notEqual(await page.locator("video").getAttribute("src"), firstUrl, "renewed while playing");
-  const complete = page.getByRole("button", { name: "Complete the lesson" });
-  await assertEnabled(complete);
+  await untilEndedAndQualified(page, firstUrl!);
   await tabTo(page, "button:not([disabled]).complete");
   await page.keyboard.press("Enter");
   await page.locator(".success").waitFor();

@@ -15,6 +15,12 @@ const Description = Text(2000);
 const achievementCodes = ["first_lesson", "attentive_viewer", "halfway", "graduate"] as const;
 
 /** The content file's shape. */
+/**
+ * A video's path in its bucket: segments of safe characters, none starting with a dot (no `..`); the same rule
+ * as the column's CHECK (tripwire_lessons_video_path_object) and the local Storage's.
+ */
+export const objectPath = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
+
 export const Course = z.strictObject({
   course: z.strictObject({
     title: Title,
@@ -37,10 +43,7 @@ export const Course = z.strictObject({
       video_duration_seconds: z.number().int().positive(),
       min_watch_percentage: z.number().min(1).max(100).default(80),
       /** The object's path in the private bucket `lesson-videos` (supabase/config.toml). */
-      video_path: z.string().regex(
-        /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/,
-        "must be an object path",
-      ),
+      video_path: z.string().regex(objectPath, "must be an object path"),
     })).min(1),
   })).min(1),
   achievements: z.array(z.strictObject({

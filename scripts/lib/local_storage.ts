@@ -13,13 +13,12 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { fileURLToPath } from "node:url";
 import { parse } from "smol-toml";
+import { objectPath } from "./course.ts";
 
 export interface Bucket {
   name: string;
-  public: boolean;
   /** Where its objects are: `objects_path`, relative to supabase/. */
   directory: string;
-  allowedMimeTypes: string[];
 }
 
 const supabaseDir = new URL("../../supabase/", import.meta.url);
@@ -27,21 +26,15 @@ const supabaseDir = new URL("../../supabase/", import.meta.url);
 /** The buckets supabase/config.toml declares. */
 export function configuredBuckets(): Bucket[] {
   const config = parse(Deno.readTextFileSync(new URL("config.toml", supabaseDir))) as {
-    storage?: {
-      buckets?: Record<string, { public?: boolean; objects_path?: string; allowed_mime_types?: string[] }>;
-    };
+    storage?: { buckets?: Record<string, { objects_path?: string }> };
   };
   return Object.entries(config.storage?.buckets ?? {}).map(([name, bucket]) => ({
     name,
-    public: bucket.public ?? false,
     directory: fileURLToPath(new URL(`${bucket.objects_path ?? name}/`, supabaseDir)),
-    allowedMimeTypes: bucket.allowed_mime_types ?? [],
   }));
 }
 
 const types: Record<string, string> = { webm: "video/webm", mp4: "video/mp4" };
-/** Storage's key rule, simplified: path segments of safe characters, never `.` or `..`. */
-const objectPath = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 
 /** Storage's error body: HTTP 400 unless Storage says otherwise, the real status in `statusCode`. */
 function storageError(
@@ -77,7 +70,8 @@ export function startLocalStorage(options: {
 
   /** The file of an object, or null when there is none. */
   async function objectFile(bucket: Bucket, path: string): Promise<{ file: string; size: number } | null> {
-    if (!objectPath.test(path) || path.split("/").some((part) => part === "..")) return null;
+    // No segment starts with a dot, so no `..` leaves the bucket's folder.
+    if (!objectPath.test(path)) return null;
     const file = `${bucket.directory}${path}`;
     try {
       const info = await Deno.stat(file);
@@ -102,7 +96,7 @@ export function startLocalStorage(options: {
     }
   }
 
-  async function sign(request: Request, bucket: Bucket, path: string, prefix: string): Promise<Response> {
+  async function sign(request: Request, bucket: Bucket, path: string): Promise<Response> {
     const role = await callerRole(request);
     if (role instanceof Response) return role;
     const body = await request.json().catch(() => undefined) as { expiresIn?: unknown } | undefined;
@@ -119,7 +113,7 @@ export function startLocalStorage(options: {
       .setIssuedAt()
       .setExpirationTime(`${expiresIn}s`)
       .sign(key);
-    return Response.json({ signedURL: `${prefix}/${url}?token=${token}` }, {
+    return Response.json({ signedURL: `/object/sign/${url}?token=${token}` }, {
       headers: { "access-control-allow-origin": "*" },
     });
   }
@@ -186,7 +180,7 @@ export function startLocalStorage(options: {
       } catch {
         return noSuchKey();
       }
-      if (request.method === "POST") return await sign(request, bucket, path, "/object/sign");
+      if (request.method === "POST") return await sign(request, bucket, path);
       if (request.method === "GET" || request.method === "HEAD") {
         return await signedObject(request, bucket, path);
       }

@@ -5,13 +5,14 @@
  * Storage itself through supabase-js (`createSignedUrl`, with the project's secret key); the player asks again
  * before it runs out.
  */
-import { createClient } from "@supabase/supabase-js";
 import { z } from "zod";
 import { assertAccess, assertRole, type Role } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
+import { serviceClient } from "../_shared/service_client.ts";
+import { refuse } from "./video_tracking.ts";
 
 export const LessonVideo = z.object({
   lesson_id: z.number().int(),
@@ -34,8 +35,7 @@ interface AccessRow {
   video_path: string | null;
 }
 
-const requestTimeoutMs = 10_000;
-let storage: ReturnType<typeof createClient>["storage"] | undefined;
+let storage: ReturnType<typeof serviceClient>["storage"] | undefined;
 
 /** Storage through supabase-js with the project's secret key: it may sign any object of the bucket. */
 function storageClient() {
@@ -46,12 +46,7 @@ function storageClient() {
       "Signing videos needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY",
     );
   }
-  storage = createClient(supabaseUrl, secretKeys[0], {
-    auth: { autoRefreshToken: false, persistSession: false, detectSessionInUrl: false },
-    global: {
-      fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(requestTimeoutMs) }),
-    },
-  }).storage;
+  storage = serviceClient(supabaseUrl, secretKeys[0]).storage;
   return storage;
 }
 
@@ -74,12 +69,7 @@ export async function lessonVideo(userId: string, lessonId: number, sql: Sql = d
     where u.id = ${userId}`;
   assertRole(row?.role as Role | null | undefined, ["student"]);
   assertAccess(row.status);
-  if (!row.lesson_found) throw new HttpError(404, "lesson_not_found", `There is no lesson ${lessonId}`);
-  if (!row.unlocked) {
-    throw new HttpError(409, "lesson_locked", "This lesson's module is not unlocked yet", {
-      lesson_id: lessonId,
-    });
-  }
+  if (!row.lesson_found || !row.unlocked) refuse(row, lessonId);
   if (!row.video_path) throw videoNotFound(lessonId);
   const { videoBucket, videoUrlSeconds } = config();
   const signedAt = Date.now();

@@ -106,7 +106,8 @@ function toState(row: StateRow): WatchState {
   };
 }
 
-function refuse(row: StateRow | undefined, lessonId: number): never {
+/** A lesson the caller may not watch: 404 `lesson_not_found` or 409 `lesson_locked`. */
+export function refuse(row: { lesson_found: boolean } | undefined, lessonId: number): never {
   if (!row?.lesson_found) throw new HttpError(404, "lesson_not_found", `There is no lesson ${lessonId}`);
   throw new HttpError(409, "lesson_locked", "This lesson's module is not unlocked yet", {
     lesson_id: lessonId,
