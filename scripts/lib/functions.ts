@@ -8,10 +8,12 @@ import { app as audit } from "../../supabase/functions/audit/routes.ts";
 import { app as completeLesson } from "../../supabase/functions/complete-lesson/routes.ts";
 import { app as createTripwireUser } from "../../supabase/functions/create-tripwire-user/routes.ts";
 import { app as leaderboard } from "../../supabase/functions/leaderboard/routes.ts";
+import { app as payments } from "../../supabase/functions/payments/routes.ts";
 import { app as studentDashboard } from "../../supabase/functions/student-dashboard/routes.ts";
 import { app as staff } from "../../supabase/functions/staff/routes.ts";
 import { app as students } from "../../supabase/functions/students/routes.ts";
 import { app as videoTracking } from "../../supabase/functions/video-tracking/routes.ts";
+import { app as webhooks } from "../../supabase/functions/webhooks/routes.ts";
 
 // deno-lint-ignore no-explicit-any
 export type FunctionApp = Hono<any, any, any>;
@@ -22,8 +24,10 @@ export const functions: Record<string, FunctionApp> = {
   "complete-lesson": completeLesson,
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,
+  "payments": payments,
   "staff": staff,
   "student-dashboard": studentDashboard,
   "students": students,
   "video-tracking": videoTracking,
+  "webhooks": webhooks,
 };

@@ -361,6 +361,15 @@ begin
         ) + (select sum(w.watched_seconds) from watched w where w.user_id = r.user_id)
     from statistics_rows r
     where s.user_id = r.user_id
+  ),
+  -- The first credited heartbeat of a lesson is its lesson.started event, written with it (the events' outbox).
+  started_events as (
+    insert into private.webhook_events (event_type, student_id, data)
+    select 'lesson.started', w.user_id,
+           pg_catalog.jsonb_build_object('student', private.event_student(w.user_id),
+                                         'lesson', private.event_lesson(w.lesson_id))
+    from watched w
+    where w.started
   )
   select i.i, c.role, c.status::text, l.id is not null, l.unlocked,
          u.lesson_id, b.tokens,

@@ -85,6 +85,46 @@ comment on column private.idempotency_keys.resource_id is 'the auth user id gene
 
 comment on column private.idempotency_keys.sealed_password is 'the generated password, AES-GCM sealed by the functions, for an identical replay; deleted with the key';
 
+create table private.payment_orders (
+  provider text not null,
+  order_id text not null,
+  student_id uuid not null,
+  amount numeric(12,2) not null,
+  currency text,
+  transaction_id text,
+  created_at timestamp with time zone default now() not null
+);
+
+alter table private.payment_orders add constraint payment_orders_amount_non_negative CHECK (amount >= 0::numeric);
+
+alter table private.payment_orders add constraint payment_orders_order_id_length CHECK (char_length(order_id) >= 1 AND char_length(order_id) <= 200);
+
+alter table private.payment_orders add constraint payment_orders_pkey PRIMARY KEY (provider, order_id);
+
+alter table private.payment_orders add constraint payment_orders_provider_known CHECK (provider = ANY (ARRAY['standard'::text, 'cloudpayments'::text]));
+
+CREATE INDEX payment_orders_student ON private.payment_orders USING btree (student_id);
+
+comment on table private.payment_orders is 'Each paid order a provider told us of, and the student it became: at most one per order';
+
+create table private.payment_refunds (
+  provider text not null,
+  refund_id text not null,
+  order_id text not null,
+  student_refund_id bigint not null,
+  created_at timestamp with time zone default now() not null
+);
+
+alter table private.payment_refunds add constraint payment_refunds_pkey PRIMARY KEY (provider, refund_id);
+
+alter table private.payment_refunds add constraint payment_refunds_refund_id_length CHECK (char_length(refund_id) >= 1 AND char_length(refund_id) <= 200);
+
+CREATE INDEX payment_refunds_order ON private.payment_refunds USING btree (provider, order_id);
+
+CREATE INDEX payment_refunds_student_refund ON private.payment_refunds USING btree (student_refund_id);
+
+comment on table private.payment_refunds is 'Each refund a provider told us of, and the student_refunds row it became';
+
 create table private.pending_logins (
   user_id uuid not null,
   manager_id uuid not null,
@@ -248,6 +288,18 @@ CREATE TRIGGER idempotency_keys_set_updated_at BEFORE UPDATE ON private.idempote
 
 revoke all on table private.idempotency_keys from public, anon, authenticated, service_role;
 grant delete, insert, select, update on table private.idempotency_keys to service_role;
+
+alter table private.payment_orders add constraint payment_orders_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id);
+
+revoke all on table private.payment_orders from public, anon, authenticated, service_role;
+grant insert, select on table private.payment_orders to service_role;
+
+alter table private.payment_refunds add constraint payment_refunds_order FOREIGN KEY (provider, order_id) REFERENCES private.payment_orders(provider, order_id);
+
+alter table private.payment_refunds add constraint payment_refunds_student_refund_id_fkey FOREIGN KEY (student_refund_id) REFERENCES public.student_refunds(id);
+
+revoke all on table private.payment_refunds from public, anon, authenticated, service_role;
+grant insert, select on table private.payment_refunds to service_role;
 
 revoke all on table private.pending_logins from public, anon, authenticated, service_role;
 

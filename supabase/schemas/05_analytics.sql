@@ -115,7 +115,10 @@ create table analytics.settings (
   language text default 'ru'::text not null,
   max_payment_amount numeric(12,2) default 10000000 not null,
   student_creations_per_minute integer default 60 not null,
-  partial_refund_ends_access boolean default false not null
+  partial_refund_ends_access boolean default false not null,
+  default_order_manager uuid,
+  stalled_after_days integer default 7 not null,
+  webhook_failures_before_pause integer default 20 not null
 );
 
 alter table analytics.settings add constraint settings_language_known CHECK (language = ANY (ARRAY['ru'::text, 'en'::text]));
@@ -126,18 +129,28 @@ alter table analytics.settings add constraint settings_pkey PRIMARY KEY (id);
 
 alter table analytics.settings add constraint settings_single_row CHECK (id);
 
+alter table analytics.settings add constraint settings_stalled_after_days_range CHECK (stalled_after_days >= 1 AND stalled_after_days <= 365);
+
 alter table analytics.settings add constraint settings_student_creations_per_minute_positive CHECK (student_creations_per_minute > 0);
 
 alter table analytics.settings add constraint settings_time_zone_known CHECK (('2000-01-01 00:00:00+00'::timestamp with time zone AT TIME ZONE time_zone) IS NOT NULL);
+
+alter table analytics.settings add constraint settings_webhook_failures_before_pause_positive CHECK (webhook_failures_before_pause > 0);
+
+comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none (null: the first admin).';
 
 comment on column analytics.settings.language is 'The language of the e-mails to students: ru or en.';
 
 comment on column analytics.settings.max_payment_amount is 'The largest payment one sale may record: a typo or a hostile manager cannot buy rank 1 or break the sums.';
 
+comment on column analytics.settings.stalled_after_days is 'A student who has not watched for this many days is reported once as student.stalled.';
+
 comment on column analytics.settings.student_creations_per_minute is 'How many students one manager may create in any 60 seconds; beyond it creation answers 429.';
 
-insert into analytics.settings (id, language, time_zone, max_payment_amount, partial_refund_ends_access, student_creations_per_minute)
-values (true, 'ru', 'Asia/Almaty', 10000000, false, 60);
+comment on column analytics.settings.webhook_failures_before_pause is 'Failed delivery attempts in a row after which a webhook endpoint is paused until an admin resumes it.';
+
+insert into analytics.settings (id, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, student_creations_per_minute, webhook_failures_before_pause)
+values (true, 'ru', 'Asia/Almaty', 10000000, 7, null, false, 60, 20);
 
 CREATE OR REPLACE FUNCTION analytics.caller_scope(requested_manager uuid)
  RETURNS uuid
@@ -845,6 +858,8 @@ grant select on table analytics.manager_student_statuses to service_role;
 
 revoke all on table analytics.refresh_log from public, anon, authenticated, service_role;
 grant select on table analytics.refresh_log to service_role;
+
+alter table analytics.settings add constraint settings_default_order_manager_fkey FOREIGN KEY (default_order_manager) REFERENCES public.users(id) ON DELETE SET NULL;
 
 CREATE TRIGGER settings_set_updated_at BEFORE UPDATE ON analytics.settings FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 

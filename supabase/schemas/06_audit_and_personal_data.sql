@@ -112,6 +112,9 @@ begin
   where student_id = person;
   delete from private.email_outbox where user_id = person;
   delete from private.idempotency_keys where resource_id = person;
+  -- The events about the person, with their deliveries and attempts (the CRM keeps what it received).
+  delete from private.webhook_events where student_id = person;
+  delete from private.stall_notices where student_id = person;
   return erased;
 end;
 $function$;

@@ -9,6 +9,9 @@ import { createMigratedDatabase } from "./database.ts";
 export const jwtSecret = "test-only-jwt-secret-with-at-least-32-characters";
 /** The project's secret key in the tests (what a scheduler presents). */
 export const serviceKey = "sb_secret_test_only_service_key";
+/** The payment providers' secrets, as function secrets (payments function). */
+export const standardWebhooksSecret = `whsec_${btoa("test-only-standard-webhooks-secret!")}`;
+export const cloudPaymentsSecret = "test-only-cloudpayments-api-secret";
 export const signingKeys = await generateKeyPair("ES256", { extractable: true });
 export const signingKeyId = "test-es256";
 
@@ -19,6 +22,8 @@ Deno.env.set("AUTH_ADMIN", "local");
 // Enough connections for ten requests to wait at one lock at once (tests/support/barrier.ts).
 Deno.env.set("DB_POOL_SIZE", "16");
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: serviceKey }));
+Deno.env.set("PAYMENTS_STANDARD_SECRET", standardWebhooksSecret);
+Deno.env.set("CLOUDPAYMENTS_API_SECRET", cloudPaymentsSecret);
 Deno.env.set(
   "SUPABASE_JWKS",
   JSON.stringify({

@@ -52,11 +52,14 @@ export function withRequestOrigin<T>(headers: Headers, requestId: string, work: 
   );
 }
 
+/** Who acts when no staff member does: a payment provider's signed notification (payments function). */
+export const paymentProvider = { id: null, role: "service" } as const;
+
 /** Writes one audit row for `actor`'s action on a student, in `tx`. */
 export async function audit(
   tx: Transaction,
   entry: {
-    actor: AuthUser;
+    actor: Pick<AuthUser, "role"> & { id: string | null } | typeof paymentProvider;
     action: AuditAction;
     studentId: string;
     changes?: Record<string, FieldChange>;

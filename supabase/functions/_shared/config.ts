@@ -73,6 +73,13 @@ export interface Config {
    * the video it already has; new URLs are refused at once. The player renews its URL before it runs out.
    */
   videoUrlSeconds: number;
+  /**
+   * The Standard Webhooks secret (`whsec_…`) a checkout or CRM signs paid orders with
+   * (PAYMENTS_STANDARD_SECRET); without it, POST /payments/webhook/standard answers 503.
+   */
+  paymentsStandardSecret?: string;
+  /** CloudPayments' API secret, the HMAC key of its notifications (CLOUDPAYMENTS_API_SECRET). */
+  cloudPaymentsApiSecret?: string;
 }
 
 const optionalText = z.string().optional().transform((text) => text || undefined);
@@ -149,6 +156,14 @@ const Environment = z.object({
   ),
   VIDEO_URL_SECONDS: z.coerce.number("must be a whole number of seconds from 10 to 86400").int().min(10)
     .max(86_400).default(300),
+  PAYMENTS_STANDARD_SECRET: optionalText.pipe(
+    z.string().regex(
+      /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/,
+      "must be a Standard Webhooks secret (whsec_ and base64)",
+    )
+      .optional(),
+  ),
+  CLOUDPAYMENTS_API_SECRET: optionalText,
 }).superRefine((env, context) => {
   if (!env.SUPABASE_DB_URL && !env.DATABASE_URL) {
     context.addIssue({ code: "custom", path: ["SUPABASE_DB_URL"], message: "or DATABASE_URL must be set" });
@@ -196,6 +211,8 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     ],
     videoBucket: e.VIDEO_BUCKET,
     videoUrlSeconds: e.VIDEO_URL_SECONDS,
+    paymentsStandardSecret: e.PAYMENTS_STANDARD_SECRET,
+    cloudPaymentsApiSecret: e.CLOUDPAYMENTS_API_SECRET,
   };
 }
 

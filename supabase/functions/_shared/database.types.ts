@@ -159,6 +159,70 @@ export type Database = {
         };
         Relationships: [];
       };
+      "payment_orders": {
+        Row: {
+          "amount": number;
+          "created_at": string;
+          "currency": string | null;
+          "order_id": string;
+          "provider": string;
+          "student_id": string;
+          "transaction_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "created_at"?: string;
+          "currency"?: string | null;
+          "order_id": string;
+          "provider": string;
+          "student_id": string;
+          "transaction_id"?: string | null;
+        };
+        Update: {
+          "amount"?: number;
+          "created_at"?: string;
+          "currency"?: string | null;
+          "order_id"?: string;
+          "provider"?: string;
+          "student_id"?: string;
+          "transaction_id"?: string | null;
+        };
+        Relationships: [];
+      };
+      "payment_refunds": {
+        Row: {
+          "created_at": string;
+          "order_id": string;
+          "provider": string;
+          "refund_id": string;
+          "student_refund_id": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "order_id": string;
+          "provider": string;
+          "refund_id": string;
+          "student_refund_id": number;
+        };
+        Update: {
+          "created_at"?: string;
+          "order_id"?: string;
+          "provider"?: string;
+          "refund_id"?: string;
+          "student_refund_id"?: number;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "payment_refunds_order";
+            columns: ["provider", "order_id"];
+            isOneToOne: false;
+            referencedRelation: "payment_orders";
+            referencedColumns: ["provider", "order_id"];
+          },
+        ];
+      };
       "pending_logins": {
         Row: {
           "created_at": string;
@@ -175,6 +239,190 @@ export type Database = {
           "created_at"?: string;
           "manager_id"?: string;
           "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "stall_notices": {
+        Row: {
+          "inactive_since": string;
+          "notified_at": string;
+          "student_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "inactive_since": string;
+          "notified_at"?: string;
+          "student_id": string;
+        };
+        Update: {
+          "inactive_since"?: string;
+          "notified_at"?: string;
+          "student_id"?: string;
+        };
+        Relationships: [];
+      };
+      "webhook_attempts": {
+        Row: {
+          "attempted_at": string;
+          "delivery_id": number;
+          "duration_ms": number;
+          "error": string | null;
+          "id": number;
+          "response_body": string | null;
+          "response_status": number | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempted_at"?: string;
+          "delivery_id": number;
+          "duration_ms": number;
+          "error"?: string | null;
+          "id"?: never;
+          "response_body"?: string | null;
+          "response_status"?: number | null;
+        };
+        Update: {
+          "attempted_at"?: string;
+          "delivery_id"?: number;
+          "duration_ms"?: number;
+          "error"?: string | null;
+          "id"?: never;
+          "response_body"?: string | null;
+          "response_status"?: number | null;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "webhook_attempts_delivery_id_fkey";
+            columns: ["delivery_id"];
+            isOneToOne: false;
+            referencedRelation: "webhook_deliveries";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "webhook_deliveries": {
+        Row: {
+          "attempts": number;
+          "created_at": string;
+          "delivered_at": string | null;
+          "endpoint_id": string;
+          "event_id": number;
+          "id": number;
+          "last_attempt_at": string | null;
+          "next_attempt_at": string;
+          "status": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "attempts"?: number;
+          "created_at"?: string;
+          "delivered_at"?: string | null;
+          "endpoint_id": string;
+          "event_id": number;
+          "id"?: never;
+          "last_attempt_at"?: string | null;
+          "next_attempt_at"?: string;
+          "status"?: string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "attempts"?: number;
+          "created_at"?: string;
+          "delivered_at"?: string | null;
+          "endpoint_id"?: string;
+          "event_id"?: number;
+          "id"?: never;
+          "last_attempt_at"?: string | null;
+          "next_attempt_at"?: string;
+          "status"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "webhook_deliveries_endpoint_id_fkey";
+            columns: ["endpoint_id"];
+            isOneToOne: false;
+            referencedRelation: "webhook_endpoints";
+            referencedColumns: ["id"];
+          },
+          {
+            foreignKeyName: "webhook_deliveries_event_id_fkey";
+            columns: ["event_id"];
+            isOneToOne: false;
+            referencedRelation: "webhook_events";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "webhook_endpoints": {
+        Row: {
+          "consecutive_failures": number;
+          "created_at": string;
+          "created_by": string | null;
+          "description": string | null;
+          "disabled_at": string | null;
+          "event_types": (string)[];
+          "id": string;
+          "paused_at": string | null;
+          "sealed_secret": string;
+          "updated_at": string;
+          "url": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "consecutive_failures"?: number;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "description"?: string | null;
+          "disabled_at"?: string | null;
+          "event_types": (string)[];
+          "id"?: string;
+          "paused_at"?: string | null;
+          "sealed_secret": string;
+          "updated_at"?: string;
+          "url": string;
+        };
+        Update: {
+          "consecutive_failures"?: number;
+          "created_at"?: string;
+          "created_by"?: string | null;
+          "description"?: string | null;
+          "disabled_at"?: string | null;
+          "event_types"?: (string)[];
+          "id"?: string;
+          "paused_at"?: string | null;
+          "sealed_secret"?: string;
+          "updated_at"?: string;
+          "url"?: string;
+        };
+        Relationships: [];
+      };
+      "webhook_events": {
+        Row: {
+          "created_at": string;
+          "data": NonNullable<Json>;
+          "event_type": string;
+          "fanned_out": boolean;
+          "id": number;
+          "student_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "data": NonNullable<Json>;
+          "event_type": string;
+          "fanned_out"?: boolean;
+          "id"?: never;
+          "student_id"?: string | null;
+        };
+        Update: {
+          "created_at"?: string;
+          "data"?: NonNullable<Json>;
+          "event_type"?: string;
+          "fanned_out"?: boolean;
+          "id"?: never;
+          "student_id"?: string | null;
         };
         Relationships: [];
       };
@@ -208,11 +456,14 @@ export type Database = {
         }[];
       };
       "erase_person": { Args: { "person": string }; Returns: string };
+      "event_lesson": { Args: { "lesson": number }; Returns: Json };
+      "event_student": { Args: { "student": string }; Returns: Json };
       "housekeeping": { Args: Record<PropertyKey, never>; Returns: Json };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "localize": { Args: { "language": string; "value": Json }; Returns: string };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
       "person_export": { Args: { "person": string }; Returns: Json };
+      "prepare_webhooks": { Args: Record<PropertyKey, never>; Returns: Json };
       "record_heartbeats": {
         Args: {
           "batch": Json;

@@ -39,7 +39,7 @@ export const ErrorBody = z.object({
 export const timestamp = z.iso.datetime({ offset: true });
 
 /** Who may call a route. */
-export type Access = "student" | "manager" | "admin" | "service" | "public";
+export type Access = "student" | "manager" | "admin" | "service" | "provider" | "public";
 
 type ErrorStatus = 400 | 403 | 404 | 409 | 422 | 429 | 502;
 
@@ -191,12 +191,13 @@ const accessNote: Record<Access, string> = {
   manager: "Managers and admins.",
   admin: "Admins only.",
   service: "Server to server: a secret key.",
+  provider: "A payment provider's signed notification: no token; the signature is the credential.",
   public: "Public: no token.",
 };
 
 /** Describes one route for the OpenAPI document (a middleware that does nothing at request time). */
 export function describe(route: RouteDescription) {
-  const authenticated = route.access !== "public";
+  const authenticated = route.access !== "public" && route.access !== "provider";
   const okHeaders: Record<string, unknown> = {
     ...requestIdHeader,
     ...route.okHeaders,
@@ -222,6 +223,12 @@ export function describe(route: RouteDescription) {
     };
   }
   responses[400] = errorFor(400, route.errors?.[400]);
+  if (route.access === "provider") {
+    responses[401] = errorResponse(
+      401,
+      "`invalid_signature`: the signature is missing, wrong or stale; nothing was done.",
+    );
+  }
   if (authenticated) {
     responses[401] = errorFor(401);
     responses[403] = errorFor(403, route.errors?.[403]);
@@ -234,7 +241,9 @@ export function describe(route: RouteDescription) {
 
   const parameters: (OpenAPIV3_1.ParameterObject | OpenAPIV3_1.ReferenceObject)[] = [
     { $ref: "#/components/parameters/RequestId" },
-    ...(route.access === "service" ? [] : [{ $ref: "#/components/parameters/ApiKey" }]),
+    ...(route.access === "service" || route.access === "provider"
+      ? []
+      : [{ $ref: "#/components/parameters/ApiKey" }]),
     ...(route.etag ? [{ $ref: "#/components/parameters/IfNoneMatch" }] : []),
     ...(route.language ? [acceptLanguageHeader] : []),
     ...(route.headers ?? []),
@@ -242,7 +251,7 @@ export function describe(route: RouteDescription) {
   return describeRoute({
     summary: route.summary,
     description: [accessNote[route.access], route.description].filter(Boolean).join(" "),
-    security: route.access === "public"
+    security: route.access === "public" || route.access === "provider"
       ? []
       : route.access === "service"
       ? [{ secretKey: [] }]

@@ -7,6 +7,8 @@ import { z } from "zod";
 import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { activity, logActivity } from "../_shared/activity.ts";
+import { verificationUrl } from "../_shared/certificates.ts";
+import { emitEvent } from "../_shared/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
 import { timestamp } from "../_shared/openapi.ts";
@@ -195,6 +197,13 @@ async function markLessonCompleted(tx: Transaction, userId: string, student: Stu
       watch_percentage: Number(lesson.watch_percentage),
     }),
   );
+  await emitEvent(
+    tx,
+    "lesson.completed",
+    userId,
+    { watch_percentage: Number(lesson.watch_percentage) },
+    lesson.id,
+  );
 }
 
 /**
@@ -319,14 +328,16 @@ async function issueCertificate(
   userId: string,
   student: Student,
 ) {
-  const [certificate] = await tx<Pick<Row<"certificates">, "certificate_number">[]>`
+  const [certificate] = await tx<
+    Pick<Row<"certificates">, "certificate_number" | "issued_at" | "verification_code">[]
+  >`
     insert into public.certificates (user_id, certificate_number, full_name, course)
     select ${userId},
            format('TW-%s-%s', to_char(now(), 'YYYY'), lpad(nextval('private.certificate_number_seq')::text, 6, '0')),
            ${student.full_name},
            private.course_snapshot()
     on conflict (user_id) do nothing
-    returning certificate_number`;
+    returning certificate_number, issued_at, verification_code`;
   if (!certificate) return;
   await tx`
     update public.tripwire_user_profile set certificate_issued_at = now(), current_module_id = null
@@ -341,6 +352,13 @@ async function issueCertificate(
       certificate_number: certificate.certificate_number,
     }),
   );
+  await emitEvent(tx, "course.completed", userId, {
+    certificate: {
+      number: certificate.certificate_number,
+      issued_at: certificate.issued_at.toISOString(),
+      verification_url: verificationUrl(certificate.certificate_number, certificate.verification_code),
+    },
+  });
 }
 
 type CompletionRow =

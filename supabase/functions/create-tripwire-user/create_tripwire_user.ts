@@ -4,7 +4,8 @@
  * transaction, the login deleted again if that transaction fails, the welcome e-mail after commit.
  */
 import { z } from "zod";
-import { audit, personal } from "../_shared/audit.ts";
+import { audit, paymentProvider, personal } from "../_shared/audit.ts";
+import { emitEvent } from "../_shared/events.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { activity } from "../_shared/activity.ts";
@@ -71,6 +72,14 @@ export interface CreationResult {
   body: CreatedStudent;
   /** True when this is the stored answer to an earlier request with the same Idempotency-Key. */
   replayed: boolean;
+}
+
+/** The paid order a student comes from (payments function): recorded with the student, once per order. */
+export interface PaidOrder {
+  provider: "standard" | "cloudpayments";
+  orderId: string;
+  currency: string | null;
+  transactionId: string | null;
 }
 
 export interface CreationDependencies {
@@ -239,6 +248,7 @@ export async function createTripwireUser(
   input: NewStudent,
   idempotencyKey?: string,
   deps: CreationDependencies = defaultDependencies(),
+  order?: PaidOrder,
 ): Promise<CreationResult> {
   const userId = crypto.randomUUID();
   const keyScope = idempotencyKey
@@ -258,7 +268,7 @@ export async function createTripwireUser(
   }
 
   try {
-    return await createStudent(manager, input, userId, keyScope, deps);
+    return await createStudent(manager, input, userId, keyScope, deps, order);
   } catch (error) {
     if (keyScope) await releaseKey(deps.sql, keyScope).catch(() => {});
     throw error;
@@ -284,6 +294,7 @@ async function createStudent(
   userId: string,
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
+  order: PaidOrder | undefined,
 ): Promise<CreationResult> {
   // One statement before anything is written: the academy's ceiling on a sale, a cheap early answer for the
   // common duplicate (the unique constraints below remain the guarantee), and this manager's admissions in
@@ -344,7 +355,7 @@ async function createStudent(
   let written: Awaited<ReturnType<typeof writeStudentOrDeleteLogin>>;
   try {
     await createLogin(manager, input, userId, password, deps);
-    written = await writeStudentOrDeleteLogin(manager, input, userId, password, keyScope, deps);
+    written = await writeStudentOrDeleteLogin(manager, input, userId, password, keyScope, deps, order);
   } catch (error) {
     await releaseAdmission(deps.sql, manager.id, check.admitted_at).catch(() => {});
     throw error;
@@ -419,6 +430,7 @@ async function writeStudentOrDeleteLogin(
   password: string,
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
+  order: PaidOrder | undefined,
 ): Promise<{ created: CreatedStudent; outboxId: string | null; language: Language }> {
   const sealedForEmail = input.send_welcome_email
     ? await sealPassword(password, emailSealContext("welcome", userId))
@@ -432,10 +444,18 @@ async function writeStudentOrDeleteLogin(
       if (!row || row.lesson_id === null) {
         throw new Error("The course has no module with a lesson: seed tripwire_modules and tripwire_lessons");
       }
+      if (order) {
+        await tx`
+          insert into private.payment_orders (provider, order_id, student_id, amount, currency, transaction_id)
+          values (${order.provider}, ${order.orderId}, ${userId}, ${input.payment_amount}, ${order.currency},
+                  ${order.transactionId})`;
+      }
+      await emitEvent(tx, "student.created", userId, { source: order ? "order" : "manager" });
       await audit(tx, {
-        actor: manager,
+        actor: order ? paymentProvider : manager,
         action: "student.created",
         studentId: userId,
+        ...(order ? { reason: `Paid order ${order.provider}:${order.orderId}` } : {}),
         changes: {
           status: { before: null, after: "active" },
           payment_amount: { before: null, after: input.payment_amount },

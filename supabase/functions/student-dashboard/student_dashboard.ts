@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { assertRole, isRevoked, revokedStatuses, type Role, studentStatuses } from "../_shared/auth.ts";
-import { config } from "../_shared/config.ts";
+import { verificationUrl } from "../_shared/certificates.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
@@ -80,13 +80,6 @@ export const StudentDashboard = z.object({
   }).nullable(),
 }).meta({ id: "StudentDashboard" });
 export type StudentDashboard = z.output<typeof StudentDashboard>;
-
-/** Where anyone verifies a certificate: the public route of complete-lesson, with the number and code. */
-function verificationUrl(certificateNumber: string, code: string): string {
-  const path = `/functions/v1/complete-lesson/certificate/${encodeURIComponent(certificateNumber)}/${code}`;
-  const base = config().supabaseUrl;
-  return base ? new URL(path, base).toString() : path;
-}
 
 /** The signed-in student's dashboard; anyone but a student → 403. */
 export async function getDashboard(

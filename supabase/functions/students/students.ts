@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import { activity, activityDetails, logActivity } from "../_shared/activity.ts";
-import { audit, secret } from "../_shared/audit.ts";
+import { emitEvent } from "../_shared/events.ts";
+import { audit, paymentProvider, secret } from "../_shared/audit.ts";
 import { type AuthUser, type StudentStatus, studentStatuses } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
@@ -339,6 +340,7 @@ async function refundInTransaction(
   caller: AuthUser,
   studentId: string,
   refund: Refund,
+  viaOrder: ProviderRefund | undefined,
 ): Promise<StudentSummary> {
   const student = await lockStudent(tx, caller, studentId);
   const [money] = await tx<
@@ -368,6 +370,12 @@ async function refundInTransaction(
     with refund as (
       insert into public.student_refunds (user_id, refunded_by, amount, reason)
       values (${studentId}, ${caller.id}, ${refund.amount}, ${refund.reason})
+      returning id
+    ),
+    from_order as (
+      insert into private.payment_refunds (provider, refund_id, order_id, student_refund_id)
+      select ${viaOrder?.provider ?? null}, ${viaOrder?.refundId ?? null}, ${viaOrder?.orderId ?? null}, id
+      from refund where ${viaOrder !== undefined}::boolean
     )
     select s.partial_refund_ends_access from analytics.settings s`;
   const endsAccess = (full || partial_refund_ends_access) && student.status !== "refunded";
@@ -381,7 +389,7 @@ async function refundInTransaction(
       returning revoked_at`;
   }
   await audit(tx, {
-    actor: caller,
+    actor: viaOrder ? paymentProvider : caller,
     action: "student.refunded",
     studentId,
     reason: refund.reason,
@@ -404,13 +412,24 @@ async function refundInTransaction(
       reason: refund.reason,
     }),
   );
+  await emitEvent(tx, "student.refunded", studentId, {
+    refund: { amount: Number(refund.amount).toFixed(2), reason: refund.reason, full },
+  });
   return await summaryAfter(tx, studentId);
+}
+
+/** A refund a payment provider told of (payments function): recorded with the refund, once per refund id. */
+export interface ProviderRefund {
+  provider: "standard" | "cloudpayments";
+  orderId: string;
+  refundId: string;
 }
 
 /**
  * A refund. With an `Idempotency-Key`, a retry answers the first refund and takes nothing more; two
  * refunds at once are taken one after the other (the student's row is locked), so together they never
- * exceed what was paid.
+ * exceed what was paid. `viaOrder`: the provider's refund of a paid order, taken in the name of the sale's
+ * manager (`caller`) and audited as the provider's.
  */
 export async function refundStudent(
   caller: AuthUser,
@@ -418,10 +437,11 @@ export async function refundStudent(
   refund: Refund,
   idempotencyKey?: string,
   sql: Sql = db(),
+  viaOrder?: ProviderRefund,
 ): Promise<{ body: StudentSummary; replayed: boolean }> {
   if (!idempotencyKey) {
     return {
-      body: await withTransaction((tx) => refundInTransaction(tx, caller, studentId, refund), sql),
+      body: await withTransaction((tx) => refundInTransaction(tx, caller, studentId, refund, viaOrder), sql),
       replayed: false,
     };
   }
@@ -435,7 +455,7 @@ export async function refundStudent(
   if (claim.kind === "replay") return { body: claim.response.body as StudentSummary, replayed: true };
   try {
     const body = await withTransaction(async (tx) => {
-      const summary = await refundInTransaction(tx, caller, studentId, refund);
+      const summary = await refundInTransaction(tx, caller, studentId, refund, viaOrder);
       await completeKey(tx, scope, { status: 200, body: summary, sealedPassword: null });
       return summary;
     }, sql);
@@ -501,6 +521,9 @@ function changeStatus(
       studentId,
       activity(rule.event, { student_name: student.full_name, reason: change.reason }),
     );
+    if (rule.event === "student_suspended") {
+      await emitEvent(tx, "student.suspended", studentId, { reason: change.reason });
+    }
     return await summaryAfter(tx, studentId);
   }, sql);
 }

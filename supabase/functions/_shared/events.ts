@@ -1,0 +1,106 @@
+/**
+ * Events out (docs/architecture.md, "Events out"): what students do, for the academy's CRM. An event is a row of
+ * private.webhook_events written in the transaction that causes it (the outbox), so it exists exactly when its
+ * cause committed; the scheduler delivers it later (webhooks function), so a request never waits for an endpoint.
+ */
+import { z } from "zod";
+import type postgres from "postgres";
+import type { Transaction } from "./db.ts";
+import { timestamp } from "./openapi.ts";
+
+/** Every event type, as `webhook_events_type_known` and `webhook_endpoints_event_types_known` allow them. */
+export const eventTypes = [
+  "student.created",
+  "lesson.started",
+  "lesson.completed",
+  "course.completed",
+  "student.stalled",
+  "student.refunded",
+  "student.suspended",
+] as const;
+export type EventType = (typeof eventTypes)[number];
+export const EventTypeSchema = z.enum(eventTypes);
+
+const money = z.string().regex(/^\d+\.\d{2}$/).meta({ description: 'A decimal amount, e.g. "490.00".' });
+
+/** What every event says of its student (SQL `private.event_student`, read in the causing transaction). */
+export const EventStudent = z.object({
+  id: z.uuid(),
+  email: z.string(),
+  full_name: z.string(),
+  phone: z.string().nullable(),
+  status: z.enum(["active", "completed", "suspended", "refunded"]),
+  manager_id: z.uuid(),
+  payment_amount: z.number(),
+  refunded_amount: z.number(),
+  created_at: z.string(),
+  last_activity_at: z.string().nullable(),
+  order: z.object({ provider: z.string(), order_id: z.string() }).nullable().meta({
+    description: "The paid order the student came from (payments webhook); null for a manager's sale.",
+  }),
+}).meta({ id: "EventStudent" });
+
+const lesson = z.object({ id: z.number().int(), title: z.string(), module_id: z.number().int() });
+
+/** `data` of each event type: what the endpoint receives besides `type` and `timestamp`. */
+export const eventData = {
+  "student.created": z.object({
+    student: EventStudent,
+    source: z.enum(["manager", "order"]).meta({ description: "A manager's form, or a paid order." }),
+  }),
+  "lesson.started": z.object({ student: EventStudent, lesson }),
+  "lesson.completed": z.object({
+    student: EventStudent,
+    lesson,
+    watch_percentage: z.number().min(0).max(100),
+  }),
+  "course.completed": z.object({
+    student: EventStudent,
+    certificate: z.object({
+      number: z.string(),
+      issued_at: z.string(),
+      verification_url: z.string().meta({ description: "The public page that verifies it." }),
+    }),
+  }),
+  "student.stalled": z.object({
+    student: EventStudent,
+    inactive_since: z.string().meta({
+      description: "The last watching, or the creation if she never watched.",
+    }),
+    stalled_after_days: z.number().int(),
+  }),
+  "student.refunded": z.object({
+    student: EventStudent,
+    refund: z.object({ amount: money, reason: z.string(), full: z.boolean() }),
+  }),
+  "student.suspended": z.object({ student: EventStudent, reason: z.string() }),
+} satisfies Record<EventType, z.ZodType>;
+
+/** A delivered event's body, as Standard Webhooks shapes it: `type`, `timestamp`, `data`. */
+export const EventPayload = z.object({
+  type: EventTypeSchema,
+  timestamp,
+  data: z.record(z.string(), z.unknown()),
+}).meta({ id: "EventPayload" });
+export type EventPayload = z.output<typeof EventPayload>;
+
+/**
+ * Writes one event about `studentId` in `tx`: its `data` is the student as the transaction now sees it
+ * (`private.event_student`), the lesson when one is named (`private.event_lesson`), and `details`. The two
+ * events SQL causes (lesson.started in the heartbeat, student.stalled in the scheduler) are written there.
+ */
+export async function emitEvent(
+  tx: Transaction,
+  type: Exclude<EventType, "lesson.started" | "student.stalled">,
+  studentId: string,
+  details: Record<string, postgres.JSONValue>,
+  lessonId: number | null = null,
+): Promise<void> {
+  await tx`
+    insert into private.webhook_events (event_type, student_id, data)
+    values (${type}, ${studentId},
+            jsonb_build_object('student', private.event_student(${studentId}))
+              || case when ${lessonId}::int is null then '{}'::jsonb
+                      else jsonb_build_object('lesson', private.event_lesson(${lessonId}::int)) end
+              || ${tx.json(details)}::jsonb)`;
+}

@@ -1,0 +1,186 @@
+/**
+ * CloudPayments (developers.cloudpayments.ru, "Уведомления"): each notification is a POST to the URL set for its
+ * kind in the merchant's dashboard — here `/payments/webhook/cloudpayments/{check|pay|fail|confirm|refund|cancel}`
+ * — as `application/x-www-form-urlencoded` (or JSON, if so configured), signed in the `Content-HMAC` header:
+ * base64 of HMAC-SHA256 over the raw body with the site's API secret (CLOUDPAYMENTS_API_SECRET). The answer is
+ * HTTP 200 with `{"code": 0}` when accepted; for Check a non-zero code declines the payment: 10 a bad order
+ * number, 11 a bad account (the e-mail), 12 a bad amount, 13 a payment that cannot be accepted. A notification
+ * that gets no 200 is sent again, so a fault here answers 5xx and the provider retries; a request whose signature
+ * is wrong did not come from CloudPayments and gets 401.
+ */
+import { z } from "zod";
+import { config } from "../_shared/config.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { log } from "../_shared/log.ts";
+import { checkOrder, createFromOrder, type OrderNotice, refundFromOrder } from "./orders.ts";
+
+export const cloudPaymentsNotifications = ["check", "pay", "fail", "confirm", "refund", "cancel"] as const;
+export type CloudPaymentsNotification = (typeof cloudPaymentsNotifications)[number];
+
+/** CloudPayments' answer codes (the documented ones this route gives). */
+export const CloudPaymentsAnswer = z.object({
+  code: z.union([z.literal(0), z.literal(10), z.literal(11), z.literal(12), z.literal(13)]).meta({
+    description:
+      "0 accepted; 10 bad order number (InvoiceId); 11 bad account (AccountId/Email); 12 bad amount; " +
+      "13 the payment cannot be accepted.",
+  }),
+}).meta({ id: "CloudPaymentsAnswer" });
+export type CloudPaymentsAnswer = z.output<typeof CloudPaymentsAnswer>;
+
+const encoder = new TextEncoder();
+
+/** The HMAC CloudPayments sends, checked in constant time; 401 `invalid_signature` otherwise. */
+async function verifySignature(body: string, headers: Headers): Promise<void> {
+  const secret = config().cloudPaymentsApiSecret;
+  if (!secret) throw new HttpError(503, "provider_not_configured", "CLOUDPAYMENTS_API_SECRET is not set");
+  const presented = headers.get("content-hmac") ?? headers.get("x-content-hmac");
+  if (!presented) throw new HttpError(401, "invalid_signature", "Content-HMAC is missing");
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    [
+      "verify",
+    ],
+  );
+  let signature: Uint8Array<ArrayBuffer>;
+  try {
+    signature = Uint8Array.from(atob(presented.trim()), (char) => char.charCodeAt(0));
+  } catch {
+    throw new HttpError(401, "invalid_signature", "Content-HMAC is not base64");
+  }
+  // crypto.subtle.verify compares in constant time.
+  if (!await crypto.subtle.verify("HMAC", key, signature, encoder.encode(body))) {
+    throw new HttpError(401, "invalid_signature", "Content-HMAC does not match the body");
+  }
+}
+
+/** The notification's fields, from a form body (the default) or a JSON one. */
+function fieldsOf(body: string, contentType: string | undefined): Record<string, unknown> {
+  if (contentType?.includes("application/json")) {
+    try {
+      const parsed = JSON.parse(body);
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed;
+    } catch {
+      // reported below
+    }
+    throw new HttpError(400, "validation_failed", "body: not a JSON object", [
+      { path: "body", message: "not a JSON object" },
+    ]);
+  }
+  return Object.fromEntries(new URLSearchParams(body));
+}
+
+const text = (value: unknown) => value === undefined || value === null ? "" : String(value).trim();
+
+/** `Data`: the merchant's own JSON given to the widget (a string in a form body, an object in JSON). */
+function customData(value: unknown): Record<string, unknown> {
+  if (value && typeof value === "object") return value as Record<string, unknown>;
+  if (typeof value !== "string" || !value.trim()) return {};
+  try {
+    const parsed = JSON.parse(value);
+    return parsed && typeof parsed === "object" ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The amount as CloudPayments writes it ("490.00"; a comma is tolerated). */
+function amountOf(value: unknown): number {
+  const amount = Number(text(value).replace(",", "."));
+  return Number.isFinite(amount) ? amount : NaN;
+}
+
+function orderNotice(fields: Record<string, unknown>): OrderNotice {
+  const data = customData(fields.Data);
+  const accountEmail = text(fields.AccountId).includes("@") ? text(fields.AccountId) : "";
+  const email = text(data.email) || text(fields.Email) || accountEmail;
+  return {
+    provider: "cloudpayments",
+    orderId: text(fields.InvoiceId),
+    transactionId: text(fields.TransactionId) || null,
+    amount: amountOf(fields.Amount),
+    currency: text(fields.Currency) || null,
+    email,
+    // The cardholder's Latin name on the card is the last resort: the widget's Data should carry the real one.
+    fullName: text(data.full_name) || text(data.name) || text(fields.Name) || email.split("@")[0],
+    phone: text(data.phone) || null,
+    manager: { id: text(data.manager_id) || undefined, email: text(data.manager_email) || undefined },
+    sendWelcomeEmail: data.send_welcome_email !== false,
+    fields: { email: "Email", full_name: "Data.full_name", phone: "Data.phone", payment_amount: "Amount" },
+  };
+}
+
+/** The documented code for a refusal that retrying will not change; undefined for a fault worth a retry. */
+function codeFor(error: HttpError): CloudPaymentsAnswer["code"] | undefined {
+  if (error.code === "order_not_found") return 10;
+  if (error.code === "refund_exceeds_payment") return 12;
+  if (error.code === "email_exists") return 13;
+  if (error.code === "validation_failed") {
+    const path = (error.details as { path: string }[] | undefined)?.[0]?.path ?? "";
+    if (path === "InvoiceId") return 10;
+    if (path === "Email") return 11;
+    if (path === "Amount") return 12;
+    return 13;
+  }
+  return undefined;
+}
+
+/**
+ * One CloudPayments notification: Check admits or declines an order before the charge, Pay makes the student,
+ * Refund refunds; Fail, Confirm and Cancel change nothing here (a failed payment made nobody; this course's
+ * payments are single-step) and are acknowledged.
+ */
+export async function receiveCloudPayments(
+  notification: CloudPaymentsNotification,
+  body: string,
+  headers: Headers,
+): Promise<CloudPaymentsAnswer> {
+  await verifySignature(body, headers);
+  const fields = fieldsOf(body, headers.get("content-type") ?? undefined);
+  try {
+    if (notification === "fail" || notification === "confirm" || notification === "cancel") {
+      return { code: 0 };
+    }
+    if (!text(fields.InvoiceId)) {
+      throw new HttpError(400, "validation_failed", "InvoiceId: the order number is required", [
+        { path: "InvoiceId", message: "the order number is required" },
+      ]);
+    }
+    if (notification === "refund") {
+      const refundId = text(fields.TransactionId);
+      if (!refundId) {
+        throw new HttpError(400, "validation_failed", "TransactionId: required", [
+          { path: "TransactionId", message: "required" },
+        ]);
+      }
+      const outcome = await refundFromOrder({
+        provider: "cloudpayments",
+        orderId: text(fields.InvoiceId),
+        refundId,
+        amount: amountOf(fields.Amount),
+        reason: `CloudPayments refund ${refundId} of payment ${text(fields.PaymentTransactionId) || "?"}`,
+        fields: { amount: "Amount", reason: "TransactionId" },
+      });
+      log("info", "order_refund_received", { outcome: outcome.outcome, student_id: outcome.student_id });
+      return { code: 0 };
+    }
+    const notice = orderNotice(fields);
+    if (notification === "check") {
+      await checkOrder(notice);
+      return { code: 0 };
+    }
+    const outcome = await createFromOrder(notice);
+    log("info", "order_received", { outcome: outcome.outcome, student_id: outcome.student_id });
+    return { code: 0 };
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    // Refunded in full already (a manager's button came first): the books already say what the notice says.
+    if (error.code === "already_refunded") return { code: 0 };
+    const code = codeFor(error);
+    if (code === undefined) throw error;
+    log("warn", "cloudpayments_refused", { notification, code, reason: error.code, message: error.message });
+    return { code };
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The generic provider: any checkout or CRM that signs its webhooks the Standard Webhooks way (standardwebhooks.com:
+ * `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`), verified
+ * by the `standardwebhooks` library with PAYMENTS_STANDARD_SECRET. A timestamp more than five minutes off is
+ * refused (the library's tolerance), so a captured message cannot be replayed later; a replay inside the window
+ * is the same order again, which creates nothing. Any 2xx tells the sender to stop; anything else, to retry.
+ */
+import { Webhook, WebhookVerificationError } from "standardwebhooks";
+import { z } from "zod";
+import { config } from "../_shared/config.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { timestamp } from "../_shared/openapi.ts";
+import { validationError } from "../_shared/app.ts";
+import { createFromOrder, type OrderOutcome, refundFromOrder } from "./orders.ts";
+
+const amount = z.union([z.number(), z.string().regex(/^\d{1,10}(\.\d{1,2})?$/).transform(Number)])
+  .meta({ description: 'The amount paid, e.g. 490 or "490.00".' });
+const orderId = z.string().min(1).max(200).meta({
+  description: "The checkout's order id: one student per order.",
+});
+
+export const StandardOrderPaid = z.object({
+  type: z.literal("order.paid"),
+  timestamp,
+  data: z.object({
+    order_id: orderId,
+    amount,
+    currency: z.string().regex(/^[A-Z]{3}$/).nullish(),
+    customer: z.object({
+      email: z.string(),
+      full_name: z.string(),
+      phone: z.string().nullish(),
+    }),
+    metadata: z.object({
+      manager_id: z.string().optional(),
+      manager_email: z.string().optional(),
+    }).partial().nullish().meta({
+      description: "Who sold it: the manager credited; without one, the academy's default.",
+    }),
+    send_welcome_email: z.boolean().default(true),
+  }),
+}).meta({ id: "StandardOrderPaid" });
+
+export const StandardOrderRefunded = z.object({
+  type: z.literal("order.refunded"),
+  timestamp,
+  data: z.object({
+    order_id: orderId,
+    refund_id: z.string().min(1).max(200).meta({ description: "The refund's own id: taken once." }),
+    amount,
+    reason: z.string().min(1).max(500).default("Refunded by the payment provider"),
+  }),
+}).meta({ id: "StandardOrderRefunded" });
+
+/** The events this route acts on; any other type is acknowledged and ignored. */
+const StandardOrderEvent = z.discriminatedUnion("type", [StandardOrderPaid, StandardOrderRefunded]);
+const handledTypes: readonly string[] = ["order.paid", "order.refunded"];
+
+/** Verifies a Standard Webhooks message; 401 `invalid_signature` says why when it is not genuine. */
+function verified(body: string, headers: Headers): unknown {
+  const secret = config().paymentsStandardSecret;
+  if (!secret) {
+    throw new HttpError(503, "provider_not_configured", "PAYMENTS_STANDARD_SECRET is not set");
+  }
+  try {
+    return new Webhook(secret).verify(body, {
+      "webhook-id": headers.get("webhook-id") ?? "",
+      "webhook-timestamp": headers.get("webhook-timestamp") ?? "",
+      "webhook-signature": headers.get("webhook-signature") ?? "",
+    });
+  } catch (error) {
+    if (error instanceof WebhookVerificationError) {
+      throw new HttpError(
+        401,
+        "invalid_signature",
+        `Not a genuine Standard Webhooks message: ${error.message}`,
+      );
+    }
+    if (error instanceof SyntaxError) {
+      throw new HttpError(400, "validation_failed", "body: not JSON", [{
+        path: "body",
+        message: "not JSON",
+      }]);
+    }
+    throw error;
+  }
+}
+
+/** One signed order event: a paid order becomes a student, a refund refunds it; others are ignored. */
+export async function receiveStandard(body: string, headers: Headers): Promise<OrderOutcome> {
+  const message = verified(body, headers);
+  const type = (message as { type?: unknown })?.type;
+  if (typeof type !== "string" || !handledTypes.includes(type)) {
+    return { outcome: "ignored", student_id: null };
+  }
+  const parsed = StandardOrderEvent.safeParse(message);
+  if (!parsed.success) throw validationError(parsed.error.issues);
+  const event = parsed.data;
+  if (event.type === "order.refunded") {
+    return await refundFromOrder({
+      provider: "standard",
+      orderId: event.data.order_id,
+      refundId: event.data.refund_id,
+      amount: event.data.amount,
+      reason: event.data.reason,
+      fields: { amount: "data.amount", reason: "data.reason" },
+    });
+  }
+  const { data } = event;
+  return await createFromOrder({
+    provider: "standard",
+    orderId: data.order_id,
+    transactionId: headers.get("webhook-id"),
+    amount: data.amount,
+    currency: data.currency ?? null,
+    email: data.customer.email,
+    fullName: data.customer.full_name,
+    phone: data.customer.phone ?? null,
+    manager: { id: data.metadata?.manager_id, email: data.metadata?.manager_email },
+    sendWelcomeEmail: data.send_welcome_email,
+    fields: {
+      email: "data.customer.email",
+      full_name: "data.customer.full_name",
+      phone: "data.customer.phone",
+      payment_amount: "data.amount",
+    },
+  });
+}

@@ -1,0 +1,372 @@
+/**
+ * Events out (docs/architecture.md, "Events out"): the academy's endpoints, and the delivery of the events the
+ * causing transactions wrote (private.webhook_events). The scheduler's `POST /webhooks/deliver` queues a delivery
+ * per endpoint that takes an event's type, then sends the due ones signed as Standard Webhooks with the
+ * endpoint's secret; a 2xx delivers, anything else is retried with backoff and logged as an attempt; an
+ * endpoint that fails `webhook_failures_before_pause` times in a row is paused until an admin resumes it.
+ */
+import { Webhook } from "standardwebhooks";
+import { z } from "zod";
+import type { AuthUser } from "../_shared/auth.ts";
+import { db, type Sql } from "../_shared/db.ts";
+import { type EventType, eventTypes, EventTypeSchema } from "../_shared/events.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { typedText } from "../_shared/input.ts";
+import { describeError, log } from "../_shared/log.ts";
+import { timestamp } from "../_shared/openapi.ts";
+import { sealPassword, unsealPassword } from "../_shared/password.ts";
+
+/** Seconds before the 2nd, 3rd, … 8th attempt: a minute, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h). */
+export const retryBackoffSeconds = [60, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+/** After this many attempts a delivery is `failed` (an admin can resend it). */
+export const maxAttempts = retryBackoffSeconds.length + 1;
+/** An endpoint has this long to answer an attempt. */
+const attemptTimeoutMs = 10_000;
+/** Attempts in flight at once in one run. */
+const parallelAttempts = 8;
+/** A run sends for at most this long, so the minute's next run does not overlap it. */
+const runBudgetMs = 25_000;
+
+const secretPattern = /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/;
+const sealContext = (endpointId: string) => `webhook-endpoint:${endpointId}`;
+
+/** https anywhere; plain http only to this machine (a local CRM, the tests). */
+const endpointUrl = z.url({ protocol: /^https?$/ }).max(2000).refine((text) => {
+  const url = new URL(text);
+  return url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+}, "must be https (http only to localhost)").refine(
+  (text) => !new URL(text).username,
+  "must carry no credentials",
+);
+
+export const NewEndpoint = z.strictObject({
+  url: endpointUrl.meta({ description: "Where events are POSTed: https (http only to localhost)." }),
+  event_types: z.array(EventTypeSchema).min(1).max(eventTypes.length)
+    .refine((types) => new Set(types).size === types.length, "each type once")
+    .meta({ description: "The event types this endpoint takes." }),
+  description: typedText(0, 500).optional(),
+  secret: z.string().regex(
+    secretPattern,
+    "a Standard Webhooks secret: whsec_ and at least 24 bytes of base64",
+  )
+    .optional().meta({ description: "Your own signing secret; one is generated when absent." }),
+}).meta({ id: "NewEndpoint" });
+export type NewEndpoint = z.output<typeof NewEndpoint>;
+
+export const Endpoint = z.object({
+  id: z.uuid(),
+  url: z.string(),
+  description: z.string().nullable(),
+  event_types: z.array(EventTypeSchema),
+  state: z.enum(["active", "paused", "disabled"]).meta({
+    description: "`paused`: failed too often in a row; its deliveries wait until an admin resumes it.",
+  }),
+  consecutive_failures: z.number().int(),
+  paused_at: timestamp.nullable(),
+  created_at: timestamp,
+  deliveries: z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() }),
+}).meta({ id: "WebhookEndpoint" });
+export type Endpoint = z.output<typeof Endpoint>;
+
+export const CreatedEndpoint = Endpoint.extend({
+  secret: z.string().meta({ description: "The signing secret, shown in this answer only." }),
+}).meta({ id: "CreatedWebhookEndpoint" });
+
+export const EndpointList = z.object({ endpoints: z.array(Endpoint) }).meta({ id: "WebhookEndpointList" });
+
+const Attempt = z.object({
+  attempted_at: timestamp,
+  response_status: z.number().int().nullable(),
+  response_body: z.string().nullable(),
+  error: z.string().nullable(),
+  duration_ms: z.number().int(),
+});
+
+export const Delivery = z.object({
+  id: z.number().int(),
+  endpoint_id: z.uuid(),
+  event: z.object({ id: z.number().int(), type: EventTypeSchema, created_at: timestamp }),
+  status: z.enum(["pending", "delivered", "failed"]),
+  attempts: z.number().int(),
+  next_attempt_at: timestamp.nullable().meta({ description: "When a pending delivery is tried next." }),
+  delivered_at: timestamp.nullable(),
+  recent_attempts: z.array(Attempt).meta({ description: "The last ten attempts, newest first." }),
+}).meta({ id: "WebhookDelivery" });
+export type Delivery = z.output<typeof Delivery>;
+
+export const DeliveryList = z.object({
+  deliveries: z.array(Delivery),
+  next_cursor: z.number().int().nullable().meta({ description: "Pass as `before` for older ones." }),
+}).meta({ id: "WebhookDeliveryList" });
+
+export const DeliveryQuery = z.object({
+  endpoint_id: z.uuid().optional(),
+  status: z.enum(["pending", "delivered", "failed"]).optional(),
+  before: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+}).meta({ id: "WebhookDeliveryQuery" });
+
+export const DeliveryRun = z.object({
+  stalled_students: z.number().int().meta({ description: "Students reported as student.stalled now." }),
+  deliveries_queued: z.number().int(),
+  old_events_purged: z.number().int(),
+  attempted: z.number().int(),
+  delivered: z.number().int(),
+  failed_attempts: z.number().int(),
+  endpoints_paused: z.number().int(),
+}).meta({ id: "WebhookDeliveryRun" });
+export type DeliveryRun = z.output<typeof DeliveryRun>;
+
+/** One endpoint as admins read it, built in SQL. `e` is the endpoint's row. */
+const endpointJson = (sql: Sql) =>
+  sql`
+  jsonb_build_object(
+    'id', e.id, 'url', e.url, 'description', e.description, 'event_types', to_jsonb(e.event_types),
+    'state', case when e.disabled_at is not null then 'disabled' when e.paused_at is not null then 'paused'
+                  else 'active' end,
+    'consecutive_failures', e.consecutive_failures, 'paused_at', e.paused_at, 'created_at', e.created_at,
+    'deliveries', (
+      select jsonb_build_object('pending', count(*) filter (where d.status = 'pending'),
+                                'delivered', count(*) filter (where d.status = 'delivered'),
+                                'failed', count(*) filter (where d.status = 'failed'))
+      from private.webhook_deliveries d where d.endpoint_id = e.id
+    )
+  )`;
+
+/** One delivery with its event and last ten attempts, built in SQL. `d` is the delivery's row. */
+const deliveryJson = (sql: Sql) =>
+  sql`
+  jsonb_build_object(
+    'id', d.id, 'endpoint_id', d.endpoint_id,
+    'event', (select jsonb_build_object('id', v.id, 'type', v.event_type, 'created_at', v.created_at)
+              from private.webhook_events v where v.id = d.event_id),
+    'status', d.status, 'attempts', d.attempts,
+    'next_attempt_at', case when d.status = 'pending' then d.next_attempt_at end,
+    'delivered_at', d.delivered_at,
+    'recent_attempts', (
+      select coalesce(jsonb_agg(jsonb_build_object(
+        'attempted_at', a.attempted_at, 'response_status', a.response_status, 'response_body', a.response_body,
+        'error', a.error, 'duration_ms', a.duration_ms) order by a.id desc), '[]')
+      from (select * from private.webhook_attempts a where a.delivery_id = d.id order by a.id desc limit 10) a
+    )
+  )`;
+
+export async function listEndpoints(sql: Sql = db()): Promise<z.output<typeof EndpointList>> {
+  const rows = await sql<{ endpoint: Endpoint }[]>`
+    select ${endpointJson(sql)} as endpoint from private.webhook_endpoints e order by e.created_at, e.id`;
+  return { endpoints: rows.map((row) => row.endpoint) };
+}
+
+/** Registers an endpoint; its secret (given or generated) is sealed, never stored in the clear. */
+export async function createEndpoint(
+  admin: AuthUser,
+  input: NewEndpoint,
+  sql: Sql = db(),
+): Promise<z.output<typeof CreatedEndpoint>> {
+  const id = crypto.randomUUID();
+  const secret = input.secret ??
+    `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+  const sealed = await sealPassword(secret, sealContext(id));
+  const [row] = await sql<{ endpoint: Endpoint }[]>`
+    with e as (
+      insert into private.webhook_endpoints (id, url, description, sealed_secret, event_types, created_by)
+      values (${id}, ${input.url}, ${
+    input.description || null
+  }, ${sealed}, ${input.event_types}::text[], ${admin.id})
+      returning *
+    )
+    select ${endpointJson(sql)} as endpoint from e`;
+  log("info", "webhook_endpoint_created", { endpoint_id: id, by: admin.id });
+  return { ...row.endpoint, secret };
+}
+
+/** Resumes a paused endpoint (its waiting deliveries go out with the next run) or disables one for good. */
+export async function changeEndpoint(
+  id: string,
+  change: "resume" | "disable",
+  sql: Sql = db(),
+): Promise<Endpoint> {
+  const [row] = change === "resume"
+    ? await sql<{ endpoint: Endpoint }[]>`
+      with e as (
+        update private.webhook_endpoints set paused_at = null, consecutive_failures = 0
+        where id = ${id} and disabled_at is null returning *
+      )
+      select ${endpointJson(sql)} as endpoint from e`
+    : await sql<{ endpoint: Endpoint }[]>`
+      with e as (
+        update private.webhook_endpoints set disabled_at = coalesce(disabled_at, now())
+        where id = ${id} returning *
+      ),
+      dropped as (
+        update private.webhook_deliveries set status = 'failed'
+        where endpoint_id = ${id} and status = 'pending'
+      )
+      select ${endpointJson(sql)} as endpoint from e`;
+  if (!row) throw new HttpError(404, "endpoint_not_found", "No such webhook endpoint (or it is disabled)");
+  return row.endpoint;
+}
+
+export async function listDeliveries(
+  query: z.output<typeof DeliveryQuery>,
+  sql: Sql = db(),
+): Promise<z.output<typeof DeliveryList>> {
+  const rows = await sql<{ id: number; delivery: Delivery }[]>`
+    select d.id, ${deliveryJson(sql)} as delivery
+    from private.webhook_deliveries d
+    where (${query.endpoint_id ?? null}::uuid is null or d.endpoint_id = ${query.endpoint_id ?? null}::uuid)
+      and (${query.status ?? null}::text is null or d.status = ${query.status ?? null}::text)
+      and (${query.before ?? null}::bigint is null or d.id < ${query.before ?? null}::bigint)
+    order by d.id desc
+    limit ${query.limit + 1}`;
+  const page = rows.slice(0, query.limit);
+  return {
+    deliveries: page.map((row) => row.delivery),
+    next_cursor: rows.length > query.limit ? Number(page[page.length - 1].id) : null,
+  };
+}
+
+/** One delivery, to send or as an admin reads it. */
+interface DueDelivery {
+  id: number;
+  attempts: number;
+  endpoint_id: string;
+  url: string;
+  sealed_secret: string;
+  event_id: number;
+  event_type: EventType;
+  data: Record<string, unknown>;
+  created_at: Date;
+}
+
+/**
+ * Sends one delivery now, whatever its state (an admin's resend): attempts start again from one, and a
+ * failure is retried with the backoff. Answers the delivery after the attempt.
+ */
+export async function resendDelivery(id: number, sql: Sql = db()): Promise<Delivery> {
+  const [due] = await sql<DueDelivery[]>`
+    update private.webhook_deliveries d
+    set status = 'pending', delivered_at = null, attempts = 1, last_attempt_at = now(),
+        next_attempt_at = now() + interval '5 minutes'
+    from private.webhook_endpoints e, private.webhook_events v
+    where d.id = ${id} and e.id = d.endpoint_id and v.id = d.event_id and e.disabled_at is null
+    returning d.id, d.attempts, e.id as endpoint_id, e.url, e.sealed_secret, v.id as event_id, v.event_type,
+              v.data, v.created_at`;
+  if (!due) throw new HttpError(404, "delivery_not_found", "No such delivery (or its endpoint is disabled)");
+  await attempt(sql, due);
+  const [row] = await sql<{ delivery: Delivery }[]>`
+    select ${deliveryJson(sql)} as delivery from private.webhook_deliveries d where d.id = ${id}`;
+  return row.delivery;
+}
+
+/** The body an endpoint receives, as Standard Webhooks shapes it. */
+function payloadOf(due: DueDelivery): string {
+  return JSON.stringify({ type: due.event_type, timestamp: due.created_at.toISOString(), data: due.data });
+}
+
+/** One attempt: sign, POST, record what came back. True when delivered. */
+async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean; paused: boolean }> {
+  const started = performance.now();
+  let status: number | null = null;
+  let body: string | null = null;
+  let error: string | null = null;
+  try {
+    const secret = await unsealPassword(due.sealed_secret, sealContext(due.endpoint_id));
+    if (!secret) throw new Error("The endpoint's secret cannot be unsealed (SEALING_KEY changed?)");
+    const payload = payloadOf(due);
+    const messageId = `evt_${due.event_id}`;
+    const sentAt = new Date();
+    const response = await fetch(due.url, {
+      method: "POST",
+      redirect: "manual",
+      signal: AbortSignal.timeout(attemptTimeoutMs),
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "Tripwire-Webhooks/1",
+        "webhook-id": messageId,
+        "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
+        "webhook-signature": new Webhook(secret).sign(messageId, sentAt, payload),
+      },
+      body: payload,
+    });
+    status = response.status;
+    body = (await response.text().catch(() => "")).slice(0, 1000);
+  } catch (failure) {
+    error = describeError(failure).slice(0, 500);
+  }
+  const delivered = status !== null && status >= 200 && status < 300;
+  const durationMs = Math.round(performance.now() - started);
+  const [recorded] = await sql<{ paused_now: boolean }[]>`
+    with attempt as (
+      insert into private.webhook_attempts (delivery_id, response_status, response_body, error, duration_ms)
+      values (${due.id}, ${status}, ${body}, ${error}, ${durationMs})
+    ),
+    delivery as (
+      update private.webhook_deliveries d
+      set status = case when ${delivered}::boolean then 'delivered'
+                        when d.attempts >= ${maxAttempts} then 'failed' else 'pending' end,
+          delivered_at = case when ${delivered}::boolean then now() end,
+          next_attempt_at = now() + make_interval(secs => (${retryBackoffSeconds}::int[])[least(d.attempts, ${retryBackoffSeconds.length})])
+      where d.id = ${due.id}
+      returning d.endpoint_id
+    ),
+    endpoint as (
+      update private.webhook_endpoints e
+      set consecutive_failures = case when ${delivered}::boolean then 0 else e.consecutive_failures + 1 end,
+          paused_at = case when not ${delivered}::boolean and e.paused_at is null
+                            and e.consecutive_failures + 1 >= s.webhook_failures_before_pause then now()
+                           else e.paused_at end
+      from delivery d, analytics.settings s
+      where e.id = d.endpoint_id
+      returning e.paused_at is not null and e.consecutive_failures = s.webhook_failures_before_pause as paused_now
+    )
+    select coalesce((select paused_now from endpoint), false) as paused_now`;
+  if (recorded.paused_now) log("warn", "webhook_endpoint_paused", { endpoint_id: due.endpoint_id });
+  return { delivered, paused: recorded.paused_now };
+}
+
+/**
+ * The scheduler's run: report stalled students, queue deliveries for new events, then send what is due (each
+ * claimed with a five-minute lease, so two runs never send one delivery at once) until none is left or the
+ * run's budget is spent.
+ */
+export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
+  const [{ prepared }] = await sql<{ prepared: Record<string, number> }[]>`
+    select private.prepare_webhooks() as prepared`;
+  const run: DeliveryRun = {
+    stalled_students: Number(prepared.stalled_students),
+    deliveries_queued: Number(prepared.deliveries_queued),
+    old_events_purged: Number(prepared.old_events_purged),
+    attempted: 0,
+    delivered: 0,
+    failed_attempts: 0,
+    endpoints_paused: 0,
+  };
+  const deadline = Date.now() + runBudgetMs;
+  while (Date.now() < deadline) {
+    const due = await sql<DueDelivery[]>`
+      with due as (
+        select d.id from private.webhook_deliveries d
+        join private.webhook_endpoints e on e.id = d.endpoint_id
+        where d.status = 'pending' and d.next_attempt_at <= now() and e.paused_at is null and e.disabled_at is null
+        order by d.next_attempt_at, d.id
+        limit ${parallelAttempts}
+        for update of d skip locked
+      )
+      update private.webhook_deliveries d
+      set attempts = d.attempts + 1, last_attempt_at = now(), next_attempt_at = now() + interval '5 minutes'
+      from due, private.webhook_endpoints e, private.webhook_events v
+      where d.id = due.id and e.id = d.endpoint_id and v.id = d.event_id
+      returning d.id, d.attempts, e.id as endpoint_id, e.url, e.sealed_secret, v.id as event_id, v.event_type,
+                v.data, v.created_at`;
+    if (due.length === 0) break;
+    const outcomes = await Promise.all(due.map((delivery) => attempt(sql, delivery)));
+    for (const outcome of outcomes) {
+      run.attempted++;
+      if (outcome.delivered) run.delivered++;
+      else run.failed_attempts++;
+      if (outcome.paused) run.endpoints_paused++;
+    }
+  }
+  return run;
+}
