@@ -78,7 +78,8 @@ console.log(
 const webApp = await serveWebApp({ apiUrl: `http://127.0.0.1:${functionsPort}` });
 console.log(`The reference web app: http://127.0.0.1:${webPort}`);
 
-// The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails, and
+// The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails, deliver the
+// events to the academy's webhook endpoints, and
 // refresh the sales analytics unless this database's pg_cron already does.
 const refreshByCron = await hasCronRefreshJob(databaseUrl);
 console.log(
@@ -102,6 +103,7 @@ function scheduleNext() {
   if (schedulerIntervalMs <= 0) return;
   scheduler = setTimeout(async () => {
     const ok = (await runScheduled("create-tripwire-user/retry-emails")) &&
+      (await runScheduled("webhooks/deliver")) &&
       (refreshByCron || await runScheduled("leaderboard/refresh"));
     schedulerDelay = ok ? schedulerIntervalMs : Math.min(schedulerDelay * 2, 10 * 60_000);
     if (!ok) console.error(`Scheduler: next run in ${schedulerDelay / 1000} s`);

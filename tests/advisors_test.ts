@@ -62,6 +62,23 @@ const hotPaths: Record<string, string> = {
   audit_log_target:
     `select id from private.audit_log where target_id = '${aida.id}' order by id desc limit 20`,
   audit_log_actor: `select id from private.audit_log where actor_id = '${aida.id}' order by id desc limit 20`,
+  payment_orders_student: `select order_id from private.payment_orders where student_id = '${aida.id}'`,
+  payment_refunds_order:
+    `select refund_id from private.payment_refunds where provider = 'standard' and order_id = 'A-1'`,
+  payment_refunds_student_refund: `select refund_id from private.payment_refunds where student_refund_id = 1`,
+  webhook_endpoints_created_by: `select id from private.webhook_endpoints where created_by = '${aida.id}'`,
+  webhook_events_to_fan_out:
+    `select id from private.webhook_events where not fanned_out order by id limit 5000`,
+  webhook_events_student: `select id from private.webhook_events where student_id = '${aida.id}'`,
+  webhook_events_created_at: `select id from private.webhook_events
+    where created_at < now() - interval '30 days' and fanned_out`,
+  webhook_deliveries_due: `select id from private.webhook_deliveries
+    where status = 'pending' and next_attempt_at <= now() order by next_attempt_at limit 8`,
+  webhook_deliveries_event: `select id from private.webhook_deliveries where event_id = 1`,
+  webhook_deliveries_endpoint_newest: `select id from private.webhook_deliveries
+    where endpoint_id = '${aida.id}' order by id desc limit 50`,
+  webhook_attempts_delivery:
+    `select id from private.webhook_attempts where delivery_id = 1 order by id desc limit 10`,
 };
 
 Deno.test("every index serves its hot query, and `supabase db advisors` reports no issue", async () => {

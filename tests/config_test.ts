@@ -23,10 +23,12 @@ Deno.test("config.toml names the project and has a block for every function fold
     "complete-lesson",
     "create-tripwire-user",
     "leaderboard",
+    "payments",
     "staff",
     "student-dashboard",
     "students",
     "video-tracking",
+    "webhooks",
   ]);
   assert.deepEqual(Object.keys(config.functions).sort(), functionDirs);
 });

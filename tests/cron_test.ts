@@ -47,6 +47,12 @@ Deno.test({
         command: "select private.call_scheduler_route('create-tripwire-user/retry-emails')",
         database: "postgres",
         username: "postgres",
+      }, {
+        jobname: "tripwire-deliver-webhooks",
+        schedule: "* * * * *",
+        command: "select private.call_scheduler_route('webhooks/deliver')",
+        database: "postgres",
+        username: "postgres",
       }];
       assert.deepEqual([...await jobs()], expected);
 

@@ -5,14 +5,15 @@
 -- ---- The academy's settings for both ----------------------------------------------------------------------
 
 alter table analytics.settings
-  add column default_order_manager uuid references public.users (id) on delete set null,
+  -- No foreign key: a one-row table needs no index, and an id that is no longer an active manager falls back.
+  add column default_order_manager uuid,
   add column stalled_after_days integer default 7 not null,
   add column webhook_failures_before_pause integer default 20 not null;
 alter table analytics.settings add constraint settings_stalled_after_days_range
   check (stalled_after_days between 1 and 365);
 alter table analytics.settings add constraint settings_webhook_failures_before_pause_positive
   check (webhook_failures_before_pause > 0);
-comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none (null: the first admin).';
+comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none; null, or not an active manager or admin: the first admin.';
 comment on column analytics.settings.stalled_after_days is 'A student who has not watched for this many days is reported once as student.stalled.';
 comment on column analytics.settings.webhook_failures_before_pause is 'Failed delivery attempts in a row after which a webhook endpoint is paused until an admin resumes it.';
 
@@ -160,7 +161,7 @@ create table private.stall_notices (
   student_id uuid not null references public.tripwire_users (user_id),
   -- The last activity (or the creation) the student.stalled event was about: a new stall after new watching is
   -- reported again, the same one never twice.
-  inactive_since timestamp with time zone not null,
+  activity_at timestamp with time zone not null,
   notified_at timestamp with time zone default now() not null,
   constraint stall_notices_pkey primary key (student_id)
 );
@@ -234,21 +235,21 @@ begin
         and t.created_at between s.cutoff - interval '7 days' and s.cutoff
     ) c
     where not exists (
-      select 1 from private.stall_notices n where n.student_id = c.user_id and n.inactive_since = c.inactive_since
+      select 1 from private.stall_notices n where n.student_id = c.user_id and n.activity_at = c.inactive_since
     )
     limit 1000
   ),
   noticed as (
-    insert into private.stall_notices as n (student_id, inactive_since)
+    insert into private.stall_notices as n (student_id, activity_at)
     select c.user_id, c.inactive_since from candidates c
-    on conflict (student_id) do update set inactive_since = excluded.inactive_since, notified_at = pg_catalog.now()
-    returning n.student_id, n.inactive_since
+    on conflict (student_id) do update set activity_at = excluded.activity_at, notified_at = pg_catalog.now()
+    returning n.student_id, n.activity_at
   ),
   events as (
     insert into private.webhook_events (event_type, student_id, data)
     select 'student.stalled', n.student_id,
            pg_catalog.jsonb_build_object('student', private.event_student(n.student_id),
-             'inactive_since', n.inactive_since,
+             'inactive_since', n.activity_at,
              'stalled_after_days', (select s.stalled_after_days from analytics.settings s))
     from noticed n
     returning 1
@@ -503,5 +504,21 @@ end;
 $function$;
 
 revoke all on function private.erase_person(person uuid) from public, anon, authenticated, service_role;
+
+-- The scheduler delivers the events every minute, as it retries e-mails: where pg_cron and pg_net run (Supabase),
+-- a job calls POST /functions/v1/webhooks/deliver with the Vault's project URL and secret key; elsewhere
+-- `npm start` calls it itself.
+do $migration$
+begin
+  if exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron')
+     and pg_catalog.to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is not null
+  then
+    perform cron.schedule('tripwire-deliver-webhooks', '* * * * *',
+                          $job$select private.call_scheduler_route('webhooks/deliver')$job$);
+  else
+    raise notice 'pg_cron or pg_net is not installed: schedule POST /functions/v1/webhooks/deliver elsewhere';
+  end if;
+end
+$migration$;
 
 notify pgrst, 'reload schema';

@@ -137,7 +137,7 @@ alter table analytics.settings add constraint settings_time_zone_known CHECK (('
 
 alter table analytics.settings add constraint settings_webhook_failures_before_pause_positive CHECK (webhook_failures_before_pause > 0);
 
-comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none (null: the first admin).';
+comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none; null, or not an active manager or admin: the first admin.';
 
 comment on column analytics.settings.language is 'The language of the e-mails to students: ru or en.';
 
@@ -858,8 +858,6 @@ grant select on table analytics.manager_student_statuses to service_role;
 
 revoke all on table analytics.refresh_log from public, anon, authenticated, service_role;
 grant select on table analytics.refresh_log to service_role;
-
-alter table analytics.settings add constraint settings_default_order_manager_fkey FOREIGN KEY (default_order_manager) REFERENCES public.users(id) ON DELETE SET NULL;
 
 CREATE TRIGGER settings_set_updated_at BEFORE UPDATE ON analytics.settings FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 

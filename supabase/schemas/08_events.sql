@@ -4,7 +4,7 @@
 
 create table private.stall_notices (
   student_id uuid not null,
-  inactive_since timestamp with time zone not null,
+  activity_at timestamp with time zone not null,
   notified_at timestamp with time zone default now() not null
 );
 
@@ -183,21 +183,21 @@ begin
         and t.created_at between s.cutoff - interval '7 days' and s.cutoff
     ) c
     where not exists (
-      select 1 from private.stall_notices n where n.student_id = c.user_id and n.inactive_since = c.inactive_since
+      select 1 from private.stall_notices n where n.student_id = c.user_id and n.activity_at = c.inactive_since
     )
     limit 1000
   ),
   noticed as (
-    insert into private.stall_notices as n (student_id, inactive_since)
+    insert into private.stall_notices as n (student_id, activity_at)
     select c.user_id, c.inactive_since from candidates c
-    on conflict (student_id) do update set inactive_since = excluded.inactive_since, notified_at = pg_catalog.now()
-    returning n.student_id, n.inactive_since
+    on conflict (student_id) do update set activity_at = excluded.activity_at, notified_at = pg_catalog.now()
+    returning n.student_id, n.activity_at
   ),
   events as (
     insert into private.webhook_events (event_type, student_id, data)
     select 'student.stalled', n.student_id,
            pg_catalog.jsonb_build_object('student', private.event_student(n.student_id),
-             'inactive_since', n.inactive_since,
+             'inactive_since', n.activity_at,
              'stalled_after_days', (select s.stalled_after_days from analytics.settings s))
     from noticed n
     returning 1

@@ -244,18 +244,18 @@ export type Database = {
       };
       "stall_notices": {
         Row: {
-          "inactive_since": string;
+          "activity_at": string;
           "notified_at": string;
           "student_id": string;
         };
         ComputedFields: never;
         Insert: {
-          "inactive_since": string;
+          "activity_at": string;
           "notified_at"?: string;
           "student_id": string;
         };
         Update: {
-          "inactive_since"?: string;
+          "activity_at"?: string;
           "notified_at"?: string;
           "student_id"?: string;
         };

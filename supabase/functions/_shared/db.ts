@@ -15,6 +15,13 @@ export type Transaction = postgres.TransactionSql;
 export const decimalColumns = [
   "private.audit_log.id",
   "private.email_outbox.id",
+  "private.payment_orders.amount",
+  "private.payment_refunds.student_refund_id",
+  "private.webhook_attempts.delivery_id",
+  "private.webhook_attempts.id",
+  "private.webhook_deliveries.event_id",
+  "private.webhook_deliveries.id",
+  "private.webhook_events.id",
   "public.sales_activity_log.id",
   "public.student_progress.watch_percentage",
   "public.student_refunds.amount",
