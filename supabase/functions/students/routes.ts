@@ -21,6 +21,7 @@ import {
   suspendStudent,
 } from "./students.ts";
 import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_shared/personal_data.ts";
+import { exportSales, exportStudents, SalesExportQuery, StudentsExportQuery } from "./exports.ts";
 
 const notYours = { 404: "`student_not_found`: no such student among the caller's." };
 const transitions = {
@@ -31,6 +32,24 @@ const staff = requireRole("manager", "admin");
 const noStore = {
   "cache-control": { description: "`no-store`: the body holds personal data.", schema: { type: "string" } },
 };
+const csvHeaders = {
+  ...noStore,
+  "content-disposition": {
+    description: '`attachment; filename="students-2026-12-06.csv"`: browsers save it.',
+    schema: { type: "string" },
+  },
+};
+
+/** A streamed CSV answer, saved by browsers under `name` and today's date. */
+function csv(body: ReadableStream<Uint8Array>, name: string): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${name}-${new Date().toISOString().slice(0, 10)}.csv"`,
+      "cache-control": "no-store",
+    },
+  });
+}
 
 export const app = createApp("students")
   .get(
@@ -46,6 +65,39 @@ export const app = createApp("students")
     staff,
     zQuery(StudentsQuery),
     async (c) => c.json(await listStudents(c.get("user"), c.req.valid("query"))),
+  )
+  .get(
+    "/export.csv",
+    describe({
+      summary: "The caller's students as CSV",
+      description: "Every student the list would show with the same filters and order (no pages), one row " +
+        "each: status, stage, manager, payment, refunds, activity, certificate, the order they came from. " +
+        "Streamed from one query as it is read; text a person typed that starts like a formula (`=`, `+`, " +
+        "`-`, `@`) is prefixed with `'`. UTF-8 with a BOM, CRLF lines.",
+      access: "manager",
+      ok: { status: 200, mediaType: "text/csv", description: "The students, with a header row." },
+      errors: { 403: "`forbidden`: not staff, or a manager asking for another manager's students." },
+      okHeaders: csvHeaders,
+    }),
+    staff,
+    zQuery(StudentsExportQuery),
+    (c) => csv(exportStudents(c.get("user"), c.req.valid("query")), "students"),
+  )
+  .get(
+    "/sales.csv",
+    describe({
+      summary: "The caller's sales and refunds as CSV",
+      description: "The books: every sale (its payment, on its day) and every refund (negative, on its own " +
+        "day), oldest first, days in the academy's time zone, `from`–`to` inclusive; what the revenue figures " +
+        "add up. Streamed, formulas neutralised as in the students' export.",
+      access: "manager",
+      ok: { status: 200, mediaType: "text/csv", description: "Sales and refunds, with a header row." },
+      errors: { 403: "`forbidden`: not staff, or a manager asking for another manager's sales." },
+      okHeaders: csvHeaders,
+    }),
+    staff,
+    zQuery(SalesExportQuery),
+    (c) => csv(exportSales(c.get("user"), c.req.valid("query")), "sales"),
   )
   .get(
     "/:id",

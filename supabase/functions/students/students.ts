@@ -94,7 +94,7 @@ export const StudentList = z.object({
 export type StudentList = z.output<typeof StudentList>;
 
 /** Whose students the caller may see: a manager their own, an admin anyone's (null: everyone's). */
-function scopeOf(caller: AuthUser, requested: string | undefined): string | null {
+export function scopeOf(caller: AuthUser, requested: string | undefined): string | null {
   if (caller.role === "admin") return requested ?? null;
   if (requested !== undefined && requested !== caller.id) {
     throw new HttpError(403, "forbidden", "A manager sees only their own students");
@@ -122,7 +122,7 @@ function summaryOf(tx: Sql | Transaction) {
 }
 
 /** The facts a summary derives: joins on `t`, giving `p`, `s` and `f`. */
-function summaryFacts(tx: Sql | Transaction) {
+export function summaryFacts(tx: Sql | Transaction) {
   return tx`
     join public.tripwire_user_profile p on p.user_id = t.user_id
     join public.user_statistics s on s.user_id = t.user_id
@@ -153,11 +153,39 @@ function summaryFacts(tx: Sql | Transaction) {
  * comparison pages through every sort.
  */
 const activityKey = "coalesce(t.last_activity_at, '-infinity'::timestamptz)";
-const orders = {
+export const orders = {
   newest: { key: "t.created_at", descending: true },
   idle_longest: { key: activityKey, descending: false },
   recently_active: { key: activityKey, descending: true },
 } as const;
+
+/**
+ * The list's filters as conditions on `t` and `f` (the list and the CSV export share them). Only the filters
+ * asked for reach the statement, so each query shape gets the plan that uses its index (a "parameter is null
+ * or …" condition would make one generic plan that uses none).
+ */
+export function studentFilters(
+  sql: Sql,
+  scope: string | null,
+  query: Pick<StudentsQuery, "status" | "stage" | "q" | "inactive_since" | "active_since">,
+) {
+  const none = sql``;
+  return sql`
+    ${scope ? sql`and t.granted_by = ${scope}` : none}
+    ${query.status ? sql`and t.status = ${query.status}` : none}
+    ${query.stage ? sql`and f.stage = ${query.stage}` : none}
+    ${query.q ? sql`and lower(t.full_name) || ' ' || t.email like ${containing(query.q)}` : none}
+    ${
+    query.inactive_since
+      ? sql`and ${sql.unsafe(activityKey)} < ${query.inactive_since}::text::timestamptz`
+      : none
+  }
+    ${
+    query.active_since
+      ? sql`and ${sql.unsafe(activityKey)} >= ${query.active_since}::text::timestamptz`
+      : none
+  }`;
+}
 
 /** The caller's students in the order asked (newest first by default), filtered, a page after `after`. */
 export async function listStudents(
@@ -169,34 +197,17 @@ export async function listStudents(
   const order = orders[query.sort];
   const key = sql.unsafe(order.key);
   const direction = sql.unsafe(order.descending ? "desc" : "asc");
-  // Only the filters asked for reach the statement, so each query shape gets the plan that uses its index
-  // (a "parameter is null or …" condition would make one generic plan that uses none).
-  const none = sql``;
   const rows = await sql<{ summary: StudentSummary; cursor_time: string }[]>`
     select ${summaryOf(sql)} as summary, to_jsonb(${key}) #>> '{}' as cursor_time
     from public.tripwire_users t
     ${summaryFacts(sql)}
-    where true
-      ${scope ? sql`and t.granted_by = ${scope}` : none}
-      ${query.status ? sql`and t.status = ${query.status}` : none}
-      ${query.stage ? sql`and f.stage = ${query.stage}` : none}
-      ${query.q ? sql`and lower(t.full_name) || ' ' || t.email like ${containing(query.q)}` : none}
-      ${
-    query.inactive_since
-      ? sql`and ${sql.unsafe(activityKey)} < ${query.inactive_since}::text::timestamptz`
-      : none
-  }
-      ${
-    query.active_since
-      ? sql`and ${sql.unsafe(activityKey)} >= ${query.active_since}::text::timestamptz`
-      : none
-  }
+    where true ${studentFilters(sql, scope, query)}
       ${
     query.after
       ? order.descending
         ? sql`and (${key}, t.user_id) < (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
         : sql`and (${key}, t.user_id) > (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
-      : none
+      : sql``
   }
     order by ${key} ${direction}, t.user_id ${direction}
     limit ${query.limit}`;

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { aida, daniyar, saule } from "./support/fixtures.ts";
+import { enrol } from "./support/learning.ts";
+import { expectError } from "./support/responses.ts";
+import { appDatabase, callAs, story } from "./support/server.ts";
+import { newStudentBody, postStudent } from "./support/students.ts";
+import { csvCell } from "../supabase/functions/students/exports.ts";
+
+const sql = appDatabase.sql;
+
+/** RFC 4180, as a spreadsheet reads it: quoted cells, doubled quotes, CRLF lines. */
+function parseCsv(text: string): Record<string, string>[] {
+  assert.ok(text.startsWith("\uFEFF"), "a BOM, so spreadsheets read UTF-8");
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = "";
+  let quoted = false;
+  const body = text.slice(1);
+  for (let i = 0; i < body.length; i++) {
+    const char = body[i];
+    if (quoted) {
+      if (char === '"' && body[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (char === '"') quoted = false;
+      else cell += char;
+    } else if (char === '"') quoted = true;
+    else if (char === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (char === "\r" && body[i + 1] === "\n") {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+      i++;
+    } else cell += char;
+  }
+  assert.equal(row.length + cell.length, 0, "the last line ends with CRLF");
+  const [header, ...data] = rows;
+  return data.map((cells) => Object.fromEntries(header.map((name, index) => [name, cells[index]])));
+}
+
+async function download(userId: string, path: string) {
+  const response = await callAs(userId, path);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "text/csv; charset=utf-8");
+  assert.match(
+    response.headers.get("content-disposition")!,
+    /^attachment; filename="\w+-\d{4}-\d{2}-\d{2}\.csv"$/,
+  );
+  assert.equal(response.headers.get("cache-control"), "no-store");
+  // Decoded keeping the BOM (Response.text() drops it).
+  return parseCsv(new TextDecoder("utf-8", { ignoreBOM: true }).decode(await response.arrayBuffer()));
+}
+
+story("Aida exports her students as the list filters them; a name cannot run as a formula", async () => {
+  const marker = `Exp${crypto.randomUUID().slice(0, 6)}`;
+  const hostile = `=HYPERLINK("http://evil.example","Bolat ${marker}")`;
+  const created = await postStudent(aida.id, newStudentBody(hostile, { send_welcome_email: false }));
+  assert.equal(created.status, 201);
+  const dana = await enrol(`Dana ${marker}`);
+  await postStudent(daniyar.id, newStudentBody(`Erlan ${marker}`, { send_welcome_email: false }));
+
+  const rows = await download(aida.id, `students/export.csv?q=${marker}`);
+  assert.equal(rows.length, 2, "Aida's two, not Daniyar's Erlan");
+  const bolat = rows.find((row) => row.full_name.includes("HYPERLINK"))!;
+  assert.equal(bolat.full_name, `'${hostile}`, "the formula is neutralised, the text kept");
+  assert.equal(bolat.manager_id, aida.id);
+  assert.equal(bolat.payment_amount, "490.00");
+  assert.equal(bolat.status, "active");
+  assert.equal(bolat.stage, "not_started");
+  const danaRow = rows.find((row) => row.id === dana.id)!;
+  assert.equal(danaRow.full_name, `Dana ${marker}`);
+
+  // The same filters as the list: the list's page and the export name the same students, in the same order.
+  const list = await (await callAs(aida.id, `students?q=${marker}&sort=idle_longest`)).json();
+  const sorted = await download(aida.id, `students/export.csv?q=${marker}&sort=idle_longest`);
+  assert.deepEqual(sorted.map((row) => row.id), list.students.map((student: { id: string }) => student.id));
+
+  await expectError(
+    await callAs(aida.id, `students/export.csv?manager_id=${daniyar.id}`),
+    403,
+    "forbidden",
+  );
+  await expectError(await callAs(aida.id, "students/export.csv?status=gone"), 400, "validation_failed");
+  // The admin sees everyone's: as many rows as students.
+  const everyone = await download(saule.id, "students/export.csv");
+  const [{ students }] = await sql`select count(*)::int as students from public.tripwire_users`;
+  assert.equal(everyone.length, students);
+});
+
+story(
+  "the sales export is the books: sales on their day, refunds negative on theirs, adding up",
+  async () => {
+    const marker = `Sales${crypto.randomUUID().slice(0, 6)}`;
+    const bolat = await enrol(`Bolat ${marker}`);
+    await callAs(aida.id, `students/${bolat.id}/refund`, {
+      amount: 90.5,
+      reason: "+1 formula-looking reason",
+    });
+    const today = new Date().toISOString().slice(0, 10);
+    const rows = (await download(aida.id, `students/sales.csv?from=${today}&to=${today}`))
+      .filter((row) => row.student_id === bolat.id);
+    assert.deepEqual(rows.map((row) => [row.kind, row.amount]), [["sale", "490.00"], ["refund", "-90.50"]]);
+    assert.equal(rows[1].reason, "'+1 formula-looking reason");
+    assert.equal(rows[0].manager_id, aida.id);
+
+    // Every sale and refund of Aida's, summed, is her net revenue.
+    const all = await download(aida.id, "students/sales.csv");
+    const [{ net }] = await sql`
+    select (select coalesce(sum(payment_amount), 0) from public.tripwire_users where granted_by = ${aida.id})
+         - (select coalesce(sum(r.amount), 0) from public.student_refunds r
+            join public.tripwire_users t on t.user_id = r.user_id where t.granted_by = ${aida.id}) as net`;
+    const total = all.reduce((sum, row) => sum + Math.round(Number(row.amount) * 100), 0) / 100;
+    assert.equal(total.toFixed(2), Number(net).toFixed(2));
+    assert.ok(all.every((row) => row.manager_id === aida.id));
+
+    const past = await download(aida.id, "students/sales.csv?to=2000-01-01");
+    assert.equal(past.length, 0);
+    await expectError(await callAs(aida.id, "students/sales.csv?from=06.12.2026"), 400, "validation_failed");
+  },
+);
+
+Deno.test("a CSV cell: quoted when it must be, formulas neutralised only in typed text", () => {
+  assert.equal(csvCell("plain"), "plain");
+  assert.equal(csvCell('say "hi", twice'), '"say ""hi"", twice"');
+  assert.equal(csvCell("two\r\nlines"), '"two\r\nlines"');
+  for (const start of ["=", "+", "-", "@", "\t", "\r"]) {
+    assert.ok(csvCell(`${start}1+1`, true).replace(/^"/, "").startsWith(`'${start}`), JSON.stringify(start));
+  }
+  assert.equal(csvCell("-90.50"), "-90.50", "our own numbers stay numbers");
+  assert.equal(csvCell(null), "");
+  assert.equal(csvCell(new Date("2026-12-06T10:00:00Z")), "2026-12-06T10:00:00.000Z");
+});
