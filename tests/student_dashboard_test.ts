@@ -107,6 +107,7 @@ function comparable(answer: any) {
         Deno.env.get("SUPABASE_URL")
       }/functions/v1/complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}`,
     );
+    assert.equal(certificate.pdf_url, `${certificate.verification_url}/certificate.pdf`);
   }
   return {
     ...answer,

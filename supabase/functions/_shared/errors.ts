@@ -17,6 +17,7 @@ export const errorCodes = [
   "busy",
   "cannot_deactivate_self",
   "certificate_not_found",
+  "certificate_revoked",
   "conflict",
   "delivery_not_found",
   "email_exists",

@@ -4,6 +4,7 @@
  * `private.content_language` falls back to the academy's own (analytics.settings.language, Russian unless set).
  */
 import type { MiddlewareHandler } from "hono";
+import { db, type Sql } from "./db.ts";
 
 export const languages = ["ru", "en"] as const;
 export type Language = (typeof languages)[number];
@@ -62,3 +63,9 @@ export const contentLanguageHeader = {
     schema: { type: "string", enum: [...languages] },
   },
 };
+
+/** The language the course's texts are served in to a caller who named none of ours: the academy's own. */
+export async function academyLanguage(sql: Sql = db()): Promise<Language> {
+  const [row] = await sql<{ language: Language }[]>`select private.content_language(null) as language`;
+  return row.language;
+}

@@ -1,8 +1,10 @@
 // A student completes a watched lesson; the next module unlocks, the last earns a certificate that
 // anyone with its link can verify (GET /complete-lesson/certificate/<number>/<code>, no token: the function verifies JWTs
 // itself, so verify_jwt = false in config.toml already lets this public route through).
+import { verificationUrl } from "../_shared/certificates.ts";
+import { certificatePdf } from "./certificate_pdf.ts";
 import { createApp, requireRole, zJson, zParam } from "../_shared/app.ts";
-import { negotiateLanguage } from "../_shared/language.ts";
+import { academyLanguage, negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
 import {
   CertificateCheck,
@@ -62,5 +64,47 @@ export const app = createApp("complete-lesson")
     async (c) => {
       const { number, code } = c.req.valid("param");
       return c.json(await verifyCertificate(number, code, c.get("language")));
+    },
+  )
+  .get(
+    "/certificate/:number/:code/certificate.pdf",
+    describe({
+      summary: "The certificate as a PDF",
+      description:
+        "The graduate's name, the course, the date, the number and a QR code of the verification " +
+        "link, in the language asked (`Accept-Language`), drawn from the same answer as the check above, so the " +
+        "two cannot disagree. A revoked certificate has no PDF.",
+      access: "public",
+      ok: { status: 200, mediaType: "application/pdf", description: "An A4 page." },
+      errors: {
+        404: "`certificate_not_found`: no certificate matches this number and code.",
+        409: "`certificate_revoked`: the course was refunded in full; `details.revoked_at` says when.",
+      },
+      okHeaders: {
+        "content-disposition": {
+          description: '`inline; filename="TW-2026-000001.pdf"`.',
+          schema: { type: "string" },
+        },
+      },
+      language: true,
+    }),
+    negotiateLanguage,
+    zParam(CertificateParams),
+    async (c) => {
+      const { number, code } = c.req.valid("param");
+      const language = c.get("language");
+      const check = await verifyCertificate(number, code, language);
+      const pdf = await certificatePdf(
+        check,
+        verificationUrl(number, code),
+        language ?? await academyLanguage(),
+      );
+      return new Response(pdf, {
+        headers: {
+          "content-type": "application/pdf",
+          "content-disposition": `inline; filename="${number}.pdf"`,
+          "cache-control": "public, max-age=300",
+        },
+      });
     },
   );

@@ -74,6 +74,9 @@ export const StudentDashboard = z.object({
     verification_code: z.string().meta({ description: "With the number, what the public check needs." }),
     issued_at: timestamp,
     verification_url: z.string().meta({ description: "The public page that verifies it (no token)." }),
+    pdf_url: z.string().meta({
+      description: "The certificate as a PDF (no token; in the language asked); none while revoked.",
+    }),
     revoked_at: timestamp.nullable().meta({
       description: "Set when the course was refunded in full: the certificate is no longer valid.",
     }),
@@ -122,6 +125,7 @@ export async function getDashboard(
       ...certificate,
       verification_code: row.verification_code!,
       verification_url: verificationUrl(certificate.certificate_number, row.verification_code!),
+      pdf_url: `${verificationUrl(certificate.certificate_number, row.verification_code!)}/certificate.pdf`,
       revoked_at: row.revoked_at?.toISOString() ?? null,
     },
   });

@@ -1,0 +1,127 @@
+/**
+ * The certificate as a document (docs/architecture.md, "The certificate as a PDF"): drawn from the very answer the
+ * public check gives (`verifyCertificate`), so the page and the PDF cannot disagree — the name, the course, the
+ * date, the number, and a QR code of the verification link — in the reader's language. pdf-lib draws it with
+ * Roboto (from pdfmake's font files on npm: it has Cyrillic), embedded as a subset; qrcode makes the QR's
+ * modules, drawn as vector squares. A revoked certificate has no PDF.
+ */
+import fontkit from "@pdf-lib/fontkit";
+import { PDFDocument, type PDFFont, type PDFPage, rgb } from "pdf-lib";
+import QRCode from "qrcode";
+import robotoFonts from "pdfmake/build/vfs_fonts.js";
+import type { Language } from "../_shared/language.ts";
+import { HttpError } from "../_shared/errors.ts";
+import type { CertificateCheck } from "./complete_lesson.ts";
+
+const labels: Record<Language, { title: string; number: string; issued: string; verify: string }> = {
+  ru: { title: "Сертификат", number: "№", issued: "Выдан", verify: "Проверить подлинность:" },
+  en: { title: "Certificate", number: "No.", issued: "Issued", verify: "Verify it at:" },
+};
+
+const ink = rgb(0.11, 0.13, 0.16);
+const muted = rgb(0.36, 0.39, 0.42);
+const accent = rgb(0.11, 0.45, 0.4);
+
+const fontBytes = (name: string) =>
+  Uint8Array.from(atob((robotoFonts as Record<string, string>)[name]), (c) => c.charCodeAt(0));
+
+/** Lines of at most `width` points in `font` at `size`, broken at spaces. */
+function wrap(text: string, font: PDFFont, size: number, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && font.widthOfTextAtSize(next, size) > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+function centered(page: PDFPage, text: string, y: number, font: PDFFont, size: number, color = ink) {
+  const width = font.widthOfTextAtSize(text, size);
+  page.drawText(text, { x: (page.getWidth() - width) / 2, y, size, font, color });
+}
+
+/** The QR code of `url`, its modules as squares, `size` points wide, bottom-left at (x, y). */
+function drawQr(page: PDFPage, url: string, x: number, y: number, size: number) {
+  const { modules } = QRCode.create(url, { errorCorrectionLevel: "M" });
+  const quiet = 4; // the quiet zone a reader needs, in modules
+  const cell = size / (modules.size + 2 * quiet);
+  page.drawRectangle({ x, y, width: size, height: size, color: rgb(1, 1, 1) });
+  for (let row = 0; row < modules.size; row++) {
+    for (let column = 0; column < modules.size; column++) {
+      if (!modules.get(row, column)) continue;
+      page.drawRectangle({
+        x: x + (column + quiet) * cell,
+        y: y + size - (row + quiet + 1) * cell,
+        width: cell,
+        height: cell,
+        color: rgb(0, 0, 0),
+      });
+    }
+  }
+}
+
+/** The PDF of a valid certificate; a revoked one → 409 `certificate_revoked`. */
+export async function certificatePdf(
+  check: CertificateCheck,
+  verificationUrl: string,
+  language: Language,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (!check.valid) {
+    throw new HttpError(409, "certificate_revoked", "This certificate was revoked: it has no PDF", {
+      revoked_at: check.revoked_at,
+    });
+  }
+  const text = labels[language];
+  const issuedOn = new Intl.DateTimeFormat(language === "ru" ? "ru-RU" : "en-GB", {
+    day: "numeric",
+    month: "long",
+    year: "numeric",
+    timeZone: "UTC",
+  }).format(new Date(check.issued_at));
+
+  const document = await PDFDocument.create();
+  document.registerFontkit(fontkit);
+  const regular = await document.embedFont(fontBytes("Roboto-Regular.ttf"), { subset: true });
+  const medium = await document.embedFont(fontBytes("Roboto-Medium.ttf"), { subset: true });
+  // What the verification page says, in the file's properties too: readers and indexers see the same.
+  document.setTitle(`${text.title} ${check.certificate_number}`);
+  document.setAuthor("Tripwire");
+  document.setSubject(`${check.full_name} — ${check.course.title}`);
+  document.setKeywords([check.certificate_number, verificationUrl]);
+  document.setLanguage(language);
+  document.setCreationDate(new Date(check.issued_at));
+  document.setModificationDate(new Date(check.issued_at));
+
+  const page = document.addPage([842, 595]); // A4, landscape
+  page.drawRectangle({ x: 24, y: 24, width: 794, height: 547, borderColor: accent, borderWidth: 2 });
+  centered(page, text.title.toUpperCase(), 500, medium, 30, accent);
+  centered(page, check.full_name, 430, medium, 34);
+  let y = 380;
+  for (const line of wrap(check.course.statement, regular, 15, 620)) {
+    centered(page, line, y, regular, 15, muted);
+    y -= 22;
+  }
+  centered(page, check.course.title, y - 16, medium, 20);
+
+  page.drawText(`${text.number} ${check.certificate_number}`, {
+    x: 64,
+    y: 120,
+    size: 13,
+    font: medium,
+    color: ink,
+  });
+  page.drawText(`${text.issued}: ${issuedOn}`, { x: 64, y: 98, size: 13, font: regular, color: ink });
+  page.drawText(text.verify, { x: 64, y: 72, size: 10, font: regular, color: muted });
+  // A URL has no spaces to break at: it is cut into pieces that fit.
+  for (const [index, piece] of (verificationUrl.match(/.{1,90}/g) ?? []).entries()) {
+    page.drawText(piece, { x: 64, y: 58 - index * 11, size: 9, font: regular, color: muted });
+  }
+  drawQr(page, verificationUrl, 842 - 64 - 130, 48, 130);
+  // pdf-lib's bytes are a plain ArrayBuffer's view; the cast only says so to the Response's type.
+  return await document.save() as Uint8Array<ArrayBuffer>;
+}

@@ -1,0 +1,127 @@
+/**
+ * The certificate as a PDF, read as a person and a phone would: its text extracted by poppler's pdftotext, its
+ * page rendered by pdftoppm and the QR code on it decoded by zbarimg (Debian's poppler-utils and zbar-tools).
+ * Without them the reading steps are skipped, saying so; TRIPWIRE_REQUIRE_PDF_TOOLS=1 (as .ci/run sets once it
+ * has installed them) makes them required.
+ */
+import assert from "node:assert/strict";
+import { PDFDocument } from "pdf-lib";
+import { aida } from "./support/fixtures.ts";
+import { enrol, graduate } from "./support/learning.ts";
+import { expectError, expectJson } from "./support/responses.ts";
+import { appDatabase, callAs, callFunction, story } from "./support/server.ts";
+
+const sql = appDatabase.sql;
+
+async function hasTool(name: string): Promise<boolean> {
+  try {
+    await new Deno.Command(name, { args: ["-v"], stdout: "null", stderr: "null" }).output();
+    return true;
+  } catch {
+    return false;
+  }
+}
+const pdfTools = (await Promise.all(["pdftotext", "pdftoppm", "zbarimg"].map(hasTool))).every(Boolean);
+if (!pdfTools) {
+  const message = "No pdftotext, pdftoppm or zbarimg (apt-get install poppler-utils zbar-tools)";
+  if (Deno.env.get("TRIPWIRE_REQUIRE_PDF_TOOLS") === "1") {
+    throw new Error(`${message}, and they are required`);
+  }
+  console.warn(`${message}: the PDF's text and QR code are not read`);
+}
+
+async function run(command: string, args: string[]): Promise<string> {
+  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+  if (!output.success) throw new Error(`${command}: ${new TextDecoder().decode(output.stderr)}`);
+  return new TextDecoder().decode(output.stdout);
+}
+
+/** What a person reads on the page and what a phone's camera reads from its QR code. */
+async function readPdf(bytes: Uint8Array): Promise<{ text: string; qr: string }> {
+  const directory = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${directory}/certificate.pdf`, bytes);
+    const text = await run("pdftotext", ["-layout", `${directory}/certificate.pdf`, "-"]);
+    await run("pdftoppm", [
+      "-png",
+      "-r",
+      "150",
+      "-singlefile",
+      `${directory}/certificate.pdf`,
+      `${directory}/page`,
+    ]);
+    const qr = (await run("zbarimg", ["--quiet", "--raw", `${directory}/page.png`])).trim();
+    return { text, qr };
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+}
+
+async function pdf(path: string, language: string): Promise<Uint8Array> {
+  const response = await callFunction(path, { headers: { "accept-language": language } });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "application/pdf");
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+story(
+  "Bolat graduates: his certificate's PDF says what its verification page says, in his language",
+  async () => {
+    const bolat = await enrol(`Bolat Certified ${crypto.randomUUID().slice(0, 6)}`);
+    await graduate(sql, bolat);
+    const dashboard = await expectJson(
+      await callFunction("student-dashboard", { headers: { authorization: `Bearer ${bolat.token}` } }),
+    );
+    const certificate = dashboard.certificate;
+    const pdfPath = new URL(certificate.pdf_url).pathname.replace("/functions/v1/", "");
+    const page = await expectJson(
+      await callFunction(new URL(certificate.verification_url).pathname.replace("/functions/v1/", ""), {
+        headers: { "accept-language": "en" },
+      }),
+    );
+    assert.equal(page.valid, true);
+
+    for (const language of ["en", "ru"]) {
+      const bytes = await pdf(pdfPath, language);
+      const document = await PDFDocument.load(bytes);
+      assert.equal(document.getPageCount(), 1);
+      assert.equal(
+        document.getTitle(),
+        `${language === "en" ? "Certificate" : "Сертификат"} ${page.certificate_number}`,
+      );
+      assert.ok(document.getSubject()!.startsWith(page.full_name));
+      if (!pdfTools) continue;
+      const { text, qr } = await readPdf(bytes);
+      assert.equal(qr, certificate.verification_url, "the QR code is the verification link");
+      const words = text.replace(/\s+/g, " ");
+      assert.ok(words.includes(page.full_name), "the graduate's name");
+      assert.ok(words.includes(page.certificate_number), "the number");
+      if (language === "en") {
+        assert.ok(words.includes("CERTIFICATE"));
+        assert.ok(words.includes(page.course.title), "the course, as the page names it");
+        const issued = new Date(page.issued_at).toLocaleDateString("en-GB", {
+          day: "numeric",
+          month: "long",
+          year: "numeric",
+          timeZone: "UTC",
+        });
+        assert.ok(words.includes(`Issued: ${issued}`), words);
+      } else {
+        assert.ok(words.includes("СЕРТИФИКАТ"));
+        assert.match(words, /Выдан: \d{1,2} [а-я]+ \d{4}/);
+      }
+    }
+
+    // A wrong code finds nothing; after a full refund the certificate is revoked and has no PDF.
+    await expectError(
+      await callFunction(pdfPath.replace(certificate.verification_code, "0".repeat(20))),
+      404,
+      "certificate_not_found",
+    );
+    await expectJson(
+      await callAs(aida.id, `students/${bolat.id}/refund`, { amount: 490, reason: "Refunded" }),
+    );
+    const revoked = await expectError(await callFunction(pdfPath), 409, "certificate_revoked");
+    assert.ok(revoked.error.details.revoked_at);
+  },
+);
