@@ -11,6 +11,7 @@ import { SignJWT } from "jose";
 import { startDeployedStack } from "../scripts/lib/deployed.ts";
 import { startLocalStorage } from "../scripts/lib/local_storage.ts";
 import { findPgBouncer, startPgBouncer } from "../scripts/lib/pgbouncer.ts";
+import { Webhook } from "standardwebhooks";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, saule } from "./support/fixtures.ts";
 import { startGoTrueServer } from "./support/gotrue_server.ts";
@@ -24,6 +25,7 @@ const skipped = "missing" in pgbouncer ? ` (SKIPPED: ${pgbouncer.missing})` : ""
 const jwtSecret = "deploy-test-jwt-secret-with-at-least-32-characters";
 const serviceKey = "sb_secret_deploy_test_only";
 const requestDeadlineMs = 3_000;
+const checkoutSecret = `whsec_${btoa("deploy-test-checkout-secret-0123")}`;
 
 async function token(userId: string): Promise<string> {
   return await new SignJWT({ role: "authenticated" })
@@ -52,6 +54,7 @@ Deno.test({
         SUPABASE_SERVICE_ROLE_KEY: serviceKey,
         JWT_SECRET: jwtSecret,
         REQUEST_DEADLINE_MS: String(requestDeadlineMs),
+        PAYMENTS_STANDARD_SECRET: checkoutSecret,
       },
       // Storage as the project's: the bundles sign videos through the gateway with the service key.
       storage: startLocalStorage({ jwtSecret, secretKeys: [serviceKey] }).fetch,
@@ -184,6 +187,86 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a signed order becomes a student, the CRM hears of it, the export and the PDF come out of the bundles",
+        async () => {
+          const received: { type: string; data: { student: { email: string } } }[] = [];
+          let endpointSecret = "";
+          const crm = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+            received.push(
+              new Webhook(endpointSecret).verify(
+                await request.text(),
+                Object.fromEntries(request.headers),
+              ) as never,
+            );
+            return new Response("ok");
+          });
+          try {
+            const endpoint = await call("webhooks/endpoints", saule.id, {
+              url: `http://127.0.0.1:${crm.addr.port}/hooks`,
+              event_types: ["student.created"],
+            });
+            assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
+            endpointSecret = endpoint.body.secret;
+            const email = `ordered.${crypto.randomUUID().slice(0, 8)}@example.kz`;
+            const body = JSON.stringify({
+              type: "order.paid",
+              timestamp: new Date().toISOString(),
+              data: {
+                order_id: `deploy-${crypto.randomUUID()}`,
+                amount: "490.00",
+                customer: { email, full_name: "Ordered Student" },
+                metadata: { manager_id: aida.id },
+                send_welcome_email: false,
+              },
+            });
+            const id = `msg_${crypto.randomUUID()}`;
+            const sentAt = new Date();
+            const order = await fetch(`${stack.url}/functions/v1/payments/webhook/standard`, {
+              method: "POST",
+              headers: {
+                "content-type": "application/json",
+                "webhook-id": id,
+                "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
+                "webhook-signature": new Webhook(checkoutSecret).sign(id, sentAt, body),
+              },
+              body,
+            });
+            assert.equal(order.status, 200);
+            assert.equal((await order.json()).outcome, "created");
+            const run = await fetch(`${stack.url}/functions/v1/webhooks/deliver`, {
+              method: "POST",
+              headers: { apikey: serviceKey },
+            });
+            assert.equal(run.status, 200, await run.clone().text());
+            await run.body?.cancel();
+            assert.ok(
+              received.some((event) =>
+                event.type === "student.created" && event.data.student.email === email
+              ),
+            );
+
+            const csv = await fetch(`${stack.url}/functions/v1/students/export.csv?q=ordered`, {
+              headers: { authorization: `Bearer ${await token(aida.id)}` },
+            });
+            assert.equal(csv.status, 200);
+            assert.ok((await csv.text()).includes(email), "the export streams through the pooler");
+
+            const [certificate] = await database.sql`
+              insert into public.certificates (user_id, certificate_number, full_name, course)
+              values (${studentId}, 'TW-2026-900001', 'Deployed Student', private.course_snapshot())
+              returning certificate_number, verification_code`;
+            const pdf = await fetch(
+              `${stack.url}/functions/v1/complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}/certificate.pdf`,
+            );
+            assert.equal(pdf.status, 200);
+            assert.equal(new TextDecoder().decode((await pdf.bytes()).slice(0, 5)), "%PDF-");
+          } finally {
+            await crm.shutdown();
+          }
+        },
+      );
+
       await t.step("the runbook's smoke check: every deployed function answers", async () => {
         const output = await new Deno.Command(Deno.execPath(), {
           args: ["run", "--allow-all", "scripts/smoke.ts", stack.url],
@@ -192,7 +275,14 @@ Deno.test({
         }).output();
         const text = new TextDecoder().decode(output.stdout);
         assert.equal(output.success, true, text);
-        assert.equal(text.trim().split("\n").filter((line) => line.startsWith("ok")).length, 8, text);
+        const deployed = text.trim().split("\n").filter((line) => line.startsWith("ok")).length;
+        assert.equal(
+          deployed,
+          (await Array.fromAsync(Deno.readDir("supabase/functions"))).filter((entry) =>
+            entry.isDirectory && entry.name !== "_shared"
+          ).length,
+          text,
+        );
       });
 
       await t.step("a request that would wait for ever answers 503 at its deadline", async () => {
