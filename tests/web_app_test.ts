@@ -5,6 +5,8 @@
  * and every screen in Russian and in English without a console error.
  */
 import assert from "node:assert/strict";
+import { PDFDocument } from "pdf-lib";
+import { Webhook } from "standardwebhooks";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
 import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { localSecretKey } from "../scripts/lib/local_stack.ts";
@@ -198,6 +200,7 @@ browserTest("in Chromium: the same journey on a phone (390 px), every screen als
 async function journey(layout: Layout) {
   // Its e-mails go to a server that answers as Resend does, where the story reads them.
   const resend = startResendServer();
+  const crm = startCrm();
   // Signed video URLs live 10 s, so each lesson's URL is renewed while it plays.
   const stack = await startLocalStack({
     RESEND_API_KEY: resend.apiKey,
@@ -217,6 +220,26 @@ async function journey(layout: Layout) {
     await stack.database.sql`
       update public.tripwire_lessons
       set video_duration_seconds = ${lessonSeconds}, video_path = 'sample-20s.webm'`;
+
+    // The admin registers the academy's CRM first, on the webhooks screen: the sale's events will reach it.
+    const registrar = await openApp(browser, stack, "en", layout.screen);
+    await signIn(registrar.page, saule.email, seededStaffPassword);
+    await registrar.page.getByRole("link", { name: "Webhooks", includeHidden: true }).waitFor({
+      state: "attached",
+    });
+    await registrar.page.goto(`${stack.webUrl}/#/webhooks`);
+    await registrar.page.getByRole("heading", { name: "Webhooks: events for the CRM" }).waitFor();
+    await registrar.page.locator('input[name="url"]').fill(crm.url);
+    for (const type of ["student.created", "course.completed", "student.refunded"]) {
+      await registrar.page.locator(`input[value="${type}"]`).check();
+    }
+    await registrar.page.getByRole("button", { name: "Add an endpoint" }).click();
+    const secret = await registrar.page.locator("code").innerText();
+    assert.match(secret, /^whsec_/);
+    crm.secrets.push(secret);
+    await checkEverywhere(registrar.page, "the webhooks screen with a new endpoint");
+    assert.deepEqual(registrar.errors, []);
+    await registrar.page.context().close();
 
     // The manager sells the course and reads the password off the screen.
     const manager = await openApp(browser, stack, "en", layout.screen);
@@ -272,6 +295,15 @@ async function journey(layout: Layout) {
     assert.match(await student.page.locator("main").innerText(), /Issued to Journey Student/);
     await student.page.goto(`${stack.webUrl}/#/course`);
     await student.page.getByText(`Certificate no. ${number}`).waitFor();
+    // The certificate as a PDF, in her language, from the course page.
+    const [pdfDownload] = await Promise.all([
+      student.page.waitForEvent("download"),
+      student.page.getByRole("button", { name: "Download the certificate (PDF)" }).click(),
+    ]);
+    assert.equal(pdfDownload.suggestedFilename(), `${number}.pdf`);
+    const certificatePdf = await PDFDocument.load(await Deno.readFile(await pdfDownload.path()));
+    assert.equal(certificatePdf.getTitle(), `Certificate ${number}`);
+    assert.ok(certificatePdf.getSubject()!.startsWith("Journey Student"));
 
     // The student goes back to the first lesson to watch it again…
     await student.page.goto(`${stack.webUrl}/#/lesson/67`);
@@ -285,6 +317,20 @@ async function journey(layout: Layout) {
     await manager.page.locator("tbody tr").first().getByRole("link", { name: "Journey Student" }).waitFor();
     await manager.page.goto(`${stack.webUrl}/#/students`);
     await manager.page.getByRole("searchbox").fill("Journey");
+    await manager.page.getByRole("link", { name: "Journey Student" }).waitFor();
+    // The list as CSV, filtered as it is on the screen, and the books.
+    const [studentsCsv] = await Promise.all([
+      manager.page.waitForEvent("download"),
+      manager.page.getByRole("button", { name: "Download CSV" }).click(),
+    ]);
+    const studentsText = await Deno.readTextFile(await studentsCsv.path());
+    assert.equal(studentsText.trim().split("\r\n").length, 2, studentsText);
+    assert.match(studentsText, new RegExp(`Journey Student,${email},`));
+    const [salesCsv] = await Promise.all([
+      manager.page.waitForEvent("download"),
+      manager.page.getByRole("button", { name: "Sales and refunds, CSV" }).click(),
+    ]);
+    assert.match(await Deno.readTextFile(await salesCsv.path()), /,sale,490\.00,.*Journey Student/);
     await manager.page.getByRole("link", { name: "Journey Student" }).click();
     await manager.page.getByRole("heading", { name: "Journey Student" }).waitFor();
     await manager.page.goto(`${stack.webUrl}/#/leaderboard`);
@@ -328,6 +374,15 @@ async function journey(layout: Layout) {
     assert.deepEqual(student.errors.filter((error) => !/status of 4\d\d/.test(error)), []);
     // (The taken address's 409 is the one failed request the manager made.)
     assert.deepEqual(manager.errors.filter((error) => !/status of 409/.test(error)), []);
+
+    // The scheduler's run: the CRM hears of the sale, the graduation and the refund, each verified.
+    const run = await fetch(`${stack.url}/functions/v1/webhooks/deliver`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${localSecretKey}` },
+    });
+    assert.equal(run.status, 200, await run.clone().text());
+    await run.body?.cancel();
+    assert.deepEqual(crm.received.sort(), ["course.completed", "student.created", "student.refunded"]);
 
     // Every screen, in both languages, without a console error.
     for (const language of ["ru", "en"] as const) {
@@ -465,6 +520,11 @@ async function journey(layout: Layout) {
         const [person] = await stack.database.sql`select full_name from public.users where id = ${studentId}`;
         assert.equal(person.full_name, "Erased person");
       }
+      // The webhooks screen: the endpoint registered at the start, and its deliveries.
+      await admin.page.goto(`${stack.webUrl}/#/webhooks`);
+      // (In English the person was erased just now, and with her the events and their deliveries.)
+      await admin.page.locator("main tbody tr").first().waitFor();
+      await checkEverywhere(admin.page, `the webhooks (${language})`);
       assert.deepEqual(admin.errors, [], `${language}: no console errors`);
       await admin.page.context().close();
     }
@@ -472,5 +532,26 @@ async function journey(layout: Layout) {
     await browser.close();
     await stack.stop();
     await resend.close();
+    await crm.server.shutdown();
   }
+}
+
+/** The academy's CRM: it keeps the events whose signature verifies with one of the secrets it was given. */
+function startCrm() {
+  const secrets: string[] = [];
+  const received: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    const body = await request.text();
+    const headers = Object.fromEntries(request.headers);
+    for (const secret of secrets) {
+      try {
+        received.push((new Webhook(secret).verify(body, headers) as { type: string }).type);
+        return new Response("ok");
+      } catch {
+        // another endpoint's secret
+      }
+    }
+    return new Response("bad signature", { status: 400 });
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}/crm`, secrets, received, server };
 }

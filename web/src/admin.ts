@@ -6,11 +6,18 @@
 import type { AuditPage } from "../../supabase/functions/audit/audit.ts";
 import type { AuditAction } from "../../supabase/functions/_shared/audit.ts";
 import type { Erased, PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
+import type {
+  CreatedEndpoint,
+  DeliveryList,
+  EndpointList,
+} from "../../supabase/functions/webhooks/webhooks.ts";
+import { eventTypes } from "../../supabase/functions/_shared/event_types.ts";
 import { call } from "./api.ts";
 import { downloadJson, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, languages, t, type TextKey } from "./i18n.ts";
 
 type Entry = AuditPage["entries"][number];
+type DeliveryPage = DeliveryList;
 
 // Every audited action has its text (a missing one fails the type check), and the filter offers them all.
 const actionTexts: Record<`action.${AuditAction}`, string> = languages.en;
@@ -153,4 +160,174 @@ export function personalDataSection(studentId: string): HTMLElement {
     erase,
     status,
   );
+}
+
+type EndpointRow = EndpointList["endpoints"][number];
+
+/** An endpoint's line: where, what it takes, its state and deliveries, and what the admin can do to it. */
+function endpointRow(endpoint: EndpointRow, reload: () => Promise<void>, status: HTMLElement): HTMLElement {
+  const act = (change: "resume" | "disable") => async () => {
+    try {
+      await call(`webhooks/endpoints/${endpoint.id}/${change}`, { body: {} });
+      await reload();
+    } catch (error) {
+      show(status, errorBox(error));
+    }
+  };
+  return h(
+    "tr",
+    {},
+    h("td", { class: "wrap" }, endpoint.url, endpoint.description ? ` (${endpoint.description})` : null),
+    h("td", {}, endpoint.event_types.join(", ")),
+    h("td", {}, t(`webhooks.state.${endpoint.state}`)),
+    h(
+      "td",
+      {},
+      t("webhooks.counts", {
+        delivered: String(endpoint.deliveries.delivered),
+        pending: String(endpoint.deliveries.pending),
+        failed: String(endpoint.deliveries.failed),
+      }),
+    ),
+    h(
+      "td",
+      {},
+      endpoint.state === "paused"
+        ? h("button", { type: "button", onclick: act("resume") }, t("webhooks.resume"))
+        : null,
+      endpoint.state === "disabled"
+        ? null
+        : h("button", { type: "button", class: "danger", onclick: act("disable") }, t("webhooks.disable")),
+    ),
+  );
+}
+
+type DeliveryRow = DeliveryPage["deliveries"][number];
+
+function deliveryRow(delivery: DeliveryRow, reload: () => Promise<void>, status: HTMLElement): HTMLElement {
+  const last = delivery.recent_attempts[0];
+  return h(
+    "tr",
+    {},
+    h("td", {}, h("time", { dateTime: delivery.event.created_at }, formatDate(delivery.event.created_at))),
+    h("td", {}, delivery.event.type),
+    h("td", {}, t(`webhooks.delivery.${delivery.status}`)),
+    h("td", {}, String(delivery.attempts)),
+    h(
+      "td",
+      { class: "wrap" },
+      last ? `${last.response_status ?? "—"} ${last.error ?? last.response_body ?? ""}` : "—",
+    ),
+    h(
+      "td",
+      {},
+      h("button", {
+        type: "button",
+        onclick: async () => {
+          try {
+            await call(`webhooks/deliveries/${delivery.id}/resend`, { body: {} });
+            await reload();
+          } catch (error) {
+            show(status, errorBox(error));
+          }
+        },
+      }, t("webhooks.resend")),
+    ),
+  );
+}
+
+const tableOf = (headers: TextKey[], body: HTMLElement) =>
+  h("table", {}, h("thead", {}, h("tr", {}, headers.map((key) => h("th", { scope: "col" }, t(key))))), body);
+
+/** The academy's webhook endpoints (its CRM), their deliveries and attempts; registering one shows its secret once. */
+export async function webhooksScreen(main: HTMLElement): Promise<void> {
+  const endpoints = h("tbody", {});
+  const deliveries = h("tbody", {});
+  const status = h("div", { "aria-live": "polite" });
+  const created = h("div", { "aria-live": "polite" });
+  const reload = async () => {
+    try {
+      const [list, page] = await Promise.all([
+        call<EndpointList>("webhooks/endpoints"),
+        call<DeliveryPage>("webhooks/deliveries?limit=50"),
+      ]);
+      endpoints.replaceChildren(...list.endpoints.map((endpoint) => endpointRow(endpoint, reload, status)));
+      deliveries.replaceChildren(...page.deliveries.map((delivery) => deliveryRow(delivery, reload, status)));
+    } catch (error) {
+      show(status, errorBox(error));
+    }
+  };
+  const form = handledForm(
+    {},
+    async (data) => {
+      try {
+        const endpoint = await call<CreatedEndpoint>("webhooks/endpoints", {
+          body: {
+            url: String(data.get("url")),
+            event_types: data.getAll("event_types").map(String),
+            ...(data.get("description") ? { description: String(data.get("description")) } : {}),
+          },
+        });
+        show(
+          created,
+          h("p", { class: "success", role: "status" }, t("webhooks.created")),
+          h("p", {}, h("code", { class: "wrap" }, endpoint.secret)),
+        );
+        form.reset();
+        await reload();
+      } catch (error) {
+        showFormError(form, created, error);
+      }
+    },
+    h(
+      "label",
+      {},
+      t("webhooks.url"),
+      h("input", { name: "url", type: "url", required: true, maxLength: 2000 }),
+    ),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, t("webhooks.event_types")),
+      eventTypes.map((type) =>
+        h(
+          "label",
+          { class: "check" },
+          h("input", { type: "checkbox", name: "event_types", value: type }),
+          ` ${type}`,
+        )
+      ),
+    ),
+    h("label", {}, t("webhooks.description"), h("input", { name: "description", maxLength: 500 })),
+    h("button", { type: "submit" }, t("webhooks.add")),
+  );
+  show(
+    main,
+    h("h1", {}, t("webhooks.title")),
+    h("p", {}, t("webhooks.explain")),
+    tableOf([
+      "webhooks.url",
+      "webhooks.event_types",
+      "webhooks.state",
+      "webhooks.deliveries",
+      "webhooks.actions",
+    ], endpoints),
+    h("h2", {}, t("webhooks.add")),
+    form,
+    created,
+    h("h2", {}, t("webhooks.deliveries")),
+    tableOf(
+      [
+        "audit.when",
+        "webhooks.event",
+        "webhooks.status",
+        "webhooks.attempts",
+        "webhooks.last_answer",
+        "webhooks.actions",
+      ],
+      deliveries,
+    ),
+    status,
+  );
+  await reload();
 }

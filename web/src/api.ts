@@ -4,6 +4,7 @@
  * signed-in session. An error answer becomes an `ApiError` carrying the API's own message.
  */
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
+import { saveFile } from "./dom.ts";
 import { currentLanguage, hasText, t } from "./i18n.ts";
 
 /** Where the stack is: `<meta name="tripwire-api">`, written by the server that serves the app. */
@@ -68,6 +69,29 @@ export function readableError(code: string, message: string, details?: unknown):
     return t("error.field", { field: hasText(field) ? t(field) : name });
   });
   return [text, ...fields].join(" ");
+}
+
+/**
+ * Downloads a document route (a CSV export, a certificate PDF) as the signed-in user, in the reader's language,
+ * and saves it as `fileName`. `functions.invoke` would read the body as text; a file wants the bytes.
+ */
+export async function download(path: string, fileName: string): Promise<void> {
+  const token = await accessToken();
+  const response = await fetch(`${apiUrl}/functions/v1/${path}`, {
+    headers: {
+      apikey: apiKey,
+      "accept-language": currentLanguage(),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+  }).catch(() => {
+    throw new ApiError("network", t("error.network"), 0);
+  });
+  if (!response.ok) {
+    const body = await response.json().catch(() => undefined);
+    const { code = "http_error", message = `${response.status}`, details } = body?.error ?? {};
+    throw new ApiError(code, readableError(code, message, details), response.status, details);
+  }
+  saveFile(fileName, await response.blob());
 }
 
 /** The signed-in user's access token (refreshed by supabase-js when due). */

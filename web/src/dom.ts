@@ -145,7 +145,12 @@ export function leaveScreen(): void {
 
 /** Offers `data` as a JSON file download, as a browser saves any file. */
 export function downloadJson(fileName: string, data: unknown): void {
-  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+  saveFile(fileName, new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+}
+
+/** Hands `blob` to the browser as a download named `fileName`. */
+export function saveFile(fileName: string, blob: Blob): void {
+  const url = URL.createObjectURL(blob);
   const link = h("a", { href: url, download: fileName });
   document.body.append(link);
   link.click();

@@ -18,7 +18,7 @@ import type {
   StudentSummary,
 } from "../../supabase/functions/students/students.ts";
 import { personalDataSection } from "./admin.ts";
-import { call, type SignedIn } from "./api.ts";
+import { call, download, type SignedIn } from "./api.ts";
 import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
 
@@ -113,6 +113,20 @@ function studentRow(student: StudentSummary): HTMLElement {
   );
 }
 
+/** A button that downloads a file, saying why in `message` when it cannot. */
+function exportButton(label: string, save: () => Promise<void>, message: HTMLElement): HTMLElement {
+  return h("button", {
+    type: "button",
+    onclick: async () => {
+      try {
+        await save();
+      } catch (error) {
+        show(message, errorBox(error));
+      }
+    },
+  }, label);
+}
+
 export async function studentsScreen(main: HTMLElement): Promise<void> {
   const search = h("input", {
     type: "search",
@@ -149,13 +163,19 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
   const message = h("div", { "aria-live": "polite" });
   let cursor: string | null = null;
 
-  async function load(append: boolean) {
-    const query = new URLSearchParams({ limit: "20" });
+  // The filters as the list and its CSV export both take them.
+  function filters(): URLSearchParams {
+    const query = new URLSearchParams();
     if (search.value.trim()) query.set("q", search.value.trim());
     if (status.value) query.set("status", status.value);
     if (stage.value) query.set("stage", stage.value);
     if (sort.value !== "newest") query.set("sort", sort.value);
     if (idleWeek.checked) query.set("inactive_since", new Date(Date.now() - 7 * 86_400_000).toISOString());
+    return query;
+  }
+  async function load(append: boolean) {
+    const query = filters();
+    query.set("limit", "20");
     if (append && cursor) query.set("after", cursor);
     try {
       const page = await call<StudentList>(`students?${query}`);
@@ -182,6 +202,16 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
     main,
     h("h1", {}, t("students.title")),
     h("div", { class: "row" }, search, status, stage, sort, idle),
+    h(
+      "div",
+      { class: "row" },
+      exportButton(
+        t("students.export"),
+        () => download(`students/export.csv?${filters()}`, "students.csv"),
+        message,
+      ),
+      exportButton(t("students.export_sales"), () => download("students/sales.csv", "sales.csv"), message),
+    ),
     h(
       "table",
       {},

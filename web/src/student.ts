@@ -7,7 +7,7 @@ import type {
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
 import type { PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
 import type { LessonVideo } from "../../supabase/functions/video-tracking/lesson_video.ts";
-import { accessToken, apiKey, apiUrl, call, readableError } from "./api.ts";
+import { accessToken, apiKey, apiUrl, call, download, readableError } from "./api.ts";
 import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";
 import { formatDate, t, type TextKey } from "./i18n.ts";
 import { keepSigned, signVideo } from "./signed_video.ts";
@@ -111,6 +111,7 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
             ? t("dashboard.certificate_revoked", { date: formatDate(dashboard.certificate.revoked_at) })
             : h("a", { href: verifyLink(dashboard.certificate) }, t("dashboard.verify")),
         ),
+        dashboard.certificate.revoked_at ? null : pdfButton(dashboard.certificate),
       ]
       : null,
     myData(),
@@ -256,6 +257,29 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
   );
 }
 
+/** Downloads the certificate as a PDF in the reader's language; a refusal (revoked meanwhile) is shown beside. */
+function pdfButton(certificate: { certificate_number: string; verification_code: string }): HTMLElement {
+  const status = h("div", { "aria-live": "polite" });
+  const path = `complete-lesson/certificate/${
+    encodeURIComponent(certificate.certificate_number)
+  }/${certificate.verification_code}/certificate.pdf`;
+  return h(
+    "div",
+    {},
+    h("button", {
+      type: "button",
+      onclick: async () => {
+        try {
+          await download(path, `${certificate.certificate_number}.pdf`);
+        } catch (error) {
+          show(status, errorBox(error));
+        }
+      },
+    }, t("dashboard.download_pdf")),
+    status,
+  );
+}
+
 /** The public page of a certificate: `#/verify/<number>/<code>`, the link the student shares. */
 export function verifyLink(certificate: { certificate_number: string; verification_code: string }): string {
   return `#/verify/${encodeURIComponent(certificate.certificate_number)}/${certificate.verification_code}`;
@@ -279,6 +303,7 @@ export async function verifyScreen(main: HTMLElement, number: string, code: stri
             h("p", {}, t("verify.issued_to", { name: check.full_name, date: formatDate(check.issued_at) })),
             h("p", {}, t("verify.course", { title: check.course.title })),
             h("ol", {}, check.course.modules.map((module) => h("li", {}, module.title))),
+            pdfButton({ certificate_number: check.certificate_number, verification_code: code }),
           ]
           : h(
             "p",

@@ -8,17 +8,9 @@ import type postgres from "postgres";
 import type { Transaction } from "./db.ts";
 import { timestamp } from "./openapi.ts";
 
-/** Every event type, as `webhook_events_type_known` and `webhook_endpoints_event_types_known` allow them. */
-export const eventTypes = [
-  "student.created",
-  "lesson.started",
-  "lesson.completed",
-  "course.completed",
-  "student.stalled",
-  "student.refunded",
-  "student.suspended",
-] as const;
-export type EventType = (typeof eventTypes)[number];
+import { type EventType, eventTypes } from "./event_types.ts";
+
+export { type EventType, eventTypes };
 export const EventTypeSchema = z.enum(eventTypes);
 
 const money = z.string().regex(/^\d+\.\d{2}$/).meta({ description: 'A decimal amount, e.g. "490.00".' });

@@ -72,7 +72,10 @@ export const CreatedEndpoint = Endpoint.extend({
   secret: z.string().meta({ description: "The signing secret, shown in this answer only." }),
 }).meta({ id: "CreatedWebhookEndpoint" });
 
+export type CreatedEndpoint = z.output<typeof CreatedEndpoint>;
+
 export const EndpointList = z.object({ endpoints: z.array(Endpoint) }).meta({ id: "WebhookEndpointList" });
+export type EndpointList = z.output<typeof EndpointList>;
 
 const Attempt = z.object({
   attempted_at: timestamp,
@@ -98,6 +101,7 @@ export const DeliveryList = z.object({
   deliveries: z.array(Delivery),
   next_cursor: z.number().int().nullable().meta({ description: "Pass as `before` for older ones." }),
 }).meta({ id: "WebhookDeliveryList" });
+export type DeliveryList = z.output<typeof DeliveryList>;
 
 export const DeliveryQuery = z.object({
   endpoint_id: z.uuid().optional(),
@@ -151,7 +155,7 @@ const deliveryJson = (sql: Sql) =>
     )
   )`;
 
-export async function listEndpoints(sql: Sql = db()): Promise<z.output<typeof EndpointList>> {
+export async function listEndpoints(sql: Sql = db()): Promise<EndpointList> {
   const rows = await sql<{ endpoint: Endpoint }[]>`
     select ${endpointJson(sql)} as endpoint from private.webhook_endpoints e order by e.created_at, e.id`;
   return { endpoints: rows.map((row) => row.endpoint) };
@@ -162,7 +166,7 @@ export async function createEndpoint(
   admin: AuthUser,
   input: NewEndpoint,
   sql: Sql = db(),
-): Promise<z.output<typeof CreatedEndpoint>> {
+): Promise<CreatedEndpoint> {
   const id = crypto.randomUUID();
   const secret = input.secret ??
     `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
@@ -210,7 +214,7 @@ export async function changeEndpoint(
 export async function listDeliveries(
   query: z.output<typeof DeliveryQuery>,
   sql: Sql = db(),
-): Promise<z.output<typeof DeliveryList>> {
+): Promise<DeliveryList> {
   const rows = await sql<{ id: number; delivery: Delivery }[]>`
     select d.id, ${deliveryJson(sql)} as delivery
     from private.webhook_deliveries d
