@@ -20,6 +20,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "leaderboard": () => import("./bench/leaderboard.ts"),
   "students": () => import("./bench/students.ts"),
   "analytics": () => import("./bench/analytics.ts"),
+  "exports": () => import("./bench/exports.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";
