@@ -129,7 +129,7 @@ export const app = createApp("webhooks")
     describe({
       summary: "Deliver the due events",
       description: "For the scheduler (every minute): reports students who stalled (`student.stalled`), " +
-        "queues a delivery per endpoint for new events, sends the due ones for up to 25 s, and purges events " +
+        "queues a delivery per endpoint for new events, sends the due ones until shortly before the request's deadline (`REQUEST_DEADLINE_MS`), and purges events " +
         "older than 30 days with nothing left to send.",
       access: "service",
       ok: { status: 200, schema: DeliveryRun, description: "What this run did." },

@@ -8,6 +8,7 @@
 import { Webhook } from "standardwebhooks";
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
+import { config } from "../_shared/config.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { type EventType, eventTypes, EventTypeSchema } from "../_shared/events.ts";
 import { HttpError } from "../_shared/errors.ts";
@@ -20,12 +21,15 @@ import { sealPassword, unsealPassword } from "../_shared/password.ts";
 export const retryBackoffSeconds = [60, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 /** After this many attempts a delivery is `failed` (an admin can resend it). */
 export const maxAttempts = retryBackoffSeconds.length + 1;
-/** An endpoint has this long to answer an attempt. */
-const attemptTimeoutMs = 10_000;
+/** An endpoint has this long to answer an attempt (Standard Webhooks asks receivers to answer at once). */
+const attemptTimeoutMs = 5_000;
 /** Attempts in flight at once in one run. */
-const parallelAttempts = 8;
-/** A run sends for at most this long, so the minute's next run does not overlap it. */
-const runBudgetMs = 25_000;
+const parallelAttempts = 16;
+/**
+ * How long a run keeps claiming deliveries: its last attempts must end before the request's deadline
+ * (REQUEST_DEADLINE_MS), so the scheduler always gets the run's answer; what is left goes next minute.
+ */
+const claimWindowMs = () => Math.max(1_000, config().requestDeadlineMs - attemptTimeoutMs - 1_000);
 
 const secretPattern = /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/;
 const sealContext = (endpointId: string) => `webhook-endpoint:${endpointId}`;
@@ -346,7 +350,7 @@ export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
     failed_attempts: 0,
     endpoints_paused: 0,
   };
-  const deadline = Date.now() + runBudgetMs;
+  const deadline = Date.now() + claimWindowMs();
   while (Date.now() < deadline) {
     const due = await sql<DueDelivery[]>`
       with due as (
