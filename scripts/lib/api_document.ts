@@ -9,6 +9,8 @@ import {
   type Document,
   functionDocument,
 } from "../../supabase/functions/_shared/openapi.ts";
+import { z } from "zod";
+import { eventData, eventTypes } from "../../supabase/functions/_shared/events.ts";
 import { repoRoot } from "./database.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -28,6 +30,11 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **4.1.0** — orders in and events out: \`payments\` turns a provider's signed paid order (Standard Webhooks or
+  CloudPayments) into a student, once per order, and its refund into the manager's refund; \`webhooks\` lets an
+  admin register the academy's endpoints, which receive the events described under \`webhooks\` in this document,
+  signed as Standard Webhooks. \`GET /students/export.csv\` and \`/students/sales.csv\`; the certificate as a PDF
+  (\`…/certificate.pdf\`, the dashboard's \`certificate.pdf_url\`).
 - **4.0.0** — paid videos stay paid: the videos are private Storage objects. The dashboard's lessons no longer
   carry \`video_url\` but \`has_video\`; the player asks \`GET /video-tracking/video?lesson_id=\` for a URL that
   Storage signed and that works for \`expires_in_seconds\`, given only to a student who may watch that lesson
@@ -67,7 +74,56 @@ export async function apiDocument(functions: Record<string, FunctionApp>): Promi
       }
     }
   }
-  return merged as unknown as Document;
+  return { ...merged, webhooks: eventWebhooks(merged.components.schemas ??= {}) } as unknown as Document;
+}
+
+const signatureHeaders = [
+  ["webhook-id", "`evt_<event id>`: the same on every retry of the event, so a receiver drops duplicates."],
+  ["webhook-timestamp", "Seconds since the epoch when this attempt was signed."],
+  ["webhook-signature", "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` with the endpoint's secret."],
+] as const;
+
+/**
+ * What the academy's endpoints receive (OpenAPI 3.1's `webhooks`): each event type's body, from the same zod
+ * schemas the tests parse every delivered event with.
+ */
+function eventWebhooks(schemas: Record<string, unknown>): Record<string, unknown> {
+  /** A body's JSON Schema, its shared parts (`$defs`) moved to components.schemas, where OpenAPI looks. */
+  const body = (schema: z.ZodType) => {
+    const { $schema: _dialect, $defs = {}, ...rest } = z.toJSONSchema(schema, {
+      io: "output",
+      unrepresentable: "any",
+    });
+    const inComponents = (value: unknown) =>
+      JSON.parse(JSON.stringify(value).replaceAll('"#/$defs/', '"#/components/schemas/'));
+    for (const [name, definition] of Object.entries($defs)) schemas[name] = inComponents(definition);
+    return inComponents(rest);
+  };
+  return Object.fromEntries(eventTypes.map((type) => [type, {
+    post: {
+      summary: `The \`${type}\` event`,
+      description:
+        "POSTed to every endpoint registered for this type, signed as Standard Webhooks (verify with " +
+        "the `standardwebhooks` library and the endpoint's secret). Answer 2xx to acknowledge; anything else is " +
+        "retried with backoff.",
+      parameters: signatureHeaders.map(([name, description]) => ({
+        in: "header",
+        name,
+        required: true,
+        description,
+        schema: { type: "string" },
+      })),
+      requestBody: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: body(z.object({ type: z.literal(type), timestamp: z.string(), data: eventData[type] })),
+          },
+        },
+      },
+      responses: { "2XX": { description: "Received: the delivery is done." } },
+    },
+  }]));
 }
 
 const swaggerUi = `${repoRoot}node_modules/swagger-ui-dist/`;
