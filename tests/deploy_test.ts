@@ -14,6 +14,7 @@ import { findPgBouncer, startPgBouncer } from "../scripts/lib/pgbouncer.ts";
 import { Webhook } from "standardwebhooks";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, saule } from "./support/fixtures.ts";
+import { startCrm } from "./support/crm_server.ts";
 import { startGoTrueServer } from "./support/gotrue_server.ts";
 
 const pgbouncer = findPgBouncer();
@@ -190,24 +191,14 @@ Deno.test({
       await t.step(
         "a signed order becomes a student, the CRM hears of it, the export and the PDF come out of the bundles",
         async () => {
-          const received: { type: string; data: { student: { email: string } } }[] = [];
-          let endpointSecret = "";
-          const crm = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
-            received.push(
-              new Webhook(endpointSecret).verify(
-                await request.text(),
-                Object.fromEntries(request.headers),
-              ) as never,
-            );
-            return new Response("ok");
-          });
+          const crm = startCrm();
           try {
             const endpoint = await call("webhooks/endpoints", saule.id, {
-              url: `http://127.0.0.1:${crm.addr.port}/hooks`,
+              url: crm.url,
               event_types: ["student.created"],
             });
             assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
-            endpointSecret = endpoint.body.secret;
+            crm.state.secrets.push(endpoint.body.secret);
             const email = `ordered.${crypto.randomUUID().slice(0, 8)}@example.kz`;
             const body = JSON.stringify({
               type: "order.paid",
@@ -241,7 +232,7 @@ Deno.test({
             assert.equal(run.status, 200, await run.clone().text());
             await run.body?.cancel();
             assert.ok(
-              received.some((event) =>
+              crm.received.some((event) =>
                 event.type === "student.created" && event.data.student.email === email
               ),
             );
@@ -262,7 +253,7 @@ Deno.test({
             assert.equal(pdf.status, 200);
             assert.equal(new TextDecoder().decode((await pdf.bytes()).slice(0, 5)), "%PDF-");
           } finally {
-            await crm.shutdown();
+            await crm.close();
           }
         },
       );

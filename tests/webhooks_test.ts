@@ -1,45 +1,12 @@
 import assert from "node:assert/strict";
-import { Webhook } from "standardwebhooks";
 import { aida, saule } from "./support/fixtures.ts";
 import { enrol, graduate, watch } from "./support/learning.ts";
+import { startCrm } from "./support/crm_server.ts";
 import { expectError, expectJson } from "./support/responses.ts";
 import { appDatabase, callAs, callFunction, serviceKey, story } from "./support/server.ts";
 import { eventData, type EventType } from "../supabase/functions/_shared/events.ts";
 
 const sql = appDatabase.sql;
-
-interface Received {
-  type: EventType;
-  timestamp: string;
-  data: Record<string, unknown>;
-  id: string;
-}
-
-/**
- * The academy's CRM as a test server: it verifies every request with the `standardwebhooks` library and the
- * endpoint's secret, as a receiver should, and answers what the story tells it to.
- */
-function startCrm() {
-  const received: Received[] = [];
-  const rejected: string[] = [];
-  const state = { secret: "", status: 200 };
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
-    const body = await request.text();
-    try {
-      const message = new Webhook(state.secret).verify(body, Object.fromEntries(request.headers)) as Received;
-      if (state.status >= 200 && state.status < 300) {
-        received.push({ ...message, id: request.headers.get("webhook-id")! });
-      }
-    } catch (error) {
-      rejected.push(String(error));
-      return new Response("bad signature", { status: 400 });
-    }
-    return new Response(state.status === 204 ? null : state.status < 300 ? "ok" : "CRM is down", {
-      status: state.status,
-    });
-  });
-  return { url: `http://127.0.0.1:${server.addr.port}/hooks`, received, rejected, state, server };
-}
 
 async function deliver() {
   return await expectJson(
@@ -68,7 +35,7 @@ story(
     try {
       const endpoint = await register(crm.url, ["student.created", "lesson.started", "course.completed"]);
       assert.match(endpoint.secret, /^whsec_/);
-      crm.state.secret = endpoint.secret;
+      crm.state.secrets.push(endpoint.secret);
       const [stored] =
         await sql`select sealed_secret from private.webhook_endpoints where id = ${endpoint.id}`;
       assert.ok(
@@ -83,7 +50,7 @@ story(
 
       const run = await deliver();
       assert.equal(run.delivered, run.attempted);
-      const mine = crm.received.filter((event) => (event.data.student as { id: string }).id === bolat.id);
+      const mine = crm.received.filter((event) => event.data.student.id === bolat.id);
       assert.deepEqual(
         mine.map((event) => event.type).sort(),
         ["course.completed", "lesson.started", "lesson.started", "lesson.started", "student.created"],
@@ -94,7 +61,7 @@ story(
       const certificate = graduated.data.certificate as Record<string, string>;
       assert.equal(certificate.number, completion.certificate!.certificate_number);
       assert.match(certificate.verification_url, /\/functions\/v1\/complete-lesson\/certificate\/TW-/);
-      assert.equal((graduated.data.student as { status: string }).status, "completed");
+      assert.equal(graduated.data.student.status, "completed");
       const [event] = await sql`
       select id from private.webhook_events where student_id = ${bolat.id} and event_type = 'course.completed'`;
       assert.equal(graduated.id, `evt_${event.id}`, "webhook-id names the event, the same on every retry");
@@ -110,7 +77,7 @@ story(
       const next = await deliver();
       assert.equal(next.attempted, 0);
     } finally {
-      await crm.server.shutdown();
+      await crm.close();
     }
   },
 );
@@ -123,7 +90,7 @@ story(
     await sql`update analytics.settings set webhook_failures_before_pause = 3`;
     try {
       const endpoint = await register(crm.url, ["student.created"]);
-      crm.state.secret = endpoint.secret;
+      crm.state.secrets.push(endpoint.secret);
       crm.state.status = 503;
       const bolat = await enrol(`Bolat Retried ${crypto.randomUUID().slice(0, 6)}`);
       const dana = await enrol(`Dana Retried ${crypto.randomUUID().slice(0, 6)}`);
@@ -177,11 +144,11 @@ story(
       await expectJson(await callAs(saule.id, `webhooks/endpoints/${endpoint.id}/resume`, {}));
       const resumed = await deliver();
       assert.equal(resumed.delivered, 1);
-      const names = crm.received.map((event) => (event.data.student as { id: string }).id).sort();
+      const names = crm.received.map((event) => event.data.student.id).sort();
       assert.deepEqual(names, [bolat.id, dana.id].sort());
     } finally {
       await sql`update analytics.settings set webhook_failures_before_pause = 20`;
-      await crm.server.shutdown();
+      await crm.close();
     }
   },
 );
@@ -192,7 +159,7 @@ story("the backoff runs out after eight attempts; the delivery is failed and sti
   await sql`update analytics.settings set webhook_failures_before_pause = 100`;
   try {
     const endpoint = await register(crm.url, ["student.created"]);
-    crm.state.secret = endpoint.secret;
+    crm.state.secrets.push(endpoint.secret);
     crm.state.status = 500;
     await enrol(`Bolat Failed ${crypto.randomUUID().slice(0, 6)}`);
     const waits: number[] = [];
@@ -214,7 +181,7 @@ story("the backoff runs out after eight attempts; the delivery is failed and sti
     assert.deepEqual([resent.status, resent.attempts], ["delivered", 1]);
   } finally {
     await sql`update analytics.settings set webhook_failures_before_pause = 20`;
-    await crm.server.shutdown();
+    await crm.close();
   }
 });
 
@@ -225,7 +192,7 @@ story(
     const crm = startCrm();
     try {
       const endpoint = await register(crm.url, ["student.stalled"]);
-      crm.state.secret = endpoint.secret;
+      crm.state.secrets.push(endpoint.secret);
       const asel = await enrol(`Asel Stalled ${crypto.randomUUID().slice(0, 6)}`);
       const berik = await enrol(`Berik Watching ${crypto.randomUUID().slice(0, 6)}`);
       await watch(sql, berik, 67, 0, 30, 10);
@@ -236,7 +203,7 @@ story(
       assert.ok(run.stalled_students >= 1);
       const stalled = () =>
         crm.received.filter((event) => event.type === "student.stalled").map((event) =>
-          (event.data.student as { id: string }).id
+          event.data.student.id
         );
       assert.ok(stalled().includes(asel.id));
       assert.ok(!stalled().includes(berik.id));
@@ -250,7 +217,7 @@ story(
       await deliver();
       assert.equal(stalled().filter((id) => id === berik.id).length, 2);
     } finally {
-      await crm.server.shutdown();
+      await crm.close();
     }
   },
 );

@@ -59,7 +59,7 @@ export const paymentProvider = { id: null, role: "service" } as const;
 export async function audit(
   tx: Transaction,
   entry: {
-    actor: Pick<AuthUser, "role"> & { id: string | null } | typeof paymentProvider;
+    actor: AuthUser | typeof paymentProvider;
     action: AuditAction;
     studentId: string;
     changes?: Record<string, FieldChange>;

@@ -6,8 +6,6 @@
 import { z } from "zod";
 import type postgres from "postgres";
 import type { Transaction } from "./db.ts";
-import { timestamp } from "./openapi.ts";
-
 import { type EventType, eventTypes } from "./event_types.ts";
 
 export { type EventType, eventTypes };
@@ -67,14 +65,6 @@ export const eventData = {
   }),
   "student.suspended": z.object({ student: EventStudent, reason: z.string() }),
 } satisfies Record<EventType, z.ZodType>;
-
-/** A delivered event's body, as Standard Webhooks shapes it: `type`, `timestamp`, `data`. */
-export const EventPayload = z.object({
-  type: EventTypeSchema,
-  timestamp,
-  data: z.record(z.string(), z.unknown()),
-}).meta({ id: "EventPayload" });
-export type EventPayload = z.output<typeof EventPayload>;
 
 /**
  * Writes one event about `studentId` in `tx`: its `data` is the student as the transaction now sees it

@@ -82,8 +82,16 @@ async function orderManager(sql: Sql, named: OrderNotice["manager"]): Promise<Au
   if ((id || email) && !manager.named) {
     log("warn", "order_manager_not_found", { manager_id: id, manager_email: email, credited_to: manager.id });
   }
-  return { id: manager.id, email: manager.email, fullName: manager.full_name, role: manager.role };
+  return staffMember(manager);
 }
+
+/** A staff row as the caller the manager's own code expects. */
+const staffMember = (row: ManagerRow): AuthUser => ({
+  id: row.id,
+  email: row.email,
+  fullName: row.full_name,
+  role: row.role,
+});
 
 /** The student an order already became, if any. */
 async function orderStudent(sql: Sql, provider: Provider, orderId: string): Promise<string | null> {
@@ -202,13 +210,6 @@ export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Pr
     });
   }
   if (order.refunded) return { outcome: "already_refunded", student_id: order.student_id };
-  const manager = order.manager!;
-  const caller: AuthUser = {
-    id: manager.id,
-    email: manager.email,
-    fullName: manager.full_name,
-    role: manager.role,
-  };
   const viaOrder: ProviderRefund = {
     provider: notice.provider,
     orderId: notice.orderId,
@@ -216,7 +217,7 @@ export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Pr
   };
   try {
     const result = await refundStudent(
-      caller,
+      staffMember(order.manager!),
       order.student_id,
       refund.data,
       `refund:${notice.provider}:${notice.refundId}`.slice(0, 255),

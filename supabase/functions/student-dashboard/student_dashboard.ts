@@ -84,6 +84,12 @@ export const StudentDashboard = z.object({
 }).meta({ id: "StudentDashboard" });
 export type StudentDashboard = z.output<typeof StudentDashboard>;
 
+/** The certificate's public page and its PDF (complete-lesson's `…/certificate.pdf` beside it). */
+const certificateUrls = (verification: string) => ({
+  verification_url: verification,
+  pdf_url: `${verification}/certificate.pdf`,
+});
+
 /** The signed-in student's dashboard; anyone but a student → 403. */
 export async function getDashboard(
   userId: string,
@@ -124,8 +130,7 @@ export async function getDashboard(
     certificate: certificate && {
       ...certificate,
       verification_code: row.verification_code!,
-      verification_url: verificationUrl(certificate.certificate_number, row.verification_code!),
-      pdf_url: `${verificationUrl(certificate.certificate_number, row.verification_code!)}/certificate.pdf`,
+      ...certificateUrls(verificationUrl(certificate.certificate_number, row.verification_code!)),
       revoked_at: row.revoked_at?.toISOString() ?? null,
     },
   });

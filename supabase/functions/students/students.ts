@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { activity, activityDetails, logActivity } from "../_shared/activity.ts";
 import { emitEvent } from "../_shared/events.ts";
+import type { PaidOrder } from "../create-tripwire-user/create_tripwire_user.ts";
 import { audit, paymentProvider, secret } from "../_shared/audit.ts";
 import { type AuthUser, type StudentStatus, studentStatuses } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
@@ -424,14 +425,14 @@ async function refundInTransaction(
     }),
   );
   await emitEvent(tx, "student.refunded", studentId, {
-    refund: { amount: Number(refund.amount).toFixed(2), reason: refund.reason, full },
+    refund: { amount: refund.amount.toFixed(2), reason: refund.reason, full },
   });
   return await summaryAfter(tx, studentId);
 }
 
 /** A refund a payment provider told of (payments function): recorded with the refund, once per refund id. */
 export interface ProviderRefund {
-  provider: "standard" | "cloudpayments";
+  provider: PaidOrder["provider"];
   orderId: string;
   refundId: string;
 }

@@ -247,6 +247,11 @@ interface DueDelivery {
   created_at: Date;
 }
 
+/** A claimed delivery's columns (`d` the delivery, `e` its endpoint, `v` its event), as `DueDelivery`. */
+const dueColumns = (sql: Sql) =>
+  sql`d.id, d.attempts, e.id as endpoint_id, e.url, e.sealed_secret, v.id as event_id, v.event_type, v.data,
+      v.created_at`;
+
 /**
  * Sends one delivery now, whatever its state (an admin's resend): attempts start again from one, and a
  * failure is retried with the backoff. Answers the delivery after the attempt.
@@ -258,8 +263,7 @@ export async function resendDelivery(id: number, sql: Sql = db()): Promise<Deliv
         next_attempt_at = now() + interval '5 minutes'
     from private.webhook_endpoints e, private.webhook_events v
     where d.id = ${id} and e.id = d.endpoint_id and v.id = d.event_id and e.disabled_at is null
-    returning d.id, d.attempts, e.id as endpoint_id, e.url, e.sealed_secret, v.id as event_id, v.event_type,
-              v.data, v.created_at`;
+    returning ${dueColumns(sql)}`;
   if (!due) throw new HttpError(404, "delivery_not_found", "No such delivery (or its endpoint is disabled)");
   await attempt(sql, due);
   const [row] = await sql<{ delivery: Delivery }[]>`
@@ -365,8 +369,7 @@ export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
       set attempts = d.attempts + 1, last_attempt_at = now(), next_attempt_at = now() + interval '5 minutes'
       from due, private.webhook_endpoints e, private.webhook_events v
       where d.id = due.id and e.id = d.endpoint_id and v.id = d.event_id
-      returning d.id, d.attempts, e.id as endpoint_id, e.url, e.sealed_secret, v.id as event_id, v.event_type,
-                v.data, v.created_at`;
+      returning ${dueColumns(sql)}`;
     if (due.length === 0) break;
     const outcomes = await Promise.all(due.map((delivery) => attempt(sql, delivery)));
     for (const outcome of outcomes) {
