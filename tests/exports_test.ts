@@ -5,8 +5,15 @@ import { expectError } from "./support/responses.ts";
 import { appDatabase, callAs, story } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 import { csvCell } from "../supabase/functions/students/exports.ts";
+import { academyDay, academyMidnight, addDays } from "../supabase/functions/_shared/academy_day.ts";
 
 const sql = appDatabase.sql;
+
+/** The academy's today, in the time zone its settings name. */
+async function academyToday(): Promise<string> {
+  const [{ time_zone }] = await sql<{ time_zone: string }[]>`select time_zone from analytics.settings`;
+  return academyDay(time_zone);
+}
 
 /** RFC 4180, as a spreadsheet reads it: quoted cells, doubled quotes, CRLF lines. */
 function parseCsv(text: string): Record<string, string>[] {
@@ -99,7 +106,7 @@ story(
       amount: 90.5,
       reason: "+1 formula-looking reason",
     });
-    const today = new Date().toISOString().slice(0, 10);
+    const today = await academyToday();
     const rows = (await download(aida.id, `students/sales.csv?from=${today}&to=${today}`))
       .filter((row) => row.student_id === bolat.id);
     assert.deepEqual(rows.map((row) => [row.kind, row.amount]), [["sale", "490.00"], ["refund", "-90.50"]]);
@@ -121,6 +128,59 @@ story(
     await expectError(await callAs(aida.id, "students/sales.csv?from=06.12.2026"), 400, "validation_failed");
   },
 );
+
+story(
+  "the academy's midnight, not UTC's, divides its days: a sale a minute after it is today's, one before it yesterday's",
+  async () => {
+    const [{ time_zone: timeZone }] = await sql<
+      { time_zone: string }[]
+    >`select time_zone from analytics.settings`;
+    const today = academyDay(timeZone);
+    const yesterday = addDays(today, -1);
+    const midnight = academyMidnight(timeZone, today);
+    const marker = `Mid${crypto.randomUUID().slice(0, 6)}`;
+    const early = await enrol(`Early ${marker}`);
+    const late = await enrol(`Late ${marker}`);
+    await sql`update public.tripwire_users set created_at = ${new Date(midnight.getTime() + 60_000)}
+              where user_id = ${early.id}`;
+    await sql`update public.tripwire_users set created_at = ${new Date(midnight.getTime() - 60_000)}
+              where user_id = ${late.id}`;
+    const ours = (rows: Record<string, string>[]) =>
+      rows.filter((row) => row.student_name.endsWith(marker)).map((row) => [row.student_name, row.day]);
+
+    assert.deepEqual(ours(await download(aida.id, `students/sales.csv?from=${today}&to=${today}`)), [
+      [`Early ${marker}`, today],
+    ]);
+    assert.deepEqual(ours(await download(aida.id, `students/sales.csv?from=${yesterday}&to=${yesterday}`)), [
+      [`Late ${marker}`, yesterday],
+    ]);
+    const saved = (await callAs(aida.id, "students/sales.csv?to=2000-01-01")).headers.get(
+      "content-disposition",
+    );
+    assert.equal(saved, `attachment; filename="sales-${today}.csv"`);
+    // The answers that name days say which one is today, so no client computes it from its own clock.
+    const chart = await (await callAs(aida.id, "leaderboard/chart")).json();
+    assert.equal(chart.today, today);
+    assert.equal(chart.to, today);
+    assert.equal(chart.from, addDays(today, -29));
+  },
+);
+
+Deno.test("the academy's day at an instant: Almaty's midnight is 19:00 UTC; daylight saving moves midnights", () => {
+  assert.equal(academyDay("Asia/Almaty", new Date("2026-12-06T18:59:59Z")), "2026-12-06");
+  assert.equal(academyDay("Asia/Almaty", new Date("2026-12-06T19:00:00Z")), "2026-12-07");
+  assert.equal(academyDay("UTC", new Date("2026-12-06T19:00:00Z")), "2026-12-06");
+  assert.equal(academyDay("America/New_York", new Date("2026-12-07T03:00:00Z")), "2026-12-06");
+  assert.equal(academyMidnight("Asia/Almaty", "2026-12-07").toISOString(), "2026-12-06T19:00:00.000Z");
+  assert.equal(academyMidnight("Asia/Kolkata", "2026-12-07").toISOString(), "2026-12-06T18:30:00.000Z");
+  assert.equal(academyMidnight("UTC", "2026-12-07").toISOString(), "2026-12-07T00:00:00.000Z");
+  // Berlin's clocks go forward on 2026-03-29 (at 02:00) and back on 2026-10-25 (at 03:00).
+  assert.equal(academyMidnight("Europe/Berlin", "2026-03-29").toISOString(), "2026-03-28T23:00:00.000Z");
+  assert.equal(academyMidnight("Europe/Berlin", "2026-03-30").toISOString(), "2026-03-29T22:00:00.000Z");
+  assert.equal(academyMidnight("Europe/Berlin", "2026-10-26").toISOString(), "2026-10-25T23:00:00.000Z");
+  assert.equal(addDays("2026-12-31", 1), "2027-01-01");
+  assert.equal(addDays("2026-03-01", -1), "2026-02-28");
+});
 
 Deno.test("a CSV cell: quoted when it must be, formulas neutralised only in typed text", () => {
   assert.equal(csvCell("plain"), "plain");

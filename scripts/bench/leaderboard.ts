@@ -6,6 +6,11 @@
  * TypeScript.
  */
 import postgres from "postgres";
+import {
+  academyDay,
+  academyMidnight,
+  defaultTimeZone,
+} from "../../supabase/functions/_shared/academy_day.ts";
 import { getLeaderboard } from "../../supabase/functions/leaderboard/leaderboard.ts";
 import { seedScale } from "../seed_scale.ts";
 import { signLocalToken } from "../lib/local_stack.ts";
@@ -33,7 +38,7 @@ export async function leaderboardInTypeScript(sql: postgres.Sql, limit = 20) {
     select id, full_name from public.users where role = 'manager'`;
   const students = await sql<{ granted_by: string; payment_amount: string; created_at: Date }[]>`
     select granted_by, payment_amount, created_at from public.tripwire_users`;
-  const monthStart = academyMonthStart(new Date(), "Asia/Almaty");
+  const monthStart = academyMidnight(defaultTimeZone, `${academyDay(defaultTimeZone).slice(0, 8)}01`);
   const totals = new Map(managers.map((m) => [m.id, { ...m, revenue: 0, students_created: 0 }]));
   for (const student of students) {
     if (student.created_at < monthStart) continue;
@@ -46,17 +51,6 @@ export async function leaderboardInTypeScript(sql: postgres.Sql, limit = 20) {
   return [...totals.values()]
     .sort((a, b) => b.revenue - a.revenue || b.students_created - a.students_created)
     .slice(0, limit);
-}
-
-/** Midnight of the first of this month in `timeZone`, as an instant. */
-function academyMonthStart(now: Date, timeZone: string): Date {
-  const parts = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit" })
-    .formatToParts(now);
-  const year = parts.find((p) => p.type === "year")!.value;
-  const month = parts.find((p) => p.type === "month")!.value;
-  const offset = new Intl.DateTimeFormat("en", { timeZone, timeZoneName: "longOffset" })
-    .formatToParts(now).find((p) => p.type === "timeZoneName")!.value.replace("GMT", "") || "+00:00";
-  return new Date(`${year}-${month}-01T00:00:00${offset}`);
 }
 
 function median(values: number[]): number {

@@ -30,6 +30,9 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **4.2.0** — the academy's day: the leaderboard's answers (\`/leaderboard\`, \`/chart\`, \`/stats\`) carry
+  \`today\`, the academy's day in its time zone, for clients to name dates by instead of their own UTC date; a
+  CSV's file name carries the academy's today.
 - **4.1.0** — orders in and events out: \`payments\` turns a provider's signed paid order (Standard Webhooks or
   CloudPayments) into a student, once per order, and its refund into the manager's refund; \`webhooks\` lets an
   admin register the academy's endpoints, which receive the events described under \`webhooks\` in this document,

@@ -5,6 +5,7 @@
  * this function obey the same rules.
  */
 import { z } from "zod";
+import { academyDay } from "../_shared/academy_day.ts";
 import { activityDetails, type ActivityType } from "../_shared/activity.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { isStorableYear } from "../_shared/input.ts";
@@ -54,6 +55,10 @@ const money = z.number().meta({
 });
 const isoDay = z.iso.date();
 const timeZone = z.string().meta({ description: "The academy's time zone: where its days begin." });
+const today = isoDay.meta({
+  description:
+    "The academy's day now, in its time zone: what a client names as today (never its own UTC date).",
+});
 const refreshedAt = timestamp.nullable().meta({
   description: "When the figures were computed; null before the first refresh.",
 });
@@ -82,6 +87,7 @@ export const Leaderboard = z.object({
   period: z.enum(periods),
   period_start: isoDay.nullable().meta({ description: "The period's first day; null for `all`." }),
   time_zone: timeZone,
+  today,
   refreshed_at: refreshedAt,
   managers: z.array(z.object({
     rank: z.number().int().min(1),
@@ -97,6 +103,7 @@ export const SalesChart = z.object({
   to: isoDay,
   manager_id: z.uuid().nullable().meta({ description: "null: every manager's sales (admin)." }),
   time_zone: timeZone,
+  today,
   refreshed_at: refreshedAt,
   days: z.array(z.object({
     day: isoDay,
@@ -113,6 +120,7 @@ export const ManagerStats = z.object({
   manager_id: z.uuid().nullable(),
   full_name: z.string().nullable(),
   time_zone: timeZone,
+  today,
   refreshed_at: refreshedAt,
   periods: z.partialRecord(
     z.enum(periods),
@@ -177,6 +185,7 @@ export interface Caller {
 /**
  * One analytics RPC's answer, called as the caller (the RPCs check the caller's scope themselves), parsed
  * with the schema the OpenAPI document shows: an answer SQL shapes differently fails here, not in a client.
+ * An answer that states the academy's time zone gains its today there.
  */
 async function rpcAsCaller<T extends z.ZodType>(
   caller: Caller,
@@ -185,7 +194,9 @@ async function rpcAsCaller<T extends z.ZodType>(
   call: (tx: Transaction) => Promise<{ result: unknown }[]>,
 ): Promise<z.output<T>> {
   const [row] = await asCaller(caller, call, sql);
-  return schema.parse(row.result);
+  const result = row.result as Record<string, unknown>;
+  const timeZone = result.time_zone;
+  return schema.parse(typeof timeZone === "string" ? { ...result, today: academyDay(timeZone) } : result);
 }
 
 export async function getLeaderboard(

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql } from "../_shared/db.ts";
+import { academyDay } from "../_shared/academy_day.ts";
 import { isStorableYear } from "../_shared/input.ts";
 import { orders, scopeOf, studentFilters, StudentsQuery, summaryFacts } from "./students.ts";
 
@@ -127,6 +128,12 @@ const studentColumns: Column<StudentRow>[] = [
 ];
 
 /** The caller's students as the list filters and sorts them, every one of them, as CSV. */
+/** The academy's today (its time zone from the settings): the date a downloaded file is named with. */
+export async function academyToday(sql: Sql = db()): Promise<string> {
+  const [{ time_zone }] = await sql<{ time_zone: string }[]>`select time_zone from analytics.settings`;
+  return academyDay(time_zone);
+}
+
 export function exportStudents(caller: AuthUser, query: StudentsExportQuery, sql: Sql = db()) {
   const scope = scopeOf(caller, query.manager_id);
   const order = orders[query.sort];

@@ -21,7 +21,13 @@ import {
   suspendStudent,
 } from "./students.ts";
 import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_shared/personal_data.ts";
-import { exportSales, exportStudents, SalesExportQuery, StudentsExportQuery } from "./exports.ts";
+import {
+  academyToday,
+  exportSales,
+  exportStudents,
+  SalesExportQuery,
+  StudentsExportQuery,
+} from "./exports.ts";
 
 const notYours = { 404: "`student_not_found`: no such student among the caller's." };
 const transitions = {
@@ -40,12 +46,12 @@ const csvHeaders = {
   },
 };
 
-/** A streamed CSV answer, saved by browsers under `name` and today's date. */
-function csv(body: ReadableStream<Uint8Array>, name: string): Response {
+/** A streamed CSV answer, saved by browsers under `name` and the academy's today. */
+async function csv(body: ReadableStream<Uint8Array>, name: string): Promise<Response> {
   return new Response(body, {
     headers: {
       "content-type": "text/csv; charset=utf-8",
-      "content-disposition": `attachment; filename="${name}-${new Date().toISOString().slice(0, 10)}.csv"`,
+      "content-disposition": `attachment; filename="${name}-${await academyToday()}.csv"`,
       "cache-control": "no-store",
     },
   });
@@ -81,7 +87,7 @@ export const app = createApp("students")
     }),
     staff,
     zQuery(StudentsExportQuery),
-    (c) => csv(exportStudents(c.get("user"), c.req.valid("query")), "students"),
+    async (c) => await csv(exportStudents(c.get("user"), c.req.valid("query")), "students"),
   )
   .get(
     "/sales.csv",
@@ -97,7 +103,7 @@ export const app = createApp("students")
     }),
     staff,
     zQuery(SalesExportQuery),
-    (c) => csv(exportSales(c.get("user"), c.req.valid("query")), "sales"),
+    async (c) => await csv(exportSales(c.get("user"), c.req.valid("query")), "sales"),
   )
   .get(
     "/:id",
