@@ -66,6 +66,9 @@ const hotPaths: Record<string, string> = {
   payment_refunds_order:
     `select refund_id from private.payment_refunds where provider = 'standard' and order_id = 'A-1'`,
   payment_refunds_student_refund: `select refund_id from private.payment_refunds where student_refund_id = 1`,
+  payment_reviews_open:
+    `select id from private.payment_reviews where resolved_at is null order by id desc limit 21`,
+  payment_reviews_student: `select id from private.payment_reviews where student_id = '${aida.id}'`,
   webhook_endpoints_created_by: `select id from private.webhook_endpoints where created_by = '${aida.id}'`,
   webhook_events_to_fan_out:
     `select id from private.webhook_events where not fanned_out order by id limit 5000`,

@@ -200,14 +200,18 @@ Deno.test({
             assert.equal(endpoint.status, 201, JSON.stringify(endpoint.body));
             crm.state.secrets.push(endpoint.body.secret);
             const email = `ordered.${crypto.randomUUID().slice(0, 8)}@example.kz`;
+            // Aida's payment link: the signed reference that credits her with the order.
+            const link = await call("payments/links", aida.id, {});
+            assert.equal(link.status, 200, JSON.stringify(link.body));
             const body = JSON.stringify({
               type: "order.paid",
               timestamp: new Date().toISOString(),
               data: {
                 order_id: `deploy-${crypto.randomUUID()}`,
                 amount: "490.00",
+                currency: "KZT",
                 customer: { email, full_name: "Ordered Student" },
-                metadata: { manager_id: aida.id },
+                metadata: { ref: link.body.reference },
                 send_welcome_email: false,
               },
             });

@@ -5,6 +5,7 @@ import { meetAtLock } from "./support/barrier.ts";
 import { expectError, expectJson } from "./support/responses.ts";
 import {
   appDatabase,
+  callAs,
   callFunction,
   cloudPaymentsSecret,
   standardWebhooksSecret,
@@ -35,7 +36,7 @@ function signedStandard(
   };
 }
 
-/** Standard Webhooks' documented shape for a paid order: `{type, timestamp, data}`. */
+/** Standard Webhooks' documented shape for a paid order: `{type, timestamp, data}`, at the offer's price. */
 function orderPaid(orderId: string, email: string, extra: Record<string, unknown> = {}) {
   return {
     type: "order.paid",
@@ -45,11 +46,25 @@ function orderPaid(orderId: string, email: string, extra: Record<string, unknown
       amount: "490.00",
       currency: "KZT",
       customer: { email, full_name: "Bolat Nurlanov", phone: "+77011234567" },
-      metadata: { manager_id: daniyar.id },
+      metadata: {},
       send_welcome_email: false,
       ...extra,
     },
   };
+}
+
+/** A manager's payment link: the signed reference the checkout hands back with the order. */
+async function paymentLink(managerId: string, body: Record<string, unknown> = {}): Promise<string> {
+  const link = await expectJson(await callAs(managerId, "payments/links", body));
+  return link.reference;
+}
+
+/** The review queue's entry for an order, if any. */
+async function reviewOf(provider: string, orderId: string) {
+  const [review] = await sql<{ id: string; reason: string; amount: string; currency: string | null }[]>`
+    select id, reason, amount::text, currency from private.payment_reviews
+    where provider = ${provider} and order_id = ${orderId} and kind = 'order'`;
+  return review;
 }
 
 const postStandard = (init: RequestInit) => callFunction("payments/webhook/standard", init);
@@ -107,7 +122,7 @@ function cloudPaymentsPay(invoiceId: string, email: string, amount = "490.00"): 
     TestMode: "1",
     Status: "Completed",
     GatewayName: "Test",
-    Data: JSON.stringify({ full_name: "Болат Нурланов", phone: "+77011234567", manager_email: aida.email }),
+    Data: JSON.stringify({ full_name: "Болат Нурланов", phone: "+77011234567" }),
     TotalFee: "0",
     PaymentMethod: "",
   };
@@ -119,24 +134,32 @@ async function studentsWithEmail(email: string) {
 }
 
 story(
-  "a checkout's signed order.paid makes Bolat a student, once, credited to the manager it names",
+  "a checkout's signed order.paid makes Bolat a student, once, credited to the manager whose link sold it",
   async () => {
     const email = `bolat.order.${unique()}@example.kz`;
     const orderId = `A-${unique()}`;
-    const first = await expectJson(await postStandard(signedStandard(orderPaid(orderId, email))));
-    assert.equal(first.outcome, "created");
+    const ref = await paymentLink(daniyar.id);
+    const paid = orderPaid(orderId, email, { metadata: { ref } });
+    const first = await expectJson(await postStandard(signedStandard(paid)));
+    assert.deepEqual({ ...first, student_id: undefined }, {
+      outcome: "created",
+      student_id: undefined,
+      review: null,
+    });
 
     const [student] = await studentsWithEmail(email);
     assert.equal(student.user_id, first.student_id);
-    assert.equal(student.granted_by, daniyar.id, "the manager in the order's metadata");
+    assert.equal(student.granted_by, daniyar.id, "the manager of the payment link");
     assert.equal(student.payment_amount, "490.00");
     const [order] = await sql`
-    select provider, order_id, amount, currency from private.payment_orders where student_id = ${student.user_id}`;
+    select provider, order_id, amount, currency, attached from private.payment_orders
+    where student_id = ${student.user_id}`;
     assert.deepEqual({ ...order }, {
       provider: "standard",
       order_id: orderId,
       amount: "490.00",
       currency: "KZT",
+      attached: false,
     });
     // The same transaction as a manager's sale: the login, the feed entry, the audit row, the event.
     const [login] = await sql`select email from auth.users where id = ${student.user_id}`;
@@ -159,10 +182,9 @@ story(
 
     // The checkout retries (a lost answer), and a captured copy is replayed inside the five minutes: nothing new.
     const before = await rowCounts(sql);
-    const again = await expectJson(await postStandard(signedStandard(orderPaid(orderId, email))));
-    assert.deepEqual(again, { outcome: "already_created", student_id: first.student_id });
-    const replayed = signedStandard(orderPaid(orderId, email));
-    await expectJson(await postStandard(replayed));
+    const again = await expectJson(await postStandard(signedStandard(paid)));
+    assert.deepEqual(again, { outcome: "already_created", student_id: first.student_id, review: null });
+    await expectJson(await postStandard(signedStandard(paid)));
     assert.deepEqual(await rowCounts(sql), before);
   },
 );
@@ -217,15 +239,43 @@ story("forged, stale and unsigned orders are refused with 401 and change nothing
 });
 
 story(
-  "an order over the ceiling or without a usable e-mail is refused by field, and nothing is made",
+  "a paid order that cannot be granted is recorded for review and answered 200: never lost, never free",
   async () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ["a cent", { amount: "0.01" }, "price_mismatch"],
+      ["over the ceiling", { amount: 10_000_001 }, "price_mismatch"],
+      ["a hexadecimal amount", { amount: "0x1F4" }, "price_mismatch"],
+      ["an exponent", { amount: "1e3" }, "price_mismatch"],
+      ["another currency", { currency: "RUB" }, "price_mismatch"],
+      ["an offer the academy does not sell", { metadata: { offer_id: "masterclass" } }, "unknown_offer"],
+      ["not an e-mail", { customer: { email: "not-an-email", full_name: "Bolat" } }, "invalid_details"],
+      ["a staff member's e-mail", { customer: { email: aida.email, full_name: "Aida" } }, "staff_email"],
+    ];
+    for (const [what, change, reason] of cases) {
+      const orderId = `D-${unique()}`;
+      const students = await sql`select count(*)::int as n from public.tripwire_users`;
+      const answer = await expectJson(
+        await postStandard(signedStandard(orderPaid(orderId, `queued.${unique()}@example.kz`, change))),
+      );
+      assert.equal(answer.outcome, "queued", what);
+      assert.equal(answer.review.reason, reason, what);
+      assert.deepEqual(await sql`select count(*)::int as n from public.tripwire_users`, students, what);
+      assert.equal((await reviewOf("standard", orderId)).reason, reason, what);
+      // Sent again: the same entry, nothing more.
+      const again = await expectJson(
+        await postStandard(signedStandard(orderPaid(orderId, `queued.${unique()}@example.kz`, change))),
+      );
+      assert.deepEqual({ outcome: again.outcome, id: again.review.id }, {
+        outcome: "already_created",
+        id: answer.review.id,
+      });
+    }
+    const [{ entries }] = await sql`
+      select count(*)::int as entries from private.payment_reviews where order_id like 'D-%' and kind = 'order'`;
+    assert.ok(entries >= cases.length);
+
+    // Not an order event at all: refused, and nothing recorded.
     const before = await rowCounts(sql);
-    const tooMuch = orderPaid(`D-${unique()}`, `rich.${unique()}@example.kz`, { amount: 10_000_001 });
-    const ceiling = await expectError(await postStandard(signedStandard(tooMuch)), 400, "validation_failed");
-    assert.equal(ceiling.error.details[0].path, "data.amount");
-    const badEmail = orderPaid(`E-${unique()}`, "not-an-email");
-    const email = await expectError(await postStandard(signedStandard(badEmail)), 400, "validation_failed");
-    assert.equal(email.error.details[0].path, "data.customer.email");
     const noOrder = { type: "order.paid", timestamp: new Date().toISOString(), data: { amount: 1 } };
     const missing = await expectError(await postStandard(signedStandard(noOrder)), 400, "validation_failed");
     assert.ok(missing.error.details.some((detail: { path: string }) => detail.path === "data.order_id"));
@@ -234,93 +284,175 @@ story(
     assert.deepEqual(await expectJson(await postStandard(signedStandard(other))), {
       outcome: "ignored",
       student_id: null,
+      review: null,
     });
     assert.deepEqual(await rowCounts(sql), before);
   },
 );
 
-story("an order naming no manager goes to the academy's default, else to the first admin", async () => {
-  const toAdmin = orderPaid(`F-${unique()}`, `no.manager.${unique()}@example.kz`, { metadata: null });
-  const first = await expectJson(await postStandard(signedStandard(toAdmin)));
-  const [admin] = await sql`select granted_by from public.tripwire_users where user_id = ${first.student_id}`;
-  assert.equal(admin.granted_by, saule.id);
+story(
+  "a paid order with a student's e-mail is attached to her: a repeat purchase, no second account",
+  async () => {
+    const email = `repeat.${unique()}@example.kz`;
+    const first = await expectJson(await postStandard(signedStandard(orderPaid(`R-${unique()}`, email))));
+    const secondOrder = `R-${unique()}`;
+    const second = await expectJson(await postStandard(signedStandard(orderPaid(secondOrder, email))));
+    assert.deepEqual(second, { outcome: "attached", student_id: first.student_id, review: null });
+    assert.equal((await studentsWithEmail(email)).length, 1);
+    const [order] = await sql`
+    select student_id, attached from private.payment_orders where provider = 'standard' and order_id = ${secondOrder}`;
+    assert.deepEqual({ ...order }, { student_id: first.student_id, attached: true });
 
-  await sql`update analytics.settings set default_order_manager = ${aida.id}`;
-  try {
-    const unknown = orderPaid(`G-${unique()}`, `unknown.manager.${unique()}@example.kz`, {
-      metadata: { manager_email: "nobody@tripwire.local" },
+    // Once her access has ended (a full refund), a new order waits for an admin instead.
+    await sql`update public.tripwire_users set status = 'suspended' where user_id = ${first.student_id}`;
+    const third = await expectJson(await postStandard(signedStandard(orderPaid(`R-${unique()}`, email))));
+    assert.equal(third.review.reason, "student_without_access");
+  },
+);
+
+story(
+  "only a genuine payment link credits a manager: unsigned, forged or expired attribution goes to the default",
+  async () => {
+    const creditedFor = async (metadata: Record<string, unknown>) => {
+      const answer = await expectJson(
+        await postStandard(
+          signedStandard(orderPaid(`F-${unique()}`, `attr.${unique()}@example.kz`, { metadata })),
+        ),
+      );
+      const [row] =
+        await sql`select granted_by from public.tripwire_users where user_id = ${answer.student_id}`;
+      return row.granted_by;
+    };
+    const genuine = await paymentLink(daniyar.id);
+    assert.equal(await creditedFor({ ref: genuine }), daniyar.id);
+    // The buyer's page writes metadata: a manager's id there, or a reference altered, credits the first admin.
+    assert.equal(await creditedFor({ manager_id: daniyar.id, manager_email: daniyar.email }), saule.id);
+    const [header, payload, signature] = genuine.split(".");
+    const claims = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/")));
+    const forgedPayload = btoa(JSON.stringify({ ...claims, sub: aida.id })).replaceAll("+", "-").replaceAll(
+      "/",
+      "_",
+    )
+      .replace(/=+$/, "");
+    assert.equal(await creditedFor({ ref: `${header}.${forgedPayload}.${signature}` }), saule.id);
+    assert.equal(await creditedFor({ ref: "not-a-reference" }), saule.id);
+
+    await sql`update analytics.settings set default_order_manager = ${aida.id}`;
+    try {
+      assert.equal(await creditedFor({}), aida.id, "the academy's default, when it names one");
+      const expired = await expectJson(await callAs(daniyar.id, "payments/links", { valid_hours: 1 }));
+      assert.ok(Date.parse(expired.expires_at) > Date.now());
+      assert.equal(expired.offer.price, "490.00");
+      assert.equal(expired.offer.currency, "KZT");
+    } finally {
+      await sql`update analytics.settings set default_order_manager = null`;
+    }
+    await expectError(
+      await callAs(daniyar.id, "payments/links", { offer_id: "nothing-like-it" }),
+      404,
+      "offer_not_found",
+    );
+    const { status } = await callFunction("payments/links", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
     });
-    const second = await expectJson(await postStandard(signedStandard(unknown)));
-    const [row] =
-      await sql`select granted_by from public.tripwire_users where user_id = ${second.student_id}`;
-    assert.equal(row.granted_by, aida.id, "an unknown name falls back to the default");
-  } finally {
-    await sql`update analytics.settings set default_order_manager = null`;
-  }
-});
+    assert.equal(status, 401);
+  },
+);
 
-story("the checkout's order.refunded refunds through the manager's refund, once per refund id", async () => {
-  const email = `refund.order.${unique()}@example.kz`;
-  const orderId = `H-${unique()}`;
-  const created = await expectJson(await postStandard(signedStandard(orderPaid(orderId, email))));
-  const refund = (refundId: string, amount: string) => ({
-    type: "order.refunded",
-    timestamp: new Date().toISOString(),
-    data: { order_id: orderId, refund_id: refundId, amount, reason: "Changed her mind" },
-  });
-  const partial = await expectJson(await postStandard(signedStandard(refund("R-1", "90.00"))));
-  assert.deepEqual(partial, { outcome: "refunded", student_id: created.student_id });
-  // The same refund again (a retry) takes nothing more.
-  const again = await expectJson(await postStandard(signedStandard(refund("R-1", "90.00"))));
-  assert.equal(again.outcome, "already_refunded");
-  const tooMuch = await expectError(
-    await postStandard(signedStandard(refund("R-2", "400.01"))),
-    422,
-    "refund_exceeds_payment",
-  );
-  assert.equal(tooMuch.error.details.refundable, 400);
-  await expectJson(await postStandard(signedStandard(refund("R-3", "400.00"))));
+story(
+  "the checkout's order.refunded refunds through the manager's refund; every settled refund answers 200",
+  async () => {
+    const email = `refund.order.${unique()}@example.kz`;
+    const orderId = `H-${unique()}`;
+    const ref = await paymentLink(daniyar.id);
+    const created = await expectJson(
+      await postStandard(signedStandard(orderPaid(orderId, email, { metadata: { ref } }))),
+    );
+    const refund = (refundId: string, amount: string, order = orderId) => ({
+      type: "order.refunded",
+      timestamp: new Date().toISOString(),
+      data: {
+        order_id: order,
+        refund_id: `${refundId}-${orderId}`,
+        amount,
+        currency: "KZT",
+        reason: "Changed her mind",
+      },
+    });
+    const partial = await expectJson(await postStandard(signedStandard(refund("R-1", "90.00"))));
+    assert.deepEqual(partial, { outcome: "refunded", student_id: created.student_id, review: null });
+    // The same refund again (a retry) takes nothing more.
+    const again = await expectJson(await postStandard(signedStandard(refund("R-1", "90.00"))));
+    assert.equal(again.outcome, "already_refunded");
+    // More than is left: settled (200) and queued for an admin, nothing taken.
+    const tooMuch = await expectJson(await postStandard(signedStandard(refund("R-2", "400.01"))));
+    assert.equal(tooMuch.outcome, "queued");
+    assert.equal(tooMuch.review.reason, "refund_exceeds_payment");
+    await expectJson(await postStandard(signedStandard(refund("R-3", "400.00"))));
+    // Refunded in full already: another refund id is settled as already refunded.
+    const afterFull = await expectJson(await postStandard(signedStandard(refund("R-4", "1.00"))));
+    assert.equal(afterFull.outcome, "already_refunded");
 
-  const [sale] = await sql`
+    const [sale] = await sql`
     select status, refunded_amount from public.tripwire_users where user_id = ${created.student_id}`;
-  assert.deepEqual({ ...sale }, { status: "refunded", refunded_amount: "490.00" });
-  const refunds = await sql`
+    assert.deepEqual({ ...sale }, { status: "refunded", refunded_amount: "490.00" });
+    const refunds = await sql`
     select r.amount, r.refunded_by, p.refund_id from public.student_refunds r
     join private.payment_refunds p on p.student_refund_id = r.id
     where r.user_id = ${created.student_id} order by r.id`;
-  assert.deepEqual(refunds.map((row) => [row.amount, row.refunded_by, row.refund_id]), [
-    ["90.00", daniyar.id, "R-1"],
-    ["400.00", daniyar.id, "R-3"],
-  ]);
-  const audits = await sql`
+    assert.deepEqual(refunds.map((row) => [row.amount, row.refunded_by, row.refund_id]), [
+      ["90.00", daniyar.id, `R-1-${orderId}`],
+      ["400.00", daniyar.id, `R-3-${orderId}`],
+    ]);
+    const audits = await sql`
     select actor_role from private.audit_log where target_id = ${created.student_id} and action = 'student.refunded'`;
-  assert.deepEqual(audits.map((row) => row.actor_role), ["service", "service"]);
-  const events = await sql`
+    assert.deepEqual(audits.map((row) => row.actor_role), ["service", "service"]);
+    const events = await sql`
     select data -> 'refund' as refund from private.webhook_events
     where student_id = ${created.student_id} and event_type = 'student.refunded' order by id`;
-  assert.deepEqual(events.map((row) => row.refund), [
-    { amount: "90.00", reason: "Changed her mind", full: false },
-    { amount: "400.00", reason: "Changed her mind", full: true },
-  ]);
+    assert.deepEqual(events.map((row) => row.refund), [
+      { amount: "90.00", reason: "Changed her mind", full: false },
+      { amount: "400.00", reason: "Changed her mind", full: true },
+    ]);
 
-  const unknown = refund("R-9", "1.00");
-  unknown.data.order_id = `never-${unique()}`;
-  await expectError(await postStandard(signedStandard(unknown)), 404, "order_not_found");
-});
+    // A refund of an order no student came from: settled and queued.
+    const unknown = await expectJson(
+      await postStandard(signedStandard(refund("R-9", "1.00", `never-${unique()}`))),
+    );
+    assert.equal(unknown.review.reason, "unknown_order");
+    // The provider refunds an order that waits in the queue: that settles the entry.
+    const queuedOrder = `H-${unique()}`;
+    const queued = await expectJson(
+      await postStandard(
+        signedStandard(orderPaid(queuedOrder, `cheap.${unique()}@example.kz`, { amount: "1.00" })),
+      ),
+    );
+    const settled = await expectJson(await postStandard(signedStandard(refund("R-5", "1.00", queuedOrder))));
+    assert.deepEqual(settled, { outcome: "refunded", student_id: null, review: queued.review });
+    const [entry] = await sql`select resolution from private.payment_reviews where id = ${queued.review.id}`;
+    assert.equal(entry.resolution, "refunded");
+  },
+);
 
 story(
   "CloudPayments: Check admits, Pay makes the student once, Refund refunds, as its documentation says",
   async () => {
     const email = `cp.${unique()}@example.kz`;
     const invoiceId = `TW-${unique()}`;
-    const pay = cloudPaymentsPay(invoiceId, email);
+    const ref = await paymentLink(aida.id);
+    const pay: Record<string, string> = {
+      ...cloudPaymentsPay(invoiceId, email),
+      Data: JSON.stringify({ full_name: "Болат Нурланов", phone: "+77011234567", ref }),
+    };
 
     assert.deepEqual(await expectJson(await cloudPayments("check", pay)), { code: 0 });
     assert.equal((await studentsWithEmail(email)).length, 0, "Check only admits; nothing is made yet");
 
     assert.deepEqual(await expectJson(await cloudPayments("pay", pay)), { code: 0 });
     const [student] = await studentsWithEmail(email);
-    assert.equal(student.granted_by, aida.id, "Data.manager_email names Aida");
+    assert.equal(student.granted_by, aida.id, "Data.ref is Aida's payment link");
     assert.equal(student.payment_amount, "490.00");
     const [named] =
       await sql`select full_name, phone from public.tripwire_users where user_id = ${student.user_id}`;
@@ -346,6 +478,7 @@ story(
       TransactionId: String(Number(pay.TransactionId) + 1),
       PaymentTransactionId: pay.TransactionId,
       Amount: "490.00",
+      Currency: "KZT",
       DateTime: "2026-12-07 09:00:00",
       OperationType: "Refund",
       InvoiceId: invoiceId,
@@ -368,51 +501,240 @@ story(
   },
 );
 
-story("CloudPayments: refusals carry its documented codes, and a forged notification gets 401", async () => {
-  const before = await rowCounts(sql);
-  const over = cloudPaymentsPay(`TW-${unique()}`, `cp.rich.${unique()}@example.kz`, "10000001.00");
-  assert.deepEqual(
-    await expectJson(await cloudPayments("check", over)),
-    { code: 12 },
-    "amount over the ceiling",
-  );
-  assert.deepEqual(await expectJson(await cloudPayments("pay", over)), { code: 12 });
-  const noInvoice = cloudPaymentsPay("", `cp.none.${unique()}@example.kz`);
-  assert.deepEqual(await expectJson(await cloudPayments("check", noInvoice)), { code: 10 });
-  const badEmail = { ...cloudPaymentsPay(`TW-${unique()}`, "x"), Data: "{}" };
-  assert.deepEqual(await expectJson(await cloudPayments("check", badEmail)), { code: 11 });
-  const taken = cloudPaymentsPay(`TW-${unique()}`, aida.email);
-  assert.deepEqual(
-    await expectJson(await cloudPayments("check", taken)),
-    { code: 13 },
-    "the e-mail is staff's",
-  );
-  const refundOfNothing = {
-    TransactionId: "1",
-    Amount: "1.00",
-    InvoiceId: `never-${unique()}`,
-    OperationType: "Refund",
-  };
-  assert.deepEqual(await expectJson(await cloudPayments("refund", refundOfNothing)), { code: 10 });
+story(
+  "CloudPayments: Check declines any other price, currency or amount text; a tampered Pay is only queued",
+  async () => {
+    const before = await rowCounts(sql);
+    for (
+      const amount of ["0.01", "", "0x1F4", "1e3", "490,00", "490.001", "-490.00", " 490.00x", "10000001.00"]
+    ) {
+      const order = cloudPaymentsPay(`TW-${unique()}`, `cp.price.${unique()}@example.kz`, amount);
+      assert.deepEqual(
+        await expectJson(await cloudPayments("check", order)),
+        { code: 12 },
+        JSON.stringify(amount),
+      );
+    }
+    const roubles: Record<string, string> = {
+      ...cloudPaymentsPay(`TW-${unique()}`, `cp.rub.${unique()}@example.kz`),
+      Currency: "RUB",
+    };
+    assert.deepEqual(await expectJson(await cloudPayments("check", roubles)), { code: 12 });
+    const noInvoice = cloudPaymentsPay("", `cp.none.${unique()}@example.kz`);
+    assert.deepEqual(await expectJson(await cloudPayments("check", noInvoice)), { code: 10 });
+    const badEmail: Record<string, string> = { ...cloudPaymentsPay(`TW-${unique()}`, "x"), Data: "{}" };
+    assert.deepEqual(await expectJson(await cloudPayments("check", badEmail)), { code: 11 });
+    const taken = cloudPaymentsPay(`TW-${unique()}`, aida.email);
+    assert.deepEqual(
+      await expectJson(await cloudPayments("check", taken)),
+      { code: 13 },
+      "the e-mail is staff's",
+    );
+    const unsold: Record<string, string> = {
+      ...cloudPaymentsPay(`TW-${unique()}`, `cp.offer.${unique()}@example.kz`),
+      Data: '{"offer_id":"vip"}',
+    };
+    assert.deepEqual(await expectJson(await cloudPayments("check", unsold)), { code: 13 });
+    // Data.email cannot replace the payer's e-mail: Check weighs Email, which is staff's here.
+    const swapped = { ...taken, Data: JSON.stringify({ email: `someone.${unique()}@example.kz` }) };
+    assert.deepEqual(await expectJson(await cloudPayments("check", swapped)), { code: 13 });
+    assert.deepEqual(await rowCounts(sql), before, "Check writes nothing");
 
-  const genuine = cloudPaymentsPay(`TW-${unique()}`, `cp.forged.${unique()}@example.kz`);
-  await expectError(
-    await cloudPayments("pay", genuine, { secret: "another-site-secret" }),
-    401,
-    "invalid_signature",
+    // Pay of a cent (the widget's amount set in the buyer's browser): the money is recorded, nothing granted.
+    const email = `cp.cent.${unique()}@example.kz`;
+    const cent = cloudPaymentsPay(`TW-${unique()}`, email, "0.01");
+    assert.deepEqual(await expectJson(await cloudPayments("pay", cent)), { code: 0 });
+    assert.equal((await studentsWithEmail(email)).length, 0);
+    const review = await reviewOf("cloudpayments", cent.InvoiceId);
+    assert.deepEqual({ reason: review.reason, amount: review.amount, currency: review.currency }, {
+      reason: "price_mismatch",
+      amount: "0.01",
+      currency: "KZT",
+    });
+    // A refund of an order we never saw: settled (code 0) and queued.
+    const refundOfNothing = { TransactionId: `9${unique()}`, Amount: "1.00", InvoiceId: `never-${unique()}` };
+    assert.deepEqual(await expectJson(await cloudPayments("refund", refundOfNothing)), { code: 0 });
+
+    const genuine = cloudPaymentsPay(`TW-${unique()}`, `cp.forged.${unique()}@example.kz`);
+    const counted = await rowCounts(sql);
+    await expectError(
+      await cloudPayments("pay", genuine, { secret: "another-site-secret" }),
+      401,
+      "invalid_signature",
+    );
+    await expectError(await cloudPayments("pay", genuine, { tamper: true }), 401, "invalid_signature");
+    const unsigned = await callFunction("payments/webhook/cloudpayments/pay", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(genuine).toString(),
+    });
+    await expectError(unsigned, 401, "invalid_signature");
+    const unknownKind = await callFunction("payments/webhook/cloudpayments/recurrent", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "content-hmac": await contentHmac("") },
+      body: "",
+    });
+    await expectError(unknownKind, 400, "validation_failed");
+    assert.deepEqual(await rowCounts(sql), counted);
+  },
+);
+
+story(
+  "offers: an admin sets the price and a promotion; Check and Pay follow the price of the moment",
+  async () => {
+    const offerId = `course-${unique()}`;
+    const now = Date.now();
+    const promotion = {
+      price: "3990",
+      starts_at: new Date(now - 3_600_000).toISOString(),
+      ends_at: new Date(now + 3_600_000).toISOString(),
+    };
+    await expectError(
+      await callAs(aida.id, `payments/offers/${offerId}`, { title: "Course", list_price: "4990" }, {}, "PUT"),
+      403,
+      "forbidden",
+    );
+    const bad = await expectError(
+      await callAs(
+        saule.id,
+        `payments/offers/${offerId}`,
+        { title: "Course", list_price: "49.999" },
+        {},
+        "PUT",
+      ),
+      400,
+      "validation_failed",
+    );
+    assert.equal(bad.error.details[0].path, "list_price");
+    const offer = await expectJson(
+      await callAs(
+        saule.id,
+        `payments/offers/${offerId}`,
+        { title: "Course", list_price: "4990", promotions: [promotion] },
+        {},
+        "PUT",
+      ),
+    );
+    assert.deepEqual({ list: offer.list_price, now: offer.price, currency: offer.currency }, {
+      list: "4990.00",
+      now: "3990.00",
+      currency: "KZT",
+    });
+    const [audited] = await sql`
+    select actor_id, target_type, changes -> 'list_price' as list_price from private.audit_log
+    where action = 'offer.changed' and target_id = ${offerId}`;
+    assert.deepEqual({ ...audited }, {
+      actor_id: saule.id,
+      target_type: "offer",
+      list_price: { before: null, after: "4990.00" },
+    });
+    const listed = await expectJson(await callAs(aida.id, "payments/offers"));
+    assert.equal(listed.default_offer_id, "tripwire");
+    assert.ok(listed.offers.some((each: { id: string }) => each.id === offerId));
+
+    const ref = await paymentLink(aida.id, { offer_id: offerId });
+    const order = (amount: string): Record<string, string> => ({
+      ...cloudPaymentsPay(`TW-${unique()}`, `cp.promo.${unique()}@example.kz`, amount),
+      Data: JSON.stringify({ full_name: "Дана Серикова", ref }),
+    });
+    assert.deepEqual(
+      await expectJson(await cloudPayments("check", order("4990.00"))),
+      { code: 12 },
+      "not the price now",
+    );
+    assert.deepEqual(await expectJson(await cloudPayments("check", order("3990.00"))), { code: 0 });
+    const paid = order("3990.00");
+    assert.deepEqual(await expectJson(await cloudPayments("pay", paid)), { code: 0 });
+    const [student] = await studentsWithEmail(paid.Email);
+    assert.deepEqual([student.payment_amount, student.granted_by], ["3990.00", aida.id]);
+  },
+);
+
+story("the review queue: an admin lists what waits and resolves each, audited", async () => {
+  const queue = async (change: Record<string, unknown>, email = `review.${unique()}@example.kz`) =>
+    (await expectJson(await postStandard(signedStandard(orderPaid(`Q-${unique()}`, email, change))))).review;
+  const typo = await queue({ customer: { email: "bolat@@example.kz", full_name: "Bolat Typo" } });
+  const staffEmail = await queue({ customer: { email: daniyar.email, full_name: "Daniyar's sister" } });
+  const roubles = await queue({ currency: "RUB" });
+
+  await expectError(await callAs(aida.id, "payments/reviews"), 403, "forbidden");
+  const page = await expectJson(await callAs(saule.id, "payments/reviews"));
+  assert.ok(page.open >= 3);
+  const ids = page.reviews.map((review: { id: number }) => review.id);
+  assert.ok([typo.id, staffEmail.id, roubles.id].every((id) => ids.includes(id)));
+
+  const corrected = `bolat.fixed.${unique()}@example.kz`;
+  const made = await expectJson(
+    await callAs(saule.id, `payments/reviews/${typo.id}/resolve`, {
+      action: "create_student",
+      email: corrected,
+    }),
   );
-  await expectError(await cloudPayments("pay", genuine, { tamper: true }), 401, "invalid_signature");
-  const unsigned = await callFunction("payments/webhook/cloudpayments/pay", {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams(genuine).toString(),
+  assert.equal(made.resolution, "student_created");
+  const [student] = await studentsWithEmail(corrected);
+  assert.equal(made.student_id, student.user_id);
+  assert.equal(student.payment_amount, "490.00");
+  const again = await callAs(saule.id, `payments/reviews/${typo.id}/resolve`, {
+    action: "dismiss",
+    note: "x",
   });
-  await expectError(unsigned, 401, "invalid_signature");
-  const unknownKind = await callFunction("payments/webhook/cloudpayments/recurrent", {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "content-hmac": await contentHmac("") },
-    body: "",
-  });
-  await expectError(unknownKind, 400, "validation_failed");
-  assert.deepEqual(await rowCounts(sql), before);
+  await expectError(again, 409, "already_resolved");
+
+  const attached = await expectJson(
+    await callAs(saule.id, `payments/reviews/${staffEmail.id}/resolve`, {
+      action: "attach",
+      student_id: student.user_id,
+      note: "She paid with her brother's e-mail",
+    }),
+  );
+  assert.equal(attached.resolution, "attached");
+  const rejected = await expectError(
+    await callAs(saule.id, `payments/reviews/${roubles.id}/resolve`, { action: "create_student" }),
+    400,
+    "validation_failed",
+  );
+  assert.match(rejected.error.message, /RUB/);
+  const dismissed = await expectJson(
+    await callAs(saule.id, `payments/reviews/${roubles.id}/resolve`, {
+      action: "refunded",
+      note: "Refunded in CloudPayments' dashboard",
+    }),
+  );
+  assert.equal(dismissed.resolution, "refunded");
+  const audits = await sql`
+    select target_id, reason from private.audit_log where action = 'payment.reviewed'
+    and target_id = any(${[String(typo.id), String(staffEmail.id), String(roubles.id)]}) order by id`;
+  assert.equal(audits.length, 3);
+  const missingNote = await expectError(
+    await callAs(saule.id, `payments/reviews/${roubles.id}/resolve`, { action: "dismiss" }),
+    400,
+    "validation_failed",
+  );
+  assert.equal(missingNote.error.details[0].path, "note");
 });
+
+story(
+  "orders are not a person's sales: 200 orders from two providers in one minute are all recorded, none 429",
+  async () => {
+    const orders = Array.from({ length: 200 }, (_, index) => index);
+    const answers: number[] = [];
+    // Twenty at a time, alternating providers, as two checkouts' bursts would arrive.
+    for (let start = 0; start < orders.length; start += 20) {
+      const batch = await Promise.all(
+        orders.slice(start, start + 20).map(async (index) => {
+          const email = `burst.${index}.${unique()}@example.kz`;
+          const response = index % 2 === 0
+            ? await postStandard(signedStandard(orderPaid(`S-${unique()}`, email)))
+            : await cloudPayments("pay", cloudPaymentsPay(`TW-${unique()}`, email));
+          await response.body?.cancel();
+          return response.status;
+        }),
+      );
+      answers.push(...batch);
+    }
+    assert.deepEqual(answers.filter((status) => status !== 200), []);
+    const [{ made }] = await sql`
+    select count(*)::int as made from public.tripwire_users where email like 'burst.%'`;
+    assert.equal(made, 200);
+  },
+);

@@ -30,6 +30,14 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **5.0.0** — money at the door. A paid order is checked against the academy's **offers** (\`GET /payments/offers\`,
+  an admin's \`PUT /payments/offers/{id}\`: list price and promotions in the academy's currency) and credited only
+  through a manager's signed payment link (\`POST /payments/links\`; \`Data.ref\` / \`metadata.ref\`). Breaking:
+  \`order.paid\` requires \`currency\`; \`metadata.manager_id\`/\`manager_email\` and CloudPayments' \`Data.email\`,
+  \`Data.manager_*\` no longer decide anything; \`OrderOutcome\` has \`review\` and the outcomes \`attached\` and
+  \`queued\`; a paid order is always answered 200 once recorded and refunds are answered 200 once settled (no
+  more 404 \`order_not_found\`, 409 \`email_exists\`, 422 for them); what could not be granted waits in the review
+  queue (\`GET /payments/reviews\`, \`POST /payments/reviews/{id}/resolve\`).
 - **4.2.0** — the academy's day: the leaderboard's answers (\`/leaderboard\`, \`/chart\`, \`/stats\`) carry
   \`today\`, the academy's day in its time zone, for clients to name dates by instead of their own UTC date; a
   CSV's file name carries the academy's today.

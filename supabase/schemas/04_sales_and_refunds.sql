@@ -85,6 +85,40 @@ comment on column private.idempotency_keys.resource_id is 'the auth user id gene
 
 comment on column private.idempotency_keys.sealed_password is 'the generated password, AES-GCM sealed by the functions, for an identical replay; deleted with the key';
 
+create table private.offer_promotions (
+  offer_id text not null,
+  price numeric(12,2) not null,
+  starts_at timestamp with time zone not null,
+  ends_at timestamp with time zone not null
+);
+
+alter table private.offer_promotions add constraint offer_promotions_pkey PRIMARY KEY (offer_id, starts_at);
+
+alter table private.offer_promotions add constraint offer_promotions_price_positive CHECK (price > 0::numeric);
+
+alter table private.offer_promotions add constraint offer_promotions_window CHECK (ends_at > starts_at);
+
+comment on table private.offer_promotions is 'A promotional price of an offer for a window [starts_at, ends_at); where windows overlap the lowest price holds';
+
+create table private.offers (
+  id text not null,
+  title text not null,
+  list_price numeric(12,2) not null,
+  active boolean default true not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+alter table private.offers add constraint offers_id_slug CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'::text);
+
+alter table private.offers add constraint offers_list_price_positive CHECK (list_price > 0::numeric);
+
+alter table private.offers add constraint offers_pkey PRIMARY KEY (id);
+
+alter table private.offers add constraint offers_title_length CHECK (char_length(title) >= 1 AND char_length(title) <= 200);
+
+comment on table private.offers is 'What the academy sells and its list price: an order is granted only when it paid the offer''s price of the moment';
+
 create table private.payment_orders (
   provider text not null,
   order_id text not null,
@@ -92,7 +126,8 @@ create table private.payment_orders (
   amount numeric(12,2) not null,
   currency text,
   transaction_id text,
-  created_at timestamp with time zone default now() not null
+  created_at timestamp with time zone default now() not null,
+  attached boolean default false not null
 );
 
 alter table private.payment_orders add constraint payment_orders_amount_non_negative CHECK (amount >= 0::numeric);
@@ -106,6 +141,8 @@ alter table private.payment_orders add constraint payment_orders_provider_known 
 CREATE INDEX payment_orders_student ON private.payment_orders USING btree (student_id);
 
 comment on table private.payment_orders is 'Each paid order a provider told us of, and the student it became: at most one per order';
+
+comment on column private.payment_orders.attached is 'True for a paid order attached to an existing student (a repeat purchase): her sale in the books is the first order''s.';
 
 create table private.payment_refunds (
   provider text not null,
@@ -124,6 +161,54 @@ CREATE INDEX payment_refunds_order ON private.payment_refunds USING btree (provi
 CREATE INDEX payment_refunds_student_refund ON private.payment_refunds USING btree (student_refund_id);
 
 comment on table private.payment_refunds is 'Each refund a provider told us of, and the student_refunds row it became';
+
+create table private.payment_reviews (
+  id bigint generated always as identity,
+  provider text not null,
+  kind text not null,
+  order_id text not null,
+  refund_id text,
+  reason text not null,
+  amount numeric(12,2) not null,
+  currency text,
+  offer_id text,
+  manager_id uuid,
+  details jsonb default '{}'::jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  resolved_at timestamp with time zone,
+  resolved_by uuid,
+  resolution text,
+  resolution_note text,
+  student_id uuid
+);
+
+alter table private.payment_reviews add constraint payment_reviews_amount_non_negative CHECK (amount >= 0::numeric);
+
+alter table private.payment_reviews add constraint payment_reviews_kind_known CHECK (kind = ANY (ARRAY['order'::text, 'refund'::text]));
+
+alter table private.payment_reviews add constraint payment_reviews_note_length CHECK (char_length(resolution_note) <= 500);
+
+alter table private.payment_reviews add constraint payment_reviews_pkey PRIMARY KEY (id);
+
+alter table private.payment_reviews add constraint payment_reviews_provider_known CHECK (provider = ANY (ARRAY['standard'::text, 'cloudpayments'::text]));
+
+alter table private.payment_reviews add constraint payment_reviews_reason_known CHECK (reason = ANY (ARRAY['price_mismatch'::text, 'unknown_offer'::text, 'staff_email'::text, 'invalid_details'::text, 'student_without_access'::text, 'unknown_order'::text, 'refund_exceeds_payment'::text]));
+
+alter table private.payment_reviews add constraint payment_reviews_refund_has_id CHECK ((kind = 'refund'::text) = (refund_id IS NOT NULL));
+
+alter table private.payment_reviews add constraint payment_reviews_resolution_known CHECK (resolution = ANY (ARRAY['student_created'::text, 'attached'::text, 'refunded'::text, 'dismissed'::text]));
+
+alter table private.payment_reviews add constraint payment_reviews_resolved_whole CHECK ((resolved_at IS NULL) = (resolution IS NULL));
+
+CREATE INDEX payment_reviews_open ON private.payment_reviews USING btree (id) WHERE (resolved_at IS NULL);
+
+CREATE UNIQUE INDEX payment_reviews_order ON private.payment_reviews USING btree (provider, order_id) WHERE (kind = 'order'::text);
+
+CREATE UNIQUE INDEX payment_reviews_refund ON private.payment_reviews USING btree (provider, refund_id) WHERE (kind = 'refund'::text);
+
+CREATE INDEX payment_reviews_student ON private.payment_reviews USING btree (student_id) WHERE (student_id IS NOT NULL);
+
+comment on table private.payment_reviews is 'Every paid order (and provider refund) that could not be granted as sent, kept for an admin to resolve: money taken is never refused';
 
 create table private.pending_logins (
   user_id uuid not null,
@@ -227,6 +312,9 @@ comment on column public.tripwire_users.last_activity_at is 'When the student la
 
 comment on column public.tripwire_users.refunded_amount is 'The sum of this sale''s refunds, kept by public.student_refunds'' trigger; never above payment_amount';
 
+insert into private.offers (id, title, active, list_price)
+values ('tripwire', 'Tripwire', true, 490);
+
 CREATE OR REPLACE FUNCTION private.access_revoked(status public.student_status)
  RETURNS boolean
  LANGUAGE sql
@@ -257,6 +345,25 @@ end;
 $function$;
 
 revoke all on function private.add_refund_to_sale() from public, anon, authenticated, service_role;
+
+CREATE OR REPLACE FUNCTION private.offer_price(offer_id text, at timestamp with time zone)
+ RETURNS numeric
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  select coalesce(
+    (select min(p.price) from private.offer_promotions p
+     where p.offer_id = o.id and p.starts_at <= offer_price.at and offer_price.at < p.ends_at),
+    o.list_price)
+  from private.offers o
+  where o.id = offer_price.offer_id and o.active
+$function$;
+
+revoke all on function private.offer_price(offer_id text, at timestamp with time zone) from public, anon, authenticated, service_role;
+grant execute on function private.offer_price(offer_id text, at timestamp with time zone) to service_role;
+
+comment on function private.offer_price(offer_id text, at timestamp with time zone) is 'The price an active offer sells for at an instant (its promotion then, else its list price); null for an unknown or inactive offer. An order is checked against it.';
 
 CREATE OR REPLACE FUNCTION private.refunded_amount_kept_by_refunds()
  RETURNS trigger
@@ -289,6 +396,16 @@ CREATE TRIGGER idempotency_keys_set_updated_at BEFORE UPDATE ON private.idempote
 revoke all on table private.idempotency_keys from public, anon, authenticated, service_role;
 grant delete, insert, select, update on table private.idempotency_keys to service_role;
 
+alter table private.offer_promotions add constraint offer_promotions_offer_id_fkey FOREIGN KEY (offer_id) REFERENCES private.offers(id) ON DELETE CASCADE;
+
+revoke all on table private.offer_promotions from public, anon, authenticated, service_role;
+grant delete, insert, select on table private.offer_promotions to service_role;
+
+CREATE TRIGGER offers_set_updated_at BEFORE UPDATE ON private.offers FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+
+revoke all on table private.offers from public, anon, authenticated, service_role;
+grant insert, select, update on table private.offers to service_role;
+
 alter table private.payment_orders add constraint payment_orders_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id);
 
 revoke all on table private.payment_orders from public, anon, authenticated, service_role;
@@ -300,6 +417,11 @@ alter table private.payment_refunds add constraint payment_refunds_student_refun
 
 revoke all on table private.payment_refunds from public, anon, authenticated, service_role;
 grant insert, select on table private.payment_refunds to service_role;
+
+alter table private.payment_reviews add constraint payment_reviews_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id);
+
+revoke all on table private.payment_reviews from public, anon, authenticated, service_role;
+grant insert, select, update on table private.payment_reviews to service_role;
 
 revoke all on table private.pending_logins from public, anon, authenticated, service_role;
 

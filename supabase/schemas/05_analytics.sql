@@ -118,14 +118,20 @@ create table analytics.settings (
   partial_refund_ends_access boolean default false not null,
   default_order_manager uuid,
   stalled_after_days integer default 7 not null,
-  webhook_failures_before_pause integer default 20 not null
+  webhook_failures_before_pause integer default 20 not null,
+  currency text default 'KZT'::text not null,
+  provider_orders_per_minute integer default 600 not null
 );
+
+alter table analytics.settings add constraint settings_currency_iso_4217 CHECK (currency ~ '^[A-Z]{3}$'::text);
 
 alter table analytics.settings add constraint settings_language_known CHECK (language = ANY (ARRAY['ru'::text, 'en'::text]));
 
 alter table analytics.settings add constraint settings_max_payment_amount_positive CHECK (max_payment_amount > 0::numeric);
 
 alter table analytics.settings add constraint settings_pkey PRIMARY KEY (id);
+
+alter table analytics.settings add constraint settings_provider_orders_per_minute_positive CHECK (provider_orders_per_minute > 0);
 
 alter table analytics.settings add constraint settings_single_row CHECK (id);
 
@@ -137,11 +143,15 @@ alter table analytics.settings add constraint settings_time_zone_known CHECK (('
 
 alter table analytics.settings add constraint settings_webhook_failures_before_pause_positive CHECK (webhook_failures_before_pause > 0);
 
+comment on column analytics.settings.currency is 'The academy''s currency (ISO 4217): every price and every sale is in it, so no sum mixes two.';
+
 comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none; null, or not an active manager or admin: the first admin.';
 
 comment on column analytics.settings.language is 'The language of the e-mails to students: ru or en.';
 
 comment on column analytics.settings.max_payment_amount is 'The largest payment one sale may record: a typo or a hostile manager cannot buy rank 1 or break the sums.';
+
+comment on column analytics.settings.provider_orders_per_minute is 'Signed paid orders the academy admits a minute, all providers together: a safety ceiling for the database, not a manager''s limit. Beyond it a provider is told to retry later.';
 
 comment on column analytics.settings.stalled_after_days is 'A student who has not watched for this many days is reported once as student.stalled.';
 
@@ -149,8 +159,8 @@ comment on column analytics.settings.student_creations_per_minute is 'How many s
 
 comment on column analytics.settings.webhook_failures_before_pause is 'Failed delivery attempts in a row after which a webhook endpoint is paused until an admin resumes it.';
 
-insert into analytics.settings (id, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, student_creations_per_minute, webhook_failures_before_pause)
-values (true, 'ru', 'Asia/Almaty', 10000000, 7, null, false, 60, 20);
+insert into analytics.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, provider_orders_per_minute, student_creations_per_minute, webhook_failures_before_pause)
+values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, false, 600, 60, 20);
 
 CREATE OR REPLACE FUNCTION analytics.caller_scope(requested_manager uuid)
  RETURNS uuid

@@ -77,15 +77,16 @@ export function story(name: string, fn: (t: Deno.TestContext) => Promise<void>):
   Deno.test({ name, fn, sanitizeOps: false, sanitizeResources: false });
 }
 
-/** Calls a function as `userId` (a token for them): GET without a body, POST with it as JSON. */
+/** Calls a function as `userId` (a token for them): GET without a body, POST with it as JSON (or `method`). */
 export async function callAs(
   userId: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  method = body === undefined ? "GET" : "POST",
 ): Promise<Response> {
   return await callFunction(path, {
-    method: body === undefined ? "GET" : "POST",
+    method,
     headers: {
       authorization: `Bearer ${await tokenFor(userId)}`,
       ...(body === undefined ? {} : { "content-type": "application/json" }),

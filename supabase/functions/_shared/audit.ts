@@ -18,6 +18,8 @@ export const auditActions = [
   "student.erased",
   "settings.changed",
   "staff.changed",
+  "offer.changed",
+  "payment.reviewed",
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
 
@@ -55,13 +57,15 @@ export function withRequestOrigin<T>(headers: Headers, requestId: string, work: 
 /** Who acts when no staff member does: a payment provider's signed notification (payments function). */
 export const paymentProvider = { id: null, role: "service" } as const;
 
-/** Writes one audit row for `actor`'s action on a student, in `tx`. */
+/** Writes one audit row for `actor`'s action on a student (or on an offer or a paid order), in `tx`. */
 export async function audit(
   tx: Transaction,
   entry: {
     actor: AuthUser | typeof paymentProvider;
     action: AuditAction;
-    studentId: string;
+    studentId?: string;
+    /** What else the action was on: an offer (its id) or a paid order under review (the review's id). */
+    target?: { type: "offer" | "payment"; id: string };
     changes?: Record<string, FieldChange>;
     reason?: string;
   },
@@ -70,7 +74,8 @@ export async function audit(
   await tx`
     insert into private.audit_log
       (actor_id, actor_role, action, target_type, target_id, changes, reason, client_ip, user_agent, request_id)
-    values (${entry.actor.id}, ${entry.actor.role}, ${entry.action}, 'student', ${entry.studentId},
+    values (${entry.actor.id}, ${entry.actor.role}, ${entry.action}, ${entry.target?.type ?? "student"},
+            ${entry.target?.id ?? entry.studentId ?? null},
             ${tx.json((entry.changes ?? {}) as Record<string, never>)}, ${entry.reason ?? null},
             ${origin?.clientIp ?? null}, ${origin?.userAgent ?? null}, ${origin?.requestId ?? null})`;
 }

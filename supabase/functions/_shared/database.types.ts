@@ -159,9 +159,68 @@ export type Database = {
         };
         Relationships: [];
       };
+      "offer_promotions": {
+        Row: {
+          "ends_at": string;
+          "offer_id": string;
+          "price": number;
+          "starts_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "ends_at": string;
+          "offer_id": string;
+          "price": number;
+          "starts_at": string;
+        };
+        Update: {
+          "ends_at"?: string;
+          "offer_id"?: string;
+          "price"?: number;
+          "starts_at"?: string;
+        };
+        Relationships: [
+          {
+            foreignKeyName: "offer_promotions_offer_id_fkey";
+            columns: ["offer_id"];
+            isOneToOne: false;
+            referencedRelation: "offers";
+            referencedColumns: ["id"];
+          },
+        ];
+      };
+      "offers": {
+        Row: {
+          "active": boolean;
+          "created_at": string;
+          "id": string;
+          "list_price": number;
+          "title": string;
+          "updated_at": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "active"?: boolean;
+          "created_at"?: string;
+          "id": string;
+          "list_price": number;
+          "title": string;
+          "updated_at"?: string;
+        };
+        Update: {
+          "active"?: boolean;
+          "created_at"?: string;
+          "id"?: string;
+          "list_price"?: number;
+          "title"?: string;
+          "updated_at"?: string;
+        };
+        Relationships: [];
+      };
       "payment_orders": {
         Row: {
           "amount": number;
+          "attached": boolean;
           "created_at": string;
           "currency": string | null;
           "order_id": string;
@@ -172,6 +231,7 @@ export type Database = {
         ComputedFields: never;
         Insert: {
           "amount": number;
+          "attached"?: boolean;
           "created_at"?: string;
           "currency"?: string | null;
           "order_id": string;
@@ -181,6 +241,7 @@ export type Database = {
         };
         Update: {
           "amount"?: number;
+          "attached"?: boolean;
           "created_at"?: string;
           "currency"?: string | null;
           "order_id"?: string;
@@ -222,6 +283,67 @@ export type Database = {
             referencedColumns: ["provider", "order_id"];
           },
         ];
+      };
+      "payment_reviews": {
+        Row: {
+          "amount": number;
+          "created_at": string;
+          "currency": string | null;
+          "details": NonNullable<Json>;
+          "id": number;
+          "kind": string;
+          "manager_id": string | null;
+          "offer_id": string | null;
+          "order_id": string;
+          "provider": string;
+          "reason": string;
+          "refund_id": string | null;
+          "resolution": string | null;
+          "resolution_note": string | null;
+          "resolved_at": string | null;
+          "resolved_by": string | null;
+          "student_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "created_at"?: string;
+          "currency"?: string | null;
+          "details"?: NonNullable<Json>;
+          "id"?: never;
+          "kind": string;
+          "manager_id"?: string | null;
+          "offer_id"?: string | null;
+          "order_id": string;
+          "provider": string;
+          "reason": string;
+          "refund_id"?: string | null;
+          "resolution"?: string | null;
+          "resolution_note"?: string | null;
+          "resolved_at"?: string | null;
+          "resolved_by"?: string | null;
+          "student_id"?: string | null;
+        };
+        Update: {
+          "amount"?: number;
+          "created_at"?: string;
+          "currency"?: string | null;
+          "details"?: NonNullable<Json>;
+          "id"?: never;
+          "kind"?: string;
+          "manager_id"?: string | null;
+          "offer_id"?: string | null;
+          "order_id"?: string;
+          "provider"?: string;
+          "reason"?: string;
+          "refund_id"?: string | null;
+          "resolution"?: string | null;
+          "resolution_note"?: string | null;
+          "resolved_at"?: string | null;
+          "resolved_by"?: string | null;
+          "student_id"?: string | null;
+        };
+        Relationships: [];
       };
       "pending_logins": {
         Row: {
@@ -462,6 +584,7 @@ export type Database = {
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "localize": { Args: { "language": string; "value": Json }; Returns: string };
       "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
+      "offer_price": { Args: { "at": string; "offer_id": string }; Returns: number };
       "person_export": { Args: { "person": string }; Returns: Json };
       "prepare_webhooks": { Args: Record<PropertyKey, never>; Returns: Json };
       "record_heartbeats": {

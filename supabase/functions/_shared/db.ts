@@ -15,8 +15,12 @@ export type Transaction = postgres.TransactionSql;
 export const decimalColumns = [
   "private.audit_log.id",
   "private.email_outbox.id",
+  "private.offer_promotions.price",
+  "private.offers.list_price",
   "private.payment_orders.amount",
   "private.payment_refunds.student_refund_id",
+  "private.payment_reviews.amount",
+  "private.payment_reviews.id",
   "private.webhook_attempts.delivery_id",
   "private.webhook_attempts.id",
   "private.webhook_deliveries.event_id",

@@ -74,6 +74,9 @@ export interface CreationResult {
   replayed: boolean;
 }
 
+/** The admissions row of signed paid orders, all providers together (analytics.settings.provider_orders_per_minute). */
+const providersAdmission = "00000000-0000-0000-0000-000000000000";
+
 /** The paid order a student comes from (payments function): recorded with the student, once per order. */
 export interface PaidOrder {
   provider: "standard" | "cloudpayments";
@@ -301,18 +304,21 @@ async function createStudent(
   // the last minute. The admission is an upsert on the manager's row in private.creation_admissions: admissions
   // at once wait for each other there and each sees the others' as committed, so the limit holds however many
   // run together. Admitted, it also notes the login about to be made (private.pending_logins), so that a
-  // crash before the student is written leaves a login the scheduler deletes, never an orphan.
+  // crash before the student is written leaves a login the scheduler deletes, never an orphan. Signed orders are
+  // not a person's sales: they share one academy-wide row (providersAdmission) and its generous ceiling.
+  const admitter = order ? providersAdmission : manager.id;
   const [check] = await deps.sql<CreationCheck[]>`
     with checks as (
       select s.max_payment_amount, ${input.payment_amount}::numeric > s.max_payment_amount as over_ceiling,
-             s.student_creations_per_minute as per_minute,
+             case when ${order !== undefined}::boolean then s.provider_orders_per_minute
+                  else s.student_creations_per_minute end as per_minute,
              exists (select 1 from public.users where email = ${input.email})
                or exists (select 1 from public.tripwire_users where email = ${input.email}) as taken
       from analytics.settings s
     ),
     admission as (
       insert into private.creation_admissions as a (manager_id, admissions)
-      select ${manager.id}, array[now()] from checks where not over_ceiling and not taken and per_minute > 0
+      select ${admitter}::uuid, array[now()] from checks where not over_ceiling and not taken and per_minute > 0
       on conflict (manager_id) do update
         set admissions = array(
           select t from unnest(a.admissions) t where t > now() - interval '1 minute' order by t
@@ -323,13 +329,13 @@ async function createStudent(
     ),
     pending as (
       insert into private.pending_logins (user_id, manager_id)
-      select ${userId}, manager_id from admission
+      select ${userId}, ${manager.id}::uuid from admission
       returning user_id
     )
     select checks.*, exists (select 1 from pending) as admitted, to_jsonb(now()) #>> '{}' as admitted_at,
            (select extract(epoch from min(t) + interval '1 minute' - now())
             from private.creation_admissions c, unnest(c.admissions) t
-            where c.manager_id = ${manager.id} and t > now() - interval '1 minute') as wait_seconds
+            where c.manager_id = ${admitter}::uuid and t > now() - interval '1 minute') as wait_seconds
     from checks`;
   if (check.over_ceiling) {
     throw new HttpError(
@@ -357,7 +363,7 @@ async function createStudent(
     await createLogin(manager, input, userId, password, deps);
     written = await writeStudentOrDeleteLogin(manager, input, userId, password, keyScope, deps, order);
   } catch (error) {
-    await releaseAdmission(deps.sql, manager.id, check.admitted_at).catch(() => {});
+    await releaseAdmission(deps.sql, admitter, check.admitted_at).catch(() => {});
     throw error;
   }
   const { created, outboxId, language } = written;

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { config } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
-import { checkOrder, createFromOrder, type OrderNotice, refundFromOrder } from "./orders.ts";
+import { checkOrder, type OrderNotice, receivePaidOrder, refundFromOrder } from "./orders.ts";
 
 export const cloudPaymentsNotifications = ["check", "pay", "fail", "confirm", "refund", "cancel"] as const;
 export type CloudPaymentsNotification = (typeof cloudPaymentsNotifications)[number];
@@ -86,27 +86,24 @@ function customData(value: unknown): Record<string, unknown> {
   }
 }
 
-/** The amount as CloudPayments writes it ("490.00"; a comma is tolerated). */
-function amountOf(value: unknown): number {
-  const amount = Number(text(value).replace(",", "."));
-  return Number.isFinite(amount) ? amount : NaN;
-}
-
 function orderNotice(fields: Record<string, unknown>): OrderNotice {
   const data = customData(fields.Data);
+  // The payer's e-mail is CloudPayments' own field (the widget's `email`, or an e-mail as AccountId), never Data:
+  // Data is written by the buyer's page.
   const accountEmail = text(fields.AccountId).includes("@") ? text(fields.AccountId) : "";
-  const email = text(data.email) || text(fields.Email) || accountEmail;
+  const email = text(fields.Email) || accountEmail;
   return {
     provider: "cloudpayments",
     orderId: text(fields.InvoiceId),
     transactionId: text(fields.TransactionId) || null,
-    amount: amountOf(fields.Amount),
+    amount: text(fields.Amount),
     currency: text(fields.Currency) || null,
     email,
     // The cardholder's Latin name on the card is the last resort: the widget's Data should carry the real one.
     fullName: text(data.full_name) || text(data.name) || text(fields.Name) || email.split("@")[0],
     phone: text(data.phone) || null,
-    manager: { id: text(data.manager_id) || undefined, email: text(data.manager_email) || undefined },
+    reference: text(data.ref) || null,
+    offerId: text(data.offer_id) || null,
     sendWelcomeEmail: data.send_welcome_email !== false,
     fields: { email: "Email", full_name: "Data.full_name", phone: "Data.phone", payment_amount: "Amount" },
   };
@@ -114,9 +111,7 @@ function orderNotice(fields: Record<string, unknown>): OrderNotice {
 
 /** The documented code for a refusal that retrying will not change; undefined for a fault worth a retry. */
 function codeFor(error: HttpError): CloudPaymentsAnswer["code"] | undefined {
-  if (error.code === "order_not_found") return 10;
-  if (error.code === "refund_exceeds_payment") return 12;
-  if (error.code === "email_exists") return 13;
+  if (error.code === "email_exists" || error.code === "offer_not_found") return 13;
   if (error.code === "validation_failed") {
     const path = (error.details as { path: string }[] | undefined)?.[0]?.path ?? "";
     if (path === "InvoiceId") return 10;
@@ -128,9 +123,12 @@ function codeFor(error: HttpError): CloudPaymentsAnswer["code"] | undefined {
 }
 
 /**
- * One CloudPayments notification: Check admits or declines an order before the charge, Pay makes the student,
- * Refund refunds; Fail, Confirm and Cancel change nothing here (a failed payment made nobody; this course's
- * payments are single-step) and are acknowledged.
+ * One CloudPayments notification: Check admits or declines an order before the charge (its amount and currency
+ * against the offer's price, its e-mail), Pay records the paid order (a student, an order attached to the
+ * student with its e-mail, or the review queue: always code 0 once recorded), Refund refunds (or queues what the
+ * books cannot take); Fail, Confirm and Cancel change nothing here (a failed payment made nobody; this course's
+ * payments are single-step) and are acknowledged. A fault, or the academy's ceiling on orders a minute, answers
+ * HTTP 5xx: CloudPayments sends it again.
  */
 export async function receiveCloudPayments(
   notification: CloudPaymentsNotification,
@@ -159,7 +157,8 @@ export async function receiveCloudPayments(
         provider: "cloudpayments",
         orderId: text(fields.InvoiceId),
         refundId,
-        amount: amountOf(fields.Amount),
+        amount: text(fields.Amount),
+        currency: text(fields.Currency) || null,
         reason: `CloudPayments refund ${refundId} of payment ${text(fields.PaymentTransactionId) || "?"}`,
         fields: { amount: "Amount", reason: "TransactionId" },
       });
@@ -171,13 +170,12 @@ export async function receiveCloudPayments(
       await checkOrder(notice);
       return { code: 0 };
     }
-    const outcome = await createFromOrder(notice);
+    // Pay: the money is taken. Recorded — a student, an attached order or the review queue — it is accepted.
+    const outcome = await receivePaidOrder(notice);
     log("info", "order_received", { outcome: outcome.outcome, student_id: outcome.student_id });
     return { code: 0 };
   } catch (error) {
     if (!(error instanceof HttpError)) throw error;
-    // Refunded in full already (a manager's button came first): the books already say what the notice says.
-    if (error.code === "already_refunded") return { code: 0 };
     const code = codeFor(error);
     if (code === undefined) throw error;
     log("warn", "cloudpayments_refused", { notification, code, reason: error.code, message: error.message });

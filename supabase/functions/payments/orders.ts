@@ -1,10 +1,17 @@
 /**
- * Orders in (docs/architecture.md, "Orders in"): a provider's paid order becomes a student through the very
- * path a manager's sale takes (`createTripwireUser`: the login, the rows, the e-mail, the feed, the event), and
- * its refund goes through the manager's refund (`refundStudent`). The order id is the idempotency key: the
- * creation claims `order:<provider>:<order id>` as an Idempotency-Key of the order's manager (concurrent copies
- * wait for the first and replay it) and writes `private.payment_orders` in the student's transaction, whose
- * primary key keeps one student per order for ever.
+ * Orders in (docs/architecture.md, "Orders in"): a provider's paid order, checked against what the academy sells,
+ * becomes a student through the very path a manager's sale takes (`createTripwireUser`: the login, the rows, the
+ * e-mail, the feed, the event), and its refund goes through the manager's refund (`refundStudent`).
+ *
+ * Money taken is never refused. Before the charge (CloudPayments' Check) an order that would not be granted is
+ * declined. Once paid (Pay, `order.paid`) the order is *recorded*, whatever it says: it becomes a student, is
+ * attached to the student who already has its e-mail (a repeat purchase), or goes to the review queue
+ * (private.payment_reviews) for an admin — a price or currency that is not the offer's, an unknown offer, a staff
+ * e-mail, details no student can be made of, a student without access. Only a fault asks the provider to retry.
+ *
+ * The order id is the idempotency key: the creation claims `order:<provider>:<order id>` as an Idempotency-Key of
+ * the credited manager (copies at once wait for the first and replay it) and writes `private.payment_orders` in
+ * the student's transaction, whose primary key keeps one student per order for ever.
  */
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
@@ -18,6 +25,8 @@ import {
   type PaidOrder,
 } from "../create-tripwire-user/create_tripwire_user.ts";
 import { type ProviderRefund, Refund, refundStudent } from "../students/students.ts";
+import { readPaymentLink } from "./payment_links.ts";
+import { parseAmount } from "./offers.ts";
 
 export type Provider = PaidOrder["provider"];
 
@@ -26,13 +35,17 @@ export interface OrderNotice {
   provider: Provider;
   orderId: string;
   transactionId: string | null;
-  amount: number;
+  /** The amount exactly as the provider wrote it: parsed here as a decimal, never through Number(). */
+  amount: unknown;
   currency: string | null;
+  /** The payer's e-mail in the provider's own field (never a free-form field the buyer's page writes). */
   email: string;
   fullName: string;
   phone: string | null;
-  /** The manager the order's metadata names, by id or e-mail; the academy's default otherwise. */
-  manager: { id?: string; email?: string };
+  /** The payment link's signed reference, if the checkout passed one back. */
+  reference: string | null;
+  /** The offer the order names (unsigned, so only its price decides); the reference's offer wins. */
+  offerId: string | null;
   sendWelcomeEmail: boolean;
   /** The provider's name of each field, for the paths of a validation error. */
   fields: Record<"email" | "full_name" | "phone" | "payment_amount", string>;
@@ -43,47 +56,47 @@ export interface RefundNotice {
   provider: Provider;
   orderId: string;
   refundId: string;
-  amount: number;
+  amount: unknown;
+  currency: string | null;
   reason: string;
   /** The provider's name of each field, for the paths of a validation error. */
   fields: Record<"amount" | "reason", string>;
 }
 
+export const reviewReasons = [
+  "price_mismatch",
+  "unknown_offer",
+  "staff_email",
+  "invalid_details",
+  "student_without_access",
+  "unknown_order",
+  "refund_exceeds_payment",
+] as const;
+export type ReviewReason = (typeof reviewReasons)[number];
+
 /** What a notification did; the same notification again says it was already done and does nothing. */
 export const OrderOutcome = z.object({
-  outcome: z.enum(["created", "already_created", "refunded", "already_refunded", "ignored"]),
+  outcome: z.enum([
+    "created",
+    "already_created",
+    "attached",
+    "queued",
+    "refunded",
+    "already_refunded",
+    "ignored",
+  ]).meta({
+    description: "`created`: a new student; `attached`: the order was recorded against the student who has " +
+      "its e-mail (a repeat purchase); `queued`: recorded in the review queue for an admin (see `review`); " +
+      "`already_*`: this order or refund was recorded before, nothing changed; `ignored`: not an event we act on.",
+  }),
   student_id: z.uuid().nullable(),
+  review: z.object({ id: z.number().int(), reason: z.enum(reviewReasons) }).nullable().meta({
+    description: "The review queue's entry when the order or refund waits for an admin; null otherwise.",
+  }),
 }).meta({ id: "OrderOutcome" });
 export type OrderOutcome = z.output<typeof OrderOutcome>;
 
 type ManagerRow = { id: string; email: string; full_name: string; role: "manager" | "admin" };
-
-/**
- * The staff member credited with the order: the one its metadata names (an active manager or admin), else the
- * academy's `default_order_manager`, else its first admin. A name that matches nobody falls back, logged: the
- * paid order must still become a student.
- */
-async function orderManager(sql: Sql, named: OrderNotice["manager"]): Promise<AuthUser> {
-  const id = z.uuid().safeParse(named.id).success ? named.id! : null;
-  const email = named.email?.trim().toLowerCase() || null;
-  const [manager] = await sql<(ManagerRow & { named: boolean })[]>`
-    select u.id, u.email, u.full_name, u.role,
-           (u.id = ${id}::uuid or u.email = ${email}::text) is true as named
-    from public.users u
-    left join analytics.settings s on true
-    where u.role in ('manager', 'admin') and u.deactivated_at is null and u.erased_at is null
-      and (u.id = ${id}::uuid or u.email = ${email}::text or u.id = s.default_order_manager or u.role = 'admin')
-    order by (u.id = ${id}::uuid or u.email = ${email}::text) is true desc,
-             (u.id = s.default_order_manager) is true desc, u.created_at, u.id
-    limit 1`;
-  if (!manager) {
-    throw new HttpError(503, "service_unavailable", "No active manager or admin to credit orders to");
-  }
-  if ((id || email) && !manager.named) {
-    log("warn", "order_manager_not_found", { manager_id: id, manager_email: email, credited_to: manager.id });
-  }
-  return staffMember(manager);
-}
 
 /** A staff row as the caller the manager's own code expects. */
 const staffMember = (row: ManagerRow): AuthUser => ({
@@ -93,45 +106,107 @@ const staffMember = (row: ManagerRow): AuthUser => ({
   role: row.role,
 });
 
-/** The student an order already became, if any. */
-async function orderStudent(sql: Sql, provider: Provider, orderId: string): Promise<string | null> {
-  const [row] = await sql<{ student_id: string }[]>`
-    select student_id from private.payment_orders where provider = ${provider} and order_id = ${orderId}`;
-  return row?.student_id ?? null;
+/** What the books already hold of an order: the student it became, or its entry in the review queue. */
+async function recordedOrder(sql: Sql, provider: Provider, orderId: string): Promise<OrderOutcome | null> {
+  const [row] = await sql<
+    { student_id: string | null; review_id: number | null; reason: ReviewReason | null }[]
+  >`
+    select o.student_id, null::bigint as review_id, null as reason
+    from private.payment_orders o where o.provider = ${provider} and o.order_id = ${orderId}
+    union all
+    select r.student_id, r.id, r.reason
+    from private.payment_reviews r where r.provider = ${provider} and r.order_id = ${orderId} and r.kind = 'order'
+    limit 1`;
+  if (!row) return null;
+  return {
+    outcome: "already_created",
+    student_id: row.student_id,
+    review: row.review_id === null ? null : { id: Number(row.review_id), reason: row.reason! },
+  };
 }
 
-/** Checks an order before any money moves (CloudPayments' Check): what `createFromOrder` would refuse. */
-export async function checkOrder(notice: OrderNotice, sql: Sql = db()): Promise<void> {
-  const student = parseStudent(notice);
-  if (await orderStudent(sql, notice.provider, notice.orderId)) return;
-  const [check] = await sql<{ over_ceiling: boolean; max: string; taken: boolean }[]>`
-    select ${student.payment_amount}::numeric > s.max_payment_amount as over_ceiling, s.max_payment_amount as max,
-           exists (select 1 from public.users u where u.email = ${student.email}) as taken
+/** An order weighed against the academy: its offer and price, its manager, whose e-mail it carries. */
+interface Assessment {
+  amount: string | null;
+  academyCurrency: string;
+  offerId: string | null;
+  price: string | null;
+  manager: ManagerRow | null;
+  /** Who already has the e-mail: a staff member, or a student and whether she has access now. */
+  owner: { id: string; role: "student" | "manager" | "admin"; has_access: boolean } | null;
+}
+
+/**
+ * One statement: the offer (the reference's, else the one named, else the default — the oldest active), its
+ * price now, the manager (the reference's if genuine and still active, else the academy's default, else its
+ * first admin) and the owner of the e-mail.
+ */
+async function assess(sql: Sql, notice: OrderNotice): Promise<Assessment> {
+  const link = await readPaymentLink(notice.reference);
+  const amount = parseAmount(notice.amount);
+  const offerId = link?.offerId ?? notice.offerId;
+  const email = notice.email.trim().toLowerCase();
+  const [row] = await sql<
+    {
+      academy_currency: string;
+      offer_id: string | null;
+      price: string | null;
+      manager: ManagerRow | null;
+      owner: Assessment["owner"];
+    }[]
+  >`
+    with offer as (
+      select o.id from private.offers o
+      where ${offerId === null ? sql`o.active` : sql`o.id = ${offerId}`}
+      order by o.created_at, o.id limit 1
+    )
+    select s.currency as academy_currency,
+           (select id from offer) as offer_id,
+           private.offer_price((select id from offer), now())::text as price,
+           (select jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role)
+            from public.users u
+            where u.role in ('manager', 'admin') and u.deactivated_at is null and u.erased_at is null
+              and (u.id = ${
+    link?.managerId ?? null
+  }::uuid or u.id = s.default_order_manager or u.role = 'admin')
+            order by (u.id = ${link?.managerId ?? null}::uuid) is true desc,
+                     (u.id = s.default_order_manager) is true desc, u.created_at, u.id
+            limit 1) as manager,
+           (select jsonb_build_object('id', u.id, 'role', u.role,
+                                      'has_access', coalesce(t.status in ('active', 'completed'), false))
+            from public.users u left join public.tripwire_users t on t.user_id = u.id
+            where u.email = ${email}) as owner
     from analytics.settings s`;
-  if (check.over_ceiling) throw overCeiling(check.max, notice.fields);
-  if (check.taken) {
-    throw new HttpError(
-      409,
-      "email_exists",
-      "A user with this e-mail exists; the order cannot make a student",
-    );
+  if (notice.reference && !link) {
+    log("warn", "payment_link_invalid", { provider: notice.provider, order_id: notice.orderId });
   }
+  return {
+    amount,
+    academyCurrency: row.academy_currency,
+    offerId: row.offer_id,
+    price: row.price,
+    manager: row.manager,
+    owner: row.owner,
+  };
 }
 
-function overCeiling(max: string, fields: OrderNotice["fields"]): HttpError {
-  const path = fields.payment_amount;
-  return new HttpError(400, "validation_failed", `${path}: at most ${Number(max)}`, [
-    { path, message: `at most ${Number(max)} (the academy's ceiling)` },
-  ]);
+/** Why an assessed order cannot be granted as it is, or null when it can. */
+function problemWith(notice: OrderNotice, assessment: Assessment): ReviewReason | null {
+  if (assessment.offerId === null || assessment.price === null) return "unknown_offer";
+  if (assessment.amount === null || assessment.amount !== assessment.price) return "price_mismatch";
+  if (notice.currency !== assessment.academyCurrency) return "price_mismatch";
+  if (assessment.owner && assessment.owner.role !== "student") return "staff_email";
+  if (assessment.owner && !assessment.owner.has_access) return "student_without_access";
+  return null;
 }
 
 /** The order as a manager's sale, validated by the same schema (e-mail, name, phone, amount). */
-function parseStudent(notice: OrderNotice): NewStudent {
+function parseStudent(notice: OrderNotice, amount: string | null): NewStudent {
   const parsed = NewStudent.safeParse({
     email: notice.email,
     full_name: notice.fullName,
     phone: notice.phone,
-    payment_amount: notice.amount,
+    payment_amount: amount ?? String(notice.amount ?? ""),
     send_welcome_email: notice.sendWelcomeEmail,
   });
   if (!parsed.success) {
@@ -150,15 +225,128 @@ function inProviderTerms(error: HttpError, fields: Record<string, string>): Http
   return new HttpError(400, "validation_failed", `${details[0].path}: ${details[0].message}`, details);
 }
 
+function refusal(path: string, message: string): HttpError {
+  return new HttpError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
+}
+
 /**
- * A paid order becomes a student, exactly once: the same order again (a retry, a replay, ten copies at once)
- * answers `already_created` with the same student and creates nothing.
+ * Checks an order before any money moves (CloudPayments' Check): anything Pay would not grant is refused here,
+ * with the field at fault — an amount that is not a plain decimal or not the offer's price, another currency,
+ * an unknown offer, an e-mail no student can have, a student without access.
  */
-export async function createFromOrder(notice: OrderNotice, sql: Sql = db()): Promise<OrderOutcome> {
-  const student = parseStudent(notice);
-  const existing = await orderStudent(sql, notice.provider, notice.orderId);
-  if (existing) return { outcome: "already_created", student_id: existing };
-  const manager = await orderManager(sql, notice.manager);
+export async function checkOrder(notice: OrderNotice, sql: Sql = db()): Promise<void> {
+  if (await recordedOrder(sql, notice.provider, notice.orderId)) return;
+  const assessment = await assess(sql, notice);
+  const amountPath = notice.fields.payment_amount;
+  if (assessment.amount === null) {
+    throw refusal(amountPath, 'not a plain decimal with at most two places, e.g. "490.00"');
+  }
+  parseStudent(notice, assessment.amount);
+  switch (problemWith(notice, assessment)) {
+    case "unknown_offer":
+      throw new HttpError(409, "offer_not_found", "The order names no offer the academy sells now");
+    case "price_mismatch":
+      throw refusal(
+        amountPath,
+        `the offer's price is ${assessment.price} ${assessment.academyCurrency}, not ${assessment.amount} ` +
+          `${notice.currency ?? "(no currency)"}`,
+      );
+    case "staff_email":
+    case "student_without_access":
+      throw new HttpError(
+        409,
+        "email_exists",
+        "This e-mail belongs to someone who cannot buy the course now",
+      );
+  }
+}
+
+/** A paid order that cannot be granted as sent: kept for an admin, answered as recorded. */
+async function queueOrder(
+  sql: Sql,
+  notice: OrderNotice,
+  assessment: Assessment,
+  reason: ReviewReason,
+  problem: string,
+): Promise<OrderOutcome> {
+  const [row] = await sql<{ id: string; reason: ReviewReason }[]>`
+    insert into private.payment_reviews as r
+      (provider, kind, order_id, reason, amount, currency, offer_id, manager_id, details)
+    values (${notice.provider}, 'order', ${notice.orderId}, ${reason}, ${assessment.amount ?? "0"}::numeric,
+            ${notice.currency}, ${assessment.offerId}, ${assessment.manager?.id ?? null},
+            ${
+    sql.json({
+      email: notice.email,
+      full_name: notice.fullName,
+      phone: notice.phone,
+      amount_as_sent: String(notice.amount ?? ""),
+      price: assessment.price,
+      academy_currency: assessment.academyCurrency,
+      transaction_id: notice.transactionId,
+      problem,
+    })
+  })
+    on conflict (provider, order_id) where kind = 'order' do update set provider = r.provider
+    returning r.id, r.reason`;
+  log("warn", "order_queued_for_review", {
+    provider: notice.provider,
+    order_id: notice.orderId,
+    review_id: row.id,
+    reason: row.reason,
+  });
+  return { outcome: "queued", student_id: null, review: { id: Number(row.id), reason: row.reason } };
+}
+
+/** A paid order attached to the student who already has its e-mail: recorded once, her access unchanged. */
+async function attachOrder(
+  sql: Sql,
+  notice: OrderNotice,
+  studentId: string,
+  amount: string,
+): Promise<OrderOutcome> {
+  const [row] = await sql<{ student_id: string; attached: boolean }[]>`
+    insert into private.payment_orders as o
+      (provider, order_id, student_id, amount, currency, transaction_id, attached)
+    values (${notice.provider}, ${notice.orderId}, ${studentId}, ${amount}::numeric, ${notice.currency},
+            ${notice.transactionId}, true)
+    on conflict (provider, order_id) do update set provider = o.provider
+    returning o.student_id, (xmax = 0) as attached`;
+  log("info", "order_attached", {
+    provider: notice.provider,
+    order_id: notice.orderId,
+    student_id: studentId,
+  });
+  return { outcome: row.attached ? "attached" : "already_created", student_id: row.student_id, review: null };
+}
+
+/**
+ * A paid order is recorded, exactly once: a new student, an order attached to the student who has its e-mail,
+ * or an entry in the review queue. The same order again (a retry, a replay, ten copies at once) answers
+ * `already_created` and records nothing more. Only a fault throws (and the provider retries).
+ */
+export async function receivePaidOrder(
+  notice: OrderNotice,
+  sql: Sql = db(),
+  firstAttempt = true,
+): Promise<OrderOutcome> {
+  const recorded = await recordedOrder(sql, notice.provider, notice.orderId);
+  if (recorded) return recorded;
+  const assessment = await assess(sql, notice);
+  const problem = problemWith(notice, assessment);
+  if (problem) {
+    return await queueOrder(sql, notice, assessment, problem, problemText(problem, notice, assessment));
+  }
+  if (assessment.owner) return await attachOrder(sql, notice, assessment.owner.id, assessment.amount!);
+  let student: NewStudent;
+  try {
+    student = parseStudent(notice, assessment.amount);
+  } catch (error) {
+    if (!(error instanceof HttpError)) throw error;
+    return await queueOrder(sql, notice, assessment, "invalid_details", error.message);
+  }
+  if (!assessment.manager) {
+    throw new HttpError(503, "service_unavailable", "No active manager or admin to credit orders to");
+  }
   const order: PaidOrder = {
     provider: notice.provider,
     orderId: notice.orderId,
@@ -167,36 +355,103 @@ export async function createFromOrder(notice: OrderNotice, sql: Sql = db()): Pro
   };
   try {
     const result = await createTripwireUser(
-      manager,
+      staffMember(assessment.manager),
       student,
       `order:${notice.provider}:${notice.orderId}`.slice(0, 255),
       undefined,
       order,
     );
     if (result.status !== 201) throw new Error(`Unexpected creation status ${result.status}`);
-    return { outcome: result.replayed ? "already_created" : "created", student_id: result.body.id };
+    return {
+      outcome: result.replayed ? "already_created" : "created",
+      student_id: result.body.id,
+      review: null,
+    };
   } catch (error) {
-    // A copy that outlived the key's 24 hours, or came under another manager: the order's row decides.
+    // Another copy, or someone with the same e-mail, got there first: what the books hold now decides.
     if (isUniqueViolation(error, ["payment_orders_pkey"]) || error instanceof HttpError) {
-      const made = await orderStudent(sql, notice.provider, notice.orderId);
-      if (made) return { outcome: "already_created", student_id: made };
+      const made = await recordedOrder(sql, notice.provider, notice.orderId);
+      if (made) return made;
+    }
+    // Someone got the e-mail in between: weighed again, the order is attached or queued. A second time means a
+    // login without its student (a crash mid-creation, which housekeeping clears): a fault, retried later.
+    if (error instanceof HttpError && error.code === "email_exists") {
+      if (firstAttempt) return await receivePaidOrder(notice, sql, false);
+      throw new HttpError(
+        503,
+        "service_unavailable",
+        "The order's e-mail is being set up; send it again shortly",
+      );
+    }
+    if (error instanceof HttpError && error.code === "too_many_creations") {
+      throw new HttpError(503, "service_unavailable", "Too many orders this minute; send it again shortly");
     }
     throw error instanceof HttpError ? inProviderTerms(error, notice.fields) : error;
   }
 }
 
+function problemText(reason: ReviewReason, notice: OrderNotice, assessment: Assessment): string {
+  switch (reason) {
+    case "unknown_offer":
+      return `no active offer ${notice.offerId ?? "(default)"}`;
+    case "price_mismatch":
+      return `paid ${String(notice.amount ?? "")} ${
+        notice.currency ?? "(no currency)"
+      }; the offer's price is ` +
+        `${assessment.price} ${assessment.academyCurrency}`;
+    case "staff_email":
+      return "the e-mail is a staff member's";
+    case "student_without_access":
+      return "the e-mail is a student's whose access has ended (refunded or suspended)";
+    default:
+      return reason;
+  }
+}
+
+/** A provider's refund the books cannot take as sent: kept for an admin, answered as settled. */
+async function queueRefund(
+  sql: Sql,
+  notice: RefundNotice,
+  refund: { reason: ReviewReason; amount: string; problem: string; studentId: string | null },
+): Promise<OrderOutcome> {
+  const [row] = await sql<{ id: string; reason: ReviewReason; student_id: string | null }[]>`
+    insert into private.payment_reviews as r
+      (provider, kind, order_id, refund_id, reason, amount, currency, student_id, details)
+    values (${notice.provider}, 'refund', ${notice.orderId}, ${notice.refundId}, ${refund.reason},
+            ${refund.amount}::numeric, ${notice.currency}, ${refund.studentId},
+            ${sql.json({ reason: notice.reason, problem: refund.problem })})
+    on conflict (provider, refund_id) where kind = 'refund' do update set provider = r.provider
+    returning r.id, r.reason, r.student_id`;
+  log("warn", "refund_queued_for_review", {
+    provider: notice.provider,
+    order_id: notice.orderId,
+    review_id: row.id,
+    reason: row.reason,
+  });
+  return {
+    outcome: "queued",
+    student_id: row.student_id,
+    review: { id: Number(row.id), reason: row.reason },
+  };
+}
+
 /**
  * A provider's refund of an order, through the manager's refund (the same lock, sums, access and certificate
- * rules, feed entry and event), in the name of the sale's manager and audited as the provider's. The same
- * refund id again answers `already_refunded`.
+ * rules, feed entry and event), in the name of the sale's manager and audited as the provider's. Every refund
+ * that is not a fault is settled with a 2xx: the same refund id again or a sale already refunded in full answers
+ * `already_refunded`; a refund of an order no student came from, or of more than is left, is queued for review.
  */
 export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Promise<OrderOutcome> {
-  const refund = Refund.safeParse({ amount: notice.amount, reason: notice.reason });
+  const amount = parseAmount(notice.amount);
+  if (amount === null) {
+    throw refusal(notice.fields.amount, 'not a plain decimal with at most two places, e.g. "90.00"');
+  }
+  const refund = Refund.safeParse({ amount: Number(amount), reason: notice.reason });
   if (!refund.success) throw inProviderTerms(validationError(refund.error.issues), notice.fields);
   const [order] = await sql<
-    { student_id: string; manager: ManagerRow | null; refunded: boolean }[]
+    { student_id: string; manager: ManagerRow | null; refunded: boolean; attached: boolean }[]
   >`
-    select o.student_id,
+    select o.student_id, o.attached,
            (select jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role)
             from public.tripwire_users t join public.users u on u.id = t.granted_by
             where t.user_id = o.student_id) as manager,
@@ -205,11 +460,30 @@ export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Pr
     from private.payment_orders o
     where o.provider = ${notice.provider} and o.order_id = ${notice.orderId}`;
   if (!order) {
-    throw new HttpError(404, "order_not_found", "No student came from this order", {
-      order_id: notice.orderId,
+    // The provider refunded an order that waits in the review queue: that settles it.
+    const [settled] = await sql<{ id: string; reason: ReviewReason }[]>`
+      update private.payment_reviews r
+      set resolved_at = coalesce(r.resolved_at, now()), resolution = coalesce(r.resolution, 'refunded'),
+          resolution_note = coalesce(r.resolution_note, ${`Refunded by the provider (${notice.refundId})`})
+      where r.provider = ${notice.provider} and r.order_id = ${notice.orderId} and r.kind = 'order'
+      returning r.id, r.reason`;
+    if (settled) {
+      return {
+        outcome: "refunded",
+        student_id: null,
+        review: { id: Number(settled.id), reason: settled.reason },
+      };
+    }
+  }
+  if (!order || order.attached) {
+    return await queueRefund(sql, notice, {
+      reason: "unknown_order",
+      amount,
+      problem: "no student's sale came from this order",
+      studentId: order?.student_id ?? null,
     });
   }
-  if (order.refunded) return { outcome: "already_refunded", student_id: order.student_id };
+  if (order.refunded) return { outcome: "already_refunded", student_id: order.student_id, review: null };
   const viaOrder: ProviderRefund = {
     provider: notice.provider,
     orderId: notice.orderId,
@@ -224,10 +498,26 @@ export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Pr
       sql,
       viaOrder,
     );
-    return { outcome: result.replayed ? "already_refunded" : "refunded", student_id: order.student_id };
+    return {
+      outcome: result.replayed ? "already_refunded" : "refunded",
+      student_id: order.student_id,
+      review: null,
+    };
   } catch (error) {
     if (isUniqueViolation(error, ["payment_refunds_pkey"])) {
-      return { outcome: "already_refunded", student_id: order.student_id };
+      return { outcome: "already_refunded", student_id: order.student_id, review: null };
+    }
+    // Refunded in full already (a manager's button came first): the books already say what the notice says.
+    if (error instanceof HttpError && error.code === "already_refunded") {
+      return { outcome: "already_refunded", student_id: order.student_id, review: null };
+    }
+    if (error instanceof HttpError && error.code === "refund_exceeds_payment") {
+      return await queueRefund(sql, notice, {
+        reason: "refund_exceeds_payment",
+        amount,
+        problem: error.message,
+        studentId: order.student_id,
+      });
     }
     throw error;
   }

@@ -1,19 +1,31 @@
 // Orders in: a payment provider's signed notification of a paid order makes the student, of a refund refunds
 // it (orders.ts), through the same paths as a manager's sale and refund button.
-import { createApp, zParam } from "../_shared/app.ts";
+import { createApp, requireRole, zJson, zParam, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import { z } from "zod";
 import { OrderOutcome } from "./orders.ts";
+import { listOffers, Offer, OfferChange, offerIdParameter, OfferList, putOffer } from "./offers.ts";
+import { createPaymentLink, NewPaymentLink, PaymentLink } from "./payment_links.ts";
+import {
+  listReviews,
+  Resolution,
+  resolveReview,
+  Review,
+  ReviewList,
+  ReviewParams,
+  ReviewsQuery,
+} from "./reviews.ts";
 import { receiveStandard } from "./standard_webhooks.ts";
 import { CloudPaymentsAnswer, cloudPaymentsNotifications, receiveCloudPayments } from "./cloudpayments.ts";
 
-const signatureErrors = {
-  409: "`email_exists`: the order's e-mail belongs to another user; nothing was created. " +
-    "`request_in_progress`: a copy of this order is still being made; retry.",
-  422: "`refund_exceeds_payment`: more than is left of the sale.",
-  429: "`too_many_creations`: the credited manager's creations a minute are used up; retry later.",
+const retryErrors = {
+  409: "`request_in_progress`: a copy of this order is still being made; retry.",
   502: "`auth_unavailable`: Supabase Auth did not create the login; nothing was created, retry.",
+  503: "`service_unavailable` (with Retry-After): the academy's ceiling on orders a minute " +
+    "(`provider_orders_per_minute`), or the database; retry.",
 };
+const admin = requireRole("admin");
+const staff = requireRole("manager", "admin");
 
 export const app = createApp("payments")
   .post(
@@ -25,17 +37,22 @@ export const app = createApp("payments")
         "with the function secret `PAYMENTS_STANDARD_SECRET`; verified by the `standardwebhooks` library, " +
         "which refuses a timestamp more than five minutes off. `order.paid` (`StandardOrderPaid`) makes the " +
         "student exactly once per `order_id` (the same order again answers `already_created`, also when copies " +
-        "arrive at once) with the manager its `metadata` names, else the academy's default; `order.refunded` " +
-        "(`StandardOrderRefunded`) refunds through the manager's refund, once per `refund_id`. Other event types " +
-        "are acknowledged (`ignored`). A 2xx tells the sender to stop; anything else, to retry.",
+        "arrive at once). A paid order is always recorded and answered 200: `created` (its amount and currency " +
+        "are the offer's price of the moment; credited to the manager of a genuine payment link reference in " +
+        "`metadata.ref`, else the academy's default), `attached` (its e-mail is a student's: a repeat purchase), " +
+        "or `queued` (`review`: a price or currency that is not the offer's, an unknown offer, a staff e-mail, " +
+        "details no student can have, a student without access — for an admin, `GET /payments/reviews`). " +
+        "`order.refunded` (`StandardOrderRefunded`) refunds through the manager's refund, once per `refund_id`: " +
+        "`refunded`; `already_refunded` for the same refund again or a sale refunded in full; `queued` for an " +
+        "unknown order or more than is left. Other event types are acknowledged (`ignored`). A 2xx tells the " +
+        "sender to stop; only a fault (5xx) asks it to retry.",
       access: "provider",
       ok: { status: 200, schema: OrderOutcome, description: "Done, or already done before." },
       errors: {
         400:
-          "`validation_failed`: the order is not one we can make a student of (`details` name the fields, " +
-          "e.g. `data.amount` over the academy's ceiling).",
-        404: "`order_not_found`: a refund of an order no student came from.",
-        ...signatureErrors,
+          "`validation_failed`: not a Standard order event (`details` name the fields, e.g. `data.order_id` " +
+          "missing); nothing was recorded.",
+        ...retryErrors,
       },
       headers: ["webhook-id", "webhook-timestamp", "webhook-signature"].map((name) => ({
         in: "header" as const,
@@ -55,10 +72,16 @@ export const app = createApp("payments")
         "Set each notification's URL in the CloudPayments dashboard to its path here. The body is " +
         "CloudPayments' form (or JSON) with `InvoiceId` (the order: one student per order), `Amount`, " +
         "`Currency`, `Email`/`AccountId`, `TransactionId` and `Data` (the widget's JSON: `full_name`, " +
-        "`phone`, `manager_id` or `manager_email`); `Content-HMAC` is base64 HMAC-SHA256 of the raw body " +
-        "with the function secret `CLOUDPAYMENTS_API_SECRET`. Check declines with a documented code what Pay " +
-        "would refuse; Pay makes the student; Refund refunds through the manager's refund, once per refund " +
-        "`TransactionId`. Faults answer 5xx so CloudPayments sends again.",
+        "`phone`, `ref` — a manager's payment link reference, the only thing that credits a manager — and " +
+        "`offer_id`); the account's e-mail is `Email` (or an e-mail as `AccountId`), never `Data`. " +
+        "`Content-HMAC` is base64 HMAC-SHA256 of the raw body with the function secret " +
+        "`CLOUDPAYMENTS_API_SECRET`. Check declines before the charge: 12 an `Amount` that is not a plain " +
+        "decimal with at most two places, or not the offer's price now, or another `Currency`; 11 no usable " +
+        "e-mail; 10 no `InvoiceId`; 13 an unknown offer, a staff e-mail or a student without access. Pay " +
+        "records the paid order and answers 0: a student, an order attached to the student with its e-mail, or " +
+        "the review queue. Refund refunds through the manager's refund, once per refund `TransactionId` (0; an " +
+        "unknown order or more than is left is queued for review, also 0). A fault, or the academy's ceiling " +
+        "on orders a minute, answers HTTP 5xx so CloudPayments sends it again.",
       access: "provider",
       ok: {
         status: 200,
@@ -67,7 +90,7 @@ export const app = createApp("payments")
       },
       errors: {
         400: "`validation_failed`: a JSON body that is not an object; unknown notification kind.",
-        ...signatureErrors,
+        ...retryErrors,
       },
       headers: [{
         in: "header" as const,
@@ -83,4 +106,87 @@ export const app = createApp("payments")
       c.json(
         await receiveCloudPayments(c.req.valid("param").notification, await c.req.text(), c.req.raw.headers),
       ),
+  )
+  .get(
+    "/offers",
+    describe({
+      summary: "What the academy sells, and for how much now",
+      description: "Every offer with its list price, promotions and price now, in the academy's currency; " +
+        "`default_offer_id` is the offer an order naming none is checked against.",
+      access: "manager",
+      ok: { status: 200, schema: OfferList, description: "The offers." },
+      errors: { 403: "`forbidden`: not staff." },
+    }),
+    staff,
+    async (c) => c.json(await listOffers()),
+  )
+  .put(
+    "/offers/:id",
+    describe({
+      summary: "Create or change an offer",
+      description:
+        "Its title, list price, whether it is sold, and its promotional prices (each for a window; " +
+        "where windows overlap the lowest holds). Prices are decimal strings in the academy's currency. " +
+        "Paid orders are checked against the price of the moment. Audited (`offer.changed`).",
+      access: "admin",
+      ok: { status: 200, schema: Offer, description: "The offer as it is now." },
+      errors: { 403: "`forbidden`: not an admin." },
+    }),
+    admin,
+    zParam(offerIdParameter),
+    zJson(OfferChange),
+    async (c) => c.json(await putOffer(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
+  )
+  .post(
+    "/links",
+    describe({
+      summary: "A payment link for the caller's sale",
+      description: "A reference signed by the project naming the caller, the offer and an expiry: the " +
+        "checkout passes it back with the paid order (CloudPayments `Data.ref`, Standard `metadata.ref`), and " +
+        "only a genuine, unexpired reference credits the caller. Anything else credits the academy's default.",
+      access: "manager",
+      ok: { status: 200, schema: PaymentLink, description: "The link's reference and what it sells." },
+      errors: { 403: "`forbidden`: not staff.", 404: "`offer_not_found`: no active offer with this id." },
+    }),
+    staff,
+    zJson(NewPaymentLink),
+    async (c) => c.json(await createPaymentLink(c.get("user"), c.req.valid("json"))),
+  )
+  .get(
+    "/reviews",
+    describe({
+      summary: "Paid orders waiting for an admin",
+      description: "The review queue, newest first: every paid order that did not become access and every " +
+        "provider refund the books could not take, with why (`reason`) and the order as sent. `open` counts " +
+        "what waits. Page with `before` = the last page's `next_cursor`.",
+      access: "admin",
+      ok: { status: 200, schema: ReviewList, description: "A page of the queue." },
+      errors: { 403: "`forbidden`: not an admin." },
+    }),
+    admin,
+    zQuery(ReviewsQuery),
+    async (c) => c.json(await listReviews(c.req.valid("query"))),
+  )
+  .post(
+    "/reviews/:id/resolve",
+    describe({
+      summary: "Resolve a paid order under review",
+      description:
+        "`create_student` (with a corrected e-mail if need be: the student is made with the amount " +
+        "paid, credited to the order's manager, and the order is recorded with her), `attach` (the order " +
+        "recorded against an existing student), `refunded` (refunded through the provider) or `dismiss` (with " +
+        "a reason). Only an order paid in the academy's currency can become or join a student. Audited " +
+        "(`payment.reviewed`).",
+      access: "admin",
+      ok: { status: 200, schema: Review, description: "The entry, resolved." },
+      errors: {
+        403: "`forbidden`: not an admin.",
+        404: "`review_not_found`; `student_not_found` (attach).",
+        409: "`already_resolved`; `email_exists`: the e-mail has an account (attach instead).",
+      },
+    }),
+    admin,
+    zParam(ReviewParams),
+    zJson(Resolution),
+    async (c) => c.json(await resolveReview(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
   );

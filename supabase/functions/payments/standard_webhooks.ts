@@ -11,10 +11,13 @@ import { config } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { validationError } from "../_shared/app.ts";
-import { createFromOrder, type OrderOutcome, refundFromOrder } from "./orders.ts";
+import { type OrderOutcome, receivePaidOrder, refundFromOrder } from "./orders.ts";
 
-const amount = z.union([z.number(), z.string().regex(/^\d{1,10}(\.\d{1,2})?$/).transform(Number)])
-  .meta({ description: 'The amount paid, e.g. 490 or "490.00".' });
+const amount = z.union([z.number(), z.string()]).meta({
+  description:
+    'The amount as a plain decimal with at most two places, e.g. "490.00" (or 490). A paid amount ' +
+    "that is not the offer's price in the academy's currency is recorded for review, not granted.",
+});
 const orderId = z.string().min(1).max(200).meta({
   description: "The checkout's order id: one student per order.",
 });
@@ -25,18 +28,23 @@ export const StandardOrderPaid = z.object({
   data: z.object({
     order_id: orderId,
     amount,
-    currency: z.string().regex(/^[A-Z]{3}$/).nullish(),
+    currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as KZT").meta({
+      description: "ISO 4217; it must be the academy's currency.",
+    }),
     customer: z.object({
       email: z.string(),
       full_name: z.string(),
       phone: z.string().nullish(),
     }),
     metadata: z.object({
-      manager_id: z.string().optional(),
-      manager_email: z.string().optional(),
-    }).partial().nullish().meta({
-      description: "Who sold it: the manager credited; without one, the academy's default.",
-    }),
+      ref: z.string().max(2000).optional().meta({
+        description: "The reference of a manager's payment link (POST /payments/links): only a genuine, " +
+          "unexpired one credits that manager; without it, the academy's default is credited.",
+      }),
+      offer_id: z.string().max(63).optional().meta({
+        description: "The offer sold, when no reference names it; the academy's default offer otherwise.",
+      }),
+    }).nullish(),
     send_welcome_email: z.boolean().default(true),
   }),
 }).meta({ id: "StandardOrderPaid" });
@@ -48,6 +56,7 @@ export const StandardOrderRefunded = z.object({
     order_id: orderId,
     refund_id: z.string().min(1).max(200).meta({ description: "The refund's own id: taken once." }),
     amount,
+    currency: z.string().regex(/^[A-Z]{3}$/, "an ISO 4217 code such as KZT").nullish(),
     reason: z.string().min(1).max(500).default("Refunded by the payment provider"),
   }),
 }).meta({ id: "StandardOrderRefunded" });
@@ -91,7 +100,7 @@ export async function receiveStandard(body: string, headers: Headers): Promise<O
   const message = verified(body, headers);
   const type = (message as { type?: unknown })?.type;
   if (typeof type !== "string" || !handledTypes.includes(type)) {
-    return { outcome: "ignored", student_id: null };
+    return { outcome: "ignored", student_id: null, review: null };
   }
   const parsed = StandardOrderEvent.safeParse(message);
   if (!parsed.success) throw validationError(parsed.error.issues);
@@ -102,21 +111,23 @@ export async function receiveStandard(body: string, headers: Headers): Promise<O
       orderId: event.data.order_id,
       refundId: event.data.refund_id,
       amount: event.data.amount,
+      currency: event.data.currency ?? null,
       reason: event.data.reason,
       fields: { amount: "data.amount", reason: "data.reason" },
     });
   }
   const { data } = event;
-  return await createFromOrder({
+  return await receivePaidOrder({
     provider: "standard",
     orderId: data.order_id,
     transactionId: headers.get("webhook-id"),
     amount: data.amount,
-    currency: data.currency ?? null,
+    currency: data.currency,
     email: data.customer.email,
     fullName: data.customer.full_name,
     phone: data.customer.phone ?? null,
-    manager: { id: data.metadata?.manager_id, email: data.metadata?.manager_email },
+    reference: data.metadata?.ref ?? null,
+    offerId: data.metadata?.offer_id ?? null,
     sendWelcomeEmail: data.send_welcome_email,
     fields: {
       email: "data.customer.email",
