@@ -379,3 +379,74 @@ story(
     assert.equal((await sql`select 1 from private.pending_logins where user_id = ${id}`).length, 0);
   },
 );
+
+story(
+  "a keyed retry after a crash that lost its compensation adopts its own login: 201, never email_exists",
+  async () => {
+    const body = newStudentBody("Adopted Login");
+    const input = NewStudent.parse(body);
+    // What a crash after the login leaves when the deletion of the login failed too and the key was given back:
+    // the login, its note, no student.
+    const interrupted = crypto.randomUUID();
+    await new LocalAuthAdmin(sql).createUser({
+      id: interrupted,
+      email: input.email,
+      password: "Interrupted-Password-1",
+      appMetadata: { role: "student", platform: "tripwire", granted_by: aida.id },
+      userMetadata: { full_name: input.full_name },
+    });
+    await sql`insert into private.pending_logins (user_id, manager_id) values (${interrupted}, ${aida.id})`;
+
+    const retried = await postStudent(aida.id, body, { "idempotency-key": `adopt-${interrupted}` });
+    const created = await retried.json();
+    assert.equal(retried.status, 201, JSON.stringify(created));
+    assert.equal(created.id, interrupted, "the interrupted attempt's login, adopted");
+    const [{ logins }] =
+      await sql`select count(*)::int as logins from auth.users where email = ${input.email}`;
+    assert.equal(logins, 1);
+    // The new password is the one that works: the interrupted attempt's is gone.
+    const [login] = await sql`
+      select encrypted_password = extensions.crypt(${created.password}, encrypted_password) as works
+      from auth.users where id = ${interrupted}`;
+    assert.equal(login.works, true);
+    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${interrupted}`).length, 0);
+
+    // Someone else's login (another manager's, or no note at all) is never adopted: that is email_exists.
+    const other = newStudentBody("Not Yours");
+    const otherInput = NewStudent.parse(other);
+    const foreign = crypto.randomUUID();
+    await new LocalAuthAdmin(sql).createUser({
+      id: foreign,
+      email: otherInput.email,
+      password: "Foreign-Password-12",
+      appMetadata: {},
+      userMetadata: {},
+    });
+    await sql`insert into private.pending_logins (user_id, manager_id) values (${foreign}, ${staff.daniyar.id})`;
+    const refused = await postStudent(aida.id, other);
+    assert.equal(refused.status, 409);
+    assert.equal((await refused.json()).error.code, "email_exists");
+    await sql`delete from private.pending_logins where user_id = ${foreign}`;
+  },
+);
+
+story("a creation whose login was swept while it waited writes no student without a login", async () => {
+  const body = newStudentBody("Slow Creation");
+  // The sweep takes the note (and the login) the moment the login is made: the student must not be written.
+  await sql`
+    create or replace function public.tripwire_test_sweep() returns trigger language plpgsql as $$
+    begin delete from private.pending_logins where user_id = new.id; return new; end $$`;
+  await sql`create trigger tripwire_test_sweep after insert on auth.users
+            for each row execute function public.tripwire_test_sweep()`;
+  let response: Response;
+  try {
+    response = await postStudent(aida.id, body);
+  } finally {
+    await sql`drop trigger tripwire_test_sweep on auth.users`;
+    await sql`drop function public.tripwire_test_sweep()`;
+  }
+  const answer = await response.json();
+  assert.equal(response.status, 503, JSON.stringify(answer));
+  assert.equal((await sql`select 1 from public.tripwire_users where email = ${body.email}`).length, 0);
+  assert.equal(await loginExists(body.email), false, "the compensation deleted the login");
+});

@@ -44,11 +44,12 @@ begin
   delete from private.email_outbox
   where status in ('sent', 'failed') and updated_at < pg_catalog.now() - interval '90 days';
   get diagnostics old_emails = row_count;
-  -- A login noted five minutes ago whose student never came (a crash between the two) is deleted, then its
-  -- note; a note whose student came is only forgotten.
+  -- A login noted 30 seconds ago whose student never came (a crash between the two) is deleted, then its
+  -- note; a note whose student came is only forgotten. A creation writes its student only while its note is
+  -- there (it locks the note first), so a slow one fails rather than leave a student without a login.
   with notes as (
     delete from private.pending_logins p
-    where p.created_at < pg_catalog.now() - interval '5 minutes'
+    where p.created_at < pg_catalog.now() - interval '30 seconds'
     returning p.user_id
   ),
   abandoned as (
@@ -64,3 +65,5 @@ end;
 $function$;
 
 revoke all on function private.housekeeping() from public, anon, authenticated, service_role;
+
+comment on function private.housekeeping() is 'The scheduler''s housekeeping every minute: expired idempotency keys, e-mails past 90 days, and logins whose student never came 30 s after their note.';

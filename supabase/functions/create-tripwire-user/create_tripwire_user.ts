@@ -231,7 +231,7 @@ export type Housekeeping = z.output<typeof Housekeeping>;
 
 /**
  * The housekeeping: expired idempotency keys (with the sealed passwords they kept), e-mails past their 90 days,
- * and the logins of creations that never wrote their student (a crash in between), older than five minutes.
+ * and the logins of creations that never wrote their student (a crash in between), 30 seconds after their note.
  */
 export async function housekeeping(sql: Sql = db()): Promise<Housekeeping> {
   const [row] = await sql<{ report: unknown }[]>`select private.housekeeping() as report`;
@@ -359,19 +359,20 @@ async function createStudent(
 
   const password = generatePassword();
   let written: Awaited<ReturnType<typeof writeStudentOrDeleteLogin>>;
+  let loginId: string;
   try {
-    await createLogin(manager, input, userId, password, deps);
-    written = await writeStudentOrDeleteLogin(manager, input, userId, password, keyScope, deps, order);
+    loginId = await createLogin(manager, input, userId, password, deps);
+    written = await writeStudentOrDeleteLogin(manager, input, loginId, password, keyScope, deps, order);
   } catch (error) {
     await releaseAdmission(deps.sql, admitter, check.admitted_at).catch(() => {});
     throw error;
   }
   const { created, outboxId, language } = written;
-  log("info", "student_created", { user_id: userId, manager_id: manager.id });
+  log("info", "student_created", { user_id: loginId, manager_id: manager.id });
   if (outboxId !== null) {
     created.welcome_email = await sendWelcomeEmail(
       input,
-      userId,
+      loginId,
       { outboxId, language },
       password,
       keyScope,
@@ -396,8 +397,24 @@ async function releaseAdmission(sql: Sql, managerId: string, admittedAt: string)
 }
 
 /**
- * The login, first. An answer that is not a clear "no" (timeout, 5xx) may still have created it, and
- * the id is ours, so deleting it by id is always safe.
+ * A login an interrupted creation of this manager's left for this e-mail (made, its student never written, its
+ * deletion failed: a crash), taken over for this creation: its note is renewed so the sweep leaves it alone.
+ */
+async function adoptableLogin(sql: Sql, managerId: string, email: string): Promise<string | null> {
+  const [row] = await sql<{ user_id: string }[]>`
+    update private.pending_logins p set created_at = now()
+    from auth.users a
+    where a.id = p.user_id and a.email = ${email} and p.manager_id = ${managerId}
+      and not exists (select 1 from public.users u where u.id = p.user_id)
+    returning p.user_id`;
+  return row?.user_id ?? null;
+}
+
+/**
+ * The login, first; its id is returned. An answer that is not a clear "no" (timeout, 5xx) may still have
+ * created it, and the id is ours, so deleting it by id is always safe. A "taken" that is this manager's own
+ * interrupted creation (a crash between the login and the student, its compensation lost too) is adopted
+ * with a new password: a retry completes the sale instead of answering `email_exists` for its own login.
  */
 async function createLogin(
   manager: AuthUser,
@@ -405,7 +422,7 @@ async function createLogin(
   userId: string,
   password: string,
   deps: CreationDependencies,
-): Promise<void> {
+): Promise<string> {
   try {
     await deps.authAdmin.createUser({
       id: userId,
@@ -414,10 +431,17 @@ async function createLogin(
       appMetadata: { role: "student", platform: "tripwire", granted_by: manager.id },
       userMetadata: { full_name: input.full_name, ...(input.phone ? { phone: input.phone } : {}) },
     });
+    return userId;
   } catch (error) {
     if (error instanceof HttpError && error.code === "email_exists") {
       // A clear "no": no login was made, so nothing is pending.
       await deps.sql`delete from private.pending_logins where user_id = ${userId}`.catch(() => {});
+      const adopted = await adoptableLogin(deps.sql, manager.id, input.email);
+      if (adopted) {
+        await deps.authAdmin.setPassword(adopted, password);
+        log("warn", "interrupted_login_adopted", { user_id: adopted, manager_id: manager.id });
+        return adopted;
+      }
     } else {
       await deleteLogin(deps, userId, error);
     }
@@ -446,6 +470,12 @@ async function writeStudentOrDeleteLogin(
     : null;
   try {
     return await withTransaction(async (tx) => {
+      // The login's note must still be there: once the sweep has taken it (and the login), no student may be
+      // written for it. So the sweep may be quick, and a slow creation fails rather than lose its login.
+      const [noted] = await tx`select 1 from private.pending_logins where user_id = ${userId} for update`;
+      if (!noted) {
+        throw new HttpError(503, "service_unavailable", "The login was swept while it waited; retry");
+      }
       const [row] = await writeStudent(tx, manager, { ...input, id: userId, sealedPassword: sealedForEmail });
       if (!row || row.lesson_id === null) {
         throw new Error("The course has no module with a lesson: seed tripwire_modules and tripwire_lessons");
