@@ -4,7 +4,7 @@ import { enrol } from "./support/learning.ts";
 import { expectError } from "./support/responses.ts";
 import { appDatabase, callAs, story } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
-import { csvCell } from "../supabase/functions/students/exports.ts";
+import { csvCell } from "../supabase/functions/_shared/csv.ts";
 import { academyDay, academyMidnight, addDays } from "../supabase/functions/_shared/academy_day.ts";
 
 const sql = appDatabase.sql;

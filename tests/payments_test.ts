@@ -738,3 +738,84 @@ story(
     assert.equal(made, 200);
   },
 );
+
+story(
+  "the books match the providers: every queue outcome shows up in the reconciliation, nothing unexplained",
+  async () => {
+    const created = `K-${unique()}`;
+    const repeat = `K-${unique()}`;
+    const cheap = `K-${unique()}`;
+    const email = `books.${unique()}@example.kz`;
+    await expectJson(await postStandard(signedStandard(orderPaid(created, email))));
+    await expectJson(await postStandard(signedStandard(orderPaid(repeat, email))));
+    const queued = await expectJson(
+      await postStandard(
+        signedStandard(orderPaid(cheap, `books.cheap.${unique()}@example.kz`, { amount: "9.99" })),
+      ),
+    );
+    await expectJson(
+      await callAs(saule.id, `payments/reviews/${queued.review.id}/resolve`, {
+        action: "dismiss",
+        note: "A test",
+      }),
+    );
+    const refundId = `KR-${unique()}`;
+    await expectJson(
+      await postStandard(signedStandard({
+        type: "order.refunded",
+        timestamp: new Date().toISOString(),
+        data: {
+          order_id: created,
+          refund_id: refundId,
+          amount: "500.00",
+          currency: "KZT",
+          reason: "Too much",
+        },
+      })),
+    );
+
+    await expectError(await callAs(aida.id, "payments/reconciliation"), 403, "forbidden");
+    const report = await expectJson(await callAs(saule.id, "payments/reconciliation"));
+    assert.equal(
+      report.unexplained,
+      0,
+      JSON.stringify(
+        report.differences.filter((d: { explanation: string }) => d.explanation === "unexplained"),
+      ),
+    );
+    const why = (orderId: string, kind = "order") =>
+      report.differences.find((line: { order_id: string; kind: string }) =>
+        line.order_id === orderId && line.kind === kind
+      );
+    assert.equal(why(created), undefined, "a sale as notified is no difference");
+    assert.match(why(repeat).explanation, /^attached: a repeat purchase/);
+    assert.deepEqual([why(repeat).notified, why(repeat).booked], ["490.00", "0.00"]);
+    assert.equal(why(cheap).explanation, "resolved: dismissed");
+    assert.equal(why(created, "refund").explanation, "in review: refund_exceeds_payment");
+    // Each day's difference is what its listed lines add up to.
+    for (const day of report.days) {
+      const lines = report.differences.filter((line: { day: string; provider: string; currency: string }) =>
+        line.day === day.day && line.provider === day.provider && line.currency === day.currency
+      );
+      const cents = (value: string) => Math.round(Number(value) * 100);
+      const listed = lines.reduce(
+        (sum: number, line: { kind: string; notified: string; booked: string }) =>
+          sum + (line.kind === "order" ? 1 : -1) * (cents(line.notified) - cents(line.booked)),
+        0,
+      );
+      assert.equal(cents(day.difference), listed, `${day.day} ${day.provider} ${day.currency}`);
+    }
+
+    const csv = await callAs(saule.id, "payments/reconciliation.csv");
+    assert.equal(csv.status, 200);
+    assert.equal(csv.headers.get("content-type"), "text/csv; charset=utf-8");
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(await csv.arrayBuffer());
+    assert.ok(text.startsWith("\uFEFFday,provider,currency,notified_paid"));
+    assert.ok(text.includes(`,order,${repeat},,KZT,490.00,0.00,attached: a repeat purchase`));
+    await expectError(
+      await callAs(saule.id, "payments/reconciliation?from=2026-12-07&to=2026-12-01"),
+      400,
+      "validation_failed",
+    );
+  },
+);

@@ -1,11 +1,14 @@
 // Orders in: a payment provider's signed notification of a paid order makes the student, of a refund refunds
-// it (orders.ts), through the same paths as a manager's sale and refund button.
+// it (orders.ts), through the same paths as a manager's sale and refund button; what is sold (offers.ts), who
+// sold it (payment_links.ts), what waits for an admin (reviews.ts) and the books against the providers
+// (reconciliation.ts).
 import { createApp, requireRole, zJson, zParam, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import { z } from "zod";
 import { OrderOutcome } from "./orders.ts";
 import { listOffers, Offer, OfferChange, offerIdParameter, OfferList, putOffer } from "./offers.ts";
 import { createPaymentLink, NewPaymentLink, PaymentLink } from "./payment_links.ts";
+import { reconcile, Reconciliation, reconciliationCsv, ReconciliationQuery } from "./reconciliation.ts";
 import {
   listReviews,
   Resolution,
@@ -189,4 +192,48 @@ export const app = createApp("payments")
     zParam(ReviewParams),
     zJson(Resolution),
     async (c) => c.json(await resolveReview(c.get("user"), c.req.valid("param").id, c.req.valid("json"))),
+  )
+  .get(
+    "/reconciliation",
+    describe({
+      summary: "The books against the providers",
+      description: "Per academy day, provider and currency (the days between `from` and `to`, the last 30 " +
+        "by default): the paid orders and refunds the providers notified against the sales and refunds the " +
+        "books hold, and every order or refund where they differ, with why — attached to a student, in " +
+        "review, resolved, or `unexplained` (normally none).",
+      access: "admin",
+      ok: { status: 200, schema: Reconciliation, description: "The reconciliation." },
+      errors: { 403: "`forbidden`: not an admin." },
+    }),
+    admin,
+    zQuery(ReconciliationQuery),
+    async (c) => c.json(await reconcile(c.req.valid("query"))),
+  )
+  .get(
+    "/reconciliation.csv",
+    describe({
+      summary: "The books against the providers, as CSV",
+      description:
+        "`GET /payments/reconciliation` for a spreadsheet: the days, a blank line, the differences.",
+      access: "admin",
+      ok: { status: 200, mediaType: "text/csv", description: "The days, then the differences." },
+      errors: { 403: "`forbidden`: not an admin." },
+      okHeaders: {
+        "content-disposition": {
+          description: '`attachment; filename="reconciliation-2026-11-07-2026-12-06.csv"`.',
+          schema: { type: "string" },
+        },
+        "cache-control": { description: "`no-store`.", schema: { type: "string" } },
+      },
+    }),
+    admin,
+    zQuery(ReconciliationQuery),
+    async (c) => {
+      const report = await reconcile(c.req.valid("query"));
+      return c.body(reconciliationCsv(report), 200, {
+        "content-type": "text/csv; charset=utf-8",
+        "content-disposition": `attachment; filename="reconciliation-${report.from}-${report.to}.csv"`,
+        "cache-control": "no-store",
+      });
+    },
   );

@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { academyDay } from "../_shared/academy_day.ts";
+import { csvCell } from "../_shared/csv.ts";
 import { isStorableYear } from "../_shared/input.ts";
 import { orders, scopeOf, studentFilters, StudentsQuery, summaryFacts } from "./students.ts";
 
@@ -27,21 +28,6 @@ export const SalesExportQuery = z.strictObject({
   manager_id: z.uuid("a manager's id (uuid)").optional().meta({ description: "Admins only: one manager's." }),
 }).meta({ id: "SalesExportQuery" });
 export type SalesExportQuery = z.output<typeof SalesExportQuery>;
-
-/** What a spreadsheet would run as a formula when a cell starts with it (OWASP, "CSV Injection"). */
-const formulaStart = /^[=+\-@\t\r]/;
-
-/**
- * One CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break. Text (`typed`) that starts
- * like a formula gets a leading apostrophe, which spreadsheets show as text; numbers and times are ours and
- * left as they are.
- */
-export function csvCell(value: unknown, typed = false): string {
-  if (value === null || value === undefined) return "";
-  let text = value instanceof Date ? value.toISOString() : String(value);
-  if (typed && formulaStart.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
 
 interface Column<Row> {
   header: string;
