@@ -1,7 +1,9 @@
 /**
  * Faults and attacks against the stack as `npm start` runs it (scripts/lib/fault_scenarios.ts): Postgres
- * killed under load, `npm start` stopped under load, floods of half-open and of slow-header connections. Nothing
- * acknowledged is lost (heartbeats: at most the asynchronous-commit window), nothing is half-made, no
+ * killed under load, `npm start` stopped under load, floods of half-open and of slow-header connections. The load
+ * includes paid orders from both providers: each one ends a student or in the review queue, and the
+ * reconciliation explains every difference. A keyed creation retried right after the fault completes (never
+ * 409 email_exists). Nothing acknowledged is lost (heartbeats: at most the asynchronous-commit window), nothing is half-made, no
  * request gets a 500 or hangs, and the stack serves again on its own. `npm run reliability` writes the
  * same measurements, bigger, into docs/reliability.md.
  */

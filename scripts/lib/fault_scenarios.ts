@@ -5,6 +5,7 @@
  * asserts on them; `npm run reliability` writes them into docs/reliability.md.
  */
 import postgres from "postgres";
+import { Webhook } from "standardwebhooks";
 import { freePort, type StackProcess, startStackProcess } from "./processes.ts";
 import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
 import { startDeployedStack } from "./deployed.ts";
@@ -13,12 +14,18 @@ import { findPgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { type ResendServer, startResendServer } from "./resend_server.ts";
 
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
+const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
+/** The providers' signing secrets the fault stacks are given: paid orders arrive under load too. */
+const paymentSecrets = {
+  PAYMENTS_STANDARD_SECRET: `whsec_${btoa("tripwire-fault-checkout-secret!!")}`,
+  CLOUDPAYMENTS_API_SECRET: "tripwire-fault-cloudpayments-secret",
+};
 const requestTimeoutMs = 20_000;
 /** The functions' request deadline (REQUEST_DEADLINE_MS, 10 s by default) and a second for the answer to travel. */
 const deadlineGraceMs = 11_000;
 
 export interface Outcome {
-  kind: "create" | "heartbeat" | "refund" | "complete";
+  kind: "create" | "heartbeat" | "refund" | "complete" | "order";
   /** HTTP status, 0 for a connection error, -1 for a request that outlived the client's timeout. */
   status: number;
   retryAfter: string | null;
@@ -28,6 +35,8 @@ export interface Outcome {
   email?: string;
   key?: string;
   userId?: string;
+  /** A paid order's provider and id (kind "order"). */
+  order?: { provider: "standard" | "cloudpayments"; id: string };
 }
 
 export interface FaultReport {
@@ -83,6 +92,7 @@ export async function startFaultStack(dataDir?: string, given?: ResendServer): P
     RESEND_API_KEY: resend.apiKey,
     RESEND_API_URL: resend.url,
     EMAIL_FROM: "Tripwire <hello@example.kz>",
+    ...paymentSecrets,
     // Its own embedded Postgres, whatever the calling process has (the tests set DATABASE_URL for theirs).
     DATABASE_URL: "",
     LOCAL_DB_DIR: `${folder}/pg`,
@@ -145,9 +155,66 @@ export interface Load {
   stop(): Promise<void>;
 }
 
+/** A paid order as its provider sends it (again, when `order` is given): signed, at the offer's price. */
+async function sendOrder(
+  stack: LoadTarget,
+  order: NonNullable<Outcome["order"]>,
+  email: string,
+): Promise<Outcome> {
+  if (order.provider === "standard") {
+    const body = JSON.stringify({
+      type: "order.paid",
+      timestamp: new Date().toISOString(),
+      data: {
+        order_id: order.id,
+        amount: "490.00",
+        currency: "KZT",
+        customer: { email, full_name: "Paid Student" },
+        send_welcome_email: false,
+      },
+    });
+    const id = `msg_${crypto.randomUUID()}`;
+    const sentAt = new Date();
+    return await request(`${stack.url}/functions/v1/payments/webhook/standard`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "webhook-id": id,
+        "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
+        "webhook-signature": new Webhook(paymentSecrets.PAYMENTS_STANDARD_SECRET).sign(id, sentAt, body),
+      },
+      body,
+    }, { kind: "order", email, order });
+  }
+  const body = new URLSearchParams({
+    TransactionId: String(Math.floor(Math.random() * 1e9)),
+    Amount: "490.00",
+    Currency: "KZT",
+    InvoiceId: order.id,
+    Email: email,
+    Data: JSON.stringify({ full_name: "Paid Student", send_welcome_email: false }),
+  }).toString();
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(paymentSecrets.CLOUDPAYMENTS_API_SECRET),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
+  return await request(`${stack.url}/functions/v1/payments/webhook/cloudpayments/pay`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      "content-hmac": btoa(String.fromCharCode(...signature)),
+    },
+    body,
+  }, { kind: "order", email, order });
+}
+
 /**
- * Creations (half with an Idempotency-Key), heartbeats from `students` at about one a second each, and
- * refunds of students the load itself created, from several clients at once.
+ * Creations (half with an Idempotency-Key), paid orders from both providers, heartbeats from `students` at
+ * about one a second each, and refunds of students the load itself created, from several clients at once.
  */
 export function startLoad(
   stack: LoadTarget,
@@ -156,7 +223,12 @@ export function startLoad(
     students: { id: string; token: string }[];
     finishers?: { id: string; token: string }[];
   },
-  workers = { creators: 6, heartbeaters: 6, refunders: 2 },
+  workers: { creators: number; payers?: number; heartbeaters: number; refunders: number } = {
+    creators: 6,
+    payers: 2,
+    heartbeaters: 6,
+    refunders: 2,
+  },
 ): Load {
   const outcomes: Outcome[] = [];
   const heartbeatAcks = new Map<string, number[]>();
@@ -187,6 +259,25 @@ export function startLoad(
       outcomes.push(outcome);
       // As a real client would: no answer or 503, so wait a little before the next sale.
       if (outcome.status <= 0 || outcome.status === 503) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  const payer = async (worker: number) => {
+    while (running) {
+      const n = sequence++;
+      const order = {
+        provider: n % 2 === 0 ? "standard" as const : "cloudpayments" as const,
+        id: `O-${n}-${worker}`,
+      };
+      const outcome = await sendOrder(
+        stack,
+        order,
+        `paid.${worker}.${n}.${crypto.randomUUID().slice(0, 6)}@example.kz`,
+      );
+      delete (outcome as { body?: unknown }).body;
+      outcomes.push(outcome);
+      if (outcome.status <= 0 || outcome.status >= 500) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
@@ -256,6 +347,7 @@ export function startLoad(
   const all = [
     finisher(),
     ...Array.from({ length: workers.creators }, (_, i) => creator(i)),
+    ...Array.from({ length: workers.payers ?? 0 }, (_, i) => payer(i)),
     ...Array.from({ length: workers.heartbeaters }, (_, i) => heartbeater(i)),
     ...Array.from({ length: workers.refunders }, () => refunder()),
   ];
@@ -371,29 +463,16 @@ export async function audit(stack: LoadTarget, load: Load, report: FaultReport, 
       report.violations.push(`${half.without_student} student users without a student`);
     }
 
-    // The scheduler's sweep, as if five minutes had passed: then no login may be left without its student.
-    await sql`update private.pending_logins set created_at = now() - interval '10 minutes'`;
-    const sweep = await fetch(`${stack.url}/functions/v1/create-tripwire-user/retry-emails`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${localSecretKey}` },
-    });
-    const swept = await sweep.json();
-    if (swept.abandoned_logins_deleted) {
-      report.notes.push(`${swept.abandoned_logins_deleted} half-made logins swept`);
-    }
-    const [{ orphans }] = await sql<{ orphans: number }[]>`
-      select count(*)::int as orphans from auth.users a
-      where a.raw_app_meta_data ->> 'role' = 'student' and not exists (select 1 from public.users u where u.id = a.id)`;
-    if (orphans) report.violations.push(`${orphans} logins without a student`);
-
-    // A keyed creation that got no answer is retried with its key: exactly one student per key. Its claim
+    // Right after healing, before any sweep: a keyed creation that got no answer is retried with its key and
+    // completes (adopting the login its interrupted attempt made), never 409 email_exists: one student per key. Its claim
     // is taken over once 30 s have passed (sooner, the retry answers 409 request_in_progress): as if they had.
     await sql.begin(async (tx) => {
       await tx`set local session_replication_role = replica`; // past the updated_at trigger
       await tx`update private.idempotency_keys set updated_at = now() - interval '1 minute' where state = 'in_progress'`;
     });
     const unanswered = load.outcomes.filter((outcome) =>
-      outcome.kind === "create" && outcome.key && outcome.status !== 201 && outcome.status !== 409
+      outcome.kind === "create" && outcome.key && outcome.status !== 201 &&
+      outcome.code !== "request_in_progress"
     );
     const manager = await signLocalToken(aida);
     for (const outcome of unanswered) {
@@ -421,6 +500,56 @@ export async function audit(stack: LoadTarget, load: Load, report: FaultReport, 
     report.notes.push(
       `${unanswered.length} keyed creations without an answer retried: each made exactly once`,
     );
+
+    // A provider sends again every paid order it got no 200 for; then every order is a student (or an order
+    // attached to one) or an entry in the review queue, and the books match the providers.
+    const unpaid = load.outcomes.filter((outcome) => outcome.kind === "order" && outcome.status !== 200);
+    for (const outcome of unpaid) {
+      const again = await sendOrder(stack, outcome.order!, outcome.email!);
+      if (again.status !== 200) {
+        report.violations.push(`a paid order sent again answered ${again.status} ${again.code}`);
+      }
+    }
+    const orders = load.outcomes.filter((outcome) => outcome.kind === "order");
+    const [{ unrecorded }] = await sql<{ unrecorded: number }[]>`
+      select count(*)::int as unrecorded
+      from unnest(${orders.map((o) => o.order!.provider)}::text[], ${orders.map((o) => o.order!.id)}::text[])
+        as sent(provider, order_id)
+      where not exists (select 1 from private.payment_orders p
+                        where p.provider = sent.provider and p.order_id = sent.order_id)
+        and not exists (select 1 from private.payment_reviews r
+                        where r.provider = sent.provider and r.order_id = sent.order_id and r.kind = 'order')`;
+    if (unrecorded) {
+      report.violations.push(`${unrecorded} paid orders neither a student nor in the review queue`);
+    }
+    report.lost += unrecorded;
+    const books = await request(`${stack.url}/functions/v1/payments/reconciliation`, {
+      headers: { authorization: `Bearer ${await signLocalToken(saule)}` },
+    }, { kind: "order" });
+    const unexplained = Number(books.body?.unexplained ?? -1);
+    if (books.status !== 200 || unexplained !== 0) {
+      report.violations.push(`reconciliation: ${books.status}, ${unexplained} unexplained differences`);
+    }
+    report.notes.push(
+      `${orders.length} paid orders sent (${unpaid.length} sent again after no 200): every one recorded, ` +
+        `the reconciliation shows ${unexplained} unexplained differences`,
+    );
+
+    // The scheduler's sweep, as if the 30 s a note lives had passed (the scheduler runs every minute: 90 s after
+    // the fault at the latest): then no login may be left without its student.
+    await sql`update private.pending_logins set created_at = now() - interval '31 seconds'`;
+    const sweep = await fetch(`${stack.url}/functions/v1/create-tripwire-user/retry-emails`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${localSecretKey}` },
+    });
+    const swept = await sweep.json();
+    if (swept.abandoned_logins_deleted) {
+      report.notes.push(`${swept.abandoned_logins_deleted} half-made logins swept`);
+    }
+    const [{ orphans }] = await sql<{ orphans: number }[]>`
+      select count(*)::int as orphans from auth.users a
+      where a.raw_app_meta_data ->> 'role' = 'student' and not exists (select 1 from public.users u where u.id = a.id)`;
+    if (orphans) report.violations.push(`${orphans} logins without a student`);
 
     // E-mails: every queued one sent by the scheduler, as if its time had come; then each student has had
     // exactly one welcome e-mail, although a crash between a send and its record makes the send go again
@@ -703,6 +832,7 @@ async function startDeployedFaultStack() {
       RESEND_API_KEY: resend.apiKey,
       RESEND_API_URL: resend.url,
       EMAIL_FROM: "Tripwire <hello@example.kz>",
+      ...paymentSecrets,
     },
   });
   return {
