@@ -21,6 +21,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "students": () => import("./bench/students.ts"),
   "analytics": () => import("./bench/analytics.ts"),
   "exports": () => import("./bench/exports.ts"),
+  "orders": () => import("./bench/orders.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";

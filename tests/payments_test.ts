@@ -303,10 +303,20 @@ story(
     select student_id, attached from private.payment_orders where provider = 'standard' and order_id = ${secondOrder}`;
     assert.deepEqual({ ...order }, { student_id: first.student_id, attached: true });
 
-    // Once her access has ended (a full refund), a new order waits for an admin instead.
+    // Once her access has ended (suspended), a new order waits for an admin instead.
     await sql`update public.tripwire_users set status = 'suspended' where user_id = ${first.student_id}`;
     const third = await expectJson(await postStandard(signedStandard(orderPaid(`R-${unique()}`, email))));
     assert.equal(third.review.reason, "student_without_access");
+    // Her erasure reaches the queue too: the payer's name and e-mail as the provider sent them are gone.
+    const erased = await callAs(saule.id, `students/${first.student_id}/erase`, {
+      reason: "Her written request",
+    });
+    assert.equal(erased.status, 200, await erased.clone().text());
+    await erased.body?.cancel();
+    const [entry] = await sql`select details from private.payment_reviews where id = ${third.review.id}`;
+    assert.equal(entry.details.email, `erased-${first.student_id}@erased.invalid`);
+    assert.equal(entry.details.full_name, "Erased person");
+    assert.equal(entry.details.phone, undefined);
   },
 );
 

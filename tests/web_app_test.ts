@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { PDFDocument } from "pdf-lib";
+import { Webhook } from "standardwebhooks";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
 import { academyDay, addDays, defaultTimeZone } from "../supabase/functions/_shared/academy_day.ts";
 import { startResendServer } from "../scripts/lib/resend_server.ts";
@@ -203,10 +204,12 @@ async function journey(layout: Layout) {
   const resend = startResendServer();
   const crm = startCrm();
   // Signed video URLs live 10 s, so each lesson's URL is renewed while it plays.
+  const checkoutSecret = `whsec_${btoa("the-journey-checkout-secret-!!!")}`;
   const stack = await startLocalStack({
     RESEND_API_KEY: resend.apiKey,
     RESEND_API_URL: resend.url,
     VIDEO_URL_SECONDS: "10",
+    PAYMENTS_STANDARD_SECRET: checkoutSecret,
   });
   const browser = await launchChromium();
   /** `check` at the journey's screen size, or at each narrow one in turn. */
@@ -270,6 +273,13 @@ async function journey(layout: Layout) {
     await manager.page.getByRole("button", { name: "Create the student" }).click();
     const password = await manager.page.locator("code.password").innerText();
     assert.match(password, /^[A-Za-z0-9]{20}$/);
+    // Her payment link for a buyer who pays online: the offer, its price with the currency, the reference.
+    await manager.page.getByRole("button", { name: "Get a link" }).click();
+    assert.match(await manager.page.locator("code.reference").innerText(), /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+    assert.match(
+      await manager.page.getByText("Give the checkout this reference").innerText(),
+      /^Tripwire, KZT\s490,/,
+    );
 
     // The student signs in with it on the app's origin and watches the course: the first lesson with the
     // keyboard alone.
@@ -331,7 +341,7 @@ async function journey(layout: Layout) {
       manager.page.waitForEvent("download"),
       manager.page.getByRole("button", { name: "Sales and refunds, CSV" }).click(),
     ]);
-    assert.match(await Deno.readTextFile(await salesCsv.path()), /,sale,490\.00,.*Journey Student/);
+    assert.match(await Deno.readTextFile(await salesCsv.path()), /,sale,490\.00,KZT,.*Journey Student/);
     await manager.page.getByRole("link", { name: "Journey Student" }).click();
     await manager.page.getByRole("heading", { name: "Journey Student" }).waitFor();
     await manager.page.goto(`${stack.webUrl}/#/leaderboard`);
@@ -340,9 +350,10 @@ async function journey(layout: Layout) {
     // The chart says what it shows in words too, with its figures as a table: the academy's last 30 days,
     // the sale on the academy's today (in Almaty, whatever the hour in UTC).
     const today = academyDay(defaultTimeZone);
+    const caption = await manager.page.locator("figure.chart-figure figcaption").innerText();
     assert.equal(
-      await manager.page.locator("figure.chart-figure figcaption").innerText(),
-      `Revenue from ${addDays(today, -29)} to ${today}: 490 in all, the best day ${today} with 490.`,
+      caption.replace(/\s/g, " "),
+      `Revenue from ${addDays(today, -29)} to ${today}: KZT 490 in all, the best day ${today} with KZT 490.`,
     );
     assert.equal(await manager.page.locator("figure.chart-figure details tbody tr").count(), 30);
     await manager.page.getByText("Journey Student earned certificate").waitFor();
@@ -352,7 +363,12 @@ async function journey(layout: Layout) {
     await manager.page.locator('form.action input[name="reason"]').first().fill("changed her mind");
     await manager.page.getByRole("button", { name: "Refund" }).click();
     // A refund asks first; nothing is refunded until the manager says yes.
-    await manager.page.getByRole("alertdialog").getByText("Refund 490 to Journey Student?").waitFor();
+    const refundQuestion = manager.page.getByRole("alertdialog");
+    await refundQuestion.waitFor();
+    assert.equal(
+      (await refundQuestion.locator("p").innerText()).replace(/\s/g, " "),
+      "Refund KZT 490 to Journey Student? This cannot be undone.",
+    );
     const [{ refunds }] = await stack.database.sql<{ refunds: number }[]>`
       select count(*)::int as refunds from public.student_refunds r join public.users u on u.id = r.user_id
       where u.email = ${email}`;
@@ -500,10 +516,52 @@ async function journey(layout: Layout) {
     // The admin: the audit trail in both languages, then the student's data downloaded and erased.
     const studentId = (await stack.database.sql<{ id: string }[]>`
       select id from public.users where email = ${email}`)[0].id;
+    // A buyer's page paid one tenge instead of the price: the order is kept for review, not granted.
+    const cheapOrder = JSON.stringify({
+      type: "order.paid",
+      timestamp: new Date().toISOString(),
+      data: {
+        order_id: `journey-${crypto.randomUUID()}`,
+        amount: "1.00",
+        currency: "KZT",
+        customer: { email: `cheap.${crypto.randomUUID().slice(0, 8)}@example.kz`, full_name: "Cheap Buyer" },
+      },
+    });
+    const messageId = `msg_${crypto.randomUUID()}`;
+    const sentAt = new Date();
+    const paid = await fetch(`${stack.url}/functions/v1/payments/webhook/standard`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "webhook-id": messageId,
+        "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
+        "webhook-signature": new Webhook(checkoutSecret).sign(messageId, sentAt, cheapOrder),
+      },
+      body: cheapOrder,
+    });
+    assert.equal((await paid.json()).outcome, "queued");
     for (const language of ["ru", "en"] as const) {
       const admin = await openApp(browser, stack, language, layout.screen);
       await signIn(admin.page, saule.email, seededStaffPassword);
       await admin.page.locator("table").waitFor();
+      // Her home says a paid order waits; the Payments screen shows it, the offers and the reconciliation.
+      await admin.page.locator("p.notice").waitFor();
+      await admin.page.locator("p.notice a").click();
+      await admin.page.locator("main tbody tr").nth(1).waitFor();
+      const screen = (await admin.page.locator("main").innerText()).replace(/\s/g, " ");
+      assert.match(
+        screen,
+        language === "ru" ? /490 (₸|KZT)/ : /KZT 490/,
+        "the offer's price with its currency",
+      );
+      assert.match(screen, language === "ru" ? /сумма или валюта не совпадает с ценой/ : /is not the price/);
+      await checkEverywhere(admin.page, `the payments screen (${language})`);
+      if (language === "en") {
+        await admin.page.locator('select[name="action"]').selectOption("dismiss");
+        await admin.page.locator('form.inline input[name="note"]').fill("A test payment, refunded by hand");
+        await admin.page.getByRole("button", { name: "Done" }).click();
+        await admin.page.getByText("Nothing waits for review.").waitFor();
+      }
       await admin.page.goto(`${stack.webUrl}/#/audit`);
       await admin.page.locator("main tbody tr").first().waitFor();
       assert.equal(await admin.page.getAttribute("html", "lang"), language);

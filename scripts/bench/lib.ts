@@ -50,7 +50,7 @@ export interface BenchStack {
  * database on DATABASE_URL's server, dropped afterwards), and `npm start` on it (migrations, seed,
  * function server) in its own process, so the load driver does not share its event loop.
  */
-export async function startBenchStack(): Promise<BenchStack> {
+export async function startBenchStack(env: Record<string, string> = {}): Promise<BenchStack> {
   const database = await scratchDatabase("tripwire_bench_");
   const databaseUrl = database.url;
   const dropDatabase = database.stop;
@@ -65,9 +65,11 @@ export async function startBenchStack(): Promise<BenchStack> {
     DB_POOL_SIZE: String(poolSize),
     SCHEDULER_INTERVAL_MS: "0",
     HEARTBEATS_PER_SECOND: "1000000",
+    ...env,
   });
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
+  await sql`update analytics.settings set student_creations_per_minute = 1000000, provider_orders_per_minute = 1000000`
+    .finally(() => sql.end());
   return {
     functionsUrl: `http://127.0.0.1:${port}/functions/v1`,
     databaseUrl,

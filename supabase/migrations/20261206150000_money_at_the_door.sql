@@ -95,7 +95,7 @@ create table private.payment_reviews (
   resolved_by uuid,
   resolution text,
   resolution_note text,
-  -- The student the order became or was attached to on resolution.
+  -- The student it concerns: the one whose e-mail the order carries, or the one it became on resolution.
   student_id uuid references public.tripwire_users (user_id),
   constraint payment_reviews_pkey primary key (id),
   constraint payment_reviews_provider_known check (provider = any (array['standard', 'cloudpayments'])),
@@ -176,3 +176,63 @@ end;
 $function$;
 
 comment on function private.housekeeping() is 'The scheduler''s housekeeping every minute: expired idempotency keys, e-mails past 90 days, and logins whose student never came 30 s after their note.';
+
+-- ---- Every amount with its currency ------------------------------------------------------------------------
+
+create function analytics.academy_currency()
+returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select s.currency from analytics.settings s
+$$;
+comment on function analytics.academy_currency() is 'The academy''s currency (ISO 4217) for answers that show amounts, readable by a signed-in caller without the settings table.';
+revoke all on function analytics.academy_currency() from public, anon, authenticated, service_role;
+grant execute on function analytics.academy_currency() to authenticated, service_role;
+
+-- ---- Erasure reaches the review queue ----------------------------------------------------------------------
+-- A queued order of a known student (or one resolved into a student) names her: her erasure scrubs the payer's
+-- name, e-mail and phone there too.
+
+create or replace function private.erase_person(person uuid)
+returns timestamp with time zone
+language plpgsql
+set search_path = ''
+as $function$
+declare
+  tombstone_name constant text := 'Erased person';
+  tombstone_email constant text := 'erased-' || person::text || '@erased.invalid';
+  erased timestamptz;
+begin
+  update public.users
+  set full_name = tombstone_name, email = tombstone_email, erased_at = coalesce(erased_at, pg_catalog.now())
+  where id = person
+  returning erased_at into erased;
+  if erased is null then
+    raise exception 'there is no person %', person using errcode = 'P0002';
+  end if;
+  update public.tripwire_users set full_name = tombstone_name, email = tombstone_email, phone = null
+  where user_id = person;
+  update public.certificates
+  set full_name = tombstone_name, verification_code = pg_catalog.encode(extensions.gen_random_bytes(10), 'hex')
+  where user_id = person;
+  update public.sales_activity_log
+  set details = details || pg_catalog.jsonb_build_object('student_name', tombstone_name)
+    || case when details ? 'student_email' then pg_catalog.jsonb_build_object('student_email', tombstone_email)
+            else '{}'::jsonb end
+  where student_id = person;
+  delete from private.email_outbox where user_id = person;
+  delete from private.idempotency_keys where resource_id = person;
+  -- The events about the person, with their deliveries and attempts (the CRM keeps what it received).
+  delete from private.webhook_events where student_id = person;
+  delete from private.stall_notices where student_id = person;
+  -- Paid orders of the person kept for review: the payer's name, e-mail and phone as the provider sent them.
+  update private.payment_reviews
+  set details = (details - array['email', 'full_name', 'phone'])
+    || pg_catalog.jsonb_build_object('email', tombstone_email, 'full_name', tombstone_name)
+  where student_id = person;
+  return erased;
+end;
+$function$;

@@ -162,6 +162,20 @@ comment on column analytics.settings.webhook_failures_before_pause is 'Failed de
 insert into analytics.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, provider_orders_per_minute, student_creations_per_minute, webhook_failures_before_pause)
 values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, false, 600, 60, 20);
 
+CREATE OR REPLACE FUNCTION analytics.academy_currency()
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+  select s.currency from analytics.settings s
+$function$;
+
+revoke all on function analytics.academy_currency() from public, anon, authenticated, service_role;
+grant execute on function analytics.academy_currency() to authenticated, service_role;
+
+comment on function analytics.academy_currency() is 'The academy''s currency (ISO 4217) for answers that show amounts, readable by a signed-in caller without the settings table.';
+
 CREATE OR REPLACE FUNCTION analytics.caller_scope(requested_manager uuid)
  RETURNS uuid
  LANGUAGE plpgsql

@@ -115,6 +115,11 @@ begin
   -- The events about the person, with their deliveries and attempts (the CRM keeps what it received).
   delete from private.webhook_events where student_id = person;
   delete from private.stall_notices where student_id = person;
+  -- Paid orders of the person kept for review: the payer's name, e-mail and phone as the provider sent them.
+  update private.payment_reviews
+  set details = (details - array['email', 'full_name', 'phone'])
+    || pg_catalog.jsonb_build_object('email', tombstone_email, 'full_name', tombstone_name)
+  where student_id = person;
   return erased;
 end;
 $function$;

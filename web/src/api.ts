@@ -25,10 +25,10 @@ export class ApiError extends Error {
 /** Calls a function route, e.g. `call("students?q=bo")` or `call("complete-lesson", { body })`. */
 export async function call<T>(
   path: string,
-  options: { body?: unknown; headers?: Record<string, string> } = {},
+  options: { body?: unknown; headers?: Record<string, string>; method?: "PUT" } = {},
 ): Promise<T> {
   const { data, error } = await supabase.functions.invoke(path, {
-    method: options.body === undefined ? "GET" : "POST",
+    method: options.method ?? (options.body === undefined ? "GET" : "POST"),
     body: options.body as Record<string, unknown> | undefined,
     // The course's titles and texts come back in the language the reader chose.
     headers: { "accept-language": currentLanguage(), ...options.headers },

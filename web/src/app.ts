@@ -4,7 +4,7 @@
  * (supabase-js for sign-in and `functions.invoke`, the watch tracker for the player). Framework-free and
  * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/forgot-password,
  * #/new-password, #/course, #/lesson/<id>, #/students, #/students/<id>, #/new-student, #/leaderboard,
- * #/audit and #/webhooks (admins), #/verify/<number>.
+ * #/payments, #/audit and #/webhooks (admins), #/verify/<number>.
  */
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
 import { errorBox, h, handledForm, labelCells, leaveScreen, show, showFormError } from "./dom.ts";
@@ -12,6 +12,7 @@ import { currentLanguage, setLanguage, t } from "./i18n.ts";
 import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScreen } from "./manager.ts";
 import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
 import { auditScreen, webhooksScreen } from "./admin.ts";
+import { paymentsScreen } from "./payments.ts";
 
 const root = document.getElementById("app")!;
 
@@ -25,7 +26,13 @@ function navigation(user: SignedIn | undefined): HTMLElement {
       ["#/new-student", t("nav.new_student")],
       ["#/leaderboard", t("nav.leaderboard")],
       ...(user.role === "admin"
-        ? [["#/audit", t("nav.audit")], ["#/webhooks", t("nav.webhooks")]] as [string, string][]
+        ? [["#/payments", t("nav.payments")], ["#/audit", t("nav.audit")], [
+          "#/webhooks",
+          t("nav.webhooks"),
+        ]] as [
+          string,
+          string,
+        ][]
         : []),
     ];
   // On a narrow screen (a phone) the links fold into a menu behind one button.
@@ -224,9 +231,10 @@ async function route(): Promise<void> {
     if (name === "students" && param) return await studentDetailScreen(main, param, user);
     if (name === "audit" && user.role === "admin") return await auditScreen(main);
     if (name === "webhooks" && user.role === "admin") return await webhooksScreen(main);
+    if (name === "payments" && user.role === "admin") return await paymentsScreen(main);
     if (name === "new-student") return newStudentScreen(main);
     if (name === "leaderboard") return await leaderboardScreen(main, user);
-    return await studentsScreen(main);
+    return await studentsScreen(main, user);
   } catch (error) {
     show(main, errorBox(error));
   }

@@ -21,6 +21,7 @@ import { personalDataSection } from "./admin.ts";
 import { call, download, type SignedIn } from "./api.ts";
 import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
+import { paymentLinkSection, reviewsWaiting } from "./payments.ts";
 
 /** An event of the feed (the leaderboard's and a student's part of it). */
 type FeedEvent = Pick<ActivityFeed["events"][number], "event_type" | "created_at"> & { details: unknown };
@@ -96,7 +97,7 @@ export function newStudentScreen(main: HTMLElement): void {
     h("button", { type: "submit" }, t("new_student.submit")),
     status,
   );
-  show(main, form);
+  show(main, form, paymentLinkSection());
 }
 
 function studentRow(student: StudentSummary): HTMLElement {
@@ -107,7 +108,11 @@ function studentRow(student: StudentSummary): HTMLElement {
     h("td", {}, student.email),
     h("td", {}, t(`status.${student.status}`)),
     h("td", {}, t(`stage.${student.stage}`)),
-    h("td", { class: "number" }, formatMoney(student.payment_amount - student.refunded_amount)),
+    h(
+      "td",
+      { class: "number" },
+      formatMoney(student.payment_amount - student.refunded_amount, student.currency),
+    ),
     h("td", { class: "number" }, `${student.modules_completed}/${student.total_modules}`),
     h("td", {}, formatDate(student.last_activity_at)),
   );
@@ -127,7 +132,10 @@ function exportButton(label: string, save: () => Promise<void>, message: HTMLEle
   }, label);
 }
 
-export async function studentsScreen(main: HTMLElement): Promise<void> {
+export async function studentsScreen(main: HTMLElement, user: SignedIn): Promise<void> {
+  // An admin's home says first how many paid orders wait for review.
+  const waiting = h("div", {});
+  if (user.role === "admin") void reviewsWaiting().then((notice) => show(waiting, notice));
   const search = h("input", {
     type: "search",
     name: "q",
@@ -201,6 +209,7 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
   show(
     main,
     h("h1", {}, t("students.title")),
+    waiting,
     h("div", { class: "row" }, search, status, stage, sort, idle),
     h(
       "div",
@@ -234,12 +243,12 @@ export async function studentsScreen(main: HTMLElement): Promise<void> {
   await load(false);
 }
 
-function feedText(event: FeedEvent): string {
+function feedText(event: FeedEvent, currency: string): string {
   const details = event.details as Record<string, string | number>;
   return t(`feed.${event.event_type}`, {
     manager: details.manager_name ?? "",
     student: details.student_name ?? "",
-    amount: formatMoney(Number(details.payment_amount ?? details.amount ?? 0)),
+    amount: formatMoney(details.payment_amount ?? details.amount ?? 0, currency),
     lesson: details.lesson_title ?? "",
     module: details.module_title ?? "",
     number: details.certificate_number ?? "",
@@ -247,13 +256,13 @@ function feedText(event: FeedEvent): string {
   });
 }
 
-function feedItem(event: FeedEvent): HTMLElement {
+function feedItem(event: FeedEvent, currency: string): HTMLElement {
   return h(
     "li",
     {},
     h("time", { dateTime: event.created_at }, formatDate(event.created_at)),
     " ",
-    feedText(event),
+    feedText(event, currency),
   );
 }
 
@@ -327,7 +336,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
       `${student.email} · ${student.phone ?? "—"} · ${t(`status.${student.status}`)} · ${
         t(`stage.${student.stage}`)
       } · `,
-      `${formatMoney(student.payment_amount)}`,
+      `${formatMoney(student.payment_amount, student.currency)}`,
       student.certificate_number ? ` · ${student.certificate_number}` : null,
     ),
     h("h2", {}, t("detail.lessons")),
@@ -348,7 +357,13 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
         "ul",
         {},
         student.refunds.map((refund) =>
-          h("li", {}, `${formatDate(refund.created_at)} · ${formatMoney(refund.amount)} · ${refund.reason}`)
+          h(
+            "li",
+            {},
+            `${formatDate(refund.created_at)} · ${
+              formatMoney(refund.amount, student.currency)
+            } · ${refund.reason}`,
+          )
         ),
       )
       : h("p", {}, t("common.none")),
@@ -362,7 +377,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
           after: reload,
           confirm: {
             question: (amount) =>
-              t("confirm.refund", { amount: formatMoney(amount), name: student.full_name }),
+              t("confirm.refund", { amount: formatMoney(amount, student.currency), name: student.full_name }),
             yes: t("confirm.refund_yes"),
           },
         })
@@ -400,7 +415,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
       ),
     ),
     h("h2", {}, t("detail.activity")),
-    h("ul", { class: "feed" }, student.activity.map(feedItem)),
+    h("ul", { class: "feed" }, student.activity.map((event) => feedItem(event, student.currency))),
     user.role === "admin" ? personalDataSection(id) : null,
   );
 }
@@ -435,9 +450,9 @@ function salesChart(chart: SalesChart): HTMLElement {
   const summary = t("board.chart_summary", {
     from: chart.from,
     to: chart.to,
-    total: formatMoney(total),
+    total: formatMoney(total, chart.currency),
     day: best?.day ?? "",
-    best: formatMoney(best?.revenue ?? 0),
+    best: formatMoney(best?.revenue ?? 0, chart.currency),
   });
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${top + height + 24}`);
@@ -448,7 +463,12 @@ function salesChart(chart: SalesChart): HTMLElement {
   const bottom = top + height;
   svgElement(svg, "line", { x1: left, y1: top, x2: left, y2: bottom, class: "axis" });
   svgElement(svg, "line", { x1: left, y1: bottom, x2: width, y2: bottom, class: "axis" });
-  svgElement(svg, "text", { x: left - 6, y: top + 4, "text-anchor": "end" }, formatMoney(max));
+  svgElement(
+    svg,
+    "text",
+    { x: left - 6, y: top + 4, "text-anchor": "end" },
+    formatMoney(max, chart.currency),
+  );
   svgElement(svg, "text", { x: left - 6, y: bottom, "text-anchor": "end" }, "0");
   chart.days.forEach((day, index) => {
     const barHeight = (day.revenue / max) * height;
@@ -459,7 +479,7 @@ function salesChart(chart: SalesChart): HTMLElement {
       width: Math.max(1, barWidth - 2),
       height: barHeight,
     });
-    svgElement(bar, "title", {}, `${day.day}: ${formatMoney(day.revenue)}`);
+    svgElement(bar, "title", {}, `${day.day}: ${formatMoney(day.revenue, chart.currency)}`);
     if (day === best && day.revenue > 0) {
       // The best day's value above its bar, kept inside the chart at either end.
       const nearEnd = x + barWidth / 2 > width - 40;
@@ -471,7 +491,7 @@ function salesChart(chart: SalesChart): HTMLElement {
           y: bottom - barHeight - 4,
           "text-anchor": nearEnd ? "end" : "middle",
         },
-        formatMoney(day.revenue),
+        formatMoney(day.revenue, chart.currency),
       );
     }
   });
@@ -503,7 +523,12 @@ function salesChart(chart: SalesChart): HTMLElement {
           "tbody",
           {},
           chart.days.map((day) =>
-            h("tr", {}, h("td", {}, day.day), h("td", { class: "number" }, formatMoney(day.revenue)))
+            h(
+              "tr",
+              {},
+              h("td", {}, day.day),
+              h("td", { class: "number" }, formatMoney(day.revenue, chart.currency)),
+            )
           ),
         ),
       ),
@@ -553,7 +578,7 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
                 { class: manager.manager_id === user.id ? "me" : null },
                 h("td", {}, manager.rank),
                 h("td", {}, manager.full_name),
-                h("td", { class: "number" }, formatMoney(manager.revenue)),
+                h("td", { class: "number" }, formatMoney(manager.revenue, leaderboard.currency)),
                 h("td", { class: "number" }, manager.students_created),
                 h("td", { class: "number" }, manager.students_active),
                 h("td", { class: "number" }, manager.students_learning),
@@ -575,7 +600,7 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
             figures.rank
               ? t("board.my_rank", { rank: figures.rank, of: figures.managers_ranked })
               : t("board.no_rank"),
-            ` · ${t("board.revenue")}: ${formatMoney(figures.revenue)} · ${
+            ` · ${t("board.revenue")}: ${formatMoney(figures.revenue, stats.currency)} · ${
               t("board.students")
             }: ${figures.students_created} · ${t("board.active")}: ${figures.students_active} · ${
               t("board.learning")
@@ -592,7 +617,7 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
       const page = await call<ActivityFeed>(
         `leaderboard/activity?limit=20${before ? `&before=${before}` : ""}`,
       );
-      feed.append(...page.events.map(feedItem));
+      feed.append(...page.events.map((event) => feedItem(event, page.currency)));
       before = page.next_cursor;
       more.hidden = !before;
     } catch (error) {

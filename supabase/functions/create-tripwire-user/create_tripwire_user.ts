@@ -61,6 +61,7 @@ export const CreatedStudent = z.object({
       "retry whose password can no longer be unsealed.",
   }),
   payment_amount: z.number().min(0),
+  currency: z.string().meta({ description: "ISO 4217: the academy's currency, of `payment_amount`." }),
   unlocked_module: z.object({ id: z.number().int(), position: z.number().int(), title: z.string() }),
   welcome_email: z.enum(["sent", "queued", "skipped"]),
   created_at: timestamp,
@@ -107,6 +108,7 @@ type WrittenStudent = Pick<Row<"tripwire_users">, "created_at"> & {
   lesson_id: Row<"tripwire_lessons">["id"] | null;
   outbox_id: string | null;
   language: Language | null;
+  currency: string;
 };
 
 /**
@@ -188,7 +190,8 @@ export function writeStudent(
       returning id, payload ->> 'language' as language
     )
     select s.created_at, c.module_id, c.module_position, c.module_title, c.lesson_id,
-           (select id::text from welcome_email) as outbox_id, (select language from welcome_email) as language
+           (select id::text from welcome_email) as outbox_id, (select language from welcome_email) as language,
+           (select a.currency from analytics.settings a) as currency
     from student s cross join course c`;
 }
 
@@ -508,6 +511,7 @@ async function writeStudentOrDeleteLogin(
         phone: input.phone,
         password: null,
         payment_amount: Number(input.payment_amount),
+        currency: row.currency,
         unlocked_module: { id: row.module_id, position: row.module_position, title: row.module_title },
         welcome_email: input.send_welcome_email ? "queued" : "skipped",
         created_at: row.created_at.toISOString(),

@@ -55,6 +55,7 @@ const money = z.number().meta({
 });
 const isoDay = z.iso.date();
 const timeZone = z.string().meta({ description: "The academy's time zone: where its days begin." });
+const currency = z.string().meta({ description: "ISO 4217: the academy's currency, of every amount here." });
 const today = isoDay.meta({
   description:
     "The academy's day now, in its time zone: what a client names as today (never its own UTC date).",
@@ -88,6 +89,7 @@ export const Leaderboard = z.object({
   period_start: isoDay.nullable().meta({ description: "The period's first day; null for `all`." }),
   time_zone: timeZone,
   today,
+  currency,
   refreshed_at: refreshedAt,
   managers: z.array(z.object({
     rank: z.number().int().min(1),
@@ -104,6 +106,7 @@ export const SalesChart = z.object({
   manager_id: z.uuid().nullable().meta({ description: "null: every manager's sales (admin)." }),
   time_zone: timeZone,
   today,
+  currency,
   refreshed_at: refreshedAt,
   days: z.array(z.object({
     day: isoDay,
@@ -121,6 +124,7 @@ export const ManagerStats = z.object({
   full_name: z.string().nullable(),
   time_zone: timeZone,
   today,
+  currency,
   refreshed_at: refreshedAt,
   periods: z.partialRecord(
     z.enum(periods),
@@ -150,6 +154,7 @@ function feedEvent<Type extends ActivityType>(type: Type) {
 
 export const ActivityFeed = z.object({
   manager_id: z.uuid().nullable(),
+  currency: currency.meta({ description: "ISO 4217: the academy's currency, of the amounts in `details`." }),
   refreshed_at: timestamp.meta({ description: "When this page was read (the feed is live)." }),
   events: z.array(z.discriminatedUnion("event_type", [
     feedEvent("user_created"),
@@ -185,18 +190,22 @@ export interface Caller {
 /**
  * One analytics RPC's answer, called as the caller (the RPCs check the caller's scope themselves), parsed
  * with the schema the OpenAPI document shows: an answer SQL shapes differently fails here, not in a client.
- * An answer that states the academy's time zone gains its today there.
+ * An answer that states the academy's time zone gains its today there and its currency.
  */
 async function rpcAsCaller<T extends z.ZodType>(
   caller: Caller,
   sql: Sql,
   schema: T,
-  call: (tx: Transaction) => Promise<{ result: unknown }[]>,
+  call: (tx: Transaction) => Promise<{ result: unknown; currency?: string }[]>,
 ): Promise<z.output<T>> {
   const [row] = await asCaller(caller, call, sql);
   const result = row.result as Record<string, unknown>;
   const timeZone = result.time_zone;
-  return schema.parse(typeof timeZone === "string" ? { ...result, today: academyDay(timeZone) } : result);
+  return schema.parse({
+    ...result,
+    ...(typeof timeZone === "string" ? { today: academyDay(timeZone) } : {}),
+    ...(row.currency ? { currency: row.currency } : {}),
+  });
 }
 
 export async function getLeaderboard(
@@ -206,7 +215,8 @@ export async function getLeaderboard(
 ): Promise<Leaderboard> {
   return await rpcAsCaller(caller, sql, Leaderboard, (tx) =>
     tx`
-    select public.get_sales_leaderboard(${query.period}, ${query.limit}) as result`);
+    select public.get_sales_leaderboard(${query.period}, ${query.limit}) as result,
+           analytics.academy_currency() as currency`);
 }
 
 export async function getChart(
@@ -217,7 +227,8 @@ export async function getChart(
   return await rpcAsCaller(caller, sql, SalesChart, (tx) =>
     tx`
     select public.get_sales_chart_data(${query.from ?? null}::text::date, ${query.to ?? null}::text::date,
-                                       ${query.manager_id ?? null}::uuid) as result`);
+                                       ${query.manager_id ?? null}::uuid) as result,
+           analytics.academy_currency() as currency`);
 }
 
 export async function getStats(
@@ -227,7 +238,8 @@ export async function getStats(
 ): Promise<ManagerStats> {
   return await rpcAsCaller(caller, sql, ManagerStats, (tx) =>
     tx`
-    select public.get_manager_stats(${query.manager_id ?? null}::uuid) as result`);
+    select public.get_manager_stats(${query.manager_id ?? null}::uuid) as result,
+           analytics.academy_currency() as currency`);
 }
 
 /**
@@ -246,7 +258,8 @@ export async function getActivity(
   const result = await rpcAsCaller(caller, sql, ActivityFeed.omit({ next_cursor: true }), (tx) =>
     tx`
     select public.get_manager_activity(${query.manager_id ?? null}::uuid, ${beforeTime}::text::timestamptz,
-                                       ${beforeId}::bigint, ${query.limit}) as result`);
+                                       ${beforeId}::bigint, ${query.limit}) as result,
+           analytics.academy_currency() as currency`);
   const last = result.events.at(-1);
   return {
     ...result,

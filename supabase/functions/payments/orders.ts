@@ -271,9 +271,10 @@ async function queueOrder(
 ): Promise<OrderOutcome> {
   const [row] = await sql<{ id: string; reason: ReviewReason }[]>`
     insert into private.payment_reviews as r
-      (provider, kind, order_id, reason, amount, currency, offer_id, manager_id, details)
+      (provider, kind, order_id, reason, amount, currency, offer_id, manager_id, student_id, details)
     values (${notice.provider}, 'order', ${notice.orderId}, ${reason}, ${assessment.amount ?? "0"}::numeric,
             ${notice.currency}, ${assessment.offerId}, ${assessment.manager?.id ?? null},
+            ${assessment.owner?.role === "student" ? assessment.owner.id : null},
             ${
     sql.json({
       email: notice.email,

@@ -75,6 +75,7 @@ function csvStream<Row extends Record<string, unknown>>(
 
 type StudentRow = {
   user_id: string;
+  currency: string;
   full_name: string;
   email: string;
   phone: string | null;
@@ -104,6 +105,7 @@ const studentColumns: Column<StudentRow>[] = [
   { header: "manager_name", value: (row) => row.manager_name, typed: true },
   { header: "payment_amount", value: (row) => row.payment_amount },
   { header: "refunded_amount", value: (row) => row.refunded_amount },
+  { header: "currency", value: (row) => row.currency },
   { header: "created_at", value: (row) => row.created_at },
   { header: "last_activity_at", value: (row) => row.last_activity_at },
   { header: "modules_completed", value: (row) => row.modules_completed },
@@ -128,19 +130,21 @@ export function exportStudents(caller: AuthUser, query: StudentsExportQuery, sql
   return csvStream<StudentRow>(sql, studentColumns, (tx) =>
     tx<StudentRow[]>`
       select t.user_id, t.full_name, t.email, t.phone, t.status, f.stage, t.granted_by as manager_id,
-             m.full_name as manager_name, t.payment_amount, t.refunded_amount, t.created_at, t.last_activity_at,
+             m.full_name as manager_name, t.payment_amount, t.refunded_amount,
+             (select a.currency from analytics.settings a) as currency, t.created_at, t.last_activity_at,
              p.modules_completed, p.total_modules, f.certificate_number,
              o.provider as order_provider, o.order_id
       from public.tripwire_users t
       ${summaryFacts(tx)}
       join public.users m on m.id = t.granted_by
-      left join private.payment_orders o on o.student_id = t.user_id
+      left join private.payment_orders o on o.student_id = t.user_id and not o.attached
       where true ${studentFilters(tx, scope, query)}
       order by ${key} ${direction}, t.user_id ${direction}`.cursor(batchRows));
 }
 
 type SaleRow = {
   occurred_at: Date;
+  currency: string;
   day: string;
   kind: "sale" | "refund";
   amount: string;
@@ -159,6 +163,7 @@ const saleColumns: Column<SaleRow>[] = [
   { header: "day", value: (row) => row.day },
   { header: "kind", value: (row) => row.kind },
   { header: "amount", value: (row) => row.amount },
+  { header: "currency", value: (row) => row.currency },
   { header: "student_id", value: (row) => row.student_id },
   { header: "student_name", value: (row) => row.student_name, typed: true },
   { header: "student_email", value: (row) => row.student_email, typed: true },
@@ -188,7 +193,7 @@ export function exportSales(caller: AuthUser, query: SalesExportQuery, sql: Sql 
     }`;
   return csvStream<SaleRow>(sql, saleColumns, (tx) =>
     tx<SaleRow[]>`
-      with z as (select time_zone as tz from analytics.settings),
+      with z as (select time_zone as tz, currency from analytics.settings),
       ledger as (
         select t.created_at as occurred_at, 'sale' as kind, t.payment_amount as amount, t.user_id, null::text as reason
         from public.tripwire_users t, z
@@ -200,6 +205,7 @@ export function exportSales(caller: AuthUser, query: SalesExportQuery, sql: Sql 
         where true ${scope ? sql`and t.granted_by = ${scope}` : none} ${within("r.created_at")}
       )
       select l.occurred_at, to_char(l.occurred_at at time zone z.tz, 'YYYY-MM-DD') as day, l.kind, l.amount,
+             z.currency,
              t.user_id as student_id, t.full_name as student_name, t.email as student_email,
              t.granted_by as manager_id, m.full_name as manager_name, l.reason,
              o.provider as order_provider, o.order_id
@@ -207,6 +213,6 @@ export function exportSales(caller: AuthUser, query: SalesExportQuery, sql: Sql 
       cross join z
       join public.tripwire_users t on t.user_id = l.user_id
       join public.users m on m.id = t.granted_by
-      left join private.payment_orders o on o.student_id = t.user_id
+      left join private.payment_orders o on o.student_id = t.user_id and not o.attached
       order by l.occurred_at, l.kind desc, t.user_id`.cursor(batchRows));
 }

@@ -74,6 +74,7 @@ export const StudentSummary = z.object({
   manager_id: z.uuid(),
   payment_amount: money,
   refunded_amount: money,
+  currency: z.string().meta({ description: "ISO 4217: the academy's currency, of every amount here." }),
   created_at: timestamp,
   welcome_email: z.enum(["sent", "queued", "failed", "skipped"]),
   modules_completed: z.number().int().min(0),
@@ -115,7 +116,8 @@ function summaryOf(tx: Sql | Transaction) {
     jsonb_build_object(
       'id', t.user_id, 'full_name', t.full_name, 'email', t.email, 'phone', t.phone, 'status', t.status,
       'stage', f.stage, 'manager_id', t.granted_by, 'payment_amount', t.payment_amount,
-      'refunded_amount', t.refunded_amount, 'created_at', t.created_at, 'welcome_email', f.welcome_email,
+      'refunded_amount', t.refunded_amount, 'currency', analytics.academy_currency(),
+      'created_at', t.created_at, 'welcome_email', f.welcome_email,
       'modules_completed', p.modules_completed, 'total_modules', p.total_modules,
       'current_lesson', f.current_lesson, 'last_activity_at', t.last_activity_at,
       'certificate_number', f.certificate_number
