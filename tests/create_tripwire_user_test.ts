@@ -26,6 +26,7 @@ story("manager Aida sells the course to Bolat: one request makes the whole stude
     assert.equal(response.headers.get("cache-control"), "no-store");
     assert.deepEqual(Object.keys(body).sort(), [
       "created_at",
+      "currency",
       "email",
       "full_name",
       "id",
@@ -39,6 +40,7 @@ story("manager Aida sells the course to Bolat: one request makes the whole stude
     assert.equal(body.full_name, "Bolat Nurlanov");
     assert.equal(body.phone, "+77011234567");
     assert.equal(body.payment_amount, 490.5);
+    assert.equal(body.currency, "KZT");
     assert.deepEqual(body.unlocked_module, { id: 16, position: 1, title: await firstModuleTitle() });
     assert.equal(body.welcome_email, "sent");
     assert.ok(!Number.isNaN(Date.parse(body.created_at)));
@@ -409,3 +411,56 @@ story("the manager's name in the feed comes from the database, not from the toke
     await sql`select details ->> 'manager_name' as name from public.sales_activity_log where student_id = ${body.id}`;
   assert.equal(entry.name, staff.daniyar.fullName);
 });
+
+story(
+  "Aida sells an offer: at its price, or at another amount with a reason — each audited with the sale",
+  async () => {
+    const auditReason = async (id: string) => {
+      const [row] = await sql`
+      select reason from private.audit_log where target_id = ${id} and action = 'student.created'`;
+      return row.reason;
+    };
+    const atPrice = await expectJson(
+      await postStudent(
+        aida.id,
+        newStudentBody("Offer Price", { offer_id: "tripwire", payment_amount: "490" }),
+      ),
+      201,
+    );
+    assert.equal(await auditReason(atPrice.id), "Offer tripwire at its price 490.00");
+
+    const before = await sql`select count(*)::int as n from public.tripwire_users`;
+    const noReason = await postStudent(
+      aida.id,
+      newStudentBody("Offer Discount", { offer_id: "tripwire", payment_amount: 390 }),
+    );
+    assert.equal(noReason.status, 400);
+    const refused = await noReason.json();
+    assert.equal(refused.error.details[0].path, "price_reason");
+    assert.match(refused.error.details[0].message, /490\.00/);
+    assert.deepEqual(await sql`select count(*)::int as n from public.tripwire_users`, before);
+
+    const discounted = await expectJson(
+      await postStudent(
+        aida.id,
+        newStudentBody("Offer Discount", {
+          offer_id: "tripwire",
+          payment_amount: 390,
+          price_reason: "A friend's discount",
+        }),
+      ),
+      201,
+    );
+    assert.equal(
+      await auditReason(discounted.id),
+      "Offer tripwire: 390.00 instead of 490.00. A friend's discount",
+    );
+
+    const unknown = await postStudent(
+      aida.id,
+      newStudentBody("Offer Unknown", { offer_id: "no-such-offer" }),
+    );
+    assert.equal(unknown.status, 400);
+    assert.equal((await unknown.json()).error.details[0].path, "offer_id");
+  },
+);

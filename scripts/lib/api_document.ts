@@ -40,7 +40,8 @@ const description =
   queue (\`GET /payments/reviews\`, \`POST /payments/reviews/{id}/resolve\`); \`GET /payments/reconciliation\`
   (and \`.csv\`) sets the books against the providers. Every amount comes with its currency: \`currency\` (ISO
   4217, the academy's) in the leaderboard's answers, the activity feed, a student's summary and the created
-  student; the CSV exports have a \`currency\` column after the amounts.
+  student; the CSV exports have a \`currency\` column after the amounts. A manager's sale may name its offer
+  (\`offer_id\`): then another amount than its price needs a \`price_reason\`, audited with the sale.
 - **4.2.0** — the academy's day: the leaderboard's answers (\`/leaderboard\`, \`/chart\`, \`/stats\`) carry
   \`today\`, the academy's day in its time zone, for clients to name dates by instead of their own UTC date; a
   CSV's file name carries the academy's today.

@@ -95,52 +95,13 @@ export async function startDeployedStack(options: {
       names.map(async (name) => [name, await bundleFunction(name, all[name], folder)] as const),
     ),
   );
-  const gatewayPort = freePort();
-  const url = `http://127.0.0.1:${gatewayPort}`;
   const instances = options.instances ?? 1;
-
-  async function launch(name: string): Promise<RunningFunction> {
-    const port = freePort();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--no-config", bundles[name]],
-      env: { ...options.env, SUPABASE_URL: url, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}` },
-      clearEnv: true,
-      cwd: folder,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const output = keepOutput([child.stdout, child.stderr]);
-    await untilListening(
-      port,
-      child,
-      20_000,
-      () => new Error(`${name} did not start: ${output.join("").slice(-3000)}`),
-    );
-    return { port, child, output };
-  }
-
   const running: Record<string, RunningFunction[]> = {};
-  const crashes: { name: string; output: string }[] = [];
-  let stopping = false;
-  /** A process that ends on its own is recorded and replaced, as the platform replaces an isolate. */
-  const watch = (name: string, instance: RunningFunction) => {
-    instance.child.status.then(async () => {
-      const pool = running[name];
-      const index = pool.indexOf(instance);
-      if (stopping || index < 0) return;
-      crashes.push({ name, output: instance.output.join("").slice(-2000) });
-      pool[index] = await launch(name);
-      watch(name, pool[index]);
-    });
-  };
-  for (const name of names) {
-    running[name] = await Promise.all(Array.from({ length: instances }, () => launch(name)));
-    for (const instance of running[name]) watch(name, instance);
-  }
   let turn = 0;
-
+  // The gateway listens first, on a port of its own: a port picked now and bound later could be handed to one
+  // of the processes started in between (it was, once: AddrInUse).
   const gateway = Deno.serve(
-    { hostname: "127.0.0.1", port: gatewayPort, onListen: () => {} },
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     async (request) => {
       const target = new URL(request.url);
       if (options.auth && target.pathname.startsWith("/auth/v1/")) return await options.auth(request);
@@ -170,6 +131,46 @@ export async function startDeployedStack(options: {
       }
     },
   );
+
+  const url = `http://127.0.0.1:${gateway.addr.port}`;
+
+  async function launch(name: string): Promise<RunningFunction> {
+    const port = freePort();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--no-config", bundles[name]],
+      env: { ...options.env, SUPABASE_URL: url, DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}` },
+      clearEnv: true,
+      cwd: folder,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const output = keepOutput([child.stdout, child.stderr]);
+    await untilListening(
+      port,
+      child,
+      20_000,
+      () => new Error(`${name} did not start: ${output.join("").slice(-3000)}`),
+    );
+    return { port, child, output };
+  }
+
+  const crashes: { name: string; output: string }[] = [];
+  let stopping = false;
+  /** A process that ends on its own is recorded and replaced, as the platform replaces an isolate. */
+  const watch = (name: string, instance: RunningFunction) => {
+    instance.child.status.then(async () => {
+      const pool = running[name];
+      const index = pool.indexOf(instance);
+      if (stopping || index < 0) return;
+      crashes.push({ name, output: instance.output.join("").slice(-2000) });
+      pool[index] = await launch(name);
+      watch(name, pool[index]);
+    });
+  };
+  for (const name of names) {
+    running[name] = await Promise.all(Array.from({ length: instances }, () => launch(name)));
+    for (const instance of running[name]) watch(name, instance);
+  }
 
   async function halt(instance: RunningFunction) {
     try {

@@ -5,6 +5,7 @@
  * and the activity feed.
  */
 import type { CreatedStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
+import type { OfferList } from "../../supabase/functions/payments/offers.ts";
 import type {
   ActivityFeed,
   Leaderboard,
@@ -41,6 +42,27 @@ function shownOnce(label: string, secret: string): HTMLElement {
 
 export function newStudentScreen(main: HTMLElement): void {
   const status = h("div", { "aria-live": "polite" });
+  // What is sold: the academy's offers, the amount following the one picked (another needs a reason).
+  const amount = h("input", { name: "payment_amount", inputMode: "decimal", value: "490", required: true });
+  const paymentLabel = h("span", {}, t("new_student.payment"));
+  const offerSelect = h("select", { name: "offer_id" });
+  const offerField = h("label", { hidden: true }, t("new_student.offer"), offerSelect);
+  void call<OfferList>("payments/offers").then((list) => {
+    const prices = new Map(
+      list.offers.filter((offer) => offer.price).map((offer) => [offer.id, offer.price!]),
+    );
+    offerSelect.replaceChildren(
+      ...list.offers.filter((offer) => offer.price).map((offer) =>
+        h("option", { value: offer.id }, `${offer.title} — ${formatMoney(offer.price!, list.currency)}`)
+      ),
+    );
+    if (list.default_offer_id) offerSelect.value = list.default_offer_id;
+    const follow = () => amount.value = prices.get(offerSelect.value) ?? amount.value;
+    offerSelect.addEventListener("change", follow);
+    follow();
+    paymentLabel.textContent = `${t("new_student.payment")}, ${list.currency}`;
+    offerField.hidden = prices.size === 0;
+  }).catch(() => {});
   // One key per filled-in form: a retried submit cannot create the student twice.
   const idempotencyKey = crypto.randomUUID();
   const form = handledForm(
@@ -55,6 +77,8 @@ export function newStudentScreen(main: HTMLElement): void {
             full_name: String(data.get("full_name")),
             phone: String(data.get("phone") || "") || undefined,
             payment_amount: String(data.get("payment_amount") || "0"),
+            ...(data.get("offer_id") ? { offer_id: String(data.get("offer_id")) } : {}),
+            ...(data.get("price_reason") ? { price_reason: String(data.get("price_reason")) } : {}),
             send_welcome_email: data.get("send_welcome_email") === "on",
           },
         });
@@ -82,12 +106,9 @@ export function newStudentScreen(main: HTMLElement): void {
       t("new_student.phone"),
       h("input", { name: "phone", type: "tel", placeholder: "+77011234567" }),
     ),
-    h(
-      "label",
-      {},
-      t("new_student.payment"),
-      h("input", { name: "payment_amount", type: "number", min: 0, step: "0.01", value: "490" }),
-    ),
+    offerField,
+    h("label", {}, paymentLabel, amount),
+    h("label", {}, t("new_student.price_reason"), h("input", { name: "price_reason", maxLength: 300 })),
     h(
       "label",
       { class: "check" },

@@ -46,6 +46,14 @@ export const NewStudent = z.strictObject({
   phone: z.string().trim().regex(/^\+[1-9][0-9]{6,14}$/, "an E.164 number such as +77011234567")
     .nullish().transform((phone) => phone ?? null),
   payment_amount: paymentAmount.default("0.00"),
+  offer_id: z.string().max(63).optional().meta({
+    description:
+      "The offer sold (GET /payments/offers). Then `payment_amount` must be its price now, or come " +
+      "with a `price_reason`; either is audited with the sale.",
+  }),
+  price_reason: z.string().trim().min(1).max(300).optional().meta({
+    description: "Why this sale is not at the offer's price (a discount agreed, a partial payment…).",
+  }),
   send_welcome_email: z.boolean().default(true),
 }).meta({ id: "NewStudent" });
 export type NewStudent = z.output<typeof NewStudent>;
@@ -294,6 +302,27 @@ interface CreationCheck {
   taken: boolean;
 }
 
+/** A field's 400, as the manager's form shows it next to the field. */
+function invalidField(path: string, message: string): HttpError {
+  return new HttpError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
+}
+
+/**
+ * A manager's sale of a named offer: at its price now, or at another amount with a reason. What the audit says
+ * of it; undefined for a sale that names no offer.
+ */
+async function offerNote(sql: Sql, input: NewStudent): Promise<string | undefined> {
+  if (!input.offer_id) return undefined;
+  const [offer] = await sql<{ price: string | null }[]>`
+    select private.offer_price(${input.offer_id}, now())::text as price`;
+  if (!offer?.price) throw invalidField("offer_id", "no offer on sale with this id");
+  if (offer.price === input.payment_amount) return `Offer ${input.offer_id} at its price ${offer.price}`;
+  if (!input.price_reason) {
+    throw invalidField("price_reason", `the offer's price is ${offer.price}; another amount needs a reason`);
+  }
+  return `Offer ${input.offer_id}: ${input.payment_amount} instead of ${offer.price}. ${input.price_reason}`;
+}
+
 async function createStudent(
   manager: AuthUser,
   input: NewStudent,
@@ -302,6 +331,7 @@ async function createStudent(
   deps: CreationDependencies,
   order: PaidOrder | undefined,
 ): Promise<CreationResult> {
+  const priceNote = order ? undefined : await offerNote(deps.sql, input);
   // One statement before anything is written: the academy's ceiling on a sale, a cheap early answer for the
   // common duplicate (the unique constraints below remain the guarantee), and this manager's admissions in
   // the last minute. The admission is an upsert on the manager's row in private.creation_admissions: admissions
@@ -365,7 +395,16 @@ async function createStudent(
   let loginId: string;
   try {
     loginId = await createLogin(manager, input, userId, password, deps);
-    written = await writeStudentOrDeleteLogin(manager, input, loginId, password, keyScope, deps, order);
+    written = await writeStudentOrDeleteLogin(
+      manager,
+      input,
+      loginId,
+      password,
+      keyScope,
+      deps,
+      order,
+      priceNote,
+    );
   } catch (error) {
     await releaseAdmission(deps.sql, admitter, check.admitted_at).catch(() => {});
     throw error;
@@ -464,6 +503,7 @@ async function writeStudentOrDeleteLogin(
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
   order: PaidOrder | undefined,
+  priceNote: string | undefined,
 ): Promise<{ created: CreatedStudent; outboxId: string | null; language: Language }> {
   const sealedForEmail = input.send_welcome_email
     ? await sealPassword(password, emailSealContext("welcome", userId))
@@ -495,6 +535,7 @@ async function writeStudentOrDeleteLogin(
         action: "student.created",
         studentId: userId,
         ...(order ? { reason: `Paid order ${order.provider}:${order.orderId}` } : {}),
+        ...(priceNote ? { reason: priceNote } : {}),
         changes: {
           status: { before: null, after: "active" },
           payment_amount: { before: null, after: input.payment_amount },
