@@ -11,7 +11,7 @@ import { SignJWT } from "jose";
 import { startDeployedStack } from "../scripts/lib/deployed.ts";
 import { startLocalStorage } from "../scripts/lib/local_storage.ts";
 import { findPgBouncer, startPgBouncer } from "../scripts/lib/pgbouncer.ts";
-import { Webhook } from "standardwebhooks";
+import { standardRequest } from "../scripts/lib/checkout.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, saule } from "./support/fixtures.ts";
 import { startCrm } from "./support/crm_server.ts";
@@ -203,30 +203,21 @@ Deno.test({
             // Aida's payment link: the signed reference that credits her with the order.
             const link = await call("payments/links", aida.id, {});
             assert.equal(link.status, 200, JSON.stringify(link.body));
-            const body = JSON.stringify({
-              type: "order.paid",
-              timestamp: new Date().toISOString(),
-              data: {
-                order_id: `deploy-${crypto.randomUUID()}`,
-                amount: "490.00",
-                currency: "KZT",
-                customer: { email, full_name: "Ordered Student" },
-                metadata: { ref: link.body.reference },
-                send_welcome_email: false,
-              },
-            });
-            const id = `msg_${crypto.randomUUID()}`;
-            const sentAt = new Date();
-            const order = await fetch(`${stack.url}/functions/v1/payments/webhook/standard`, {
-              method: "POST",
-              headers: {
-                "content-type": "application/json",
-                "webhook-id": id,
-                "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
-                "webhook-signature": new Webhook(checkoutSecret).sign(id, sentAt, body),
-              },
-              body,
-            });
+            const order = await fetch(
+              `${stack.url}/functions/v1/payments/webhook/standard`,
+              standardRequest(checkoutSecret, {
+                type: "order.paid",
+                timestamp: new Date().toISOString(),
+                data: {
+                  order_id: `deploy-${crypto.randomUUID()}`,
+                  amount: "490.00",
+                  currency: "KZT",
+                  customer: { email, full_name: "Ordered Student" },
+                  metadata: { ref: link.body.reference },
+                  send_welcome_email: false,
+                },
+              }),
+            );
             assert.equal(order.status, 200);
             assert.equal((await order.json()).outcome, "created");
             const run = await fetch(`${stack.url}/functions/v1/webhooks/deliver`, {

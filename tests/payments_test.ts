@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Webhook } from "standardwebhooks";
+import { cloudPaymentsRequest, contentHmac, standardRequest } from "../scripts/lib/checkout.ts";
 import { aida, daniyar, saule } from "./support/fixtures.ts";
 import { meetAtLock } from "./support/barrier.ts";
 import { expectError, expectJson } from "./support/responses.ts";
@@ -16,24 +16,12 @@ import { rowCounts } from "./support/students.ts";
 const sql = appDatabase.sql;
 const unique = () => crypto.randomUUID().slice(0, 8);
 
-/** A checkout's Standard Webhooks message, signed as the `standardwebhooks` library signs it. */
+/** A checkout's Standard Webhooks message, signed (with another secret when given). */
 function signedStandard(
   message: unknown,
   options: { sentAt?: Date; secret?: string; id?: string } = {},
 ): RequestInit {
-  const body = JSON.stringify(message);
-  const id = options.id ?? `msg_${unique()}`;
-  const sentAt = options.sentAt ?? new Date();
-  return {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
-      "webhook-signature": new Webhook(options.secret ?? standardWebhooksSecret).sign(id, sentAt, body),
-    },
-    body,
-  };
+  return standardRequest(options.secret ?? standardWebhooksSecret, message, options);
 }
 
 /** Standard Webhooks' documented shape for a paid order: `{type, timestamp, data}`, at the offer's price. */
@@ -69,32 +57,15 @@ async function reviewOf(provider: string, orderId: string) {
 
 const postStandard = (init: RequestInit) => callFunction("payments/webhook/standard", init);
 
-/** CloudPayments' HMAC: base64 HMAC-SHA256 of the raw body with the API secret. */
-async function contentHmac(body: string, secret = cloudPaymentsSecret): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
-  return btoa(String.fromCharCode(...signature));
-}
-
 /** A CloudPayments notification as it sends one: a form body, signed in Content-HMAC. */
 async function cloudPayments(
   notification: string,
   fields: Record<string, string>,
   options: { secret?: string; tamper?: boolean } = {},
 ): Promise<Response> {
-  const body = new URLSearchParams(fields).toString();
-  const signature = await contentHmac(body, options.secret);
-  return await callFunction(`payments/webhook/cloudpayments/${notification}`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "content-hmac": signature },
-    body: options.tamper ? body.replace("490.00", "4.90") : body,
-  });
+  const request = await cloudPaymentsRequest(options.secret ?? cloudPaymentsSecret, fields);
+  if (options.tamper) request.body = String(request.body).replace("490.00", "4.90");
+  return await callFunction(`payments/webhook/cloudpayments/${notification}`, request);
 }
 
 /** The sample Pay notification of CloudPayments' documentation, for our order and buyer. */
@@ -581,7 +552,10 @@ story(
     await expectError(unsigned, 401, "invalid_signature");
     const unknownKind = await callFunction("payments/webhook/cloudpayments/recurrent", {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", "content-hmac": await contentHmac("") },
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "content-hmac": await contentHmac(cloudPaymentsSecret, ""),
+      },
       body: "",
     });
     await expectError(unknownKind, 400, "validation_failed");

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { PDFDocument } from "pdf-lib";
-import { Webhook } from "standardwebhooks";
+import { standardRequest } from "../scripts/lib/checkout.ts";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
 import { academyDay, addDays, defaultTimeZone } from "../supabase/functions/_shared/academy_day.ts";
 import { startResendServer } from "../scripts/lib/resend_server.ts";
@@ -517,28 +517,22 @@ async function journey(layout: Layout) {
     const studentId = (await stack.database.sql<{ id: string }[]>`
       select id from public.users where email = ${email}`)[0].id;
     // A buyer's page paid one tenge instead of the price: the order is kept for review, not granted.
-    const cheapOrder = JSON.stringify({
-      type: "order.paid",
-      timestamp: new Date().toISOString(),
-      data: {
-        order_id: `journey-${crypto.randomUUID()}`,
-        amount: "1.00",
-        currency: "KZT",
-        customer: { email: `cheap.${crypto.randomUUID().slice(0, 8)}@example.kz`, full_name: "Cheap Buyer" },
-      },
-    });
-    const messageId = `msg_${crypto.randomUUID()}`;
-    const sentAt = new Date();
-    const paid = await fetch(`${stack.url}/functions/v1/payments/webhook/standard`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "webhook-id": messageId,
-        "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
-        "webhook-signature": new Webhook(checkoutSecret).sign(messageId, sentAt, cheapOrder),
-      },
-      body: cheapOrder,
-    });
+    const paid = await fetch(
+      `${stack.url}/functions/v1/payments/webhook/standard`,
+      standardRequest(checkoutSecret, {
+        type: "order.paid",
+        timestamp: new Date().toISOString(),
+        data: {
+          order_id: `journey-${crypto.randomUUID()}`,
+          amount: "1.00",
+          currency: "KZT",
+          customer: {
+            email: `cheap.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+            full_name: "Cheap Buyer",
+          },
+        },
+      }),
+    );
     assert.equal((await paid.json()).outcome, "queued");
     for (const language of ["ru", "en"] as const) {
       const admin = await openApp(browser, stack, language, layout.screen);

@@ -4,7 +4,7 @@
  * student — against the manager's own creation path (POST /create-tripwire-user with an Idempotency-Key, as the
  * order's creation runs it) in the same run, at the same concurrency: the ratio is what the door costs.
  */
-import { Webhook } from "standardwebhooks";
+import { cloudPaymentsRequest, standardRequest } from "../lib/checkout.ts";
 import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
@@ -21,18 +21,6 @@ import {
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
 const standardSecret = `whsec_${btoa("tripwire-bench-checkout-secret!!")}`;
 const cloudPaymentsSecret = "tripwire-bench-cloudpayments-secret";
-
-async function contentHmac(body: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(cloudPaymentsSecret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
-  return btoa(String.fromCharCode(...signature));
-}
 
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 100 : 1000);
@@ -77,56 +65,42 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       await expect200(response, "create-tripwire-user");
     };
     const standard = (label: string) => async (index: number) => {
-      const body = JSON.stringify({
-        type: "order.paid",
-        timestamp: new Date().toISOString(),
-        data: {
-          order_id: `${runId}-${label}-${index}`,
-          amount: "490.00",
-          currency: "KZT",
-          customer: {
-            email: `bench.${runId}.${label}.${index}@example.kz`,
-            full_name: `Bench Buyer ${index}`,
+      const response = await fetch(
+        `${stack.functionsUrl}/payments/webhook/standard`,
+        standardRequest(standardSecret, {
+          type: "order.paid",
+          timestamp: new Date().toISOString(),
+          data: {
+            order_id: `${runId}-${label}-${index}`,
+            amount: "490.00",
+            currency: "KZT",
+            customer: {
+              email: `bench.${runId}.${label}.${index}@example.kz`,
+              full_name: `Bench Buyer ${index}`,
+            },
+            metadata: { ref: reference },
+            send_welcome_email: false,
           },
-          metadata: { ref: reference },
-          send_welcome_email: false,
-        },
-      });
-      const id = `msg_${runId}_${label}_${index}`;
-      const sentAt = new Date();
-      const response = await fetch(`${stack.functionsUrl}/payments/webhook/standard`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "webhook-id": id,
-          "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
-          "webhook-signature": new Webhook(standardSecret).sign(id, sentAt, body),
-        },
-        body,
-      });
+        }),
+      );
       await expect200(response, "payments/webhook/standard");
     };
     const cloudPayments = (label: string) => async (index: number) => {
-      const body = new URLSearchParams({
-        TransactionId: String(index),
-        Amount: "490.00",
-        Currency: "KZT",
-        InvoiceId: `${runId}-${label}-${index}`,
-        Email: `bench.${runId}.${label}.${index}@example.kz`,
-        Data: JSON.stringify({
-          full_name: `Bench Buyer ${index}`,
-          ref: reference,
-          send_welcome_email: false,
+      const response = await fetch(
+        `${stack.functionsUrl}/payments/webhook/cloudpayments/pay`,
+        await cloudPaymentsRequest(cloudPaymentsSecret, {
+          TransactionId: String(index),
+          Amount: "490.00",
+          Currency: "KZT",
+          InvoiceId: `${runId}-${label}-${index}`,
+          Email: `bench.${runId}.${label}.${index}@example.kz`,
+          Data: JSON.stringify({
+            full_name: `Bench Buyer ${index}`,
+            ref: reference,
+            send_welcome_email: false,
+          }),
         }),
-      }).toString();
-      const response = await fetch(`${stack.functionsUrl}/payments/webhook/cloudpayments/pay`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "content-hmac": await contentHmac(body),
-        },
-        body,
-      });
+      );
       await expect200(response, "payments/webhook/cloudpayments/pay");
     };
 

@@ -5,7 +5,7 @@
  * asserts on them; `npm run reliability` writes them into docs/reliability.md.
  */
 import postgres from "postgres";
-import { Webhook } from "standardwebhooks";
+import { cloudPaymentsRequest, standardRequest } from "./checkout.ts";
 import { freePort, type StackProcess, startStackProcess } from "./processes.ts";
 import { prepareDatabase, startEmbeddedPostgres } from "./database.ts";
 import { startDeployedStack } from "./deployed.ts";
@@ -161,8 +161,8 @@ async function sendOrder(
   order: NonNullable<Outcome["order"]>,
   email: string,
 ): Promise<Outcome> {
-  if (order.provider === "standard") {
-    const body = JSON.stringify({
+  const init = order.provider === "standard"
+    ? standardRequest(paymentSecrets.PAYMENTS_STANDARD_SECRET, {
       type: "order.paid",
       timestamp: new Date().toISOString(),
       data: {
@@ -172,44 +172,21 @@ async function sendOrder(
         customer: { email, full_name: "Paid Student" },
         send_welcome_email: false,
       },
+    })
+    : await cloudPaymentsRequest(paymentSecrets.CLOUDPAYMENTS_API_SECRET, {
+      TransactionId: String(Math.floor(Math.random() * 1e9)),
+      Amount: "490.00",
+      Currency: "KZT",
+      InvoiceId: order.id,
+      Email: email,
+      Data: JSON.stringify({ full_name: "Paid Student", send_welcome_email: false }),
     });
-    const id = `msg_${crypto.randomUUID()}`;
-    const sentAt = new Date();
-    return await request(`${stack.url}/functions/v1/payments/webhook/standard`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "webhook-id": id,
-        "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
-        "webhook-signature": new Webhook(paymentSecrets.PAYMENTS_STANDARD_SECRET).sign(id, sentAt, body),
-      },
-      body,
-    }, { kind: "order", email, order });
-  }
-  const body = new URLSearchParams({
-    TransactionId: String(Math.floor(Math.random() * 1e9)),
-    Amount: "490.00",
-    Currency: "KZT",
-    InvoiceId: order.id,
-    Email: email,
-    Data: JSON.stringify({ full_name: "Paid Student", send_welcome_email: false }),
-  }).toString();
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(paymentSecrets.CLOUDPAYMENTS_API_SECRET),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(body)));
-  return await request(`${stack.url}/functions/v1/payments/webhook/cloudpayments/pay`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      "content-hmac": btoa(String.fromCharCode(...signature)),
-    },
-    body,
-  }, { kind: "order", email, order });
+  const path = order.provider === "standard" ? "standard" : "cloudpayments/pay";
+  return await request(`${stack.url}/functions/v1/payments/webhook/${path}`, init, {
+    kind: "order",
+    email,
+    order,
+  });
 }
 
 /**
