@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { aida, asRole, daniyar, insertStudent, saule, studentTables } from "./support/fixtures.ts";
+import {
+  aida,
+  asRole,
+  daniyar,
+  insertManager,
+  insertStudent,
+  saule,
+  studentTables,
+} from "./support/fixtures.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 
 // Shared by this file's stories, none of which depends on another's rows; `npm test` drops it at the end
@@ -159,4 +167,50 @@ Deno.test("one sentence says who reads a student's rows: private.can_read_studen
       assert.doesNotMatch(plan, /Seq Scan/, `${table}:\n${plan}`);
     }
   });
+});
+
+Deno.test("access ends at once: a deactivated admin or manager, an erased student and a deleted user read nothing", async () => {
+  // A second admin and a manager with a student of his own, then each of them taken out; the token they still
+  // hold names them, and PostgREST would run their queries with it until it expires.
+  const formerAdmin = await insertManager(sql, "Former Admin");
+  await sql`update public.users set role = 'admin' where id = ${formerAdmin.id}`;
+  const formerManager = await insertManager(sql, "Former Manager");
+  const hisStudent = await insertStudent(sql, {
+    managerId: formerManager.id,
+    email: `his.student.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+    fullName: "His Student",
+  });
+  const erasedStudent = await insertStudent(sql, {
+    managerId: aida.id,
+    email: `erased.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+    fullName: "To Be Erased",
+  });
+  const claimsBefore = [formerAdmin.id, formerManager.id, erasedStudent.id];
+  for (const sub of claimsBefore) {
+    assert.ok((await visibleStudentIds({ sub }, "tripwire_users")).length > 0, "each read something before");
+  }
+  assert.deepEqual(await visibleStudentIds({ sub: formerManager.id }, "tripwire_users"), [hisStudent.id]);
+  await sql`update public.users set deactivated_at = now() where id in (${formerAdmin.id}, ${formerManager.id})`;
+  await sql`select private.erase_person(${erasedStudent.id})`;
+  const deletedUser = crypto.randomUUID();
+
+  // Every table a signed-in user may read, but the course's catalogue (the same for everyone, nothing personal).
+  const catalogue = ["achievements", "course", "tripwire_lessons", "tripwire_modules"];
+  const tables = (await sql<{ name: string }[]>`
+    select c.relname as name from pg_class c
+    where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
+      and has_table_privilege('authenticated', c.oid, 'select')
+    order by 1`).map((row) => row.name).filter((name) => !catalogue.includes(name));
+  assert.ok(tables.includes("tripwire_users") && tables.includes("sales_activity_log"), tables.join(", "));
+  for (const sub of [...claimsBefore, deletedUser]) {
+    for (const table of tables) {
+      const [{ rows }] = await asRole(
+        sql,
+        "authenticated",
+        { sub },
+        (tx) => tx<{ rows: number }[]>`select count(*)::int as rows from ${tx("public." + table)}`,
+      );
+      assert.equal(rows, 0, `${sub} still reads ${rows} rows of ${table}`);
+    }
+  }
 });

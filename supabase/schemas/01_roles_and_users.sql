@@ -63,18 +63,37 @@ comment on column public.users.login_deleted_at is 'When this person''s login (a
 
 comment on column public.users.role is 'student | manager (sales manager) | admin; the only source of authorisation';
 
+CREATE OR REPLACE FUNCTION private.active_uid()
+ RETURNS uuid
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  return (select u.id from public.users u
+          where u.id = (select auth.uid()) and u.deactivated_at is null and u.erased_at is null);
+end
+$function$;
+
+revoke all on function private.active_uid() from public, anon, authenticated, service_role;
+grant execute on function private.active_uid() to authenticated, service_role;
+
+comment on function private.active_uid() is 'The caller''s id while that person may act: a user who exists, is not deactivated and not erased; null otherwise. Policies use it instead of auth.uid(), so access ends when the person''s does, not when the token expires.';
+
 CREATE OR REPLACE FUNCTION private.can_read_student(student_id uuid)
  RETURNS boolean
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  me uuid := private.active_uid();
 begin
-  return student_id = (select auth.uid())
+  return student_id = me
       or (select private.is_admin())
       or exists (
         select 1 from public.tripwire_users tu
-        where tu.user_id = student_id and tu.granted_by = (select auth.uid())
+        where tu.user_id = student_id and tu.granted_by = me
       );
 end
 $function$;
@@ -109,7 +128,10 @@ CREATE OR REPLACE FUNCTION private.is_admin()
  SET search_path TO ''
 AS $function$
 begin
-  return exists (select 1 from public.users u where u.id = (select auth.uid()) and u.role = 'admin');
+  return exists (
+    select 1 from public.users u
+    where u.id = (select private.active_uid()) and u.role = 'admin'
+  );
 end
 $function$;
 

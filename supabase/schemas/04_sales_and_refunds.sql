@@ -435,7 +435,7 @@ alter table public.sales_activity_log enable row level security;
 
 create policy "Managers read their own feed and admins read every feed" on public.sales_activity_log
   as permissive for select to authenticated
-  using (manager_id = (( SELECT auth.uid() AS uid)) OR ( SELECT private.is_admin() AS is_admin));
+  using (manager_id = (( SELECT private.active_uid() AS active_uid)) OR ( SELECT private.is_admin() AS is_admin));
 
 revoke all on table public.sales_activity_log from public, anon, authenticated, service_role;
 grant delete, insert, select, update on table public.sales_activity_log to service_role;
@@ -475,7 +475,7 @@ alter table public.tripwire_users enable row level security;
 
 create policy "Students, their managers and admins read student accounts" on public.tripwire_users
   as permissive for select to authenticated
-  using (user_id = (( SELECT auth.uid() AS uid)) OR granted_by = (( SELECT auth.uid() AS uid)) OR ( SELECT private.is_admin() AS is_admin));
+  using (user_id = (( SELECT private.active_uid() AS active_uid)) OR granted_by = (( SELECT private.active_uid() AS active_uid)) OR ( SELECT private.is_admin() AS is_admin));
 
 CREATE TRIGGER tripwire_users_refunded_amount_kept BEFORE UPDATE OF refunded_amount ON public.tripwire_users FOR EACH ROW WHEN ((old.refunded_amount IS DISTINCT FROM new.refunded_amount)) EXECUTE FUNCTION private.refunded_amount_kept_by_refunds();
 

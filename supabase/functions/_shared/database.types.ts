@@ -557,6 +557,7 @@ export type Database = {
         Args: { "status": Database["public"]["Enums"]["student_status"] };
         Returns: boolean;
       };
+      "active_uid": { Args: Record<PropertyKey, never>; Returns: string };
       "call_scheduler_route": { Args: { "route": string }; Returns: number };
       "can_read_student": { Args: { "student_id": string }; Returns: boolean };
       "certificate_course": {
