@@ -16,7 +16,7 @@ async function academyToday(): Promise<string> {
 }
 
 /** RFC 4180, as a spreadsheet reads it: quoted cells, doubled quotes, CRLF lines. */
-function parseCsv(text: string): Record<string, string>[] {
+function parseCsv(text: string, separator = ","): Record<string, string>[] {
   assert.ok(text.startsWith("\uFEFF"), "a BOM, so spreadsheets read UTF-8");
   const rows: string[][] = [];
   let row: string[] = [];
@@ -31,8 +31,8 @@ function parseCsv(text: string): Record<string, string>[] {
         i++;
       } else if (char === '"') quoted = false;
       else cell += char;
-    } else if (char === '"') quoted = true;
-    else if (char === ",") {
+    } else if (char === '"' && cell === "") quoted = true; // as Excel: a quote opens only a cell's start
+    else if (char === separator) {
       row.push(cell);
       cell = "";
     } else if (char === "\r" && body[i + 1] === "\n") {
@@ -182,6 +182,34 @@ Deno.test("the academy's day at an instant: Almaty's midnight is 19:00 UTC; dayl
   assert.equal(addDays("2026-03-01", -1), "2026-02-28");
 });
 
+story("read with ',' or with ';' as the separator, no cell of an export starts like a formula", async () => {
+  const marker = `Semi${crypto.randomUUID().slice(0, 6)}`;
+  // A buyer controls a name through a paid order, a manager a refund's reason.
+  const hostile = await enrol(`Ivan;=1+1;x ${marker}`);
+  await callAs(aida.id, `students/${hostile.id}/refund`, { amount: 10, reason: "ok;=cmd|' /C calc'!A0" });
+  await sql`update public.tripwire_users set phone = '+77011234567' where user_id = ${hostile.id}`;
+  const formula = /^[=+\-@\t\r]/;
+  const plainValue = /^(-?\d+(\.\d+)?|\+[1-9]\d{6,14})$/;
+  for (const path of ["students/export.csv", "students/sales.csv"]) {
+    const response = await callAs(aida.id, path);
+    assert.equal(response.status, 200);
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(await response.arrayBuffer());
+    for (const separator of [",", ";"]) {
+      const rows = parseCsv(text, separator);
+      const cells = rows.flatMap((row) => Object.values(row));
+      const dangerous = cells.filter((cell) => formula.test(cell ?? "") && !plainValue.test(cell));
+      assert.deepEqual(dangerous, [], `${path} read with '${separator}'`);
+    }
+    const row = parseCsv(text).find((each) => (each.full_name ?? each.student_name)?.endsWith(marker));
+    assert.equal(
+      row?.full_name ?? row?.student_name,
+      `Ivan;'=1+1;x ${marker}`,
+      "one cell, the formula after the semicolon neutralised",
+    );
+    if (path === "students/export.csv") assert.equal(row!.phone, "+77011234567", "a phone as CRMs import it");
+  }
+});
+
 Deno.test("a CSV cell: quoted when it must be, formulas neutralised only in typed text", () => {
   assert.equal(csvCell("plain"), "plain");
   assert.equal(csvCell('say "hi", twice'), '"say ""hi"", twice"');
@@ -190,6 +218,13 @@ Deno.test("a CSV cell: quoted when it must be, formulas neutralised only in type
     assert.ok(csvCell(`${start}1+1`, true).replace(/^"/, "").startsWith(`'${start}`), JSON.stringify(start));
   }
   assert.equal(csvCell("-90.50"), "-90.50", "our own numbers stay numbers");
+  assert.equal(csvCell("-90.50", true), "-90.50", "a plain number is not a formula");
+  assert.equal(csvCell("+77011234567", true), "+77011234567", "a strict E.164 phone stays as it is");
+  assert.equal(csvCell("+7701=1+1", true), "'+7701=1+1");
+  // Excel in the ru and kk locales splits on ';' (and reads a quote only at a cell's start): a formula after one
+  // is neutralised too.
+  assert.equal(csvCell("Ivan;=1+1;x", true), `"Ivan;'=1+1;x"`);
+  assert.equal(csvCell("a\tb"), '"a\tb"');
   assert.equal(csvCell(null), "");
   assert.equal(csvCell(new Date("2026-12-06T10:00:00Z")), "2026-12-06T10:00:00.000Z");
 });

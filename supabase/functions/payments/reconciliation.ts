@@ -166,7 +166,9 @@ export async function reconcile(query: ReconciliationQuery, sql: Sql = db()): Pr
 
 /** The days as CSV (UTF-8 with a BOM, as the other exports), then the differences under their own header. */
 export function reconciliationCsv(report: Reconciliation): string {
-  const line = (cells: unknown[]) => cells.map((cell) => csvCell(cell)).join(",") + "\r\n";
+  // Order and refund ids are the provider's, set by the buyer's page (CloudPayments' InvoiceId): every cell is
+  // treated as typed text; our numbers stay numbers.
+  const line = (cells: unknown[]) => cells.map((cell) => csvCell(cell, true)).join(",") + "\r\n";
   const dayColumns = [
     "day",
     "provider",
