@@ -278,6 +278,29 @@ story(
     await sql`update public.tripwire_users set status = 'suspended' where user_id = ${first.student_id}`;
     const third = await expectJson(await postStandard(signedStandard(orderPaid(`R-${unique()}`, email))));
     assert.equal(third.review.reason, "student_without_access");
+    // Where the academy says a repeat purchase gives access back, it does: attached, active again, audited.
+    await sql`update analytics.settings set repeat_purchase_restores_access = true`;
+    try {
+      const fourthOrder = `R-${unique()}`;
+      const fourth = await expectJson(await postStandard(signedStandard(orderPaid(fourthOrder, email))));
+      assert.deepEqual(fourth, { outcome: "attached", student_id: first.student_id, review: null });
+      const [student] = await studentsWithEmail(email);
+      assert.equal(student.status, "active");
+      const [reactivated] = await sql`
+        select actor_role, reason, changes from private.audit_log
+        where target_id = ${first.student_id} and action = 'student.reactivated'`;
+      assert.deepEqual({ ...reactivated }, {
+        actor_role: "service",
+        reason: `Paid again: order standard:${fourthOrder}`,
+        changes: { status: { before: "suspended", after: "active" } },
+      });
+      const [feed] = await sql`
+        select event_type from public.sales_activity_log
+        where student_id = ${first.student_id} and event_type = 'student_reactivated'`;
+      assert.equal(feed.event_type, "student_reactivated");
+    } finally {
+      await sql`update analytics.settings set repeat_purchase_restores_access = false`;
+    }
     // Her erasure reaches the queue too: the payer's name and e-mail as the provider sent them are gone.
     const erased = await callAs(saule.id, `students/${first.student_id}/erase`, {
       reason: "Her written request",

@@ -41,7 +41,9 @@ const description =
   (and \`.csv\`) sets the books against the providers. Every amount comes with its currency: \`currency\` (ISO
   4217, the academy's) in the leaderboard's answers, the activity feed, a student's summary and the created
   student; the CSV exports have a \`currency\` column after the amounts. A manager's sale may name its offer
-  (\`offer_id\`): then another amount than its price needs a \`price_reason\`, audited with the sale.
+  (\`offer_id\`): then another amount than its price needs a \`price_reason\`, audited with the sale. A paid order
+  from a refunded or suspended student is attached with her access restored when the academy's
+  \`repeat_purchase_restores_access\` is on, else queued (\`student_without_access\`).
 - **4.2.0** — the academy's day: the leaderboard's answers (\`/leaderboard\`, \`/chart\`, \`/stats\`) carry
   \`today\`, the academy's day in its time zone, for clients to name dates by instead of their own UTC date; a
   CSV's file name carries the academy's today.

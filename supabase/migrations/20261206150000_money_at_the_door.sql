@@ -7,12 +7,14 @@
 
 alter table analytics.settings
   add column currency text default 'KZT' not null,
-  add column provider_orders_per_minute integer default 600 not null;
+  add column provider_orders_per_minute integer default 600 not null,
+  add column repeat_purchase_restores_access boolean default false not null;
 alter table analytics.settings add constraint settings_currency_iso_4217
   check (currency ~ '^[A-Z]{3}$');
 alter table analytics.settings add constraint settings_provider_orders_per_minute_positive
   check (provider_orders_per_minute > 0);
 comment on column analytics.settings.currency is 'The academy''s currency (ISO 4217): every price and every sale is in it, so no sum mixes two.';
+comment on column analytics.settings.repeat_purchase_restores_access is 'A paid order from a refunded or suspended student''s e-mail: true, it is attached to her and her access comes back (audited as the provider''s reactivation); false, it waits in the review queue for an admin.';
 comment on column analytics.settings.provider_orders_per_minute is 'Signed paid orders the academy admits a minute, all providers together: a safety ceiling for the database, not a manager''s limit. Beyond it a provider is told to retry later.';
 
 -- ---- Offers ------------------------------------------------------------------------------------------------

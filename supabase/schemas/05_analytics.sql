@@ -120,7 +120,8 @@ create table analytics.settings (
   stalled_after_days integer default 7 not null,
   webhook_failures_before_pause integer default 20 not null,
   currency text default 'KZT'::text not null,
-  provider_orders_per_minute integer default 600 not null
+  provider_orders_per_minute integer default 600 not null,
+  repeat_purchase_restores_access boolean default false not null
 );
 
 alter table analytics.settings add constraint settings_currency_iso_4217 CHECK (currency ~ '^[A-Z]{3}$'::text);
@@ -153,14 +154,16 @@ comment on column analytics.settings.max_payment_amount is 'The largest payment 
 
 comment on column analytics.settings.provider_orders_per_minute is 'Signed paid orders the academy admits a minute, all providers together: a safety ceiling for the database, not a manager''s limit. Beyond it a provider is told to retry later.';
 
+comment on column analytics.settings.repeat_purchase_restores_access is 'A paid order from a refunded or suspended student''s e-mail: true, it is attached to her and her access comes back (audited as the provider''s reactivation); false, it waits in the review queue for an admin.';
+
 comment on column analytics.settings.stalled_after_days is 'A student who has not watched for this many days is reported once as student.stalled.';
 
 comment on column analytics.settings.student_creations_per_minute is 'How many students one manager may create in any 60 seconds; beyond it creation answers 429.';
 
 comment on column analytics.settings.webhook_failures_before_pause is 'Failed delivery attempts in a row after which a webhook endpoint is paused until an admin resumes it.';
 
-insert into analytics.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, provider_orders_per_minute, student_creations_per_minute, webhook_failures_before_pause)
-values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, false, 600, 60, 20);
+insert into analytics.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, provider_orders_per_minute, student_creations_per_minute, webhook_failures_before_pause, repeat_purchase_restores_access)
+values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, false, 600, 60, 20, false);
 
 CREATE OR REPLACE FUNCTION analytics.academy_currency()
  RETURNS text

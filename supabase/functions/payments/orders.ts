@@ -16,7 +16,9 @@
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { validationError } from "../_shared/app.ts";
-import { db, type Sql } from "../_shared/db.ts";
+import { activity, logActivity } from "../_shared/activity.ts";
+import { audit, paymentProvider } from "../_shared/audit.ts";
+import { db, type Sql, withTransaction } from "../_shared/db.ts";
 import { HttpError, isUniqueViolation } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
 import {
@@ -134,6 +136,8 @@ interface Assessment {
   manager: ManagerRow | null;
   /** Who already has the e-mail: a staff member, or a student and whether she has access now. */
   owner: { id: string; role: "student" | "manager" | "admin"; has_access: boolean } | null;
+  /** The academy's setting: a repeat purchase gives a refunded or suspended student her access back. */
+  restoresAccess: boolean;
 }
 
 /**
@@ -149,6 +153,7 @@ async function assess(sql: Sql, notice: OrderNotice): Promise<Assessment> {
   const [row] = await sql<
     {
       academy_currency: string;
+      restores_access: boolean;
       offer_id: string | null;
       price: string | null;
       manager: ManagerRow | null;
@@ -160,7 +165,7 @@ async function assess(sql: Sql, notice: OrderNotice): Promise<Assessment> {
       where ${offerId === null ? sql`o.active` : sql`o.id = ${offerId}`}
       order by o.created_at, o.id limit 1
     )
-    select s.currency as academy_currency,
+    select s.currency as academy_currency, s.repeat_purchase_restores_access as restores_access,
            (select id from offer) as offer_id,
            private.offer_price((select id from offer), now())::text as price,
            (select jsonb_build_object('id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role)
@@ -187,6 +192,7 @@ async function assess(sql: Sql, notice: OrderNotice): Promise<Assessment> {
     price: row.price,
     manager: row.manager,
     owner: row.owner,
+    restoresAccess: row.restores_access,
   };
 }
 
@@ -196,7 +202,9 @@ function problemWith(notice: OrderNotice, assessment: Assessment): ReviewReason 
   if (assessment.amount === null || assessment.amount !== assessment.price) return "price_mismatch";
   if (notice.currency !== assessment.academyCurrency) return "price_mismatch";
   if (assessment.owner && assessment.owner.role !== "student") return "staff_email";
-  if (assessment.owner && !assessment.owner.has_access) return "student_without_access";
+  if (assessment.owner && !assessment.owner.has_access && !assessment.restoresAccess) {
+    return "student_without_access";
+  }
   return null;
 }
 
@@ -298,26 +306,68 @@ async function queueOrder(
   return { outcome: "queued", student_id: null, review: { id: Number(row.id), reason: row.reason } };
 }
 
-/** A paid order attached to the student who already has its e-mail: recorded once, her access unchanged. */
+/**
+ * A paid order attached to the student who already has its e-mail, recorded once, in one transaction. A student
+ * without access (refunded or suspended) gets it back here when the academy's setting says so
+ * (`repeat_purchase_restores_access`): active again (completed, with a valid certificate), audited as the
+ * provider's reactivation, in her manager's feed.
+ */
 async function attachOrder(
   sql: Sql,
   notice: OrderNotice,
   studentId: string,
   amount: string,
 ): Promise<OrderOutcome> {
-  const [row] = await sql<{ student_id: string; attached: boolean }[]>`
-    insert into private.payment_orders as o
-      (provider, order_id, student_id, amount, currency, transaction_id, attached)
-    values (${notice.provider}, ${notice.orderId}, ${studentId}, ${amount}::numeric, ${notice.currency},
-            ${notice.transactionId}, true)
-    on conflict (provider, order_id) do update set provider = o.provider
-    returning o.student_id, (xmax = 0) as attached`;
+  const attached = await withTransaction(async (tx) => {
+    const [row] = await tx<{ student_id: string; attached: boolean }[]>`
+      insert into private.payment_orders as o
+        (provider, order_id, student_id, amount, currency, transaction_id, attached)
+      values (${notice.provider}, ${notice.orderId}, ${studentId}, ${amount}::numeric, ${notice.currency},
+              ${notice.transactionId}, true)
+      on conflict (provider, order_id) do update set provider = o.provider
+      returning o.student_id, (xmax = 0) as attached`;
+    if (!row.attached) return row;
+    const [restored] = await tx<{ before: string; after: string; manager_id: string; full_name: string }[]>`
+      with student as (
+        select t.user_id, t.status as before, t.granted_by, t.full_name from public.tripwire_users t
+        where t.user_id = ${studentId} and t.status in ('refunded', 'suspended')
+        for update
+      )
+      update public.tripwire_users t
+      set status = case when exists (select 1 from public.certificates c
+                                     where c.user_id = t.user_id and c.revoked_at is null)
+                        then 'completed'::public.student_status else 'active'::public.student_status end
+      from student s, analytics.settings a
+      where t.user_id = s.user_id and a.repeat_purchase_restores_access
+      returning s.before, t.status as after, s.granted_by as manager_id, s.full_name`;
+    if (restored) {
+      const reason = `Paid again: order ${notice.provider}:${notice.orderId}`;
+      await audit(tx, {
+        actor: paymentProvider,
+        action: "student.reactivated",
+        studentId,
+        reason,
+        changes: { status: { before: restored.before, after: restored.after } },
+      });
+      await logActivity(
+        tx,
+        restored.manager_id,
+        studentId,
+        activity("student_reactivated", { student_name: restored.full_name, reason }),
+      );
+    }
+    return row;
+  }, sql);
   log("info", "order_attached", {
     provider: notice.provider,
     order_id: notice.orderId,
     student_id: studentId,
   });
-  return { outcome: row.attached ? "attached" : "already_created", student_id: row.student_id, review: null };
+  return {
+    outcome: attached.attached ? "attached" : "already_created",
+    student_id: attached.student_id,
+    review: null,
+  };
 }
 
 /**
