@@ -7,6 +7,7 @@ import {
   appDatabase,
   callAs,
   callFunction,
+  cloudPaymentsApi,
   cloudPaymentsSecret,
   standardWebhooksSecret,
   story,
@@ -826,3 +827,52 @@ story(
     );
   },
 );
+
+story("an admin refunds a queued CloudPayments payment through CloudPayments' API, once", async () => {
+  const cent = cloudPaymentsPay(`TW-${unique()}`, `cp.refund.${unique()}@example.kz`, "0.01");
+  assert.deepEqual(await expectJson(await cloudPayments("pay", cent)), { code: 0 });
+  const review = await reviewOf("cloudpayments", cent.InvoiceId);
+
+  // CloudPayments refuses this one first: the entry stays open, the admin is told why.
+  cloudPaymentsApi.refusing.add(Number(cent.TransactionId));
+  const refused = await callAs(saule.id, `payments/reviews/${review.id}/resolve`, { action: "refund" });
+  const error = await expectError(refused, 502, "provider_error");
+  assert.match(error.error.message, /not possible/);
+  const [open] = await sql`select resolved_at from private.payment_reviews where id = ${review.id}`;
+  assert.equal(open.resolved_at, null);
+
+  cloudPaymentsApi.refusing.delete(Number(cent.TransactionId));
+  const resolved = await expectJson(
+    await callAs(saule.id, `payments/reviews/${review.id}/resolve`, {
+      action: "refund",
+      note: "Paid a cent",
+    }),
+  );
+  assert.equal(resolved.resolution, "refunded");
+  assert.match(resolved.resolution_note, /^Refunded through CloudPayments \(refund \d+\)\. Paid a cent$/);
+  const made = cloudPaymentsApi.refunds.filter((refund) =>
+    refund.transactionId === Number(cent.TransactionId)
+  );
+  assert.deepEqual(made, [{
+    transactionId: Number(cent.TransactionId),
+    amount: 0.01,
+    requestId: `tripwire-review-${review.id}-1`,
+  }]);
+  await expectError(
+    await callAs(saule.id, `payments/reviews/${review.id}/resolve`, { action: "refund" }),
+    409,
+    "already_resolved",
+  );
+
+  // A Standard Webhooks checkout has no refund API here: refunded there, then marked.
+  const standard = await expectJson(
+    await postStandard(
+      signedStandard(orderPaid(`Q-${unique()}`, `std.${unique()}@example.kz`, { amount: "1.00" })),
+    ),
+  );
+  await expectError(
+    await callAs(saule.id, `payments/reviews/${standard.review.id}/resolve`, { action: "refund" }),
+    400,
+    "validation_failed",
+  );
+});

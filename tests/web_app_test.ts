@@ -555,6 +555,24 @@ async function journey(layout: Layout) {
         await admin.page.locator('form.inline input[name="note"]').fill("A test payment, refunded by hand");
         await admin.page.getByRole("button", { name: "Done" }).click();
         await admin.page.getByText("Nothing waits for review.").waitFor();
+        // A promotion for the next hour: the price now is the promotional one; removed, the list price again.
+        const local = (date: Date) =>
+          new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+        await admin.page.locator('input[name="price"]').fill("390");
+        await admin.page.locator('input[name="starts_at"]').fill(local(new Date(Date.now() - 3_600_000)));
+        await admin.page.locator('input[name="ends_at"]').fill(local(new Date(Date.now() + 3_600_000)));
+        await admin.page.getByRole("button", { name: "Add a promotion" }).click();
+        await admin.page.getByRole("button", { name: "Remove" }).waitFor();
+        assert.match(
+          (await admin.page.locator("main tbody tr").first().innerText()).replace(/\s/g, " "),
+          /KZT 390/,
+        );
+        await checkEverywhere(admin.page, "the payments screen with a promotion");
+        await admin.page.getByRole("button", { name: "Remove" }).click();
+        await admin.page.getByRole("button", { name: "Remove" }).waitFor({ state: "detached" });
+        const [offer] = await stack.database
+          .sql`select private.offer_price('tripwire', now())::text as price`;
+        assert.equal(offer.price, "490.00");
       }
       await admin.page.goto(`${stack.webUrl}/#/audit`);
       await admin.page.locator("main tbody tr").first().waitFor();

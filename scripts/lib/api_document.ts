@@ -37,7 +37,8 @@ const description =
   \`Data.manager_*\` no longer decide anything; \`OrderOutcome\` has \`review\` and the outcomes \`attached\` and
   \`queued\`; a paid order is always answered 200 once recorded and refunds are answered 200 once settled (no
   more 404 \`order_not_found\`, 409 \`email_exists\`, 422 for them); what could not be granted waits in the review
-  queue (\`GET /payments/reviews\`, \`POST /payments/reviews/{id}/resolve\`); \`GET /payments/reconciliation\`
+  queue (\`GET /payments/reviews\`, \`POST /payments/reviews/{id}/resolve\`: make the student, attach, \`refund\`
+  through CloudPayments' API, mark refunded, dismiss); \`GET /payments/reconciliation\`
   (and \`.csv\`) sets the books against the providers. Every amount comes with its currency: \`currency\` (ISO
   4217, the academy's) in the leaderboard's answers, the activity feed, a student's summary and the created
   student; the CSV exports have a \`currency\` column after the amounts. A manager's sale may name its offer

@@ -4,6 +4,7 @@
  */
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { checkedFetch } from "./contract.ts";
+import { startCloudPaymentsApi } from "./cloudpayments_api.ts";
 import { createMigratedDatabase } from "./database.ts";
 
 export const jwtSecret = "test-only-jwt-secret-with-at-least-32-characters";
@@ -24,6 +25,10 @@ Deno.env.set("DB_POOL_SIZE", "16");
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: serviceKey }));
 Deno.env.set("PAYMENTS_STANDARD_SECRET", standardWebhooksSecret);
 Deno.env.set("CLOUDPAYMENTS_API_SECRET", cloudPaymentsSecret);
+/** CloudPayments' API, for refunds through the provider: a server that answers as its documentation says. */
+export const cloudPaymentsApi = startCloudPaymentsApi("pk_test_tripwire", cloudPaymentsSecret);
+Deno.env.set("CLOUDPAYMENTS_PUBLIC_ID", "pk_test_tripwire");
+Deno.env.set("CLOUDPAYMENTS_API_URL", cloudPaymentsApi.url);
 Deno.env.set(
   "SUPABASE_JWKS",
   JSON.stringify({

@@ -63,6 +63,18 @@ export function paymentLinkSection(): HTMLElement {
 
 const reasonKey = (review: Review) => `payments.reason.${review.reason}` as TextKey;
 
+/** What an admin can do with an entry: an order can become or join a student; CloudPayments can refund. */
+function actionsFor(review: Review): string[] {
+  if (review.kind === "refund") return ["refunded", "dismiss"];
+  return [
+    "create_student",
+    "attach",
+    ...(review.provider === "cloudpayments" ? ["refund"] : []),
+    "refunded",
+    "dismiss",
+  ];
+}
+
 /** One waiting order and what the admin can do with it: make the student (a corrected e-mail), or close it. */
 function reviewRow(review: Review, reload: () => Promise<void>): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
@@ -73,9 +85,14 @@ function reviewRow(review: Review, reload: () => Promise<void>): HTMLElement {
       const action = String(data.get("action"));
       const note = String(data.get("note") || "").trim();
       try {
+        const withNote = note ? { note } : {};
         await call(`payments/reviews/${review.id}/resolve`, {
           body: action === "create_student"
-            ? { action, email: String(data.get("email") || details.email || ""), ...(note ? { note } : {}) }
+            ? { action, email: String(data.get("email") || details.email || ""), ...withNote }
+            : action === "attach"
+            ? { action, student_id: String(data.get("student_id") || "").trim(), ...withNote }
+            : action === "refund"
+            ? { action, ...withNote }
             : { action, note },
         });
         await reload();
@@ -90,7 +107,7 @@ function reviewRow(review: Review, reload: () => Promise<void>): HTMLElement {
       h(
         "select",
         { name: "action" },
-        (review.kind === "order" ? ["create_student", "refunded", "dismiss"] : ["refunded", "dismiss"]).map(
+        actionsFor(review).map(
           (action) => h("option", { value: action }, t(`payments.action.${action}` as TextKey)),
         ),
       ),
@@ -102,6 +119,9 @@ function reviewRow(review: Review, reload: () => Promise<void>): HTMLElement {
         t("sign_in.email"),
         h("input", { name: "email", type: "email", value: details.email ?? "" }),
       )
+      : null,
+    review.kind === "order"
+      ? h("label", {}, t("payments.student_id"), h("input", { name: "student_id", maxLength: 36 }))
       : null,
     h("label", {}, t("payments.note"), h("input", { name: "note", maxLength: 500 })),
     h("button", { type: "submit" }, t("payments.resolve")),
@@ -123,6 +143,117 @@ function reviewRow(review: Review, reload: () => Promise<void>): HTMLElement {
   );
 }
 
+type Offer = OfferList["offers"][number];
+
+/**
+ * An offer's row: its price now; its list price and whether it is on sale; its promotions, each removable, and
+ * a new one (a price for a window). Each change puts the whole offer back, which the API audits.
+ */
+function offerRow(
+  offer: Offer,
+  currency: string,
+  reload: () => Promise<void>,
+  status: HTMLElement,
+): HTMLElement {
+  const save = async (
+    form: HTMLFormElement,
+    change: Partial<Pick<Offer, "list_price" | "active" | "promotions">>,
+  ) => {
+    try {
+      await call(`payments/offers/${offer.id}`, {
+        method: "PUT",
+        body: {
+          title: offer.title,
+          list_price: change.list_price ?? offer.list_price,
+          active: change.active ?? offer.active,
+          promotions: (change.promotions ?? offer.promotions).map(({ price, starts_at, ends_at }) => ({
+            price,
+            starts_at,
+            ends_at,
+          })),
+        },
+      });
+      await reload();
+    } catch (error) {
+      showFormError(form, status, error);
+    }
+  };
+  const priceForm: HTMLFormElement = handledForm(
+    { class: "inline" },
+    (data) =>
+      save(priceForm, { list_price: String(data.get("list_price")), active: data.get("active") === "on" }),
+    h(
+      "label",
+      {},
+      t("payments.list_price", { currency }),
+      h("input", { name: "list_price", inputMode: "decimal", value: offer.list_price, required: true }),
+    ),
+    h(
+      "label",
+      { class: "check" },
+      h("input", { name: "active", type: "checkbox", checked: offer.active }),
+      t("payments.on_sale"),
+    ),
+    h("button", { type: "submit" }, t("payments.save")),
+  );
+  const promotionForm: HTMLFormElement = handledForm(
+    { class: "inline" },
+    (data) =>
+      save(promotionForm, {
+        promotions: [...offer.promotions, {
+          price: String(data.get("price")),
+          starts_at: new Date(String(data.get("starts_at"))).toISOString(),
+          ends_at: new Date(String(data.get("ends_at"))).toISOString(),
+        }],
+      }),
+    h(
+      "label",
+      {},
+      t("payments.promotion_price", { currency }),
+      h("input", { name: "price", inputMode: "decimal", required: true }),
+    ),
+    h(
+      "label",
+      {},
+      t("payments.from"),
+      h("input", { name: "starts_at", type: "datetime-local", required: true }),
+    ),
+    h(
+      "label",
+      {},
+      t("payments.until"),
+      h("input", { name: "ends_at", type: "datetime-local", required: true }),
+    ),
+    h("button", { type: "submit" }, t("payments.add_promotion")),
+  );
+  const promotions = h(
+    "ul",
+    {},
+    offer.promotions.map((promotion, index) =>
+      h(
+        "li",
+        {},
+        `${formatMoney(promotion.price, currency)} · ${formatDate(promotion.starts_at)} – ${
+          formatDate(promotion.ends_at)
+        } `,
+        h("button", {
+          type: "button",
+          class: "link",
+          onclick: () =>
+            save(promotionForm, { promotions: offer.promotions.filter((_, other) => other !== index) }),
+        }, t("payments.remove")),
+      )
+    ),
+  );
+  return h(
+    "tr",
+    {},
+    h("td", {}, offer.title, " ", h("code", {}, offer.id)),
+    h("td", { class: "number" }, offer.price ? formatMoney(offer.price, currency) : t("payments.inactive")),
+    h("td", {}, priceForm, promotions, promotionForm),
+  );
+}
+
 const tableOf = (headers: TextKey[], body: HTMLElement) =>
   h("table", {}, h("thead", {}, h("tr", {}, headers.map((key) => h("th", { scope: "col" }, t(key))))), body);
 
@@ -139,45 +270,7 @@ export async function paymentsScreen(main: HTMLElement): Promise<void> {
         call<ReviewList>("payments/reviews?limit=50"),
         call<Reconciliation>("payments/reconciliation"),
       ]);
-      offers.replaceChildren(...list.offers.map((offer) => {
-        const form = handledForm(
-          { class: "inline" },
-          async (data) => {
-            try {
-              await call(`payments/offers/${offer.id}`, {
-                method: "PUT",
-                body: {
-                  title: offer.title,
-                  list_price: String(data.get("list_price")),
-                  active: offer.active,
-                  promotions: offer.promotions,
-                },
-              });
-              await reload();
-            } catch (error) {
-              showFormError(form, status, error);
-            }
-          },
-          h(
-            "label",
-            {},
-            t("payments.list_price", { currency: list.currency }),
-            h("input", { name: "list_price", inputMode: "decimal", value: offer.list_price, required: true }),
-          ),
-          h("button", { type: "submit" }, t("payments.save")),
-        );
-        return h(
-          "tr",
-          {},
-          h("td", {}, offer.title, " ", h("code", {}, offer.id)),
-          h(
-            "td",
-            { class: "number" },
-            offer.price ? formatMoney(offer.price, list.currency) : t("payments.inactive"),
-          ),
-          h("td", {}, form),
-        );
-      }));
+      offers.replaceChildren(...list.offers.map((offer) => offerRow(offer, list.currency, reload, status)));
       reviews.replaceChildren(...queue.reviews.map((review) => reviewRow(review, reload)));
       show(
         books,

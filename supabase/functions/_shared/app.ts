@@ -53,7 +53,7 @@ export function createApp(functionName: string) {
     "*",
     cors({
       origin: allowedOrigin,
-      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+      allowMethods: ["GET", "HEAD", "POST", "PUT", "OPTIONS"],
       allowHeaders: [
         "authorization",
         "apikey",

@@ -80,6 +80,13 @@ export interface Config {
   paymentsStandardSecret?: string;
   /** CloudPayments' API secret, the HMAC key of its notifications (CLOUDPAYMENTS_API_SECRET). */
   cloudPaymentsApiSecret?: string;
+  /**
+   * CloudPayments' Public ID (CLOUDPAYMENTS_PUBLIC_ID): with the API secret, the Basic credentials of its API,
+   * which an admin's "refund through the provider" calls; without it that action answers 503.
+   */
+  cloudPaymentsPublicId?: string;
+  /** CloudPayments' API (CLOUDPAYMENTS_API_URL), https://api.cloudpayments.ru unless a test server stands in. */
+  cloudPaymentsApiUrl: string;
 }
 
 const optionalText = z.string().optional().transform((text) => text || undefined);
@@ -164,6 +171,8 @@ const Environment = z.object({
       .optional(),
   ),
   CLOUDPAYMENTS_API_SECRET: optionalText,
+  CLOUDPAYMENTS_PUBLIC_ID: optionalText,
+  CLOUDPAYMENTS_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.cloudpayments.ru")),
 }).superRefine((env, context) => {
   if (!env.SUPABASE_DB_URL && !env.DATABASE_URL) {
     context.addIssue({ code: "custom", path: ["SUPABASE_DB_URL"], message: "or DATABASE_URL must be set" });
@@ -213,6 +222,8 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     videoUrlSeconds: e.VIDEO_URL_SECONDS,
     paymentsStandardSecret: e.PAYMENTS_STANDARD_SECRET,
     cloudPaymentsApiSecret: e.CLOUDPAYMENTS_API_SECRET,
+    cloudPaymentsPublicId: e.CLOUDPAYMENTS_PUBLIC_ID,
+    cloudPaymentsApiUrl: e.CLOUDPAYMENTS_API_URL,
   };
 }
 

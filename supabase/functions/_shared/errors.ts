@@ -37,6 +37,7 @@ export const errorCodes = [
   "missing_token",
   "not_found",
   "offer_not_found",
+  "provider_error",
   "provider_not_configured",
   "refund_exceeds_payment",
   "request_in_progress",

@@ -182,3 +182,59 @@ export async function receiveCloudPayments(
     return { code };
   }
 }
+
+/** CloudPayments' answer to an API call (developers.cloudpayments.ru, "API"): `Success`, `Message`, `Model`. */
+const ApiAnswer = z.object({
+  Success: z.boolean(),
+  Message: z.string().nullish(),
+  Model: z.object({ TransactionId: z.union([z.number(), z.string()]) }).partial().nullish(),
+});
+
+/**
+ * Refunds a payment through CloudPayments' API (`POST /payments/refund`, HTTP Basic with the Public ID and the
+ * API secret; `X-Request-ID` makes a repeated call answer as the first, so a retry never refunds twice). The
+ * refund's own transaction id, or 502 `provider_error` — `details.refused` true when CloudPayments said no (a
+ * new attempt needs a new request id), false when it did not answer (the same id again is safe).
+ */
+export async function refundThroughCloudPayments(
+  payment: { transactionId: string; amount: string },
+  requestId: string,
+): Promise<string> {
+  const { cloudPaymentsPublicId, cloudPaymentsApiSecret, cloudPaymentsApiUrl } = config();
+  if (!cloudPaymentsPublicId || !cloudPaymentsApiSecret) {
+    throw new HttpError(
+      503,
+      "provider_not_configured",
+      "CLOUDPAYMENTS_PUBLIC_ID and CLOUDPAYMENTS_API_SECRET",
+    );
+  }
+  let answer: z.output<typeof ApiAnswer>;
+  try {
+    const response = await fetch(new URL("/payments/refund", cloudPaymentsApiUrl), {
+      method: "POST",
+      headers: {
+        authorization: `Basic ${btoa(`${cloudPaymentsPublicId}:${cloudPaymentsApiSecret}`)}`,
+        "content-type": "application/json",
+        "x-request-id": requestId,
+      },
+      // CloudPayments' API takes the amount as a JSON number; the decimal string has two places, exact there.
+      body: JSON.stringify({ TransactionId: Number(payment.transactionId), Amount: Number(payment.amount) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    answer = ApiAnswer.parse(await response.json());
+  } catch (error) {
+    log("warn", "cloudpayments_api_unreachable", { error: String(error) });
+    throw new HttpError(502, "provider_error", "CloudPayments did not answer; try again (it refunds once)", {
+      refused: false,
+    });
+  }
+  if (!answer.Success) {
+    throw new HttpError(
+      502,
+      "provider_error",
+      `CloudPayments refused the refund: ${answer.Message ?? "no reason"}`,
+      { refused: true },
+    );
+  }
+  return String(answer.Model?.TransactionId ?? "");
+}

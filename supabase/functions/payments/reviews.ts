@@ -13,6 +13,7 @@ import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { pageLimit } from "../_shared/paging.ts";
 import { createTripwireUser, NewStudent } from "../create-tripwire-user/create_tripwire_user.ts";
+import { refundThroughCloudPayments } from "./cloudpayments.ts";
 import { type Provider, reviewReasons } from "./orders.ts";
 
 export const ReviewsQuery = z.strictObject({
@@ -70,11 +71,15 @@ export const Resolution = z.discriminatedUnion("action", [
   }),
   z.strictObject({ action: z.literal("attach"), student_id: z.uuid(), note: note.optional() }),
   z.strictObject({
+    action: z.literal("refund"),
+    note: note.optional(),
+  }).meta({ description: "Refund the payment through the provider's API (CloudPayments), then resolve." }),
+  z.strictObject({
     action: z.literal("refunded"),
-    note: note.meta({ description: "How it was refunded, e.g. the provider's refund id." }),
+    note: note.meta({ description: "How it was refunded elsewhere, e.g. in the provider's dashboard." }),
   }),
   z.strictObject({ action: z.literal("dismiss"), note }),
-], "create_student, attach, refunded or dismiss").meta({ id: "PaymentReviewResolution" });
+], "create_student, attach, refund, refunded or dismiss").meta({ id: "PaymentReviewResolution" });
 export type Resolution = z.output<typeof Resolution>;
 
 /** Times as JSON writes them (ISO 8601 with the offset, microseconds kept), amounts as decimal text. */
@@ -131,7 +136,8 @@ async function creditedManager(sql: Sql, managerId: string | null, admin: AuthUs
 /**
  * Resolves one entry, audited: `create_student` (an order, in the academy's currency: the student is made with
  * the amount paid, crediting the order's manager, and the order is recorded with her), `attach` (an order,
- * recorded against an existing student), `refunded` (refunded through the provider) or `dismiss`.
+ * recorded against an existing student), `refund` (a CloudPayments payment, refunded through its API now),
+ * `refunded` (refunded elsewhere) or `dismiss`.
  */
 export async function resolveReview(
   admin: AuthUser,
@@ -174,6 +180,35 @@ export async function resolveReview(
     );
     studentId = created.body.id;
   }
+  let note = resolution.note ?? null;
+  if (resolution.action === "refund") {
+    const transactionId = review.details.transaction_id as string | undefined;
+    if (review.kind !== "order" || review.provider !== "cloudpayments" || !transactionId) {
+      throw invalid(
+        "action",
+        "only a CloudPayments payment is refunded from here: refund it in the provider, then mark it refunded",
+      );
+    }
+    // One request id per attempt CloudPayments answered "no" to: an unanswered attempt is retried with its id
+    // (CloudPayments answers a repeated id as the first time, so nothing is refunded twice).
+    const refusals = Number(review.details.refund_refusals ?? 0);
+    let refundId: string;
+    try {
+      refundId = await refundThroughCloudPayments(
+        { transactionId, amount: review.amount },
+        `tripwire-review-${review.id}-${refusals}`,
+      );
+    } catch (error) {
+      if (error instanceof HttpError && (error.details as { refused?: boolean } | undefined)?.refused) {
+        await sql`
+          update private.payment_reviews
+          set details = details || jsonb_build_object('refund_refusals', ${refusals + 1}::int)
+          where id = ${review.id}`;
+      }
+      throw error;
+    }
+    note = `Refunded through CloudPayments (refund ${refundId})${note ? `. ${note}` : ""}`;
+  }
   if (resolution.action === "attach") {
     const [student] = await sql`select 1 from public.tripwire_users where user_id = ${resolution.student_id}`;
     if (!student) throw new HttpError(404, "student_not_found", "No such student");
@@ -189,6 +224,7 @@ export async function resolveReview(
     const outcome = {
       create_student: "student_created",
       attach: "attached",
+      refund: "refunded",
       refunded: "refunded",
       dismiss: "dismissed",
     }[resolution.action];
@@ -196,7 +232,7 @@ export async function resolveReview(
       update private.payment_reviews r
       set resolved_at = now(), resolved_by = ${admin.id}, resolution = ${outcome},
           resolution_note = ${
-      resolution.note ?? null
+      note?.slice(0, 500) ?? null
     }, student_id = coalesce(${studentId}::uuid, r.student_id)
       where r.id = ${id} and r.resolved_at is null
       returning ${tx.unsafe(reviewColumns)}`;
@@ -206,7 +242,7 @@ export async function resolveReview(
       action: "payment.reviewed",
       target: { type: "payment", id: String(id) },
       changes: { resolution: { before: null, after: outcome } },
-      ...(resolution.note ? { reason: resolution.note } : {}),
+      ...(note ? { reason: note.slice(0, 500) } : {}),
     });
     return Review.parse({ ...row, id: Number(row.id) });
   }, sql);

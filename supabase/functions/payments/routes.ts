@@ -177,7 +177,8 @@ export const app = createApp("payments")
       description:
         "`create_student` (with a corrected e-mail if need be: the student is made with the amount " +
         "paid, credited to the order's manager, and the order is recorded with her), `attach` (the order " +
-        "recorded against an existing student), `refunded` (refunded through the provider) or `dismiss` (with " +
+        "recorded against an existing student), `refund` (a CloudPayments payment refunded through its API " +
+        "now, once however often it is asked), `refunded` (refunded elsewhere, with a note) or `dismiss` (with " +
         "a reason). Only an order paid in the academy's currency can become or join a student. Audited " +
         "(`payment.reviewed`).",
       access: "admin",
@@ -186,6 +187,9 @@ export const app = createApp("payments")
         403: "`forbidden`: not an admin.",
         404: "`review_not_found`; `student_not_found` (attach).",
         409: "`already_resolved`; `email_exists`: the e-mail has an account (attach instead).",
+        502:
+          "`provider_error`: CloudPayments refused the refund or did not answer (its message says which); " +
+          "the entry stays open.",
       },
     }),
     admin,
