@@ -5,15 +5,10 @@ import { expectError } from "./support/responses.ts";
 import { appDatabase, callAs, story } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 import { csvCell } from "../supabase/functions/_shared/csv.ts";
+import { academyToday } from "../supabase/functions/students/exports.ts";
 import { academyDay, academyMidnight, addDays } from "../supabase/functions/_shared/academy_day.ts";
 
 const sql = appDatabase.sql;
-
-/** The academy's today, in the time zone its settings name. */
-async function academyToday(): Promise<string> {
-  const [{ time_zone }] = await sql<{ time_zone: string }[]>`select time_zone from analytics.settings`;
-  return academyDay(time_zone);
-}
 
 /** RFC 4180, as a spreadsheet reads it: quoted cells, doubled quotes, CRLF lines. */
 function parseCsv(text: string, separator = ","): Record<string, string>[] {
@@ -106,7 +101,7 @@ story(
       amount: 90.5,
       reason: "+1 formula-looking reason",
     });
-    const today = await academyToday();
+    const today = await academyToday(sql);
     const rows = (await download(aida.id, `students/sales.csv?from=${today}&to=${today}`))
       .filter((row) => row.student_id === bolat.id);
     assert.deepEqual(rows.map((row) => [row.kind, row.amount]), [["sale", "490.00"], ["refund", "-90.50"]]);

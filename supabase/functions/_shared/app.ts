@@ -233,6 +233,11 @@ export function validationError(issues: readonly Issue[]): HttpError {
   return new HttpError(400, "validation_failed", message, details);
 }
 
+/** One field's 400, as `validationError` words it: a check zod cannot make (it needs the database). */
+export function fieldError(path: string, message: string): HttpError {
+  return validationError([{ path: [path], message }]);
+}
+
 /**
  * Admits only server-to-server callers (a scheduler, Supabase Cron): the request must carry one of
  * the project's secret keys or the legacy service_role key, as `apikey` or as the bearer token.

@@ -2,7 +2,7 @@
  * The student's generated password: made here, shown once, and kept only sealed (AES-256-GCM under
  * a key derived from the functions' secrets) while a replay or a retried e-mail may still need it.
  */
-import { config } from "./config.ts";
+import { derivedKey, sealingSecrets } from "./derived_keys.ts";
 
 // No look-alikes (0/O, 1/l/I), so a manager can read it out over the phone.
 const upper = "ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -33,37 +33,9 @@ export function generatePassword(): string {
 }
 
 const encoder = new TextEncoder();
-const keyCache = new Map<string, Promise<CryptoKey>>();
 
-function sealingKey(secret: string): Promise<CryptoKey> {
-  let key = keyCache.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"]).then((base) =>
-      crypto.subtle.deriveKey(
-        {
-          name: "HKDF",
-          hash: "SHA-256",
-          salt: encoder.encode("tripwire"),
-          info: encoder.encode("sealed-password"),
-        },
-        base,
-        { name: "AES-GCM", length: 256 },
-        false,
-        ["encrypt", "decrypt"],
-      )
-    );
-    keyCache.set(secret, key);
-  }
-  return key;
-}
-
-function secrets(): string[] {
-  const { sealingSecrets } = config();
-  if (sealingSecrets.length === 0) {
-    throw new Error("No secret to seal passwords with: set SEALING_KEY (or the Supabase secret keys)");
-  }
-  return sealingSecrets;
-}
+const sealingKey = (secret: string) =>
+  derivedKey(secret, "sealed-password", { name: "AES-GCM", length: 256 }, ["encrypt", "decrypt"]);
 
 const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const fromBase64 = (text: string) => Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
@@ -76,7 +48,7 @@ export async function sealPassword(password: string, context: string): Promise<s
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const sealed = await crypto.subtle.encrypt(
     { name: "AES-GCM", iv, additionalData: encoder.encode(context) },
-    await sealingKey(secrets()[0]),
+    await sealingKey(sealingSecrets()[0]),
     encoder.encode(password),
   );
   return `v1.${toBase64(iv)}.${toBase64(new Uint8Array(sealed))}`;
@@ -86,7 +58,7 @@ export async function sealPassword(password: string, context: string): Promise<s
 export async function unsealPassword(sealed: string, context: string): Promise<string | undefined> {
   const [version, iv, data] = sealed.split(".");
   if (version !== "v1" || !iv || !data) return undefined;
-  for (const secret of secrets()) {
+  for (const secret of sealingSecrets()) {
     try {
       const opened = await crypto.subtle.decrypt(
         { name: "AES-GCM", iv: fromBase64(iv), additionalData: encoder.encode(context) },

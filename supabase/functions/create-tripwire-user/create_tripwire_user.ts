@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { audit, paymentProvider, personal } from "../_shared/audit.ts";
+import { fieldError } from "../_shared/app.ts";
 import { emitEvent } from "../_shared/events.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
@@ -302,11 +303,6 @@ interface CreationCheck {
   taken: boolean;
 }
 
-/** A field's 400, as the manager's form shows it next to the field. */
-function invalidField(path: string, message: string): HttpError {
-  return new HttpError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
-}
-
 /**
  * A manager's sale of a named offer: at its price now, or at another amount with a reason. What the audit says
  * of it; undefined for a sale that names no offer.
@@ -315,10 +311,10 @@ async function offerNote(sql: Sql, input: NewStudent): Promise<string | undefine
   if (!input.offer_id) return undefined;
   const [offer] = await sql<{ price: string | null }[]>`
     select private.offer_price(${input.offer_id}, now())::text as price`;
-  if (!offer?.price) throw invalidField("offer_id", "no offer on sale with this id");
+  if (!offer?.price) throw fieldError("offer_id", "no offer on sale with this id");
   if (offer.price === input.payment_amount) return `Offer ${input.offer_id} at its price ${offer.price}`;
   if (!input.price_reason) {
-    throw invalidField("price_reason", `the offer's price is ${offer.price}; another amount needs a reason`);
+    throw fieldError("price_reason", `the offer's price is ${offer.price}; another amount needs a reason`);
   }
   return `Offer ${input.offer_id}: ${input.payment_amount} instead of ${offer.price}. ${input.price_reason}`;
 }

@@ -90,12 +90,19 @@ export async function listOffers(sql: Sql = db()): Promise<OfferList> {
   });
 }
 
+/**
+ * The condition and order that pick an offer `o`: the one named, or the academy's default when none is — the
+ * oldest active offer. Followed by `limit 1`.
+ */
+export function offerChosen(sql: Sql, id: string | null) {
+  return sql`${id === null ? sql`o.active` : sql`o.id = ${id}`} order by o.created_at, o.id`;
+}
+
 /** One offer by id, or the default (the oldest active one) when `id` is null; undefined if there is none. */
 export async function offerById(sql: Sql, id: string | null): Promise<Offer | undefined> {
   const [offer] = await sql<Offer[]>`
     select ${offerColumns(sql)} from private.offers o cross join analytics.settings s
-    where ${id === null ? sql`o.active` : sql`o.id = ${id}`}
-    order by o.created_at, o.id limit 1`;
+    where ${offerChosen(sql, id)} limit 1`;
   return offer;
 }
 

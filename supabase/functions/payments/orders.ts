@@ -15,7 +15,7 @@
  */
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
-import { validationError } from "../_shared/app.ts";
+import { fieldError, validationError } from "../_shared/app.ts";
 import { activity, logActivity } from "../_shared/activity.ts";
 import { audit, paymentProvider } from "../_shared/audit.ts";
 import { db, type Sql, withTransaction } from "../_shared/db.ts";
@@ -28,7 +28,7 @@ import {
 } from "../create-tripwire-user/create_tripwire_user.ts";
 import { type ProviderRefund, Refund, refundStudent } from "../students/students.ts";
 import { readPaymentLink } from "./payment_links.ts";
-import { parseAmount } from "./offers.ts";
+import { offerChosen, parseAmount } from "./offers.ts";
 
 export type Provider = PaidOrder["provider"];
 
@@ -98,10 +98,10 @@ export const OrderOutcome = z.object({
 }).meta({ id: "OrderOutcome" });
 export type OrderOutcome = z.output<typeof OrderOutcome>;
 
-type ManagerRow = { id: string; email: string; full_name: string; role: "manager" | "admin" };
+export type ManagerRow = { id: string; email: string; full_name: string; role: "manager" | "admin" };
 
 /** A staff row as the caller the manager's own code expects. */
-const staffMember = (row: ManagerRow): AuthUser => ({
+export const staffMember = (row: ManagerRow): AuthUser => ({
   id: row.id,
   email: row.email,
   fullName: row.full_name,
@@ -161,9 +161,7 @@ async function assess(sql: Sql, notice: OrderNotice): Promise<Assessment> {
     }[]
   >`
     with offer as (
-      select o.id from private.offers o
-      where ${offerId === null ? sql`o.active` : sql`o.id = ${offerId}`}
-      order by o.created_at, o.id limit 1
+      select o.id from private.offers o where ${offerChosen(sql, offerId)} limit 1
     )
     select s.currency as academy_currency, s.repeat_purchase_restores_access as restores_access,
            (select id from offer) as offer_id,
@@ -233,10 +231,6 @@ function inProviderTerms(error: HttpError, fields: Record<string, string>): Http
   return new HttpError(400, "validation_failed", `${details[0].path}: ${details[0].message}`, details);
 }
 
-function refusal(path: string, message: string): HttpError {
-  return new HttpError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
-}
-
 /**
  * Checks an order before any money moves (CloudPayments' Check): anything Pay would not grant is refused here,
  * with the field at fault — an amount that is not a plain decimal or not the offer's price, another currency,
@@ -247,14 +241,14 @@ export async function checkOrder(notice: OrderNotice, sql: Sql = db()): Promise<
   const assessment = await assess(sql, notice);
   const amountPath = notice.fields.payment_amount;
   if (assessment.amount === null) {
-    throw refusal(amountPath, 'not a plain decimal with at most two places, e.g. "490.00"');
+    throw fieldError(amountPath, 'not a plain decimal with at most two places, e.g. "490.00"');
   }
   parseStudent(notice, assessment.amount);
   switch (problemWith(notice, assessment)) {
     case "unknown_offer":
       throw new HttpError(409, "offer_not_found", "The order names no offer the academy sells now");
     case "price_mismatch":
-      throw refusal(
+      throw fieldError(
         amountPath,
         `the offer's price is ${assessment.price} ${assessment.academyCurrency}, not ${assessment.amount} ` +
           `${notice.currency ?? "(no currency)"}`,
@@ -495,7 +489,7 @@ async function queueRefund(
 export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Promise<OrderOutcome> {
   const amount = parseAmount(notice.amount);
   if (amount === null) {
-    throw refusal(notice.fields.amount, 'not a plain decimal with at most two places, e.g. "90.00"');
+    throw fieldError(notice.fields.amount, 'not a plain decimal with at most two places, e.g. "90.00"');
   }
   const refund = Refund.safeParse({ amount: Number(amount), reason: notice.reason });
   if (!refund.success) throw inProviderTerms(validationError(refund.error.issues), notice.fields);

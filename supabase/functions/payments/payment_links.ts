@@ -8,32 +8,21 @@
 import { jwtVerify, SignJWT } from "jose";
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
-import { config } from "../_shared/config.ts";
+import { derivedKey, sealingSecrets } from "../_shared/derived_keys.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { type Offer, offerById } from "./offers.ts";
 
 const audience = "tripwire:payment-link";
-const encoder = new TextEncoder();
 
 /** One HMAC key per sealing secret (newest first), derived for this use only, so rotation keeps links valid. */
-let keys: Promise<CryptoKey[]> | undefined;
-function linkKeys(): Promise<CryptoKey[]> {
-  keys ??= Promise.all(
-    config().sealingSecrets.map(async (secret) => {
-      const base = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"]);
-      return await crypto.subtle.deriveKey(
-        { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(), info: encoder.encode(audience) },
-        base,
-        { name: "HMAC", hash: "SHA-256", length: 256 },
-        false,
-        ["sign", "verify"],
-      );
-    }),
+const linkKeys = () =>
+  Promise.all(
+    sealingSecrets().map((secret) =>
+      derivedKey(secret, audience, { name: "HMAC", hash: "SHA-256", length: 256 }, ["sign", "verify"])
+    ),
   );
-  return keys;
-}
 
 export const NewPaymentLink = z.strictObject({
   offer_id: z.string().min(1).max(63).optional().meta({

@@ -7,14 +7,14 @@
 import { z } from "zod";
 import { audit } from "../_shared/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
-import { validationError } from "../_shared/app.ts";
+import { fieldError, validationError } from "../_shared/app.ts";
 import { db, type Sql, withTransaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { pageLimit } from "../_shared/paging.ts";
 import { createTripwireUser, NewStudent } from "../create-tripwire-user/create_tripwire_user.ts";
 import { refundThroughCloudPayments } from "./cloudpayments.ts";
-import { type Provider, reviewReasons } from "./orders.ts";
+import { type ManagerRow, type Provider, reviewReasons, staffMember } from "./orders.ts";
 
 export const ReviewsQuery = z.strictObject({
   state: z.enum(["open", "resolved", "all"], "open, resolved or all").default("open"),
@@ -121,16 +121,12 @@ async function openReview(sql: Sql, id: number): Promise<Review> {
   return Review.parse({ ...row, id: Number(row.id) });
 }
 
-function invalid(path: string, message: string): HttpError {
-  return new HttpError(400, "validation_failed", `${path}: ${message}`, [{ path, message }]);
-}
-
 /** The manager an order under review is credited to: the one it was received with, else the first admin. */
 async function creditedManager(sql: Sql, managerId: string | null, admin: AuthUser): Promise<AuthUser> {
-  const [row] = await sql<{ id: string; email: string; full_name: string; role: "manager" | "admin" }[]>`
+  const [row] = await sql<ManagerRow[]>`
     select id, email, full_name, role from public.users
     where id = ${managerId}::uuid and role in ('manager', 'admin') and deactivated_at is null`;
-  return row ? { id: row.id, email: row.email, fullName: row.full_name, role: row.role } : admin;
+  return row ? staffMember(row) : admin;
 }
 
 /**
@@ -148,10 +144,10 @@ export async function resolveReview(
   const review = await openReview(sql, id);
   let studentId: string | null = null;
   if (resolution.action === "create_student" || resolution.action === "attach") {
-    if (review.kind !== "order") throw invalid("action", "a refund is resolved as refunded or dismissed");
+    if (review.kind !== "order") throw fieldError("action", "a refund is resolved as refunded or dismissed");
     const [{ currency }] = await sql<{ currency: string }[]>`select currency from analytics.settings`;
     if (review.currency !== currency) {
-      throw invalid(
+      throw fieldError(
         "action",
         `paid in ${review.currency ?? "no currency"}, not the academy's ${currency}: refund it`,
       );
@@ -184,7 +180,7 @@ export async function resolveReview(
   if (resolution.action === "refund") {
     const transactionId = review.details.transaction_id as string | undefined;
     if (review.kind !== "order" || review.provider !== "cloudpayments" || !transactionId) {
-      throw invalid(
+      throw fieldError(
         "action",
         "only a CloudPayments payment is refunded from here: refund it in the provider, then mark it refunded",
       );
