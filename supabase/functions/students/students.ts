@@ -109,14 +109,15 @@ const containing = (text: string) => `%${text.toLowerCase().replace(/[\\%_]/g, (
 
 /**
  * One student as the list shows them, built in SQL. `t` is the tripwire_users row; used by the list, the
- * detail and the answers of refunds and suspensions, so all of them say the same.
+ * detail and the answers of refunds and suspensions, so all of them say the same. The currency is a
+ * subquery, evaluated once per statement rather than once per row.
  */
 function summaryOf(tx: Sql | Transaction) {
   return tx`
     jsonb_build_object(
       'id', t.user_id, 'full_name', t.full_name, 'email', t.email, 'phone', t.phone, 'status', t.status,
       'stage', f.stage, 'manager_id', t.granted_by, 'payment_amount', t.payment_amount,
-      'refunded_amount', t.refunded_amount, 'currency', analytics.academy_currency(),
+      'refunded_amount', t.refunded_amount, 'currency', (select analytics.academy_currency()),
       'created_at', t.created_at, 'welcome_email', f.welcome_email,
       'modules_completed', p.modules_completed, 'total_modules', p.total_modules,
       'current_lesson', f.current_lesson, 'last_activity_at', t.last_activity_at,
