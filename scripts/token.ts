@@ -36,7 +36,7 @@ if (import.meta.main) {
       console.error(`No user ${email}. Seeded: saule.admin@, aida.manager@, daniyar.manager@tripwire.local`);
       Deno.exit(1);
     }
-    console.log(await signLocalToken(user));
+    console.log(await signLocalToken(sql, user));
   } finally {
     await sql.end();
   }

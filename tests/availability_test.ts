@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { prepareDatabase, startEmbeddedPostgres } from "../scripts/lib/database.ts";
 import { freePort, startStackProcess } from "../scripts/lib/processes.ts";
-import { signLocalToken } from "../scripts/lib/local_stack.ts";
+import { signLocalTokenAt } from "../scripts/lib/local_stack.ts";
 import { loadConfig } from "../supabase/functions/_shared/config.ts";
 import { checkedFetch } from "./support/contract.ts";
 
@@ -28,7 +28,7 @@ Deno.test({
     });
     const functions = `http://127.0.0.1:${functionsPort}/functions/v1`;
     const leaderboard = `${functions}/leaderboard`;
-    const headers = { authorization: `Bearer ${await signLocalToken(aida)}` };
+    const headers = { authorization: `Bearer ${await signLocalTokenAt(database.url, aida)}` };
     try {
       await t.step("up: 200", async () => {
         const response = await checkedFetch(leaderboard, { headers });
@@ -46,7 +46,7 @@ Deno.test({
           });
           const student = await created.json();
           assert.equal(created.status, 201, JSON.stringify(student));
-          const studentToken = await signLocalToken({ id: student.id, email: student.email });
+          const studentToken = await signLocalTokenAt(database.url, student);
           // Another session holds the student's profile row, which a completion locks first.
           const sql = postgres(database.url, { max: 1, onnotice: () => {} });
           try {

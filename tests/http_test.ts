@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { SignJWT, UnsecuredJWT } from "jose";
+import { decodeJwt, SignJWT, UnsecuredJWT } from "jose";
 import { createApp } from "../supabase/functions/_shared/app.ts";
 import { createJwtVerifier } from "../supabase/functions/_shared/auth.ts";
-import { aida, insertStudent } from "./support/fixtures.ts";
+import { aida, insertStudent, saule } from "./support/fixtures.ts";
 import { captureConsole } from "./support/students.ts";
 import {
   appDatabase,
   callFunction,
   jwtSecret,
+  signedIn,
   signingKeyId,
   signingKeys,
   story,
@@ -150,6 +151,7 @@ story("a role claimed in the token or the body is ignored", async () => {
     role: "authenticated",
     app_metadata: { role: "admin" },
     user_role: "admin",
+    session_id: (await signedIn(bolat.id)).session_id,
   })
     .setProtectedHeader({ alg: "ES256", kid: signingKeyId }).setSubject(bolat.id).setAudience("authenticated")
     .setExpirationTime("1h").sign(signingKeys.privateKey);
@@ -301,3 +303,116 @@ story("an HS256 token may name a configured kid; a token valid for six days pass
   assert.equal((await verify(await hs256(claims({ exp: nowSeconds() + 6 * 86_400 })))).sub, aida.id);
   await assert.rejects(verify(await hs256(claims({}), "legacy-2025")), /signing key/);
 });
+
+story(
+  "access ends at once: a token of an erased, deleted, signed-out or banned person opens nothing, though it has not expired",
+  async (t) => {
+    const student = async (name: string) => {
+      const made = await insertStudent(appDatabase.sql, {
+        managerId: aida.id,
+        email: `${name}.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+        fullName: name,
+      });
+      return { ...made, token: await tokenFor(made.id) };
+    };
+    /** Every route a student's token opens, tried with `token`: the statuses answered. */
+    const studentRoutes = async (token: string) => {
+      const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      const calls: [string, RequestInit][] = [
+        ["student-dashboard", { headers }],
+        ["student-dashboard/export", { headers }],
+        ["video-tracking", {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ lesson_id: 67, segments: [] }),
+        }],
+        ["video-tracking/video?lesson_id=67", { headers }],
+        ["video-tracking?lesson_id=67", { headers }],
+        ["complete-lesson", { method: "POST", headers, body: JSON.stringify({ lesson_id: 67 }) }],
+      ];
+      const statuses: Record<string, number> = {};
+      for (const [path, init] of calls) {
+        const response = await callFunction(path, init);
+        statuses[path] = response.status;
+        const body = await response.json();
+        if (response.status !== 200) assert.ok(body.error.code, JSON.stringify(body));
+      }
+      return statuses;
+    };
+    const refused = (statuses: Record<string, number>, status: number) =>
+      Object.values(statuses).every((answer) => answer === status);
+
+    const before = await student("still-here");
+    const opened = await studentRoutes(before.token);
+    assert.equal(opened["student-dashboard"], 200, JSON.stringify(opened));
+    assert.equal(opened["video-tracking"], 200, JSON.stringify(opened));
+
+    await t.step("erased through the API: 403 on every route", async () => {
+      const erased = await student("erased");
+      assert.equal((await studentRoutes(erased.token))["student-dashboard"], 200);
+      const erasure = await callFunction(`students/${erased.id}/erase`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${await tokenFor(saule.id)}`, "content-type": "application/json" },
+        body: JSON.stringify({ reason: "asked in writing" }),
+      });
+      assert.equal(erasure.status, 200, await erasure.text());
+      const after = await studentRoutes(erased.token);
+      assert.ok(
+        Object.values(after).every((status) => status === 401 || status === 403),
+        JSON.stringify(after),
+      );
+    });
+
+    await t.step("the login deleted: every route refuses", async () => {
+      const deleted = await student("deleted");
+      await appDatabase.sql`delete from auth.users where id = ${deleted.id}`;
+      assert.ok(refused(await studentRoutes(deleted.token), 401));
+    });
+
+    await t.step("signed out (Supabase Auth deleted the session): 401, and a new sign-in works", async () => {
+      const leaving = await student("signed-out");
+      await appDatabase.sql`delete from auth.sessions where user_id = ${leaving.id}`;
+      const after = await studentRoutes(leaving.token);
+      assert.ok(refused(after, 401), JSON.stringify(after));
+      assert.equal((await studentRoutes(await tokenFor(leaving.id)))["student-dashboard"], 200);
+    });
+
+    await t.step("a session past its time box, a banned person, a token naming no session: 401", async () => {
+      const boxed = await student("time-boxed");
+      await appDatabase
+        .sql`update auth.sessions set not_after = now() - interval '1 second' where user_id = ${boxed.id}`;
+      assert.ok(refused(await studentRoutes(boxed.token), 401));
+      const banned = await student("banned");
+      await appDatabase
+        .sql`update auth.users set banned_until = now() + interval '1 day' where id = ${banned.id}`;
+      assert.ok(refused(await studentRoutes(banned.token), 401));
+      const sessionless = await student("sessionless");
+      const noSession = await tokenFor(sessionless.id, { session: "" });
+      assert.ok(refused(await studentRoutes(noSession), 401));
+      const othersSession = await tokenFor(sessionless.id, {
+        session: (await signedIn(before.id)).session_id,
+      });
+      assert.ok(refused(await studentRoutes(othersSession), 401), "a session is its own person's");
+    });
+
+    await t.step("staff: a signed-out admin's token opens no staff route", async () => {
+      const token = await tokenFor(saule.id);
+      const payload = decodeJwt(token);
+      const headers = { authorization: `Bearer ${token}` };
+      for (const path of ["students", "leaderboard", "staff", "audit", "payments/offers"]) {
+        const response = await callFunction(path, { headers });
+        await response.body?.cancel();
+        assert.equal(response.status, 200, path);
+      }
+      await appDatabase.sql`delete from auth.sessions where id = ${payload.session_id as string}`;
+      for (const path of ["students", "leaderboard", "staff", "audit", "payments/offers"]) {
+        const response = await callFunction(path, { headers });
+        const body = await response.json();
+        assert.ok(
+          [401, 403].includes(response.status),
+          `${path}: ${response.status} ${JSON.stringify(body)}`,
+        );
+      }
+    });
+  },
+);

@@ -9,6 +9,7 @@ import {
   studentTables,
 } from "./support/fixtures.ts";
 import { createMigratedDatabase } from "./support/database.ts";
+import { openSession } from "../scripts/lib/local_stack.ts";
 
 // Shared by this file's stories, none of which depends on another's rows; `npm test` drops it at the end
 // with every other tripwire_t_ database.
@@ -169,7 +170,7 @@ Deno.test("one sentence says who reads a student's rows: private.can_read_studen
   });
 });
 
-Deno.test("access ends at once: a deactivated admin or manager, an erased student and a deleted user read nothing", async () => {
+Deno.test("access ends at once: a deactivated admin or manager, an erased student, a deleted or banned user and an ended session read nothing", async () => {
   // A second admin and a manager with a student of his own, then each of them taken out; the token they still
   // hold names them, and PostgREST would run their queries with it until it expires.
   const formerAdmin = await insertManager(sql, "Former Admin");
@@ -185,14 +186,33 @@ Deno.test("access ends at once: a deactivated admin or manager, an erased studen
     email: `erased.${crypto.randomUUID().slice(0, 8)}@example.kz`,
     fullName: "To Be Erased",
   });
-  const claimsBefore = [formerAdmin.id, formerManager.id, erasedStudent.id];
-  for (const sub of claimsBefore) {
-    assert.ok((await visibleStudentIds({ sub }, "tripwire_users")).length > 0, "each read something before");
+  const bannedManager = await insertManager(sql, "Banned Manager");
+  await insertStudent(sql, {
+    managerId: bannedManager.id,
+    email: `banned.sale.${crypto.randomUUID().slice(0, 8)}@example.kz`,
+    fullName: "Sold By The Banned",
+  });
+  const deletedAdmin = await insertManager(sql, "Deleted Admin");
+  await sql`update public.users set role = 'admin' where id = ${deletedAdmin.id}`;
+  // Each holds a token naming a session of theirs, opened before they were taken out.
+  const people = [formerAdmin, formerManager, erasedStudent, bannedManager, deletedAdmin, { id: aida.id }];
+  const claimsBefore = await Promise.all(
+    people.map(async ({ id }) => ({ sub: id, session_id: await openSession(sql, id) })),
+  );
+  for (const claims of claimsBefore) {
+    assert.ok((await visibleStudentIds(claims, "tripwire_users")).length > 0, "each read something before");
   }
-  assert.deepEqual(await visibleStudentIds({ sub: formerManager.id }, "tripwire_users"), [hisStudent.id]);
+  assert.deepEqual(await visibleStudentIds(claimsBefore[1], "tripwire_users"), [hisStudent.id]);
   await sql`update public.users set deactivated_at = now() where id in (${formerAdmin.id}, ${formerManager.id})`;
+  // Erasure deletes the login (the function asks Supabase Auth), then scrubs the rows.
+  await sql`delete from auth.users where id = ${erasedStudent.id}`;
   await sql`select private.erase_person(${erasedStudent.id})`;
-  const deletedUser = crypto.randomUUID();
+  await sql`update auth.users set banned_until = now() + interval '1 day' where id = ${bannedManager.id}`;
+  await sql`delete from auth.users where id = ${deletedAdmin.id}`;
+  // Aida signed out of that session (Supabase Auth deletes it); she is still a manager.
+  await sql`delete from auth.sessions where id = ${claimsBefore[5].session_id}`;
+  const nobody = { sub: crypto.randomUUID(), session_id: crypto.randomUUID() };
+  const noSession = { sub: aida.id };
 
   // Every table a signed-in user may read, but the course's catalogue (the same for everyone, nothing personal).
   const catalogue = ["achievements", "course", "tripwire_lessons", "tripwire_modules"];
@@ -202,15 +222,29 @@ Deno.test("access ends at once: a deactivated admin or manager, an erased studen
       and has_table_privilege('authenticated', c.oid, 'select')
     order by 1`).map((row) => row.name).filter((name) => !catalogue.includes(name));
   assert.ok(tables.includes("tripwire_users") && tables.includes("sales_activity_log"), tables.join(", "));
-  for (const sub of [...claimsBefore, deletedUser]) {
+  for (const claims of [...claimsBefore, nobody]) {
     for (const table of tables) {
       const [{ rows }] = await asRole(
         sql,
         "authenticated",
-        { sub },
+        claims,
         (tx) => tx<{ rows: number }[]>`select count(*)::int as rows from ${tx("public." + table)}`,
       );
-      assert.equal(rows, 0, `${sub} still reads ${rows} rows of ${table}`);
+      assert.equal(rows, 0, `${claims.sub} still reads ${rows} rows of ${table}`);
     }
+    await assert.rejects(
+      asRole(sql, "authenticated", claims, (tx) => tx`select * from public.get_manager_stats()`),
+      (error: { code?: string }) => error.code === "42501",
+      `${claims.sub} still reads the leaderboard`,
+    );
   }
+  // A new sign-in of Aida's reads again; a token naming no session at all never does.
+  assert.ok((await visibleStudentIds({ sub: aida.id }, "tripwire_users")).length > 0);
+  const [{ rows }] = await asRole(
+    sql,
+    "authenticated",
+    { ...noSession, session_id: "not-a-session" },
+    (tx) => tx<{ rows: number }[]>`select count(*)::int as rows from public.tripwire_users`,
+  );
+  assert.equal(rows, 0);
 });

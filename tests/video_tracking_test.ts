@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { recordHeartbeat, recordHeartbeats } from "../supabase/functions/video-tracking/video_tracking.ts";
 import { enrol, heartbeat, letTimePass, watch } from "./support/learning.ts";
 import { aida } from "./support/fixtures.ts";
-import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
+import { appDatabase, callFunction, signedIn, story, tokenFor } from "./support/server.ts";
 import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
@@ -377,7 +377,11 @@ story("a heartbeat commits asynchronously, and only its own transaction does", a
   const one = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
   try {
     const inside = await one.begin(async (tx) => {
-      await recordHeartbeat(aliya.id, { lesson_id: 67, segments: [[0, 3]] }, tx as unknown as postgres.Sql);
+      await recordHeartbeat(
+        await signedIn(aliya.id),
+        { lesson_id: 67, segments: [[0, 3]] },
+        tx as unknown as postgres.Sql,
+      );
       const [{ synchronous_commit }] = await tx`show synchronous_commit`;
       return synchronous_commit;
     });
@@ -385,7 +389,7 @@ story("a heartbeat commits asynchronously, and only its own transaction does", a
     // The same connection's next transaction is durable again (and so is anything else on it).
     const [{ synchronous_commit: after }] = await one`show synchronous_commit`;
     assert.equal(after, "on");
-    await recordHeartbeat(aliya.id, { lesson_id: 67, segments: [[3, 6]] }, one);
+    await recordHeartbeat(await signedIn(aliya.id), { lesson_id: 67, segments: [[3, 6]] }, one);
     const [{ synchronous_commit: next }] = await one`show synchronous_commit`;
     assert.equal(next, "on");
     assert.equal((await trackingRow(aliya.id, 67)).heartbeat_count, 2);
@@ -415,12 +419,13 @@ story(
       Array.from({ length: 50 }, (_, index) => enrol(`Coalesced Viewer ${index}`)),
     );
     for (const student of students) await letTimePass(sql, student, 67, 30);
+    const sessions = await Promise.all(students.map((student) => signedIn(student.id)));
     // Each student's four heartbeats, sent at once: 2 s at 10k + 20j, at position j.
     const sent = students.flatMap((student, k) =>
       [0, 1, 2, 3].map((j) => ({
         student,
         j,
-        answer: recordHeartbeat(student.id, {
+        answer: recordHeartbeat(sessions[k], {
           lesson_id: 67,
           segments: [[10 * k + 20 * j, 10 * k + 20 * j + 2]],
           position: j,
@@ -451,10 +456,26 @@ story("coalesced: a statement with refused heartbeats answers the others", async
   await letTimePass(sql, other, 67, 30);
   await t.step("one statement: credited, locked, unknown, not a student, no tracking row yet", async () => {
     const rows = await recordHeartbeats([
-      { userId: viewer.id, heartbeat: { lesson_id: 67, segments: [[0, 4]] } },
-      { userId: other.id, heartbeat: { lesson_id: 69, segments: [[0, 4]] } },
-      { userId: other.id, heartbeat: { lesson_id: 999_999, segments: [] } },
-      { userId: aida.id, heartbeat: { lesson_id: 67, segments: [] } },
+      {
+        userId: viewer.id,
+        sessionId: (await signedIn(viewer.id)).session_id,
+        heartbeat: { lesson_id: 67, segments: [[0, 4]] },
+      },
+      {
+        userId: other.id,
+        sessionId: (await signedIn(other.id)).session_id,
+        heartbeat: { lesson_id: 69, segments: [[0, 4]] },
+      },
+      {
+        userId: other.id,
+        sessionId: (await signedIn(other.id)).session_id,
+        heartbeat: { lesson_id: 999_999, segments: [] },
+      },
+      {
+        userId: aida.id,
+        sessionId: (await signedIn(aida.id)).session_id,
+        heartbeat: { lesson_id: 67, segments: [] },
+      },
     ], sql);
     assert.equal(rows.length, 4);
     assert.equal(rows[0].lesson_id, 67);
@@ -465,10 +486,10 @@ story("coalesced: a statement with refused heartbeats answers the others", async
   });
   await t.step("through the coalescer, concurrently: each its own answer or its own error", async () => {
     const results = await Promise.allSettled([
-      recordHeartbeat(viewer.id, { lesson_id: 67, segments: [[4, 8]] }, sql),
-      recordHeartbeat(other.id, { lesson_id: 69, segments: [[0, 4]] }, sql),
-      recordHeartbeat(other.id, { lesson_id: 67, segments: [[0, 4]] }, sql),
-      recordHeartbeat(aida.id, { lesson_id: 67, segments: [] }, sql),
+      recordHeartbeat(await signedIn(viewer.id), { lesson_id: 67, segments: [[4, 8]] }, sql),
+      recordHeartbeat(await signedIn(other.id), { lesson_id: 69, segments: [[0, 4]] }, sql),
+      recordHeartbeat(await signedIn(other.id), { lesson_id: 67, segments: [[0, 4]] }, sql),
+      recordHeartbeat(await signedIn(aida.id), { lesson_id: 67, segments: [] }, sql),
     ]);
     assert.equal(results[0].status, "fulfilled");
     assert.deepEqual((results[0] as PromiseFulfilledResult<{ segments: number[][] }>).value.segments, [[

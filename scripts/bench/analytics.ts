@@ -133,7 +133,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       console.log(`reads: ${requests} of each, one at a time, over HTTP and straight to the RPC`);
       const [manager] = await sql<{ id: string; email: string }[]>`
         select id, email from public.users where role = 'manager' and email like ${`manager.${seed}.%`} limit 1`;
-      const token = await signLocalToken(manager);
+      const token = await signLocalToken(sql, manager);
       const read = (path: string) => async () => {
         const response = await fetch(`${stack.functionsUrl}/${path}`, {
           headers: { authorization: `Bearer ${token}` },

@@ -27,7 +27,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const stack = await startBenchStack();
   const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
   try {
-    const warmup = await createStudents(stack.functionsUrl, 20, "complete-warmup");
+    const warmup = await createStudents(stack.databaseUrl, stack.functionsUrl, 20, "complete-warmup");
     await watchFirstLesson(sql, warmup);
     const viaHttp = (students: BenchStudent[]) => async (index: number) => {
       const response = await fetch(`${stack.functionsUrl}/complete-lesson`, {
@@ -51,6 +51,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const measureWith = (kind: "raw" | "http") =>
         measure(rounds, async (round) => {
           const students = await createStudents(
+            stack.databaseUrl,
             stack.functionsUrl,
             count,
             `complete-${kind}-${workers}-${round}`,

@@ -11,7 +11,7 @@ import { withTransaction } from "../../supabase/functions/_shared/db.ts";
 import { LocalAuthAdmin } from "../../supabase/functions/_shared/auth_admin.ts";
 import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
 import { generatePassword } from "../../supabase/functions/_shared/password.ts";
-import { signLocalToken } from "../lib/local_stack.ts";
+import { signLocalTokenAt } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,
@@ -51,7 +51,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const stack = await startBenchStack();
   const runId = Date.now().toString(36);
   try {
-    const tokens = await Promise.all(managers.map((manager) => signLocalToken(manager)));
+    const tokens = await Promise.all(managers.map((manager) => signLocalTokenAt(stack.databaseUrl, manager)));
     const create = (label: string, withKey: boolean) => async (index: number) => {
       const response = await fetch(`${stack.functionsUrl}/create-tripwire-user`, {
         method: "POST",

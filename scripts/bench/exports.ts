@@ -57,7 +57,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     console.log(`data: ${size.toLocaleString("en")} students of ${managers} managers`);
     await seedScale(stack.databaseUrl, { students: size, managers, seed });
     await sql`analyze`;
-    const token = await signLocalToken(saule);
+    const token = await signLocalToken(sql, saule);
     let lastRows = 0;
     let lastBytes = 0;
     const download = (path: string) => async () => {

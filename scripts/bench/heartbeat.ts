@@ -68,7 +68,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const rounds = roundsOf(options);
   const stack = await startBenchStack();
   try {
-    const students = await createStudents(stack.functionsUrl, 100, "heartbeat");
+    const students = await createStudents(stack.databaseUrl, stack.functionsUrl, 100, "heartbeat");
     const segmentFor = playheads(students.length);
     const viaHttp = (index: number) =>
       postHeartbeat(
@@ -84,14 +84,17 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     Deno.env.set("DB_POOL_SIZE", String(stack.poolSize));
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
     const viaSql = async (index: number) => {
+      const student = students[index % students.length];
       const [state] = await recordHeartbeats([{
-        userId: students[index % students.length].user.id,
+        userId: student.user.id,
+        sessionId: student.sessionId,
         heartbeat: { lesson_id: 67, segments: segmentFor(index) },
       }], sql);
       if (!state.lesson_id) throw new Error(`refused: ${JSON.stringify(state)}`);
     };
     const viaCoalescer = async (index: number) => {
-      await recordHeartbeat(students[index % students.length].user.id, {
+      const student = students[index % students.length];
+      await recordHeartbeat({ sub: student.user.id, session_id: student.sessionId }, {
         lesson_id: 67,
         segments: segmentFor(index),
         position: 0,

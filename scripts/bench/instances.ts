@@ -96,7 +96,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         }),
       );
     }
-    const students = await createStudents(`${stacks[0].url}/functions/v1`, 100, "instances");
+    const students = await createStudents(database.url, `${stacks[0].url}/functions/v1`, 100, "instances");
     const segmentFor = playheads(students.length);
     const heartbeatsTo = (urls: string[]) => (index: number) =>
       postHeartbeat(urls[index % urls.length], students[index % students.length], segmentFor(index));

@@ -86,7 +86,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const load = await seedScale(stack.databaseUrl, { students: size, managers, seed });
       const [manager] = await sql<{ id: string; email: string }[]>`
         select id, email from public.users where role = 'manager' and email like ${`manager.${seed}.%`} limit 1`;
-      const token = await signLocalToken(manager);
+      const token = await signLocalToken(sql, manager);
 
       console.log("refresh: a rebuild of the history, then 3 runs as the minute job does them");
       const rebuildStarted = performance.now();

@@ -2,7 +2,8 @@
  * Students for the learning-flow scenarios: created through the stack's own create-tripwire-user,
  * with tokens, and (for complete-lesson) made to have watched lesson 67 fully.
  */
-import type postgres from "postgres";
+import { decodeJwt } from "jose";
+import postgres from "postgres";
 import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
 import { signLocalToken } from "../lib/local_stack.ts";
 import { drive } from "./lib.ts";
@@ -12,15 +13,27 @@ const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@
 export interface BenchStudent {
   user: AuthUser;
   token: string;
+  /** The session the token names (what the heartbeat statement checks is open). */
+  sessionId: string;
 }
 
 /** Creates `count` students through HTTP and signs a token for each. */
 export async function createStudents(
+  databaseUrl: string,
   functionsUrl: string,
   count: number,
   label: string,
 ): Promise<BenchStudent[]> {
-  const managerToken = await signLocalToken(aida);
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    return await createWith(sql, functionsUrl, count, label);
+  } finally {
+    await sql.end();
+  }
+}
+
+async function createWith(sql: postgres.Sql, functionsUrl: string, count: number, label: string) {
+  const managerToken = await signLocalToken(sql, aida);
   const runId = Date.now().toString(36);
   const students: BenchStudent[] = [];
   const result = await drive(count, 16, async (index) => {
@@ -33,7 +46,8 @@ export async function createStudents(
     const body = await response.json();
     if (response.status !== 201) throw new Error(`${response.status} ${JSON.stringify(body)}`);
     const user: AuthUser = { id: body.id, email, fullName: body.full_name, role: "student" };
-    students.push({ user, token: await signLocalToken(user) });
+    const token = await signLocalToken(sql, user);
+    students.push({ user, token, sessionId: decodeJwt(token).session_id as string });
   });
   if (result.errors > 0) throw new Error(`creating students failed: ${result.errorSamples.join(" | ")}`);
   return students;

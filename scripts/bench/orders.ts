@@ -5,7 +5,7 @@
  * order's creation runs it) in the same run, at the same concurrency: the ratio is what the door costs.
  */
 import { cloudPaymentsRequest, standardRequest } from "../lib/checkout.ts";
-import { signLocalToken } from "../lib/local_stack.ts";
+import { signLocalTokenAt } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,
@@ -31,7 +31,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   });
   const runId = Date.now().toString(36);
   try {
-    const token = await signLocalToken(aida);
+    const token = await signLocalTokenAt(stack.databaseUrl, aida);
     const link = await fetch(`${stack.functionsUrl}/payments/links`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },

@@ -59,9 +59,9 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const adminTerm = name;
       const weekAgo = encodeURIComponent(new Date(Date.now() - 7 * 86_400_000).toISOString());
       const [managerToken, adminToken, studentToken] = await Promise.all([
-        signLocalToken(manager),
-        signLocalToken(saule),
-        signLocalToken(student),
+        signLocalToken(sql, manager),
+        signLocalToken(sql, saule),
+        signLocalToken(sql, student),
       ]);
       const get = (path: string, token: string) => async () => {
         const response = await fetch(`${stack.functionsUrl}/${path}`, {

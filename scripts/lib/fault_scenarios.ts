@@ -343,7 +343,16 @@ export function startLoad(
  * is marked watched (as the heartbeats would leave it), all made through the API.
  */
 export async function prepare(stack: LoadTarget, count: number, finishers = 0) {
-  const manager = await signLocalToken(aida);
+  const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    return await prepareWith(sql, stack, count, finishers);
+  } finally {
+    await sql.end();
+  }
+}
+
+async function prepareWith(sql: postgres.Sql, stack: LoadTarget, count: number, finishers: number) {
+  const manager = await signLocalToken(sql, aida);
   const students = [];
   for (let i = 0; i < count + finishers; i++) {
     const email = `viewer.${i}.${crypto.randomUUID().slice(0, 6)}@example.kz`;
@@ -354,16 +363,14 @@ export async function prepare(stack: LoadTarget, count: number, finishers = 0) {
     });
     const body = await response.json();
     if (response.status !== 201) throw new Error(`prepare: ${response.status} ${JSON.stringify(body)}`);
-    students.push({ id: body.id as string, token: await signLocalToken({ id: body.id, email }) });
+    students.push({ id: body.id as string, token: await signLocalToken(sql, { id: body.id, email }) });
   }
   const finishing = students.splice(count);
-  const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
   await sql`
     update public.video_tracking
     set watched_ranges = '{[0,600)}', watched_seconds = 600, watch_percentage = 100, qualified_at = now(),
         status = 'in_progress'
-    where lesson_id = 67 and user_id = any(${finishing.map((student) => student.id)}::uuid[])`
-    .finally(() => sql.end());
+    where lesson_id = 67 and user_id = any(${finishing.map((student) => student.id)}::uuid[])`;
   return { manager, students, finishers: finishing };
 }
 
@@ -451,7 +458,7 @@ export async function audit(stack: LoadTarget, load: Load, report: FaultReport, 
       outcome.kind === "create" && outcome.key && outcome.status !== 201 &&
       outcome.code !== "request_in_progress"
     );
-    const manager = await signLocalToken(aida);
+    const manager = await signLocalToken(sql, aida);
     for (const outcome of unanswered) {
       const retry = await request(`${stack.url}/functions/v1/create-tripwire-user`, {
         method: "POST",
@@ -501,7 +508,7 @@ export async function audit(stack: LoadTarget, load: Load, report: FaultReport, 
     }
     report.lost += unrecorded;
     const books = await request(`${stack.url}/functions/v1/payments/reconciliation`, {
-      headers: { authorization: `Bearer ${await signLocalToken(saule)}` },
+      headers: { authorization: `Bearer ${await signLocalToken(sql, saule)}` },
     }, { kind: "order" });
     const unexplained = Number(books.body?.unexplained ?? -1);
     if (books.status !== 200 || unexplained !== 0) {

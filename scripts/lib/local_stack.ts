@@ -1,5 +1,6 @@
 /** Fixed facts of the local stack, the same ports `supabase start` uses, and its tokens. */
 import { SignJWT } from "jose";
+import postgres from "postgres";
 
 /** Functions are served at http://127.0.0.1:54321/functions/v1/<name>, as by a local Supabase. */
 export const functionsPort = Number(Deno.env.get("FUNCTIONS_PORT") ?? 54321);
@@ -26,12 +27,26 @@ export const localSecretKey = "sb_secret_tripwire_local_development_only";
  */
 export const schedulerIntervalMs = Number(Deno.env.get("SCHEDULER_INTERVAL_MS") ?? 60_000);
 
-/** Signs a token shaped like one Supabase Auth issues for a signed-in user. */
+/**
+ * Opens a session for `userId` as Supabase Auth does at sign-in (a row in `auth.sessions`) and returns its
+ * id, for a token to name: the functions refuse a token whose session is gone. Nothing for an unknown user.
+ */
+export async function openSession(sql: postgres.Sql, userId: string): Promise<string> {
+  const id = crypto.randomUUID();
+  await sql`
+    insert into auth.sessions (id, user_id)
+    select ${id}, u.id from auth.users u where u.id = ${userId}`;
+  return id;
+}
+
+/** Signs a token shaped like one Supabase Auth issues for a signed-in user, with a session just opened. */
 export async function signLocalToken(
+  sql: postgres.Sql,
   user: { id: string; email: string },
   options: { expiresIn?: string; secret?: string } = {},
 ): Promise<string> {
-  return await new SignJWT({ email: user.email, role: "authenticated", aal: "aal1" })
+  const sessionId = await openSession(sql, user.id);
+  return await new SignJWT({ email: user.email, role: "authenticated", aal: "aal1", session_id: sessionId })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(user.id)
     .setAudience("authenticated")
@@ -39,4 +54,17 @@ export async function signLocalToken(
     .setIssuedAt()
     .setExpirationTime(options.expiresIn ?? "1h")
     .sign(new TextEncoder().encode(options.secret ?? localJwtSecret));
+}
+
+/** `signLocalToken` against the database at `databaseUrl`, over a connection of its own. */
+export async function signLocalTokenAt(
+  databaseUrl: string,
+  user: { id: string; email: string },
+): Promise<string> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    return await signLocalToken(sql, user);
+  } finally {
+    await sql.end();
+  }
 }

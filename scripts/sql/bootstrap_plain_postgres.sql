@@ -83,6 +83,23 @@ create table if not exists auth.identities (
 );
 create index if not exists identities_user_id_idx on auth.identities (user_id);
 
+-- A signed-in session; an access token names it in its `session_id` claim. GoTrue deletes the row when the
+-- person signs out, is banned or deleted, and the functions and policies refuse a token whose session is gone.
+create table if not exists auth.sessions (
+  id uuid not null primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  factor_id uuid,
+  aal text not null default 'aal1',
+  not_after timestamptz,
+  refreshed_at timestamp,
+  user_agent text,
+  ip inet,
+  tag text
+);
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+
 create or replace function auth.uid() returns uuid
 language sql stable
 as $$

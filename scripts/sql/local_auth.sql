@@ -2,16 +2,9 @@
 -- and column names. Applied only where Supabase Auth does not run (no supabase_auth_admin role): locally.
 -- One difference from GoTrue: `refresh_tokens.token` and `parent` hold the SHA-256 of a token, never the
 -- token, so a copy of this database signs nobody in.
-create table if not exists auth.sessions (
-  id uuid not null primary key,
-  user_id uuid not null references auth.users (id) on delete cascade,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
-  aal text not null default 'aal1',
-  refreshed_at timestamptz,
-  user_agent text
-);
-create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+-- auth.sessions itself comes with auth.users (scripts/sql/bootstrap_plain_postgres.sql); a local database made
+-- before it lived there lacks its time box.
+alter table auth.sessions add column if not exists not_after timestamptz;
 
 create table if not exists auth.refresh_tokens (
   instance_id uuid,

@@ -69,9 +69,16 @@ CREATE OR REPLACE FUNCTION private.active_uid()
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
+declare
+  session_text text := (select auth.jwt()) ->> 'session_id';
 begin
+  if session_text is null
+     or session_text !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then
+    return null;
+  end if;
   return (select u.id from public.users u
-          where u.id = (select auth.uid()) and u.deactivated_at is null and u.erased_at is null);
+          where u.id = (select auth.uid()) and u.deactivated_at is null and u.erased_at is null
+            and private.session_live(u.id, session_text::uuid));
 end
 $function$;
 
@@ -219,6 +226,29 @@ end;
 $function$;
 
 revoke all on function private.refuse_change() from public, anon, authenticated, service_role;
+
+CREATE OR REPLACE FUNCTION private.session_live(person uuid, session uuid)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO ''
+AS $function$
+begin
+  return exists (
+    select 1
+    from auth.sessions s
+    join auth.users a on a.id = s.user_id
+    where s.id = session and s.user_id = person
+      and (s.not_after is null or s.not_after > pg_catalog.now())
+      and a.deleted_at is null
+      and (a.banned_until is null or a.banned_until <= pg_catalog.now())
+  );
+end
+$function$;
+
+revoke all on function private.session_live(person uuid, session uuid) from public, anon, authenticated, service_role;
+
+comment on function private.session_live(person uuid, session uuid) is 'True while the access token''s session is open: Supabase Auth still holds it (not signed out, not past its time box), and its person is neither deleted nor banned. The functions and private.active_uid() ask it on every request, so access ends when the session does, not when the token expires.';
 
 CREATE OR REPLACE FUNCTION private.set_updated_at()
  RETURNS trigger

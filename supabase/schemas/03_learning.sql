@@ -226,14 +226,15 @@ begin
   perform pg_catalog.set_config('synchronous_commit', 'off', true);
   return query
   with input as (
-    select x.i, x.user_id, x.lesson_id, x.segments, x.position, x.playback_rate
+    select x.i, x.user_id, x.session_id, x.lesson_id, x.segments, x.position, x.playback_rate
     from pg_catalog.jsonb_to_recordset(batch)
-      as x (i int, user_id uuid, lesson_id int, segments jsonb, position numeric, playback_rate numeric)
+      as x (i int, user_id uuid, session_id uuid, lesson_id int, segments jsonb, position numeric, playback_rate numeric)
   ),
   caller as (
     select i.i, u.role, t.status, t.last_activity_at
     from input i
-    join public.users u on u.id = i.user_id
+    -- The token's session still open and the person not erased: otherwise no caller, so nothing is credited.
+    join public.users u on u.id = i.user_id and u.erased_at is null and private.session_live(i.user_id, i.session_id)
     left join public.tripwire_users t on t.user_id = u.id
   ),
   bucket as (

@@ -186,10 +186,10 @@ CREATE OR REPLACE FUNCTION analytics.caller_scope(requested_manager uuid)
  SET search_path TO ''
 AS $function$
 declare
-  caller_id uuid := (select auth.uid());
+  caller_id uuid := (select private.active_uid());
   caller_role text;
 begin
-  select u.role into caller_role from public.users u where u.id = caller_id and u.deactivated_at is null;
+  select u.role into caller_role from public.users u where u.id = caller_id;
   if caller_role = 'admin' then
     return requested_manager;
   elsif caller_role = 'manager' then

@@ -5,6 +5,7 @@
 import type postgres from "postgres";
 import { loadUser } from "../../supabase/functions/_shared/auth.ts";
 import { asCaller } from "../../supabase/functions/_shared/db.ts";
+import { openSession } from "../../scripts/lib/local_stack.ts";
 import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
 
 export const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
@@ -71,15 +72,20 @@ export async function insertStudent(
   return { id, email: options.email };
 }
 
-/** Runs `query` as an API role with the given claims (the functions' `asCaller`), then rolls back. */
+/**
+ * Runs `query` as an API role with the given claims (the functions' `asCaller`), then rolls back. A subject
+ * without a `session_id` is signed in first (a session opened for it, as Supabase Auth's sign-in does).
+ */
 export async function asRole<T>(
   sql: postgres.Sql,
   role: "anon" | "authenticated",
-  claims: { sub?: string },
+  claims: { sub?: string; session_id?: string },
   query: (tx: postgres.TransactionSql) => Promise<T>,
 ): Promise<T> {
   let result: T | undefined;
-  const caller = role === "anon" || !claims.sub ? "anon" : { sub: claims.sub };
+  const caller = role === "anon" || !claims.sub
+    ? "anon"
+    : { sub: claims.sub, session_id: claims.session_id ?? await openSession(sql, claims.sub) };
   await asCaller(caller, async (tx) => {
     result = await query(tx);
     // Roll back: nothing a read test does should stay.

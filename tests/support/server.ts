@@ -37,6 +37,8 @@ Deno.env.set(
 );
 
 const { localStackHandler } = await import("../../scripts/serve.ts");
+const { openSession } = await import("../../scripts/lib/local_stack.ts");
+const { db } = await import("../../supabase/functions/_shared/db.ts");
 const { startLocalAuth } = await import("../../scripts/lib/local_auth.ts");
 
 // The local stack as `npm start` serves it: functions, the local sign-in at /auth/v1, Storage at /storage/v1.
@@ -55,12 +57,34 @@ export function callFunction(path: string, init: RequestInit = {}): Promise<Resp
   return checkedFetch(`${baseUrl}/functions/v1/${path}`, init);
 }
 
-/** A token as Supabase Auth signs it: HS256 with the legacy secret, or ES256 with the project key. */
+/**
+ * A person signed in as Supabase Auth signs them in: a session opened in `auth.sessions` (none for an
+ * unknown user), and the claims a token for it carries. The functions refuse a token whose session is gone.
+ */
+export async function signedIn(userId: string): Promise<{ sub: string; session_id: string }> {
+  return { sub: userId, session_id: await openSession(db(), userId) };
+}
+
+/**
+ * A token as Supabase Auth signs it (HS256 with the legacy secret, or ES256 with the project key), naming a
+ * session just opened for the user, or `session` when given (one that ended, say).
+ */
 export async function tokenFor(
   userId: string,
-  options: { alg?: "HS256" | "ES256"; expiresIn?: string | number; role?: string; secret?: string } = {},
+  options: {
+    alg?: "HS256" | "ES256";
+    expiresIn?: string | number;
+    role?: string;
+    secret?: string;
+    session?: string;
+  } = {},
 ): Promise<string> {
-  const jwt = new SignJWT({ role: options.role ?? "authenticated", email: `${userId}@example.kz` })
+  const session = options.session ?? (await signedIn(userId)).session_id;
+  const jwt = new SignJWT({
+    role: options.role ?? "authenticated",
+    email: `${userId}@example.kz`,
+    session_id: session,
+  })
     .setSubject(userId)
     .setAudience("authenticated")
     .setIssuedAt()

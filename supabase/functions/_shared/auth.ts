@@ -29,7 +29,8 @@ const asymmetricAlgorithms = ["ES256", "RS256", "EdDSA"];
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type KeySet = ReturnType<typeof createLocalJWKSet> | ReturnType<typeof createRemoteJWKSet>;
-export type Claims = JWTPayload & { sub: string };
+/** A verified token's claims: its subject and, as Supabase Auth issues them, its session. */
+export type Claims = JWTPayload & { sub: string; session_id?: unknown };
 
 export interface VerifierOptions {
   /** Legacy symmetric secret; HS256 tokens are refused without it. */
@@ -193,7 +194,7 @@ export function assertAccess(status: string | null | undefined): void {
   }
 }
 
-/** Loads the caller's account and role; a valid token with no account here → 403. */
+/** Loads an account and its role by id (a manager a sale is written for); no account here → 403. */
 export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUser> {
   const [row] = await sql<Pick<Row<"users">, "id" | "email" | "full_name" | "role" | "deactivated_at">[]>`
     select id, email, full_name, role, deactivated_at from public.users where id = ${userId}`;
@@ -206,8 +207,42 @@ export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUse
   return { id: row.id, email: row.email, fullName: row.full_name, role: role! };
 }
 
+/** The token's session (`session_id`, as Supabase Auth issues it), or null when it names none. */
+export function sessionOf(claims: { session_id?: unknown }): string | null {
+  const session = claims.session_id;
+  return typeof session === "string" && uuidPattern.test(session) ? session : null;
+}
+
+/** A token whose session Supabase Auth no longer holds (signed out, banned, deleted): 401. */
+export function sessionEnded(): HttpError {
+  return unauthorized("This sign-in has ended; sign in again");
+}
+
+/**
+ * Loads the caller a verified token names, and admits them only while they may act: an account here, not
+ * deactivated, not erased, and the token's session still open in Supabase Auth (`private.session_live`).
+ * So signing out, a ban, an erasure or a deleted login ends access at once, not when the token expires.
+ */
+export async function loadCaller(claims: Claims, sql: Sql = db()): Promise<AuthUser> {
+  const [row] = await sql<
+    (Pick<Row<"users">, "id" | "email" | "full_name" | "role" | "deactivated_at" | "erased_at"> & {
+      session_live: boolean;
+    })[]
+  >`
+    select id, email, full_name, role, deactivated_at, erased_at,
+           private.session_live(id, ${sessionOf(claims)}) as session_live
+    from public.users where id = ${claims.sub}`;
+  const role = row?.role as Role | undefined;
+  assertRole(role, ["student", "manager", "admin"]);
+  if (row.erased_at) throw new HttpError(403, "forbidden", "This account was erased");
+  if (row.deactivated_at) {
+    throw new HttpError(403, "account_deactivated", "This staff account was deactivated by an admin");
+  }
+  if (!row.session_live) throw sessionEnded();
+  return { id: row.id, email: row.email, fullName: row.full_name, role: role! };
+}
+
 /** Verifies the Authorization header and returns the caller with their role. */
 export async function authenticate(authorization: string | undefined): Promise<AuthUser> {
-  const claims = await verifyJwt(bearerToken(authorization));
-  return await loadUser(claims.sub);
+  return await loadCaller(await verifyJwt(bearerToken(authorization)));
 }

@@ -618,6 +618,7 @@ export type Database = {
           "watched_seconds": number;
         }[];
       };
+      "session_live": { Args: { "person": string; "session": string }; Returns: boolean };
       "student_dashboard": { Args: { "language": string; "student_id": string }; Returns: Json };
     };
     Enums: {

@@ -135,8 +135,11 @@ export async function withTransaction<T>(
   }
 }
 
-/** Who a statement runs as: a signed-in user (their token's subject), or nobody (`anon`). */
-export type Caller = { sub: string } | "anon";
+/**
+ * Who a statement runs as: a signed-in user (their token's subject and session, which the policies check
+ * is still open), or nobody (`anon`).
+ */
+export type Caller = { sub: string; session_id?: unknown } | "anon";
 
 /**
  * Runs `work` in one transaction as the caller, as PostgREST runs a request: role `authenticated` (or
@@ -150,7 +153,9 @@ export async function asCaller<T>(
   sql: Sql = db(),
 ): Promise<T> {
   const role = caller === "anon" ? "anon" : "authenticated";
-  const claims = JSON.stringify(caller === "anon" ? { role } : { role, sub: caller.sub });
+  const claims = JSON.stringify(
+    caller === "anon" ? { role } : { role, sub: caller.sub, session_id: caller.session_id },
+  );
   return await sql.begin(async (tx) => {
     await tx`select set_config('role', ${role}, true), set_config('request.jwt.claims', ${claims}, true)`;
     return await work(tx);

@@ -182,9 +182,13 @@ export const RefreshReport = z.union([
 ]).meta({ id: "RefreshReport" });
 export type RefreshReport = z.output<typeof RefreshReport>;
 
-/** Who is asking, as the token says; the role is checked by the SQL, from `public.users`. */
+/**
+ * Who is asking, as the token says (its subject and session); the role, and that the session is still open,
+ * are checked by the SQL (`analytics.caller_scope`).
+ */
 export interface Caller {
   sub: string;
+  session_id?: unknown;
 }
 
 /**

@@ -21,7 +21,7 @@ export const app = createApp("student-dashboard")
     // One statement reads the caller's role and the whole dashboard: one round trip.
     requireToken(),
     negotiateLanguage,
-    async (c) => jsonWithEtag(c, await getDashboard(c.get("claims").sub, c.get("language"))),
+    async (c) => jsonWithEtag(c, await getDashboard(c.get("claims"), c.get("language"))),
   )
   .get(
     "/export",

@@ -4,7 +4,16 @@
  * one SQL statement (`private.student_dashboard`) in one round trip, the caller's role read inside it.
  */
 import { z } from "zod";
-import { assertRole, isRevoked, revokedStatuses, type Role, studentStatuses } from "../_shared/auth.ts";
+import {
+  assertRole,
+  type Claims,
+  isRevoked,
+  loadCaller,
+  revokedStatuses,
+  type Role,
+  sessionOf,
+  studentStatuses,
+} from "../_shared/auth.ts";
 import { verificationUrl } from "../_shared/certificates.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
@@ -92,7 +101,7 @@ const certificateUrls = (verification: string) => ({
 
 /** The signed-in student's dashboard; anyone but a student → 403. */
 export async function getDashboard(
-  userId: string,
+  caller: Claims,
   language: Language | null = null,
   sql: Sql = db(),
 ): Promise<StudentDashboard> {
@@ -117,8 +126,11 @@ export async function getDashboard(
            end as dashboard,
            c.verification_code, c.revoked_at
     from (select 1) as one
-    left join public.users u on u.id = ${userId}
+    left join public.users u
+      on u.id = ${caller.sub} and u.erased_at is null and private.session_live(u.id, ${sessionOf(caller)})
     left join public.certificates c on c.user_id = u.id`;
+  // No caller: loadCaller says why (no account, erased, the session ended).
+  if (!row.role) await loadCaller(caller, sql);
   assertRole(row?.role as Role | null | undefined, ["student"]);
   if (!row.dashboard) throw new HttpError(403, "forbidden", "This account has no Tripwire course");
   const { certificate, ...rest } = row.dashboard;

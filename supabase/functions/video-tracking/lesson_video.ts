@@ -6,7 +6,7 @@
  * before it runs out.
  */
 import { z } from "zod";
-import { assertAccess, assertRole, type Role } from "../_shared/auth.ts";
+import { assertAccess, assertRole, type Claims, loadCaller, type Role, sessionOf } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
@@ -56,7 +56,7 @@ function storageClient() {
  * 404 `video_not_found` (no video uploaded), 502 `storage_unavailable`. One statement reads the caller and
  * the lesson; nothing is written.
  */
-export async function lessonVideo(userId: string, lessonId: number, sql: Sql = db()): Promise<LessonVideo> {
+export async function lessonVideo(caller: Claims, lessonId: number, sql: Sql = db()): Promise<LessonVideo> {
   const [row] = await sql<AccessRow[]>`
     select u.role, t.status, l.id is not null as lesson_found,
            exists (
@@ -66,7 +66,9 @@ export async function lessonVideo(userId: string, lessonId: number, sql: Sql = d
     from public.users u
     left join public.tripwire_users t on t.user_id = u.id
     left join public.tripwire_lessons l on l.id = ${lessonId}
-    where u.id = ${userId}`;
+    where u.id = ${caller.sub} and u.erased_at is null and private.session_live(u.id, ${sessionOf(caller)})`;
+  // No row: loadCaller says why (no account, erased, the session ended).
+  if (!row) await loadCaller(caller, sql);
   assertRole(row?.role as Role | null | undefined, ["student"]);
   assertAccess(row.status);
   if (!row.lesson_found || !row.unlocked) refuse(row, lessonId);

@@ -4,7 +4,15 @@
  * in one UPDATE, so concurrent heartbeats never lose a segment. The clock is the database's `now()`.
  */
 import { z } from "zod";
-import { assertAccess, assertRole, type AuthUser, type Role } from "../_shared/auth.ts";
+import {
+  assertAccess,
+  assertRole,
+  type AuthUser,
+  type Claims,
+  loadCaller,
+  type Role,
+  sessionOf,
+} from "../_shared/auth.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
 import { config } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
@@ -117,6 +125,8 @@ export function refuse(row: { lesson_found: boolean } | undefined, lessonId: num
 /** One heartbeat on its way to the database: whose, and what the player sent. */
 export interface HeartbeatInput {
   userId: string;
+  /** The token's session: a heartbeat counts only while it is open. */
+  sessionId: string | null;
   heartbeat: Heartbeat;
 }
 
@@ -131,9 +141,10 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
   // JSON text, not JS arrays bound to arrays: postgres.js serializes an array parameter as an array literal
   // only once it has fetched the server's array types, and a query pipelined on a new connection before
   // that (an isolate's cold start) sent [0] as "0" — seen once in 10,000 in the bench.
-  const batch = JSON.stringify(inputs.map(({ userId, heartbeat }, i) => ({
+  const batch = JSON.stringify(inputs.map(({ userId, sessionId, heartbeat }, i) => ({
     i,
     user_id: userId,
+    session_id: sessionId,
     lesson_id: heartbeat.lesson_id,
     segments: heartbeat.segments,
     position: heartbeat.position ?? null,
@@ -222,20 +233,23 @@ const maxBatch = 100;
 const coalescers = new WeakMap<Sql, HeartbeatCoalescer>();
 
 /**
- * Records one heartbeat for the signed-in student (the token's subject) and returns the lesson's watch
- * state, through the pool's coalescer (concurrent heartbeats share a statement). Anyone but a student →
- * 403, with nothing written.
+ * Records one heartbeat for the signed-in student (the token's subject, while its session is open) and
+ * returns the lesson's watch state, through the pool's coalescer (concurrent heartbeats share a statement).
+ * Anyone but a student → 403, an ended session → 401, with nothing written.
  */
 export async function recordHeartbeat(
-  userId: string,
+  caller: Claims,
   heartbeat: Heartbeat,
   sql: Sql = db(),
 ): Promise<WatchState> {
+  const userId = caller.sub;
   let coalescer = coalescers.get(sql);
   if (!coalescer) coalescers.set(sql, coalescer = new HeartbeatCoalescer(sql, config().heartbeatStatements));
   for (let attempt = 0; attempt < 2; attempt++) {
-    const row = await coalescer.submit({ userId, heartbeat });
+    const row = await coalescer.submit({ userId, sessionId: sessionOf(caller), heartbeat });
     if (row?.lesson_id) return toState(row);
+    // No caller: loadCaller says why (no account, erased, the session ended).
+    if (!row?.caller_role) await loadCaller(caller, sql);
     assertRole(row?.caller_role as Role | null | undefined, ["student"]);
     assertAccess(row?.caller_status);
     if (!row?.lesson_found || !row.unlocked) refuse(row, heartbeat.lesson_id);
