@@ -47,6 +47,8 @@ Deno.env.set("JWT_SECRET", localJwtSecret);
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey }));
 // Logins are written into this database's auth schema: there is no GoTrue locally.
 Deno.env.set("AUTH_ADMIN", "local");
+// A CRM on this machine may take the events (http://localhost…); deployed, endpoints must be public https.
+Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
 
 const auth = await startLocalAuth({
   databaseUrl,

@@ -8,7 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
+import type postgres from "postgres";
 import { startDeployedStack } from "../scripts/lib/deployed.ts";
+import { openSession } from "../scripts/lib/local_stack.ts";
 import { startLocalStorage } from "../scripts/lib/local_storage.ts";
 import { findPgBouncer, startPgBouncer } from "../scripts/lib/pgbouncer.ts";
 import { standardRequest } from "../scripts/lib/checkout.ts";
@@ -28,8 +30,9 @@ const serviceKey = "sb_secret_deploy_test_only";
 const requestDeadlineMs = 3_000;
 const checkoutSecret = `whsec_${btoa("deploy-test-checkout-secret-0123")}`;
 
-async function token(userId: string): Promise<string> {
-  return await new SignJWT({ role: "authenticated" })
+/** A token as Supabase Auth issues one at sign-in: naming a session it opened in `auth.sessions`. */
+async function token(sql: postgres.Sql, userId: string): Promise<string> {
+  return await new SignJWT({ role: "authenticated", session_id: await openSession(sql, userId) })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(userId)
     .setAudience("authenticated")
@@ -56,6 +59,8 @@ Deno.test({
         JWT_SECRET: jwtSecret,
         REQUEST_DEADLINE_MS: String(requestDeadlineMs),
         PAYMENTS_STANDARD_SECRET: checkoutSecret,
+        // The one setting a real project never has: the test CRM can only listen on this machine.
+        WEBHOOKS_TO_LOOPBACK: "allowed",
       },
       // Storage as the project's: the bundles sign videos through the gateway with the service key.
       storage: startLocalStorage({ jwtSecret, secretKeys: [serviceKey] }).fetch,
@@ -77,7 +82,7 @@ Deno.test({
       const response = await fetch(`${stack.url}/functions/v1/${path}`, {
         method: body === undefined ? "GET" : "POST",
         headers: {
-          ...(userId ? { authorization: `Bearer ${await token(userId)}` } : {}),
+          ...(userId ? { authorization: `Bearer ${await token(database.sql, userId)}` } : {}),
           ...(body === undefined ? {} : { "content-type": "application/json" }),
           ...headers,
         },
@@ -233,7 +238,7 @@ Deno.test({
             );
 
             const csv = await fetch(`${stack.url}/functions/v1/students/export.csv?q=ordered`, {
-              headers: { authorization: `Bearer ${await token(aida.id)}` },
+              headers: { authorization: `Bearer ${await token(database.sql, aida.id)}` },
             });
             assert.equal(csv.status, 200);
             assert.ok((await csv.text()).includes(email), "the export streams through the pooler");

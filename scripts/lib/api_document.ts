@@ -30,6 +30,11 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **6.0.0** — access ends when it should. A token is honoured only while its session is open in Supabase Auth
+  (signed out, banned, deleted or erased → 401 \`invalid_token\` or 403 at once, not when it expires). Webhook
+  endpoints must be https to a host whose every address is public, with no user info (checked on registration
+  and before each delivery). Breaking: an attempt in \`WebhookDelivery.recent_attempts\` no longer carries
+  \`response_body\` (what an endpoint answers is not kept).
 - **5.0.0** — money at the door. A paid order is checked against the academy's **offers** (\`GET /payments/offers\`,
   an admin's \`PUT /payments/offers/{id}\`: list price and promotions in the academy's currency) and credited only
   through a manager's signed payment link (\`POST /payments/links\`; \`Data.ref\` / \`metadata.ref\`). Breaking:

@@ -17,7 +17,6 @@ create table private.webhook_attempts (
   delivery_id bigint not null,
   attempted_at timestamp with time zone default now() not null,
   response_status integer,
-  response_body text,
   error text,
   duration_ms integer not null
 );
@@ -27,8 +26,6 @@ alter table private.webhook_attempts add constraint webhook_attempts_duration_no
 alter table private.webhook_attempts add constraint webhook_attempts_error_length CHECK (char_length(error) <= 500);
 
 alter table private.webhook_attempts add constraint webhook_attempts_pkey PRIMARY KEY (id);
-
-alter table private.webhook_attempts add constraint webhook_attempts_response_body_length CHECK (char_length(response_body) <= 1000);
 
 CREATE INDEX webhook_attempts_delivery ON private.webhook_attempts USING btree (delivery_id, id DESC);
 

@@ -20,6 +20,8 @@ export const appDatabase = await createMigratedDatabase();
 Deno.env.set("DATABASE_URL", appDatabase.url);
 Deno.env.set("JWT_SECRET", jwtSecret);
 Deno.env.set("AUTH_ADMIN", "local");
+// The test CRMs listen on this machine; a deployed project never allows that.
+Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
 // Enough connections for ten requests to wait at one lock at once (tests/support/barrier.ts).
 Deno.env.set("DB_POOL_SIZE", "16");
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: serviceKey }));

@@ -216,7 +216,7 @@ function deliveryRow(delivery: DeliveryRow, reload: () => Promise<void>, status:
     h(
       "td",
       { class: "wrap" },
-      last ? `${last.response_status ?? "—"} ${last.error ?? last.response_body ?? ""}` : "—",
+      last ? `${last.response_status ?? "—"} ${last.error ?? ""} · ${last.duration_ms} ms` : "—",
     ),
     h(
       "td",

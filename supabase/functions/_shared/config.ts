@@ -52,6 +52,11 @@ export interface Config {
    * (rows written into this database's `auth` schema, for `npm start` and the tests). AUTH_ADMIN.
    */
   authAdmin: "supabase" | "local";
+  /**
+   * Whether webhook endpoints may be on this machine (`http://localhost`, 127.0.0.0/8, ::1): only where the
+   * project runs locally (`npm start` and the tests set WEBHOOKS_TO_LOOPBACK=allowed). Never deployed.
+   */
+  webhooksToLoopback: boolean;
   /** Resend API key; without it welcome e-mails go to the log (RESEND_API_KEY). */
   resendApiKey?: string;
   /** Resend's API base URL (RESEND_API_URL), https://api.resend.com unless a test server stands in. */
@@ -153,6 +158,9 @@ const Environment = z.object({
   AUTH_ADMIN: optionalText.pipe(
     z.enum(["supabase", "local"], 'must be "supabase" or "local"').default("supabase"),
   ),
+  WEBHOOKS_TO_LOOPBACK: optionalText.pipe(
+    z.enum(["allowed", "refused"], 'must be "allowed" or "refused"').default("refused"),
+  ),
   RESEND_API_KEY: optionalText,
   RESEND_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.resend.com")),
   EMAIL_FROM: optionalText.pipe(z.string().default("Tripwire <no-reply@tripwire.local>")),
@@ -209,6 +217,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     jwks: e.SUPABASE_JWKS,
     secretKeys,
     authAdmin: e.AUTH_ADMIN,
+    webhooksToLoopback: e.WEBHOOKS_TO_LOOPBACK === "allowed",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,
     emailFrom: e.EMAIL_FROM,

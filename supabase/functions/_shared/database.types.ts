@@ -390,7 +390,6 @@ export type Database = {
           "duration_ms": number;
           "error": string | null;
           "id": number;
-          "response_body": string | null;
           "response_status": number | null;
         };
         ComputedFields: never;
@@ -400,7 +399,6 @@ export type Database = {
           "duration_ms": number;
           "error"?: string | null;
           "id"?: never;
-          "response_body"?: string | null;
           "response_status"?: number | null;
         };
         Update: {
@@ -409,7 +407,6 @@ export type Database = {
           "duration_ms"?: number;
           "error"?: string | null;
           "id"?: never;
-          "response_body"?: string | null;
           "response_status"?: number | null;
         };
         Relationships: [

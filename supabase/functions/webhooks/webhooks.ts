@@ -13,6 +13,14 @@ import { db, type Sql } from "../_shared/db.ts";
 import { type EventType, eventTypes, EventTypeSchema } from "../_shared/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { typedText } from "../_shared/input.ts";
+import { fieldError } from "../_shared/app.ts";
+import {
+  assertPublicHost,
+  checkOutboundUrl,
+  normaliseOutboundUrl,
+  type OutboundPolicy,
+  OutboundRefused,
+} from "../_shared/outbound.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { sealPassword, unsealPassword } from "../_shared/password.ts";
@@ -34,17 +42,24 @@ const claimWindowMs = () => Math.max(1_000, config().requestDeadlineMs - attempt
 const secretPattern = /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/;
 const sealContext = (endpointId: string) => `webhook-endpoint:${endpointId}`;
 
-/** https anywhere; plain http only to this machine (a local CRM, the tests). */
-const endpointUrl = z.url({ protocol: /^https?$/ }).max(2000).refine((text) => {
-  const url = new URL(text);
-  return url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
-}, "must be https (http only to localhost)").refine(
-  (text) => !new URL(text).username,
-  "must carry no credentials",
-);
+/** Where events may go: https to a public host (webhooksToLoopback: also this machine, locally). */
+const outboundPolicy = (): OutboundPolicy => ({ loopback: config().webhooksToLoopback });
+
+/** The checks that need no network (scheme, no credentials); the host's addresses are checked on creation. */
+const endpointUrl = z.string().max(2000).superRefine((text, context) => {
+  try {
+    normaliseOutboundUrl(text, outboundPolicy());
+  } catch (refused) {
+    if (!(refused instanceof OutboundRefused)) throw refused;
+    context.addIssue({ code: "custom", message: refused.message });
+  }
+});
 
 export const NewEndpoint = z.strictObject({
-  url: endpointUrl.meta({ description: "Where events are POSTed: https (http only to localhost)." }),
+  url: endpointUrl.meta({
+    description: "Where events are POSTed: https, no user name or password, a host whose every address is " +
+      "public (private, loopback, link-local and reserved addresses are refused, now and before each delivery).",
+  }),
   event_types: z.array(EventTypeSchema).min(1).max(eventTypes.length)
     .refine((types) => new Set(types).size === types.length, "each type once")
     .meta({ description: "The event types this endpoint takes." }),
@@ -84,8 +99,11 @@ export type EndpointList = z.output<typeof EndpointList>;
 const Attempt = z.object({
   attempted_at: timestamp,
   response_status: z.number().int().nullable(),
-  response_body: z.string().nullable(),
-  error: z.string().nullable(),
+  error: z.string().nullable().meta({
+    description:
+      "Why no answer came: a timeout, a refused connection, or an address refused before sending. " +
+      "What an endpoint answers is never kept or shown, only its status and timing.",
+  }),
   duration_ms: z.number().int(),
 });
 
@@ -153,8 +171,8 @@ const deliveryJson = (sql: Sql) =>
     'delivered_at', d.delivered_at,
     'recent_attempts', (
       select coalesce(jsonb_agg(jsonb_build_object(
-        'attempted_at', a.attempted_at, 'response_status', a.response_status, 'response_body', a.response_body,
-        'error', a.error, 'duration_ms', a.duration_ms) order by a.id desc), '[]')
+        'attempted_at', a.attempted_at, 'response_status', a.response_status, 'error', a.error,
+        'duration_ms', a.duration_ms) order by a.id desc), '[]')
       from (select * from private.webhook_attempts a where a.delivery_id = d.id order by a.id desc limit 10) a
     )
   )`;
@@ -172,13 +190,20 @@ export async function createEndpoint(
   sql: Sql = db(),
 ): Promise<CreatedEndpoint> {
   const id = crypto.randomUUID();
+  let url: URL;
+  try {
+    url = await checkOutboundUrl(input.url, outboundPolicy());
+  } catch (refused) {
+    if (refused instanceof OutboundRefused) throw fieldError("url", refused.message);
+    throw refused;
+  }
   const secret = input.secret ??
     `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
   const sealed = await sealPassword(secret, sealContext(id));
   const [row] = await sql<{ endpoint: Endpoint }[]>`
     with e as (
       insert into private.webhook_endpoints (id, url, description, sealed_secret, event_types, created_by)
-      values (${id}, ${input.url}, ${
+      values (${id}, ${url.href}, ${
     input.description || null
   }, ${sealed}, ${input.event_types}::text[], ${admin.id})
       returning *
@@ -280,9 +305,10 @@ function payloadOf(due: DueDelivery): string {
 async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean; paused: boolean }> {
   const started = performance.now();
   let status: number | null = null;
-  let body: string | null = null;
   let error: string | null = null;
   try {
+    // Again before each delivery: the name may resolve elsewhere now than when it was registered.
+    await assertPublicHost(new URL(due.url), outboundPolicy());
     const secret = await unsealPassword(due.sealed_secret, sealContext(due.endpoint_id));
     if (!secret) throw new Error("The endpoint's secret cannot be unsealed (SEALING_KEY changed?)");
     const payload = payloadOf(due);
@@ -302,16 +328,18 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean
       body: payload,
     });
     status = response.status;
-    body = (await response.text().catch(() => "")).slice(0, 1000);
+    await response.body?.cancel().catch(() => {});
   } catch (failure) {
-    error = describeError(failure).slice(0, 500);
+    error = failure instanceof OutboundRefused
+      ? `not sent: the URL ${failure.message}`
+      : describeError(failure).slice(0, 500);
   }
   const delivered = status !== null && status >= 200 && status < 300;
   const durationMs = Math.round(performance.now() - started);
   const [recorded] = await sql<{ paused_now: boolean }[]>`
     with attempt as (
-      insert into private.webhook_attempts (delivery_id, response_status, response_body, error, duration_ms)
-      values (${due.id}, ${status}, ${body}, ${error}, ${durationMs})
+      insert into private.webhook_attempts (delivery_id, response_status, error, duration_ms)
+      values (${due.id}, ${status}, ${error}, ${durationMs})
     ),
     delivery as (
       update private.webhook_deliveries d
