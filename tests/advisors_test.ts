@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { cliUrl, runSupabaseCli } from "../scripts/lib/database.ts";
+import { openSession } from "../scripts/lib/local_stack.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, insertStudent } from "./support/fixtures.ts";
 
@@ -159,10 +160,11 @@ Deno.test("the API roles can read no table outside public: RPCs are the only doo
       order by 1, 2, 3`;
     assert.deepEqual([...readable], []);
     // And the RPCs still answer as before for a manager (the leaderboard tests hold their content).
+    const session = await openSession(database.sql, aida.id);
     const [{ answer }] = await database.sql.begin(async (tx) => {
       await tx`select set_config('role', 'authenticated', true),
                       set_config('request.jwt.claims', ${
-        JSON.stringify({ sub: aida.id, role: "authenticated" })
+        JSON.stringify({ sub: aida.id, role: "authenticated", session_id: session })
       }, true)`;
       return await tx`select public.get_manager_stats() ->> 'manager_id' as answer`;
     });
