@@ -22,6 +22,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "analytics": () => import("./bench/analytics.ts"),
   "exports": () => import("./bench/exports.ts"),
   "orders": () => import("./bench/orders.ts"),
+  "webhooks": () => import("./bench/webhooks.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";

@@ -76,8 +76,9 @@ const hotPaths: Record<string, string> = {
   webhook_events_student: `select id from private.webhook_events where student_id = '${aida.id}'`,
   webhook_events_created_at: `select id from private.webhook_events
     where created_at < now() - interval '30 days' and fanned_out`,
-  webhook_deliveries_due: `select id from private.webhook_deliveries
-    where status = 'pending' and next_attempt_at <= now() order by next_attempt_at limit 8`,
+  webhook_deliveries_endpoint_due: `select id from private.webhook_deliveries
+    where endpoint_id = '${aida.id}' and status = 'pending' and next_attempt_at <= now()
+    order by next_attempt_at limit 8`,
   webhook_deliveries_event: `select id from private.webhook_deliveries where event_id = 1`,
   webhook_deliveries_endpoint_newest: `select id from private.webhook_deliveries
     where endpoint_id = '${aida.id}' order by id desc limit 50`,

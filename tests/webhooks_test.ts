@@ -374,3 +374,46 @@ story("a delivery goes only to a public address, checked again when it is sent",
     await crm.close();
   }
 });
+
+story(
+  "a slow CRM and a dead one delay no other endpoint: each is served in its own lane, slowness counts against it",
+  async () => {
+    await disableOthers();
+    const [healthy, slow, dead] = [startCrm(), startCrm(), startCrm()];
+    slow.state.delayMs = 2_500; // answers 200, slower than the 2 s an answer may take
+    dead.state.delayMs = 6_000; // past the 5 s an attempt waits
+    try {
+      const endpoints = [];
+      for (const crm of [healthy, slow, dead]) {
+        const endpoint = await register(crm.url, ["student.created"]);
+        crm.state.secrets.push(endpoint.secret);
+        endpoints.push(endpoint);
+      }
+      const count = 24;
+      for (let i = 0; i < count; i++) await enrol(`Lane ${i} ${crypto.randomUUID().slice(0, 6)}`);
+      const started = performance.now();
+      const run = await deliver();
+      const runMs = performance.now() - started;
+      // The healthy CRM got every event in this one run, while the others held their lanes.
+      assert.equal(healthy.received.length, count, JSON.stringify(run));
+      assert.ok(slow.received.length >= 1, "the slow one delivers, one at a time once slow");
+      assert.ok(slow.received.length < count);
+      assert.equal(dead.received.length, 0);
+      assert.ok(run.slow_answers >= 1, JSON.stringify(run));
+      assert.equal(run.more, true, "the slow lane still has due deliveries: the run calls the next one");
+      assert.ok(runMs < 10_000, `the run ended with its deadline: ${runMs} ms`);
+      const states = await sql<{ id: string; consecutive_failures: number }[]>`
+        select id, consecutive_failures from private.webhook_endpoints where id in ${
+        sql(endpoints.map((endpoint) => endpoint.id))
+      }`;
+      const strikes = Object.fromEntries(states.map((row) => [row.id, row.consecutive_failures]));
+      assert.equal(strikes[endpoints[0].id], 0);
+      assert.ok(strikes[endpoints[1].id] >= 1, "slow answers count against the slow endpoint");
+      assert.ok(strikes[endpoints[2].id] >= 1);
+    } finally {
+      await disableOthers(); // the runs this one started find nothing more
+      for (const crm of [healthy, slow, dead]) crm.state.delayMs = 0;
+      await Promise.all([healthy.close(), slow.close(), dead.close()]);
+    }
+  },
+);

@@ -54,7 +54,7 @@ alter table private.webhook_deliveries add constraint webhook_deliveries_pkey PR
 
 alter table private.webhook_deliveries add constraint webhook_deliveries_status_valid CHECK (status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]));
 
-CREATE INDEX webhook_deliveries_due ON private.webhook_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+CREATE INDEX webhook_deliveries_endpoint_due ON private.webhook_deliveries USING btree (endpoint_id, next_attempt_at) WHERE (status = 'pending'::text);
 
 CREATE INDEX webhook_deliveries_endpoint_newest ON private.webhook_deliveries USING btree (endpoint_id, id DESC);
 

@@ -1,7 +1,7 @@
 /**
  * The academy's CRM as a test server: it verifies every request with the `standardwebhooks` library and one of
  * the endpoint secrets it was given, as a receiver should, keeps what verified, and answers what the story
- * tells it to (`state.status`).
+ * tells it to (`state.status`), after `state.delayMs` when the story wants a slow one.
  */
 import { Webhook } from "standardwebhooks";
 import type { EventType } from "../../supabase/functions/_shared/events.ts";
@@ -17,9 +17,10 @@ export interface ReceivedEvent {
 export function startCrm() {
   const received: ReceivedEvent[] = [];
   const rejected: string[] = [];
-  const state = { secrets: [] as string[], status: 200 };
+  const state = { secrets: [] as string[], status: 200, delayMs: 0 };
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
     const body = await request.text();
+    if (state.delayMs) await new Promise((resolve) => setTimeout(resolve, state.delayMs));
     const headers = Object.fromEntries(request.headers);
     const failures: string[] = [];
     for (const secret of state.secrets) {

@@ -2,6 +2,8 @@
 // scheduler delivers the events the causing transactions wrote (webhooks.ts).
 import { z } from "zod";
 import { createApp, requireRole, requireServiceRole, zJson, zParam, zQuery } from "../_shared/app.ts";
+import { config } from "../_shared/config.ts";
+import { describeError, log } from "../_shared/log.ts";
 import { describe } from "../_shared/openapi.ts";
 import { eventTypes } from "../_shared/events.ts";
 import {
@@ -129,11 +131,37 @@ export const app = createApp("webhooks")
     describe({
       summary: "Deliver the due events",
       description: "For the scheduler (every minute): reports students who stalled (`student.stalled`), " +
-        "queues a delivery per endpoint for new events, sends the due ones until shortly before the request's deadline (`REQUEST_DEADLINE_MS`), and purges events " +
-        "older than 30 days with nothing left to send.",
+        "queues a delivery per endpoint for new events, sends the due ones, each endpoint in its own lane (a slow " +
+        "or failing endpoint delays no other), until shortly before the request's deadline " +
+        "(`REQUEST_DEADLINE_MS`) or 2,000 attempts, and purges events older than 30 days with nothing left to " +
+        "send. When more is due (`more`), the run calls this route again once it has answered, with the same " +
+        "key, so a backlog drains run after run instead of a run a minute.",
       access: "service",
       ok: { status: 200, schema: DeliveryRun, description: "What this run did." },
     }),
     requireServiceRole(),
-    async (c) => c.json(await deliverWebhooks()),
+    async (c) => {
+      const run = await deliverWebhooks();
+      if (run.more) continueDelivering(c.req.header("authorization"), c.req.header("apikey"));
+      return c.json(run);
+    },
   );
+
+/**
+ * The next run, started after this one has answered (Supabase keeps the isolate alive for it through
+ * `EdgeRuntime.waitUntil`): the same route on the project's URL, with the key the scheduler presented.
+ */
+function continueDelivering(authorization: string | undefined, apikey: string | undefined): void {
+  const { supabaseUrl } = config();
+  if (!supabaseUrl) return;
+  const headers: Record<string, string> = {};
+  if (authorization) headers.authorization = authorization;
+  if (apikey) headers.apikey = apikey;
+  const next = fetch(new URL("/functions/v1/webhooks/deliver", supabaseUrl), { method: "POST", headers })
+    .then(async (response) => {
+      await response.body?.cancel();
+      if (!response.ok) log("warn", "webhook_run_not_continued", { status: response.status });
+    })
+    .catch((error) => log("warn", "webhook_run_not_continued", { error: describeError(error) }));
+  (globalThis as { EdgeRuntime?: { waitUntil(work: Promise<unknown>): void } }).EdgeRuntime?.waitUntil(next);
+}

@@ -31,8 +31,20 @@ export const retryBackoffSeconds = [60, 300, 1_800, 7_200, 18_000, 36_000, 36_00
 export const maxAttempts = retryBackoffSeconds.length + 1;
 /** An endpoint has this long to answer an attempt (Standard Webhooks asks receivers to answer at once). */
 const attemptTimeoutMs = 5_000;
-/** Attempts in flight at once in one run. */
-const parallelAttempts = 16;
+/**
+ * An answer slower than this counts against its endpoint like a failure (towards the pause), though a 2xx
+ * still delivers: a CRM that takes seconds to answer holds deliveries back and is for its owner to fix.
+ */
+export const slowAnswerMs = 2_000;
+/** Attempts in flight at once for one endpoint while it answers well; one at a time once it does not. */
+const attemptsPerEndpoint = 8;
+/** Endpoints served at once in a run, the ones whose oldest delivery has waited longest first. */
+const endpointsPerRun = 32;
+/**
+ * Attempts at most in one run: signing and sending one costs the function well under a millisecond of CPU, so
+ * a run stays inside the platform's 2 s of CPU per request; a larger backlog is the next run's (`more`).
+ */
+const attemptsPerRun = 2_000;
 /**
  * How long a run keeps claiming deliveries: its last attempts must end before the request's deadline
  * (REQUEST_DEADLINE_MS), so the scheduler always gets the run's answer; what is left goes next minute.
@@ -139,7 +151,14 @@ export const DeliveryRun = z.object({
   attempted: z.number().int(),
   delivered: z.number().int(),
   failed_attempts: z.number().int(),
+  slow_answers: z.number().int().meta({
+    description: `Answers slower than ${slowAnswerMs} ms: they count against their endpoint like failures.`,
+  }),
   endpoints_paused: z.number().int(),
+  more: z.boolean().meta({
+    description: "Deliveries were still due when the run's time or budget ended: call again now (the " +
+      "scheduler does), so the rate follows the backlog.",
+  }),
 }).meta({ id: "WebhookDeliveryRun" });
 export type DeliveryRun = z.output<typeof DeliveryRun>;
 
@@ -301,8 +320,17 @@ function payloadOf(due: DueDelivery): string {
   return JSON.stringify({ type: due.event_type, timestamp: due.created_at.toISOString(), data: due.data });
 }
 
-/** One attempt: sign, POST, record what came back. True when delivered. */
-async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean; paused: boolean }> {
+/** What one attempt came to. */
+interface Outcome {
+  delivered: boolean;
+  /** Answered, but slower than `slowAnswerMs`. */
+  slow: boolean;
+  /** This attempt paused its endpoint. */
+  paused: boolean;
+}
+
+/** One attempt: sign, POST, record what came back. */
+async function attempt(sql: Sql, due: DueDelivery): Promise<Outcome> {
   const started = performance.now();
   let status: number | null = null;
   let error: string | null = null;
@@ -336,6 +364,9 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean
   }
   const delivered = status !== null && status >= 200 && status < 300;
   const durationMs = Math.round(performance.now() - started);
+  const slow = status !== null && durationMs > slowAnswerMs;
+  // A failure, or a slow answer, is a strike against the endpoint; a prompt 2xx clears them.
+  const strike = !delivered || slow;
   const [recorded] = await sql<{ paused_now: boolean }[]>`
     with attempt as (
       insert into private.webhook_attempts (delivery_id, response_status, error, duration_ms)
@@ -352,8 +383,8 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean
     ),
     endpoint as (
       update private.webhook_endpoints e
-      set consecutive_failures = case when ${delivered}::boolean then 0 else e.consecutive_failures + 1 end,
-          paused_at = case when not ${delivered}::boolean and e.paused_at is null
+      set consecutive_failures = case when ${strike}::boolean then e.consecutive_failures + 1 else 0 end,
+          paused_at = case when ${strike}::boolean and e.paused_at is null
                             and e.consecutive_failures + 1 >= s.webhook_failures_before_pause then now()
                            else e.paused_at end
       from delivery d, analytics.settings s
@@ -362,13 +393,16 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<{ delivered: boolean
     )
     select coalesce((select paused_now from endpoint), false) as paused_now`;
   if (recorded.paused_now) log("warn", "webhook_endpoint_paused", { endpoint_id: due.endpoint_id });
-  return { delivered, paused: recorded.paused_now };
+  return { delivered, slow, paused: recorded.paused_now };
 }
 
 /**
- * The scheduler's run: report stalled students, queue deliveries for new events, then send what is due (each
- * claimed with a five-minute lease, so two runs never send one delivery at once) until none is left or the
- * run's budget is spent.
+ * The scheduler's run: report stalled students, queue deliveries for new events, then send what is due, each
+ * endpoint in a lane of its own, so that one slow or failing endpoint never delays another: a lane claims up to
+ * `attemptsPerEndpoint` of its endpoint's due deliveries (a five-minute lease, so two runs never send one
+ * delivery at once), sends them together, and claims again as soon as they are answered; after a failure or a
+ * slow answer it sends one at a time. The run ends when nothing is due, at its deadline (its last attempts end
+ * before the request's), or after `attemptsPerRun` attempts, and says whether more is due (`more`).
  */
 export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
   const [{ prepared }] = await sql<{ prepared: Record<string, number> }[]>`
@@ -380,32 +414,62 @@ export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
     attempted: 0,
     delivered: 0,
     failed_attempts: 0,
+    slow_answers: 0,
     endpoints_paused: 0,
+    more: false,
   };
   const deadline = Date.now() + claimWindowMs();
-  while (Date.now() < deadline) {
-    const due = await sql<DueDelivery[]>`
-      with due as (
-        select d.id from private.webhook_deliveries d
-        join private.webhook_endpoints e on e.id = d.endpoint_id
-        where d.status = 'pending' and d.next_attempt_at <= now() and e.paused_at is null and e.disabled_at is null
-        order by d.next_attempt_at, d.id
-        limit ${parallelAttempts}
-        for update of d skip locked
-      )
-      update private.webhook_deliveries d
-      set attempts = d.attempts + 1, last_attempt_at = now(), next_attempt_at = now() + interval '5 minutes'
-      from due, private.webhook_endpoints e, private.webhook_events v
-      where d.id = due.id and e.id = d.endpoint_id and v.id = d.event_id
-      returning ${dueColumns(sql)}`;
-    if (due.length === 0) break;
-    const outcomes = await Promise.all(due.map((delivery) => attempt(sql, delivery)));
-    for (const outcome of outcomes) {
-      run.attempted++;
-      if (outcome.delivered) run.delivered++;
-      else run.failed_attempts++;
-      if (outcome.paused) run.endpoints_paused++;
+  let budget = attemptsPerRun;
+  const endpoints = await sql<{ id: string }[]>`
+    select e.id from private.webhook_endpoints e
+    cross join lateral (
+      select d.next_attempt_at from private.webhook_deliveries d
+      where d.endpoint_id = e.id and d.status = 'pending' and d.next_attempt_at <= now()
+      order by d.next_attempt_at limit 1
+    ) oldest
+    where e.paused_at is null and e.disabled_at is null
+    order by oldest.next_attempt_at
+    limit ${endpointsPerRun}`;
+
+  const lane = async (endpointId: string) => {
+    let width = attemptsPerEndpoint;
+    while (Date.now() < deadline && budget > 0) {
+      const take = Math.min(width, budget);
+      budget -= take;
+      const due = await sql<DueDelivery[]>`
+        with due as (
+          select d.id from private.webhook_deliveries d
+          where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.next_attempt_at <= now()
+          order by d.next_attempt_at, d.id
+          limit ${take}
+          for update of d skip locked
+        )
+        update private.webhook_deliveries d
+        set attempts = d.attempts + 1, last_attempt_at = now(), next_attempt_at = now() + interval '5 minutes'
+        from due, private.webhook_endpoints e, private.webhook_events v
+        where d.id = due.id and e.id = d.endpoint_id and v.id = d.event_id
+          and e.paused_at is null and e.disabled_at is null
+        returning ${dueColumns(sql)}`;
+      budget += take - due.length;
+      if (due.length === 0) return;
+      const outcomes = await Promise.all(due.map((delivery) => attempt(sql, delivery)));
+      for (const outcome of outcomes) {
+        run.attempted++;
+        if (outcome.delivered) run.delivered++;
+        else run.failed_attempts++;
+        if (outcome.slow) run.slow_answers++;
+        if (outcome.paused) run.endpoints_paused++;
+      }
+      if (outcomes.some((outcome) => outcome.paused)) return;
+      width = outcomes.every((outcome) => outcome.delivered && !outcome.slow) ? attemptsPerEndpoint : 1;
     }
-  }
+    // Stopped by the deadline or the budget: is anything of this endpoint's still due?
+    const [left] = await sql`
+      select 1 from private.webhook_deliveries d
+      where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.next_attempt_at <= now() limit 1`;
+    if (left) run.more = true;
+  };
+  await Promise.all(endpoints.map((endpoint) => lane(endpoint.id)));
+  if (endpoints.length === endpointsPerRun) run.more = true;
   return run;
 }
