@@ -143,3 +143,47 @@ story("nobody can change or remove an audit row, not even the database owner", a
   const [after] = await sql<{ count: number }[]>`select count(*)::int as count from private.audit_log`;
   assert.equal(after.count, count);
 });
+
+story(
+  "what leaves and where it goes is audited: exports, endpoints registered, resumed, disabled, resent",
+  async () => {
+    // The CSV exports: who took which file with which filters.
+    const exported = await callFunction("students/export.csv?status=active", {
+      headers: { authorization: `Bearer ${await tokenFor(aida.id)}`, ...aidasBrowser },
+    });
+    await exported.body?.cancel();
+    assert.equal(exported.status, 200);
+    const books = await callFunction("students/sales.csv", {
+      headers: { authorization: `Bearer ${await tokenFor(saule.id)}` },
+    });
+    await books.body?.cancel();
+    assert.equal(books.status, 200);
+    const exports = await expectJson(await readAudit(saule.id, "action=export.downloaded"));
+    const [sales, students] = exports.entries;
+    assert.deepEqual([sales.actor_id, sales.target_type, sales.target_id], [saule.id, "export", "sales.csv"]);
+    assert.deepEqual([students.actor_id, students.target_id], [aida.id, "students.csv"]);
+    assert.equal(students.changes.filters.after.status, "active");
+    assert.equal(students.client_ip, "203.0.113.50");
+
+    // An endpoint: registered (its secret never in the audit), disabled; resumed and resent are audited alike.
+    const endpoint = await expectJson(
+      await callAs(saule.id, "webhooks/endpoints", {
+        url: "https://93.184.215.14/crm",
+        event_types: ["student.created"],
+      }),
+      201,
+    );
+    await expectJson(await callAs(saule.id, `webhooks/endpoints/${endpoint.id}/resume`, {}));
+    await expectJson(await callAs(saule.id, `webhooks/endpoints/${endpoint.id}/disable`, {}));
+    const trail = await expectJson(await readAudit(saule.id, `target_id=${endpoint.id}`));
+    assert.deepEqual(
+      trail.entries.map((entry: { action: string }) => entry.action),
+      ["webhook.endpoint_disabled", "webhook.endpoint_resumed", "webhook.endpoint_created"],
+    );
+    const created = trail.entries[2];
+    assert.equal(created.changes.url.after, "https://93.184.215.14/crm");
+    assert.deepEqual(created.changes.event_types.after, ["student.created"]);
+    assert.equal(created.changes.secret.after, "(secret)");
+    assert.ok(!JSON.stringify(trail).includes(endpoint.secret), "the secret is not in the audit");
+  },
+);

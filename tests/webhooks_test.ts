@@ -119,6 +119,10 @@ story(
       assert.equal(paused.state, "paused");
       // The limit is 3; both deliveries were in flight when the third failure came, so the count says 4.
       assert.equal(paused.consecutive_failures, 4);
+      const [{ pauses }] = await sql<{ pauses: number }[]>`
+        select count(*)::int as pauses from private.audit_log
+        where action = 'webhook.endpoint_paused' and target_id = ${endpoint.id} and actor_role = 'service'`;
+      assert.equal(pauses, 1, "the pause is audited, once, as the service's doing");
       await sql`update private.webhook_deliveries set next_attempt_at = now() where endpoint_id = ${endpoint.id}`;
       assert.equal((await deliver()).attempted, 0, "a paused endpoint gets nothing");
 

@@ -17,7 +17,7 @@ create table private.audit_log (
   request_id text
 );
 
-alter table private.audit_log add constraint audit_log_action_valid CHECK (action = ANY (ARRAY['student.created'::text, 'student.refunded'::text, 'student.suspended'::text, 'student.reactivated'::text, 'student.password_reset'::text, 'student.exported'::text, 'student.erased'::text, 'settings.changed'::text, 'staff.changed'::text, 'offer.changed'::text, 'payment.reviewed'::text]));
+alter table private.audit_log add constraint audit_log_action_valid CHECK (action = ANY (ARRAY['student.created'::text, 'student.refunded'::text, 'student.suspended'::text, 'student.reactivated'::text, 'student.password_reset'::text, 'student.exported'::text, 'student.erased'::text, 'settings.changed'::text, 'staff.changed'::text, 'offer.changed'::text, 'payment.reviewed'::text, 'export.downloaded'::text, 'webhook.endpoint_created'::text, 'webhook.endpoint_resumed'::text, 'webhook.endpoint_disabled'::text, 'webhook.endpoint_paused'::text, 'webhook.delivery_resent'::text]));
 
 alter table private.audit_log add constraint audit_log_actor_role_valid CHECK (actor_role = ANY (ARRAY['admin'::text, 'manager'::text, 'service'::text, 'database'::text]));
 
@@ -27,7 +27,7 @@ alter table private.audit_log add constraint audit_log_pkey PRIMARY KEY (id);
 
 alter table private.audit_log add constraint audit_log_reason_length CHECK (char_length(reason) <= 500);
 
-alter table private.audit_log add constraint audit_log_target_type_valid CHECK (target_type = ANY (ARRAY['student'::text, 'settings'::text, 'staff'::text, 'offer'::text, 'payment'::text]));
+alter table private.audit_log add constraint audit_log_target_type_valid CHECK (target_type = ANY (ARRAY['student'::text, 'settings'::text, 'staff'::text, 'offer'::text, 'payment'::text, 'export'::text, 'webhook_endpoint'::text]));
 
 alter table private.audit_log add constraint audit_log_user_agent_length CHECK (char_length(user_agent) <= 500);
 

@@ -20,8 +20,26 @@ export const auditActions = [
   "staff.changed",
   "offer.changed",
   "payment.reviewed",
+  "export.downloaded",
+  "webhook.endpoint_created",
+  "webhook.endpoint_resumed",
+  "webhook.endpoint_disabled",
+  "webhook.endpoint_paused",
+  "webhook.delivery_resent",
 ] as const;
 export type AuditAction = (typeof auditActions)[number];
+
+/** What an audit row is about. */
+export const auditTargetTypes = [
+  "student",
+  "settings",
+  "staff",
+  "offer",
+  "payment",
+  "export",
+  "webhook_endpoint",
+] as const;
+export type AuditTargetType = (typeof auditTargetTypes)[number];
 
 /** A field's value before and after, as the audit shows it. */
 export type FieldChange = { before: unknown; after: unknown };
@@ -64,8 +82,11 @@ export async function audit(
     actor: AuthUser | typeof paymentProvider;
     action: AuditAction;
     studentId?: string;
-    /** What else the action was on: an offer (its id) or a paid order under review (the review's id). */
-    target?: { type: "offer" | "payment"; id: string };
+    /**
+     * What else the action was on: an offer (its id), a paid order under review (the review's id), an export
+     * (its file) or a webhook endpoint (its id).
+     */
+    target?: { type: Exclude<AuditTargetType, "student" | "settings" | "staff">; id: string };
     changes?: Record<string, FieldChange>;
     reason?: string;
   },

@@ -3,7 +3,7 @@
  * target, a page at a time.
  */
 import { z } from "zod";
-import { auditActions } from "../_shared/audit.ts";
+import { auditActions, auditTargetTypes } from "../_shared/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { timestamp } from "../_shared/openapi.ts";
@@ -24,7 +24,7 @@ export const AuditEntry = z.object({
   actor_id: z.uuid().nullable().meta({ description: "null when the database itself or a scheduler acted." }),
   actor_role: z.enum(["admin", "manager", "service", "database"]),
   action: z.enum(auditActions),
-  target_type: z.enum(["student", "settings", "staff", "offer", "payment"]),
+  target_type: z.enum(auditTargetTypes),
   target_id: z.string().nullable(),
   changes: z.record(z.string(), z.object({ before: z.unknown(), after: z.unknown() })).meta({
     description: 'The fields that changed. Names, e-mails and phones show as "(personal)", passwords as ' +

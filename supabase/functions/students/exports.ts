@@ -5,7 +5,8 @@
  */
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
-import { db, type Sql } from "../_shared/db.ts";
+import { audit } from "../_shared/audit.ts";
+import { db, type Sql, withTransaction } from "../_shared/db.ts";
 import { academyDay } from "../_shared/academy_day.ts";
 import { csvCell } from "../_shared/csv.ts";
 import { isStorableYear } from "../_shared/input.ts";
@@ -117,6 +118,28 @@ const studentColumns: Column<StudentRow>[] = [
 
 /** The caller's students as the list filters and sorts them, every one of them, as CSV. */
 /** The academy's today (its time zone from the settings): the date a downloaded file is named with. */
+/**
+ * An export is audited before its first row is read: who took which file with which filters (each holds
+ * every matching student's e-mail and phone), whether or not the download completes.
+ */
+export async function auditExport(
+  caller: AuthUser,
+  file: "students.csv" | "sales.csv",
+  filters: Record<string, unknown>,
+  sql: Sql = db(),
+): Promise<void> {
+  await withTransaction(
+    (tx) =>
+      audit(tx, {
+        actor: caller,
+        action: "export.downloaded",
+        target: { type: "export", id: file },
+        changes: { filters: { before: null, after: filters } },
+      }),
+    sql,
+  );
+}
+
 export async function academyToday(sql: Sql = db()): Promise<string> {
   const [{ time_zone }] = await sql<{ time_zone: string }[]>`select time_zone from analytics.settings`;
   return academyDay(time_zone);

@@ -23,6 +23,7 @@ import {
 import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_shared/personal_data.ts";
 import {
   academyToday,
+  auditExport,
   exportSales,
   exportStudents,
   SalesExportQuery,
@@ -87,7 +88,10 @@ export const app = createApp("students")
     }),
     staff,
     zQuery(StudentsExportQuery),
-    async (c) => await csv(exportStudents(c.get("user"), c.req.valid("query")), "students"),
+    async (c) => {
+      await auditExport(c.get("user"), "students.csv", c.req.valid("query"));
+      return await csv(exportStudents(c.get("user"), c.req.valid("query")), "students");
+    },
   )
   .get(
     "/sales.csv",
@@ -103,7 +107,10 @@ export const app = createApp("students")
     }),
     staff,
     zQuery(SalesExportQuery),
-    async (c) => await csv(exportSales(c.get("user"), c.req.valid("query")), "sales"),
+    async (c) => {
+      await auditExport(c.get("user"), "sales.csv", c.req.valid("query"));
+      return await csv(exportSales(c.get("user"), c.req.valid("query")), "sales");
+    },
   )
   .get(
     "/:id",

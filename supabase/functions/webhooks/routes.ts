@@ -79,7 +79,7 @@ export const app = createApp("webhooks")
     }),
     requireRole("admin"),
     zParam(EndpointParams),
-    async (c) => c.json(await changeEndpoint(c.req.valid("param").id, "resume")),
+    async (c) => c.json(await changeEndpoint(c.get("user"), c.req.valid("param").id, "resume")),
   )
   .post(
     "/endpoints/:id/disable",
@@ -94,7 +94,7 @@ export const app = createApp("webhooks")
     }),
     requireRole("admin"),
     zParam(EndpointParams),
-    async (c) => c.json(await changeEndpoint(c.req.valid("param").id, "disable")),
+    async (c) => c.json(await changeEndpoint(c.get("user"), c.req.valid("param").id, "disable")),
   )
   .get(
     "/deliveries",
@@ -124,7 +124,7 @@ export const app = createApp("webhooks")
     }),
     requireRole("admin"),
     zParam(DeliveryParams),
-    async (c) => c.json(await resendDelivery(c.req.valid("param").id)),
+    async (c) => c.json(await resendDelivery(c.get("user"), c.req.valid("param").id)),
   )
   .post(
     "/deliver",

@@ -9,7 +9,8 @@ import { Webhook } from "standardwebhooks";
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
-import { db, type Sql } from "../_shared/db.ts";
+import { audit, secret as secretMark } from "../_shared/audit.ts";
+import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { type EventType, eventTypes, EventTypeSchema } from "../_shared/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { typedText } from "../_shared/input.ts";
@@ -163,7 +164,7 @@ export const DeliveryRun = z.object({
 export type DeliveryRun = z.output<typeof DeliveryRun>;
 
 /** One endpoint as admins read it, built in SQL. `e` is the endpoint's row. */
-const endpointJson = (sql: Sql) =>
+const endpointJson = (sql: Sql | Transaction) =>
   sql`
   jsonb_build_object(
     'id', e.id, 'url', e.url, 'description', e.description, 'event_types', to_jsonb(e.event_types),
@@ -219,24 +220,56 @@ export async function createEndpoint(
   const secret = input.secret ??
     `whsec_${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
   const sealed = await sealPassword(secret, sealContext(id));
-  const [row] = await sql<{ endpoint: Endpoint }[]>`
-    with e as (
-      insert into private.webhook_endpoints (id, url, description, sealed_secret, event_types, created_by)
-      values (${id}, ${url.href}, ${
-    input.description || null
-  }, ${sealed}, ${input.event_types}::text[], ${admin.id})
-      returning *
-    )
-    select ${endpointJson(sql)} as endpoint from e`;
+  const row = await withTransaction(async (tx) => {
+    const [created] = await tx<{ endpoint: Endpoint }[]>`
+      with e as (
+        insert into private.webhook_endpoints (id, url, description, sealed_secret, event_types, created_by)
+        values (${id}, ${url.href}, ${
+      input.description || null
+    }, ${sealed}, ${input.event_types}::text[], ${admin.id})
+        returning *
+      )
+      select ${endpointJson(tx)} as endpoint from e`;
+    // From now on it receives every student's data of these types: who pointed it where is kept.
+    await audit(tx, {
+      actor: admin,
+      action: "webhook.endpoint_created",
+      target: { type: "webhook_endpoint", id },
+      changes: {
+        url: { before: null, after: url.href },
+        event_types: { before: null, after: input.event_types },
+        secret: { before: null, after: secretMark },
+      },
+    });
+    return created;
+  }, sql);
   log("info", "webhook_endpoint_created", { endpoint_id: id, by: admin.id });
   return { ...row.endpoint, secret };
 }
 
 /** Resumes a paused endpoint (its waiting deliveries go out with the next run) or disables one for good. */
 export async function changeEndpoint(
+  admin: AuthUser,
   id: string,
   change: "resume" | "disable",
   sql: Sql = db(),
+): Promise<Endpoint> {
+  return await withTransaction(async (tx) => {
+    const endpoint = await changeEndpointIn(tx, id, change);
+    await audit(tx, {
+      actor: admin,
+      action: change === "resume" ? "webhook.endpoint_resumed" : "webhook.endpoint_disabled",
+      target: { type: "webhook_endpoint", id },
+      changes: { state: { before: null, after: endpoint.state } },
+    });
+    return endpoint;
+  }, sql);
+}
+
+async function changeEndpointIn(
+  sql: Transaction,
+  id: string,
+  change: "resume" | "disable",
 ): Promise<Endpoint> {
   const [row] = change === "resume"
     ? await sql<{ endpoint: Endpoint }[]>`
@@ -292,7 +325,7 @@ interface DueDelivery {
 }
 
 /** A claimed delivery's columns (`d` the delivery, `e` its endpoint, `v` its event), as `DueDelivery`. */
-const dueColumns = (sql: Sql) =>
+const dueColumns = (sql: Sql | Transaction) =>
   sql`d.id, d.attempts, e.id as endpoint_id, e.url, e.sealed_secret, v.id as event_id, v.event_type, v.data,
       v.created_at`;
 
@@ -300,15 +333,26 @@ const dueColumns = (sql: Sql) =>
  * Sends one delivery now, whatever its state (an admin's resend): attempts start again from one, and a
  * failure is retried with the backoff. Answers the delivery after the attempt.
  */
-export async function resendDelivery(id: number, sql: Sql = db()): Promise<Delivery> {
-  const [due] = await sql<DueDelivery[]>`
-    update private.webhook_deliveries d
-    set status = 'pending', delivered_at = null, attempts = 1, last_attempt_at = now(),
-        next_attempt_at = now() + interval '5 minutes'
-    from private.webhook_endpoints e, private.webhook_events v
-    where d.id = ${id} and e.id = d.endpoint_id and v.id = d.event_id and e.disabled_at is null
-    returning ${dueColumns(sql)}`;
-  if (!due) throw new HttpError(404, "delivery_not_found", "No such delivery (or its endpoint is disabled)");
+export async function resendDelivery(admin: AuthUser, id: number, sql: Sql = db()): Promise<Delivery> {
+  const due = await withTransaction(async (tx) => {
+    const [claimed] = await tx<DueDelivery[]>`
+      update private.webhook_deliveries d
+      set status = 'pending', delivered_at = null, attempts = 1, last_attempt_at = now(),
+          next_attempt_at = now() + interval '5 minutes'
+      from private.webhook_endpoints e, private.webhook_events v
+      where d.id = ${id} and e.id = d.endpoint_id and v.id = d.event_id and e.disabled_at is null
+      returning ${dueColumns(tx)}`;
+    if (!claimed) {
+      throw new HttpError(404, "delivery_not_found", "No such delivery (or its endpoint is disabled)");
+    }
+    await audit(tx, {
+      actor: admin,
+      action: "webhook.delivery_resent",
+      target: { type: "webhook_endpoint", id: claimed.endpoint_id },
+      changes: { delivery: { before: null, after: id }, event: { before: null, after: claimed.event_id } },
+    });
+    return claimed;
+  }, sql);
   await attempt(sql, due);
   const [row] = await sql<{ delivery: Delivery }[]>`
     select ${deliveryJson(sql)} as delivery from private.webhook_deliveries d where d.id = ${id}`;
@@ -389,7 +433,14 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<Outcome> {
                            else e.paused_at end
       from delivery d, analytics.settings s
       where e.id = d.endpoint_id
-      returning e.paused_at is not null and e.consecutive_failures = s.webhook_failures_before_pause as paused_now
+      returning e.id, e.paused_at is not null and e.consecutive_failures = s.webhook_failures_before_pause as paused_now
+    ),
+    -- Paused by its failures: the service did it, and the audit says so.
+    paused as (
+      insert into private.audit_log (actor_id, actor_role, action, target_type, target_id, changes)
+      select null, 'service', 'webhook.endpoint_paused', 'webhook_endpoint', e.id::text,
+             jsonb_build_object('state', jsonb_build_object('before', 'active', 'after', 'paused'))
+      from endpoint e where e.paused_now
     )
     select coalesce((select paused_now from endpoint), false) as paused_now`;
   if (recorded.paused_now) log("warn", "webhook_endpoint_paused", { endpoint_id: due.endpoint_id });
