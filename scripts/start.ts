@@ -49,6 +49,8 @@ Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey })
 Deno.env.set("AUTH_ADMIN", "local");
 // A CRM on this machine may take the events (http://localhost…); deployed, endpoints must be public https.
 Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
+// No proxy in front of the local stack: X-Forwarded-For is whatever a client wrote, so it is not believed.
+Deno.env.set("TRUSTED_PROXY_HOPS", Deno.env.get("TRUSTED_PROXY_HOPS") ?? "0");
 
 const auth = await startLocalAuth({
   databaseUrl,

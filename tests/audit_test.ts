@@ -9,8 +9,11 @@ import { appDatabase, callAs, callFunction, story, tokenFor } from "./support/se
 import { newStudentBody, postStudent } from "./support/students.ts";
 
 const sql = appDatabase.sql;
-const aidasBrowser = { "x-forwarded-for": "203.0.113.50, 10.0.0.1", "user-agent": "AidaBrowser/1.0" };
-/** Aida at work in her browser, through the gateway that passes her address. */
+/**
+ * Aida at work in her browser, through the gateway that appends her address (203.0.113.50) to whatever
+ * X-Forwarded-For her browser sent (here a made-up 198.51.100.66, which the audit must not believe).
+ */
+const aidasBrowser = { "x-forwarded-for": "198.51.100.66, 203.0.113.50", "user-agent": "AidaBrowser/1.0" };
 const asAida = (path: string, body: unknown) => callAs(aida.id, path, body, aidasBrowser);
 
 async function readAudit(userId: string, query: string) {

@@ -12,7 +12,7 @@ import {
   maxChartDays,
 } from "../supabase/functions/leaderboard/leaderboard.ts";
 import { maxPageSize } from "../supabase/functions/_shared/paging.ts";
-import { appDatabase, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
+import { appDatabase, callFunction, serviceKey, signedIn, story, tokenFor } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 import { expectJson } from "./support/responses.ts";
 
@@ -447,7 +447,7 @@ story(
     // The function's way in (asCaller) leaves the pooled connection as it found it.
     const one = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
     try {
-      const board = await getLeaderboard({ sub: aida.id }, { period: "all", limit: 3 }, one) as {
+      const board = await getLeaderboard(await signedIn(aida.id), { period: "all", limit: 3 }, one) as {
         managers: unknown[];
       };
       assert.equal(board.managers.length, 3);

@@ -20,6 +20,7 @@ import { newStudentBody, postStudent, tablesContaining } from "./support/student
 import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { localStackHandler } from "../scripts/serve.ts";
 import { ResendEmailSender } from "../supabase/functions/_shared/email.ts";
+import postgres from "postgres";
 
 /** A browser-like client with its own session storage. */
 function client(): SupabaseClient {
@@ -311,8 +312,9 @@ async function recoveryStack() {
   port = server.addr.port;
   const url = `http://127.0.0.1:${port}`;
   const anonymous = () => createClient(url, "local-publishable-key", { auth: { persistSession: false } });
-  /** The link in the last e-mail to `email`, pointed at this server. */
-  const linkFor = (email: string) => {
+  /** The link in the last e-mail to `email`, pointed at this server, once the e-mails asked for are sent. */
+  const linkFor = async (email: string) => {
+    await auth.settled();
     const mail = resend.accepted.findLast((sent) => sent.body.to.includes(email));
     const link = mail?.body.text.match(/http:\/\/placeholder\/verify\?\S+/)?.[0];
     assert.ok(link, `an e-mail with a link to ${email}`);
@@ -323,6 +325,7 @@ async function recoveryStack() {
     resend,
     anonymous,
     linkFor,
+    settled: () => auth.settled(),
     async close() {
       await server.shutdown();
       await auth.close();
@@ -355,7 +358,7 @@ story("Bolat forgot his password: a link by e-mail, a new password, no manager i
       async () => {
         const { error } = await stack.anonymous().auth.resetPasswordForEmail(bolat.email, { redirectTo });
         assert.equal(error, null);
-        const { mail, link } = stack.linkFor(bolat.email);
+        const { mail, link } = await stack.linkFor(bolat.email);
         assert.equal(mail.body.subject, "Восстановление пароля к курсу Tripwire");
         assert.match(mail.body.text, /«Забыли пароль\?»/);
         assert.match(mail.headers["idempotency-key"], /^password-recovery-email\/\d+$/);
@@ -380,6 +383,7 @@ story("Bolat forgot his password: a link by e-mail, a new password, no manager i
       });
       assert.equal(error, null);
       assert.deepEqual(data, {});
+      await stack.settled();
       assert.equal(stack.resend.accepted.length, before);
     });
 
@@ -398,7 +402,7 @@ story("Bolat forgot his password: a link by e-mail, a new password, no manager i
       }
     });
 
-    const { link } = stack.linkFor(bolat.email);
+    const { link } = await stack.linkFor(bolat.email);
     let session: { access_token: string; refresh_token: string };
 
     await t.step("the link signs him in once: to the redirect, the session in the fragment", async () => {
@@ -471,7 +475,7 @@ story("Bolat forgot his password: a link by e-mail, a new password, no manager i
         },
       );
       assert.deepEqual(await asked.json(), {});
-      const { link } = stack.linkFor(dana.email);
+      const { link } = await stack.linkFor(dana.email);
       assert.equal(
         new URL(link).searchParams.get("redirect_to"),
         "http://127.0.0.1:54323/",
@@ -490,3 +494,125 @@ story("Bolat forgot his password: a link by e-mail, a new password, no manager i
     await stack.close();
   }
 });
+
+story(
+  "80 concurrent sign-ins for one student, 79 wrong and the right one last: only the limit's worth are checked",
+  async () => {
+    const target = await newLogin("Raced Student");
+    const attacker = "203.0.113.66";
+    // All sent at once over their own connections; the right password goes last.
+    const answers = await Promise.all(
+      Array.from({ length: 80 }, (_, i) =>
+        fetch(`${baseUrl}/auth/v1/token?grant_type=password`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": `10.9.${i}.1, ${attacker}` },
+          body: JSON.stringify({ email: target.email, password: i === 79 ? target.password : `wrong-${i}` }),
+        }).then(async (response) => ({ status: response.status, body: await response.json() }))),
+    );
+    const checked = answers.filter((answer) => answer.status !== 429);
+    assert.equal(
+      checked.length,
+      failedSignInLimits.perEmail.failures,
+      JSON.stringify(answers.map((a) => a.status)),
+    );
+    assert.ok(checked.every((answer) => answer.body.error_code === "invalid_credentials"));
+    assert.equal(answers[79].status, 429, "the right password, arriving after the limit, is not checked");
+  },
+);
+
+story(
+  "the per-client limit keys on the address the trusted proxy appended, not on what the client wrote",
+  async () => {
+    const real = "203.0.113.99";
+    // A client writes a new first entry each time; the gateway appends the address it really came from.
+    for (let i = 0; i < failedSignInLimits.perAddress.failures; i++) {
+      await expectAuthError(
+        await signIn(`sprayed-${i}@example.kz`, "guess", `192.0.2.${i}, ${real}`),
+        400,
+        "invalid_credentials",
+      );
+    }
+    const dana = await newLogin("Behind The Sprayer");
+    await expectAuthError(
+      await signIn(dana.email, dana.password, `192.0.2.250, ${real}`),
+      429,
+      "over_request_rate_limit",
+    );
+    assert.equal((await signIn(dana.email, dana.password, `${real}, 203.0.113.100`)).status, 200);
+  },
+);
+
+story(
+  "sign-in and recovery refuse control characters and large bodies with a 400 or 413, not a 500",
+  async () => {
+    for (
+      const body of [{ email: "bolat\u0000@example.kz", password: "x" }, {
+        email: "a@example.kz",
+        password: "p\u0000",
+      }]
+    ) {
+      await expectAuthError(await authPost("token?grant_type=password", body), 400, "validation_failed");
+    }
+    await expectAuthError(
+      await authPost("recover", { email: "nul\u0000@example.kz" }),
+      400,
+      "validation_failed",
+    );
+    const huge = await fetch(`${baseUrl}/auth/v1/token?grant_type=password`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email: "a@example.kz", password: "x".repeat(50 * 1024 * 1024) }),
+    });
+    await expectAuthError(huge, 413, "request_too_large");
+  },
+);
+
+story(
+  "recovery answers before any e-mail work, known address or not, and a client may ask only so often",
+  async () => {
+    const stack = await recoveryStack();
+    const locker = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+    try {
+      const known = await expectJson(
+        await postStudent(aida.id, newStudentBody("Locked Out", { send_welcome_email: false })),
+        201,
+      );
+      const ask = (email: string, address = "198.51.100.150") =>
+        fetch(`${stack.url}/auth/v1/recover`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-forwarded-for": address },
+          body: JSON.stringify({ email }),
+          // A hang detector, not a timing: the old recovery waited on the locked table below for ever.
+          signal: AbortSignal.timeout(10_000),
+        });
+      // While another transaction holds auth.users, nothing that reads it can finish: the answers come anyway,
+      // the same for an address with a login and one without.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => release = resolve);
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => locked = resolve);
+      const holding = locker.begin(async (tx) => {
+        await tx`lock table auth.users in access exclusive mode`;
+        locked();
+        await held;
+      });
+      await isLocked;
+      const answers = await Promise.all([ask(known.email), ask("nobody.locked@example.kz")]);
+      for (const answer of answers) assert.deepEqual([answer.status, await answer.json()], [200, {}]);
+      release();
+      await holding;
+      const { mail } = await stack.linkFor(known.email);
+      assert.ok(mail.body.to.includes(known.email), "the e-mail went once the table was free");
+
+      // Per client: five recovery e-mails a quarter of an hour, whichever addresses they are for.
+      const client = "198.51.100.151";
+      for (let i = 0; i < 5; i++) assert.equal((await ask(`spray.${i}@example.kz`, client)).status, 200);
+      const refused = await ask("spray.5@example.kz", client);
+      await expectAuthError(refused, 429, "over_email_send_rate_limit");
+      assert.equal((await ask("spray.5@example.kz", "198.51.100.152")).status, 200, "another client may");
+    } finally {
+      await locker.end();
+      await stack.close();
+    }
+  },
+);

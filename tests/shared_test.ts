@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { openSession } from "../scripts/lib/local_stack.ts";
 import { z } from "zod";
 import { createApp, zJson, zQuery } from "../supabase/functions/_shared/app.ts";
 import { asCaller, connect, isTransactionPooler, withTransaction } from "../supabase/functions/_shared/db.ts";
@@ -164,7 +165,7 @@ Deno.test({
         fullName: "Timur",
       });
       const asGulnara = await asCaller(
-        { sub: gulnara.id },
+        { sub: gulnara.id, session_id: await openSession(database.sql, gulnara.id) },
         (tx) => tx<{ user_id: string }[]>`select user_id from public.tripwire_users`,
         sql,
       );
@@ -224,4 +225,16 @@ Deno.test("the frame documents and serves answers that are not JSON: a CSV expor
   const certificate = await app.request("/probe/certificate.pdf");
   assert.match(certificate.headers.get("content-type") ?? "", /^application\/pdf/);
   assert.ok((await certificate.text()).startsWith("%PDF-"));
+});
+
+Deno.test("the client's address is the entry the trusted proxies appended, never one the client wrote", async () => {
+  const { clientAddress } = await import("../supabase/functions/_shared/client_address.ts");
+  const forwarded = (value: string) => new Headers({ "x-forwarded-for": value });
+  assert.equal(clientAddress(forwarded("6.6.6.6, 203.0.113.9"), 1), "203.0.113.9");
+  assert.equal(clientAddress(forwarded("6.6.6.6, 203.0.113.9, 10.0.0.2"), 2), "203.0.113.9");
+  assert.equal(clientAddress(forwarded("203.0.113.9"), 2), "203.0.113.9", "fewer hops: the outermost one's");
+  assert.equal(clientAddress(forwarded("6.6.6.6, 203.0.113.9"), 0), null, "no proxy: nothing is believed");
+  assert.equal(clientAddress(new Headers(), 1), null);
+  assert.equal(clientAddress(forwarded("6.6.6.6, not-an-address"), 1), null);
+  assert.equal(clientAddress(forwarded("2001:DB8:0:0::1"), 1), "2001:db8::1");
 });

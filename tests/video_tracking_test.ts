@@ -485,11 +485,12 @@ story("coalesced: a statement with refused heartbeats answers the others", async
     assert.deepEqual([rows[3].caller_role, rows[3].lesson_id], ["manager", null]);
   });
   await t.step("through the coalescer, concurrently: each its own answer or its own error", async () => {
+    const [asViewer, asOther, asAida] = await Promise.all([viewer.id, other.id, aida.id].map(signedIn));
     const results = await Promise.allSettled([
-      recordHeartbeat(await signedIn(viewer.id), { lesson_id: 67, segments: [[4, 8]] }, sql),
-      recordHeartbeat(await signedIn(other.id), { lesson_id: 69, segments: [[0, 4]] }, sql),
-      recordHeartbeat(await signedIn(other.id), { lesson_id: 67, segments: [[0, 4]] }, sql),
-      recordHeartbeat(await signedIn(aida.id), { lesson_id: 67, segments: [] }, sql),
+      recordHeartbeat(asViewer, { lesson_id: 67, segments: [[4, 8]] }, sql),
+      recordHeartbeat(asOther, { lesson_id: 69, segments: [[0, 4]] }, sql),
+      recordHeartbeat(asOther, { lesson_id: 67, segments: [[0, 4]] }, sql),
+      recordHeartbeat(asAida, { lesson_id: 67, segments: [] }, sql),
     ]);
     assert.equal(results[0].status, "fulfilled");
     assert.deepEqual((results[0] as PromiseFulfilledResult<{ segments: number[][] }>).value.segments, [[

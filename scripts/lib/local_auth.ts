@@ -10,10 +10,13 @@
  * Auth runs (where GoTrue's `supabase_auth_admin` owns `auth.users`). Deployed, Supabase Auth does all of this.
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import postgres from "postgres";
 import { fileURLToPath } from "node:url";
+import { clientAddress } from "../../supabase/functions/_shared/client_address.ts";
+import { config } from "../../supabase/functions/_shared/config.ts";
 import { sha256 } from "../../supabase/functions/_shared/hash.ts";
 import {
   deliverEmail,
@@ -75,7 +78,7 @@ const userColumns = [
 /** An error as GoTrue renders it; supabase-js reads `error_code` into `AuthApiError.code`. */
 class AuthError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 422 | 429,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 422 | 429,
     readonly code: string,
     message: string,
     readonly retryAfterSeconds?: number,
@@ -86,11 +89,21 @@ class AuthError extends Error {
   }
 }
 
-/** Wrong passwords allowed per e-mail and per client address before sign-in answers 429 for a while. */
+/**
+ * Sign-ins allowed per e-mail and per client address before sign-in answers 429 for a while. An attempt counts
+ * when it arrives, before its password is checked (a right one takes its count back), so concurrent guesses
+ * cannot all be checked at once.
+ */
 export const failedSignInLimits = {
   perEmail: { failures: 10, windowSeconds: 15 * 60 },
   perAddress: { failures: 30, windowSeconds: 5 * 60 },
 };
+/** Recovery e-mails a client address may ask for, whatever the addresses asked about. */
+export const recoveryLimitPerAddress = { failures: 5, windowSeconds: 15 * 60 };
+/** The largest request body the local sign-in reads (GoTrue's bodies are a few hundred bytes). */
+export const maxAuthBodyBytes = 16 * 1024;
+/** A C0 control character or DEL: never part of an e-mail address or a password anyone types. */
+const controlCharacter = /[\u0000-\u001f\u007f]/;
 
 /**
  * Events per key within a sliding window: failed sign-ins (once a key reaches its limit every sign-in for it —
@@ -119,8 +132,18 @@ class SlidingWindow {
     );
   }
 
-  record(key: string, now = Date.now()) {
+  /** Counts an event for `key`; answers its time, to `remove` it again. */
+  record(key: string, now = Date.now()): number {
     this.#failures.set(key, [...this.#recent(key, now), now]);
+    return now;
+  }
+
+  /** Takes back one event `record` counted. */
+  remove(key: string, at: number) {
+    const events = this.#failures.get(key) ?? [];
+    const index = events.indexOf(at);
+    if (index >= 0) events.splice(index, 1);
+    if (!events.length) this.#failures.delete(key);
   }
 
   forget(key: string) {
@@ -158,7 +181,21 @@ function newRefreshToken(): string {
 export interface LocalAuth {
   /** Answers a request whose path starts with /auth/v1. */
   fetch(request: Request): Response | Promise<Response>;
+  /** Waits for the recovery e-mails being prepared after their answers. */
+  settled(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A 400 for an e-mail address or password with a control character (a NUL would reach Postgres). */
+function refuseControlCharacters(...values: string[]) {
+  if (values.some((value) => controlCharacter.test(value))) {
+    throw new AuthError(400, "validation_failed", "Control characters are not allowed");
+  }
+}
+
+/** The client's address as the platform's trusted proxy reports it; locally every client shares "local". */
+function addressOf(request: Request): string {
+  return clientAddress(request.headers, config().trustedProxyHops) ?? "local";
 }
 
 /**
@@ -267,19 +304,17 @@ export async function startLocalAuth(
     if (!email || !password) {
       throw new AuthError(400, "validation_failed", "An email address and a password are required");
     }
+    refuseControlCharacters(email, password);
     const wait = Math.max(failuresByEmail.waitSeconds(email), failuresByAddress.waitSeconds(client.address));
     if (wait > 0) throw new AuthError(429, "over_request_rate_limit", "Request rate limit reached", wait);
-    try {
-      const session = await signInWithPassword(email, password, client.userAgent);
-      failuresByEmail.forget(email);
-      return session;
-    } catch (error) {
-      if (error instanceof AuthError && error.code === "invalid_credentials") {
-        failuresByEmail.record(email);
-        failuresByAddress.record(client.address);
-      }
-      throw error;
-    }
+    // Counted now, in the same turn as the check above: of concurrent attempts, only as many as the limit
+    // allows get to the password; a right one is taken back off its e-mail's count below.
+    const attemptAt = failuresByEmail.record(email);
+    const addressAt = failuresByAddress.record(client.address);
+    const session = await signInWithPassword(email, password, client.userAgent);
+    failuresByEmail.remove(email, attemptAt);
+    failuresByAddress.remove(client.address, addressAt);
+    return session;
   }
 
   function signInWithPassword(email: string, password: string, userAgent: string | undefined) {
@@ -382,15 +417,18 @@ export async function startLocalAuth(
     }
     return siteUrl;
   };
-  // Per address, known or not, so the answer never says whether an account exists.
+  // Per e-mail address, known or not, so the answer never says whether an account exists; and per client.
   const recoveryRequests = new SlidingWindow({ failures: 1, windowSeconds: recoveryEmailIntervalSeconds });
+  const recoveryClients = new SlidingWindow(recoveryLimitPerAddress);
+  /** Recovery e-mails being prepared after their answers went out. */
+  const preparing = new Set<Promise<void>>();
 
   /**
-   * A recovery e-mail for `email` if it has a login: a link good once, for an hour, stored only as its
-   * SHA-256, sent through the e-mail outbox (sealed there until sent).
+   * Admits a recovery request (429 past either limit) and answers at once: the e-mail, if `email` has a login,
+   * is prepared after the answer, so a known and an unknown address answer in the same time.
    */
-  async function recover(email: string, redirectTo: string) {
-    const wait = recoveryRequests.waitSeconds(email);
+  function admitRecovery(email: string, address: string, redirectTo: string) {
+    const wait = Math.max(recoveryRequests.waitSeconds(email), recoveryClients.waitSeconds(address));
     if (wait > 0) {
       throw new AuthError(
         429,
@@ -400,6 +438,18 @@ export async function startLocalAuth(
       );
     }
     recoveryRequests.record(email);
+    recoveryClients.record(address);
+    const work: Promise<void> = recover(email, redirectTo).catch((error) =>
+      console.error(JSON.stringify({ level: "error", msg: "recovery e-mail failed", error: String(error) }))
+    ).finally(() => preparing.delete(work));
+    preparing.add(work);
+  }
+
+  /**
+   * A recovery e-mail for `email` if it has a login: a link good once, for an hour, stored only as its
+   * SHA-256, sent through the e-mail outbox (sealed there until sent).
+   */
+  async function recover(email: string, redirectTo: string) {
     const token = Array.from(
       crypto.getRandomValues(new Uint8Array(28)),
       (b) => b.toString(16).padStart(2, "0"),
@@ -505,6 +555,19 @@ export async function startLocalAuth(
       maxAge: 86400,
     }),
   );
+  // A body is read only up to its limit, whatever Content-Length says.
+  app.use(
+    bodyLimit({
+      maxSize: maxAuthBodyBytes,
+      onError: () => {
+        throw new AuthError(
+          413,
+          "request_too_large",
+          `The request body is larger than ${maxAuthBodyBytes} bytes`,
+        );
+      },
+    }),
+  );
   app.post("/token", async (c) => {
     const body = await c.req.json().catch(() => null);
     if (!body || typeof body !== "object") {
@@ -512,9 +575,9 @@ export async function startLocalAuth(
     }
     const grantType = c.req.query("grant_type");
     if (grantType === "password") {
-      // The client's address as a gateway passes it; locally every client shares one window.
-      const address = c.req.header("x-forwarded-for")?.split(",")[0].trim() || "local";
-      return c.json(await passwordGrant(body, { userAgent: c.req.header("user-agent"), address }));
+      return c.json(
+        await passwordGrant(body, { userAgent: c.req.header("user-agent"), address: addressOf(c.req.raw) }),
+      );
     }
     if (grantType === "refresh_token") return c.json(await refreshGrant(body));
     throw new AuthError(400, "unsupported_grant_type", "unsupported_grant_type");
@@ -532,13 +595,14 @@ export async function startLocalAuth(
     }
     const email = typeof body.email === "string" ? body.email.trim().toLowerCase() : "";
     if (!email) throw new AuthError(400, "validation_failed", "Password recovery requires an email");
+    refuseControlCharacters(email);
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email) || email.length > 255) {
       throw new AuthError(400, "validation_failed", "Unable to validate email address: invalid format");
     }
     if (body.code_challenge) {
       throw new AuthError(400, "validation_failed", "This local stand-in answers the implicit flow only");
     }
-    await recover(email, allowedRedirect(c.req.query("redirect_to")));
+    admitRecovery(email, addressOf(c.req.raw), allowedRedirect(c.req.query("redirect_to")));
     return c.json({});
   });
   app.get("/verify", async (c) => {
@@ -579,6 +643,7 @@ export async function startLocalAuth(
     if (typeof body.password !== "string") {
       throw new AuthError(400, "validation_failed", "This local stand-in changes only the password");
     }
+    refuseControlCharacters(body.password);
     return c.json(userJson(await updatePassword(userId, sessionId, body.password)));
   });
   app.post("/logout", async (c) => {
@@ -610,5 +675,14 @@ export async function startLocalAuth(
     return c.json({ code: 500, error_code: "unexpected_failure", msg: "Unexpected failure" }, 500);
   });
 
-  return { fetch: (request) => app.fetch(request), close: () => sql.end() };
+  return {
+    fetch: (request) => app.fetch(request),
+    settled: async () => {
+      await Promise.all(preparing);
+    },
+    close: async () => {
+      await Promise.all(preparing);
+      await sql.end();
+    },
+  };
 }

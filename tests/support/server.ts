@@ -22,6 +22,8 @@ Deno.env.set("JWT_SECRET", jwtSecret);
 Deno.env.set("AUTH_ADMIN", "local");
 // The test CRMs listen on this machine; a deployed project never allows that.
 Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
+// The tests stand in for Supabase's gateway: the last X-Forwarded-For entry they send is the client's.
+Deno.env.set("TRUSTED_PROXY_HOPS", "1");
 // Enough connections for ten requests to wait at one lock at once (tests/support/barrier.ts).
 Deno.env.set("DB_POOL_SIZE", "16");
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: serviceKey }));

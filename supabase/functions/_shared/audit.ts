@@ -5,6 +5,8 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { AuthUser } from "./auth.ts";
+import { clientAddress } from "./client_address.ts";
+import { config } from "./config.ts";
 import type { Transaction } from "./db.ts";
 
 /** What staff do that is audited; the database audits settings and staff changes itself. */
@@ -49,27 +51,31 @@ export const personal = "(personal)";
 export const secret = "(secret)";
 
 interface RequestOrigin {
-  clientIp: string | null;
-  userAgent: string | null;
+  headers: Headers;
   requestId: string | null;
 }
 
 const origins = new AsyncLocalStorage<RequestOrigin>();
 
 /**
- * Runs `work` with the request's origin: the client's address as the gateway passes it (the first hop of
- * X-Forwarded-For), its user agent and the request id.
+ * Runs `work` with the request's origin, for the audit rows it may write: its headers and its id.
  */
 export function withRequestOrigin<T>(headers: Headers, requestId: string, work: () => T): T {
-  const clientIp = headers.get("x-forwarded-for")?.split(",")[0].trim() || headers.get("x-real-ip") || null;
-  return origins.run(
-    {
-      clientIp: clientIp?.slice(0, 100) ?? null,
-      userAgent: headers.get("user-agent")?.slice(0, 500) ?? null,
-      requestId,
-    },
-    work,
-  );
+  return origins.run({ headers, requestId }, work);
+}
+
+/**
+ * Where the request came from, as the audit keeps it: the client's address as the platform's trusted proxy
+ * reports it (`clientAddress`, never an entry the client wrote), its user agent and the request id.
+ */
+function requestOrigin() {
+  const origin = origins.getStore();
+  if (!origin) return { clientIp: null, userAgent: null, requestId: null };
+  return {
+    clientIp: clientAddress(origin.headers, config().trustedProxyHops),
+    userAgent: origin.headers.get("user-agent")?.slice(0, 500) ?? null,
+    requestId: origin.requestId,
+  };
 }
 
 /** Who acts when no staff member does: a payment provider's signed notification (payments function). */
@@ -91,14 +97,14 @@ export async function audit(
     reason?: string;
   },
 ): Promise<void> {
-  const origin = origins.getStore();
+  const origin = requestOrigin();
   await tx`
     insert into private.audit_log
       (actor_id, actor_role, action, target_type, target_id, changes, reason, client_ip, user_agent, request_id)
     values (${entry.actor.id}, ${entry.actor.role}, ${entry.action}, ${entry.target?.type ?? "student"},
             ${entry.target?.id ?? entry.studentId ?? null},
             ${tx.json((entry.changes ?? {}) as Record<string, never>)}, ${entry.reason ?? null},
-            ${origin?.clientIp ?? null}, ${origin?.userAgent ?? null}, ${origin?.requestId ?? null})`;
+            ${origin.clientIp}, ${origin.userAgent}, ${origin.requestId})`;
 }
 
 /**
@@ -106,10 +112,10 @@ export async function audit(
  * transaction and from where, so the row it writes names the staff member instead of "database".
  */
 export async function actingAs(tx: Transaction, actor: AuthUser): Promise<void> {
-  const origin = origins.getStore();
+  const origin = requestOrigin();
   await tx`
     select set_config('tripwire.actor_id', ${actor.id}, true), set_config('tripwire.actor_role', ${actor.role}, true),
-           set_config('tripwire.client_ip', ${origin?.clientIp ?? ""}, true),
-           set_config('tripwire.user_agent', ${origin?.userAgent ?? ""}, true),
-           set_config('tripwire.request_id', ${origin?.requestId ?? ""}, true)`;
+           set_config('tripwire.client_ip', ${origin.clientIp ?? ""}, true),
+           set_config('tripwire.user_agent', ${origin.userAgent ?? ""}, true),
+           set_config('tripwire.request_id', ${origin.requestId ?? ""}, true)`;
 }

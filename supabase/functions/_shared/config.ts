@@ -57,6 +57,12 @@ export interface Config {
    * project runs locally (`npm start` and the tests set WEBHOOKS_TO_LOOPBACK=allowed). Never deployed.
    */
   webhooksToLoopback: boolean;
+  /**
+   * How many proxies in front of the functions append to X-Forwarded-For (TRUSTED_PROXY_HOPS): the client's
+   * address is that many entries from the right (Supabase's gateway: 1, the default; `npm start`: 0, none).
+   * It keys the per-client limits and goes into the audit.
+   */
+  trustedProxyHops: number;
   /** Resend API key; without it welcome e-mails go to the log (RESEND_API_KEY). */
   resendApiKey?: string;
   /** Resend's API base URL (RESEND_API_URL), https://api.resend.com unless a test server stands in. */
@@ -158,6 +164,10 @@ const Environment = z.object({
   AUTH_ADMIN: optionalText.pipe(
     z.enum(["supabase", "local"], 'must be "supabase" or "local"').default("supabase"),
   ),
+  TRUSTED_PROXY_HOPS: z.coerce.number("must be a whole number from 0 to 5").int(
+    "must be a whole number from 0 to 5",
+  )
+    .min(0, "must be a whole number from 0 to 5").max(5, "must be a whole number from 0 to 5").default(1),
   WEBHOOKS_TO_LOOPBACK: optionalText.pipe(
     z.enum(["allowed", "refused"], 'must be "allowed" or "refused"').default("refused"),
   ),
@@ -218,6 +228,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     secretKeys,
     authAdmin: e.AUTH_ADMIN,
     webhooksToLoopback: e.WEBHOOKS_TO_LOOPBACK === "allowed",
+    trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,
     emailFrom: e.EMAIL_FROM,
