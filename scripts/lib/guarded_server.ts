@@ -9,7 +9,10 @@
  * - a connection with no byte either way for `idleTimeoutMs` is closed (60 s);
  * - at most `maxConnections` are open (2,000); beyond that, and whenever the process runs out of file
  *   descriptors, the connections that never finished their headers go first, then the idlest;
- * - `shutdown()` stops accepting, lets in-flight requests finish (bounded), then closes the rest.
+ * - `shutdown()` first goes on accepting for `lingerMs` (250 ms), so that a request sent before the signal is
+ *   not refused from the listen backlog nor met by a keep-alive connection being closed; then stops
+ *   accepting, lets in-flight requests finish and every answer be copied to its client (bounded), and only
+ *   then closes what is left.
  */
 import { log } from "../../supabase/functions/_shared/log.ts";
 
@@ -19,6 +22,8 @@ export interface GuardOptions {
   headerTimeoutMs?: number;
   idleTimeoutMs?: number;
   maxConnections?: number;
+  /** How long `shutdown()` still accepts and relays before it stops accepting (ms). */
+  lingerMs?: number;
 }
 
 interface Relay {
@@ -53,6 +58,9 @@ export async function serveGuarded(
   const inner = Deno.serve({ path: socketPath, onListen: () => {} }, handler);
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const relays = new Set<Relay>();
+  /** Each relay until it has copied its last byte to its client. */
+  const relaying = new Set<Promise<void>>();
+  const lingerMs = options.lingerMs ?? 250;
   let accepting = true;
 
   function close(relay: Relay) {
@@ -109,10 +117,11 @@ export async function serveGuarded(
       relay.upstream = await Deno.connect({ transport: "unix", path: socketPath });
       if (relay.closed) return close(relay);
       const upstream = relay.upstream;
-      const down = pipe(upstream, client, relay, false);
       // The client may half-close after its request: pass that on and still deliver the answer.
-      await pipe(client, upstream, relay, true).then(() => upstream.closeWrite()).catch(() => close(relay));
-      await down.catch(() => {});
+      void pipe(client, upstream, relay, true).then(() => upstream.closeWrite()).catch(() => close(relay));
+      // The relay lives as long as the server's side: once that ends, everything it said has been copied to
+      // the client (a shutdown waits for exactly this), and there is nobody left to relay to.
+      await pipe(upstream, client, relay, false).catch(() => {});
     } catch {
       // a connection error, or the process out of descriptors: this connection is dropped, nothing else
     } finally {
@@ -138,7 +147,8 @@ export async function serveGuarded(
         continue;
       }
       if (relays.size >= maxConnections) shed(relays.size - maxConnections + 1);
-      void relay(client);
+      const relayed: Promise<void> = relay(client).finally(() => relaying.delete(relayed));
+      relaying.add(relayed);
     }
   })();
 
@@ -146,13 +156,18 @@ export async function serveGuarded(
     port: (listener.addr as Deno.NetAddr).port,
     connections: () => relays.size,
     async shutdown(graceMs = 10_000) {
+      // What was sent before the signal is still taken in: the listen backlog, and requests still on their
+      // way through a relay to the inner server, which would otherwise find their connection idle and close it.
+      await new Promise((resolve) => setTimeout(resolve, lingerMs));
       accepting = false;
       listener.close();
       await acceptLoop;
-      // In-flight requests finish (bounded); idle keep-alive connections are closed by the inner shutdown.
-      const drained = inner.shutdown();
-      const timeout = new Promise((resolve) => setTimeout(resolve, graceMs));
-      await Promise.race([drained, timeout]);
+      const deadline = new Promise((resolve) => setTimeout(resolve, graceMs));
+      // In-flight requests finish; idle keep-alive connections are closed by the inner shutdown, which ends
+      // each upstream connection once its answer is written.
+      await Promise.race([inner.shutdown(), deadline]);
+      // Every answer is copied to its client before the relay goes: each relay ends when its upstream has.
+      await Promise.race([Promise.all(relaying), deadline]);
       clearInterval(sweeper);
       for (const relay of [...relays]) close(relay);
       await Deno.remove(socketDir, { recursive: true }).catch(() => {});
