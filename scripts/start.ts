@@ -6,6 +6,7 @@
 import process from "node:process";
 import postgres from "postgres";
 import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
+import { prepareCertificateFonts } from "./lib/certificate_fonts.ts";
 import { seededStaffPassword, startLocalAuth } from "./lib/local_auth.ts";
 import { serveWebApp, webPort } from "./lib/web_app.ts";
 import {
@@ -51,6 +52,9 @@ Deno.env.set("AUTH_ADMIN", "local");
 Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
 // No proxy in front of the local stack: X-Forwarded-For is whatever a client wrote, so it is not believed.
 Deno.env.set("TRUSTED_PROXY_HOPS", Deno.env.get("TRUSTED_PROXY_HOPS") ?? "0");
+
+// The certificate's fonts (Arabic, Hebrew, CJK, emoji names) in the local Storage's bucket.
+await prepareCertificateFonts();
 
 const auth = await startLocalAuth({
   databaseUrl,

@@ -4,6 +4,7 @@
  * `N passed, N failed`.
  */
 import postgres from "postgres";
+import { prepareCertificateFonts } from "./lib/certificate_fonts.ts";
 import { startScratchPostgres } from "./lib/processes.ts";
 
 const deno = Deno.execPath();
@@ -44,6 +45,9 @@ async function dropTestDatabases(url: string) {
     await sql.end();
   }
 }
+
+// The certificate's fonts in the local Storage's bucket, as `npm start` has them.
+await prepareCertificateFonts();
 
 let databaseUrl = Deno.env.get("DATABASE_URL");
 let stopDatabase = () => dropTestDatabases(databaseUrl!);

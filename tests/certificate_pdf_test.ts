@@ -125,3 +125,98 @@ story(
     assert.ok(revoked.error.details.revoked_at);
   },
 );
+
+/** The page as grey pixels (PGM from pdftoppm, 50 dpi): rows top to bottom. */
+async function greyPage(bytes: Uint8Array): Promise<{ width: number; height: number; pixels: Uint8Array }> {
+  const directory = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${directory}/certificate.pdf`, bytes);
+    await run("pdftoppm", [
+      "-gray",
+      "-r",
+      "50",
+      "-singlefile",
+      `${directory}/certificate.pdf`,
+      `${directory}/page`,
+    ]);
+    const pgm = await Deno.readFile(`${directory}/page.pgm`);
+    // P5 <width> <height> <max>\n then the pixels.
+    const header = new TextDecoder().decode(pgm.subarray(0, 40)).match(/^P5\s+(\d+)\s+(\d+)\s+(\d+)\s/)!;
+    return { width: Number(header[1]), height: Number(header[2]), pixels: pgm.subarray(header[0].length) };
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+}
+
+/** The words pdftotext finds, with their boxes in points. */
+async function wordBoxes(bytes: Uint8Array): Promise<{ word: string; xMin: number; xMax: number }[]> {
+  const directory = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${directory}/certificate.pdf`, bytes);
+    const html = await run("pdftotext", ["-bbox", `${directory}/certificate.pdf`, "-"]);
+    return [
+      ...html.matchAll(/<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<\/word>/g),
+    ]
+      .map((match) => ({ word: match[3], xMin: Number(match[1]), xMax: Number(match[2]) }));
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+}
+
+const bidiMarks = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+story(
+  "any name prints: Kazakh, Latin, Arabic, Hebrew, Chinese, Japanese, Korean, emoji, and 200 characters that fit",
+  async (t) => {
+    const longName = Array.from({ length: 22 }, (_, i) => `Name${String.fromCharCode(65 + i)}abc`).join(" ")
+      .slice(0, 200);
+    const names = [
+      "Әйгерім Қасымқызы Ңұрғалиева Өмірзақ Үсенова Һәм Іңкәр Ғалымжан Ұлан",
+      "Zoë Ångström-Müller",
+      "محمد عبد الله",
+      "דוד כהן",
+      "王小明",
+      "山田 さくら",
+      "김민준",
+      "Aida 🎓😀",
+      longName,
+    ];
+    for (const name of names) {
+      await t.step(`${name.slice(0, 30)}${name.length > 30 ? "…" : ""}`, async () => {
+        const student = await enrol(name);
+        await graduate(sql, student);
+        const dashboard = await expectJson(
+          await callFunction("student-dashboard", { headers: { authorization: `Bearer ${student.token}` } }),
+        );
+        const pdfPath = new URL(dashboard.certificate.pdf_url).pathname.replace("/functions/v1/", "");
+        const bytes = await pdf(pdfPath, "en");
+        if (!pdfTools) return;
+        // pdftotext reads the name back: each character was drawn with a glyph that says what it is.
+        const { text } = await readPdf(bytes);
+        const words = text.replace(bidiMarks, "").replace(/\s+/g, " ");
+        for (const part of name.split(" ")) {
+          // Twice: the name, and the course's statement that repeats it.
+          assert.ok(words.split(part).length > 2, `${part} twice in: ${words.slice(0, 400)}`);
+        }
+        // And it is drawn: ink where the name goes (a glyph that draws nothing, as pdf-lib's own subset of the
+        // CJK and emoji fonts did, would leave the band white).
+        const page = await greyPage(bytes);
+        const scale = page.height / 595;
+        let ink = 0;
+        for (let row = Math.floor((595 - 480) * scale); row < Math.ceil((595 - 390) * scale); row++) {
+          for (let column = Math.floor(72 * scale); column < Math.ceil(770 * scale); column++) {
+            if (page.pixels[row * page.width + column] < 128) ink++;
+          }
+        }
+        assert.ok(ink > 40 * [...name].filter((c) => c.trim()).length / 10, `ink in the name's band: ${ink}`);
+        // Inside the border, whatever its length.
+        for (const box of await wordBoxes(bytes)) {
+          assert.ok(
+            box.xMin >= 24 && box.xMax <= 818,
+            `${box.word} runs off the page: ${box.xMin}–${box.xMax}`,
+          );
+        }
+      });
+    }
+  },
+);

@@ -243,9 +243,10 @@ Deno.test({
             assert.equal(csv.status, 200);
             assert.ok((await csv.text()).includes(email), "the export streams through the pooler");
 
+            // A name Roboto cannot draw: the bundle fetches its fonts and HarfBuzz from Storage's bucket.
             const [certificate] = await database.sql`
               insert into public.certificates (user_id, certificate_number, full_name, course)
-              values (${studentId}, 'TW-2026-900001', 'Deployed Student', private.course_snapshot())
+              values (${studentId}, 'TW-2026-900001', 'Deployed 学生 محمد 🎓', private.course_snapshot())
               returning certificate_number, verification_code`;
             const pdf = await fetch(
               `${stack.url}/functions/v1/complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}/certificate.pdf`,

@@ -102,8 +102,8 @@ export const failedSignInLimits = {
 export const recoveryLimitPerAddress = { failures: 5, windowSeconds: 15 * 60 };
 /** The largest request body the local sign-in reads (GoTrue's bodies are a few hundred bytes). */
 export const maxAuthBodyBytes = 16 * 1024;
-/** A C0 control character or DEL: never part of an e-mail address or a password anyone types. */
-const controlCharacter = /[\u0000-\u001f\u007f]/;
+/** A control character (C0, DEL, C1): never part of an e-mail address or a password anyone types. */
+const controlCharacter = /\p{Cc}/u;
 
 /**
  * Events per key within a sliding window: failed sign-ins (once a key reaches its limit every sign-in for it —

@@ -16,7 +16,7 @@ let counter = 0;
 /** A valid body for a new student with a unique e-mail. */
 export function newStudentBody(name = "Bolat Student", extra: Record<string, unknown> = {}) {
   counter++;
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, ".").replace(/^\.|\.$/g, "");
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, ".").replace(/^\.|\.$/g, "") || "student";
   const local = `${slug}.${Date.now().toString(36)}.${counter}`;
   return { email: `${local}@example.kz`, full_name: name, payment_amount: 490, ...extra };
 }

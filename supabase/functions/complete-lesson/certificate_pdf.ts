@@ -2,16 +2,17 @@
  * The certificate as a document (docs/architecture.md, "The certificate as a PDF"): drawn from the very answer the
  * public check gives (`verifyCertificate`), so the page and the PDF cannot disagree — the name, the course, the
  * date, the number, and a QR code of the verification link — in the reader's language. pdf-lib draws it with
- * Roboto (from pdfmake's font files on npm: it has Cyrillic), embedded as a subset; qrcode makes the QR's
+ * Roboto (from pdfmake's font files on npm: it has Cyrillic), embedded as a subset, and the name in whatever
+ * script it is written (certificate_fonts.ts), wrapped or made smaller until it fits; qrcode makes the QR's
  * modules, drawn as vector squares. A revoked certificate has no PDF.
  */
-import fontkit from "@pdf-lib/fontkit";
 import { PDFDocument, type PDFFont, type PDFPage, rgb } from "pdf-lib";
 import QRCode from "qrcode";
-import robotoFonts from "pdfmake/build/vfs_fonts.js";
 import type { Language } from "../_shared/language.ts";
 import { HttpError } from "../_shared/errors.ts";
+import { fontsForText, robotoBytes, type Run, type TextFonts } from "./certificate_fonts.ts";
 import type { CertificateCheck } from "./complete_lesson.ts";
+import { fontkit } from "./fontkit.ts";
 
 const labels: Record<Language, { title: string; number: string; issued: string; verify: string }> = {
   ru: { title: "Сертификат", number: "№", issued: "Выдан", verify: "Проверить подлинность:" },
@@ -22,22 +23,61 @@ const ink = rgb(0.11, 0.13, 0.16);
 const muted = rgb(0.36, 0.39, 0.42);
 const accent = rgb(0.11, 0.45, 0.4);
 
-const fontBytes = (name: string) =>
-  Uint8Array.from(atob((robotoFonts as Record<string, string>)[name]), (c) => c.charCodeAt(0));
+/** The name's box: between the page's margins, from this size down to the smallest, in up to three lines. */
+const name = { width: 842 - 2 * 72, largest: 34, smallest: 12, maxLines: 3, baseline: 430 };
 
-/** Lines of at most `width` points in `font` at `size`, broken at spaces. */
-function wrap(text: string, font: PDFFont, size: number, width: number): string[] {
+const runsWidth = (runs: Run[], size: number) =>
+  runs.reduce((sum, run) => sum + run.font.widthOfTextAtSize(run.text, size), 0);
+
+/** `text` in lines broken at spaces, each as long as `fits` allows (a word too wide stays whole). */
+function wrap(text: string, fits: (line: string) => boolean): string[] {
   const lines: string[] = [];
-  let line = "";
   for (const word of text.split(/\s+/)) {
-    const next = line ? `${line} ${word}` : word;
-    if (line && font.widthOfTextAtSize(next, size) > width) {
-      lines.push(line);
-      line = word;
-    } else line = next;
+    const last = lines.at(-1);
+    if (last !== undefined && fits(`${last} ${word}`)) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(word);
   }
-  if (line) lines.push(line);
   return lines;
+}
+
+/**
+ * The name's lines and size: one line at the largest size that fits; else wrapped at spaces into at most three
+ * lines, the size going down until every line fits; a word too long for any line is cut where it must be.
+ */
+function layOutName(text: string, fonts: TextFonts, medium: PDFFont): { lines: Run[][]; size: number } {
+  const fits = (size: number) => (line: string) => runsWidth(fonts.runs(line, medium), size) <= name.width;
+  for (let size = name.largest; size >= name.smallest; size -= 1) {
+    const lines = wrap(text, fits(size));
+    if (lines.length <= name.maxLines && lines.every(fits(size))) {
+      return { lines: lines.map((line) => fonts.runs(line, medium)), size };
+    }
+  }
+  // No spaces to break at (or far too long): cut into pieces that fit at the smallest size.
+  const pieces: string[] = [""];
+  for (const character of text) {
+    const last = pieces[pieces.length - 1];
+    if (!last || fits(name.smallest)(last + character)) pieces[pieces.length - 1] = last + character;
+    else pieces.push(character);
+  }
+  return { lines: pieces.map((piece) => fonts.runs(piece, medium)), size: name.smallest };
+}
+
+/** Runs drawn one after another, the whole line centred on the page. */
+function drawCentredRuns(page: PDFPage, runs: Run[], y: number, size: number, color = ink) {
+  let x = (page.getWidth() - runsWidth(runs, size)) / 2;
+  for (const run of runs) {
+    page.drawText(run.text, { x, y, size, font: run.font, color });
+    x += run.font.widthOfTextAtSize(run.text, size);
+  }
+}
+
+/** The name, centred, its lines around the name's baseline. */
+function drawName(page: PDFPage, text: string, fonts: TextFonts, medium: PDFFont) {
+  const { lines, size } = layOutName(text, fonts, medium);
+  const leading = size * 1.2;
+  lines.forEach((runs, index) =>
+    drawCentredRuns(page, runs, name.baseline + ((lines.length - 1) / 2 - index) * leading, size)
+  );
 }
 
 function centered(page: PDFPage, text: string, y: number, font: PDFFont, size: number, color = ink) {
@@ -86,8 +126,10 @@ export async function certificatePdf(
 
   const document = await PDFDocument.create();
   document.registerFontkit(fontkit);
-  const regular = await document.embedFont(fontBytes("Roboto-Regular.ttf"), { subset: true });
-  const medium = await document.embedFont(fontBytes("Roboto-Medium.ttf"), { subset: true });
+  const regular = await document.embedFont(robotoBytes.regular, { subset: true });
+  const medium = await document.embedFont(robotoBytes.medium, { subset: true });
+  // The statement repeats the name: the fallbacks serve both.
+  const fonts = await fontsForText(document, `${check.full_name} ${check.course.statement}`);
   // What the verification page says, in the file's properties too: readers and indexers see the same.
   document.setTitle(`${text.title} ${check.certificate_number}`);
   document.setAuthor("Tripwire");
@@ -100,10 +142,11 @@ export async function certificatePdf(
   const page = document.addPage([842, 595]); // A4, landscape
   page.drawRectangle({ x: 24, y: 24, width: 794, height: 547, borderColor: accent, borderWidth: 2 });
   centered(page, text.title.toUpperCase(), 500, medium, 30, accent);
-  centered(page, check.full_name, 430, medium, 34);
+  drawName(page, check.full_name, fonts, medium);
   let y = 380;
-  for (const line of wrap(check.course.statement, regular, 15, 620)) {
-    centered(page, line, y, regular, 15, muted);
+  const statementFits = (line: string) => runsWidth(fonts.runs(line, regular), 15) <= 620;
+  for (const line of wrap(check.course.statement, statementFits)) {
+    drawCentredRuns(page, fonts.runs(line, regular), y, 15, muted);
     y -= 22;
   }
   centered(page, check.course.title, y - 16, medium, 20);

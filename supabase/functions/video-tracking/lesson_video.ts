@@ -11,7 +11,7 @@ import { config } from "../_shared/config.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
-import { serviceClient } from "../_shared/service_client.ts";
+import { projectStorage } from "../_shared/service_client.ts";
 import { refuse } from "./video_tracking.ts";
 
 export const LessonVideo = z.object({
@@ -33,21 +33,6 @@ interface AccessRow {
   lesson_found: boolean;
   unlocked: boolean;
   video_path: string | null;
-}
-
-let storage: ReturnType<typeof serviceClient>["storage"] | undefined;
-
-/** Storage through supabase-js with the project's secret key: it may sign any object of the bucket. */
-function storageClient() {
-  if (storage) return storage;
-  const { supabaseUrl, secretKeys } = config();
-  if (!supabaseUrl || secretKeys.length === 0) {
-    throw new Error(
-      "Signing videos needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY",
-    );
-  }
-  storage = serviceClient(supabaseUrl, secretKeys[0]).storage;
-  return storage;
 }
 
 /**
@@ -75,7 +60,7 @@ export async function lessonVideo(caller: Claims, lessonId: number, sql: Sql = d
   if (!row.video_path) throw videoNotFound(lessonId);
   const { videoBucket, videoUrlSeconds } = config();
   const signedAt = Date.now();
-  const { data, error } = await storageClient().from(videoBucket).createSignedUrl(
+  const { data, error } = await projectStorage().from(videoBucket).createSignedUrl(
     row.video_path,
     videoUrlSeconds,
   );
