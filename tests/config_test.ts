@@ -56,7 +56,10 @@ Deno.test("`supabase functions deploy` resolves the same imports as the local ru
   // function imports is in it.
   const imported = new Set<string>();
   for (const entry of walkSync(`${supabaseDir}functions`)) {
-    for (const [, specifier] of Deno.readTextFileSync(entry).matchAll(/from "([^."][^"]*)"/g)) {
+    for (
+      const match of Deno.readTextFileSync(entry).matchAll(/from "([^."][^"]*)"|import\("([^."][^"]*)"\)/g)
+    ) {
+      const specifier = match[1] ?? match[2];
       if (!specifier.startsWith("node:")) imported.add(specifier);
     }
   }
