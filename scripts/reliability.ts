@@ -18,7 +18,9 @@ for (
     ),
     () => stackTerminated({ beforeMs: 5000, students: 40, finishers: 60 }),
     () => halfOpenFlood({ connections: 20_000 }),
-    () => halfOpenFlood({ connections: 20_000, slow: true, durationMs: 15_000 }),
+    // Issue 36's shape over several header timeouts (every attacker closed and back at once), and a slow body.
+    () => halfOpenFlood({ connections: 20_000, slow: "header", durationMs: 35_000 }),
+    () => halfOpenFlood({ connections: 20_000, slow: "body", durationMs: 35_000 }),
   ]
 ) {
   const report = await scenario();
@@ -58,9 +60,11 @@ scheduler has swept the logins of creations a crash interrupted (\`private.pendi
 creation that got no answer, retried with its key, makes exactly one student. "Heartbeats lost" are
 acknowledged heartbeats not in \`video_tracking.heartbeat_count\`: heartbeats commit asynchronously, so a crash
 may lose the last ≈ 0.6 s of them (by design, docs/architecture.md); losing one acknowledged more than a second
-before the fault is a violation. For the SIGTERM row, the connection errors are the requests sent while the
-stack was down, before it was started again; for the flood, "recovered" is the first real request answered
-once the attacker's connections were all open.
+before the fault is a violation. For the SIGTERM row, every request sent before the signal must get its whole
+answer (the front lingers 250 ms to take in what is on its way, then waits for every answer to be copied out);
+its connection errors are requests sent after the signal, while the stack was down, before it was started
+again. For the floods, "recovered" is the first real request answered once the attacker's connections were all
+open, and any real request that fails is a violation.
 
 Found by trying the stack as a hostile user and as the academy's accountant would, each fixed with a test that
 fails without the fix:
@@ -80,6 +84,17 @@ fails without the fix:
 | slow-header connections failed real requests | tests/faults_test.ts: 20,000 slow-header connections |
 | no record of who refunded, suspended or reset | tests/audit_test.ts |
 | no export, no lawful erasure | tests/personal_data_test.ts |
+| a deactivated admin read every student through row level security (issue 36) | tests/rls_test.ts: access ends at once, every table a signed-in user may read |
+| an erased, deleted, signed-out or banned person's token still opened the dashboard, heartbeats, videos | tests/http_test.ts: access ends at once (401/403 on every student route); tests/rls_test.ts |
+| \`Ivan;=1+1;x\` split into a formula in ru/kk Excel; phones came out as \`'+7…\` | tests/exports_test.ts: each export opened with \`,\` and \`;\` |
+| webhook endpoints reached private addresses and showed what they answered; \`http://:pw@…\` kept its password | tests/webhooks_test.ts: refused by field, checked again at delivery; tests/outbound_test.ts |
+| one CRM answering in 4.5 s held every endpoint to 16 deliveries a minute | tests/webhooks_test.ts: a slow and a dead CRM delay no other; \`npm run bench -- webhooks\` |
+| 80 concurrent sign-ins for one student all checked (the right one got in); limits keyed on a header the client writes | tests/local_auth_test.ts: 80 at once, only the limit's worth checked; the trusted proxy's address |
+| recovery answered faster for a known e-mail, had no per-client limit; a NUL was a 500; \`/auth/v1\` read 50 MB | tests/local_auth_test.ts: answers before any e-mail work (auth.users locked), five per client, 400 and 413 |
+| CSV exports and webhook endpoint changes left no audit row | tests/audit_test.ts: exports, endpoints registered, resumed, disabled; tests/webhooks_test.ts: paused |
+| a creation sent just before SIGTERM committed but its client got a connection error | tests/faults_test.ts: SIGTERM under load, every request sent before it answered |
+| 20,000 trickling sockets failed 4–5 of ~180 real requests | tests/faults_test.ts: slow-header and slow-body floods, 0 failed (the rows above) |
+| Arabic, Hebrew, CJK and emoji names printed as empty boxes; a 200-character name ran off the page | tests/certificate_pdf_test.ts: any name prints, read back by pdftotext |
 
 **The deployed shape with postgres.js as npm ships it.** Before the driver was vendored
 (supabase/functions/_shared/postgres), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles

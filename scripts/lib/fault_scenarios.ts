@@ -684,7 +684,13 @@ export async function stackTerminated(options: { beforeMs: number; students: num
  * may hold no more files than the server may. With `slow`, each connection goes on sending a header byte
  * every 2 s without ever finishing its headers, and is opened again when the server closes it (slowloris).
  */
-async function holdHalfOpen(port: number, count: number, slow = false) {
+async function holdHalfOpen(port: number, count: number, slow: false | "header" | "body" = false) {
+  // A slow body: a whole request head promising 100,000 bytes of body (more than any route takes), which never
+  // all come.
+  const opening = slow === "body"
+    ? "POST /functions/v1/create-tripwire-user HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+      "Content-Length: 100000\r\n\r\n"
+    : "GET /functions/v1/leaderboard HTTP/1.1\r\nHost: x\r\n";
   const attackers: { child: Deno.ChildProcess; counts: { held: number; refused: number } }[] = [];
   for (let left = count; left > 0; left -= 10_000) {
     const child = new Deno.Command(Deno.execPath(), {
@@ -695,7 +701,7 @@ async function holdHalfOpen(port: number, count: number, slow = false) {
         let refused = 0;
         const open = async () => {
           const connection = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
-          await connection.write(new TextEncoder().encode("GET /functions/v1/leaderboard HTTP/1.1\\r\\nHost: x\\r\\n"));
+          await connection.write(new TextEncoder().encode(${JSON.stringify(opening)}));
           return connection;
         };
         for (let i = 0; i < ${Math.min(left, 10_000)}; i++) {
@@ -706,7 +712,7 @@ async function holdHalfOpen(port: number, count: number, slow = false) {
           }
         }
         console.log(JSON.stringify({ held: held.length, refused }));
-        if (${slow}) {
+        if (${Boolean(slow)}) {
           const byte = new TextEncoder().encode("a");
           setInterval(() => {
             held.forEach((connection, i) => {
@@ -747,15 +753,19 @@ async function holdHalfOpen(port: number, count: number, slow = false) {
 }
 
 /**
- * `connections` clients that send half a request line and never finish (with `slow`, that keep sending a
- * header byte every 2 s and come back when closed); real requests keep being answered meanwhile.
+ * `connections` clients that send half a request line and never finish (with `slow: true` or "header", that keep
+ * sending a header byte every 2 s and come back when closed; with "body", that send a whole request head
+ * promising a 100,000-byte body and then a byte of it every 2 s); real requests keep being answered meanwhile.
  */
-export async function halfOpenFlood(options: { connections: number; slow?: boolean; durationMs?: number }) {
+export async function halfOpenFlood(
+  options: { connections: number; slow?: boolean | "header" | "body"; durationMs?: number },
+) {
   const stack = await startFaultStack();
   let attack: Awaited<ReturnType<typeof holdHalfOpen>> | undefined;
   try {
     const tokens = await prepare(stack, 1);
-    attack = await holdHalfOpen(Number(new URL(stack.url).port), options.connections, options.slow);
+    const slow = options.slow === true ? "header" : options.slow || false;
+    attack = await holdHalfOpen(Number(new URL(stack.url).port), options.connections, slow);
     // The attack is in place: from now on real clients must still be served.
     const faultAt = performance.now();
     const load = startLoad(stack, tokens, { creators: 2, heartbeaters: 1, refunders: 0 });
@@ -764,7 +774,9 @@ export async function halfOpenFlood(options: { connections: number; slow?: boole
     const served = load.outcomes.filter((o) => o.status >= 200 && o.status < 300).map((o) => o.endedAt);
     const recoveryMs = served.length ? Math.min(...served) - faultAt : null;
     const report = summarize(
-      options.slow
+      slow === "body"
+        ? `${options.connections} slow-body connections (a whole head, then a body byte every 2 s, reopened)`
+        : slow
         ? `${options.connections} slow-header connections (a byte every 2 s, never finished, reopened)`
         : `${options.connections} idle half-open connections`,
       load,

@@ -8,7 +8,10 @@
  * - a request's headers must arrive within `headerTimeoutMs` of the connection (10 s);
  * - a connection with no byte either way for `idleTimeoutMs` is closed (60 s);
  * - at most `maxConnections` are open (2,000); beyond that, and whenever the process runs out of file
- *   descriptors, the connections that never finished their headers go first, then the idlest;
+ *   descriptors, connections are shed: first those that never finished their request head, then requests still
+ *   coming in (the longest-running first), then the idlest between requests;
+ * - a request head is read here first: one declaring a body larger than any route takes (64 KiB) is answered
+ *   413 at once, and the inner server is connected to only for a complete head;
  * - `shutdown()` first goes on accepting for `lingerMs` (250 ms), so that a request sent before the signal is
  *   not refused from the listen backlog nor met by a keep-alive connection being closed; then stops
  *   accepting, lets in-flight requests finish and every answer be copied to its client (bounded), and only
@@ -32,6 +35,8 @@ interface Relay {
   acceptedAt: number;
   lastActivity: number;
   headersSeen: boolean;
+  /** When the client began the request the server has not started answering yet; null between requests. */
+  requestStartedAt: number | null;
   closed: boolean;
 }
 
@@ -44,6 +49,28 @@ export interface GuardedServer {
 }
 
 const headerEnd = new TextEncoder().encode("\r\n\r\n");
+/** The largest request head read; a longer one closes the connection. */
+const maxHeadBytes = 32 * 1024;
+/** The largest body any route takes (the functions' frame refuses more), refused here before it is relayed. */
+const maxBodyBytes = 64 * 1024;
+const tooLargeBody = JSON.stringify({
+  error: { code: "validation_failed", message: `The request body is larger than ${maxBodyBytes} bytes` },
+});
+const tooLarge = new TextEncoder().encode(
+  "HTTP/1.1 413 Content Too Large\r\ncontent-type: application/json\r\nconnection: close\r\n" +
+    `content-length: ${new TextEncoder().encode(tooLargeBody).length}\r\n\r\n${tooLargeBody}`,
+);
+
+async function writeAll(to: Deno.Conn, bytes: Uint8Array) {
+  for (let written = 0; written < bytes.length;) written += await to.write(bytes.subarray(written));
+}
+
+/** The Content-Length a request head declares, or null. */
+function contentLength(head: Uint8Array): number | null {
+  const text = new TextDecoder().decode(head.subarray(0, indexOf(head, headerEnd)));
+  const match = text.match(/\r\ncontent-length:[ \t]*(\d+)/i);
+  return match ? Number(match[1]) : null;
+}
 
 /** Serves `handler` on hostname:port behind the guard. */
 export async function serveGuarded(
@@ -74,11 +101,23 @@ export async function serveGuarded(
     }
   }
 
-  /** Closes `count` connections: those that never finished their headers first, then the idlest. */
+  /**
+   * Closes `count` connections, those that look least like a client about to be served: first the ones that
+   * never finished their request head (slowloris), the least recently active first — a real client's head
+   * arrives within milliseconds of its connection; then requests still coming in, the longest-running first (a
+   * trickle of body bytes keeps an attacker's connection looking busy, never finished); and only then
+   * connections between requests, the idlest first (a client may be about to reuse one).
+   */
   function shed(count: number) {
-    const victims = [...relays].sort((a, b) =>
-      Number(a.headersSeen) - Number(b.headersSeen) || a.lastActivity - b.lastActivity
-    );
+    const rank = (relay: Relay): [number, number] => {
+      if (!relay.headersSeen) return [0, relay.lastActivity];
+      if (relay.requestStartedAt !== null) return [1, relay.requestStartedAt];
+      return [2, relay.lastActivity];
+    };
+    const victims = [...relays].sort((a, b) => {
+      const [left, right] = [rank(a), rank(b)];
+      return left[0] - right[0] || left[1] - right[1];
+    });
     for (const relay of victims.slice(0, count)) close(relay);
   }
 
@@ -90,38 +129,87 @@ export async function serveGuarded(
     }
   }, 1000);
 
-  async function pipe(from: Deno.Conn, to: Deno.Conn, relay: Relay, watchHeaders: boolean) {
+  async function pipe(from: Deno.Conn, to: Deno.Conn, relay: Relay, fromServer: boolean) {
     const buffer = new Uint8Array(16 * 1024);
-    let tail = new Uint8Array(0);
     for (;;) {
       const read = await from.read(buffer);
       if (read === null) return;
       relay.lastActivity = performance.now();
-      const chunk = buffer.subarray(0, read);
-      if (watchHeaders && !relay.headersSeen) {
-        const window = new Uint8Array(tail.length + chunk.length);
-        window.set(tail);
-        window.set(chunk, tail.length);
-        if (indexOf(window, headerEnd) >= 0) relay.headersSeen = true;
-        tail = window.slice(-3);
+      if (fromServer) relay.requestStartedAt = null;
+      else relay.requestStartedAt ??= relay.lastActivity;
+      await writeAll(to, buffer.subarray(0, read));
+    }
+  }
+
+  /**
+   * The client's first request head, read here before anything goes to the inner server (with whatever came
+   * after it in the same reads); null when the client goes away first. The sweeper closes a connection whose
+   * head is not complete within `headerTimeoutMs`, which ends this read.
+   */
+  async function readHead(client: Deno.Conn, relay: Relay): Promise<Uint8Array | null> {
+    const buffer = new Uint8Array(16 * 1024);
+    let received = new Uint8Array(0);
+    while (indexOf(received, headerEnd) < 0) {
+      const read = await client.read(buffer);
+      if (read === null) return null;
+      relay.lastActivity = performance.now();
+      relay.requestStartedAt ??= relay.lastActivity;
+      const next = new Uint8Array(received.length + read);
+      next.set(received);
+      next.set(buffer.subarray(0, read), received.length);
+      received = next;
+      if (received.length > maxHeadBytes) return null;
+    }
+    relay.headersSeen = true;
+    return received;
+  }
+
+  /**
+   * A connection to the inner server. Under a storm of connections its accept queue fills and connect fails
+   * with EAGAIN (WouldBlock): the client waits a little and tries again (about 1.3 s in all) instead of
+   * being dropped.
+   */
+  async function connectUpstream(relay: Relay): Promise<Deno.Conn> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await Deno.connect({ transport: "unix", path: socketPath });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.WouldBlock) || attempt >= 8 || relay.closed) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 5 * 2 ** attempt));
       }
-      for (let written = 0; written < chunk.length;) written += await to.write(chunk.subarray(written));
     }
   }
 
   async function relay(client: Deno.Conn) {
     const now = performance.now();
-    const relay: Relay = { client, acceptedAt: now, lastActivity: now, headersSeen: false, closed: false };
+    const relay: Relay = {
+      client,
+      acceptedAt: now,
+      lastActivity: now,
+      headersSeen: false,
+      requestStartedAt: null,
+      closed: false,
+    };
     relays.add(relay);
     try {
-      relay.upstream = await Deno.connect({ transport: "unix", path: socketPath });
+      const head = await readHead(client, relay);
+      if (!head || relay.closed) return;
+      // A body larger than any route takes is refused here, before the inner server spends anything on it
+      // (as Supabase's gateway does): a flood of such requests costs an accept and a read.
+      const length = contentLength(head);
+      if (length !== null && length > maxBodyBytes) {
+        await writeAll(client, tooLarge);
+        return;
+      }
+      relay.upstream = await connectUpstream(relay);
       if (relay.closed) return close(relay);
       const upstream = relay.upstream;
+      await writeAll(upstream, head);
       // The client may half-close after its request: pass that on and still deliver the answer.
-      void pipe(client, upstream, relay, true).then(() => upstream.closeWrite()).catch(() => close(relay));
+      void pipe(client, upstream, relay, false).then(() => upstream.closeWrite()).catch(() => close(relay));
       // The relay lives as long as the server's side: once that ends, everything it said has been copied to
       // the client (a shutdown waits for exactly this), and there is nobody left to relay to.
-      await pipe(upstream, client, relay, false).catch(() => {});
+      await pipe(upstream, client, relay, true).catch(() => {});
     } catch {
       // a connection error, or the process out of descriptors: this connection is dropped, nothing else
     } finally {
