@@ -96,6 +96,12 @@ fails without the fix:
 | 20,000 trickling sockets failed 4–5 of ~180 real requests | tests/faults_test.ts: slow-header and slow-body floods, 0 failed (the rows above) |
 | Arabic, Hebrew, CJK and emoji names printed as empty boxes; a 200-character name ran off the page | tests/certificate_pdf_test.ts: any name prints, read back by pdftotext |
 
+**Not yet held: slow bodies under the limit.** A body the functions would take (at most 64 KiB) that arrives
+a byte every 2 s, from 20,000 reconnecting connections, still costs real requests on \`npm start\`: 10 of 95
+failed (connection errors) in a 25 s run on 2026-12-07 on this 2-core host, and the stack answered only 95 in
+that time. Each such request reaches the inner server and holds a handler until its 10 s deadline. Deployed,
+Supabase's gateway fronts the functions; the local front would need a minimum upload rate per request.
+
 **The deployed shape with postgres.js as npm ships it.** Before the driver was vendored
 (supabase/functions/_shared/postgres), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles
 taking postgres.js 3.4.9 unpatched from the registry: after Postgres was killed a function process died (the write

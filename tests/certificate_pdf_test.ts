@@ -36,25 +36,28 @@ async function run(command: string, args: string[]): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-/** What a person reads on the page and what a phone's camera reads from its QR code. */
-async function readPdf(bytes: Uint8Array): Promise<{ text: string; qr: string }> {
+/** Runs `work` with the PDF in a file of its own (`pdf`) in a temporary folder (`directory`). */
+async function withPdfFile<T>(
+  bytes: Uint8Array,
+  work: (pdf: string, directory: string) => Promise<T>,
+): Promise<T> {
   const directory = await Deno.makeTempDir();
   try {
     await Deno.writeFile(`${directory}/certificate.pdf`, bytes);
-    const text = await run("pdftotext", ["-layout", `${directory}/certificate.pdf`, "-"]);
-    await run("pdftoppm", [
-      "-png",
-      "-r",
-      "150",
-      "-singlefile",
-      `${directory}/certificate.pdf`,
-      `${directory}/page`,
-    ]);
-    const qr = (await run("zbarimg", ["--quiet", "--raw", `${directory}/page.png`])).trim();
-    return { text, qr };
+    return await work(`${directory}/certificate.pdf`, directory);
   } finally {
     await Deno.remove(directory, { recursive: true });
   }
+}
+
+/** What a person reads on the page and what a phone's camera reads from its QR code. */
+function readPdf(bytes: Uint8Array): Promise<{ text: string; qr: string }> {
+  return withPdfFile(bytes, async (pdf, directory) => {
+    const text = await run("pdftotext", ["-layout", pdf, "-"]);
+    await run("pdftoppm", ["-png", "-r", "150", "-singlefile", pdf, `${directory}/page`]);
+    const qr = (await run("zbarimg", ["--quiet", "--raw", `${directory}/page.png`])).trim();
+    return { text, qr };
+  });
 }
 
 async function pdf(path: string, language: string): Promise<Uint8Array> {
@@ -127,40 +130,25 @@ story(
 );
 
 /** The page as grey pixels (PGM from pdftoppm, 50 dpi): rows top to bottom. */
-async function greyPage(bytes: Uint8Array): Promise<{ width: number; height: number; pixels: Uint8Array }> {
-  const directory = await Deno.makeTempDir();
-  try {
-    await Deno.writeFile(`${directory}/certificate.pdf`, bytes);
-    await run("pdftoppm", [
-      "-gray",
-      "-r",
-      "50",
-      "-singlefile",
-      `${directory}/certificate.pdf`,
-      `${directory}/page`,
-    ]);
+function greyPage(bytes: Uint8Array): Promise<{ width: number; height: number; pixels: Uint8Array }> {
+  return withPdfFile(bytes, async (pdf, directory) => {
+    await run("pdftoppm", ["-gray", "-r", "50", "-singlefile", pdf, `${directory}/page`]);
     const pgm = await Deno.readFile(`${directory}/page.pgm`);
     // P5 <width> <height> <max>\n then the pixels.
     const header = new TextDecoder().decode(pgm.subarray(0, 40)).match(/^P5\s+(\d+)\s+(\d+)\s+(\d+)\s/)!;
     return { width: Number(header[1]), height: Number(header[2]), pixels: pgm.subarray(header[0].length) };
-  } finally {
-    await Deno.remove(directory, { recursive: true });
-  }
+  });
 }
 
 /** The words pdftotext finds, with their boxes in points. */
-async function wordBoxes(bytes: Uint8Array): Promise<{ word: string; xMin: number; xMax: number }[]> {
-  const directory = await Deno.makeTempDir();
-  try {
-    await Deno.writeFile(`${directory}/certificate.pdf`, bytes);
-    const html = await run("pdftotext", ["-bbox", `${directory}/certificate.pdf`, "-"]);
-    return [
-      ...html.matchAll(/<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<\/word>/g),
-    ]
-      .map((match) => ({ word: match[3], xMin: Number(match[1]), xMax: Number(match[2]) }));
-  } finally {
-    await Deno.remove(directory, { recursive: true });
-  }
+function wordBoxes(bytes: Uint8Array): Promise<{ word: string; xMin: number; xMax: number }[]> {
+  return withPdfFile(bytes, async (pdf) => {
+    const html = await run("pdftotext", ["-bbox", pdf, "-"]);
+    const words = html.matchAll(
+      /<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)<\/word>/g,
+    );
+    return [...words].map((match) => ({ word: match[3], xMin: Number(match[1]), xMax: Number(match[2]) }));
+  });
 }
 
 const bidiMarks = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;

@@ -134,21 +134,26 @@ export const app = createApp("webhooks")
         "queues a delivery per endpoint for new events, sends the due ones, each endpoint in its own lane (a slow " +
         "or failing endpoint delays no other), until shortly before the request's deadline " +
         "(`REQUEST_DEADLINE_MS`) or 2,000 attempts, and purges events older than 30 days with nothing left to " +
-        "send. When more is due (`more`), the run calls this route again once it has answered, with the same " +
-        "key, so a backlog drains run after run instead of a run a minute.",
+        "send. When more is due (`more`), the run calls this route again with the same key as soon as a lane " +
+        "stops with more due, so a backlog drains run after run instead of a run a minute.",
       access: "service",
       ok: { status: 200, schema: DeliveryRun, description: "What this run did." },
     }),
     requireServiceRole(),
     async (c) => {
-      const run = await deliverWebhooks();
-      if (run.more) continueDelivering(c.req.header("authorization"), c.req.header("apikey"));
-      return c.json(run);
+      // The next run starts as soon as a lane runs out of time or budget with more due, beside this one's
+      // slower lanes.
+      return c.json(
+        await deliverWebhooks(
+          undefined,
+          () => continueDelivering(c.req.header("authorization"), c.req.header("apikey")),
+        ),
+      );
     },
   );
 
 /**
- * The next run, started after this one has answered (Supabase keeps the isolate alive for it through
+ * The next run, started beside this one (Supabase keeps the isolate alive for it through
  * `EdgeRuntime.waitUntil`): the same route on the project's URL, with the key the scheduler presented.
  */
 function continueDelivering(authorization: string | undefined, apikey: string | undefined): void {

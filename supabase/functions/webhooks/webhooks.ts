@@ -453,9 +453,11 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<Outcome> {
  * `attemptsPerEndpoint` of its endpoint's due deliveries (a five-minute lease, so two runs never send one
  * delivery at once), sends them together, and claims again as soon as they are answered; after a failure or a
  * slow answer it sends one at a time. The run ends when nothing is due, at its deadline (its last attempts end
- * before the request's), or after `attemptsPerRun` attempts, and says whether more is due (`more`).
+ * before the request's), or after `attemptsPerRun` attempts, and says whether more is due (`more`). The first
+ * lane that stops with its endpoint's deliveries still due calls `onMore` at once, so the next run need not
+ * wait for this one's slowest lane.
  */
-export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
+export async function deliverWebhooks(sql: Sql = db(), onMore?: () => void): Promise<DeliveryRun> {
   const [{ prepared }] = await sql<{ prepared: Record<string, number> }[]>`
     select private.prepare_webhooks() as prepared`;
   const run: DeliveryRun = {
@@ -518,9 +520,15 @@ export async function deliverWebhooks(sql: Sql = db()): Promise<DeliveryRun> {
     const [left] = await sql`
       select 1 from private.webhook_deliveries d
       where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.next_attempt_at <= now() limit 1`;
-    if (left) run.more = true;
+    if (left && !run.more) {
+      run.more = true;
+      onMore?.();
+    }
   };
   await Promise.all(endpoints.map((endpoint) => lane(endpoint.id)));
-  if (endpoints.length === endpointsPerRun) run.more = true;
+  if (endpoints.length === endpointsPerRun && !run.more) {
+    run.more = true;
+    onMore?.();
+  }
   return run;
 }
