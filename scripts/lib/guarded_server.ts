@@ -17,6 +17,7 @@
  *   accepting, lets in-flight requests finish and every answer be copied to its client (bounded), and only
  *   then closes what is left.
  */
+import { maxBodyBytes } from "../../supabase/functions/_shared/app.ts";
 import { log } from "../../supabase/functions/_shared/log.ts";
 
 export interface GuardOptions {
@@ -51,8 +52,6 @@ export interface GuardedServer {
 const headerEnd = new TextEncoder().encode("\r\n\r\n");
 /** The largest request head read; a longer one closes the connection. */
 const maxHeadBytes = 32 * 1024;
-/** The largest body any route takes (the functions' frame refuses more), refused here before it is relayed. */
-const maxBodyBytes = 64 * 1024;
 const tooLargeBody = JSON.stringify({
   error: { code: "validation_failed", message: `The request body is larger than ${maxBodyBytes} bytes` },
 });

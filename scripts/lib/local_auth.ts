@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { clientAddress } from "../../supabase/functions/_shared/client_address.ts";
 import { config } from "../../supabase/functions/_shared/config.ts";
 import { sha256 } from "../../supabase/functions/_shared/hash.ts";
+import { noControlCharacters } from "../../supabase/functions/_shared/input.ts";
 import {
   deliverEmail,
   emailSealContext,
@@ -102,8 +103,6 @@ export const failedSignInLimits = {
 export const recoveryLimitPerAddress = { failures: 5, windowSeconds: 15 * 60 };
 /** The largest request body the local sign-in reads (GoTrue's bodies are a few hundred bytes). */
 export const maxAuthBodyBytes = 16 * 1024;
-/** A control character (C0, DEL, C1): never part of an e-mail address or a password anyone types. */
-const controlCharacter = /\p{Cc}/u;
 
 /**
  * Events per key within a sliding window: failed sign-ins (once a key reaches its limit every sign-in for it —
@@ -188,7 +187,7 @@ export interface LocalAuth {
 
 /** A 400 for an e-mail address or password with a control character (a NUL would reach Postgres). */
 function refuseControlCharacters(...values: string[]) {
-  if (values.some((value) => controlCharacter.test(value))) {
+  if (!values.every((value) => noControlCharacters.test(value))) {
     throw new AuthError(400, "validation_failed", "Control characters are not allowed");
   }
 }

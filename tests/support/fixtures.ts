@@ -3,7 +3,7 @@
  * them) where a story is not about creating one; create-tripwire-user's own tests go through HTTP.
  */
 import type postgres from "postgres";
-import { loadUser } from "../../supabase/functions/_shared/auth.ts";
+import { loadCaller } from "../../supabase/functions/_shared/auth.ts";
 import { asCaller } from "../../supabase/functions/_shared/db.ts";
 import { openSession } from "../../scripts/lib/local_stack.ts";
 import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
@@ -54,7 +54,10 @@ export async function insertStudent(
   options: { managerId: string; email: string; fullName: string; paymentAmount?: string },
 ): Promise<Student> {
   const id = crypto.randomUUID();
-  const manager = await loadUser(options.managerId, sql);
+  const manager = await loadCaller(
+    { sub: options.managerId, session_id: await openSession(sql, options.managerId) },
+    sql,
+  );
   await sql.begin(async (tx) => {
     await tx`
       insert into auth.users (id, aud, role, email, encrypted_password, raw_app_meta_data, created_at, updated_at)

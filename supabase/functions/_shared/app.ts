@@ -32,7 +32,8 @@ export interface AppEnv {
   Variables: { user: AuthUser; claims: Claims; requestId: string; language: Language | null };
 }
 
-const maxBodyBytes = 64 * 1024;
+/** The largest request body any route takes; the local front (guarded_server.ts) refuses larger ones too. */
+export const maxBodyBytes = 64 * 1024;
 const requestIdPattern = /^[A-Za-z0-9._-]{8,128}$/;
 
 /** The Access-Control-Allow-Origin for a request's origin (config.ts, CORS_ALLOWED_ORIGINS). */

@@ -194,28 +194,10 @@ export function assertAccess(status: string | null | undefined): void {
   }
 }
 
-/** Loads an account and its role by id (a manager a sale is written for); no account here → 403. */
-export async function loadUser(userId: string, sql: Sql = db()): Promise<AuthUser> {
-  const [row] = await sql<Pick<Row<"users">, "id" | "email" | "full_name" | "role" | "deactivated_at">[]>`
-    select id, email, full_name, role, deactivated_at from public.users where id = ${userId}`;
-  // users_role_valid allows exactly the three roles.
-  const role = row?.role as Role | undefined;
-  assertRole(role, ["student", "manager", "admin"]);
-  if (row.deactivated_at) {
-    throw new HttpError(403, "account_deactivated", "This staff account was deactivated by an admin");
-  }
-  return { id: row.id, email: row.email, fullName: row.full_name, role: role! };
-}
-
 /** The token's session (`session_id`, as Supabase Auth issues it), or null when it names none. */
 export function sessionOf(claims: { session_id?: unknown }): string | null {
   const session = claims.session_id;
   return typeof session === "string" && uuidPattern.test(session) ? session : null;
-}
-
-/** A token whose session Supabase Auth no longer holds (signed out, banned, deleted): 401. */
-export function sessionEnded(): HttpError {
-  return unauthorized("This sign-in has ended; sign in again");
 }
 
 /**
@@ -238,7 +220,8 @@ export async function loadCaller(claims: Claims, sql: Sql = db()): Promise<AuthU
   if (row.deactivated_at) {
     throw new HttpError(403, "account_deactivated", "This staff account was deactivated by an admin");
   }
-  if (!row.session_live) throw sessionEnded();
+  // Supabase Auth no longer holds the session (signed out, banned, deleted): 401.
+  if (!row.session_live) throw unauthorized("This sign-in has ended; sign in again");
   return { id: row.id, email: row.email, fullName: row.full_name, role: role! };
 }
 

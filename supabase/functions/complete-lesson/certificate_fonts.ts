@@ -11,11 +11,11 @@
  * `hb-subset` (WebAssembly, from the same bucket) and embedded whole; Arabic and Hebrew go through pdf-lib's.
  */
 import type { PDFDocument, PDFFont } from "pdf-lib";
-import robotoFonts from "pdfmake/build/vfs_fonts.js";
+import robotoFiles from "pdfmake/build/vfs_fonts.js";
 import { HttpError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
 import { projectStorage } from "../_shared/service_client.ts";
-import { fontkit } from "./fontkit.ts";
+import { type Fontkit, fontkit } from "./fontkit.ts";
 
 /** The Storage bucket the fallback fonts and HarfBuzz live in (supabase/config.toml). */
 export const fontBucket = "certificate-fonts";
@@ -68,12 +68,21 @@ export const fallbackFonts: Fallback[] = [
 /** HarfBuzz's subsetter, compiled to WebAssembly (the harfbuzzjs package's build). */
 export const harfbuzzObject = "harfbuzz-subset.wasm";
 
-const roboto = (name: string) =>
-  Uint8Array.from(atob((robotoFonts as Record<string, string>)[name]), (c) => c.charCodeAt(0));
-/** Roboto, read once: what it has a glyph for needs no fallback. */
-const robotoMedium = roboto("Roboto-Medium.ttf");
-const robotoCoverage = fontkit.create(robotoMedium);
-export const robotoBytes = { regular: roboto("Roboto-Regular.ttf"), medium: robotoMedium };
+const decode = (name: string) =>
+  Uint8Array.from(atob((robotoFiles as Record<string, string>)[name]), (c) => c.charCodeAt(0));
+let roboto: { regular: Uint8Array; medium: Uint8Array; coverage: ReturnType<Fontkit["create"]> } | undefined;
+
+/**
+ * Roboto's two weights, decoded the first time a certificate is drawn (not when the function starts: most of
+ * its requests are completions) and kept; `coverage` says what it has a glyph for, which needs no fallback.
+ */
+export function robotoFonts() {
+  if (!roboto) {
+    const medium = decode("Roboto-Medium.ttf");
+    roboto = { regular: decode("Roboto-Regular.ttf"), medium, coverage: fontkit.create(medium) };
+  }
+  return roboto;
+}
 
 /** The isolate's copies of the bucket's objects, fetched once each (a failed fetch is tried again next time). */
 const objects = new Map<string, Promise<Uint8Array>>();
@@ -179,6 +188,7 @@ export interface TextFonts {
  * to split its lines into runs. 502 `storage_unavailable` when a needed font cannot be fetched.
  */
 export async function fontsForText(document: PDFDocument, text: string): Promise<TextFonts> {
+  const robotoCoverage = robotoFonts().coverage;
   const needed = new Map<Fallback, string>();
   for (const character of text) {
     const codePoint = character.codePointAt(0)!;

@@ -10,7 +10,7 @@ import { PDFDocument, type PDFFont, type PDFPage, rgb } from "pdf-lib";
 import QRCode from "qrcode";
 import type { Language } from "../_shared/language.ts";
 import { HttpError } from "../_shared/errors.ts";
-import { fontsForText, robotoBytes, type Run, type TextFonts } from "./certificate_fonts.ts";
+import { fontsForText, robotoFonts, type Run, type TextFonts } from "./certificate_fonts.ts";
 import type { CertificateCheck } from "./complete_lesson.ts";
 import { fontkit } from "./fontkit.ts";
 
@@ -126,8 +126,9 @@ export async function certificatePdf(
 
   const document = await PDFDocument.create();
   document.registerFontkit(fontkit);
-  const regular = await document.embedFont(robotoBytes.regular, { subset: true });
-  const medium = await document.embedFont(robotoBytes.medium, { subset: true });
+  const roboto = robotoFonts();
+  const regular = await document.embedFont(roboto.regular, { subset: true });
+  const medium = await document.embedFont(roboto.medium, { subset: true });
   // The statement repeats the name: the fallbacks serve both.
   const fonts = await fontsForText(document, `${check.full_name} ${check.course.statement}`);
   // What the verification page says, in the file's properties too: readers and indexers see the same.
