@@ -7,7 +7,10 @@ import process from "node:process";
 import postgres from "postgres";
 import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
 import { prepareCertificateFonts } from "./lib/certificate_fonts.ts";
-import { seededStaffPassword, startLocalAuth } from "./lib/local_auth.ts";
+import { type LocalAuth, seededStaffPassword, startLocalAuth } from "./lib/local_auth.ts";
+import type { GuardedServer } from "./lib/guarded_server.ts";
+import { checkDatabaseUrl, checkDataFolder, checkPorts, startFailure } from "./lib/start_checks.ts";
+import { relative } from "node:path";
 import { serveWebApp, webPort } from "./lib/web_app.ts";
 import {
   databasePort,
@@ -28,63 +31,93 @@ globalThis.addEventListener("unhandledrejection", (event) => {
 
 let database: RunningDatabase | undefined;
 let databaseUrl = Deno.env.get("DATABASE_URL");
-if (databaseUrl) {
-  console.log("Using DATABASE_URL");
-} else {
-  database = await startEmbeddedPostgres({ dataDir, port: databasePort, persistent: true, supervise: true });
-  databaseUrl = database.url;
-  console.log(`Postgres 17 (embedded) on 127.0.0.1:${databasePort}, data in ${dataDir}`);
-}
+let auth: LocalAuth | undefined;
+let server: GuardedServer | undefined;
+let webApp: Deno.HttpServer | undefined;
+try {
+  // Before anything runs: the data folder, the ports, the database. Each refusal is one sentence (below).
+  if (!databaseUrl) await checkDataFolder(dataDir, relative(Deno.cwd(), dataDir) || dataDir);
+  checkPorts([
+    ...(databaseUrl
+      ? []
+      : [{ port: databasePort, variable: "LOCAL_DB_PORT", what: "the embedded Postgres" }]),
+    { port: functionsPort, variable: "FUNCTIONS_PORT", what: "the functions" },
+    { port: webPort, variable: "WEB_PORT", what: "the web app" },
+  ]);
+  if (databaseUrl) {
+    await checkDatabaseUrl(databaseUrl);
+    console.log("Using DATABASE_URL");
+  } else {
+    database = await startEmbeddedPostgres({
+      dataDir,
+      port: databasePort,
+      persistent: true,
+      supervise: true,
+    });
+    databaseUrl = database.url;
+    console.log(`Postgres 17 (embedded) on 127.0.0.1:${databasePort}, data in ${dataDir}`);
+  }
 
-await prepareDatabase(databaseUrl);
-console.log("Migrations applied with the Supabase CLI; seed loaded");
+  await prepareDatabase(databaseUrl);
+  console.log("Migrations applied with the Supabase CLI; seed loaded");
 
-// The functions read their configuration from the environment, as on Supabase.
-Deno.env.set("DATABASE_URL", databaseUrl);
-Deno.env.set("DB_POOL_SIZE", Deno.env.get("DB_POOL_SIZE") ?? "10");
-// This stack is the project: its sign-in and Storage answer here (never a SUPABASE_URL from the caller's shell).
-Deno.env.set("SUPABASE_URL", `http://127.0.0.1:${functionsPort}`);
-Deno.env.set("JWT_SECRET", localJwtSecret);
-Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey }));
-// Logins are written into this database's auth schema: there is no GoTrue locally.
-Deno.env.set("AUTH_ADMIN", "local");
-// A CRM on this machine may take the events (http://localhost…); deployed, endpoints must be public https.
-Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
-// No proxy in front of the local stack: X-Forwarded-For is whatever a client wrote, so it is not believed.
-Deno.env.set("TRUSTED_PROXY_HOPS", Deno.env.get("TRUSTED_PROXY_HOPS") ?? "0");
+  // The functions read their configuration from the environment, as on Supabase.
+  Deno.env.set("DATABASE_URL", databaseUrl);
+  Deno.env.set("DB_POOL_SIZE", Deno.env.get("DB_POOL_SIZE") ?? "10");
+  // This stack is the project: its sign-in and Storage answer here (never a SUPABASE_URL from the caller's shell).
+  Deno.env.set("SUPABASE_URL", `http://127.0.0.1:${functionsPort}`);
+  Deno.env.set("JWT_SECRET", localJwtSecret);
+  Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey }));
+  // Logins are written into this database's auth schema: there is no GoTrue locally.
+  Deno.env.set("AUTH_ADMIN", "local");
+  // The e-mails' sign-in link: the reference web app this stack serves.
+  Deno.env.set("APP_LOGIN_URL", Deno.env.get("APP_LOGIN_URL") ?? `http://127.0.0.1:${webPort}/`);
+  // A CRM on this machine may take the events (http://localhost…); deployed, endpoints must be public https.
+  Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
+  // No proxy in front of the local stack: X-Forwarded-For is whatever a client wrote, so it is not believed.
+  Deno.env.set("TRUSTED_PROXY_HOPS", Deno.env.get("TRUSTED_PROXY_HOPS") ?? "0");
 
-// The certificate's fonts (Arabic, Hebrew, CJK, emoji names) in the local Storage's bucket.
-await prepareCertificateFonts();
+  // The certificate's fonts (Arabic, Hebrew, CJK, emoji names) in the local Storage's bucket.
+  await prepareCertificateFonts();
 
-const auth = await startLocalAuth({
-  databaseUrl,
-  jwtSecret: localJwtSecret,
-  issuer: `http://127.0.0.1:${functionsPort}/auth/v1`,
-  // Recovery links lead back to the reference web app, as the project's Site URL does deployed.
-  siteUrl: `http://127.0.0.1:${webPort}/`,
-}).catch((error) => {
-  console.warn(String(error instanceof Error ? error.message : error));
-  return undefined;
-});
-const { serveLocalStack } = await import("./serve.ts");
-const { functions } = await import("./lib/functions.ts");
-const { db } = await import("../supabase/functions/_shared/db.ts");
-const server = await serveLocalStack({ auth });
-for (const name of Object.keys(functions)) {
-  console.log(`  http://127.0.0.1:${functionsPort}/functions/v1/${name}`);
-}
-if (auth) {
+  auth = await startLocalAuth({
+    databaseUrl,
+    jwtSecret: localJwtSecret,
+    issuer: `http://127.0.0.1:${functionsPort}/auth/v1`,
+    // Recovery links lead back to the reference web app, as the project's Site URL does deployed.
+    siteUrl: `http://127.0.0.1:${webPort}/`,
+  }).catch((error) => {
+    console.warn(String(error instanceof Error ? error.message : error));
+    return undefined;
+  });
+  const { serveLocalStack } = await import("./serve.ts");
+  const { functions } = await import("./lib/functions.ts");
+  server = await serveLocalStack({ auth });
+  for (const name of Object.keys(functions)) {
+    console.log(`  http://127.0.0.1:${functionsPort}/functions/v1/${name}`);
+  }
+  if (auth) {
+    console.log(
+      `Sign-in (supabase-js) at http://127.0.0.1:${functionsPort}/auth/v1: seeded staff use the password ` +
+        `"${seededStaffPassword}"; a student the password the manager was shown`,
+    );
+  }
   console.log(
-    `Sign-in (supabase-js) at http://127.0.0.1:${functionsPort}/auth/v1: seeded staff use the password ` +
-      `"${seededStaffPassword}"; a student the password the manager was shown`,
+    `Storage at http://127.0.0.1:${functionsPort}/storage/v1: the private bucket lesson-videos (media/), ` +
+      "played through URLs the functions sign",
   );
+  webApp = await serveWebApp({ apiUrl: `http://127.0.0.1:${functionsPort}` });
+  console.log(`The reference web app: http://127.0.0.1:${webPort}`);
+} catch (error) {
+  // One plain sentence, nothing left running, and a status a script can see.
+  console.error(`npm start: ${startFailure(error)}`);
+  await server?.shutdown(1_000).catch(() => {});
+  await webApp?.shutdown().catch(() => {});
+  await auth?.close().catch(() => {});
+  await database?.stop().catch(() => {});
+  Deno.exit(1);
 }
-console.log(
-  `Storage at http://127.0.0.1:${functionsPort}/storage/v1: the private bucket lesson-videos (media/), ` +
-    "played through URLs the functions sign",
-);
-const webApp = await serveWebApp({ apiUrl: `http://127.0.0.1:${functionsPort}` });
-console.log(`The reference web app: http://127.0.0.1:${webPort}`);
+const { db } = await import("../supabase/functions/_shared/db.ts");
 
 // The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails, deliver the
 // events to the academy's webhook endpoints, and
@@ -158,8 +191,8 @@ async function shutdown() {
   if (stopping) return;
   stopping = true;
   clearTimeout(scheduler);
-  await server.shutdown(10_000);
-  await webApp.shutdown();
+  await server?.shutdown(10_000);
+  await webApp?.shutdown();
   await db().end({ timeout: 5 });
   await auth?.close();
   await database?.stop();

@@ -95,7 +95,10 @@ Deno.test({
 });
 
 Deno.test("bad configuration is refused at boot, naming the variable", async (t) => {
-  const base = { DATABASE_URL: "postgresql://u@127.0.0.1:1/d" };
+  const base = {
+    DATABASE_URL: "postgresql://u@127.0.0.1:1/d",
+    APP_LOGIN_URL: "https://academy.example/login",
+  };
   const cases: [string, Record<string, string>, RegExp][] = [
     ["DB_POOL_SIZE not a number", { ...base, DB_POOL_SIZE: "lots" }, /DB_POOL_SIZE/],
     ["DB_POOL_SIZE zero", { ...base, DB_POOL_SIZE: "0" }, /DB_POOL_SIZE/],
@@ -111,7 +114,12 @@ Deno.test("bad configuration is refused at boot, naming the variable", async (t)
       { ...base, SUPABASE_URL: "project.supabase.co" },
       /SUPABASE_URL must be a URL/,
     ],
-    ["no database URL", {}, /SUPABASE_DB_URL or DATABASE_URL must be set/],
+    ["no database URL", {}, /TRIPWIRE_DB_URL or SUPABASE_DB_URL or DATABASE_URL must be set/],
+    [
+      "deployed without the sign-in link the e-mails carry",
+      { DATABASE_URL: base.DATABASE_URL },
+      /APP_LOGIN_URL must be set/,
+    ],
     ["AUTH_ADMIN unknown", { ...base, AUTH_ADMIN: "gotrue" }, /AUTH_ADMIN must be "supabase" or "local"/],
   ];
   for (const [name, env, message] of cases) {
@@ -139,5 +147,22 @@ Deno.test("bad configuration is refused at boot, naming the variable", async (t)
     assert.equal(config.statementTimeoutMs, 8_000);
     assert.deepEqual(config.secretKeys, ["sb_secret_x"]);
     assert.equal(config.authAdmin, "supabase");
+    assert.equal(config.loginUrl, "https://academy.example/login");
+  });
+
+  await t.step("the pooler: TRIPWIRE_DB_URL wins over SUPABASE_DB_URL, which wins over DATABASE_URL", () => {
+    const pooled = "postgresql://postgres.ref:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres";
+    const direct = "postgresql://postgres:pw@db.ref.supabase.co:5432/postgres";
+    assert.equal(
+      loadConfig({ ...base, SUPABASE_DB_URL: direct, TRIPWIRE_DB_URL: pooled }).databaseUrl,
+      pooled,
+    );
+    assert.equal(loadConfig({ ...base, SUPABASE_DB_URL: direct }).databaseUrl, direct);
+    assert.equal(loadConfig(base).databaseUrl, base.DATABASE_URL);
+  });
+
+  await t.step("no localhost outside the local stack: only there does the login link default", () => {
+    const local = loadConfig({ DATABASE_URL: base.DATABASE_URL, AUTH_ADMIN: "local" });
+    assert.equal(local.loginUrl, "http://127.0.0.1:54323/");
   });
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { prepareDatabase } from "../scripts/lib/database.ts";
+import { createScratchDatabase, prepareDatabase } from "../scripts/lib/database.ts";
 import { findCronPostgres, installNetAndVaultStandIns, startCronPostgres } from "./support/cron_postgres.ts";
 import { createMigratedDatabase } from "./support/database.ts";
+import { shapeAsSupabase, supabasePostgresRole } from "./support/supabase_role.ts";
 
 const schedulingMigration = new URL("../supabase/migrations/20261206110060_scheduling.sql", import.meta.url);
 const found = findCronPostgres();
@@ -116,6 +117,50 @@ Deno.test({
       } finally {
         await route.shutdown();
       }
+    } finally {
+      await sql.end();
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "with pg_cron, as Supabase's postgres role (not a superuser): db push schedules every job as that role",
+  ignore: "missing" in found,
+  async fn() {
+    if ("missing" in found) return;
+    const cluster = await startCronPostgres(found.bin, found.version);
+    const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
+    try {
+      // pg_cron available but not enabled — a new Supabase project: the migrations still apply (reading
+      // shared_preload_libraries, as they once did, is refused to this role), and schedule nothing.
+      const fresh = await createScratchDatabase(cluster.url, "tripwire_nocron_");
+      try {
+        await prepareDatabase(await shapeAsSupabase(fresh.url, { withCron: false }));
+      } finally {
+        await fresh.drop();
+      }
+
+      await installNetAndVaultStandIns(sql);
+      const url = await shapeAsSupabase(cluster.url, { withCron: true });
+      // Supabase's postgres role may use pg_net and Vault.
+      await sql.unsafe(`
+        grant usage on schema net, vault to ${supabasePostgresRole};
+        grant all on all tables in schema net, vault to ${supabasePostgresRole};
+        grant all on all sequences in schema net, vault to ${supabasePostgresRole};
+        grant all on all routines in schema net, vault to ${supabasePostgresRole};
+      `);
+      await prepareDatabase(url);
+      const jobs = await sql<{ jobname: string; username: string }[]>`
+        select jobname, username from cron.job order by jobid`;
+      assert.deepEqual(jobs.map((job) => [job.jobname, job.username]), [
+        ["tripwire-refresh-sales-stats", supabasePostgresRole],
+        ["tripwire-rebuild-sales-history", supabasePostgresRole],
+        ["tripwire-housekeeping", supabasePostgresRole],
+        ["tripwire-retry-emails", supabasePostgresRole],
+        ["tripwire-deliver-webhooks", supabasePostgresRole],
+      ]);
     } finally {
       await sql.end();
       await cluster.stop();

@@ -53,7 +53,11 @@ Deno.test({
     const stack = await startDeployedStack({
       // What Supabase sets for a function, and the secrets the README's runbook sets.
       env: {
-        SUPABASE_DB_URL: pooler.url,
+        // Supabase's own variable is the direct connection; the runbook's TRIPWIRE_DB_URL, the transaction
+        // pooler (Supavisor's port 6543; here PgBouncer), wins over it.
+        SUPABASE_DB_URL: database.url,
+        TRIPWIRE_DB_URL: pooler.url,
+        APP_LOGIN_URL: "https://academy.example/login",
         SUPABASE_ANON_KEY: "sb_publishable_deploy_test",
         SUPABASE_SERVICE_ROLE_KEY: serviceKey,
         JWT_SECRET: jwtSecret,
@@ -95,6 +99,7 @@ Deno.test({
       await t.step(
         "Aida sells the course: the login through Supabase Auth's admin API, the rows through the pooler",
         async () => {
+          const pooledBefore = (await pooler.served()).transactions;
           const created = await call("create-tripwire-user", aida.id, {
             email: `deployed.${crypto.randomUUID().slice(0, 8)}@example.kz`,
             full_name: "Deployed Student",
@@ -103,6 +108,13 @@ Deno.test({
           assert.equal(created.status, 201, JSON.stringify(created.body));
           studentId = created.body.id;
           assert.ok(gotrue.requests.some((request) => request.path === "/auth/v1/admin/users"));
+          // No e-mail provider is configured here: the answer says so, and the e-mail waits in the outbox.
+          assert.equal(created.body.welcome_email, "not_configured");
+          const [outbox] = await database.sql`
+            select status, attempts from private.email_outbox where user_id = ${studentId}`;
+          assert.deepEqual({ ...outbox }, { status: "queued", attempts: 0 });
+          // TRIPWIRE_DB_URL won: the creation's transactions went through PgBouncer, not the direct URL.
+          assert.ok((await pooler.served()).transactions - pooledBefore >= 3, "through the pooler");
         },
       );
 

@@ -140,6 +140,13 @@ Deno.test({
       assert.match(first.printed, /Postgres 17 \(embedded\)/);
       const databaseUrl = `postgresql://postgres:postgres@127.0.0.1:${env.LOCAL_DB_PORT}/postgres`;
       const managerToken = await token("daniyar.manager@tripwire.local", databaseUrl);
+      // While it runs, another start on the same data folder (its own ports) is refused in one sentence.
+      const again = await startWrong({ ...env, LOCAL_DB_PORT: String(freePort()) });
+      assert.equal(again.code, 1, again.stderr);
+      assert.match(
+        again.stderr,
+        /^npm start: Another npm start is using the data folder .*postgres \(its Postgres/,
+      );
       await checkFunctions(Number(env.FUNCTIONS_PORT), managerToken);
       assert.equal((await first.stop()).success, true, "stops cleanly on SIGTERM");
 
@@ -154,4 +161,70 @@ Deno.test({
       await Deno.remove(dataDir, { recursive: true });
     }
   },
+});
+
+/** `npm start` with `env`, to its end: it must not start. */
+async function startWrong(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "scripts/start.ts"],
+    cwd: repoRoot,
+    env: { WEB_PORT: String(freePort()), FUNCTIONS_PORT: String(freePort()), ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+Deno.test("npm start started wrong: one plain sentence, exit 1, nothing left running", async (t) => {
+  const oneSentence = (stderr: string, pattern: RegExp) => {
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0], pattern);
+  };
+  await t.step("a database nobody answers at", async () => {
+    const port = freePort();
+    const result = await startWrong({ DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/postgres` });
+    assert.equal(result.code, 1);
+    oneSentence(
+      result.stderr,
+      new RegExp(`^npm start: DATABASE_URL \\(127\\.0\\.0\\.1:${port}\\) cannot be used: nothing answers`),
+    );
+  });
+  await t.step("a database that does not exist", async () => {
+    const database = await createEmptyDatabase();
+    await database.drop();
+    const result = await startWrong({ DATABASE_URL: database.url });
+    assert.equal(result.code, 1);
+    oneSentence(result.stderr, /^npm start: DATABASE_URL .* cannot be used: that database does not exist/);
+  });
+  await t.step("not a Postgres URL", async () => {
+    const result = await startWrong({ DATABASE_URL: "localhost:5432/postgres" });
+    assert.equal(result.code, 1);
+    oneSentence(result.stderr, /^npm start: DATABASE_URL is not a Postgres URL/);
+  });
+  await t.step("a busy port: refused before its Postgres starts, so none is left running", async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "tripwire-start-busy-" });
+    await Deno.chmod(dataDir, 0o755);
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (taken.addr as Deno.NetAddr).port;
+    const databasePort = freePort();
+    try {
+      const result = await startWrong({
+        DATABASE_URL: "",
+        LOCAL_DB_DIR: `${dataDir}/postgres`,
+        LOCAL_DB_PORT: String(databasePort),
+        FUNCTIONS_PORT: String(port),
+      });
+      assert.equal(result.code, 1);
+      oneSentence(
+        result.stderr,
+        new RegExp(`^npm start: Port ${port} \\(the functions\\) is already taken.*FUNCTIONS_PORT`),
+      );
+      await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port: databasePort }), "no Postgres left");
+      await assert.rejects(Deno.stat(`${dataDir}/postgres/postmaster.pid`));
+    } finally {
+      taken.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  });
 });

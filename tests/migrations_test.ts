@@ -10,6 +10,7 @@ import {
   isPlainPostgres,
   migrationsProject,
 } from "./support/database.ts";
+import { shapeAsSupabase, supabasePostgresRole } from "./support/supabase_role.ts";
 
 const migrationsFolder = new URL("../supabase/migrations/", import.meta.url);
 const migrationFiles = (await readdir(migrationsFolder)).filter((file) => file.endsWith(".sql")).sort();
@@ -127,6 +128,39 @@ Deno.test("prepareDatabase bootstraps only a plain Postgres, and the seed can be
       insert into public.tripwire_modules (position, title)
       values (4, '{"ru": "Бонус", "en": "Bonus"}') returning id`;
     assert.equal(next.id, 19);
+  } finally {
+    await database.drop();
+  }
+});
+
+Deno.test("as Supabase's own postgres role, not a superuser: every migration, the seed and the course apply", async () => {
+  const database = await createEmptyDatabase();
+  try {
+    const url = await shapeAsSupabase(database.url, { withCron: false });
+    await prepareDatabase(url);
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const [me] = await sql<{ role: string; superuser: boolean; settings: boolean }[]>`
+        select current_user as role, rolsuper as superuser,
+               pg_has_role(current_user, 'pg_read_all_settings', 'member') as settings
+        from pg_roles where rolname = current_user`;
+      assert.deepEqual({ ...me }, { role: supabasePostgresRole, superuser: false, settings: false });
+      const history = await sql<{ version: string }[]>`
+        select version from supabase_migrations.schema_migrations order by version`;
+      assert.deepEqual(history.map((row) => row.version), migrationFiles.map((file) => file.split("_")[0]));
+      const [owner] = await sql<{ owner: string }[]>`
+        select tableowner as owner from pg_tables where schemaname = 'public' and tablename = 'tripwire_users'`;
+      assert.equal(owner.owner, supabasePostgresRole);
+      // The image's PostgREST watch stays the only one: the migration added no event trigger of its own.
+      const triggers = await sql<{ name: string }[]>`select evtname as name from pg_event_trigger order by 1`;
+      assert.deepEqual(triggers.map((row) => row.name), ["pgrst_ddl_watch", "pgrst_drop_watch"]);
+      // The jobs' SQL runs as this role, as pg_cron runs them as the role that scheduled them.
+      await sql`select analytics.refresh_sales_stats()`;
+      await sql`select private.housekeeping()`;
+      assert.match(await applyMigrations(url), /up to date/i);
+    } finally {
+      await sql.end();
+    }
   } finally {
     await database.drop();
   }

@@ -28,18 +28,18 @@ Deno.test("a sealed password opens only in its own context and hides the passwor
 });
 
 Deno.test("configuration: AuthAdmin is chosen by AUTH_ADMIN, Supabase by default, nothing else accepted", () => {
-  const saved = Deno.env.get("AUTH_ADMIN");
-  try {
-    Deno.env.delete("AUTH_ADMIN");
-    assert.equal(loadConfig().authAdmin, "supabase");
-    Deno.env.set("AUTH_ADMIN", "local");
-    assert.equal(loadConfig().authAdmin, "local");
-    Deno.env.set("AUTH_ADMIN", "gotrue");
-    assert.throws(() => loadConfig(), /AUTH_ADMIN must be "supabase" or "local"/);
-  } finally {
-    if (saved === undefined) Deno.env.delete("AUTH_ADMIN");
-    else Deno.env.set("AUTH_ADMIN", saved);
-  }
+  const env = {
+    DATABASE_URL: "postgresql://u@127.0.0.1:1/d",
+    APP_LOGIN_URL: "https://academy.example/login",
+  };
+  assert.equal(loadConfig(env).authAdmin, "supabase");
+  assert.equal(loadConfig(env).local, false);
+  assert.equal(loadConfig({ ...env, AUTH_ADMIN: "local" }).authAdmin, "local");
+  assert.equal(loadConfig({ ...env, AUTH_ADMIN: "local" }).local, true);
+  assert.throws(
+    () => loadConfig({ ...env, AUTH_ADMIN: "gotrue" }),
+    /AUTH_ADMIN must be "supabase" or "local"/,
+  );
 });
 
 Deno.test("configuration: SEALING_KEY first, then the secret keys, then the JWT secret", () => {

@@ -30,6 +30,10 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
+- **7.0.0** — run it for real. Deployed without an e-mail provider, nothing pretends: \`CreatedStudent.welcome_email\`
+  and a password reset's \`email\` may be \`not_configured\` (the e-mail waits in the outbox until
+  \`RESEND_API_KEY\` is set), and the retry run's report says \`not_configured\`. Breaking only for a client that
+  lists the values.
 - **6.0.0** — access ends when it should. A token is honoured only while its session is open in Supabase Auth
   (signed out, banned, deleted or erased → 401 \`invalid_token\` or 403 at once, not when it expires). Webhook
   endpoints must be https to a host whose every address is public, with no user info (checked on registration

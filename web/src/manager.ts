@@ -85,6 +85,9 @@ export function newStudentScreen(main: HTMLElement): void {
         show(
           status,
           h("p", { class: "success" }, t("new_student.created", { name: created.full_name })),
+          created.welcome_email === "not_configured"
+            ? h("p", { role: "alert" }, t("new_student.email_not_configured"))
+            : null,
           created.password ? shownOnce(t("new_student.password"), created.password) : null,
           h("a", { href: `#/students/${created.id}` }, t("new_student.open")),
         );

@@ -6,7 +6,11 @@ import type { JSONWebKeySet } from "jose";
 import { z } from "zod";
 
 export interface Config {
-  /** Direct or pooled Postgres URL: SUPABASE_DB_URL when deployed, DATABASE_URL locally. */
+  /**
+   * The Postgres URL the functions use: TRIPWIRE_DB_URL when set (deployed: the project's Supavisor
+   * transaction-mode string, port 6543), else SUPABASE_DB_URL (the direct connection Supabase sets), else
+   * DATABASE_URL (locally).
+   */
   databaseUrl: string;
   /** Connections per isolate; small, because every isolate has its own pool. DB_POOL_SIZE, 1–100. */
   databasePoolSize: number;
@@ -63,13 +67,24 @@ export interface Config {
    * It keys the per-client limits and goes into the audit.
    */
   trustedProxyHops: number;
-  /** Resend API key; without it welcome e-mails go to the log (RESEND_API_KEY). */
+  /**
+   * Whether this is the local stack (`npm start` and the tests: AUTH_ADMIN=local). Only there may an e-mail go
+   * to the log instead of a provider, or a link fall back to this machine.
+   */
+  local: boolean;
+  /**
+   * Resend API key (RESEND_API_KEY). Locally, without it, e-mails go to the log; deployed, without it, e-mails
+   * wait in the outbox (`welcome_email: "not_configured"`) and the status answer says degraded.
+   */
   resendApiKey?: string;
   /** Resend's API base URL (RESEND_API_URL), https://api.resend.com unless a test server stands in. */
   resendApiUrl: string;
   /** Sender of the welcome e-mail (EMAIL_FROM), a domain verified with the provider. */
   emailFrom: string;
-  /** Where the welcome e-mail sends the student to sign in (APP_LOGIN_URL). */
+  /**
+   * Where the welcome e-mail sends the student to sign in (APP_LOGIN_URL): required deployed; locally the
+   * reference web app's sign-in.
+   */
   loginUrl: string;
   /**
    * Keys that seal a generated password while it waits for an idempotent replay or an e-mail retry:
@@ -99,6 +114,9 @@ export interface Config {
   /** CloudPayments' API (CLOUDPAYMENTS_API_URL), https://api.cloudpayments.ru unless a test server stands in. */
   cloudPaymentsApiUrl: string;
 }
+
+/** The reference web app's sign-in, which `npm start` serves: the local stack's login link. */
+const localLoginUrl = "http://127.0.0.1:54323/";
 
 const optionalText = z.string().optional().transform((text) => text || undefined);
 
@@ -139,6 +157,7 @@ export function corsAllowedOrigins(): "*" | string[] {
 }
 
 const Environment = z.object({
+  TRIPWIRE_DB_URL: optionalText,
   SUPABASE_DB_URL: optionalText,
   DATABASE_URL: optionalText,
   DB_POOL_SIZE: z.coerce.number("must be a whole number from 1 to 100").int().min(1).max(100).default(3),
@@ -174,7 +193,7 @@ const Environment = z.object({
   RESEND_API_KEY: optionalText,
   RESEND_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.resend.com")),
   EMAIL_FROM: optionalText.pipe(z.string().default("Tripwire <no-reply@tripwire.local>")),
-  APP_LOGIN_URL: optionalText.pipe(z.url("must be a URL").default("http://localhost:3000/login")),
+  APP_LOGIN_URL: optionalText.pipe(z.url("must be a URL").optional()),
   SEALING_KEY: optionalText,
   VIDEO_BUCKET: optionalText.pipe(
     z.string().regex(/^[a-z0-9][a-z0-9_-]{2,62}$/, "must be a Storage bucket name").default("lesson-videos"),
@@ -192,8 +211,20 @@ const Environment = z.object({
   CLOUDPAYMENTS_PUBLIC_ID: optionalText,
   CLOUDPAYMENTS_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.cloudpayments.ru")),
 }).superRefine((env, context) => {
-  if (!env.SUPABASE_DB_URL && !env.DATABASE_URL) {
-    context.addIssue({ code: "custom", path: ["SUPABASE_DB_URL"], message: "or DATABASE_URL must be set" });
+  if (!env.TRIPWIRE_DB_URL && !env.SUPABASE_DB_URL && !env.DATABASE_URL) {
+    context.addIssue({
+      code: "custom",
+      path: ["TRIPWIRE_DB_URL"],
+      message: "or SUPABASE_DB_URL or DATABASE_URL must be set",
+    });
+  }
+  // Deployed, no link in an e-mail may lead to a machine that is not the academy's.
+  if (env.AUTH_ADMIN !== "local" && !env.APP_LOGIN_URL) {
+    context.addIssue({
+      code: "custom",
+      path: ["APP_LOGIN_URL"],
+      message: "must be set: the sign-in page the e-mails link to",
+    });
   }
 });
 
@@ -214,7 +245,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
   ];
   const jwtSecret = e.SUPABASE_JWT_SECRET ?? e.JWT_SECRET;
   return {
-    databaseUrl: (e.SUPABASE_DB_URL ?? e.DATABASE_URL)!,
+    databaseUrl: (e.TRIPWIRE_DB_URL ?? e.SUPABASE_DB_URL ?? e.DATABASE_URL)!,
     databasePoolSize: e.DB_POOL_SIZE,
     statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     requestDeadlineMs: e.REQUEST_DEADLINE_MS ?? Math.max(10_000, e.DB_STATEMENT_TIMEOUT_MS + 2_000),
@@ -229,10 +260,11 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     authAdmin: e.AUTH_ADMIN,
     webhooksToLoopback: e.WEBHOOKS_TO_LOOPBACK === "allowed",
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
+    local: e.AUTH_ADMIN === "local",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,
     emailFrom: e.EMAIL_FROM,
-    loginUrl: e.APP_LOGIN_URL,
+    loginUrl: e.APP_LOGIN_URL ?? localLoginUrl,
     sealingSecrets: [
       ...(e.SEALING_KEY ? [e.SEALING_KEY] : []),
       ...secretKeys,

@@ -1,8 +1,9 @@
 /**
  * E-mails to people (the welcome e-mail, a reset password, locally a recovery link): queued in the outbox inside the
  * transaction that makes them necessary, sent right after commit, and retried from the outbox when the
- * provider failed. The provider is Resend when RESEND_API_KEY
- * is set; otherwise a sender that writes one log line (without the body) — the local default.
+ * provider failed. The provider is Resend when RESEND_API_KEY is set. Without it, locally, a sender that writes
+ * one log line (without the body); deployed, none: the e-mails wait in the outbox, untouched, until the key is
+ * set (the answer says `not_configured`, the status answer `degraded`).
  */
 import { z } from "zod";
 import { config } from "./config.ts";
@@ -21,6 +22,8 @@ export interface EmailMessage {
 }
 
 export interface EmailSender {
+  /** False when there is no provider to hand e-mails to: they stay queued, no attempt counted. */
+  readonly configured: boolean;
   /** Hands the message to the provider; throws when the provider did not accept it. */
   send(message: EmailMessage): Promise<void>;
 }
@@ -29,6 +32,7 @@ const sendTimeoutMs = 5_000;
 
 /** Resend's HTTP API: POST /emails with a bearer key (https://resend.com/docs/api-reference/emails/send-email). */
 export class ResendEmailSender implements EmailSender {
+  readonly configured = true;
   constructor(readonly apiKey: string, readonly from: string, readonly baseUrl = "https://api.resend.com") {}
 
   async send(message: EmailMessage): Promise<void> {
@@ -61,9 +65,18 @@ export class ResendEmailSender implements EmailSender {
 
 /** The local sender: the e-mail is "sent" to the log, recipient and subject only (the body holds the password). */
 export class LogEmailSender implements EmailSender {
+  readonly configured = true;
   send(message: EmailMessage): Promise<void> {
     log("info", "email_sent", { to: message.to, subject: message.subject });
     return Promise.resolve();
+  }
+}
+
+/** Deployed without RESEND_API_KEY: nothing is sent, nothing is pretended. */
+export class UnconfiguredEmailSender implements EmailSender {
+  readonly configured = false;
+  send(): Promise<void> {
+    return Promise.reject(new Error("RESEND_API_KEY is not set"));
   }
 }
 
@@ -71,10 +84,12 @@ let current: EmailSender | undefined;
 
 /** The configured sender of this isolate. */
 export function emailSender(): EmailSender {
-  const { resendApiKey, emailFrom, resendApiUrl } = config();
+  const { resendApiKey, emailFrom, resendApiUrl, local } = config();
   current ??= resendApiKey
     ? new ResendEmailSender(resendApiKey, emailFrom, resendApiUrl)
-    : new LogEmailSender();
+    : local
+    ? new LogEmailSender()
+    : new UnconfiguredEmailSender();
   return current;
 }
 
@@ -217,7 +232,8 @@ export async function deliverEmail(
   password: string | undefined,
   sender: EmailSender = emailSender(),
   sql: Sql = db(),
-): Promise<"sent" | "queued" | "failed"> {
+): Promise<"sent" | "queued" | "failed" | "not_configured"> {
+  if (!sender.configured) return "not_configured";
   try {
     await sender.send(emailMessage(email, password));
   } catch (error) {
@@ -258,6 +274,9 @@ export const RetryReport = z.object({
   sent: z.number().int().min(0),
   queued: z.number().int().min(0).meta({ description: "Refused for now; tried again on a later run." }),
   failed: z.number().int().min(0).meta({ description: "Given up on." }),
+  not_configured: z.boolean().meta({
+    description: "No e-mail provider is configured (RESEND_API_KEY): every queued e-mail waits, untouched.",
+  }),
 });
 export type RetryReport = z.output<typeof RetryReport>;
 
@@ -273,6 +292,10 @@ export async function sendQueuedEmails(
   sender: EmailSender = emailSender(),
   sql: Sql = db(),
 ): Promise<RetryReport> {
+  if (!sender.configured) {
+    log("warn", "email_not_configured", { message: "RESEND_API_KEY is not set: queued e-mails wait" });
+    return { attempted: 0, sent: 0, queued: 0, failed: 0, not_configured: true };
+  }
   const due = await sql<
     (Pick<PrivateRow<"email_outbox">, "id" | "user_id" | "recipient" | "sealed_password"> & {
       full_name: string;
@@ -291,7 +314,7 @@ export async function sendQueuedEmails(
     )
     returning o.id, o.user_id, o.recipient, o.payload ->> 'full_name' as full_name, o.sealed_password, o.template,
               o.payload ->> 'language' as language`;
-  const report: RetryReport = { attempted: due.length, sent: 0, queued: 0, failed: 0 };
+  const report: RetryReport = { attempted: due.length, sent: 0, queued: 0, failed: 0, not_configured: false };
   for (const row of due) {
     const password = row.sealed_password
       ? await unsealPassword(row.sealed_password, emailSealContext(row.template, row.user_id))
@@ -309,7 +332,7 @@ export async function sendQueuedEmails(
       sender,
       sql,
     );
-    report[outcome]++;
+    if (outcome !== "not_configured") report[outcome]++;
   }
   return report;
 }

@@ -293,4 +293,4 @@ export async function functionDocument(functionName: string, app: Hono<any, any,
 }
 
 /** Bumped when a route changes in a way a client must know; the change is in the document's changelog. */
-export const apiVersion = "6.0.0";
+export const apiVersion = "7.0.0";

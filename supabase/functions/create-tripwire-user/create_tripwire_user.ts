@@ -72,7 +72,11 @@ export const CreatedStudent = z.object({
   payment_amount: z.number().min(0),
   currency: z.string().meta({ description: "ISO 4217: the academy's currency, of `payment_amount`." }),
   unlocked_module: z.object({ id: z.number().int(), position: z.number().int(), title: z.string() }),
-  welcome_email: z.enum(["sent", "queued", "skipped"]),
+  welcome_email: z.enum(["sent", "queued", "not_configured", "skipped"]).meta({
+    description:
+      "`queued`: the provider refused for now, retried; `not_configured`: no e-mail provider is set " +
+      "up (RESEND_API_KEY), the e-mail waits until one is — give the student the password yourself.",
+  }),
   created_at: timestamp,
 }).meta({ id: "CreatedStudent" });
 export type CreatedStudent = z.output<typeof CreatedStudent>;
@@ -576,8 +580,8 @@ async function sendWelcomeEmail(
   password: string,
   keyScope: KeyScope | undefined,
   deps: CreationDependencies,
-): Promise<"sent" | "queued"> {
-  let answer: "sent" | "queued" = "queued";
+): Promise<"sent" | "queued" | "not_configured"> {
+  let answer: "sent" | "queued" | "not_configured" = "queued";
   try {
     const outcome = await deliverEmail(
       { ...queued, userId, email: input.email, fullName: input.full_name, template: "welcome" },
@@ -585,8 +589,8 @@ async function sendWelcomeEmail(
       deps.emailSender,
       deps.sql,
     );
-    answer = outcome === "sent" ? "sent" : "queued";
-    if (keyScope && answer === "sent") await amendStoredResponse(deps.sql, keyScope, answer);
+    answer = outcome === "sent" || outcome === "not_configured" ? outcome : "queued";
+    if (keyScope && answer !== "queued") await amendStoredResponse(deps.sql, keyScope, answer);
   } catch (error) {
     log("warn", "welcome_email_not_recorded", { user_id: userId, error: describeError(error) });
   }

@@ -554,7 +554,10 @@ function illegal(student: LockedStudent, becoming: string): HttpError {
 export const PasswordReset = z.object({
   id: z.uuid(),
   password: z.string().meta({ description: "The new password, shown once (and e-mailed to the student)." }),
-  email: z.enum(["sent", "queued"]).meta({ description: "`queued`: the provider refused for now; retried." }),
+  email: z.enum(["sent", "queued", "not_configured"]).meta({
+    description: "`queued`: the provider refused for now; retried. `not_configured`: no e-mail provider " +
+      "(RESEND_API_KEY); the e-mail waits until one is set up.",
+  }),
 }).meta({ id: "PasswordReset" });
 export type PasswordReset = z.output<typeof PasswordReset>;
 
@@ -607,7 +610,7 @@ export async function resetPassword(
     return row;
   }, deps.sql);
 
-  let email: "sent" | "queued" = "queued";
+  let email: "sent" | "queued" | "not_configured" = "queued";
   try {
     const outcome = await deliverEmail(
       {
@@ -622,7 +625,7 @@ export async function resetPassword(
       deps.emailSender,
       deps.sql,
     );
-    email = outcome === "sent" ? "sent" : "queued";
+    email = outcome === "sent" || outcome === "not_configured" ? outcome : "queued";
   } catch (error) {
     log("warn", "reset_email_not_recorded", { user_id: studentId, error: describeError(error) });
   }
