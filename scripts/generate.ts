@@ -6,6 +6,8 @@
 import { applyMigrations, bootstrapPlainPostgres, prepareDatabase } from "./lib/database.ts";
 import {
   architectureFile,
+  buildFile,
+  buildText,
   currentSchemaFiles,
   databaseTypesFile,
   databaseTypesText,
@@ -18,10 +20,10 @@ import {
 } from "./lib/generated.ts";
 import { scratchDatabase } from "./lib/processes.ts";
 
-const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram", "schema"];
+const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram", "schema", "build"];
 for (const target of targets) {
-  if (!["openapi", "types", "diagram", "schema"].includes(target)) {
-    console.error(`Unknown target ${target}: openapi, types, diagram or schema`);
+  if (!["openapi", "types", "diagram", "schema", "build"].includes(target)) {
+    console.error(`Unknown target ${target}: openapi, types, diagram, schema or build`);
     Deno.exit(2);
   }
 }
@@ -69,4 +71,10 @@ if (targets.includes("schema")) {
   } finally {
     await database.stop();
   }
+}
+
+if (targets.includes("build")) {
+  // Last: it hashes the functions' source, the database types written above included.
+  await Deno.writeTextFile(buildFile, await buildText());
+  console.log("Wrote supabase/functions/_shared/build.ts");
 }

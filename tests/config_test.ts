@@ -25,6 +25,7 @@ Deno.test("config.toml names the project and has a block for every function fold
     "leaderboard",
     "payments",
     "staff",
+    "status",
     "student-dashboard",
     "students",
     "video-tracking",
@@ -129,6 +130,7 @@ Deno.test("every function's index.ts runs alone under Deno.serve, as on Supabase
       env: {
         DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
         DATABASE_URL: "postgresql://unused@127.0.0.1:1/unused",
+        APP_LOGIN_URL: "https://academy.example/login",
       },
       stdout: "null",
       stderr: "null",

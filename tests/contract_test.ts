@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { apiDocument } from "../scripts/lib/api_document.ts";
 import {
   architectureFile,
+  buildFile,
+  buildText,
   databaseTypesFile,
   databaseTypesText,
   formatted,
@@ -184,4 +186,8 @@ story("the contract check refuses what the document does not describe", async (t
       await assert.rejects(checkContract(method, path, response), assert.AssertionError);
     });
   }
+});
+
+Deno.test("the build stamp names this source and the last migration (npm run gen:build)", async () => {
+  assert.equal(await Deno.readTextFile(buildFile), await buildText(), "stale: run npm run gen:build");
 });

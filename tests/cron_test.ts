@@ -161,6 +161,36 @@ Deno.test({
         ["tripwire-retry-emails", supabasePostgresRole],
         ["tripwire-deliver-webhooks", supabasePostgresRole],
       ]);
+
+      // The status report sees pg_cron's jobs: a stopped one, and the Vault secrets the jobs need, missing.
+      await sql`update cron.job set active = false where jobname = 'tripwire-housekeeping'`;
+      Deno.env.set("DATABASE_URL", url);
+      Deno.env.set("AUTH_ADMIN", "local");
+      const { statusReport } = await import("../supabase/functions/status/status.ts");
+      const asRole = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        const report = await statusReport(asRole);
+        assert.equal(report.status, "degraded");
+        assert.equal(report.scheduler, "pg_cron");
+        assert.deepEqual(report.vault, { tripwire_project_url: false, tripwire_secret_key: false });
+        const codes = report.problems.map((problem) => problem.code);
+        assert.ok(codes.includes("vault_secret_missing"), JSON.stringify(report.problems));
+        const stopped = report.problems.filter((problem) => problem.code === "job_stopped");
+        assert.equal(stopped.length, 1, JSON.stringify(report.problems));
+        assert.match(stopped[0].message, /tripwire-housekeeping/);
+        assert.equal(report.jobs.find((job) => job.name === "tripwire-housekeeping")?.state, "stopped");
+
+        await sql`select vault.create_secret('https://ref.supabase.co', 'tripwire_project_url')`;
+        await sql`select vault.create_secret('sb_secret_x', 'tripwire_secret_key')`;
+        await sql`update cron.job set active = true where jobname = 'tripwire-housekeeping'`;
+        const healed = await statusReport(asRole);
+        assert.ok(
+          !healed.problems.some((problem) => ["vault_secret_missing", "job_stopped"].includes(problem.code)),
+          JSON.stringify(healed.problems),
+        );
+      } finally {
+        await asRole.end();
+      }
     } finally {
       await sql.end();
       await cluster.stop();

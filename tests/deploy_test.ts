@@ -118,6 +118,22 @@ Deno.test({
         },
       );
 
+      await t.step("the status says degraded, and the report why: no e-mail provider is set up", async () => {
+        const open = await fetch(`${stack.url}/functions/v1/status`);
+        assert.equal(open.status, 503);
+        assert.deepEqual(await open.json(), { status: "degraded" });
+        const report = await call("status/report", saule.id);
+        assert.equal(report.status, 200, JSON.stringify(report.body));
+        assert.ok(
+          report.body.problems.some((problem: { code: string }) => problem.code === "email_not_configured"),
+          JSON.stringify(report.body.problems),
+        );
+        assert.equal(report.body.configuration.email_provider, "not_configured");
+        assert.equal(report.body.configuration.login_url, "https://academy.example/login");
+        assert.equal(report.body.build.migration_applied, report.body.build.migration_expected);
+        assert.equal(report.body.database.reachable, true);
+      });
+
       await t.step(
         "the student's video: signed by Storage for her unlocked lesson only, and it plays",
         async () => {

@@ -11,6 +11,7 @@ import { app as leaderboard } from "../../supabase/functions/leaderboard/routes.
 import { app as payments } from "../../supabase/functions/payments/routes.ts";
 import { app as studentDashboard } from "../../supabase/functions/student-dashboard/routes.ts";
 import { app as staff } from "../../supabase/functions/staff/routes.ts";
+import { app as status } from "../../supabase/functions/status/routes.ts";
 import { app as students } from "../../supabase/functions/students/routes.ts";
 import { app as videoTracking } from "../../supabase/functions/video-tracking/routes.ts";
 import { app as webhooks } from "../../supabase/functions/webhooks/routes.ts";
@@ -26,6 +27,7 @@ export const functions: Record<string, FunctionApp> = {
   "leaderboard": leaderboard,
   "payments": payments,
   "staff": staff,
+  "status": status,
   "student-dashboard": studentDashboard,
   "students": students,
   "video-tracking": videoTracking,

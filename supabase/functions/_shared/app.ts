@@ -8,6 +8,7 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { createMiddleware } from "hono/factory";
+import { matchedRoutes } from "hono/route";
 import { HTTPException } from "hono/http-exception";
 import { validator } from "hono-openapi";
 import type { z } from "zod";
@@ -27,6 +28,7 @@ import { sha256 } from "./hash.ts";
 import { noControlCharacters } from "./input.ts";
 import { describeError, log, withRequestContext } from "./log.ts";
 import { type Document, functionDocument, undocumented } from "./openapi.ts";
+import { countRequest } from "./request_figures.ts";
 
 export interface AppEnv {
   Variables: { user: AuthUser; claims: Claims; requestId: string; language: Language | null };
@@ -69,6 +71,25 @@ export function createApp(functionName: string) {
       maxAge: 86400,
     }),
   );
+
+  // The Status screen's figures: every answer counted by route pattern (never the raw path: ids would make
+  // every student a route), written at most once a minute (request_figures.ts).
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = matchedRoutes(c).filter((r) => r.method !== "ALL").at(-1)?.path;
+      countRequest(
+        functionName,
+        route
+          ? `${c.req.method} ${route.slice(functionName.length + 1) || "/"}`
+          : `${c.req.method} (no route)`,
+        c.res.status,
+        performance.now() - started,
+      );
+    }
+  });
 
   app.use("*", async (c, next) => {
     const given = c.req.header("x-request-id");

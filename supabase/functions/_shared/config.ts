@@ -77,6 +77,11 @@ export interface Config {
    * wait in the outbox (`welcome_email: "not_configured"`) and the status answer says degraded.
    */
   resendApiKey?: string;
+  /**
+   * Whether the frame counts requests for the Status screen (REQUEST_FIGURES, `on` unless `off`): per function,
+   * route and minute, written at most once a minute per process.
+   */
+  requestFigures: boolean;
   /** Resend's API base URL (RESEND_API_URL), https://api.resend.com unless a test server stands in. */
   resendApiUrl: string;
   /** Sender of the welcome e-mail (EMAIL_FROM), a domain verified with the provider. */
@@ -191,6 +196,7 @@ const Environment = z.object({
     z.enum(["allowed", "refused"], 'must be "allowed" or "refused"').default("refused"),
   ),
   RESEND_API_KEY: optionalText,
+  REQUEST_FIGURES: optionalText.pipe(z.enum(["on", "off"], 'must be "on" or "off"').default("on")),
   RESEND_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.resend.com")),
   EMAIL_FROM: optionalText.pipe(z.string().default("Tripwire <no-reply@tripwire.local>")),
   APP_LOGIN_URL: optionalText.pipe(z.url("must be a URL").optional()),
@@ -263,6 +269,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     local: e.AUTH_ADMIN === "local",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,
+    requestFigures: e.REQUEST_FIGURES === "on",
     emailFrom: e.EMAIL_FROM,
     loginUrl: e.APP_LOGIN_URL ?? localLoginUrl,
     sealingSecrets: [

@@ -364,6 +364,37 @@ export type Database = {
         };
         Relationships: [];
       };
+      "request_minutes": {
+        Row: {
+          "client_errors": number;
+          "function_name": string;
+          "latency_buckets": (number)[];
+          "minute_at": string;
+          "requests": number;
+          "route": string;
+          "server_errors": number;
+        };
+        ComputedFields: never;
+        Insert: {
+          "client_errors": number;
+          "function_name": string;
+          "latency_buckets": (number)[];
+          "minute_at": string;
+          "requests": number;
+          "route": string;
+          "server_errors": number;
+        };
+        Update: {
+          "client_errors"?: number;
+          "function_name"?: string;
+          "latency_buckets"?: (number)[];
+          "minute_at"?: string;
+          "requests"?: number;
+          "route"?: string;
+          "server_errors"?: number;
+        };
+        Relationships: [];
+      };
       "stall_notices": {
         Row: {
           "activity_at": string;
@@ -615,8 +646,10 @@ export type Database = {
           "watched_seconds": number;
         }[];
       };
+      "record_request_minutes": { Args: { "tallies": Json }; Returns: undefined };
       "session_live": { Args: { "person": string; "session": string }; Returns: boolean };
       "student_dashboard": { Args: { "language": string; "student_id": string }; Returns: Json };
+      "system_status": { Args: Record<PropertyKey, never>; Returns: Json };
     };
     Enums: {
       [_ in never]: never;
