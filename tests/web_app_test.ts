@@ -607,6 +607,36 @@ async function journey(layout: Layout) {
       // (In English the person was erased just now, and with her the events and their deliveries.)
       await admin.page.locator("main tbody tr").first().waitFor();
       await checkEverywhere(admin.page, `the webhooks (${language})`);
+      // The Status screen: healthy or not and why, the jobs npm start runs, the queues, the hour's requests.
+      await admin.page.goto(`${stack.webUrl}/#/status`);
+      const verdict = await admin.page.locator('main [role="status"]').first().innerText();
+      assert.match(
+        verdict,
+        language === "ru" ? /Всё работает|Требует внимания/ : /Everything works|Needs attention/,
+      );
+      await admin.page.getByText(
+        language === "ru" ? "задания выполняет npm start" : "npm start runs the jobs",
+      )
+        .waitFor();
+      await checkEverywhere(admin.page, `the status (${language})`);
+      // The Staff screen: the seeded managers; in English Saule hires one (the password shown once) and lets her go.
+      await admin.page.goto(`${stack.webUrl}/#/staff`);
+      await admin.page.getByText("Aida Manager").waitFor();
+      await checkEverywhere(admin.page, `the staff (${language})`);
+      if (language === "en") {
+        const hired = `kamila.${crypto.randomUUID().slice(0, 8)}@academy.kz`;
+        await admin.page.locator('input[name="email"]').fill(hired);
+        await admin.page.locator('input[name="full_name"]').fill("Kamila Hired");
+        await admin.page.getByRole("button", { name: "Create" }).click();
+        assert.match(await admin.page.locator("code.password").innerText(), /^[A-Za-z0-9]{20}$/);
+        const row = admin.page.locator("main tbody tr", { hasText: "Kamila Hired" });
+        await row.getByRole("button", { name: "Deactivate" }).click();
+        await row.getByRole("alertdialog").getByRole("button", { name: "Deactivate" }).click();
+        await row.getByText("deactivated").waitFor();
+        const [member] = await stack.database
+          .sql`select deactivated_at from public.users where email = ${hired}`;
+        assert.ok(member.deactivated_at, "deactivated in the database");
+      }
       assert.deepEqual(admin.errors, [], `${language}: no console errors`);
       await admin.page.context().close();
     }

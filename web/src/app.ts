@@ -4,7 +4,7 @@
  * (supabase-js for sign-in and `functions.invoke`, the watch tracker for the player). Framework-free and
  * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/forgot-password,
  * #/new-password, #/course, #/lesson/<id>, #/students, #/students/<id>, #/new-student, #/leaderboard,
- * #/payments, #/audit and #/webhooks (admins), #/verify/<number>.
+ * #/payments, #/audit, #/webhooks, #/staff and #/status (admins), #/verify/<number>.
  */
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
 import { errorBox, h, handledForm, labelCells, leaveScreen, show, showFormError } from "./dom.ts";
@@ -13,6 +13,8 @@ import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScree
 import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
 import { auditScreen, webhooksScreen } from "./admin.ts";
 import { paymentsScreen } from "./payments.ts";
+import { staffScreen } from "./staff.ts";
+import { statusScreen } from "./status.ts";
 
 const root = document.getElementById("app")!;
 
@@ -26,10 +28,16 @@ function navigation(user: SignedIn | undefined): HTMLElement {
       ["#/new-student", t("nav.new_student")],
       ["#/leaderboard", t("nav.leaderboard")],
       ...(user.role === "admin"
-        ? [["#/payments", t("nav.payments")], ["#/audit", t("nav.audit")], [
-          "#/webhooks",
-          t("nav.webhooks"),
-        ]] as [
+        ? [
+          ["#/payments", t("nav.payments")],
+          ["#/audit", t("nav.audit")],
+          [
+            "#/webhooks",
+            t("nav.webhooks"),
+          ],
+          ["#/staff", t("nav.staff")],
+          ["#/status", t("nav.status")],
+        ] as [
           string,
           string,
         ][]
@@ -232,6 +240,8 @@ async function route(): Promise<void> {
     if (name === "audit" && user.role === "admin") return await auditScreen(main);
     if (name === "webhooks" && user.role === "admin") return await webhooksScreen(main);
     if (name === "payments" && user.role === "admin") return await paymentsScreen(main);
+    if (name === "status" && user.role === "admin") return await statusScreen(main);
+    if (name === "staff" && user.role === "admin") return await staffScreen(main);
     if (name === "new-student") return newStudentScreen(main);
     if (name === "leaderboard") return await leaderboardScreen(main, user);
     return await studentsScreen(main, user);

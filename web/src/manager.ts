@@ -29,7 +29,7 @@ type FeedEvent = Pick<ActivityFeed["events"][number], "event_type" | "created_at
 const periods = ["day", "week", "month", "all"] as const;
 
 /** A secret shown once, with a copy button. */
-function shownOnce(label: string, secret: string): HTMLElement {
+export function shownOnce(label: string, secret: string): HTMLElement {
   const copy = h("button", {
     type: "button",
     onclick: async () => {
