@@ -18,6 +18,11 @@ import { createStaff } from "../supabase/functions/staff/staff.ts";
 import { loadCourse, readCourse } from "./lib/course.ts";
 
 if (import.meta.main) {
+  // The functions' configuration wants the e-mails' sign-in link deployed; the bootstrap sends no e-mail (the
+  // admin's password is printed here), so it needs none and a run without it is not refused.
+  if (!Deno.env.get("APP_LOGIN_URL")) {
+    Deno.env.set("APP_LOGIN_URL", "https://bootstrap.invalid/sends-no-email");
+  }
   const { values } = parseArgs({
     args: Deno.args,
     options: {

@@ -223,7 +223,7 @@ story(
       assert.equal((await sendQueuedEmails(20, emailSender, sql)).attempted, 0);
       await sql`update private.email_outbox set next_attempt_at = now() where user_id = ${id}`;
       const report = await sendQueuedEmails(20, emailSender, sql);
-      assert.deepEqual(report, { attempted: 1, sent: 1, queued: 0, failed: 0 });
+      assert.deepEqual(report, { attempted: 1, sent: 1, queued: 0, failed: 0, not_configured: false });
 
       const [email] = resend.accepted;
       assert.deepEqual(email.body.to, [input.email]);

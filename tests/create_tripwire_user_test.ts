@@ -464,3 +464,33 @@ story(
     assert.equal((await unknown.json()).error.details[0].path, "offer_id");
   },
 );
+
+story("a smoke-test student: only an admin makes one, no e-mail, and erasing it leaves no row", async () => {
+  const before = await rowCounts(appDatabase.sql);
+  const refused = await postStudent(aida.id, newStudentBody("Smoke By Manager", { smoke_test: true }));
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).error.code, "forbidden");
+  assert.deepEqual(await rowCounts(appDatabase.sql), before, "a refusal changes nothing");
+
+  const smoke = await expectJson(
+    await postStudent(saule.id, newStudentBody("Smoke By Admin", { smoke_test: true })),
+    201,
+  );
+  assert.equal(smoke.welcome_email, "skipped", "a smoke test sends no e-mail");
+  const [events] = await appDatabase.sql`
+    select count(*)::int as all, count(*) filter (where not fanned_out)::int as to_deliver
+    from private.webhook_events where student_id = ${smoke.id}`;
+  assert.deepEqual({ ...events }, { all: 1, to_deliver: 0 }, "its events never go out");
+
+  const erased = await callFunction(`students/${smoke.id}/erase`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${await tokenFor(saule.id)}`,
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ reason: "smoke test" }),
+  });
+  assert.equal(erased.status, 200);
+  assert.deepEqual((await erased.json()).kept, []);
+  assert.deepEqual(await tablesContaining(appDatabase.sql, smoke.id), ["private.audit_log"]);
+});

@@ -98,7 +98,9 @@ Deno.test({
           path: new URL(request.url).pathname,
           authorization: request.headers.get("authorization"),
         });
-        return Response.json({ emails: { attempted: 0, sent: 0, queued: 0, failed: 0 } });
+        return Response.json({
+          emails: { attempted: 0, sent: 0, queued: 0, failed: 0, not_configured: false },
+        });
       });
       try {
         const [{ skipped }] = await sql.unsafe(`${await command("tripwire-retry-emails")} as skipped`);

@@ -30,7 +30,10 @@ const description =
 - **Documents.** Each function serves its own part at \`{server}/<function>/openapi.json\`.
 
 **Changelog.**
-- **7.0.0** — run it for real. Deployed without an e-mail provider, nothing pretends: \`CreatedStudent.welcome_email\`
+- **7.0.0** — run it for real. A new function, \`status\`: \`GET /status\` (ok 200 / degraded 503, for a monitor)
+  and an admin's \`GET /status/report\` (the jobs, secrets, queues, build and the hour's requests per route).
+  \`NewStudent.smoke_test\` (admins): a student who proves the flow and leaves nothing — erasing one removes
+  every row. Deployed without an e-mail provider, nothing pretends: \`CreatedStudent.welcome_email\`
   and a password reset's \`email\` may be \`not_configured\` (the e-mail waits in the outbox until
   \`RESEND_API_KEY\` is set), and the retry run's report says \`not_configured\`. Breaking only for a client that
   lists the values.

@@ -2,7 +2,10 @@
  * A test server that answers `/auth/v1/admin/users` as Supabase Auth (GoTrue) documents it, and
  * stores users where GoTrue does: in the database's `auth.users` / `auth.identities`.
  * 200 with the user · 422 `email_exists` · 404 `user_not_found` · 500 when told to fail.
+ * Given `signIn`, also `POST /auth/v1/token?grant_type=password` with the publishable key: a session opened in
+ * `auth.sessions` and its HS256 access token, or 400 `invalid_credentials`.
  */
+import { SignJWT } from "jose";
 import type postgres from "postgres";
 
 export interface RecordedAuthRequest {
@@ -27,7 +30,11 @@ function gotrueError(status: number, code: string, message: string): Response {
 }
 
 /** Starts the server; `apiKey` is the key it accepts, as the gateway in front of GoTrue would. */
-export function startGoTrueServer(sql: postgres.Sql, apiKey: string): GoTrueServer {
+export function startGoTrueServer(
+  sql: postgres.Sql,
+  apiKey: string,
+  signIn?: { jwtSecret: string; publishableKey: string },
+): GoTrueServer {
   const requests: RecordedAuthRequest[] = [];
   let nextCreateFailure: "before_storing" | "after_storing" | undefined;
 
@@ -61,10 +68,40 @@ export function startGoTrueServer(sql: postgres.Sql, apiKey: string): GoTrueServ
       headers: Object.fromEntries(request.headers),
       body: text ? JSON.parse(text) : null,
     });
+    const body = text ? JSON.parse(text) : {};
+    if (
+      signIn && request.method === "POST" && url.pathname === "/auth/v1/token" &&
+      url.searchParams.get("grant_type") === "password" &&
+      [apiKey, signIn.publishableKey].includes(request.headers.get("apikey") ?? "")
+    ) {
+      const [user] = await sql<{ id: string; email: string }[]>`
+        select id, email from auth.users
+        where email = lower(${String(body.email)})
+          and encrypted_password = extensions.crypt(${String(body.password)}, encrypted_password)
+          and (banned_until is null or banned_until < now())`;
+      if (!user) return gotrueError(400, "invalid_credentials", "Invalid login credentials");
+      const session = crypto.randomUUID();
+      await sql`insert into auth.sessions (id, user_id) values (${session}, ${user.id})`;
+      const expiresAt = Math.floor(Date.now() / 1000) + 3600;
+      const accessToken = await new SignJWT({ role: "authenticated", email: user.email, session_id: session })
+        .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+        .setSubject(user.id)
+        .setAudience("authenticated")
+        .setIssuedAt()
+        .setExpirationTime(expiresAt)
+        .sign(new TextEncoder().encode(signIn.jwtSecret));
+      return Response.json({
+        access_token: accessToken,
+        token_type: "bearer",
+        expires_in: 3600,
+        expires_at: expiresAt,
+        refresh_token: crypto.randomUUID(),
+        user: await userJson(user.id),
+      }, { headers: apiVersionHeaders });
+    }
     if (request.headers.get("apikey") !== apiKey) {
       return gotrueError(401, "no_authorization", "Invalid API key");
     }
-    const body = text ? JSON.parse(text) : {};
 
     if (request.method === "POST" && url.pathname === "/auth/v1/admin/users") {
       const failure = nextCreateFailure;

@@ -395,6 +395,22 @@ export type Database = {
         };
         Relationships: [];
       };
+      "smoke_tests": {
+        Row: {
+          "created_at": string;
+          "student_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "created_at"?: string;
+          "student_id": string;
+        };
+        Update: {
+          "created_at"?: string;
+          "student_id"?: string;
+        };
+        Relationships: [];
+      };
       "stall_notices": {
         Row: {
           "activity_at": string;
@@ -647,6 +663,7 @@ export type Database = {
         }[];
       };
       "record_request_minutes": { Args: { "tallies": Json }; Returns: undefined };
+      "remove_smoke_test": { Args: { "student": string }; Returns: boolean };
       "session_live": { Args: { "person": string; "session": string }; Returns: boolean };
       "student_dashboard": { Args: { "language": string; "student_id": string }; Returns: Json };
       "system_status": { Args: Record<PropertyKey, never>; Returns: Json };

@@ -84,6 +84,8 @@ export async function eraseStudent(
     select u.erased_at from public.tripwire_users t join public.users u on u.id = t.user_id
     where t.user_id = ${studentId}`;
   if (!person) throw notFound();
+  const [smoke] = await deps.sql`select 1 from private.smoke_tests where student_id = ${studentId}`;
+  if (smoke) return await removeSmokeTest(caller, studentId, deps);
   if (person.erased_at) {
     throw new HttpError(409, "already_erased", "This person was erased already", {
       erased_at: person.erased_at.toISOString(),
@@ -112,4 +114,33 @@ export async function eraseStudent(
   }, deps.sql);
   if (!erasedAt) throw new HttpError(409, "already_erased", "This person was erased already");
   return { id: studentId, erased_at: erasedAt.toISOString(), kept: keptAfterErasure };
+}
+
+/**
+ * A smoke-test student (`npm run smoke`) leaves nothing: the login goes through Supabase Auth, then every row
+ * about them in one transaction (`private.remove_smoke_test`), so the books and figures are as they were; the
+ * audit trail records the removal.
+ */
+async function removeSmokeTest(
+  caller: AuthUser,
+  studentId: string,
+  deps: { sql: Sql; authAdmin: AuthAdmin },
+): Promise<Erased> {
+  await deps.authAdmin.deleteUser(studentId);
+  const erasedAt = await withTransaction(async (tx) => {
+    const [{ removed }] = await tx<
+      { removed: boolean }[]
+    >`select private.remove_smoke_test(${studentId}) as removed`;
+    if (!removed) return null;
+    await audit(tx, {
+      actor: caller,
+      action: "student.erased",
+      studentId,
+      reason: "smoke test: removed entirely",
+      changes: { student: { before: personal, after: "(removed)" } },
+    });
+    return new Date();
+  }, deps.sql);
+  if (!erasedAt) throw notFound();
+  return { id: studentId, erased_at: erasedAt.toISOString(), kept: [] };
 }

@@ -56,6 +56,11 @@ export const NewStudent = z.strictObject({
     description: "Why this sale is not at the offer's price (a discount agreed, a partial payment…).",
   }),
   send_welcome_email: z.boolean().default(true),
+  smoke_test: z.boolean().optional().meta({
+    description:
+      "Admins only (`npm run smoke`): a student who proves the flow and leaves nothing — no welcome " +
+      "e-mail, no event reaches the CRM, and `POST /students/{id}/erase` removes every row about them.",
+  }),
 }).meta({ id: "NewStudent" });
 export type NewStudent = z.output<typeof NewStudent>;
 
@@ -193,6 +198,10 @@ export function writeStudent(
       select ${manager.id}, s.user_id, ${sale.type}, ${tx.json(sale.details)}
       from student s
     ),
+    smoke_test as (
+      insert into private.smoke_tests (student_id)
+      select user_id from student where ${student.smoke_test === true}::boolean
+    ),
     welcome_email as (
       insert into private.email_outbox (user_id, recipient, template, payload, sealed_password)
       select s.user_id, ${student.email}, 'welcome',
@@ -269,6 +278,10 @@ export async function createTripwireUser(
   deps: CreationDependencies = defaultDependencies(),
   order?: PaidOrder,
 ): Promise<CreationResult> {
+  if (input.smoke_test && manager.role !== "admin") {
+    throw new HttpError(403, "forbidden", "Only an admin makes a smoke-test student");
+  }
+  if (input.smoke_test) input = { ...input, send_welcome_email: false };
   const userId = crypto.randomUUID();
   const keyScope = idempotencyKey
     ? { managerId: manager.id, key: idempotencyKey, userId, hash: requestHash(input) }
