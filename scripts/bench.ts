@@ -23,6 +23,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "exports": () => import("./bench/exports.ts"),
   "orders": () => import("./bench/orders.ts"),
   "webhooks": () => import("./bench/webhooks.ts"),
+  "figures": () => import("./bench/figures.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";

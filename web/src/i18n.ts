@@ -858,6 +858,11 @@ export function formatMoney(amount: number | string, currency: string): string {
   }).format(Number(amount));
 }
 
+/** A number as the reader's language writes it: a percentage when `style` says so (0.05 → «5 %»). */
+export function formatNumber(value: number, style: "decimal" | "percent" = "decimal"): string {
+  return new Intl.NumberFormat(locales[language], { style, maximumFractionDigits: 1 }).format(value);
+}
+
 export function formatDate(iso: string | null): string {
   return iso
     ? new Date(iso).toLocaleString(locales[language], { dateStyle: "medium", timeStyle: "short" })

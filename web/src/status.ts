@@ -6,10 +6,7 @@
 import type { StatusReport } from "../../supabase/functions/status/status.ts";
 import { call } from "./api.ts";
 import { errorBox, h, show } from "./dom.ts";
-import { formatDate, t, type TextKey } from "./i18n.ts";
-
-const percent = (share: number) =>
-  new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 }).format(share);
+import { formatDate, formatNumber, t, type TextKey } from "./i18n.ts";
 
 function summary(report: StatusReport): HTMLElement {
   return h(
@@ -166,8 +163,8 @@ function requests(report: StatusReport): HTMLElement {
             {},
             h("td", {}, row.function),
             h("td", {}, h("code", {}, row.route)),
-            h("td", {}, new Intl.NumberFormat().format(row.requests)),
-            h("td", {}, percent(row.error_rate)),
+            h("td", {}, formatNumber(row.requests)),
+            h("td", {}, formatNumber(row.error_rate, "percent")),
             h("td", {}, row.p50_ms === null ? "> 10000" : `≤ ${row.p50_ms}`),
             h("td", {}, row.p95_ms === null ? "> 10000" : `≤ ${row.p95_ms}`),
           )
