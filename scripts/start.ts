@@ -1,7 +1,9 @@
 /**
  * `npm start`: the whole local stack in one command. Postgres (embedded, or DATABASE_URL), made
  * Supabase-shaped when plain, migrated with the Supabase CLI, seeded; then every function served at
- * http://127.0.0.1:54321/functions/v1/<name>.
+ * http://127.0.0.1:54321/functions/v1/<name>. A wrong start (another `npm start` on the data folder, a port
+ * taken, a database that cannot be used) is refused before anything runs, in one sentence, with exit 1; a
+ * failure later stops whatever had started (scripts/lib/start_checks.ts).
  */
 import process from "node:process";
 import postgres from "postgres";

@@ -82,3 +82,32 @@ story("a fresh project is ok; a paused endpoint and a waiting order each make it
     await fresh.drop();
   }
 });
+
+story("a minute's figures add up: a key given twice in one write, and again in the next", async () => {
+  const fresh = await createMigratedDatabase();
+  try {
+    const tally = (requests: number, buckets: number[]) => ({
+      minute: "2026-12-07T10:00:00Z",
+      function: "leaderboard",
+      route: "GET /",
+      requests,
+      client_errors: 1,
+      server_errors: 0,
+      buckets,
+    });
+    const twelve = (first: number) => [first, ...new Array(11).fill(0)];
+    const write = (tallies: unknown[]) =>
+      fresh.sql`select private.record_request_minutes(${fresh.sql.json(tallies as never)})`;
+    await write([tally(3, twelve(3)), tally(2, [0, 2, ...new Array(10).fill(0)])]);
+    await write([tally(5, twelve(5))]);
+    const [row] = await fresh.sql`
+      select requests, client_errors, latency_buckets from private.request_minutes`;
+    assert.deepEqual({ ...row }, {
+      requests: 10,
+      client_errors: 3,
+      latency_buckets: [8, 2, ...new Array(10).fill(0)],
+    });
+  } finally {
+    await fresh.drop();
+  }
+});

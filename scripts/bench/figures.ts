@@ -1,9 +1,11 @@
 /**
- * `npm run bench -- figures`: what the Status screen's request figures cost. Two function servers over one
- * database, the same code, one counting every request (REQUEST_FIGURES=on, the default) and one not (off);
- * 100 students post heartbeats at concurrency 32 to each in interleaved rounds, and each server's CPU per
- * heartbeat is counted. The counting is in memory; the write, once a minute per process, is timed on its own
- * with a realistic minute (every route of every function).
+ * `npm run bench -- figures`: what the Status screen's request figures cost the heartbeat. Three function servers
+ * over one database, started alike one after the other: two that do not count requests (REQUEST_FIGURES=off;
+ * the second is the baseline, the first shows how far apart identical servers can be) and one that counts (on,
+ * the default).
+ * Each gets its own 100 students posting heartbeats at concurrency 32, in rounds that alternate which side goes
+ * first, and each server's CPU per heartbeat is counted. The counting is in memory; the write, once a minute per
+ * process, is timed on its own with a realistic minute (every route of every function).
  */
 import postgres from "postgres";
 import { freePort, startStackProcess } from "../lib/processes.ts";
@@ -25,59 +27,88 @@ import {
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 500 : 10_000);
   const concurrency = options.concurrency ?? 32;
-  const rounds = roundsOf(options);
-  const counting = await startBenchStack({ REQUEST_FIGURES: "on" });
-  const port = freePort();
-  const silent = await startStackProcess({
-    DATABASE_URL: counting.databaseUrl,
-    FUNCTIONS_PORT: String(port),
-    DB_POOL_SIZE: String(counting.poolSize),
-    SCHEDULER_INTERVAL_MS: "0",
-    HEARTBEATS_PER_SECOND: "1000000",
-    REQUEST_FIGURES: "off",
-  });
-  const sql = postgres(counting.databaseUrl, { max: 1, onnotice: () => {} });
+  // An even number of rounds, alternating which side goes first (A B, B A…).
+  const rounds = options.quick ? 2 : Math.max(4, roundsOf(options) + (roundsOf(options) % 2));
+  // The bench stack makes the database and the students; the three measured servers are started alike and do
+  // nothing else, so only the one setting differs between the first and the third (the second is the control).
+  const setup = await startBenchStack({ REQUEST_FIGURES: "off" });
+  const server = async (figures: "on" | "off") => {
+    const port = freePort();
+    const process = await startStackProcess({
+      DATABASE_URL: setup.databaseUrl,
+      FUNCTIONS_PORT: String(port),
+      DB_POOL_SIZE: String(setup.poolSize),
+      SCHEDULER_INTERVAL_MS: "0",
+      HEARTBEATS_PER_SECOND: "1000000",
+      REQUEST_FIGURES: figures,
+    });
+    return {
+      url: `http://127.0.0.1:${port}/functions/v1`,
+      pid: process.child.pid,
+      stop: () => process.stop(),
+    };
+  };
+  const silent = await server("off");
+  const control = await server("off");
+  const counting = await server("on");
+  const sql = postgres(setup.databaseUrl, { max: 1, onnotice: () => {} });
   try {
-    const students = await createStudents(counting.databaseUrl, counting.functionsUrl, 100, "figures");
-    const segmentFor = playheads(students.length);
-    const at = (url: string) => (index: number) =>
-      postHeartbeat(`${url}/video-tracking`, students[index % students.length], segmentFor(index));
-    const offName = `POST /video-tracking, figures off, concurrency ${concurrency}`;
+    // Each side its own 100 students: a lesson row grows with what was watched, and so does a heartbeat's cost.
+    const at = async (url: string, label: string) => {
+      const students = await createStudents(setup.databaseUrl, setup.functionsUrl, 100, label);
+      const segmentFor = playheads(students.length);
+      return (index: number) =>
+        postHeartbeat(`${url}/video-tracking`, students[index % students.length], segmentFor(index));
+    };
+    // The first server started ran 2–9 % slower than the next ones whatever its setting (also with all of them
+    // off): the baseline is the second, started just before the one that counts.
+    const offName = `POST /video-tracking, figures off, the first server started, concurrency ${concurrency}`;
+    const controlName = `POST /video-tracking, figures off, concurrency ${concurrency}`;
     const onName = `POST /video-tracking, figures counted, concurrency ${concurrency}`;
-    const viaSilent = at(`http://127.0.0.1:${port}/functions/v1`);
-    const viaCounting = at(counting.functionsUrl);
+    const viaSilent = await at(silent.url, "figures-off");
+    const viaControl = await at(control.url, "figures-control");
+    const viaCounting = await at(counting.url, "figures-on");
     const warmUp = Math.min(2_000, requests);
     console.log(`warm-up: ${warmUp} heartbeats each`);
-    for (const task of [viaSilent, viaCounting]) await drive(warmUp, concurrency, task);
+    for (const task of [viaSilent, viaControl, viaCounting]) await drive(warmUp, concurrency, task);
     const cpu = cpuTally();
     const measured = await interleaved(rounds, {
       [offName]: () => drive(requests, concurrency, viaSilent),
+      [controlName]: () => drive(requests, concurrency, viaControl),
       [onName]: () => drive(requests, concurrency, viaCounting),
     }, {
       before(name) {
         cpu.start(name, {
-          "function server": [name === offName ? silent.child.pid : counting.serverPid],
+          "function server": [
+            name === offName ? silent.pid : name === controlName ? control.pid : counting.pid,
+          ],
           postgres: "postgres",
         });
       },
       after: () => cpu.stop(),
+      alternate: true,
     });
     const perHeartbeat = (name: string, group: string) =>
       (cpu.totals[name]?.[group] ?? 0) * 1000 / (requests * rounds);
 
     // The write a process makes once a minute: every route of every function, each with a full histogram.
     const minute = new Date(Math.floor(Date.now() / 60_000) * 60_000 - 120_000).toISOString();
-    const tallies = Object.entries(functions).flatMap(([name, app]) =>
-      app.routes.filter((route) => route.method !== "ALL").map((route) => ({
-        minute,
-        function: name,
-        route: `${route.method} ${route.path}`,
-        requests: 100,
-        client_errors: 2,
-        server_errors: 1,
-        buckets: [10, 20, 30, 20, 10, 5, 2, 1, 1, 1, 0, 0],
-      }))
+    const routes = new Set(
+      Object.entries(functions).flatMap(([name, app]) =>
+        app.routes.filter((route) => route.method !== "ALL").map((route) =>
+          `${name} ${route.method} ${route.path}`
+        )
+      ),
     );
+    const tallies = [...routes].map((key) => key.split(" ")).map(([name, method, path]) => ({
+      minute,
+      function: name,
+      route: `${method} ${path}`,
+      requests: 100,
+      client_errors: 2,
+      server_errors: 1,
+      buckets: [10, 20, 30, 20, 10, 5, 2, 1, 1, 1, 0, 0],
+    }));
     const writes: number[] = [];
     for (let index = 0; index < 20; index++) {
       const started = performance.now();
@@ -87,23 +118,39 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     writes.sort((a, b) => a - b);
     const writeMs = writes[Math.floor(writes.length / 2)];
 
-    const rows = [row(offName, measured[offName]), row(onName, measured[onName], offName)];
-    const ratio = measured[onName].figures.perSecond / measured[offName].figures.perSecond;
-    const machineLabel = await machine(counting.databaseUrl);
+    const rows = [
+      row(controlName, measured[controlName]),
+      row(onName, measured[onName], controlName),
+      row(offName, measured[offName], controlName),
+    ];
+    const ratio = measured[onName].figures.perSecond / measured[controlName].figures.perSecond;
+    const noise = measured[offName].figures.perSecond / measured[controlName].figures.perSecond;
+    const machineLabel = await machine(setup.databaseUrl);
     const markdown = [
       `### figures — what counting requests for the Status screen costs the heartbeat`,
       "",
-      `Machine: ${machineLabel}. Two function servers (one Deno process each, pool ${counting.poolSize}) over ` +
-      `one database; ${requests} heartbeats from 100 students a round, ${rounds} round(s), interleaved.`,
+      `Machine: ${machineLabel}. Three function servers (one Deno process each, pool ${setup.poolSize}) over ` +
+      `one database; ${requests} heartbeats from each side's own 100 students a round, ${rounds} rounds, ` +
+      "alternating which side goes first.",
       "",
       table(rows),
       "",
-      `- Throughput with the figures counted: ${(ratio * 100).toFixed(1)} % of without (target ≥ 98 %).`,
-      `- Function server CPU per heartbeat: ${perHeartbeat(offName, "function server").toFixed(3)} ms off, ` +
-      `${perHeartbeat(onName, "function server").toFixed(3)} ms counted; Postgres ` +
-      `${perHeartbeat(offName, "postgres").toFixed(3)} ms and ${
+      `- Throughput with the figures counted: ${
+        (ratio * 100).toFixed(1)
+      } % of without (target ≥ 98 %); the ` +
+      `same code, off, in the first server started: ${
+        (noise * 100).toFixed(1)
+      } % (how far apart two servers ` +
+      "that differ in nothing but their start can be on this host).",
+      `- Function server CPU per heartbeat: ${
+        perHeartbeat(controlName, "function server").toFixed(3)
+      } ms off, ` +
+      `${perHeartbeat(onName, "function server").toFixed(3)} ms counted ` +
+      `(${perHeartbeat(offName, "function server").toFixed(3)} ms off in the first server); Postgres ` +
+      `${perHeartbeat(controlName, "postgres").toFixed(3)}, ${
         perHeartbeat(onName, "postgres").toFixed(3)
-      } ms.`,
+      } and ` +
+      `${perHeartbeat(offName, "postgres").toFixed(3)} ms.`,
       `- The once-a-minute write of ${tallies.length} routes (every route of every function): median ` +
       `${writeMs.toFixed(1)} ms of 20, i.e. at most that much a minute per function process.`,
     ].join("\n");
@@ -111,11 +158,18 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       markdown,
       rows,
       machine: machineLabel,
-      extra: { throughput_ratio: ratio, minute_write_ms: writeMs, routes_written: tallies.length },
+      extra: {
+        throughput_ratio: ratio,
+        noise_ratio: noise,
+        minute_write_ms: writeMs,
+        routes_written: tallies.length,
+      },
     };
   } finally {
     await sql.end();
     await silent.stop();
+    await control.stop();
     await counting.stop();
+    await setup.stop();
   }
 }

@@ -174,6 +174,8 @@ export async function interleaved<Name extends string>(
   around?: {
     before(name: Name): void | Promise<void>;
     after(name: Name, result: RunResult): void | Promise<void>;
+    /** Every other round the other way round (A B, B A, …): a drift over the run then weighs on both sides. */
+    alternate?: boolean;
   },
 ): Promise<Record<Name, { figures: Figures; rounds: Figures[] }>> {
   const names = Object.keys(sides) as Name[];
@@ -182,7 +184,7 @@ export async function interleaved<Name extends string>(
     RunResult[]
   >;
   for (let round = 0; round < rounds; round++) {
-    for (const name of names) {
+    for (const name of around?.alternate && round % 2 === 1 ? [...names].reverse() : names) {
       console.log(`round ${round + 1}: ${name}`);
       await around?.before(name);
       const result = await sides[name]();

@@ -23,12 +23,17 @@ export async function checkDataFolder(dataDir: string, shown: string): Promise<v
   );
 }
 
+/** Whether `pid` is a live Postgres (where /proc tells the program's name; a reused pid is not). */
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as { code?: string }).code === "EPERM"; // alive, another user's
+    if ((error as { code?: string }).code !== "EPERM") return false; // EPERM: alive, another user's
+  }
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/comm`).startsWith("postgres");
+  } catch {
+    return true; // no /proc here: alive is all we know
   }
 }
 

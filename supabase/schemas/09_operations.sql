@@ -51,15 +51,24 @@ CREATE OR REPLACE FUNCTION private.record_request_minutes(tallies jsonb)
  LANGUAGE sql
  SET search_path TO ''
 AS $function$
-  -- Rows in key order, so two processes adding to the same minutes lock them in the same order.
+  -- Rows in key order, so two processes adding to the same minutes lock them in the same order; a key given
+  -- twice is added up first (one statement may not update a row twice).
   insert into private.request_minutes as m
     (minute_at, function_name, route, requests, client_errors, server_errors, latency_buckets)
-  select (t ->> 'minute')::timestamptz, t ->> 'function', t ->> 'route', (t ->> 'requests')::integer,
-         (t ->> 'client_errors')::integer, (t ->> 'server_errors')::integer,
-         array(select b::integer from pg_catalog.jsonb_array_elements_text(t -> 'buckets') with ordinality as e(b, i)
-               order by i)
-  from pg_catalog.jsonb_array_elements(tallies) as t
-  order by 1, 2, 3
+  select t.minute_at, t.function_name, t.route, sum(t.requests)::integer, sum(t.client_errors)::integer,
+         sum(t.server_errors)::integer,
+         array(select sum(b.n::integer)::integer
+               from pg_catalog.jsonb_array_elements(pg_catalog.jsonb_agg(t.buckets)) as each_tally(buckets),
+                    pg_catalog.jsonb_array_elements_text(each_tally.buckets) with ordinality as b(n, i)
+               group by b.i order by b.i)
+  from (
+    select (e ->> 'minute')::timestamptz as minute_at, e ->> 'function' as function_name, e ->> 'route' as route,
+           (e ->> 'requests')::integer as requests, (e ->> 'client_errors')::integer as client_errors,
+           (e ->> 'server_errors')::integer as server_errors, e -> 'buckets' as buckets
+    from pg_catalog.jsonb_array_elements(tallies) as e
+  ) t
+  group by t.minute_at, t.function_name, t.route
+  order by t.minute_at, t.function_name, t.route
   on conflict (minute_at, function_name, route) do update set
     requests = m.requests + excluded.requests,
     client_errors = m.client_errors + excluded.client_errors,
