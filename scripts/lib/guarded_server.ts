@@ -234,7 +234,11 @@ export async function serveGuarded(
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
-      if (relays.size >= maxConnections) shed(relays.size - maxConnections + 1);
+      // Full: make room for a twentieth more at once, so that under a flood the ranking (a sort of every
+      // connection) runs once per hundred accepts, not on each — the accept loop keeps up with real clients.
+      if (relays.size >= maxConnections) {
+        shed(Math.max(relays.size - maxConnections + 1, Math.ceil(maxConnections / 20)));
+      }
       const relayed: Promise<void> = relay(client).finally(() => relaying.delete(relayed));
       relaying.add(relayed);
     }
