@@ -145,3 +145,14 @@ story("two admins deactivating each other at once: one of them stays active", as
     await sql`update auth.users set banned_until = null where id = ${saule.id}`;
   }
 });
+
+story("each staff member's students_sold is the maintained count, equal to a plain recount", async () => {
+  await expectJson(await postStudent(aida.id, newStudentBody("Counted Student")), 201);
+  const list = await expectJson(await as(saule.id, "staff"));
+  const recount = await sql<{ id: string; sold: number }[]>`
+    select u.id, (select count(*)::int from public.tripwire_users t where t.granted_by = u.id) as sold
+    from public.users u where u.role in ('manager', 'admin')`;
+  const sold = Object.fromEntries(recount.map((row) => [row.id, row.sold]));
+  for (const member of list.staff) assert.equal(member.students_sold, sold[member.id], member.full_name);
+  assert.ok(list.staff.some((member: { students_sold: number }) => member.students_sold > 0));
+});

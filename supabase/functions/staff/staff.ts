@@ -59,7 +59,10 @@ function memberOf(sql: Sql | Transaction) {
     jsonb_build_object(
       'id', u.id, 'email', u.email, 'full_name', u.full_name, 'role', u.role, 'deactivated_at', u.deactivated_at,
       'created_at', u.created_at,
-      'students_sold', (select count(*)::int from public.tripwire_users t where t.granted_by = u.id)
+      -- The counts the triggers on tripwire_users keep per manager and status (analytics.manager_student_statuses):
+      -- a few rows per manager, not a count of every student they sold (0.4–0.8 s at 1,000,000 students).
+      'students_sold', coalesce((select sum(c.students)::int from analytics.manager_student_statuses c
+                                 where c.manager_id = u.id), 0)
     )`;
 }
 
