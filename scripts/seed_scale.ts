@@ -52,6 +52,16 @@ export async function seedScale(
       },
     });
     if (!options.quiet) console.log("");
+    // The bulk load ran without triggers (scale_data.ts): the counts they keep per manager and status
+    // (GET /staff, the leaderboard's active students) are recounted once from the rows.
+    await sql.begin(async (tx) => {
+      await tx`delete from analytics.manager_student_statuses`;
+      await tx`
+        insert into analytics.manager_student_statuses (manager_id, status, students)
+        select t.granted_by, t.status, count(*) from public.tripwire_users t
+        where t.granted_by is not null
+        group by t.granted_by, t.status`;
+    });
     await sql`analyze`;
     // The new history lies in days the analytics may have closed already: rebuild, not just extend.
     const [{ report }] = await sql`select analytics.refresh_sales_stats(rebuild => true) as report`;

@@ -57,6 +57,7 @@ const hotPaths: Record<string, string> = {
   email_outbox_user_id:
     `select id from private.email_outbox where user_id = '00000000-0000-4000-8000-000000000000'`,
   users_managers: `select id, full_name from public.users where role = 'manager'`,
+  users_staff: `select id from public.users where role in ('manager', 'admin')`,
   manager_daily_history_day:
     `select manager_id from analytics.manager_daily_history where day > current_date - 1`,
   idempotency_keys_expires_at: `select manager_id from private.idempotency_keys where expires_at < now()`,

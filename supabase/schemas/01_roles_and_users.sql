@@ -55,6 +55,8 @@ alter table public.users add constraint users_role_valid CHECK (role = ANY (ARRA
 
 CREATE INDEX users_managers ON public.users USING btree (id) INCLUDE (full_name) WHERE (role = 'manager'::text);
 
+CREATE INDEX users_staff ON public.users USING btree (id) WHERE (role = ANY (ARRAY['manager'::text, 'admin'::text]));
+
 comment on column public.users.deactivated_at is 'Staff only: when they were deactivated; null while they may work';
 
 comment on column public.users.erased_at is 'When this person was erased: name, e-mail and login replaced by tombstones';
