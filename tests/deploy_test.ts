@@ -54,17 +54,29 @@ Deno.test({
     const gotrue = startGoTrueServer(database.sql, serviceKey, { jwtSecret, publishableKey });
     // The e-mail provider as Resend answers (a real project has its RESEND_API_KEY).
     const resend = startResendServer();
+    // What Supabase sets for a function, and the secrets the README's runbook sets (no e-mail provider yet).
+    const supabaseEnv = {
+      // Supabase's own variable is the direct connection; the runbook's TRIPWIRE_DB_URL, the transaction
+      // pooler (Supavisor's port 6543; here PgBouncer), wins over it.
+      SUPABASE_DB_URL: database.url,
+      TRIPWIRE_DB_URL: pooler.url,
+      APP_LOGIN_URL: "https://academy.example/login",
+      SUPABASE_ANON_KEY: publishableKey,
+      SUPABASE_SERVICE_ROLE_KEY: serviceKey,
+      JWT_SECRET: jwtSecret,
+    };
+    // Supabase Auth behind the project's gateway: the stand-in answering as GoTrue.
+    const viaGoTrue = (request: Request) => {
+      const url = new URL(request.url);
+      return fetch(`${gotrue.url}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      });
+    };
     const stack = await startDeployedStack({
-      // What Supabase sets for a function, and the secrets the README's runbook sets.
       env: {
-        // Supabase's own variable is the direct connection; the runbook's TRIPWIRE_DB_URL, the transaction
-        // pooler (Supavisor's port 6543; here PgBouncer), wins over it.
-        SUPABASE_DB_URL: database.url,
-        TRIPWIRE_DB_URL: pooler.url,
-        APP_LOGIN_URL: "https://academy.example/login",
-        SUPABASE_ANON_KEY: publishableKey,
-        SUPABASE_SERVICE_ROLE_KEY: serviceKey,
-        JWT_SECRET: jwtSecret,
+        ...supabaseEnv,
         REQUEST_DEADLINE_MS: String(requestDeadlineMs),
         PAYMENTS_STANDARD_SECRET: checkoutSecret,
         RESEND_API_KEY: resend.apiKey,
@@ -74,22 +86,17 @@ Deno.test({
       },
       // Storage as the project's: the bundles sign videos through the gateway with the service key.
       storage: startLocalStorage({ jwtSecret, secretKeys: [serviceKey] }).fetch,
-      auth: (request) => {
-        const url = new URL(request.url);
-        return fetch(`${gotrue.url}${url.pathname}${url.search}`, {
-          method: request.method,
-          headers: request.headers,
-          body: request.body,
-        });
-      },
+      auth: viaGoTrue,
     });
-    const call = async (
+    /** Calls a function of the stack at `base` as `userId` (a token for a fresh session), or with no token. */
+    const callAt = (base: string) =>
+    async (
       path: string,
       userId: string | null,
       body?: unknown,
       headers: Record<string, string> = {},
     ) => {
-      const response = await fetch(`${stack.url}/functions/v1/${path}`, {
+      const response = await fetch(`${base}/functions/v1/${path}`, {
         method: body === undefined ? "GET" : "POST",
         headers: {
           ...(userId ? { authorization: `Bearer ${await token(database.sql, userId)}` } : {}),
@@ -100,6 +107,7 @@ Deno.test({
       });
       return { status: response.status, headers: response.headers, body: await response.json() };
     };
+    const call = callAt(stack.url);
     try {
       let studentId = "";
       await t.step(
@@ -143,35 +151,11 @@ Deno.test({
           // Two bundles of the same build with Supabase's environment but no RESEND_API_KEY.
           const bare = await startDeployedStack({
             names: ["create-tripwire-user", "status"],
-            env: {
-              SUPABASE_DB_URL: database.url,
-              TRIPWIRE_DB_URL: pooler.url,
-              APP_LOGIN_URL: "https://academy.example/login",
-              SUPABASE_ANON_KEY: publishableKey,
-              SUPABASE_SERVICE_ROLE_KEY: serviceKey,
-              JWT_SECRET: jwtSecret,
-            },
-            auth: (request) => {
-              const url = new URL(request.url);
-              return fetch(`${gotrue.url}${url.pathname}${url.search}`, {
-                method: request.method,
-                headers: request.headers,
-                body: request.body,
-              });
-            },
+            env: supabaseEnv,
+            auth: viaGoTrue,
           });
           try {
-            const bareCall = async (path: string, userId: string, body?: unknown) => {
-              const response = await fetch(`${bare.url}/functions/v1/${path}`, {
-                method: body === undefined ? "GET" : "POST",
-                headers: {
-                  authorization: `Bearer ${await token(database.sql, userId)}`,
-                  ...(body === undefined ? {} : { "content-type": "application/json" }),
-                },
-                body: body === undefined ? undefined : JSON.stringify(body),
-              });
-              return { status: response.status, body: await response.json() };
-            };
+            const bareCall = callAt(bare.url);
             const created = await bareCall("create-tripwire-user", aida.id, {
               email: `unmailed.${crypto.randomUUID().slice(0, 8)}@example.kz`,
               full_name: "Unmailed Student",

@@ -8,7 +8,6 @@
  * process, is timed on its own with a realistic minute (every route of every function).
  */
 import postgres from "postgres";
-import { freePort, startStackProcess } from "../lib/processes.ts";
 import { functions } from "../lib/functions.ts";
 import { createStudents, playheads, postHeartbeat } from "./learning.ts";
 import {
@@ -20,6 +19,7 @@ import {
   roundsOf,
   row,
   type ScenarioReport,
+  startBenchServer,
   startBenchStack,
   table,
 } from "./lib.ts";
@@ -32,22 +32,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   // The bench stack makes the database and the students; the three measured servers are started alike and do
   // nothing else, so only the one setting differs between the first and the third (the second is the control).
   const setup = await startBenchStack({ REQUEST_FIGURES: "off" });
-  const server = async (figures: "on" | "off") => {
-    const port = freePort();
-    const process = await startStackProcess({
-      DATABASE_URL: setup.databaseUrl,
-      FUNCTIONS_PORT: String(port),
-      DB_POOL_SIZE: String(setup.poolSize),
-      SCHEDULER_INTERVAL_MS: "0",
-      HEARTBEATS_PER_SECOND: "1000000",
-      REQUEST_FIGURES: figures,
-    });
-    return {
-      url: `http://127.0.0.1:${port}/functions/v1`,
-      pid: process.child.pid,
-      stop: () => process.stop(),
-    };
-  };
+  const server = (figures: "on" | "off") => startBenchServer(setup.databaseUrl, { REQUEST_FIGURES: figures });
   const silent = await server("off");
   const control = await server("off");
   const counting = await server("on");
@@ -65,9 +50,9 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     const offName = `POST /video-tracking, figures off, the first server started, concurrency ${concurrency}`;
     const controlName = `POST /video-tracking, figures off, concurrency ${concurrency}`;
     const onName = `POST /video-tracking, figures counted, concurrency ${concurrency}`;
-    const viaSilent = await at(silent.url, "figures-off");
-    const viaControl = await at(control.url, "figures-control");
-    const viaCounting = await at(counting.url, "figures-on");
+    const viaSilent = await at(silent.functionsUrl, "figures-off");
+    const viaControl = await at(control.functionsUrl, "figures-control");
+    const viaCounting = await at(counting.functionsUrl, "figures-on");
     const warmUp = Math.min(2_000, requests);
     console.log(`warm-up: ${warmUp} heartbeats each`);
     for (const task of [viaSilent, viaControl, viaCounting]) await drive(warmUp, concurrency, task);
@@ -80,7 +65,11 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       before(name) {
         cpu.start(name, {
           "function server": [
-            name === offName ? silent.pid : name === controlName ? control.pid : counting.pid,
+            name === offName
+              ? silent.serverPid
+              : name === controlName
+              ? control.serverPid
+              : counting.serverPid,
           ],
           postgres: "postgres",
         });

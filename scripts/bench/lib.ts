@@ -45,39 +45,56 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
+/** The functions' pool size per process in every bench stack. */
+const benchPoolSize = 10;
+
+/**
+ * `npm start` on `databaseUrl` in its own process, so the load driver does not share its event loop: one more
+ * function server as the bench stack's, with `env` on top.
+ */
+export async function startBenchServer(
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ functionsUrl: string; serverPid: number; stop(): Promise<Deno.CommandStatus> }> {
+  const port = freePort();
+  const stack = await startStackProcess({
+    DATABASE_URL: databaseUrl,
+    FUNCTIONS_PORT: String(port),
+    DB_POOL_SIZE: String(benchPoolSize),
+    SCHEDULER_INTERVAL_MS: "0",
+    // The benchmarks measure throughput, so the abuse limits (a student's heartbeats a second, a manager's
+    // creations a minute) are lifted; their cost in the statements stays measured.
+    HEARTBEATS_PER_SECOND: "1000000",
+    ...env,
+  });
+  return {
+    functionsUrl: `http://127.0.0.1:${port}/functions/v1`,
+    serverPid: stack.child.pid,
+    stop: () => stack.stop(),
+  };
+}
+
 /**
  * A stack that only this benchmark uses: an embedded Postgres in a temporary folder (or a new
  * database on DATABASE_URL's server, dropped afterwards), and `npm start` on it (migrations, seed,
- * function server) in its own process, so the load driver does not share its event loop.
+ * function server) in its own process.
  */
 export async function startBenchStack(env: Record<string, string> = {}): Promise<BenchStack> {
   const database = await scratchDatabase("tripwire_bench_");
   const databaseUrl = database.url;
-  const dropDatabase = database.stop;
-  const port = freePort();
-  const poolSize = 10;
-  // The benchmarks measure throughput, so the abuse limits (a student's heartbeats a second, a manager's
-  // creations a minute) are lifted; their cost in the statements stays measured.
   Deno.env.set("HEARTBEATS_PER_SECOND", "1000000");
-  const stack = await startStackProcess({
-    DATABASE_URL: databaseUrl,
-    FUNCTIONS_PORT: String(port),
-    DB_POOL_SIZE: String(poolSize),
-    SCHEDULER_INTERVAL_MS: "0",
-    HEARTBEATS_PER_SECOND: "1000000",
-    ...env,
-  });
+  const server = await startBenchServer(databaseUrl, env);
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   await sql`update analytics.settings set student_creations_per_minute = 1000000, provider_orders_per_minute = 1000000`
     .finally(() => sql.end());
   return {
-    functionsUrl: `http://127.0.0.1:${port}/functions/v1`,
+    functionsUrl: server.functionsUrl,
     databaseUrl,
-    poolSize,
-    serverPid: stack.child.pid,
+    poolSize: benchPoolSize,
+    serverPid: server.serverPid,
     async stop() {
-      await stack.stop();
-      await dropDatabase();
+      await server.stop();
+      await database.stop();
     },
   };
 }

@@ -32,6 +32,16 @@ function append(parent: Node, children: Child[]): void {
   }
 }
 
+/** A table with a header row of `headings` (column headers) over `body` (a tbody, or its rows). */
+export function tableOf(headings: string[], ...body: Child[]): HTMLTableElement {
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, ...headings.map((heading) => h("th", { scope: "col" }, heading)))),
+    ...body,
+  );
+}
+
 /** A form whose submit (the page's own navigation prevented) hands its fields to `onSubmit`. */
 export function handledForm(
   attributes: Attributes,

@@ -5,7 +5,7 @@
  */
 import type { CreatedStaff, StaffList, StaffMember } from "../../supabase/functions/staff/staff.ts";
 import { call } from "./api.ts";
-import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
+import { askToConfirm, errorBox, h, handledForm, show, showFormError, tableOf } from "./dom.ts";
 import { formatDate, t } from "./i18n.ts";
 import { shownOnce } from "./manager.ts";
 
@@ -109,23 +109,15 @@ export async function staffScreen(main: HTMLElement): Promise<void> {
     main,
     h("h1", {}, t("staff.title")),
     status,
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, t("new_student.full_name")),
-          h("th", { scope: "col" }, t("sign_in.email")),
-          h("th", { scope: "col" }, t("staff.role")),
-          h("th", { scope: "col" }, t("staff.students_sold")),
-          h("th", { scope: "col" }, t("staff.state")),
-          h("th", { scope: "col" }, t("staff.action")),
-        ),
-      ),
+    tableOf(
+      [
+        t("new_student.full_name"),
+        t("sign_in.email"),
+        t("staff.role"),
+        t("staff.students_sold"),
+        t("staff.state"),
+        t("staff.action"),
+      ],
       rows,
     ),
     h("h2", {}, t("staff.new")),

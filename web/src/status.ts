@@ -5,7 +5,7 @@
  */
 import type { StatusReport } from "../../supabase/functions/status/status.ts";
 import { call } from "./api.ts";
-import { errorBox, h, show } from "./dom.ts";
+import { errorBox, h, show, tableOf } from "./dom.ts";
 import { formatDate, formatNumber, t, type TextKey } from "./i18n.ts";
 
 function summary(report: StatusReport): HTMLElement {
@@ -75,21 +75,8 @@ function jobs(report: StatusReport): HTMLElement {
     "section",
     {},
     h("h2", {}, t("status.jobs")),
-    report.scheduler === "outside" ? h("p", {}, t("status.scheduler_outside")) : h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, t("status.job.name")),
-          h("th", { scope: "col" }, t("status.job.state")),
-          h("th", { scope: "col" }, t("status.job.last_run")),
-          h("th", { scope: "col" }, t("status.job.message")),
-        ),
-      ),
+    report.scheduler === "outside" ? h("p", {}, t("status.scheduler_outside")) : tableOf(
+      [t("status.job.name"), t("status.job.state"), t("status.job.last_run"), t("status.job.message")],
       h(
         "tbody",
         {},
@@ -137,23 +124,15 @@ function requests(report: StatusReport): HTMLElement {
     "section",
     {},
     h("h2", {}, t("status.requests")),
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, t("status.function")),
-          h("th", { scope: "col" }, t("status.route")),
-          h("th", { scope: "col" }, t("status.count")),
-          h("th", { scope: "col" }, t("status.error_rate")),
-          h("th", { scope: "col" }, t("status.p50")),
-          h("th", { scope: "col" }, t("status.p95")),
-        ),
-      ),
+    tableOf(
+      [
+        t("status.function"),
+        t("status.route"),
+        t("status.count"),
+        t("status.error_rate"),
+        t("status.p50"),
+        t("status.p95"),
+      ],
       h(
         "tbody",
         {},
