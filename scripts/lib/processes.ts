@@ -46,8 +46,23 @@ export async function untilListening(
   }
 }
 
-/** A TCP port nobody listens on right now. */
+/**
+ * A TCP port nobody listens on right now, for a child process to listen on a moment later. Taken below the
+ * systems' ephemeral ranges (Linux 32768–60999, macOS 49152–65535): a port the OS hands out for `port: 0` comes
+ * from the range outgoing connections also draw from, and one of this process's own connections could take it
+ * before the child binds it — the likely reason a bench run's second stack once failed to start (its own
+ * reason was lost then; startStackProcess now keeps it).
+ */
 export function freePort(): number {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
+  }
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -119,9 +134,14 @@ export async function startStackProcess(given: Record<string, string>): Promise<
   }
   reader.releaseLock();
   if (!printed.includes("Ready.")) {
-    child.kill("SIGKILL");
-    const stderr = decoder.decode((await child.output()).stderr);
-    throw new Error(`npm start did not become ready:\n${printed}\n${stderr}`);
+    // It may have ended by itself (a refused start says why on stderr, exit 1): then there is nothing to kill.
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already ended
+    }
+    const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+    throw new Error(`npm start did not become ready (exit ${status.code}):\n${printed}\n${stderr}`);
   }
   // Keep draining the pipes so a chatty server never blocks on a full pipe; the last 64 KB are kept.
   let after = "";
