@@ -16,6 +16,7 @@ import {
   drive,
   interleaved,
   machine,
+  postmasterOf,
   roundsOf,
   row,
   type ScenarioReport,
@@ -53,6 +54,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     const viaSilent = await at(silent.functionsUrl, "figures-off");
     const viaControl = await at(control.functionsUrl, "figures-control");
     const viaCounting = await at(counting.functionsUrl, "figures-on");
+    const postmaster = await postmasterOf(setup.databaseUrl);
     const warmUp = Math.min(2_000, requests);
     console.log(`warm-up: ${warmUp} heartbeats each`);
     for (const task of [viaSilent, viaControl, viaCounting]) await drive(warmUp, concurrency, task);
@@ -71,7 +73,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
               ? control.serverPid
               : counting.serverPid,
           ],
-          postgres: "postgres",
+          postgres: { postmaster },
         });
       },
       after: () => cpu.stop(),

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- heartbeat`: 100 students posting heartbeats at concurrency 32 through
+ * `npm run bench -- heartbeat`: 10,000 students (1,000 with --quick) posting heartbeats at concurrency 32 through
  * POST /functions/v1/video-tracking (where concurrent heartbeats share a statement), against the same code and
  * batching without HTTP (`recordHeartbeat` through its coalescer, in the load driver's process), and both
  * against the heartbeat statement run straight through postgres.js one heartbeat at a time
@@ -12,7 +12,7 @@
 import postgres from "postgres";
 import { recordHeartbeat, recordHeartbeats } from "../../supabase/functions/video-tracking/video_tracking.ts";
 import { createScratchDatabase } from "../lib/database.ts";
-import { createStudents, playheads, postHeartbeat } from "./learning.ts";
+import { playheads, postHeartbeat, scaleStudents } from "./learning.ts";
 import {
   type BenchOptions,
   cpuTally,
@@ -23,6 +23,7 @@ import {
   measure,
   peakMemoryMiB,
   pgbenchTps,
+  postmasterOf,
   roundsOf,
   row,
   sampleConnections,
@@ -68,7 +69,9 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const rounds = roundsOf(options);
   const stack = await startBenchStack();
   try {
-    const students = await createStudents(stack.databaseUrl, stack.functionsUrl, 100, "heartbeat");
+    const studentCount = options.quick ? 1_000 : 10_000;
+    const students = await scaleStudents(stack.databaseUrl, studentCount);
+    const postmaster = await postmasterOf(stack.databaseUrl);
     const segmentFor = playheads(students.length);
     const viaHttp = (index: number) =>
       postHeartbeat(
@@ -116,7 +119,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       before(name) {
         cpu.start(name, {
           "function server": [stack.serverPid],
-          postgres: "postgres",
+          postgres: { postmaster },
           "load driver": [Deno.pid],
         });
       },
@@ -180,7 +183,9 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       : `function server peak RSS (VmHWM) after the load: ${peakMiB.toFixed(0)} MiB`;
     const machineLabel = await machine(stack.databaseUrl);
     const markdown = [
-      `### heartbeat — ${requests} heartbeats from 100 students at concurrency ${concurrency}`,
+      `### heartbeat — ${requests} heartbeats from ${
+        studentCount.toLocaleString("en")
+      } students at concurrency ${concurrency}`,
       "",
       `Machine: ${machineLabel}. Function server: one Deno process, pool ${stack.poolSize}.`,
       "",

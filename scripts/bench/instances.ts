@@ -3,7 +3,7 @@
  * small pool each, behind Supavisor in transaction mode, so the batching one busy process does (concurrent
  * heartbeats sharing a statement) is rarer. Here the video-tracking bundle (as `supabase functions deploy`
  * builds it) runs as 1, 2 and 4 processes with a pool of 3 each, behind PgBouncer in transaction mode, under
- * the same load as one process with a pool of 10 through the same pooler (the baseline): 100 students
+ * the same load as one process with a pool of 10 through the same pooler (the baseline): 10,000 students (1,000 with --quick)
  * heartbeating at concurrency 32, each request sent straight to the next instance in turn (a load balancer's
  * view; the load driver is this process, the servers are others). Rounds are interleaved across the shapes and
  * each row's p99 is taken over all its rounds' requests pooled.
@@ -14,7 +14,7 @@ import { type DeployedStack, startDeployedStack } from "../lib/deployed.ts";
 import { localJwtSecret, localSecretKey } from "../lib/local_stack.ts";
 import { findPgBouncer, startPgBouncer } from "../lib/pgbouncer.ts";
 import { scratchDatabase } from "../lib/processes.ts";
-import { createStudents, playheads, postHeartbeat } from "./learning.ts";
+import { playheads, postHeartbeat, scaleStudents } from "./learning.ts";
 import {
   type BenchOptions,
   cpuTally,
@@ -23,6 +23,7 @@ import {
   interleaved,
   machine,
   pgbenchTps,
+  postmasterOf,
   roundsOf,
   type ScenarioReport,
   table,
@@ -37,16 +38,18 @@ import {
 
 /**
  * Postgres' own ceiling for heartbeats: pgbench calls the heartbeat statement through the pooler, `batch`
- * students a statement (a random run of the 100), each having played half a second at the wall clock's
- * position. Heartbeats a second = transactions a second × batch.
+ * students a statement (a random run of the `students`, each with its open session), each having played half a
+ * second on from where its watched range ends, as a player does (the script's lookup of that end is counted
+ * too). Heartbeats a second = transactions a second × batch.
  */
-function heartbeatScript(batch: number): string {
-  return `\\set n random(0, ${100 - batch})
+function heartbeatScript(batch: number, students: number): string {
+  return `\\set n random(0, ${students - batch})
 select * from private.record_heartbeats((
-  select jsonb_agg(jsonb_build_object('i', s.n - :n, 'user_id', s.user_id, 'lesson_id', 67,
-                                      'segments', jsonb_build_array(jsonb_build_array(p.at, p.at + 0.5))))
-  from bench_students s,
-       (select round(mod(extract(epoch from clock_timestamp())::numeric, 590), 3) as at) p
+  select jsonb_agg(jsonb_build_object('i', s.n - :n, 'user_id', s.user_id, 'session_id', s.session_id,
+                                      'lesson_id', 67, 'segments', format('{[%s,%s)}', p.at, p.at + 0.5)))
+  from bench_students s
+  cross join lateral (select coalesce(upper(vt.watched_ranges), 0) as at from public.video_tracking vt
+                      where vt.user_id = s.user_id and vt.lesson_id = 67) p
   where s.n between :n and :n + ${batch - 1}),
   1000000, ${heartbeatBurst}, ${maxPlaybackRate}, ${maxIdleSeconds}, ${toleranceSeconds}, ${maxStoredRanges});
 `;
@@ -66,6 +69,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     return { markdown: `### instances — skipped: ${pgbouncer.missing}`, machine: "", rows: [] };
   }
   const requests = options.requests ?? (options.quick ? 400 : 6_000);
+  const studentCount = options.quick ? 1_000 : 10_000;
   const concurrency = options.concurrency ?? 32;
   const rounds = roundsOf(options);
   const database = await scratchDatabase("tripwire_bench_instances_");
@@ -96,7 +100,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         }),
       );
     }
-    const students = await createStudents(database.url, `${stacks[0].url}/functions/v1`, 100, "instances");
+    const students = await scaleStudents(database.url, studentCount);
+    const postmaster = await postmasterOf(database.url);
     const segmentFor = playheads(students.length);
     const heartbeatsTo = (urls: string[]) => (index: number) =>
       postHeartbeat(urls[index % urls.length], students[index % students.length], segmentFor(index));
@@ -115,7 +120,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         async before(name) {
           servedBefore = (await pooler.served()).transactions;
           cpu.start(name, {
-            postgres: "postgres",
+            postgres: { postmaster },
             pgbouncer: "pgbouncer",
             functions: stacks[byName[name]].instancePids("video-tracking"),
             "load driver": [Deno.pid],
@@ -134,13 +139,19 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     if (pgbench) {
       await admin`
         create table bench_students as
-        select (row_number() over (order by user_id) - 1)::int as n, user_id from public.tripwire_users`;
+        select (x.ordinality - 1)::int as n, x.value ->> 'user_id' as user_id, x.value ->> 'session_id' as session_id
+        from jsonb_array_elements(${
+        JSON.stringify(
+          students.map((student) => ({ user_id: student.user.id, session_id: student.sessionId })),
+        )
+      }::text::jsonb) with ordinality as x`;
+      await admin`create unique index on bench_students (n)`;
       for (const batch of [1, 6]) {
         console.log(`pgbench: the heartbeat statement, ${batch} a statement, through PgBouncer`);
         const tps = await pgbenchTps({
           pgbench,
           databaseUrl: pooler.url.split("?")[0],
-          script: heartbeatScript(batch),
+          script: heartbeatScript(batch, students.length),
           clients: concurrency,
           seconds: options.quick ? 3 : 10,
         });
@@ -186,7 +197,9 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     }));
     return {
       markdown:
-        `### instances — heartbeats from 100 students at concurrency ${concurrency}, the deploy bundle ` +
+        `### instances — heartbeats from ${
+          studentCount.toLocaleString("en")
+        } students at concurrency ${concurrency}, the deploy bundle ` +
         `as 1, 2 and 4 processes behind PgBouncer\n\n${
           table(rows)
         }\n\nEach function process is the deploy bundle (the functions' import map, no ` +

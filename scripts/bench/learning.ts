@@ -6,6 +6,7 @@ import { decodeJwt } from "jose";
 import postgres from "postgres";
 import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
 import { signLocalToken } from "../lib/local_stack.ts";
+import { seedScale } from "../seed_scale.ts";
 import { drive } from "./lib.ts";
 
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
@@ -51,6 +52,50 @@ async function createWith(sql: postgres.Sql, functionsUrl: string, count: number
   });
   if (result.errors > 0) throw new Error(`creating students failed: ${result.errorSamples.join(" | ")}`);
   return students;
+}
+
+/**
+ * `count` students as a selling academy has them, written set-based by the scale seed (scripts/lib/scale_data.ts):
+ * active students whose lesson 67 is reset to unwatched, each with a last activity older than a minute and a
+ * token of an open session. Heartbeat benches post through thousands of them, so each student posts every few
+ * seconds and the once-a-minute write fires about as often as deployed (one heartbeat in twelve at the
+ * tracker's 5 s), not once in a thousand as with a hundred students.
+ */
+export async function scaleStudents(databaseUrl: string, count: number): Promise<BenchStudent[]> {
+  // About two students in three of the seed are active (not completed, not refunded).
+  await seedScale(databaseUrl, { students: Math.ceil(count * 1.6), managers: 50, seed: 41, quiet: true });
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ id: string; email: string; full_name: string }[]>`
+      select t.user_id as id, t.email, t.full_name
+      from public.tripwire_users t
+      join public.tripwire_module_unlocks m on m.user_id = t.user_id
+        and m.module_id = (select module_id from public.tripwire_lessons where id = 67)
+      where t.status = 'active'
+      order by t.user_id
+      limit ${count}`;
+    if (rows.length < count) {
+      throw new Error(`the scale seed gave ${rows.length} active students, not ${count}`);
+    }
+    await sql`
+      update public.video_tracking
+      set watched_ranges = '{}', watched_seconds = 0, watch_percentage = 0, credit_clock_at = null,
+          last_heartbeat_at = null, last_position_seconds = null, heartbeat_tokens = 10
+      where lesson_id = 67 and user_id in (select jsonb_array_elements_text(${
+      JSON.stringify(rows.map((row) => row.id))
+    }::text::jsonb)::uuid)`;
+    await sql`update public.tripwire_users set last_activity_at = now() - interval '1 hour'
+              where last_activity_at > now() - interval '1 hour'`;
+    const students: BenchStudent[] = [];
+    for (const row of rows) {
+      const user: AuthUser = { id: row.id, email: row.email, fullName: row.full_name, role: "student" };
+      const token = await signLocalToken(sql, user);
+      students.push({ user, token, sessionId: decodeJwt(token).session_id as string });
+    }
+    return students;
+  } finally {
+    await sql.end();
+  }
 }
 
 /** Marks lesson 67 fully watched for these students, as many heartbeats would have. */

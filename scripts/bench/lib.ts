@@ -424,17 +424,53 @@ export function table(rows: Row[]): string {
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; 0 where it is gone. */
-function processCpuSeconds(pid: number): number {
+function processCpuSeconds(pid: number, withReapedChildren = false): number {
   try {
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    // Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the 12th to 15th.
     const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(")").pop()!.trim().split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (withReapedChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / 100; // USER_HZ is 100
   } catch {
     return 0;
   }
 }
 
-/** The process ids running a program (its /proc `comm`), e.g. every `postgres` or `pgbouncer`. */
+/** The process ids whose /proc `stat` names `parent` as their parent. */
+function childrenOf(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const fields = Deno.readTextFileSync(`/proc/${entry.name}/stat`).split(")").pop()!.trim().split(" ");
+      if (Number(fields[1]) === parent) pids.push(Number(entry.name));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+/**
+ * The CPU one Postgres server has used so far: its postmaster, every live backend and helper it started, and
+ * those that ended (the postmaster's reaped children). Only the server under test, however many others run.
+ */
+function postgresServerCpuSeconds(postmaster: number): number {
+  return processCpuSeconds(postmaster, true) +
+    childrenOf(postmaster).reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+}
+
+/** The postmaster (process id) of the Postgres server at `databaseUrl`: the parent of a backend. */
+export async function postmasterOf(databaseUrl: string): Promise<number> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [{ pid }] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    return Number(Deno.readTextFileSync(`/proc/${pid}/stat`).split(")").pop()!.trim().split(" ")[1]);
+  } finally {
+    await sql.end();
+  }
+}
+
+/** The process ids running a program (its /proc `comm`), e.g. every `pgbouncer`. */
 function pidsOf(program: string): number[] {
   const pids: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
@@ -461,28 +497,28 @@ function machineBusySeconds(): number {
 }
 
 /**
- * Starts counting the CPU used by each group (pids, or a program name for every process running it);
- * `stop()` answers what each used meanwhile. Postgres backends that end meanwhile are not counted (behind a
- * pooler they live on).
+ * A group of processes whose CPU is counted: pids, a program name (every process running it), or one
+ * Postgres server by its postmaster (`postmasterOf`), with the backends that end meanwhile.
  */
-function countCpu(groups: Record<string, number[] | string>): { stop(): CpuShares } {
-  const pidsNow = () =>
+export type CpuGroup = number[] | string | { postmaster: number };
+
+/** Starts counting the CPU used by each group; `stop()` answers what each used meanwhile. */
+function countCpu(groups: Record<string, CpuGroup>): { stop(): CpuShares } {
+  const sample = () =>
     Object.fromEntries(
-      Object.entries(groups).map((
-        [name, group],
-      ) => [name, typeof group === "string" ? pidsOf(group) : group]),
+      Object.entries(groups).map(([name, group]) => {
+        if (typeof group === "object" && !Array.isArray(group)) {
+          return [name, new Map([[group.postmaster, postgresServerCpuSeconds(group.postmaster)]])];
+        }
+        const pids = typeof group === "string" ? pidsOf(group) : group;
+        return [name, new Map(pids.map((pid) => [pid, processCpuSeconds(pid)]))];
+      }),
     );
-  const sample = (pids: Record<string, number[]>) =>
-    Object.fromEntries(
-      Object.entries(pids).map((
-        [name, list],
-      ) => [name, new Map(list.map((pid) => [pid, processCpuSeconds(pid)]))]),
-    );
-  const before = sample(pidsNow());
+  const before = sample();
   const busyBefore = machineBusySeconds();
   return {
     stop() {
-      const after = sample(pidsNow());
+      const after = sample();
       const seconds = Object.fromEntries(
         Object.entries(after).map(([name, pids]) => [
           name,
@@ -503,7 +539,7 @@ export function cpuTally() {
   let current: { side: string; counter: { stop(): CpuShares } } | undefined;
   return {
     totals,
-    start(side: string, groups: Record<string, number[] | string>) {
+    start(side: string, groups: Record<string, CpuGroup>) {
       current = { side, counter: countCpu(groups) };
     },
     stop() {

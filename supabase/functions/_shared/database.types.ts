@@ -628,7 +628,6 @@ export type Database = {
       "housekeeping": { Args: Record<PropertyKey, never>; Returns: Json };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "localize": { Args: { "language": string; "value": Json }; Returns: string };
-      "multirange_seconds": { Args: { "ranges": unknown }; Returns: number };
       "offer_price": { Args: { "at": string; "offer_id": string }; Returns: number };
       "person_export": { Args: { "person": string }; Returns: Json };
       "prepare_webhooks": { Args: Record<PropertyKey, never>; Returns: Json };
@@ -653,8 +652,8 @@ export type Database = {
           "lesson_id": number;
           "min_watch_percentage": number;
           "qualified": boolean;
+          "ranges": string;
           "rejected_seconds": number;
-          "segments": Json;
           "status": string;
           "tokens": number;
           "unlocked": boolean;
@@ -663,8 +662,47 @@ export type Database = {
         }[];
       };
       "record_request_minutes": { Args: { "tallies": Json }; Returns: undefined };
+      "refused_heartbeat": {
+        Args: {
+          "heartbeat_burst": number;
+          "heartbeats_per_second": number;
+          "i": number;
+          "lesson": number;
+          "session": string;
+          "student": string;
+        };
+        Returns: {
+          "caller_role": string;
+          "caller_status": string;
+          "duration_seconds": number;
+          "heartbeat_count": number;
+          "i": number;
+          "last_position_seconds": number;
+          "lesson_found": boolean;
+          "lesson_id": number;
+          "min_watch_percentage": number;
+          "qualified": boolean;
+          "ranges": string;
+          "rejected_seconds": number;
+          "status": string;
+          "tokens": number;
+          "unlocked": boolean;
+          "watch_percentage": number;
+          "watched_seconds": number;
+        }[];
+      };
       "remove_smoke_test": { Args: { "student": string }; Returns: boolean };
       "session_live": { Args: { "person": string; "session": string }; Returns: boolean };
+      "spread_watching": {
+        Args: {
+          "lesson": number;
+          "percentage": number;
+          "stale": boolean;
+          "started": boolean;
+          "student": string;
+        };
+        Returns: undefined;
+      };
       "student_dashboard": { Args: { "language": string; "student_id": string }; Returns: Json };
       "system_status": { Args: Record<PropertyKey, never>; Returns: Json };
     };

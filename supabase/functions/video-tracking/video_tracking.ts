@@ -94,7 +94,8 @@ type StateRow =
     lesson_id: number | null;
     duration_seconds: number;
     qualified: boolean;
-    segments: [string, string][];
+    /** The watched ranges as the multirange's text, `{[0,12.5),[20,30)}` (null when nothing was credited). */
+    ranges: string | null;
   };
 
 function toState(row: StateRow): WatchState {
@@ -107,11 +108,23 @@ function toState(row: StateRow): WatchState {
     qualified: row.qualified,
     // video_tracking_status's CHECK allows exactly these.
     status: row.status as WatchState["status"],
-    segments: row.segments.map(([start, end]) => [Number(start), Number(end)]),
+    segments: parseRanges(row.ranges ?? "{}"),
     rejected_seconds: Number(row.rejected_seconds),
     heartbeat_count: Number(row.heartbeat_count),
     last_position_seconds: row.last_position_seconds === null ? null : Number(row.last_position_seconds),
   };
+}
+
+/** `{[0,12.5),[20,30)}` (a nummultirange's text) → `[[0, 12.5], [20, 30]]`. */
+export function parseRanges(text: string): [number, number][] {
+  return [...text.matchAll(/[[(]([^,]+),([^\])]+)[\])]/g)].map((
+    [, start, end],
+  ) => [Number(start), Number(end)]);
+}
+
+/** `[[0, 1.5], [1, 3]]` → `{[0,1.5),[1,3)}`: a nummultirange literal (Postgres merges and sorts it). */
+function multirangeOf(segments: [number, number][]): string {
+  return `{${segments.map(([start, end]) => `[${start},${end})`).join(",")}}`;
 }
 
 /** A lesson the caller may not watch: 404 `lesson_not_found` or 409 `lesson_locked`. */
@@ -131,8 +144,8 @@ export interface HeartbeatInput {
 }
 
 /**
- * Records heartbeats in one statement (`private.record_heartbeats`): each input gets its own row's state
- * back, in input order. The inputs must be of distinct (student, lesson) pairs (one UPDATE writes a row
+ * Records heartbeats in one call of `private.record_heartbeats` (supabase/migrations/…_cheap_heartbeat.sql):
+ * each input gets its own row's state back, in input order. The inputs must be of distinct (student, lesson) pairs (one UPDATE writes a row
  * once). A refused input (not a student, revoked, locked, over its rate, no tracking row yet) refuses only
  * itself: its row says why. The caller's role is read in the same statement. Asynchronous commit, the plausibility bucket and the rate bucket are
  * exactly those of a lone heartbeat.
@@ -146,7 +159,7 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
     user_id: userId,
     session_id: sessionId,
     lesson_id: heartbeat.lesson_id,
-    segments: heartbeat.segments,
+    segments: multirangeOf(heartbeat.segments),
     position: heartbeat.position ?? null,
     playback_rate: heartbeat.playback_rate ?? null,
   })));
@@ -283,9 +296,7 @@ export async function getWatchState(user: AuthUser, lessonId: number, sql: Sql =
            coalesce(vt.watch_percentage, 0) as watch_percentage, l.min_watch_percentage,
            vt.qualified_at is not null as qualified, coalesce(vt.status, 'not_started') as status,
            coalesce(vt.rejected_seconds, 0) as rejected_seconds, coalesce(vt.heartbeat_count, 0) as heartbeat_count,
-           vt.last_position_seconds,
-           (select coalesce(jsonb_agg(jsonb_build_array(lower(r)::text, upper(r)::text) order by lower(r)), '[]')
-            from unnest(vt.watched_ranges) as r) as segments
+           vt.last_position_seconds, vt.watched_ranges::text as ranges
     from public.tripwire_lessons l
     left join public.video_tracking vt on vt.lesson_id = l.id and vt.user_id = ${user.id}
     where l.id = ${lessonId}`;
