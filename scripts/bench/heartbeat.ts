@@ -85,6 +85,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     // variables are taken back at the end: later scenarios' stacks inherit this process's environment.
     Deno.env.set("SUPABASE_DB_URL", stack.databaseUrl);
     Deno.env.set("DB_POOL_SIZE", String(stack.poolSize));
+    // The local stack's settings (no APP_LOGIN_URL needed), as the function server has them.
+    Deno.env.set("AUTH_ADMIN", "local");
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
     const viaSql = async (index: number) => {
       const student = students[index % students.length];
@@ -214,6 +216,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   } finally {
     Deno.env.delete("SUPABASE_DB_URL");
     Deno.env.delete("DB_POOL_SIZE");
+    Deno.env.delete("AUTH_ADMIN");
     await stack.stop();
   }
 }

@@ -139,7 +139,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     if (pgbench) {
       await admin`
         create table bench_students as
-        select (x.ordinality - 1)::int as n, x.value ->> 'user_id' as user_id, x.value ->> 'session_id' as session_id
+        select (x.ordinality - 1)::int as n, (x.value ->> 'user_id')::uuid as user_id,
+               (x.value ->> 'session_id')::uuid as session_id
         from jsonb_array_elements(${
         JSON.stringify(
           students.map((student) => ({ user_id: student.user.id, session_id: student.sessionId })),
