@@ -16,11 +16,9 @@ const hotPaths: Record<string, string> = {
     where granted_by = '${aida.id}' and private.access_revoked(status)`,
   tripwire_users_active_by_manager:
     `select count(*) from public.tripwire_users where granted_by = '${aida.id}' and status = 'active'`,
-  tripwire_users_manager_last_activity: `select user_id from public.tripwire_users
-    where granted_by = '${aida.id}' and coalesce(last_activity_at, '-infinity'::timestamptz) < now() - interval '7 days'
-    order by coalesce(last_activity_at, '-infinity'::timestamptz), user_id limit 20`,
-  tripwire_users_last_activity: `select granted_by, count(*) from public.tripwire_users
-    where coalesce(last_activity_at, '-infinity'::timestamptz) >= now() - interval '31 days' group by 1`,
+  student_activity_day: `select user_id from private.student_activity
+    where activity_day >= current_date - '1970-01-01'::date - 31
+    order by activity_day desc, last_activity_at desc limit 20`,
   tripwire_users_newest:
     `select user_id from public.tripwire_users order by created_at desc, user_id desc limit 20`,
   tripwire_users_search: `select user_id from public.tripwire_users

@@ -43,8 +43,8 @@ story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every tabl
 
     const [profile] = await sql`
       select p.current_module_id, p.modules_completed, p.completion_percentage,
-             t.last_activity_at is not null as active
-      from public.tripwire_user_profile p join public.tripwire_users t using (user_id)
+             a.last_activity_at is not null as active
+      from public.tripwire_user_profile p join private.student_activity a using (user_id)
       where p.user_id = ${bolat.id}`;
     assert.deepEqual({ ...profile }, {
       current_module_id: 17,

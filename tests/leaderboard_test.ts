@@ -117,8 +117,8 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
     learning as (
       -- watched something new or completed a lesson in the period (ever, for all)
       select tu.granted_by as manager_id, count(*)::int as students_learning
-      from public.tripwire_users tu, bounds b
-      where tu.last_activity_at >= coalesce(b.starts_on::timestamp at time zone b.tz, '-infinity')
+      from public.tripwire_users tu join private.student_activity a on a.user_id = tu.user_id, bounds b
+      where a.last_activity_at >= coalesce(b.starts_on::timestamp at time zone b.tz, '-infinity')
       group by tu.granted_by
     )
     select u.id as manager_id, u.full_name,
@@ -285,7 +285,7 @@ story(
           where period = 'month'`;
         // And a learner of today whose last activity was in fact two days ago: out of today's count.
         await sql`
-          update public.tripwire_users set last_activity_at = last_activity_at - interval '2 days'
+          update private.student_activity set last_activity_at = last_activity_at - interval '2 days'
           where user_id = ${created[0].id}`;
         assert.equal((await refresh()).refreshed, true);
         await expectEveryPeriodAsGroupBy("new");

@@ -16,12 +16,13 @@ const time = (value: Date | string | null) => value === null ? null : new Date(v
 async function fromTables(studentId: string, language: "ru" | "en" = "ru") {
   const [student] = await sql`
     select t.user_id as id, t.full_name, t.email, t.status, p.modules_completed, p.total_modules,
-           p.completion_percentage, p.current_module_id, s.lessons_completed, t.last_activity_at,
+           p.completion_percentage, p.current_module_id, s.lessons_completed, a.last_activity_at,
            (select sum(v.watched_seconds) from public.video_tracking v where v.user_id = t.user_id) as watched,
            (select count(*)::int from public.tripwire_lessons) as total_lessons
     from public.tripwire_users t
     join public.tripwire_user_profile p on p.user_id = t.user_id
     join public.user_statistics s on s.user_id = t.user_id
+    join private.student_activity a on a.user_id = t.user_id
     where t.user_id = ${studentId}`;
   const modules = await sql`
     select m.id, m.position, m.title, m.description,

@@ -73,7 +73,7 @@ story("who stalled: Aida sorts and filters her students by last activity, a page
   for (const [name, daysAgo] of [["Asel", 10], ["Berik", 3], ["Cholpon", 1]] as const) {
     const student = await enrol(`${name} ${marker}`);
     await watch(sql, student, 67, 0, 30, 10);
-    await sql`update public.tripwire_users set last_activity_at = now() - make_interval(days => ${daysAgo})
+    await sql`update private.student_activity set last_activity_at = now() - make_interval(days => ${daysAgo})
               where user_id = ${student.id}`;
     watched.push(student);
   }
@@ -88,7 +88,8 @@ story("who stalled: Aida sorts and filters her students by last activity, a page
       list.students.map((s: { id: string; last_activity_at: string | null }) => [s.id, s]),
     );
     assert.equal((byId.get(never.id) as { last_activity_at: null }).last_activity_at, null);
-    const [row] = await sql`select last_activity_at from public.tripwire_users where user_id = ${berik.id}`;
+    const [row] =
+      await sql`select last_activity_at from private.student_activity where user_id = ${berik.id}`;
     assert.equal(
       new Date((byId.get(berik.id) as { last_activity_at: string }).last_activity_at).getTime(),
       row.last_activity_at.getTime(),

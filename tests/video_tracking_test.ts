@@ -65,17 +65,17 @@ story("watching is progress: the first credited second starts the lesson, and ma
   const bolat = await enrol("Bolat Starter");
   const progressRow = async () => {
     const [row] = await sql`
-      select sp.status, sp.started_at, sp.watch_percentage::float8 as percentage, t.last_activity_at,
+      select sp.status, sp.started_at, sp.watch_percentage::float8 as percentage, a.last_activity_at,
              s.total_watch_seconds::float8 as statistics_seconds
       from public.student_progress sp
-      join public.tripwire_users t on t.user_id = sp.user_id
+      join private.student_activity a on a.user_id = sp.user_id
       join public.user_statistics s on s.user_id = sp.user_id
       where sp.user_id = ${bolat.id} and sp.lesson_id = 67`;
     return row;
   };
   /** A minute passes for the sale's last activity: the next heartbeat writes what managers read. */
   const aMinutePasses = () =>
-    sql`update public.tripwire_users set last_activity_at = last_activity_at - interval '61 seconds'
+    sql`update private.student_activity set last_activity_at = last_activity_at - interval '61 seconds'
         where user_id = ${bolat.id}`;
 
   await t.step("the player's start heartbeat credits nothing: not started, no activity", async () => {
@@ -121,22 +121,23 @@ story("watching is progress: the first credited second starts the lesson, and ma
   await t.step("a row another transaction holds is skipped, never waited for", async () => {
     await aMinutePasses();
     const [{ last_activity_at: stale }] =
-      await sql`select last_activity_at from public.tripwire_users where user_id = ${bolat.id}`;
-    // A refund (or a completion) holds the sale's row while the heartbeat arrives on another connection.
+      await sql`select last_activity_at from private.student_activity where user_id = ${bolat.id}`;
+    // A completion holds the student's activity row while the heartbeat arrives on another connection.
     const holder = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
     try {
       await holder.begin(async (tx) => {
-        await tx`select 1 from public.tripwire_users where user_id = ${bolat.id} for update`;
+        await tx`select 1 from private.student_activity where user_id = ${bolat.id} for update`;
         await letTimePass(sql, bolat, 67, 10);
         const state = await expectJson(
           await heartbeat(bolat, { lesson_id: 67, segments: [[70, 80]], position: 80 }),
         );
-        assert.equal(state.watched_seconds, 80, "answered while the sale's row was held");
+        assert.equal(state.watched_seconds, 80, "answered while the activity row was held");
       });
     } finally {
       await holder.end();
     }
-    const [held] = await sql`select last_activity_at from public.tripwire_users where user_id = ${bolat.id}`;
+    const [held] =
+      await sql`select last_activity_at from private.student_activity where user_id = ${bolat.id}`;
     assert.deepEqual(held.last_activity_at, stale, "the held row was skipped");
     await letTimePass(sql, bolat, 67, 10);
     await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [[80, 90]], position: 90 }));

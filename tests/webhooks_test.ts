@@ -207,7 +207,7 @@ story(
       await watch(sql, berik, 67, 0, 30, 10);
       // Asel never watched and was sold eight days ago; Berik watched yesterday.
       await sql`update public.tripwire_users set created_at = now() - interval '8 days' where user_id = ${asel.id}`;
-      await sql`update public.tripwire_users set last_activity_at = now() - interval '1 day' where user_id = ${berik.id}`;
+      await sql`update private.student_activity set last_activity_at = now() - interval '1 day' where user_id = ${berik.id}`;
       const run = await deliver();
       assert.ok(run.stalled_students >= 1);
       const stalled = () =>
@@ -220,9 +220,9 @@ story(
       assert.equal(stalled().filter((id) => id === asel.id).length, 1, "the same stall is reported once");
 
       // Berik's last watching is now eight days old: reported; after he watches again and stalls again, again.
-      await sql`update public.tripwire_users set last_activity_at = now() - interval '8 days' where user_id = ${berik.id}`;
+      await sql`update private.student_activity set last_activity_at = now() - interval '8 days' where user_id = ${berik.id}`;
       await deliver();
-      await sql`update public.tripwire_users set last_activity_at = now() - interval '9 days' where user_id = ${berik.id}`;
+      await sql`update private.student_activity set last_activity_at = now() - interval '9 days' where user_id = ${berik.id}`;
       await deliver();
       assert.equal(stalled().filter((id) => id === berik.id).length, 2);
     } finally {

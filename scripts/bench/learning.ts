@@ -84,7 +84,7 @@ export async function scaleStudents(databaseUrl: string, count: number): Promise
       where lesson_id = 67 and user_id in (select jsonb_array_elements_text(${
       JSON.stringify(rows.map((row) => row.id))
     }::text::jsonb)::uuid)`;
-    await sql`update public.tripwire_users set last_activity_at = now() - interval '1 hour'
+    await sql`update private.student_activity set last_activity_at = now() - interval '1 hour'
               where last_activity_at > now() - interval '1 hour'`;
     const students: BenchStudent[] = [];
     for (const row of rows) {

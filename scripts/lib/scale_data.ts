@@ -112,11 +112,15 @@ async function writeBatch(tx: postgres.TransactionSql, from: number, to: number,
     select id, email, full_name, 'student', created_at, created_at from scale_batch`;
   await tx`
     insert into public.tripwire_users (user_id, email, full_name, granted_by, status, payment_amount,
-                                       welcome_email_sent, welcome_email_sent_at, created_at, updated_at,
-                                       last_activity_at)
+                                       welcome_email_sent, welcome_email_sent_at, created_at, updated_at)
     select id, email, full_name, manager_id,
            (case when done = modules then 'completed' else 'active' end)::public.student_status, amount,
-           true, created_at, created_at, created_at,
+           true, created_at, created_at, created_at
+    from scale_batch`;
+  // Written here: the load runs without triggers, so tripwire_users_activity_rows does not add them.
+  await tx`
+    insert into private.student_activity (user_id, last_activity_at)
+    select id,
            -- the last heartbeat of the lesson being watched, else the last completion (as the tracking rows say)
            case when current_share > 0 and done < modules then created_at + step * (done + 0.5)
                 when done > 0 then created_at + step * done end

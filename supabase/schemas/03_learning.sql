@@ -235,11 +235,12 @@ begin
     loop
       -- The usual heartbeat, in one indexed read: a student whose token's session is open (as
       -- private.session_live asks), with access, the lesson's module unlocked, and the tracking row.
-      select u.role, t.status::text as student_status, t.last_activity_at,
+      select u.role, t.status::text as student_status, act.last_activity_at,
              l.video_duration_seconds::numeric as duration, l.min_watch_percentage, vt.*
       into f
       from public.users u
       join public.tripwire_users t on t.user_id = u.id
+      join private.student_activity act on act.user_id = u.id
       join public.tripwire_lessons l on l.id = h.lesson_id
       join public.tripwire_module_unlocks m on m.user_id = u.id and m.module_id = l.module_id
       join public.video_tracking vt on vt.user_id = u.id and vt.lesson_id = l.id
@@ -395,9 +396,9 @@ begin
         for update skip locked) r
   where sp.user_id = r.user_id and sp.lesson_id = r.lesson_id;
   if stale then
-    update public.tripwire_users t set last_activity_at = pg_catalog.now()
-    from (select x.user_id from public.tripwire_users x where x.user_id = student for update skip locked) r
-    where t.user_id = r.user_id;
+    update private.student_activity a set last_activity_at = pg_catalog.now()
+    from (select x.user_id from private.student_activity x where x.user_id = student for update skip locked) r
+    where a.user_id = r.user_id;
     update public.user_statistics s
     set total_watch_seconds = (select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v
                                where v.user_id = student)
@@ -415,7 +416,7 @@ $function$;
 
 revoke all on function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean) from public, anon, authenticated, service_role;
 
-comment on function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean) is 'The rare part of a heartbeat (record_heartbeats calls it only when due): started — the lesson''s first credited seconds: student_progress goes in_progress and lesson.started is written to the events'' outbox; stale — new seconds and a last activity a minute old: the progress percentage, tripwire_users.last_activity_at and user_statistics.total_watch_seconds follow. Held rows are skipped (for update skip locked), never waited for.';
+comment on function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean) is 'The rare part of a heartbeat (record_heartbeats calls it only when due): started — the lesson''s first credited seconds: student_progress goes in_progress and lesson.started is written to the events'' outbox; stale — new seconds and a last activity a minute old: the progress percentage, private.student_activity and user_statistics.total_watch_seconds follow. Held rows are skipped (for update skip locked), never waited for.';
 
 CREATE OR REPLACE FUNCTION private.student_dashboard(student_id uuid, language text)
  RETURNS jsonb
@@ -440,7 +441,7 @@ AS $function$
         select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v where v.user_id = t.user_id
       ),
       'current_module_id', p.current_module_id,
-      'last_activity_at', t.last_activity_at
+      'last_activity_at', (select a.last_activity_at from private.student_activity a where a.user_id = t.user_id)
     ),
     'modules', (
       select coalesce(jsonb_agg(jsonb_build_object(

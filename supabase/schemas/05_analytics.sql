@@ -531,17 +531,19 @@ begin
     group by 1, 2
   ),
   -- Who watched or completed in the day, week and month: a last activity since the period began, one range
-  -- of tripwire_users_last_activity from the earliest start (this month's learners, not everyone). For
+  -- of student_activity_day from the earliest start's UTC day (this month's learners, not everyone). For
   -- `all`, the history's students_started: each student counted on the day of their first lesson started.
   activity as (
     select t.granted_by as manager_id,
-           count(*) filter (where t.last_activity_at >= day_starts::timestamp at time zone settings.time_zone) as day,
-           count(*) filter (where t.last_activity_at >= week_starts::timestamp at time zone settings.time_zone) as week,
-           count(*) filter (where t.last_activity_at >= month_starts::timestamp at time zone settings.time_zone)
+           count(*) filter (where a.last_activity_at >= day_starts::timestamp at time zone settings.time_zone) as day,
+           count(*) filter (where a.last_activity_at >= week_starts::timestamp at time zone settings.time_zone) as week,
+           count(*) filter (where a.last_activity_at >= month_starts::timestamp at time zone settings.time_zone)
              as month
-    from public.tripwire_users t
-    where coalesce(t.last_activity_at, '-infinity'::timestamptz)
-            >= least(week_starts, month_starts)::timestamp at time zone settings.time_zone
+    from private.student_activity a
+    join public.tripwire_users t on t.user_id = a.user_id
+    where a.activity_day >= (least(week_starts, month_starts)::timestamp at time zone settings.time_zone
+                             at time zone 'UTC')::date - '1970-01-01'::date
+      and a.last_activity_at >= least(week_starts, month_starts)::timestamp at time zone settings.time_zone
       and t.granted_by is not null
     group by 1
   ),

@@ -140,7 +140,9 @@ AS $function$
                                 'email_confirmed_at', a.email_confirmed_at)
       from auth.users a where a.id = person
     ),
-    'purchase', (select to_jsonb(t) from public.tripwire_users t where t.user_id = person),
+    'purchase', (select to_jsonb(t) || jsonb_build_object('last_activity_at', a.last_activity_at)
+                 from public.tripwire_users t join private.student_activity a on a.user_id = t.user_id
+                 where t.user_id = person),
     'refunds', (
       select coalesce(jsonb_agg(jsonb_build_object('amount', r.amount, 'reason', r.reason, 'created_at', r.created_at)
                                 order by r.id), '[]')

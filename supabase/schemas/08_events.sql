@@ -139,7 +139,8 @@ AS $function$
   select pg_catalog.jsonb_build_object(
     'id', t.user_id, 'email', t.email, 'full_name', t.full_name, 'phone', t.phone, 'status', t.status,
     'manager_id', t.granted_by, 'payment_amount', t.payment_amount, 'refunded_amount', t.refunded_amount,
-    'created_at', t.created_at, 'last_activity_at', t.last_activity_at,
+    'created_at', t.created_at,
+    'last_activity_at', (select a.last_activity_at from private.student_activity a where a.user_id = t.user_id),
     'order', (select pg_catalog.jsonb_build_object('provider', o.provider, 'order_id', o.order_id)
               from private.payment_orders o where o.student_id = t.user_id
               order by o.created_at limit 1)
@@ -169,14 +170,20 @@ begin
   candidates as (
     select c.user_id, c.inactive_since
     from (
-      select t.user_id, t.last_activity_at as inactive_since
-      from public.tripwire_users t, settings s
+      select t.user_id, a.last_activity_at as inactive_since
+      from private.student_activity a
+      join public.tripwire_users t on t.user_id = a.user_id
+      cross join settings s
       where t.status = 'active'
-        and coalesce(t.last_activity_at, '-infinity'::timestamptz) between s.cutoff - interval '7 days' and s.cutoff
+        and a.activity_day between ((s.cutoff - interval '7 days') at time zone 'UTC')::date - '1970-01-01'::date
+                               and (s.cutoff at time zone 'UTC')::date - '1970-01-01'::date
+        and a.last_activity_at between s.cutoff - interval '7 days' and s.cutoff
       union all
       select t.user_id, t.created_at
-      from public.tripwire_users t, settings s
-      where t.status = 'active' and t.last_activity_at is null
+      from public.tripwire_users t
+      join private.student_activity a on a.user_id = t.user_id
+      cross join settings s
+      where t.status = 'active' and a.last_activity_at is null
         and t.created_at between s.cutoff - interval '7 days' and s.cutoff
     ) c
     where not exists (

@@ -430,6 +430,25 @@ export type Database = {
         };
         Relationships: [];
       };
+      "student_activity": {
+        Row: {
+          "activity_day": number | null;
+          "last_activity_at": string | null;
+          "user_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "activity_day"?: never;
+          "last_activity_at"?: string | null;
+          "user_id": string;
+        };
+        Update: {
+          "activity_day"?: never;
+          "last_activity_at"?: string | null;
+          "user_id"?: string;
+        };
+        Relationships: [];
+      };
       "webhook_attempts": {
         Row: {
           "attempted_at": string;
@@ -1128,7 +1147,6 @@ export type Database = {
           "email": string;
           "full_name": string;
           "granted_by": string;
-          "last_activity_at": string | null;
           "payment_amount": number;
           "phone": string | null;
           "refunded_amount": number;
@@ -1144,7 +1162,6 @@ export type Database = {
           "email": string;
           "full_name": string;
           "granted_by": string;
-          "last_activity_at"?: string | null;
           "payment_amount"?: number;
           "phone"?: string | null;
           "refunded_amount"?: number;
@@ -1159,7 +1176,6 @@ export type Database = {
           "email"?: string;
           "full_name"?: string;
           "granted_by"?: string;
-          "last_activity_at"?: string | null;
           "payment_amount"?: number;
           "phone"?: string | null;
           "refunded_amount"?: number;

@@ -316,8 +316,8 @@ async function recomputeStudentFacts(tx: Transaction, userId: string) {
       from facts f
       where s.user_id = ${userId}
     ),
-    sale as (
-      update public.tripwire_users t set last_activity_at = now() where t.user_id = ${userId}
+    activity as (
+      update private.student_activity a set last_activity_at = now() where a.user_id = ${userId}
     )
     select modules_completed, total_modules, modules_completed >= total_modules as course_finished from facts`;
   return facts;

@@ -10,7 +10,7 @@ import { db, type Sql, withTransaction } from "../_shared/db.ts";
 import { academyDay } from "../_shared/academy_day.ts";
 import { csvCell } from "../_shared/csv.ts";
 import { isStorableYear } from "../_shared/input.ts";
-import { orders, scopeOf, studentFilters, StudentsQuery, summaryFacts } from "./students.ts";
+import { scopeOf, sortOf, studentFilters, StudentsQuery, summaryFacts } from "./students.ts";
 
 /** Rows fetched per round trip while streaming. */
 const batchRows = 1_000;
@@ -147,14 +147,12 @@ export async function academyToday(sql: Sql = db()): Promise<string> {
 
 export function exportStudents(caller: AuthUser, query: StudentsExportQuery, sql: Sql = db()) {
   const scope = scopeOf(caller, query.manager_id);
-  const order = orders[query.sort];
-  const key = sql.unsafe(order.key);
-  const direction = sql.unsafe(order.descending ? "desc" : "asc");
+  const sort = sortOf(sql, query.sort);
   return csvStream<StudentRow>(sql, studentColumns, (tx) =>
     tx<StudentRow[]>`
       select t.user_id, t.full_name, t.email, t.phone, t.status, f.stage, t.granted_by as manager_id,
              m.full_name as manager_name, t.payment_amount, t.refunded_amount,
-             (select a.currency from analytics.settings a) as currency, t.created_at, t.last_activity_at,
+             (select x.currency from analytics.settings x) as currency, t.created_at, a.last_activity_at,
              p.modules_completed, p.total_modules, f.certificate_number,
              o.provider as order_provider, o.order_id
       from public.tripwire_users t
@@ -162,7 +160,7 @@ export function exportStudents(caller: AuthUser, query: StudentsExportQuery, sql
       join public.users m on m.id = t.granted_by
       left join private.payment_orders o on o.student_id = t.user_id and not o.attached
       where true ${studentFilters(tx, scope, query)}
-      order by ${key} ${direction}, t.user_id ${direction}`.cursor(batchRows));
+      order by ${sort.by}`.cursor(batchRows));
 }
 
 type SaleRow = {

@@ -120,15 +120,16 @@ function summaryOf(tx: Sql | Transaction) {
       'refunded_amount', t.refunded_amount, 'currency', (select analytics.academy_currency()),
       'created_at', t.created_at, 'welcome_email', f.welcome_email,
       'modules_completed', p.modules_completed, 'total_modules', p.total_modules,
-      'current_lesson', f.current_lesson, 'last_activity_at', t.last_activity_at,
+      'current_lesson', f.current_lesson, 'last_activity_at', a.last_activity_at,
       'certificate_number', f.certificate_number
     )`;
 }
 
-/** The facts a summary derives: joins on `t`, giving `p`, `s` and `f`. */
+/** The facts a summary derives: joins on `t`, giving `p`, `s`, `a` (the last activity) and `f`. */
 export function summaryFacts(tx: Sql | Transaction) {
   return tx`
     join public.tripwire_user_profile p on p.user_id = t.user_id
+    join private.student_activity a on a.user_id = t.user_id
     join public.user_statistics s on s.user_id = t.user_id
     cross join lateral (
       select
@@ -152,16 +153,44 @@ export function summaryFacts(tx: Sql | Transaction) {
 }
 
 /**
- * How each sort orders the list: the key (an expression of `t` the indexes hold) and its direction. A
- * never-active student's last activity sorts as -infinity (tripwire_users_manager_last_activity), so one row
- * comparison pages through every sort.
+ * How each sort orders the list: its keys (expressions the indexes hold, most significant first; the last is the
+ * time a cursor carries) and its direction. The activity sorts go by the UTC day of the last activity first
+ * (`student_activity_day`), then the exact time: the same order, read a day of the index at a time. A
+ * never-active student's last activity sorts as -infinity, so one row comparison pages through every sort.
  */
-const activityKey = "coalesce(t.last_activity_at, '-infinity'::timestamptz)";
-export const orders = {
-  newest: { key: "t.created_at", descending: true },
-  idle_longest: { key: activityKey, descending: false },
-  recently_active: { key: activityKey, descending: true },
+const activityTime = "coalesce(a.last_activity_at, '-infinity'::timestamptz)";
+const activityDay = "a.activity_day";
+const orders = {
+  newest: { keys: ["t.created_at"], descending: true },
+  idle_longest: { keys: [activityDay, activityTime], descending: false },
+  recently_active: { keys: [activityDay, activityTime], descending: true },
 } as const;
+
+/** The day of a time given as text, as `student_activity.activity_day` holds it (-infinity: never, -1). */
+const dayOf = (sql: Sql, time: string) =>
+  sql`(case when ${time}::text::timestamptz = '-infinity' then -1
+            else (${time}::text::timestamptz at time zone 'UTC')::date - '1970-01-01'::date end)`;
+
+/**
+ * A sort as SQL: `time`, the value a cursor carries; `by`, the ORDER BY list; `past(after)`, the keyset
+ * condition for the rows after a cursor.
+ */
+export function sortOf(sql: Sql, sort: keyof typeof orders) {
+  const order = orders[sort];
+  const direction = order.descending ? "desc" : "asc";
+  const time = sql.unsafe(order.keys.at(-1)!);
+  return {
+    time,
+    by: sql.unsafe([...order.keys, "t.user_id"].map((key) => `${key} ${direction}`).join(", ")),
+    past(after: { createdAt: string; id: string }) {
+      const keys = sql.unsafe(`(${order.keys.join(", ")}, t.user_id)`);
+      const values = order.keys.length === 2
+        ? sql`(${dayOf(sql, after.createdAt)}, ${after.createdAt}::text::timestamptz, ${after.id}::uuid)`
+        : sql`(${after.createdAt}::text::timestamptz, ${after.id}::uuid)`;
+      return order.descending ? sql`and ${keys} < ${values}` : sql`and ${keys} > ${values}`;
+    },
+  };
+}
 
 /**
  * The list's filters as conditions on `t` and `f` (the list and the CSV export share them). Only the filters
@@ -181,12 +210,14 @@ export function studentFilters(
     ${query.q ? sql`and lower(t.full_name) || ' ' || t.email like ${containing(query.q)}` : none}
     ${
     query.inactive_since
-      ? sql`and ${sql.unsafe(activityKey)} < ${query.inactive_since}::text::timestamptz`
+      ? sql`and ${sql.unsafe(activityDay)} <= ${dayOf(sql, query.inactive_since)}
+            and ${sql.unsafe(activityTime)} < ${query.inactive_since}::text::timestamptz`
       : none
   }
     ${
     query.active_since
-      ? sql`and ${sql.unsafe(activityKey)} >= ${query.active_since}::text::timestamptz`
+      ? sql`and ${sql.unsafe(activityDay)} >= ${dayOf(sql, query.active_since)}
+            and ${sql.unsafe(activityTime)} >= ${query.active_since}::text::timestamptz`
       : none
   }`;
 }
@@ -198,22 +229,13 @@ export async function listStudents(
   sql: Sql = db(),
 ): Promise<StudentList> {
   const scope = scopeOf(caller, query.manager_id);
-  const order = orders[query.sort];
-  const key = sql.unsafe(order.key);
-  const direction = sql.unsafe(order.descending ? "desc" : "asc");
+  const sort = sortOf(sql, query.sort);
   const rows = await sql<{ summary: StudentSummary; cursor_time: string }[]>`
-    select ${summaryOf(sql)} as summary, to_jsonb(${key}) #>> '{}' as cursor_time
+    select ${summaryOf(sql)} as summary, to_jsonb(${sort.time}) #>> '{}' as cursor_time
     from public.tripwire_users t
     ${summaryFacts(sql)}
-    where true ${studentFilters(sql, scope, query)}
-      ${
-    query.after
-      ? order.descending
-        ? sql`and (${key}, t.user_id) < (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
-        : sql`and (${key}, t.user_id) > (${query.after.createdAt}::text::timestamptz, ${query.after.id}::uuid)`
-      : sql``
-  }
-    order by ${key} ${direction}, t.user_id ${direction}
+    where true ${studentFilters(sql, scope, query)} ${query.after ? sort.past(query.after) : sql``}
+    order by ${sort.by}
     limit ${query.limit}`;
   const last = rows.at(-1);
   return {
