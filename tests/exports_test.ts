@@ -4,7 +4,7 @@ import { enrol } from "./support/learning.ts";
 import { expectError } from "./support/responses.ts";
 import { appDatabase, callAs, story } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
-import { csvCell } from "../supabase/functions/_shared/csv.ts";
+import { csvCell, csvLine } from "../supabase/functions/_shared/csv.ts";
 import { academyToday } from "../supabase/functions/students/exports.ts";
 import { academyDay, academyMidnight, addDays } from "../supabase/functions/_shared/academy_day.ts";
 
@@ -222,4 +222,54 @@ Deno.test("a CSV cell: quoted when it must be, formulas neutralised only in type
   assert.equal(csvCell("a\tb"), '"a\tb"');
   assert.equal(csvCell(null), "");
   assert.equal(csvCell(new Date("2026-12-06T10:00:00Z")), "2026-12-06T10:00:00.000Z");
+});
+
+story("Postgres writes every cell exactly as csvCell does: the exports' two halves agree", async () => {
+  const samples = [
+    "plain",
+    "",
+    "Иван Петров",
+    "=1+2",
+    "+77011234567",
+    "+7 701 123 45 67",
+    "+7701=1+1",
+    "-12.5",
+    "-x",
+    "@SUM(A1)",
+    "\tTab",
+    "\rCR",
+    "a,=b",
+    "Ivan;=1+1;x",
+    "a;+b,-c",
+    'say "hi", twice',
+    "line\nbreak",
+    "two\r\nlines",
+    "a,b",
+    "semi;colon",
+    "'quoted",
+    `=HYPERLINK("http://evil.example","x")`,
+    "a\tb",
+    null,
+  ];
+  const times = [new Date("2026-12-06T10:00:00.123Z"), null];
+  const line = csvLine(sql, [
+    { header: "value", sql: "v.value", typed: true },
+    { header: "plain", sql: "v.plain" },
+    { header: "at", sql: "v.at", time: true },
+  ]);
+  const rows = await sql<{ line: string; n: number }[]>`
+    select ${line.sql} as line, v.n
+    from (
+      select s.ordinality::int as n, s.value, 'active' as plain, (${times[0]}::timestamptz) as at
+      from jsonb_array_elements_text(${JSON.stringify(samples)}::text::jsonb) with ordinality as s
+      union all
+      select 0, 'x', null, null
+    ) v
+    ${line.typedValues}
+    order by v.n`;
+  const expected = [
+    `x,,${csvCell(times[1])}\r\n`,
+    ...samples.map((sample) => `${csvCell(sample, true)},active,${csvCell(times[0])}\r\n`),
+  ];
+  assert.deepEqual(rows.map((row) => row.line), expected);
 });

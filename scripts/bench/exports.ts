@@ -29,7 +29,8 @@ const bufferedExport = `
 import postgres from "postgres";
 const sql = postgres(Deno.args[0], { max: 1, onnotice: () => {} });
 const rows = await sql\`select t.user_id, t.full_name, t.email, t.phone, t.status, t.granted_by, t.payment_amount,
-  t.refunded_amount, t.created_at, t.last_activity_at from public.tripwire_users t order by t.created_at desc\`;
+  t.refunded_amount, t.created_at, a.last_activity_at
+  from public.tripwire_users t join private.student_activity a on a.user_id = t.user_id order by t.created_at desc\`;
 const csv = rows.map((r) => Object.values(r).map((v) => JSON.stringify(v ?? "")).join(",")).join("\\r\\n");
 await sql.end();
 const status = Deno.readTextFileSync("/proc/self/status");

@@ -59,6 +59,57 @@ async function pgbenchSingleRowUpdate(
   }
 }
 
+/**
+ * What the once-a-minute activity write costs: `count` writes, each its own transaction, to random students of
+ * `studentIds`, alternately as `private.spread_watching` writes it now (a HOT update of the narrow
+ * `private.student_activity` row) and as it was (an indexed column of `tripwire_users`, so a new version of the
+ * sale row and an entry in each of its eight indexes; `created_at` moves by a microsecond, which costs what the old
+ * `last_activity_at` write did). WAL bytes per write (commit record included) and the slowest write.
+ */
+async function minuteWriteCost(databaseUrl: string, studentIds: string[], count: number) {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  const sides = {
+    now: (id: string) =>
+      sql`update private.student_activity a set last_activity_at = now()
+          from (select x.user_id from private.student_activity x where x.user_id = ${id} for update skip locked) r
+          where a.user_id = r.user_id`,
+    before: (id: string) =>
+      sql`update public.tripwire_users set created_at = created_at + interval '1 microsecond' where user_id = ${id}`,
+  };
+  const totals = { now: { wal: 0, worst: 0 }, before: { wal: 0, worst: 0 } };
+  let walLevel = "";
+  try {
+    [{ wal_level: walLevel }] = await sql<
+      { wal_level: string }[]
+    >`select current_setting('wal_level') as wal_level`;
+    await sql`checkpoint`;
+    for (let round = 0; round < 2; round++) {
+      for (const side of ["now", "before"] as const) {
+        const [{ lsn: start }] = await sql<
+          { lsn: string }[]
+        >`select pg_current_wal_insert_lsn()::text as lsn`;
+        for (let index = 0; index < count / 2; index++) {
+          const began = performance.now();
+          await sides[side](studentIds[Math.floor(Math.random() * studentIds.length)]);
+          totals[side].worst = Math.max(totals[side].worst, performance.now() - began);
+        }
+        const [{ bytes }] = await sql<{ bytes: string }[]>`
+          select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${start}::pg_lsn) as bytes`;
+        totals[side].wal += Number(bytes);
+      }
+    }
+  } finally {
+    await sql.end();
+  }
+  return {
+    walLevel,
+    walBytesNow: totals.now.wal / count,
+    walBytesBefore: totals.before.wal / count,
+    worstMsNow: totals.now.worst,
+    worstMsBefore: totals.before.worst,
+  };
+}
+
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 500 : 10_000);
   const concurrency = options.concurrency ?? 32;
@@ -183,6 +234,12 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     const memoryNote = peakMiB === undefined
       ? "peak memory: not measurable here (no /proc)"
       : `function server peak RSS (VmHWM) after the load: ${peakMiB.toFixed(0)} MiB`;
+    console.log("the minute write: WAL and the slowest of 4,000");
+    const minuteWrite = await minuteWriteCost(
+      stack.databaseUrl,
+      students.map((student) => student.user.id),
+      options.quick ? 1_000 : 4_000,
+    );
     const machineLabel = await machine(stack.databaseUrl);
     const markdown = [
       `### heartbeat — ${requests} heartbeats from ${
@@ -198,6 +255,14 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       `- CPU per heartbeat (all rounds; the load driver is this process, the function server another): ` +
       `${cpuNote}.`,
       `- ${memoryNote}.`,
+      `- The once-a-minute activity write (wal_level=${minuteWrite.walLevel}; Supabase runs logical; commit ` +
+      `record included): ` +
+      `${minuteWrite.walBytesNow.toFixed(0)} B of WAL each to \`private.student_activity\` (HOT), slowest ` +
+      `${minuteWrite.worstMsNow.toFixed(1)} ms, against ${minuteWrite.walBytesBefore.toFixed(0)} B and ` +
+      `${
+        minuteWrite.worstMsBefore.toFixed(1)
+      } ms for the same write to an indexed column of \`tripwire_users\` ` +
+      `(as \`last_activity_at\` was), in the same run.`,
       `- Postgres connections the function server held open under the load: at most ${mostConnections} ` +
       `(pool ${stack.poolSize}).`,
     ].join("\n");
@@ -210,6 +275,9 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         http_share_of_pgbench: updateTps ? http.figures.perSecond / updateTps : null,
         function_server_peak_rss_mib: peakMiB ?? null,
         connections_open_max: mostConnections,
+        minute_write_wal_bytes: minuteWrite.walBytesNow,
+        minute_write_wal_bytes_before: minuteWrite.walBytesBefore,
+        minute_write_worst_ms: minuteWrite.worstMsNow,
         pool_size: stack.poolSize,
       },
     };

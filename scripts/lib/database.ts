@@ -67,6 +67,10 @@ export async function startEmbeddedPostgres(
       "unix_socket_directories=",
       "-c",
       "max_connections=200",
+      // As Supabase runs Postgres (its replication and Realtime need it): an UPDATE logs its whole new row,
+      // so what a write costs in WAL here is what it costs there.
+      "-c",
+      "wal_level=logical",
     ],
     // Postgres' own log is kept only for a failed restart to explain itself.
     onLog: (message: unknown) => {
