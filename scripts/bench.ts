@@ -24,6 +24,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "orders": () => import("./bench/orders.ts"),
   "webhooks": () => import("./bench/webhooks.ts"),
   "figures": () => import("./bench/figures.ts"),
+  "limits": () => import("./bench/limits.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";

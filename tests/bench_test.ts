@@ -28,6 +28,7 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
       "### exports",
       "### orders",
       "### figures",
+      "### limits",
       ...(withPgBouncer ? ["### instances"] : []),
     ]
   ) {
@@ -46,6 +47,11 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
   const [, open, pool] = printed.match(/held open under the load: at most (\d+) \(pool (\d+)\)/) ?? [];
   assert.ok(Number(open) >= 1 && Number(open) <= Number(pool), `connections ${open} of pool ${pool}`);
   assert.match(printed, /Throughput with the figures counted: [\d.]+ % of without/);
+  assert.match(
+    printed,
+    /^\| `GET …\/certificate\.pdf` \| complete-lesson \| [\d.]+ ms \|/m,
+    "the limits table",
+  );
   assert.match(printed, /function server peak RSS \(VmHWM\) after the load: \d+ MiB|not measurable here/);
   assert.match(printed, /^\| 10,000 students \| \d+ s \| \d+ ms/m, "the refresh row");
   assert.match(printed, /Peak resident memory \(VmHWM\) of the function server: (\d+ MiB|n\/a) before/);

@@ -64,6 +64,8 @@ export interface DeployedStack {
   instanceUrls(name: string): string[];
   /** The process ids of a function's instances. */
   instancePids(name: string): number[];
+  /** The size of a function's bundle, in bytes (Supabase allows 5 MB bundled server-side). */
+  bundleBytes(name: string): number;
   stop(): Promise<void>;
 }
 
@@ -195,6 +197,7 @@ export async function startDeployedStack(options: {
     crashes: () => crashes,
     instanceUrls: (name) => running[name].map((instance) => `http://127.0.0.1:${instance.port}/${name}`),
     instancePids: (name) => running[name].map((instance) => instance.child.pid),
+    bundleBytes: (name) => Deno.statSync(bundles[name]).size,
     async stop() {
       stopping = true;
       await gateway.shutdown();

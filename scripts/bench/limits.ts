@@ -1,0 +1,284 @@
+/**
+ * `npm run bench -- limits [--students 100000]`: every function as Supabase runs it — its deploy bundle alone in
+ * its own process, a pool of 3 — over a database of scale-seeded students (10,000 by default, 1,000 with
+ * --quick), and each route's cost against the platform's limits: the function's CPU per request (2 s allowed),
+ * its process's peak memory (256 MB) and its bundle's size (5 MB bundled server-side; the issue's goal 2.5 MB).
+ * Requests go one at a time after a warm-up, and a route's CPU is that process's CPU over its requests divided
+ * by their number (/proc counts in 10 ms ticks: one request of a cheap route is below the tick). The first
+ * request each function answers is timed on its own: the cold start's share a user waits for.
+ */
+import postgres from "postgres";
+import { prepareDatabase } from "../lib/database.ts";
+import { startDeployedStack } from "../lib/deployed.ts";
+import { localJwtSecret, localSecretKey, signLocalToken } from "../lib/local_stack.ts";
+import { startLocalStorage } from "../lib/local_storage.ts";
+import { scratchDatabase } from "../lib/processes.ts";
+import { seedScale } from "../seed_scale.ts";
+import { watchFirstLesson } from "./learning.ts";
+import { type BenchOptions, cpuTally, machine, peakMemoryMiB, type ScenarioReport } from "./lib.ts";
+
+const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
+const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
+
+/** Supabase's documented limits for an Edge Function. */
+export const platformLimits = { cpuMs: 2_000, memoryMiB: 256, bundleMB: 5 };
+
+interface Route {
+  name: string;
+  /** The function that answers it. */
+  function: string;
+  requests: number;
+  /** One request (the `index`-th); anything but the expected status throws. */
+  call(index: number): Promise<void>;
+}
+
+interface Measured {
+  route: string;
+  function: string;
+  requests: number;
+  cpuMsPerRequest: number;
+  wallP50Ms: number;
+  wallMaxMs: number;
+}
+
+export async function run(options: BenchOptions): Promise<ScenarioReport> {
+  const size = options.students?.[0] ?? (options.quick ? 1_000 : 10_000);
+  const requests = options.quick ? 20 : 200;
+  const database = await scratchDatabase("tripwire_bench_limits_");
+  await prepareDatabase(database.url);
+  const sql = postgres(database.url, { max: 2, onnotice: () => {} });
+  await sql`update analytics.settings set student_creations_per_minute = 1000000`;
+  console.log(`data: ${size.toLocaleString("en")} students`);
+  await seedScale(database.url, {
+    students: size,
+    managers: Math.max(10, size / 1000),
+    seed: 17,
+    quiet: true,
+  });
+  await sql`analyze`;
+  const stack = await startDeployedStack({
+    env: {
+      SUPABASE_DB_URL: database.url,
+      SUPABASE_ANON_KEY: "sb_publishable_bench",
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
+      JWT_SECRET: localJwtSecret,
+      AUTH_ADMIN: "local",
+      DB_POOL_SIZE: "3",
+      HEARTBEATS_PER_SECOND: "1000000",
+    },
+    storage: startLocalStorage({ jwtSecret: localJwtSecret, secretKeys: [localSecretKey] }).fetch,
+  });
+  try {
+    const token = (user: { id: string; email: string }) => signLocalToken(sql, user);
+    const admin = await token(saule);
+    const manager = await token(aida);
+    const call = async (path: string, bearer: string | null, body?: unknown, expect = 200) => {
+      const response = await fetch(`${stack.url}/functions/v1/${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: {
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      if (response.status !== expect) throw new Error(`${path}: ${response.status} ${text.slice(0, 300)}`);
+      return text;
+    };
+    const runId = Date.now().toString(36);
+    // Students sold now, through the route itself: their tokens post heartbeats, read dashboards, complete.
+    const created: { id: string; email: string; token: string }[] = [];
+    const createOne = async (index: number) => {
+      const email = `limits.${runId}.${created.length}.${index}@example.kz`;
+      const body = JSON.parse(
+        await call("create-tripwire-user", manager, {
+          email,
+          full_name: `Limits ${index}`,
+          send_welcome_email: false,
+        }, 201),
+      );
+      created.push({ id: body.id, email, token: await token({ id: body.id, email }) });
+    };
+    const [certificate] = await sql<{ certificate_number: string; verification_code: string }[]>`
+      select certificate_number, verification_code from public.certificates where revoked_at is null limit 1`;
+    const certificatePath = `complete-lesson/certificate/${certificate.certificate_number}/` +
+      certificate.verification_code;
+    const student = (index: number) => created[index % created.length];
+    let position = 0;
+    const routes: Route[] = [
+      { name: "POST /create-tripwire-user", function: "create-tripwire-user", requests, call: createOne },
+      {
+        name: "POST /video-tracking (a heartbeat)",
+        function: "video-tracking",
+        requests: requests * 5,
+        call: async (index) => {
+          position += 0.5;
+          await call("video-tracking", student(index).token, {
+            lesson_id: 67,
+            segments: [[position, position + 0.5]],
+            position: position + 0.5,
+          });
+        },
+      },
+      {
+        name: "GET /video-tracking?lesson_id=67",
+        function: "video-tracking",
+        requests,
+        call: (index) => call("video-tracking?lesson_id=67", student(index).token).then(() => {}),
+      },
+      {
+        name: "GET /student-dashboard",
+        function: "student-dashboard",
+        requests,
+        call: (index) => call("student-dashboard", student(index).token).then(() => {}),
+      },
+      {
+        name: "POST /complete-lesson",
+        function: "complete-lesson",
+        requests,
+        call: () => call("complete-lesson", created[completed++].token, { lesson_id: 67 }).then(() => {}),
+      },
+      {
+        name: "GET /complete-lesson/certificate/{number}/{code}",
+        function: "complete-lesson",
+        requests,
+        call: () => call(certificatePath, null).then(() => {}),
+      },
+      {
+        name: "GET …/certificate.pdf",
+        function: "complete-lesson",
+        requests: Math.max(10, requests / 4),
+        call: () => call(`${certificatePath}/certificate.pdf`, null).then(() => {}),
+      },
+      {
+        name: "GET /students (a manager's first page)",
+        function: "students",
+        requests,
+        call: () => call("students", manager).then(() => {}),
+      },
+      {
+        name: "GET /students?sort=recently_active (the admin's)",
+        function: "students",
+        requests,
+        call: () => call("students?sort=recently_active", admin).then(() => {}),
+      },
+      {
+        name: `GET /students/export.csv (the admin's, all ${size.toLocaleString("en")})`,
+        function: "students",
+        requests: 3,
+        call: () => call("students/export.csv", admin).then(() => {}),
+      },
+      {
+        name: "GET /leaderboard",
+        function: "leaderboard",
+        requests,
+        call: () => call("leaderboard", manager).then(() => {}),
+      },
+      {
+        name: "GET /leaderboard/stats",
+        function: "leaderboard",
+        requests,
+        call: () => call("leaderboard/stats", manager).then(() => {}),
+      },
+      { name: "GET /staff", function: "staff", requests, call: () => call("staff", admin).then(() => {}) },
+      { name: "GET /audit", function: "audit", requests, call: () => call("audit", admin).then(() => {}) },
+      {
+        name: "GET /webhooks/endpoints",
+        function: "webhooks",
+        requests,
+        call: () => call("webhooks/endpoints", admin).then(() => {}),
+      },
+      { name: "GET /status", function: "status", requests, call: () => call("status", null).then(() => {}) },
+      {
+        name: "GET /status/report",
+        function: "status",
+        requests,
+        call: () => call("status/report", admin).then(() => {}),
+      },
+    ];
+    // Cold: the first request each function answers, before anything else reaches it.
+    const cold: Record<string, number> = {};
+    const firstOf = async (name: string, request: () => Promise<unknown>) => {
+      const began = performance.now();
+      await request();
+      cold[name] = performance.now() - began;
+    };
+    await firstOf("create-tripwire-user", () => createOne(-1));
+    // Enough students for every route that needs its own (a completion takes one each), all with lesson 67
+    // watched: the route's own requests then make more.
+    for (let index = 0; index < requests + 10; index++) await createOne(index);
+    await watchFirstLesson(sql, created.map((each) => ({ user: { id: each.id } })) as never);
+    let completed = 0;
+    await firstOf("video-tracking", () => call("video-tracking?lesson_id=67", created[0].token));
+    await firstOf("student-dashboard", () => call("student-dashboard", created[0].token));
+    await firstOf("complete-lesson", () => call(certificatePath, null));
+    await firstOf("students", () => call("students", manager));
+    await firstOf("leaderboard", () => call("leaderboard", manager));
+    await firstOf("staff", () => call("staff", admin));
+    await firstOf("audit", () => call("audit", admin));
+    await firstOf("webhooks", () => call("webhooks/endpoints", admin));
+    await firstOf("status", () => call("status", null));
+
+    const measured: Measured[] = [];
+    const cpu = cpuTally();
+    for (const route of routes) {
+      console.log(`${route.name}: ${route.requests} requests`);
+      const warmUp = Math.min(3, route.requests);
+      for (let index = 0; index < warmUp; index++) await route.call(index);
+      const walls: number[] = [];
+      cpu.start(route.name, { function: stack.instancePids(route.function) });
+      for (let index = 0; index < route.requests; index++) {
+        const began = performance.now();
+        await route.call(index);
+        walls.push(performance.now() - began);
+      }
+      cpu.stop();
+      walls.sort((a, b) => a - b);
+      measured.push({
+        route: route.name,
+        function: route.function,
+        requests: route.requests,
+        cpuMsPerRequest: cpu.totals[route.name].function * 1000 / route.requests,
+        wallP50Ms: walls[Math.floor(walls.length / 2)],
+        wallMaxMs: walls.at(-1)!,
+      });
+    }
+    const functions = [...new Set(routes.map((route) => route.function))];
+    const memory = Object.fromEntries(
+      functions.map((name) => [name, peakMemoryMiB(stack.instancePids(name)[0])]),
+    );
+    const bundles = Object.fromEntries(functions.map((name) => [name, stack.bundleBytes(name) / 1e6]));
+    const machineLabel = await machine(database.url);
+    const lines = [
+      `### limits — each route as deployed against Supabase's limits, ${size.toLocaleString("en")} students`,
+      "",
+      `Machine: ${machineLabel}. Each function's deploy bundle alone in its own Deno process, pool 3; ` +
+      `${requests} requests a route one at a time after 3 of warm-up (heartbeats ×5, PDFs ÷4, exports 3). ` +
+      `Limits: ${
+        platformLimits.cpuMs / 1000
+      } s of CPU a request, ${platformLimits.memoryMiB} MB of memory, ` +
+      `${platformLimits.bundleMB} MB a bundle.`,
+      "",
+      "| route | function | CPU per request | wall p50 / max | function's peak RSS | bundle | first request |",
+      "|---|---|---:|---:|---:|---:|---:|",
+      ...measured.map((each) =>
+        `| \`${each.route}\` | ${each.function} | ${each.cpuMsPerRequest.toFixed(2)} ms | ` +
+        `${each.wallP50Ms.toFixed(1)} / ${each.wallMaxMs.toFixed(0)} ms | ` +
+        `${memory[each.function]?.toFixed(0) ?? "n/a"} MiB | ${bundles[each.function].toFixed(2)} MB | ` +
+        `${cold[each.function]?.toFixed(0) ?? "—"} ms |`
+      ),
+    ];
+    const overBudget = Object.entries(bundles).filter(([, mb]) => mb > 2.5).map(([name, mb]) =>
+      `${name} ${mb.toFixed(2)} MB`
+    );
+    lines.push(
+      "",
+      `- Bundles over the 2.5 MB goal: ${overBudget.length ? overBudget.join(", ") : "none"}.`,
+    );
+    return { markdown: lines.join("\n"), machine: machineLabel, rows: [] };
+  } finally {
+    await sql.end();
+    await stack.stop();
+    await database.stop();
+  }
+}
