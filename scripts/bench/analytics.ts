@@ -11,6 +11,7 @@ import { decodeJwt } from "jose";
 import postgres from "postgres";
 import { seedScale } from "../seed_scale.ts";
 import { signLocalToken } from "../lib/local_stack.ts";
+import { playheads, postHeartbeat, watchingStudents } from "./learning.ts";
 import { getChart, getLeaderboard, getStats } from "../../supabase/functions/leaderboard/leaderboard.ts";
 import {
   type BenchOptions,
@@ -33,6 +34,9 @@ export interface HistoryPoint {
   students: number;
   history_rows: number;
   refresh_ms: number[];
+  /** The same refresh while heartbeats run, and how many a second ran. */
+  refresh_under_load_ms: number[];
+  heartbeats_per_second: number;
   closing_day_ms: number[];
   rebuild_ms: number;
   regroup_ms: number[];
@@ -96,6 +100,29 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       await refresh();
       const refreshMs: number[] = [];
       for (let i = 0; i < 5; i++) refreshMs.push(await timed(() => refresh()));
+      // The same refresh while students watch: heartbeats at concurrency 16 through the function server.
+      console.log("the minute refresh (5 runs) while heartbeats run");
+      const watchers = await watchingStudents(stack.databaseUrl, options.quick ? 200 : 1_000);
+      const segmentFor = playheads(watchers.length);
+      let watching = true;
+      let heartbeats = 0;
+      // Until the refreshes are done (a bound far beyond them; the rest return at once).
+      const load = drive(10_000_000, 16, async (index) => {
+        if (!watching) return;
+        await postHeartbeat(
+          `${stack.functionsUrl}/video-tracking`,
+          watchers[index % watchers.length],
+          segmentFor(index),
+        );
+        heartbeats++;
+      });
+      const loadStarted = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const refreshUnderLoadMs: number[] = [];
+      for (let i = 0; i < 5; i++) refreshUnderLoadMs.push(await timed(() => refresh()));
+      const heartbeatsPerSecond = heartbeats / ((performance.now() - loadStarted) / 1000);
+      watching = false;
+      await load;
       const closingDayMs: number[] = [];
       for (let i = 0; i < 3; i++) {
         await reopenLastClosedDay(sql);
@@ -126,6 +153,8 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         students,
         history_rows: history,
         refresh_ms: refreshMs,
+        refresh_under_load_ms: refreshUnderLoadMs,
+        heartbeats_per_second: heartbeatsPerSecond,
         closing_day_ms: closingDayMs,
         rebuild_ms: rebuildMs,
         regroup_ms: regroupMs,
@@ -183,6 +212,18 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     "a day | nightly rebuild | regrouping the whole history (the views' work before) |",
     "|---:|---:|---:|---:|---:|---:|---:|",
     ...lines,
+    "",
+    ...points.map((p) =>
+      `- The minute refresh while students watch (${
+        p.heartbeats_per_second.toFixed(0)
+      } heartbeats/s through the function server at concurrency 16), ${p.years} years: median ` +
+      `${median(p.refresh_under_load_ms).toFixed(0)} ms (${
+        Math.min(...p.refresh_under_load_ms).toFixed(0)
+      }–` +
+      `${Math.max(...p.refresh_under_load_ms).toFixed(0)}), against ${
+        median(p.refresh_ms).toFixed(0)
+      } ms idle.`
+    ),
     "",
     table(rows),
   ].join("\n");

@@ -64,6 +64,14 @@ async function createWith(sql: postgres.Sql, functionsUrl: string, count: number
 export async function scaleStudents(databaseUrl: string, count: number): Promise<BenchStudent[]> {
   // About two students in three of the seed are active (not completed, not refunded).
   await seedScale(databaseUrl, { students: Math.ceil(count * 1.6), managers: 50, seed: 41, quiet: true });
+  return await watchingStudents(databaseUrl, count);
+}
+
+/**
+ * `count` active students already in the database, lesson 67 reset to unwatched, last activity an hour old, each
+ * with a token of a session opened now: ready to post heartbeats.
+ */
+export async function watchingStudents(databaseUrl: string, count: number): Promise<BenchStudent[]> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const rows = await sql<{ id: string; email: string; full_name: string }[]>`

@@ -104,13 +104,16 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         await drive(30, 1, get(path, token));
         const result = await measure(rounds, () => drive(reads, 1, get(path, token)));
         rows.push(row(`${title}, ${label}`, result, typescriptRow));
+        // Sixteen at once, as a busy morning's managers: the p99 beside the lone read's.
+        const concurrent = await measure(rounds, () => drive(reads * 2, 16, get(path, token)));
+        rows.push(row(`… at concurrency 16`, concurrent, `${title}, ${label}`));
       }
       allRows.push(...rows);
       sections.push(table(rows));
     }
     const machineLabel = await machine(stack.databaseUrl);
     const markdown = [
-      `### students — ${managers} managers, reads one at a time`,
+      `### students — ${managers} managers, reads one at a time and sixteen at once`,
       "",
       `Machine: ${machineLabel}. Function server: one Deno process, pool ${stack.poolSize}.`,
       "",
