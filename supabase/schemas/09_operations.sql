@@ -27,6 +27,32 @@ alter table private.smoke_tests add constraint smoke_tests_pkey PRIMARY KEY (stu
 
 comment on table private.smoke_tests is 'Students made by npm run smoke (an admin''s creation with smoke_test: true): no events go out for them, and their erasure removes them entirely.';
 
+CREATE OR REPLACE FUNCTION private.export_chunk(portal refcursor, lines integer)
+ RETURNS text
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+declare
+  line text;
+  chunk text[] := '{}';
+begin
+  for i in 1..lines loop
+    fetch portal into line;
+    exit when not found;
+    -- An expanded array: appending does not copy what is there.
+    chunk := chunk || line;
+  end loop;
+  if pg_catalog.cardinality(chunk) = 0 then
+    return null;
+  end if;
+  return pg_catalog.array_to_string(chunk, '');
+end
+$function$;
+
+revoke all on function private.export_chunk(portal refcursor, lines integer) from public, anon, authenticated, service_role;
+
+comment on function private.export_chunk(portal refcursor, lines integer) is 'The next `lines` rows of an open cursor of one text column (an export''s CSV lines), joined into one text; null when the cursor is done. Called by students/exports.ts, which declares the cursor in its transaction.';
+
 CREATE OR REPLACE FUNCTION private.hold_smoke_test_events()
  RETURNS trigger
  LANGUAGE plpgsql

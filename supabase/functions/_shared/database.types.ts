@@ -644,6 +644,7 @@ export type Database = {
       "erase_person": { Args: { "person": string }; Returns: string };
       "event_lesson": { Args: { "lesson": number }; Returns: Json };
       "event_student": { Args: { "student": string }; Returns: Json };
+      "export_chunk": { Args: { "lines": number; "portal": unknown }; Returns: string };
       "housekeeping": { Args: Record<PropertyKey, never>; Returns: Json };
       "is_admin": { Args: Record<PropertyKey, never>; Returns: boolean };
       "localize": { Args: { "language": string; "value": Json }; Returns: string };
