@@ -144,7 +144,7 @@ export interface HeartbeatInput {
 }
 
 /**
- * Records heartbeats in one call of `private.record_heartbeats` (supabase/migrations/…_cheap_heartbeat.sql):
+ * Records heartbeats in one call of `private.record_heartbeats` (supabase/migrations/…_a_cheaper_heartbeat.sql):
  * each input gets its own row's state back, in input order. The inputs must be of distinct (student, lesson) pairs (one UPDATE writes a row
  * once). A refused input (not a student, revoked, locked, over its rate, no tracking row yet) refuses only
  * itself: its row says why. The caller's role is read in the same statement. Asynchronous commit, the plausibility bucket and the rate bucket are

@@ -1,5 +1,27 @@
--- Last activity off the hot row (issue: within Supabase's limits).
+-- A heartbeat whose cost does not depend on batching, and its minute write off the hot row (issue: within
+-- Supabase's limits).
 --
+-- The old private.record_heartbeats was one set-based statement of fourteen CTEs. Deployed isolates batch
+-- little (two or three heartbeats a statement), and Postgres paid for that statement's whole plan on every
+-- call: perf showed a third of its CPU in starting the executor for nodes that, on most heartbeats, had no
+-- row to process (the minute write, the events, the refusal diagnostics), plus a SQL function
+-- (private.access_revoked, never inlined because of its SET clause) parsed and planned on every call. pgbench
+-- at one heartbeat a statement: 1.08 ms of Postgres CPU per heartbeat before, 0.42-0.50 ms after, on the same
+-- host (docs/benchmarks.md).
+--
+-- Now each heartbeat takes the short way: one indexed read of everything it needs (caller, session, lesson,
+-- unlock, tracking row), the plausibility arithmetic in PL/pgSQL variables (a single new range, the usual
+-- case, needs no set operation), one UPDATE by primary key. What is rare moves out of the way:
+--   * a refused heartbeat (no session, locked, revoked, no row yet) is explained by private.refused_heartbeat;
+--   * the minute write and the lesson.started event run in private.spread_watching, only when due;
+--   * a fragmented row (several new ranges) still goes through private.credit_watch.
+-- The rules are those of the statement it replaces, and tests/video_tracking_test.ts still holds them.
+--
+-- Inputs now carry `segments` as a nummultirange literal ('{[0,1.5),[3,4)}': the multirange's own input
+-- merges and sorts them), and the answer carries the watched ranges as `ranges` text in the same form, so
+-- neither side walks a JSON array in SQL.
+--
+-- Last activity off the hot row, in the same step (the heartbeat writes it):
 -- A student's last activity was tripwire_users.last_activity_at, written by a heartbeat at most once a minute
 -- per student. tripwire_users carries eight indexes, two of them on that column, so every such write was a
 -- non-HOT update: a new version of the whole sale row and an entry in every index (3.5 KB of WAL each, measured;
@@ -62,12 +84,104 @@ drop index public.tripwire_users_last_activity;
 drop index public.tripwire_users_manager_last_activity;
 alter table public.tripwire_users drop column last_activity_at;
 
-CREATE OR REPLACE FUNCTION private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer)
- RETURNS TABLE(i integer, caller_role text, caller_status text, lesson_found boolean, unlocked boolean, lesson_id integer, tokens real, watched_seconds numeric, duration_seconds integer, watch_percentage numeric, min_watch_percentage numeric, qualified boolean, status text, rejected_seconds numeric, heartbeat_count integer, last_position_seconds numeric, ranges text)
- LANGUAGE plpgsql
- SET search_path TO ''
- SET plan_cache_mode TO 'force_generic_plan'
-AS $function$
+drop function private.record_heartbeats(jsonb, real, real, numeric, numeric, numeric, integer);
+drop function private.multirange_seconds(nummultirange);
+
+-- The rare part of a heartbeat: its lesson's first credit, or the once-a-minute spread of watching.
+create function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean,
+                                        stale boolean)
+  returns void
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  -- Rows another transaction holds (a completion, a refund) are skipped, never waited for, so a heartbeat
+  -- cannot deadlock with them: the next minute's heartbeat writes what was skipped.
+  update public.student_progress sp
+  set status = 'in_progress', started_at = coalesce(sp.started_at, pg_catalog.now()), watch_percentage = percentage
+  from (select p.user_id, p.lesson_id from public.student_progress p
+        where p.user_id = student and p.lesson_id = lesson and p.status <> 'completed'
+        for update skip locked) r
+  where sp.user_id = r.user_id and sp.lesson_id = r.lesson_id;
+  if stale then
+    update private.student_activity a set last_activity_at = pg_catalog.now()
+    from (select x.user_id from private.student_activity x where x.user_id = student for update skip locked) r
+    where a.user_id = r.user_id;
+    update public.user_statistics s
+    set total_watch_seconds = (select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v
+                               where v.user_id = student)
+    from (select x.user_id from public.user_statistics x where x.user_id = student for update skip locked) r
+    where s.user_id = r.user_id;
+  end if;
+  if started then
+    insert into private.webhook_events (event_type, student_id, data)
+    values ('lesson.started', student,
+            pg_catalog.jsonb_build_object('student', private.event_student(student),
+                                          'lesson', private.event_lesson(lesson)));
+  end if;
+end
+$$;
+
+revoke all on function private.spread_watching(uuid, integer, numeric, boolean, boolean)
+  from public, anon, authenticated, service_role;
+
+comment on function private.spread_watching(uuid, integer, numeric, boolean, boolean) is
+  'The rare part of a heartbeat (record_heartbeats calls it only when due): started — the lesson''s first credited '
+  'seconds: student_progress goes in_progress and lesson.started is written to the events'' outbox; stale — new '
+  'seconds and a last activity a minute old: the progress percentage, private.student_activity and '
+  'user_statistics.total_watch_seconds follow. Held rows are skipped (for update skip locked), never waited for.';
+
+-- Why a heartbeat was not credited, in record_heartbeats' own columns: the caller (null: no open session, or
+-- erased), the lesson, whether it is unlocked for this caller, and the rate bucket (null: no tracking row yet).
+create function private.refused_heartbeat(i integer, student uuid, session uuid, lesson integer,
+                                          heartbeats_per_second real, heartbeat_burst real)
+  returns table (i integer, caller_role text, caller_status text, lesson_found boolean, unlocked boolean,
+                 lesson_id integer, tokens real, watched_seconds numeric, duration_seconds integer,
+                 watch_percentage numeric, min_watch_percentage numeric, qualified boolean, status text,
+                 rejected_seconds numeric, heartbeat_count integer, last_position_seconds numeric, ranges text)
+  language sql
+  stable
+  set search_path = ''
+as $$
+  select refused_heartbeat.i, c.role, c.status::text, l.id is not null, l.unlocked, null::int,
+         (select least(heartbeat_burst, vt.heartbeat_tokens + heartbeats_per_second * greatest(0, extract(epoch from
+                   pg_catalog.now() - coalesce(vt.last_heartbeat_at, pg_catalog.now() - interval '1 hour')))::real)
+          from public.video_tracking vt where vt.user_id = student and vt.lesson_id = lesson),
+         null::numeric, l.video_duration_seconds, null::numeric, l.min_watch_percentage, null::boolean, null::text,
+         null::numeric, null::int, null::numeric, null::text
+  from (select 1) as one
+  left join (
+    select u.role, t.status from public.users u left join public.tripwire_users t on t.user_id = u.id
+    where u.id = student and u.erased_at is null and private.session_live(student, session)
+  ) c on true
+  left join lateral (
+    select l.id, l.video_duration_seconds, l.min_watch_percentage,
+           c.role = 'student' and not private.access_revoked(c.status) and exists (
+             select 1 from public.tripwire_module_unlocks u where u.user_id = student and u.module_id = l.module_id
+           ) as unlocked
+    from public.tripwire_lessons l where l.id = lesson
+  ) l on true
+$$;
+
+revoke all on function private.refused_heartbeat(integer, uuid, uuid, integer, real, real)
+  from public, anon, authenticated, service_role;
+
+comment on function private.refused_heartbeat(integer, uuid, uuid, integer, real, real) is
+  'Why record_heartbeats credited nothing, in its own columns: caller_role null (no open session, or erased), '
+  'lesson_found, unlocked (a student with access and the module unlocked), tokens (the rate bucket; null: no '
+  'tracking row yet, which the function then creates). Off the usual path, so it may be slow and plain.';
+
+create function private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real,
+                                          max_playback_rate numeric, max_idle_seconds numeric,
+                                          tolerance_seconds numeric, max_stored_ranges integer)
+  returns table (i integer, caller_role text, caller_status text, lesson_found boolean, unlocked boolean,
+                 lesson_id integer, tokens real, watched_seconds numeric, duration_seconds integer,
+                 watch_percentage numeric, min_watch_percentage numeric, qualified boolean, status text,
+                 rejected_seconds numeric, heartbeat_count integer, last_position_seconds numeric, ranges text)
+  language plpgsql
+  set search_path = ''
+  set plan_cache_mode = 'force_generic_plan'
+as $$
 #variable_conflict use_column
 declare
   h record;
@@ -209,40 +323,18 @@ begin
     return next;
   end loop;
 end
-$function$;
+$$;
 
-CREATE OR REPLACE FUNCTION private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean)
- RETURNS void
- LANGUAGE plpgsql
- SET search_path TO ''
-AS $function$
-begin
-  -- Rows another transaction holds (a completion, a refund) are skipped, never waited for, so a heartbeat
-  -- cannot deadlock with them: the next minute's heartbeat writes what was skipped.
-  update public.student_progress sp
-  set status = 'in_progress', started_at = coalesce(sp.started_at, pg_catalog.now()), watch_percentage = percentage
-  from (select p.user_id, p.lesson_id from public.student_progress p
-        where p.user_id = student and p.lesson_id = lesson and p.status <> 'completed'
-        for update skip locked) r
-  where sp.user_id = r.user_id and sp.lesson_id = r.lesson_id;
-  if stale then
-    update private.student_activity a set last_activity_at = pg_catalog.now()
-    from (select x.user_id from private.student_activity x where x.user_id = student for update skip locked) r
-    where a.user_id = r.user_id;
-    update public.user_statistics s
-    set total_watch_seconds = (select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v
-                               where v.user_id = student)
-    from (select x.user_id from public.user_statistics x where x.user_id = student for update skip locked) r
-    where s.user_id = r.user_id;
-  end if;
-  if started then
-    insert into private.webhook_events (event_type, student_id, data)
-    values ('lesson.started', student,
-            pg_catalog.jsonb_build_object('student', private.event_student(student),
-                                          'lesson', private.event_lesson(lesson)));
-  end if;
-end
-$function$;
+revoke all on function private.record_heartbeats(jsonb, real, real, numeric, numeric, numeric, integer)
+  from public, anon, authenticated, service_role;
+
+comment on function private.record_heartbeats(jsonb, real, real, numeric, numeric, numeric, integer) is
+  'Credits a batch of heartbeats ([{i, user_id, session_id, lesson_id, segments: nummultirange text, position, '
+  'playback_rate}]) and answers one row per input, in input order: the watch state, or why nothing was credited. '
+  'Each heartbeat: one indexed read, the plausibility and rate buckets in variables, one UPDATE by key (again if '
+  'a concurrent heartbeat of the row won). Commits asynchronously. Called by video-tracking''s recordHeartbeats.';
+
+-- The other readers of the old column, each with that one change.
 
 CREATE OR REPLACE FUNCTION private.student_dashboard(student_id uuid, language text)
  RETURNS jsonb
@@ -676,9 +768,3 @@ AS $function$
     )
   )
 $function$;
-
-comment on function private.spread_watching(uuid, integer, numeric, boolean, boolean) is
-  'The rare part of a heartbeat (record_heartbeats calls it only when due): started — the lesson''s first credited '
-  'seconds: student_progress goes in_progress and lesson.started is written to the events'' outbox; stale — new '
-  'seconds and a last activity a minute old: the progress percentage, private.student_activity and '
-  'user_statistics.total_watch_seconds follow. Held rows are skipped (for update skip locked), never waited for.';
