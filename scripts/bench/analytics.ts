@@ -106,16 +106,17 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       const segmentFor = playheads(watchers.length);
       let watching = true;
       let heartbeats = 0;
-      // Until the refreshes are done (a bound far beyond them; the rest return at once).
-      const load = drive(10_000_000, 16, async (index) => {
-        if (!watching) return;
-        await postHeartbeat(
-          `${stack.functionsUrl}/video-tracking`,
-          watchers[index % watchers.length],
-          segmentFor(index),
-        );
-        heartbeats++;
-      });
+      // Sixteen players posting until the refreshes are done; a refused heartbeat fails the bench.
+      const load = Promise.all(Array.from({ length: 16 }, async (_, player) => {
+        for (let index = player; watching; index += 16) {
+          await postHeartbeat(
+            `${stack.functionsUrl}/video-tracking`,
+            watchers[index % watchers.length],
+            segmentFor(index),
+          );
+          heartbeats++;
+        }
+      }));
       const loadStarted = performance.now();
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const refreshUnderLoadMs: number[] = [];

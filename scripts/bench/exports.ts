@@ -9,10 +9,11 @@
 import postgres from "postgres";
 import { seedScale } from "../seed_scale.ts";
 import { startDeployedStack } from "../lib/deployed.ts";
-import { localJwtSecret, localSecretKey, signLocalToken } from "../lib/local_stack.ts";
+import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   cpuTally,
+  deployedBenchEnv,
   drive,
   machine,
   measure,
@@ -63,14 +64,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     await sql`analyze`;
     const token = await signLocalToken(sql, saule);
     const deployed = await startDeployedStack({
-      env: {
-        SUPABASE_DB_URL: stack.databaseUrl,
-        SUPABASE_ANON_KEY: "sb_publishable_bench",
-        SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
-        JWT_SECRET: localJwtSecret,
-        AUTH_ADMIN: "local",
-        DB_POOL_SIZE: "3",
-      },
+      env: deployedBenchEnv(stack.databaseUrl, 3),
       names: ["students"],
     });
     const [functionPid] = deployed.instancePids("students");

@@ -11,13 +11,13 @@
 import postgres from "postgres";
 import { prepareDatabase } from "../lib/database.ts";
 import { type DeployedStack, startDeployedStack } from "../lib/deployed.ts";
-import { localJwtSecret, localSecretKey } from "../lib/local_stack.ts";
 import { findPgBouncer, startPgBouncer } from "../lib/pgbouncer.ts";
 import { scratchDatabase } from "../lib/processes.ts";
 import { playheads, postHeartbeat, scaleStudents } from "./learning.ts";
 import {
   type BenchOptions,
   cpuTally,
+  deployedBenchEnv,
   drive,
   findPgbench,
   interleaved,
@@ -78,13 +78,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   await admin`update analytics.settings set student_creations_per_minute = 1000000`;
   const pooler = await startPgBouncer(pgbouncer.bin, database.url, 40);
   const env = (pool: number) => ({
-    SUPABASE_DB_URL: pooler.url,
-    SUPABASE_ANON_KEY: "sb_publishable_bench",
-    SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
-    JWT_SECRET: localJwtSecret,
-    AUTH_ADMIN: "local",
-    DB_POOL_SIZE: String(pool),
-    HEARTBEATS_PER_SECOND: "1000000",
+    ...deployedBenchEnv(pooler.url, pool),
     ...(Deno.env.get("HEARTBEAT_STATEMENTS")
       ? { HEARTBEAT_STATEMENTS: Deno.env.get("HEARTBEAT_STATEMENTS")! }
       : {}),

@@ -107,7 +107,10 @@ export async function watchingStudents(databaseUrl: string, count: number): Prom
 }
 
 /** Marks lesson 67 fully watched for these students, as many heartbeats would have. */
-export async function watchFirstLesson(sql: postgres.Sql, students: BenchStudent[]): Promise<void> {
+export async function watchFirstLesson(
+  sql: postgres.Sql,
+  students: { user: Pick<AuthUser, "id"> }[],
+): Promise<void> {
   await sql`
     update public.video_tracking
     set watched_ranges = '{[0,600)}', watched_seconds = 600, watch_percentage = 100, status = 'in_progress',

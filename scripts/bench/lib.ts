@@ -4,6 +4,7 @@
  * spread, the figures and the report every scenario returns (printed, kept as JSON, written to the docs).
  */
 import postgres from "postgres";
+import { localJwtSecret, localSecretKey } from "../lib/local_stack.ts";
 import { freePort, scratchDatabase, startStackProcess } from "../lib/processes.ts";
 
 export interface BenchOptions {
@@ -457,6 +458,22 @@ function childrenOf(parent: number): number[] {
 function postgresServerCpuSeconds(postmaster: number): number {
   return processCpuSeconds(postmaster, true) +
     childrenOf(postmaster).reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+}
+
+/**
+ * What the deploy bundles get in a bench, as Supabase would set it for a project whose sign-in is the local
+ * stand-in: the database (or pooler) URL, the local keys, a pool of `pool`, and no rate limit on heartbeats.
+ */
+export function deployedBenchEnv(databaseUrl: string, pool: number): Record<string, string> {
+  return {
+    SUPABASE_DB_URL: databaseUrl,
+    SUPABASE_ANON_KEY: "sb_publishable_bench",
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
+    JWT_SECRET: localJwtSecret,
+    AUTH_ADMIN: "local",
+    DB_POOL_SIZE: String(pool),
+    HEARTBEATS_PER_SECOND: "1000000",
+  };
 }
 
 /** The postmaster (process id) of the Postgres server at `databaseUrl`: the parent of a backend. */

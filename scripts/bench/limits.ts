@@ -15,13 +15,20 @@ import { startLocalStorage } from "../lib/local_storage.ts";
 import { scratchDatabase } from "../lib/processes.ts";
 import { seedScale } from "../seed_scale.ts";
 import { watchFirstLesson } from "./learning.ts";
-import { type BenchOptions, cpuTally, machine, peakMemoryMiB, type ScenarioReport } from "./lib.ts";
+import {
+  type BenchOptions,
+  cpuTally,
+  deployedBenchEnv,
+  machine,
+  peakMemoryMiB,
+  type ScenarioReport,
+} from "./lib.ts";
 
 const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
 
 /** Supabase's documented limits for an Edge Function. */
-export const platformLimits = { cpuMs: 2_000, memoryMiB: 256, bundleMB: 5 };
+const platformLimits = { cpuMs: 2_000, memoryMiB: 256, bundleMB: 5 };
 
 interface Route {
   name: string;
@@ -57,15 +64,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   });
   await sql`analyze`;
   const stack = await startDeployedStack({
-    env: {
-      SUPABASE_DB_URL: database.url,
-      SUPABASE_ANON_KEY: "sb_publishable_bench",
-      SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
-      JWT_SECRET: localJwtSecret,
-      AUTH_ADMIN: "local",
-      DB_POOL_SIZE: "3",
-      HEARTBEATS_PER_SECOND: "1000000",
-    },
+    env: deployedBenchEnv(database.url, 3),
     storage: startLocalStorage({ jwtSecret: localJwtSecret, secretKeys: [localSecretKey] }).fetch,
   });
   try {
@@ -207,7 +206,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     // Enough students for every route that needs its own (a completion takes one each), all with lesson 67
     // watched: the route's own requests then make more.
     for (let index = 0; index < requests + 10; index++) await createOne(index);
-    await watchFirstLesson(sql, created.map((each) => ({ user: { id: each.id } })) as never);
+    await watchFirstLesson(sql, created.map((each) => ({ user: { id: each.id } })));
     let completed = 0;
     await firstOf("video-tracking", () => call("video-tracking?lesson_id=67", created[0].token));
     await firstOf("student-dashboard", () => call("student-dashboard", created[0].token));

@@ -116,7 +116,7 @@ function toState(row: StateRow): WatchState {
 }
 
 /** `{[0,12.5),[20,30)}` (a nummultirange's text) → `[[0, 12.5], [20, 30]]`. */
-export function parseRanges(text: string): [number, number][] {
+function parseRanges(text: string): [number, number][] {
   return [...text.matchAll(/[[(]([^,]+),([^\])]+)[\])]/g)].map((
     [, start, end],
   ) => [Number(start), Number(end)]);
