@@ -53,11 +53,18 @@ const servableMethods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"
  * What the local stack answers on one port, as a local Supabase does: the functions, the local sign-in
  * at /auth/v1 (when given) and the local Storage at /storage/v1 (the private lesson videos).
  */
-export function localStackHandler(auth?: LocalAuth): (request: Request) => Promise<Response> {
+export function localStackHandler(
+  auth?: LocalAuth,
+  options: { writtenObjects?: string } = {},
+): (request: Request) => Promise<Response> {
   // Storage signs with the stack's JWT secret and takes its secret keys as the service role.
   let storage: LocalStorage | undefined;
   const localStorage = () =>
-    storage ??= startLocalStorage({ jwtSecret: config().jwtSecret ?? "", secretKeys: config().secretKeys });
+    storage ??= startLocalStorage({
+      jwtSecret: config().jwtSecret ?? "",
+      secretKeys: config().secretKeys,
+      writtenObjects: options.writtenObjects,
+    });
   return async (request) => {
     // TRACE, TRACK and CONNECT: nothing here serves them, and a Request cannot even be made with them.
     if (!servableMethods.has(request.method)) {

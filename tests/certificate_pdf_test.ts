@@ -9,7 +9,16 @@ import { PDFDocument } from "pdf-lib";
 import { aida } from "./support/fixtures.ts";
 import { enrol, graduate } from "./support/learning.ts";
 import { expectError, expectJson } from "./support/responses.ts";
-import { appDatabase, callAs, callFunction, story } from "./support/server.ts";
+import { createClient } from "@supabase/supabase-js";
+import {
+  appDatabase,
+  baseUrl,
+  callAs,
+  callFunction,
+  certificateFiles,
+  serviceKey,
+  story,
+} from "./support/server.ts";
 
 const sql = appDatabase.sql;
 
@@ -115,7 +124,35 @@ story(
       }
     }
 
-    // A wrong code finds nothing; after a full refund the certificate is revoked and has no PDF.
+    // Each language's PDF was drawn once and kept in the private bucket; the next download is that file, not a
+    // new drawing (a file put in its place is what comes back).
+    const files = await certificateFiles(page.certificate_number);
+    assert.equal(files.length, 2, "one file a language");
+    const stored = createClient(baseUrl, serviceKey, { auth: { persistSession: false } }).storage.from(
+      "certificates",
+    );
+    const english = await pdf(pdfPath, "en");
+    const [englishFile] = await Promise.all(files.map(async (name) => {
+      const { data } = await stored.download(name);
+      return new Uint8Array(await data!.arrayBuffer());
+    })).then((bytes) =>
+      bytes.filter((file) => file.length === english.length && file.every((b, i) => b === english[i]))
+    );
+    assert.ok(englishFile, "the English download is one of the stored files");
+    const marker = new TextEncoder().encode("%PDF-1.7\n% the stored file\n");
+    for (const name of files) {
+      const { error } = await stored.upload(name, marker, { contentType: "application/pdf", upsert: true });
+      assert.equal(error, null);
+    }
+    assert.deepEqual(await pdf(pdfPath, "en"), marker, "served from Storage");
+    // Eight first downloads at once of a new file are one drawing and one file.
+    await stored.remove(files);
+    const together = await Promise.all(Array.from({ length: 8 }, () => pdf(pdfPath, "ru")));
+    assert.ok(together.every((bytes) => bytes.length === together[0].length));
+    assert.equal((await certificateFiles(page.certificate_number)).length, 1);
+
+    // A wrong code finds nothing; after a full refund the certificate is revoked, has no PDF, and its files are
+    // gone from Storage.
     await expectError(
       await callFunction(pdfPath.replace(certificate.verification_code, "0".repeat(20))),
       404,
@@ -126,6 +163,7 @@ story(
     );
     const revoked = await expectError(await callFunction(pdfPath), 409, "certificate_revoked");
     assert.ok(revoked.error.details.revoked_at);
+    assert.deepEqual(await certificateFiles(page.certificate_number), []);
   },
 );
 

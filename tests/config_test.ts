@@ -20,6 +20,7 @@ Deno.test("config.toml names the project and has a block for every function fold
   assert.equal(config.project_id, "tripwire");
   assert.deepEqual(functionDirs, [
     "audit",
+    "certificate-pdf",
     "complete-lesson",
     "create-tripwire-user",
     "leaderboard",

@@ -85,7 +85,11 @@ Deno.test({
         WEBHOOKS_TO_LOOPBACK: "allowed",
       },
       // Storage as the project's: the bundles sign videos through the gateway with the service key.
-      storage: startLocalStorage({ jwtSecret, secretKeys: [serviceKey] }).fetch,
+      storage: startLocalStorage({
+        jwtSecret,
+        secretKeys: [serviceKey],
+        writtenObjects: await Deno.makeTempDir({ prefix: "tripwire-storage-" }),
+      }).fetch,
       auth: viaGoTrue,
     });
     /** Calls a function of the stack at `base` as `userId` (a token for a fresh session), or with no token. */

@@ -11,6 +11,7 @@ import {
   baseUrl,
   callAs as as,
   callFunction,
+  certificateFiles,
   refreshAnalytics,
   story,
   tokenFor,
@@ -100,23 +101,41 @@ story(
       assert.ok((await tablesContaining(sql, body.email)).includes("public.tripwire_users"));
     });
 
-    await t.step("Saule erases him: no table holds his name or e-mail, his login is gone", async () => {
-      const erased = await expectJson(
-        await as(saule.id, `students/${bolat.id}/erase`, { reason: "his written request of 6 December" }),
-      );
-      assert.equal(erased.id, bolat.id);
-      assert.deepEqual(await tablesContaining(sql, body.email), []);
-      assert.deepEqual(await tablesContaining(sql, "Bolat Erasable"), []);
-      const [login] = await sql`select 1 from auth.users where id = ${bolat.id}`;
-      assert.equal(login, undefined);
-      const signIn = await fetch(`${baseUrl}/auth/v1/token?grant_type=password`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ email: body.email, password: created.password }),
-      });
-      assert.equal(signIn.status, 400);
-      await signIn.body?.cancel();
-    });
+    await t.step(
+      "Saule erases him: no table or file holds his name or e-mail, his login is gone",
+      async () => {
+        const pdf = await callFunction(
+          `complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}/certificate.pdf`,
+        );
+        assert.equal(pdf.status, 200);
+        await pdf.body?.cancel();
+        assert.equal(
+          (await certificateFiles(certificate.certificate_number)).length,
+          1,
+          "his certificate's PDF",
+        );
+        const erased = await expectJson(
+          await as(saule.id, `students/${bolat.id}/erase`, { reason: "his written request of 6 December" }),
+        );
+        assert.equal(erased.id, bolat.id);
+        assert.deepEqual(await tablesContaining(sql, body.email), []);
+        assert.deepEqual(await tablesContaining(sql, "Bolat Erasable"), []);
+        assert.deepEqual(
+          await certificateFiles(certificate.certificate_number),
+          [],
+          "the PDF that printed his name",
+        );
+        const [login] = await sql`select 1 from auth.users where id = ${bolat.id}`;
+        assert.equal(login, undefined);
+        const signIn = await fetch(`${baseUrl}/auth/v1/token?grant_type=password`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ email: body.email, password: created.password }),
+        });
+        assert.equal(signIn.status, 400);
+        await signIn.body?.cancel();
+      },
+    );
 
     await t.step(
       "the sale, its refunds, progress and every figure are exactly as before, rebuilt too",

@@ -65,7 +65,11 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   await sql`analyze`;
   const stack = await startDeployedStack({
     env: deployedBenchEnv(database.url, 3),
-    storage: startLocalStorage({ jwtSecret: localJwtSecret, secretKeys: [localSecretKey] }).fetch,
+    storage: startLocalStorage({
+      jwtSecret: localJwtSecret,
+      secretKeys: [localSecretKey],
+      writtenObjects: await Deno.makeTempDir({ prefix: "tripwire-storage-" }),
+    }).fetch,
   });
   try {
     const token = (user: { id: string; email: string }) => signLocalToken(sql, user);

@@ -5,6 +5,7 @@
  */
 import type { Hono } from "hono";
 import { app as audit } from "../../supabase/functions/audit/routes.ts";
+import { app as certificatePdf } from "../../supabase/functions/certificate-pdf/routes.ts";
 import { app as completeLesson } from "../../supabase/functions/complete-lesson/routes.ts";
 import { app as createTripwireUser } from "../../supabase/functions/create-tripwire-user/routes.ts";
 import { app as leaderboard } from "../../supabase/functions/leaderboard/routes.ts";
@@ -22,6 +23,7 @@ export type FunctionApp = Hono<any, any, any>;
 /** The functions served locally, by URL name. */
 export const functions: Record<string, FunctionApp> = {
   "audit": audit,
+  "certificate-pdf": certificatePdf,
   "complete-lesson": completeLesson,
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,

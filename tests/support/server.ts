@@ -2,6 +2,7 @@
  * The functions, really served over HTTP, against a migrated test database. The environment is set
  * here, before any function reads its configuration, exactly as `npm start` or Supabase would.
  */
+import { createClient } from "@supabase/supabase-js";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { checkedFetch } from "./contract.ts";
 import { startCloudPaymentsApi } from "./cloudpayments_api.ts";
@@ -49,7 +50,8 @@ const { startLocalAuth } = await import("../../scripts/lib/local_auth.ts");
 const localAuth = await startLocalAuth({ databaseUrl: appDatabase.url, jwtSecret, issuer: "tripwire-tests" });
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-  localStackHandler(localAuth),
+  // What the functions write to Storage (the certificates' PDFs) goes to this run's own folder.
+  localStackHandler(localAuth, { writtenObjects: await Deno.makeTempDir({ prefix: "tripwire-storage-" }) }),
 );
 /** Base URL of the running local stack, like http://127.0.0.1:54321. */
 export const baseUrl = `http://127.0.0.1:${server.addr.port}`;
@@ -137,4 +139,15 @@ export async function refreshAnalytics(rebuild = false): Promise<void> {
   });
   await response.body?.cancel();
   if (response.status !== 200) throw new Error(`the refresh answered ${response.status}`);
+}
+
+/** The names of the stored PDFs of a certificate, in the local Storage's `certificates` bucket. */
+export async function certificateFiles(certificateNumber: string): Promise<string[]> {
+  const storage = createClient(baseUrl, serviceKey, {
+    auth: { persistSession: false, autoRefreshToken: false },
+  })
+    .storage.from("certificates");
+  const { data, error } = await storage.list(certificateNumber);
+  if (error) throw error;
+  return data.map((entry) => `${certificateNumber}/${entry.name}`);
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { audit, personal } from "./audit.ts";
 import type { AuthUser } from "./auth.ts";
 import { type AuthAdmin, authAdmin } from "./auth_admin.ts";
+import { removeStudentCertificateFiles } from "./certificate_files.ts";
 import { db, type Sql, withTransaction } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { typedText } from "./input.ts";
@@ -70,8 +71,9 @@ const keptAfterErasure = [
 ];
 
 /**
- * Erases a student: the login is deleted through Supabase Auth first (a retry finds it gone and goes on),
- * then, in one transaction, the tombstones (`private.erase_person`) and the audit row. A second erasure of
+ * Erases a student: the certificate's stored PDFs (they print the name) are removed from Storage and the login
+ * is deleted through Supabase Auth first (a retry finds them gone and goes on), then, in one transaction, the
+ * tombstones (`private.erase_person`) and the audit row. A second erasure of
  * the same person answers 409 `already_erased` and changes nothing.
  */
 export async function eraseStudent(
@@ -91,6 +93,7 @@ export async function eraseStudent(
       erased_at: person.erased_at.toISOString(),
     });
   }
+  await removeStudentCertificateFiles(deps.sql, studentId);
   await deps.authAdmin.deleteUser(studentId);
   const erasedAt = await withTransaction(async (tx) => {
     const [locked] = await tx<{ erased_at: Date | null }[]>`
@@ -126,6 +129,7 @@ async function removeSmokeTest(
   studentId: string,
   deps: { sql: Sql; authAdmin: AuthAdmin },
 ): Promise<Erased> {
+  await removeStudentCertificateFiles(deps.sql, studentId);
   await deps.authAdmin.deleteUser(studentId);
   const erasedAt = await withTransaction(async (tx) => {
     const [{ removed }] = await tx<

@@ -2,7 +2,9 @@
 // anyone with its link can verify (GET /complete-lesson/certificate/<number>/<code>, no token: the function verifies JWTs
 // itself, so verify_jwt = false in config.toml already lets this public route through).
 import { verificationUrl } from "../_shared/certificates.ts";
-import { certificatePdf } from "./certificate_pdf.ts";
+import { certificateFile, removeCertificateFiles } from "../_shared/certificate_files.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { describeError, log } from "../_shared/log.ts";
 import { createApp, requireRole, zJson, zParam } from "../_shared/app.ts";
 import { academyLanguage, negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
@@ -73,12 +75,14 @@ export const app = createApp("complete-lesson")
       description:
         "The graduate's name, the course, the date, the number and a QR code of the verification " +
         "link, in the language asked (`Accept-Language`), drawn from the same answer as the check above, so the " +
-        "two cannot disagree. A revoked certificate has no PDF.",
+        "two cannot disagree. Drawn once (by `certificate-pdf`, on the first download in a language) and then " +
+        "served from Storage. A revoked certificate has no PDF.",
       access: "public",
       ok: { status: 200, mediaType: "application/pdf", description: "An A4 page." },
       errors: {
         404: "`certificate_not_found`: no certificate matches this number and code.",
         409: "`certificate_revoked`: the course was refunded in full; `details.revoked_at` says when.",
+        502: "`storage_unavailable`: the file could be neither read from Storage nor drawn; retry.",
       },
       okHeaders: {
         "content-disposition": {
@@ -94,12 +98,27 @@ export const app = createApp("complete-lesson")
       const { number, code } = c.req.valid("param");
       const language = c.get("language");
       const check = await verifyCertificate(number, code, language);
-      const pdf = await certificatePdf(
-        check,
-        verificationUrl(number, code),
-        language ?? await academyLanguage(),
-      );
-      return new Response(pdf, {
+      if (!check.valid) {
+        // The refund removed its files; if Storage failed then, they go now (they are never served anyway).
+        removeCertificateFiles(number).catch((error) =>
+          log("warn", "certificate_files_not_removed", {
+            certificate_number: number,
+            error: describeError(error),
+          })
+        );
+        throw new HttpError(409, "certificate_revoked", "This certificate was revoked: it has no PDF", {
+          revoked_at: check.revoked_at,
+        });
+      }
+      const pdf = await certificateFile({
+        certificate_number: number,
+        full_name: check.full_name,
+        course: { title: check.course.title, statement: check.course.statement },
+        issued_at: check.issued_at,
+        verification_url: verificationUrl(number, code),
+        language: language ?? await academyLanguage(),
+      });
+      return new Response(pdf as Uint8Array<ArrayBuffer>, {
         headers: {
           "content-type": "application/pdf",
           "content-disposition": `inline; filename="${number}.pdf"`,

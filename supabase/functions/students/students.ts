@@ -11,6 +11,7 @@ import type { PaidOrder } from "../create-tripwire-user/create_tripwire_user.ts"
 import { audit, paymentProvider, secret } from "../_shared/audit.ts";
 import { type AuthUser, type StudentStatus, studentStatuses } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
+import { removeStudentCertificateFiles } from "../_shared/certificate_files.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import {
   deliverEmail,
@@ -476,11 +477,16 @@ export async function refundStudent(
   sql: Sql = db(),
   viaOrder?: ProviderRefund,
 ): Promise<{ body: StudentSummary; replayed: boolean }> {
+  // A full refund revokes the certificate: its stored PDFs go once the refund is committed.
+  const removeFiles = () =>
+    removeStudentCertificateFiles(sql, studentId, { bestEffort: true, revokedOnly: true });
   if (!idempotencyKey) {
-    return {
-      body: await withTransaction((tx) => refundInTransaction(tx, caller, studentId, refund, viaOrder), sql),
-      replayed: false,
-    };
+    const body = await withTransaction(
+      (tx) => refundInTransaction(tx, caller, studentId, refund, viaOrder),
+      sql,
+    );
+    await removeFiles();
+    return { body, replayed: false };
   }
   const scope = {
     managerId: caller.id,
@@ -496,6 +502,7 @@ export async function refundStudent(
       await completeKey(tx, scope, { status: 200, body: summary, sealedPassword: null });
       return summary;
     }, sql);
+    await removeFiles();
     return { body, replayed: false };
   } catch (error) {
     await releaseKey(sql, scope).catch(() => {});

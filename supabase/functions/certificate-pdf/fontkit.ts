@@ -15,13 +15,14 @@ const accessor: PropertyDescriptor = {
   configurable: true,
 };
 
-/** What pdf-lib's `registerFontkit` takes, and what the fonts are read with. */
+/** What pdf-lib's `registerFontkit` takes, and what the fonts are read with (the package's own types). */
 export type Fontkit = { create: typeof import("@pdf-lib/fontkit").create };
 
 Object.defineProperty(Object.prototype, "__proto__", accessor);
 let loaded: Fontkit;
 try {
-  const module = await import("@pdf-lib/fontkit");
+  // The package's minified build: the same code in half the bytes of the function's bundle.
+  const module = await import("@pdf-lib/fontkit/dist/fontkit.es.min.js");
   loaded = (module as unknown as { default: Fontkit }).default ?? module;
 } finally {
   delete (Object.prototype as { __proto__?: unknown }).__proto__;

@@ -1,18 +1,42 @@
 /**
  * The certificate as a document (docs/architecture.md, "The certificate as a PDF"): drawn from the very answer the
- * public check gives (`verifyCertificate`), so the page and the PDF cannot disagree — the name, the course, the
- * date, the number, and a QR code of the verification link — in the reader's language. pdf-lib draws it with
- * Roboto (from pdfmake's font files on npm: it has Cyrillic), embedded as a subset, and the name in whatever
- * script it is written (certificate_fonts.ts), wrapped or made smaller until it fits; qrcode makes the QR's
- * modules, drawn as vector squares. A revoked certificate has no PDF.
+ * public check gives (complete-lesson's `verifyCertificate`, sent here as it is), so the page and the PDF cannot
+ * disagree — the name, the course, the date, the number, and a QR code of the verification link — in the reader's
+ * language. pdf-lib draws it with Roboto (from the fonts bucket: it has Cyrillic), embedded as a subset, and the
+ * name in whatever script it is written (certificate_fonts.ts), wrapped or made smaller until it fits; qrcode
+ * makes the QR's modules, drawn as vector squares.
+ *
+ * pdf-lib, fontkit and qrcode's encoder come as their packages' own minified builds (types from the packages):
+ * the function's bundle stays small (docs/benchmarks.md, "Within the platform's limits").
  */
-import { PDFDocument, type PDFFont, type PDFPage, rgb } from "pdf-lib";
-import QRCode from "qrcode";
-import type { Language } from "../_shared/language.ts";
-import { HttpError } from "../_shared/errors.ts";
+import type * as PdfLib from "pdf-lib";
+import type { PDFFont, PDFPage } from "pdf-lib";
+import * as pdfLibBuild from "pdf-lib/dist/pdf-lib.esm.min.js";
+import qrEncoder from "qrcode/lib/core/qrcode.js";
+import { z } from "zod";
+import { type Language, languages } from "../_shared/language.ts";
+import { timestamp } from "../_shared/openapi.ts";
 import { fontsForText, robotoFonts, type Run, type TextFonts } from "./certificate_fonts.ts";
-import type { CertificateCheck } from "./complete_lesson.ts";
 import { fontkit } from "./fontkit.ts";
+
+const { PDFDocument, rgb } = pdfLibBuild as unknown as typeof PdfLib;
+const QRCode = qrEncoder as { create(text: string, options: { errorCorrectionLevel: "M" }): QrCode };
+interface QrCode {
+  modules: { size: number; get(row: number, column: number): number | boolean };
+}
+
+/** What a certificate shows: a valid certificate's public check, its verification link, and the language. */
+export const CertificateDrawing = z.object({
+  certificate_number: z.string().regex(/^TW-[0-9]{4}-[0-9]{6,}$/).meta({ example: "TW-2026-000001" }),
+  full_name: z.string().min(1).max(1000),
+  course: z.object({ title: z.string().min(1), statement: z.string().min(1) }).meta({
+    description: "The course as the check names it: its title and the certificate's sentence.",
+  }),
+  issued_at: timestamp,
+  verification_url: z.url(),
+  language: z.enum(languages),
+}).meta({ id: "CertificateDrawing" });
+export type CertificateDrawing = z.output<typeof CertificateDrawing>;
 
 const labels: Record<Language, { title: string; number: string; issued: string; verify: string }> = {
   ru: { title: "Сертификат", number: "№", issued: "Выдан", verify: "Проверить подлинность:" },
@@ -105,17 +129,9 @@ function drawQr(page: PDFPage, url: string, x: number, y: number, size: number) 
   }
 }
 
-/** The PDF of a valid certificate; a revoked one → 409 `certificate_revoked`. */
-export async function certificatePdf(
-  check: CertificateCheck,
-  verificationUrl: string,
-  language: Language,
-): Promise<Uint8Array<ArrayBuffer>> {
-  if (!check.valid) {
-    throw new HttpError(409, "certificate_revoked", "This certificate was revoked: it has no PDF", {
-      revoked_at: check.revoked_at,
-    });
-  }
+/** The certificate's PDF: an A4 page, landscape. */
+export async function certificatePdf(check: CertificateDrawing): Promise<Uint8Array<ArrayBuffer>> {
+  const { language, verification_url: verificationUrl } = check;
   const text = labels[language];
   const issuedOn = new Intl.DateTimeFormat(language === "ru" ? "ru-RU" : "en-GB", {
     day: "numeric",
@@ -126,7 +142,7 @@ export async function certificatePdf(
 
   const document = await PDFDocument.create();
   document.registerFontkit(fontkit);
-  const roboto = robotoFonts();
+  const roboto = await robotoFonts();
   const regular = await document.embedFont(roboto.regular, { subset: true });
   const medium = await document.embedFont(roboto.medium, { subset: true });
   // The statement repeats the name: the fallbacks serve both.

@@ -1,9 +1,9 @@
 /**
- * Any name on the certificate. Roboto (bundled, from pdfmake's files) draws Latin and Cyrillic, Kazakh letters
- * included; a name with Arabic, Hebrew, Chinese, Japanese, Korean or emoji characters gets them from Noto fonts
- * kept out of the function (the bundle has to stay under Supabase's 5 MB): objects of the private Storage
- * bucket `certificate-fonts`, fetched the first time an isolate needs one and kept for its life. Names that
- * need none (nearly all) fetch nothing.
+ * Any name on the certificate. Roboto draws Latin and Cyrillic, Kazakh letters included; a name with Arabic,
+ * Hebrew, Chinese, Japanese, Korean or emoji characters gets them from Noto fonts. All are kept out of the
+ * function (its bundle stays small): objects of the private Storage bucket `certificate-fonts`, fetched the
+ * first time an isolate needs one and kept for its life. Names that need no Noto font (nearly all) fetch only
+ * Roboto.
  *
  * fontkit shapes each run (Arabic joining, right-to-left order within a run); a name whose first strong letter
  * is Arabic or Hebrew puts its runs right to left. pdf-lib's own subsetting breaks the composite glyphs of the
@@ -11,10 +11,9 @@
  * `hb-subset` (WebAssembly, from the same bucket) and embedded whole; Arabic and Hebrew go through pdf-lib's.
  */
 import type { PDFDocument, PDFFont } from "pdf-lib";
-import robotoFiles from "pdfmake/build/vfs_fonts.js";
+import { config } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
-import { projectStorage } from "../_shared/service_client.ts";
 import { type Fontkit, fontkit } from "./fontkit.ts";
 
 /** The Storage bucket the fallback fonts and HarfBuzz live in (supabase/config.toml). */
@@ -68,33 +67,46 @@ export const fallbackFonts: Fallback[] = [
 /** HarfBuzz's subsetter, compiled to WebAssembly (the harfbuzzjs package's build). */
 export const harfbuzzObject = "harfbuzz-subset.wasm";
 
-const decode = (name: string) =>
-  Uint8Array.from(atob((robotoFiles as Record<string, string>)[name]), (c) => c.charCodeAt(0));
-let roboto: { regular: Uint8Array; medium: Uint8Array; coverage: ReturnType<Fontkit["create"]> } | undefined;
+type Roboto = { regular: Uint8Array; medium: Uint8Array; coverage: ReturnType<Fontkit["create"]> };
+let roboto: Promise<Roboto> | undefined;
 
 /**
- * Roboto's two weights, decoded the first time a certificate is drawn (not when the function starts: most of
- * its requests are completions) and kept; `coverage` says what it has a glyph for, which needs no fallback.
+ * Roboto's two weights, fetched the first time a certificate is drawn and kept; `coverage` says what it has a
+ * glyph for, which needs no fallback. 502 `storage_unavailable` when they cannot be fetched.
  */
-export function robotoFonts() {
-  if (!roboto) {
-    const medium = decode("Roboto-Medium.ttf");
-    roboto = { regular: decode("Roboto-Regular.ttf"), medium, coverage: fontkit.create(medium) };
-  }
+export function robotoFonts(): Promise<Roboto> {
+  roboto ??= Promise.all([storageObject("Roboto-Regular.ttf"), storageObject("Roboto-Medium.ttf")])
+    .then(([regular, medium]) => ({ regular, medium, coverage: fontkit.create(medium) }))
+    .catch((error) => {
+      roboto = undefined;
+      log("error", "certificate_fonts_unavailable", { error: String(error) });
+      throw new HttpError(502, "storage_unavailable", "The certificate's fonts could not be fetched; retry");
+    });
   return roboto;
 }
 
 /** The isolate's copies of the bucket's objects, fetched once each (a failed fetch is tried again next time). */
 const objects = new Map<string, Promise<Uint8Array>>();
 
+/**
+ * An object of the fonts bucket, downloaded with the secret key (Storage's `GET /object/{bucket}/{path}`, as
+ * supabase-js's `download` calls it: plain fetch keeps supabase-js out of this function's bundle).
+ */
 function storageObject(name: string): Promise<Uint8Array> {
   let object = objects.get(name);
   if (!object) {
     object = (async () => {
-      const { data, error } = await projectStorage().from(fontBucket).createSignedUrl(name, 60);
-      if (error) throw new Error(`Storage did not sign ${fontBucket}/${name}: ${error.message}`);
-      const response = await fetch(data.signedUrl, { signal: AbortSignal.timeout(10_000) });
-      if (!response.ok) throw new Error(`${fontBucket}/${name} answered ${response.status}`);
+      const { supabaseUrl, secretKeys } = config();
+      if (!supabaseUrl || secretKeys.length === 0) {
+        throw new Error("Storage needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY");
+      }
+      const response = await fetch(new URL(`/storage/v1/object/${fontBucket}/${name}`, supabaseUrl), {
+        headers: { apikey: secretKeys[0], authorization: `Bearer ${secretKeys[0]}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) {
+        throw new Error(`${fontBucket}/${name} answered ${response.status}: ${await response.text()}`);
+      }
       return new Uint8Array(await response.arrayBuffer());
     })();
     objects.set(name, object);
@@ -188,7 +200,7 @@ export interface TextFonts {
  * to split its lines into runs. 502 `storage_unavailable` when a needed font cannot be fetched.
  */
 export async function fontsForText(document: PDFDocument, text: string): Promise<TextFonts> {
-  const robotoCoverage = robotoFonts().coverage;
+  const robotoCoverage = (await robotoFonts()).coverage;
   const needed = new Map<Fallback, string>();
   for (const character of text) {
     const codePoint = character.codePointAt(0)!;
