@@ -355,9 +355,18 @@ export function row(
 
 /** The peak resident memory (VmHWM) of a process in MiB, from /proc; undefined where there is none. */
 export function peakMemoryMiB(pid: number): number | undefined {
+  return memoryMiB(pid, "VmHWM");
+}
+
+/** A process's resident memory now (VmRSS), in MiB; undefined once it is gone. */
+export function residentMemoryMiB(pid: number): number | undefined {
+  return memoryMiB(pid, "VmRSS");
+}
+
+function memoryMiB(pid: number, field: "VmHWM" | "VmRSS"): number | undefined {
   try {
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const kib = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1]);
+    const kib = Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"))?.[1]);
     return Number.isFinite(kib) ? kib / 1024 : undefined;
   } catch {
     return undefined;

@@ -6,6 +6,10 @@
  * Requests go one at a time after a warm-up, and a route's CPU is that process's CPU over its requests divided
  * by their number (/proc counts in 10 ms ticks: one request of a cheap route is below the tick). The first
  * request each function answers is timed on its own: the cold start's share a user waits for.
+ *
+ * Certificates are drawn once and then served from Storage: 1,000 PDF downloads at concurrency 8 over 50
+ * certificates in two languages (100 files, each drawn on its first download) report complete-lesson's CPU per
+ * download and its memory as they go, and certificate-pdf's CPU per drawing.
  */
 import postgres from "postgres";
 import { prepareDatabase } from "../lib/database.ts";
@@ -21,6 +25,7 @@ import {
   deployedBenchEnv,
   machine,
   peakMemoryMiB,
+  residentMemoryMiB,
   type ScenarioReport,
 } from "./lib.ts";
 
@@ -102,10 +107,22 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
       );
       created.push({ id: body.id, email, token: await token({ id: body.id, email }) });
     };
-    const [certificate] = await sql<{ certificate_number: string; verification_code: string }[]>`
-      select certificate_number, verification_code from public.certificates where revoked_at is null limit 1`;
-    const certificatePath = `complete-lesson/certificate/${certificate.certificate_number}/` +
-      certificate.verification_code;
+    const certificates = await sql<{ certificate_number: string; verification_code: string }[]>`
+      select certificate_number, verification_code from public.certificates where revoked_at is null
+      order by certificate_number limit 51`;
+    const pathOf = (each: (typeof certificates)[number]) =>
+      `complete-lesson/certificate/${each.certificate_number}/${each.verification_code}`;
+    const certificatePath = pathOf(certificates[0]);
+    // What complete-lesson sends certificate-pdf: the check's answer, the link and the language.
+    const check = JSON.parse(await call(certificatePath, null));
+    const drawing = {
+      certificate_number: check.certificate_number,
+      full_name: check.full_name,
+      course: { title: check.course.title, statement: check.course.statement },
+      issued_at: check.issued_at,
+      verification_url: `https://example.supabase.co/functions/v1/${certificatePath}`,
+      language: "ru",
+    };
     const student = (index: number) => created[index % created.length];
     let position = 0;
     const routes: Route[] = [
@@ -152,6 +169,20 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         function: "complete-lesson",
         requests: Math.max(10, requests / 4),
         call: () => call(`${certificatePath}/certificate.pdf`, null).then(() => {}),
+      },
+      {
+        name: "POST /certificate-pdf (a drawing)",
+        function: "certificate-pdf",
+        requests: Math.max(10, requests / 4),
+        call: async () => {
+          const response = await fetch(`${stack.url}/functions/v1/certificate-pdf`, {
+            method: "POST",
+            headers: { apikey: localSecretKey, "content-type": "application/json" },
+            body: JSON.stringify(drawing),
+          });
+          await response.arrayBuffer();
+          if (response.status !== 200) throw new Error(`certificate-pdf: ${response.status}`);
+        },
       },
       {
         name: "GET /students (a manager's first page)",
@@ -215,6 +246,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     await firstOf("video-tracking", () => call("video-tracking?lesson_id=67", created[0].token));
     await firstOf("student-dashboard", () => call("student-dashboard", created[0].token));
     await firstOf("complete-lesson", () => call(certificatePath, null));
+    await firstOf("certificate-pdf", () => call(`${certificatePath}/certificate.pdf`, null));
     await firstOf("students", () => call("students", manager));
     await firstOf("leaderboard", () => call("leaderboard", manager));
     await firstOf("staff", () => call("staff", admin));
@@ -246,6 +278,19 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         wallMaxMs: walls.at(-1)!,
       });
     }
+    const downloads = await downloadsAtOnce(
+      certificates.slice(1).map(pathOf),
+      (path, language) =>
+        fetch(`${stack.url}/functions/v1/${path}/certificate.pdf`, {
+          headers: { "accept-language": language },
+        }),
+      {
+        serving: stack.instancePids("complete-lesson"),
+        drawing: stack.instancePids("certificate-pdf"),
+        cpu,
+      },
+      options.quick ? 200 : 1_000,
+    );
     const functions = [...new Set(routes.map((route) => route.function))];
     const memory = Object.fromEntries(
       functions.map((name) => [name, peakMemoryMiB(stack.instancePids(name)[0])]),
@@ -277,6 +322,23 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     lines.push(
       "",
       `- Bundles over the 2.5 MB goal: ${overBudget.length ? overBudget.join(", ") : "none"}.`,
+      "",
+      `**Certificates: ${downloads.downloads.toLocaleString("en")} PDF downloads at concurrency 8** over ` +
+        `${downloads.files} files (${
+          downloads.files / 2
+        } certificates × ru, en; each drawn by certificate-pdf on ` +
+        `its first download, then served from Storage):`,
+      "",
+      "| | complete-lesson (serves) | certificate-pdf (draws) |",
+      "|---|---:|---:|",
+      `| CPU | ${downloads.servingCpuMsPerDownload.toFixed(2)} ms a download | ` +
+        `${downloads.drawingCpuMsPerDrawing.toFixed(1)} ms a drawing |`,
+      `| resident memory after 0 / 25 / 50 / 75 / 100 % of the downloads | ` +
+        `${downloads.servingRss.map((mib) => mib.toFixed(0)).join(" / ")} MiB | ` +
+        `${downloads.drawingRss.map((mib) => mib.toFixed(0)).join(" / ")} MiB |`,
+      `| peak resident memory (whole run) | ${downloads.servingPeak.toFixed(0)} MiB | ` +
+        `${downloads.drawingPeak.toFixed(0)} MiB |`,
+      `| wall p50 / p99 a download | ${downloads.p50.toFixed(1)} / ${downloads.p99.toFixed(1)} ms | |`,
     );
     return { markdown: lines.join("\n"), machine: machineLabel, rows: [] };
   } finally {
@@ -284,4 +346,56 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     await stack.stop();
     await database.stop();
   }
+}
+
+/**
+ * `total` downloads at concurrency 8 of each path's PDF in ru and en, in turn (the first of each is drawn); the
+ * serving and drawing functions' CPU over the run and their resident memory at each quarter.
+ */
+async function downloadsAtOnce(
+  paths: string[],
+  download: (path: string, language: string) => Promise<Response>,
+  processes: { serving: number[]; drawing: number[]; cpu: ReturnType<typeof cpuTally> },
+  total: number,
+) {
+  const files = paths.flatMap((path) => [[path, "ru"], [path, "en"]] as const);
+  const rss = (pids: number[]) => pids.reduce((sum, pid) => sum + (residentMemoryMiB(pid) ?? 0), 0);
+  const servingRss = [rss(processes.serving)];
+  const drawingRss = [rss(processes.drawing)];
+  const walls: number[] = [];
+  let next = 0;
+  processes.cpu.start("certificate downloads", { serving: processes.serving, drawing: processes.drawing });
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < total) {
+      const index = next++;
+      const [path, language] = files[index % files.length];
+      const began = performance.now();
+      const response = await download(path, language);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      walls.push(performance.now() - began);
+      if (response.status !== 200 || new TextDecoder().decode(bytes.slice(0, 5)) !== "%PDF-") {
+        throw new Error(`${path}/certificate.pdf: ${response.status}`);
+      }
+      if ((index + 1) % (total / 4) === 0) {
+        servingRss.push(rss(processes.serving));
+        drawingRss.push(rss(processes.drawing));
+      }
+    }
+  }));
+  processes.cpu.stop();
+  const used = processes.cpu.totals["certificate downloads"];
+  walls.sort((a, b) => a - b);
+  const peak = (pids: number[]) => Math.max(...pids.map((pid) => peakMemoryMiB(pid) ?? 0));
+  return {
+    downloads: total,
+    files: files.length,
+    servingCpuMsPerDownload: used.serving * 1000 / total,
+    drawingCpuMsPerDrawing: used.drawing * 1000 / Math.min(total, files.length),
+    servingRss,
+    drawingRss,
+    servingPeak: peak(processes.serving),
+    drawingPeak: peak(processes.drawing),
+    p50: walls[Math.floor(walls.length / 2)],
+    p99: walls[Math.floor(walls.length * 0.99)],
+  };
 }
