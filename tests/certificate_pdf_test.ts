@@ -246,3 +246,41 @@ story(
     }
   },
 );
+
+story(
+  "only the project's own functions have a certificate drawn: a secret key, then a valid body",
+  async () => {
+    const body = {
+      certificate_number: "TW-2026-000777",
+      full_name: "Aruzhan Drawn",
+      course: { title: "Tripwire", statement: "Aruzhan Drawn has completed the course" },
+      issued_at: new Date().toISOString(),
+      verification_url:
+        "https://example.supabase.co/functions/v1/complete-lesson/certificate/TW-2026-000777/00",
+      language: "en",
+    };
+    const draw = (headers: Record<string, string>, sent: unknown = body) =>
+      callFunction("certificate-pdf", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(sent),
+      });
+    await expectError(await draw({}), 401, "missing_token");
+    const student = await enrol(`Drawn ${crypto.randomUUID().slice(0, 6)}`);
+    await expectError(await draw({ authorization: `Bearer ${student.token}` }), 403, "forbidden");
+    const refused = await expectError(
+      await draw({ apikey: serviceKey }, { ...body, language: "kk", full_name: "" }),
+      400,
+      "validation_failed",
+    );
+    assert.deepEqual(
+      refused.error.details.map((issue: { path: string }) => issue.path).sort(),
+      ["full_name", "language"],
+    );
+    const drawn = await draw({ apikey: serviceKey });
+    assert.equal(drawn.status, 200);
+    assert.equal(drawn.headers.get("content-type"), "application/pdf");
+    const document = await PDFDocument.load(await drawn.arrayBuffer());
+    assert.equal(document.getTitle(), "Certificate TW-2026-000777");
+  },
+);
