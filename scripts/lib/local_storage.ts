@@ -187,17 +187,20 @@ export function startLocalStorage(options: {
     return bucket ? await work(bucket) : noSuchBucket();
   }
 
+  /** The bucket (404 `NoSuchBucket` when unknown), then the object's path (404 `NoSuchKey` when undecodable). */
   async function withObject(
     [, name, encodedPath]: RegExpMatchArray,
     work: (bucket: Bucket, path: string) => Promise<Response>,
   ): Promise<Response> {
-    let path: string;
-    try {
-      path = decodeURIComponent(encodedPath);
-    } catch {
-      return noSuchKey();
-    }
-    return await withBucket(name, (bucket) => work(bucket, path));
+    return await withBucket(name, async (bucket) => {
+      let path: string;
+      try {
+        path = decodeURIComponent(encodedPath);
+      } catch {
+        return noSuchKey();
+      }
+      return await work(bucket, path);
+    });
   }
 
   /** Only the service role reaches a private bucket's objects: no policy on storage.objects lets anyone else. */
@@ -334,19 +337,13 @@ export function startLocalStorage(options: {
       }
       const match = url.pathname.match(/^\/storage\/v1\/object\/sign\/([^/]+)\/(.+)$/);
       if (!match) return noRoute();
-      const bucket = buckets.get(decodeURIComponent(match[1]));
-      if (!bucket) return noSuchBucket();
-      let path: string;
-      try {
-        path = decodeURIComponent(match[2]);
-      } catch {
-        return noSuchKey();
-      }
-      if (request.method === "POST") return await sign(request, bucket, path);
-      if (request.method === "GET" || request.method === "HEAD") {
-        return await signedObject(request, bucket, path);
-      }
-      return noRoute();
+      return await withObject(match, async (bucket, path) => {
+        if (request.method === "POST") return await sign(request, bucket, path);
+        if (request.method === "GET" || request.method === "HEAD") {
+          return await signedObject(request, bucket, path);
+        }
+        return noRoute();
+      });
     },
   };
 }

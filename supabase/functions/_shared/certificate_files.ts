@@ -10,13 +10,13 @@
  * of the functions draws a new file, and the language's older files are removed once the new one is stored.
  */
 import { build } from "./build.ts";
-import { config } from "./config.ts";
+import { projectKey } from "./config.ts";
 import type { Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import type { Language } from "./language.ts";
 import { describeError, log } from "./log.ts";
-import { projectStorage } from "./service_client.ts";
+import { isMissingObject, projectStorage } from "./service_client.ts";
 
 /** The private bucket the PDFs are kept in. */
 export const certificateBucket = "certificates";
@@ -37,11 +37,6 @@ export function certificateObject(content: CertificateContent): string {
   return `${content.certificate_number}/${content.language}-${digest}.pdf`;
 }
 
-/** A Storage answer for an object that is not there: `statusCode` "404" (Storage answers HTTP 400). */
-function isMissing(error: unknown): boolean {
-  return (error as { statusCode?: string } | null)?.statusCode === "404";
-}
-
 /** The drawings under way in this isolate, so that eight first downloads at once draw once. */
 const drawing = new Map<string, Promise<Uint8Array>>();
 
@@ -54,7 +49,7 @@ export async function certificateFile(content: CertificateContent): Promise<Uint
   const object = certificateObject(content);
   const stored = await projectStorage().from(certificateBucket).download(object);
   if (stored.data) return new Uint8Array(await stored.data.arrayBuffer());
-  if (!isMissing(stored.error)) {
+  if (!isMissingObject(stored.error)) {
     log("warn", "certificate_file_unreadable", { object, error: describeError(stored.error) });
   }
   let pending = drawing.get(object);
@@ -82,18 +77,13 @@ async function drawAndStore(object: string, content: CertificateContent): Promis
 
 /** certificate-pdf's drawing, asked with the project's secret key. */
 async function drawCertificate(content: CertificateContent): Promise<Uint8Array> {
-  const { supabaseUrl, secretKeys } = config();
-  const unavailable = new HttpError(502, "storage_unavailable", "The certificate could not be drawn; retry");
-  if (!supabaseUrl || secretKeys.length === 0) {
-    log("error", "certificate_not_drawn", { error: "SUPABASE_URL or a secret key is missing" });
-    throw unavailable;
-  }
   try {
+    const { supabaseUrl, secretKey } = projectKey();
     const response = await fetch(new URL("/functions/v1/certificate-pdf", supabaseUrl), {
       method: "POST",
       headers: {
-        apikey: secretKeys[0],
-        authorization: `Bearer ${secretKeys[0]}`,
+        apikey: secretKey,
+        authorization: `Bearer ${secretKey}`,
         "content-type": "application/json",
       },
       body: JSON.stringify(content),
@@ -105,7 +95,7 @@ async function drawCertificate(content: CertificateContent): Promise<Uint8Array>
     return new Uint8Array(await response.arrayBuffer());
   } catch (error) {
     log("error", "certificate_not_drawn", { error: describeError(error) });
-    throw unavailable;
+    throw new HttpError(502, "storage_unavailable", "The certificate could not be drawn; retry");
   }
 }
 

@@ -293,3 +293,17 @@ export function config(): Config {
   current ??= loadConfig();
   return current;
 }
+
+/**
+ * The project's URL and the secret key it calls itself with (Storage, another of its functions); throws naming
+ * the variables when either is missing.
+ */
+export function projectKey(): { supabaseUrl: string; secretKey: string } {
+  const { supabaseUrl, secretKeys } = config();
+  if (!supabaseUrl || secretKeys.length === 0) {
+    throw new Error(
+      "Calling the project needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY",
+    );
+  }
+  return { supabaseUrl, secretKey: secretKeys[0] };
+}

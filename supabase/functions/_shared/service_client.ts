@@ -3,7 +3,7 @@
  * request to Supabase (Auth's admin API, Storage) waiting longer than 10 s.
  */
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import { config } from "./config.ts";
+import { projectKey } from "./config.ts";
 
 const requestTimeoutMs = 10_000;
 
@@ -24,10 +24,13 @@ let storage: SupabaseClient["storage"] | undefined;
  */
 export function projectStorage(): SupabaseClient["storage"] {
   if (storage) return storage;
-  const { supabaseUrl, secretKeys } = config();
-  if (!supabaseUrl || secretKeys.length === 0) {
-    throw new Error("Storage needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY");
-  }
-  storage = serviceClient(supabaseUrl, secretKeys[0]).storage;
+  const { supabaseUrl, secretKey } = projectKey();
+  storage = serviceClient(supabaseUrl, secretKey).storage;
   return storage;
+}
+
+/** Storage's answer for an object that is not there: HTTP 400, `"statusCode": "404"`, `"code": "NoSuchKey"`. */
+export function isMissingObject(error: unknown): boolean {
+  const { statusCode, code } = (error ?? {}) as { statusCode?: string; code?: string };
+  return statusCode === "404" || code === "NoSuchKey";
 }

@@ -11,7 +11,7 @@
  * `hb-subset` (WebAssembly, from the same bucket) and embedded whole; Arabic and Hebrew go through pdf-lib's.
  */
 import type { PDFDocument, PDFFont } from "pdf-lib";
-import { config } from "../_shared/config.ts";
+import { projectKey } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
 import { type Fontkit, fontkit } from "./fontkit.ts";
@@ -96,12 +96,9 @@ function storageObject(name: string): Promise<Uint8Array> {
   let object = objects.get(name);
   if (!object) {
     object = (async () => {
-      const { supabaseUrl, secretKeys } = config();
-      if (!supabaseUrl || secretKeys.length === 0) {
-        throw new Error("Storage needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY");
-      }
+      const { supabaseUrl, secretKey } = projectKey();
       const response = await fetch(new URL(`/storage/v1/object/${fontBucket}/${name}`, supabaseUrl), {
-        headers: { apikey: secretKeys[0], authorization: `Bearer ${secretKeys[0]}` },
+        headers: { apikey: secretKey, authorization: `Bearer ${secretKey}` },
         signal: AbortSignal.timeout(10_000),
       });
       if (!response.ok) {

@@ -11,7 +11,7 @@ import { config } from "../_shared/config.ts";
 import { db, type Row, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
-import { projectStorage } from "../_shared/service_client.ts";
+import { isMissingObject, projectStorage } from "../_shared/service_client.ts";
 import { refuse } from "./video_tracking.ts";
 
 export const LessonVideo = z.object({
@@ -65,11 +65,9 @@ export async function lessonVideo(caller: Claims, lessonId: number, sql: Sql = d
     videoUrlSeconds,
   );
   if (error) {
-    // Storage answers a missing object with 400, `"statusCode": "404"` and `"code": "NoSuchKey"` in its body.
-    const { statusCode, code } = error as { statusCode?: string; code?: string };
-    if (statusCode === "404" || code === "NoSuchKey") throw videoNotFound(lessonId);
+    if (isMissingObject(error)) throw videoNotFound(lessonId);
     throw new HttpError(502, "storage_unavailable", "Storage did not sign the video; retry", {
-      storage_status: statusCode ?? null,
+      storage_status: (error as { statusCode?: string }).statusCode ?? null,
     });
   }
   return {
