@@ -1,5 +1,5 @@
 /**
- * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema): writes the generated files the tests
+ * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema, gen:fontkit, gen:build): writes the generated files the tests
  * check for staleness. The database types, the diagram and the current schema come from a throwaway database
  * (embedded Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
  */
@@ -11,6 +11,8 @@ import {
   currentSchemaFiles,
   databaseTypesFile,
   databaseTypesText,
+  fontkitFile,
+  fontkitText,
   formatted,
   openApiFile,
   openApiText,
@@ -20,10 +22,11 @@ import {
 } from "./lib/generated.ts";
 import { scratchDatabase } from "./lib/processes.ts";
 
-const targets = Deno.args.length > 0 ? Deno.args : ["openapi", "types", "diagram", "schema", "build"];
+const allTargets = ["openapi", "types", "diagram", "schema", "fontkit", "build"];
+const targets = Deno.args.length > 0 ? Deno.args : allTargets;
 for (const target of targets) {
-  if (!["openapi", "types", "diagram", "schema", "build"].includes(target)) {
-    console.error(`Unknown target ${target}: openapi, types, diagram, schema or build`);
+  if (!allTargets.includes(target)) {
+    console.error(`Unknown target ${target}: ${allTargets.join(", ")}`);
     Deno.exit(2);
   }
 }
@@ -71,6 +74,11 @@ if (targets.includes("schema")) {
   } finally {
     await database.stop();
   }
+}
+
+if (targets.includes("fontkit")) {
+  await Deno.writeTextFile(fontkitFile, await fontkitText());
+  console.log("Wrote supabase/functions/_vendor/fontkit/fontkit.js");
 }
 
 if (targets.includes("build")) {

@@ -12,7 +12,8 @@ const config = parse(Deno.readTextFileSync(`${supabaseDir}config.toml`)) as {
   >;
 };
 const functionDirs = readdirSync(`${supabaseDir}functions`, { withFileTypes: true })
-  .filter((entry) => entry.isDirectory() && entry.name !== "_shared")
+  // A folder whose name starts with `_` is shared code, not a function (Supabase's convention).
+  .filter((entry) => entry.isDirectory() && !entry.name.startsWith("_"))
   .map((entry) => entry.name)
   .sort();
 

@@ -14,7 +14,7 @@ import type { PDFDocument, PDFFont } from "pdf-lib";
 import { projectKey } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
-import { type Fontkit, fontkit } from "./fontkit.ts";
+import { type Font, fontkit } from "./fontkit.ts";
 
 /** The Storage bucket the fallback fonts and HarfBuzz live in (supabase/config.toml). */
 export const fontBucket = "certificate-fonts";
@@ -67,7 +67,7 @@ export const fallbackFonts: Fallback[] = [
 /** HarfBuzz's subsetter, compiled to WebAssembly (the harfbuzzjs package's build). */
 export const harfbuzzObject = "harfbuzz-subset.wasm";
 
-type Roboto = { regular: Uint8Array; medium: Uint8Array; coverage: ReturnType<Fontkit["create"]> };
+type Roboto = { regular: Uint8Array; medium: Uint8Array; coverage: Font };
 let roboto: Promise<Roboto> | undefined;
 
 /**

@@ -6,8 +6,9 @@
  * name in whatever script it is written (certificate_fonts.ts), wrapped or made smaller until it fits; qrcode
  * makes the QR's modules, drawn as vector squares.
  *
- * pdf-lib, fontkit and qrcode's encoder come as their packages' own minified builds (types from the packages):
- * the function's bundle stays small (docs/benchmarks.md, "Within the platform's limits").
+ * pdf-lib and qrcode's encoder come as their packages' own builds (types from the packages), fontkit as a vendored
+ * build without WOFF2 (_vendor/fontkit): the function's bundle stays small (docs/benchmarks.md, "Within the
+ * platform's limits").
  */
 import type * as PdfLib from "pdf-lib";
 import type { PDFFont, PDFPage } from "pdf-lib";
@@ -17,7 +18,7 @@ import { z } from "zod";
 import { type Language, languages } from "../_shared/language.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { fontsForText, robotoFonts, type Run, type TextFonts } from "./certificate_fonts.ts";
-import { fontkit } from "./fontkit.ts";
+import { pdfLibFontkit } from "./fontkit.ts";
 
 const { PDFDocument, rgb } = pdfLibBuild as unknown as typeof PdfLib;
 const QRCode = qrEncoder as { create(text: string, options: { errorCorrectionLevel: "M" }): QrCode };
@@ -154,7 +155,7 @@ async function draw(check: CertificateDrawing): Promise<Uint8Array<ArrayBuffer>>
   }).format(new Date(check.issued_at));
 
   const document = await PDFDocument.create();
-  document.registerFontkit(fontkit);
+  document.registerFontkit(pdfLibFontkit);
   const roboto = await robotoFonts();
   const regular = await document.embedFont(roboto.regular, { subset: true });
   const medium = await document.embedFont(roboto.medium, { subset: true });

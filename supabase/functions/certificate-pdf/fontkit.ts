@@ -1,31 +1,62 @@
 /**
- * fontkit (pdf-lib's fork), loaded so that its complex-script shapers work. Its classes inherit static methods
- * by assigning `Sub.__proto__ = Super` (Babel's loose `_inheritsLoose`); Deno removes `Object.prototype.__proto__`
- * (it is a prototype-pollution hazard), so those assignments did nothing and Arabic text failed with
- * "this.shaper.plan is not a function". The accessor is put back only while fontkit's module runs — at start-up,
- * before any request is served — and taken away again at once.
+ * fontkit 2 (foliojs, the font engine pdfkit uses) as pdf-lib registers it. The build is vendored without its
+ * WOFF2 decoder (supabase/functions/_vendor/fontkit/README.md: brotli's dictionary alone was 1.4 MB of the
+ * function's bundle, and every font here is a TTF). pdf-lib was written against fontkit 1, whose subsets were
+ * read as a stream of chunks; fontkit 2 encodes a subset at once, so `encodeStream` hands pdf-lib that one chunk.
  */
-const accessor: PropertyDescriptor = {
-  get(this: object) {
-    return Object.getPrototypeOf(this);
-  },
-  set(this: object, prototype: object | null) {
-    Object.setPrototypeOf(this, prototype);
-  },
-  configurable: true,
-};
+import type { PDFDocument } from "pdf-lib";
+import { create as createFont } from "../_vendor/fontkit/fontkit.js";
 
-/** What pdf-lib's `registerFontkit` takes, and what the fonts are read with (the package's own types). */
-export type Fontkit = { create: typeof import("@pdf-lib/fontkit").create };
-
-Object.defineProperty(Object.prototype, "__proto__", accessor);
-let loaded: Fontkit;
-try {
-  // The package's minified build: the same code in half the bytes of the function's bundle.
-  const module = await import("@pdf-lib/fontkit/dist/fontkit.es.min.js");
-  loaded = (module as unknown as { default: Fontkit }).default ?? module;
-} finally {
-  delete (Object.prototype as { __proto__?: unknown }).__proto__;
+/** What is read of a font here and by pdf-lib's embedders (fontkit 2 ships no types). */
+export interface Font {
+  hasGlyphForCodePoint(codePoint: number): boolean;
+  createSubset(): Subset;
 }
 
-export const fontkit = loaded;
+interface Subset {
+  encode(): Uint8Array;
+  encodeStream?(): ChunkStream;
+}
+
+/** The part of a Node stream pdf-lib listens to. */
+interface ChunkStream {
+  on(event: "data" | "end" | "error", listener: (value?: unknown) => void): ChunkStream;
+}
+
+/** A stream that gives `bytes` as its only chunk, then ends (or fails with what encoding threw). */
+function streamOf(encode: () => Uint8Array): ChunkStream {
+  const listeners = new Map<string, (value?: unknown) => void>();
+  queueMicrotask(() => {
+    try {
+      const bytes = encode();
+      listeners.get("data")?.(bytes);
+      listeners.get("end")?.();
+    } catch (error) {
+      listeners.get("error")?.(error);
+    }
+  });
+  const stream: ChunkStream = {
+    on(event, listener) {
+      listeners.set(event, listener);
+      return stream;
+    },
+  };
+  return stream;
+}
+
+/** What pdf-lib's `registerFontkit` takes (typed as pdf-lib types fontkit 1, which reads the same). */
+export const fontkit = {
+  create(bytes: Uint8Array): Font {
+    const font = createFont(bytes) as Font;
+    const createSubset = font.createSubset.bind(font);
+    font.createSubset = () => {
+      const subset = createSubset();
+      subset.encodeStream = () => streamOf(() => subset.encode());
+      return subset;
+    };
+    return font;
+  },
+};
+
+/** `fontkit` as pdf-lib's own types name it: the fonts it reads answer the same properties in fontkit 2. */
+export const pdfLibFontkit = fontkit as unknown as Parameters<PDFDocument["registerFontkit"]>[0];
