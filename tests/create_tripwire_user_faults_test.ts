@@ -1,17 +1,15 @@
 import assert from "node:assert/strict";
 import { HttpError } from "../supabase/functions/_shared/errors.ts";
 import { LocalAuthAdmin, SupabaseAuthAdmin } from "../supabase/functions/_shared/auth_admin.ts";
-import {
-  createTripwireUser,
-  NewStudent,
-} from "../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
-import { requestHash } from "../supabase/functions/_shared/idempotency.ts";
+import { NewStudent } from "../supabase/functions/_domain/new_student.ts";
+import { createTripwireUser } from "../supabase/functions/_domain/student_creation.ts";
+import { requestHash } from "../supabase/functions/_domain/idempotency.ts";
 import {
   LogEmailSender,
   maxEmailAttempts,
   ResendEmailSender,
   sendQueuedEmails,
-} from "../supabase/functions/_shared/email.ts";
+} from "../supabase/functions/_domain/email.ts";
 import { aida } from "./support/fixtures.ts";
 import { startGoTrueServer } from "./support/gotrue_server.ts";
 import { startResendServer } from "../scripts/lib/resend_server.ts";
@@ -91,7 +89,7 @@ story("Supabase AuthAdmin: the request GoTrue's admin API expects, and the user 
       emailSender: new LogEmailSender(),
     };
     const input = NewStudent.parse(newStudentBody("Via GoTrue", { phone: "+77019876543" }));
-    const created = await createTripwireUser(staff.aida, input, undefined, deps);
+    const created = await createTripwireUser(staff.aida, input, { deps });
     assert.equal(created.status, 201);
 
     const [create] = gotrue.requests;
@@ -131,7 +129,7 @@ story(
       values (${crypto.randomUUID()}, 'authenticated', 'authenticated', ${taken.email}, '', now(), now())`;
       let before = await rowCounts(sql);
       await assert.rejects(
-        createTripwireUser(staff.aida, taken, undefined, deps),
+        createTripwireUser(staff.aida, taken, { deps }),
         (error) => error instanceof HttpError && error.status === 409 && error.code === "email_exists",
       );
       assert.deepEqual(await rowCounts(sql), before);
@@ -142,7 +140,7 @@ story(
         const input = NewStudent.parse(newStudentBody(`GoTrue Fails ${mode}`));
         before = await rowCounts(sql);
         await assert.rejects(
-          createTripwireUser(staff.aida, input, undefined, deps),
+          createTripwireUser(staff.aida, input, { deps }),
           (error) => error instanceof HttpError && error.status === 502 && error.code === "auth_unavailable",
         );
         const createdId = gotrue.requests[0].body?.id;
@@ -178,7 +176,7 @@ story("Supabase AuthAdmin: a failed transaction deletes the GoTrue user", async 
     const input = NewStudent.parse(newStudentBody("Rolled Back At GoTrue"));
     const before = await rowCounts(sql);
     await assert.rejects(
-      withFault("public.sales_activity_log", () => createTripwireUser(staff.aida, input, undefined, deps)),
+      withFault("public.sales_activity_log", () => createTripwireUser(staff.aida, input, { deps })),
     );
     const createdId = gotrue.requests[0].body?.id;
     assert.ok(createdId);
@@ -203,7 +201,7 @@ story(
     try {
       resend.failNext(1, 500);
       const input = NewStudent.parse(newStudentBody("Queued Mail"));
-      const created = await createTripwireUser(staff.aida, input, undefined, deps);
+      const created = await createTripwireUser(staff.aida, input, { deps });
       assert.equal(created.body.welcome_email, "queued");
       const id = created.body.id;
       const password = created.body.password!;
@@ -258,8 +256,7 @@ story(
       const created = await createTripwireUser(
         staff.aida,
         NewStudent.parse(newStudentBody("Never Delivered")),
-        undefined,
-        { sql, authAdmin: new LocalAuthAdmin(sql), emailSender },
+        { deps: { sql, authAdmin: new LocalAuthAdmin(sql), emailSender } },
       );
       for (let attempt = 2; attempt <= maxEmailAttempts; attempt++) {
         await sql`update private.email_outbox set next_attempt_at = now() where user_id = ${created.body.id}`;

@@ -6,7 +6,7 @@ import { appDatabase, callAs, story } from "./support/server.ts";
 import { newStudentBody, postStudent } from "./support/students.ts";
 import { csvCell, csvLine } from "../supabase/functions/_shared/csv.ts";
 import { academyToday } from "../supabase/functions/students/exports.ts";
-import { academyDay, academyMidnight, addDays } from "../supabase/functions/_shared/academy_day.ts";
+import { academyDay, academyMidnight, addDays } from "../supabase/functions/_domain/academy_day.ts";
 
 const sql = appDatabase.sql;
 

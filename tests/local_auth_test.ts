@@ -19,7 +19,7 @@ import { appDatabase, baseUrl, jwtSecret, story } from "./support/server.ts";
 import { newStudentBody, postStudent, tablesContaining } from "./support/students.ts";
 import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { localStackHandler } from "../scripts/serve.ts";
-import { ResendEmailSender } from "../supabase/functions/_shared/email.ts";
+import { ResendEmailSender } from "../supabase/functions/_domain/email.ts";
 import postgres from "postgres";
 
 /** A browser-like client with its own session storage. */

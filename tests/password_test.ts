@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../supabase/functions/_shared/config.ts";
-import { generatePassword, sealPassword, unsealPassword } from "../supabase/functions/_shared/password.ts";
+import { generatePassword, sealPassword, unsealPassword } from "../supabase/functions/_domain/password.ts";
 import "./support/server.ts"; // the environment every function sees
 
 Deno.test("generated passwords: 20 characters, all three classes, no look-alikes, never repeated", () => {

@@ -1,5 +1,5 @@
 /**
- * The postgres.js faults the vendored driver fixes (supabase/functions/_shared/postgres), each reproduced as it
+ * The postgres.js faults the vendored driver fixes (supabase/functions/_vendor/postgres), each reproduced as it
  * happened: a connection that Postgres closes under a query, a transaction or a result must leave every query
  * settled with its own answer or a connection error — never a crash, a hang, or another query's rows.
  * The pools are the functions' own (`connect` from _shared/db.ts).

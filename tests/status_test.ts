@@ -4,7 +4,7 @@
  * counted in memory and written at most once a minute, here on demand.
  */
 import assert from "node:assert/strict";
-import { build } from "../supabase/functions/_shared/build.ts";
+import { build } from "../supabase/functions/_generated/build.ts";
 import { writeRequestFigures } from "../supabase/functions/_shared/request_figures.ts";
 import { statusReport } from "../supabase/functions/status/status.ts";
 import { createMigratedDatabase } from "./support/database.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { PDFDocument } from "pdf-lib";
 import { standardRequest } from "../scripts/lib/checkout.ts";
 import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
-import { academyDay, addDays, defaultTimeZone } from "../supabase/functions/_shared/academy_day.ts";
+import { academyDay, addDays, defaultTimeZone } from "../supabase/functions/_domain/academy_day.ts";
 import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { localSecretKey } from "../scripts/lib/local_stack.ts";
 import { startCrm } from "./support/crm_server.ts";

@@ -4,7 +4,7 @@ import { enrol, graduate, watch } from "./support/learning.ts";
 import { startCrm } from "./support/crm_server.ts";
 import { expectError, expectJson } from "./support/responses.ts";
 import { appDatabase, callAs, callFunction, serviceKey, story } from "./support/server.ts";
-import { eventData, type EventType } from "../supabase/functions/_shared/events.ts";
+import { eventData, type EventType } from "../supabase/functions/_domain/events.ts";
 
 const sql = appDatabase.sql;
 

@@ -9,8 +9,8 @@ import postgres from "postgres";
 import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
 import { withTransaction } from "../../supabase/functions/_shared/db.ts";
 import { LocalAuthAdmin } from "../../supabase/functions/_shared/auth_admin.ts";
-import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
-import { generatePassword } from "../../supabase/functions/_shared/password.ts";
+import { writeStudent } from "../../supabase/functions/_domain/student_rows.ts";
+import { generatePassword } from "../../supabase/functions/_domain/password.ts";
 import { signLocalTokenAt } from "../lib/local_stack.ts";
 import {
   type BenchOptions,

@@ -11,7 +11,7 @@ import {
   academyDay,
   academyMidnight,
   defaultTimeZone,
-} from "../../supabase/functions/_shared/academy_day.ts";
+} from "../../supabase/functions/_domain/academy_day.ts";
 import { getLeaderboard } from "../../supabase/functions/leaderboard/leaderboard.ts";
 import { seedScale } from "../seed_scale.ts";
 import { signLocalToken } from "../lib/local_stack.ts";

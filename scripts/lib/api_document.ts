@@ -10,7 +10,7 @@ import {
   functionDocument,
 } from "../../supabase/functions/_shared/openapi.ts";
 import { z } from "zod";
-import { eventData, eventTypes } from "../../supabase/functions/_shared/events.ts";
+import { eventData, eventTypes } from "../../supabase/functions/_domain/events.ts";
 import { repoRoot } from "./database.ts";
 
 // deno-lint-ignore no-explicit-any

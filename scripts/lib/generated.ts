@@ -11,9 +11,9 @@ import { cliUrl, repoRoot, runSupabaseCli } from "./database.ts";
 import { dumpSchema, readConcerns, schemaFiles } from "./schema_dump.ts";
 
 export const openApiFile = `${repoRoot}docs/openapi.json`;
-export const databaseTypesFile = `${repoRoot}supabase/functions/_shared/database.types.ts`;
+export const databaseTypesFile = `${repoRoot}supabase/functions/_generated/database.types.ts`;
 export const architectureFile = `${repoRoot}docs/architecture.md`;
-export const buildFile = `${repoRoot}supabase/functions/_shared/build.ts`;
+export const buildFile = `${repoRoot}supabase/functions/_generated/build.ts`;
 export const fontkitFile = `${repoRoot}supabase/functions/_vendor/fontkit/fontkit.js`;
 
 /**
@@ -46,7 +46,7 @@ export async function fontkitText(): Promise<string> {
 }
 
 /**
- * supabase/functions/_shared/build.ts: what a deployed bundle is — a hash of every file under
+ * supabase/functions/_generated/build.ts: what a deployed bundle is — a hash of every file under
  * supabase/functions/ (this one aside) and the last migration it needs — which GET /status/report shows, so
  * the academy can tell which build runs and whether the database has its migrations. Generated last.
  */

@@ -24,8 +24,8 @@ import {
   emailSealContext,
   type EmailSender,
   type Language,
-} from "../../supabase/functions/_shared/email.ts";
-import { sealPassword } from "../../supabase/functions/_shared/password.ts";
+} from "../../supabase/functions/_domain/email.ts";
+import { sealPassword } from "../../supabase/functions/_domain/password.ts";
 
 /** Lifetime of an access token, as GoTrue's default `jwt_expiry`. */
 export const accessTokenSeconds = 3600;

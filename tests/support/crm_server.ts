@@ -4,7 +4,7 @@
  * tells it to (`state.status`), after `state.delayMs` when the story wants a slow one.
  */
 import { Webhook } from "standardwebhooks";
-import type { EventType } from "../../supabase/functions/_shared/events.ts";
+import type { EventType } from "../../supabase/functions/_domain/events.ts";
 
 export interface ReceivedEvent {
   type: EventType;

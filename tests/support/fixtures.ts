@@ -6,7 +6,7 @@ import type postgres from "postgres";
 import { loadCaller } from "../../supabase/functions/_shared/auth.ts";
 import { asCaller } from "../../supabase/functions/_shared/db.ts";
 import { openSession } from "../../scripts/lib/local_stack.ts";
-import { writeStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
+import { writeStudent } from "../../supabase/functions/_domain/student_rows.ts";
 
 export const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
 export const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };

@@ -4,14 +4,14 @@
  * data — download everything as JSON, or erase the person after an explicit confirmation.
  */
 import type { AuditPage } from "../../supabase/functions/audit/audit.ts";
-import type { AuditAction } from "../../supabase/functions/_shared/audit.ts";
-import type { Erased, PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
+import type { AuditAction } from "../../supabase/functions/_domain/audit.ts";
+import type { Erased, PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
 import type {
   CreatedEndpoint,
   DeliveryList,
   EndpointList,
 } from "../../supabase/functions/webhooks/webhooks.ts";
-import { eventTypes } from "../../supabase/functions/_shared/event_types.ts";
+import { eventTypes } from "../../supabase/functions/_domain/event_types.ts";
 import { call } from "./api.ts";
 import { downloadJson, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, languages, t, type TextKey } from "./i18n.ts";

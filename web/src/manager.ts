@@ -4,7 +4,7 @@
  * one student (refund, suspend, reset password), and the leaderboard with their figures, the sales chart
  * and the activity feed.
  */
-import type { CreatedStudent } from "../../supabase/functions/create-tripwire-user/create_tripwire_user.ts";
+import type { CreatedStudent } from "../../supabase/functions/_domain/new_student.ts";
 import type { OfferList } from "../../supabase/functions/payments/offers.ts";
 import type {
   ActivityFeed,
@@ -12,12 +12,10 @@ import type {
   ManagerStats,
   SalesChart,
 } from "../../supabase/functions/leaderboard/leaderboard.ts";
-import type {
-  PasswordReset,
-  StudentDetail,
-  StudentList,
-  StudentSummary,
-} from "../../supabase/functions/students/students.ts";
+import type { StudentSummary } from "../../supabase/functions/_domain/student_summary.ts";
+import type { StudentDetail } from "../../supabase/functions/students/detail.ts";
+import type { StudentList } from "../../supabase/functions/students/list.ts";
+import type { PasswordReset } from "../../supabase/functions/students/password_reset.ts";
 import { personalDataSection } from "./admin.ts";
 import { call, download, type SignedIn } from "./api.ts";
 import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";

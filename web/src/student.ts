@@ -5,7 +5,7 @@ import type {
   Completion,
 } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
-import type { PersonExport } from "../../supabase/functions/_shared/personal_data.ts";
+import type { PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
 import type { LessonVideo } from "../../supabase/functions/video-tracking/lesson_video.ts";
 import { accessToken, apiKey, apiUrl, call, download, readableError } from "./api.ts";
 import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";

@@ -21,7 +21,7 @@ import {
   type Role,
   verifyJwt,
 } from "./auth.ts";
-import { withRequestOrigin } from "./audit.ts";
+import { withRequestOrigin } from "./request_origin.ts";
 import { config, corsAllowedOrigins } from "./config.ts";
 import { errorBody, HttpError, retryAfterSeconds, toHttpError } from "./errors.ts";
 import { sha256 } from "./hash.ts";

@@ -12,7 +12,7 @@ import {
   jwtVerify,
 } from "jose";
 import { config } from "./config.ts";
-import { Constants } from "./database.types.ts";
+import { Constants } from "../_generated/database.types.ts";
 import { db, type Row, type Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 

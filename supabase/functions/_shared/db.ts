@@ -3,7 +3,7 @@
  */
 import postgres from "postgres";
 import { config } from "./config.ts";
-import type { Database } from "./database.types.ts";
+import type { Database } from "../_generated/database.types.ts";
 
 export type Sql = postgres.Sql;
 export type Transaction = postgres.TransactionSql;

@@ -3,7 +3,7 @@
  * target, a page at a time.
  */
 import { z } from "zod";
-import { auditActions, auditTargetTypes } from "../_shared/audit.ts";
+import { auditActions, auditTargetTypes } from "../_domain/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { timestamp } from "../_shared/openapi.ts";

@@ -6,9 +6,9 @@
 import { z } from "zod";
 import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
-import { activity, logActivity } from "../_shared/activity.ts";
-import { verificationUrl } from "../_shared/certificates.ts";
-import { emitEvent } from "../_shared/events.ts";
+import { activity, logActivity } from "../_domain/activity.ts";
+import { verificationUrl } from "../_domain/certificates.ts";
+import { emitEvent } from "../_domain/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
 import { timestamp } from "../_shared/openapi.ts";

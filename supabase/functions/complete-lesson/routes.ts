@@ -1,8 +1,8 @@
 // A student completes a watched lesson; the next module unlocks, the last earns a certificate that
 // anyone with its link can verify (GET /complete-lesson/certificate/<number>/<code>, no token: the function verifies JWTs
 // itself, so verify_jwt = false in config.toml already lets this public route through).
-import { verificationUrl } from "../_shared/certificates.ts";
-import { certificateFile, removeCertificateFiles } from "../_shared/certificate_files.ts";
+import { verificationUrl } from "../_domain/certificates.ts";
+import { certificateFile, removeCertificateFiles } from "../_domain/certificate_files.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { createApp, requireRole, zJson, zParam } from "../_shared/app.ts";

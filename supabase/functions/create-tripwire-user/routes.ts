@@ -1,16 +1,12 @@
 // A manager (or admin) creates a complete student account after a sale; the scheduler retries
 // welcome e-mails the provider refused.
 import { createApp, requireRole, requireServiceRole, zJson } from "../_shared/app.ts";
-import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
+import { idempotencyKeyHeader, idempotencyKeyOf } from "../_domain/idempotency.ts";
 import { describe } from "../_shared/openapi.ts";
-import {
-  CreatedStudent,
-  createTripwireUser,
-  Housekeeping,
-  housekeeping,
-  NewStudent,
-} from "./create_tripwire_user.ts";
-import { RetryReport, sendQueuedEmails } from "../_shared/email.ts";
+import { CreatedStudent, NewStudent } from "../_domain/new_student.ts";
+import { createTripwireUser } from "../_domain/student_creation.ts";
+import { Housekeeping, housekeeping } from "./housekeeping.ts";
+import { RetryReport, sendQueuedEmails } from "../_domain/email.ts";
 
 const EmailRetries = Housekeeping.extend({ emails: RetryReport }).meta({ id: "EmailRetries" });
 
@@ -47,7 +43,7 @@ export const app = createApp("create-tripwire-user")
     zJson(NewStudent),
     async (c) => {
       const key = idempotencyKeyOf(c.req.header("idempotency-key"));
-      const result = await createTripwireUser(c.get("user"), c.req.valid("json"), key);
+      const result = await createTripwireUser(c.get("user"), c.req.valid("json"), { idempotencyKey: key });
       c.header("cache-control", "no-store"); // the body holds a password
       if (result.replayed) c.header("idempotent-replayed", "true");
       return c.json(result.body, result.status);

@@ -5,8 +5,8 @@
  * this function obey the same rules.
  */
 import { z } from "zod";
-import { academyDay } from "../_shared/academy_day.ts";
-import { activityDetails, type ActivityType } from "../_shared/activity.ts";
+import { academyDay } from "../_domain/academy_day.ts";
+import { activityDetails, type ActivityType } from "../_domain/activity.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { isStorableYear } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";

@@ -5,7 +5,7 @@
  * offer; every change is audited as `offer.changed`.
  */
 import { z } from "zod";
-import { audit } from "../_shared/audit.ts";
+import { audit } from "../_domain/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";

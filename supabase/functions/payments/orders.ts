@@ -16,17 +16,14 @@
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { fieldError, validationError } from "../_shared/app.ts";
-import { activity, logActivity } from "../_shared/activity.ts";
-import { audit, paymentProvider } from "../_shared/audit.ts";
+import { activity, logActivity } from "../_domain/activity.ts";
+import { audit, paymentProvider } from "../_domain/audit.ts";
 import { db, type Sql, withTransaction } from "../_shared/db.ts";
 import { HttpError, isUniqueViolation } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
-import {
-  createTripwireUser,
-  NewStudent,
-  type PaidOrder,
-} from "../create-tripwire-user/create_tripwire_user.ts";
-import { type ProviderRefund, Refund, refundStudent } from "../students/students.ts";
+import { NewStudent, type PaidOrder } from "../_domain/new_student.ts";
+import { createTripwireUser } from "../_domain/student_creation.ts";
+import { type ProviderRefund, Refund, refundStudent } from "../_domain/refunds.ts";
 import { readPaymentLink } from "./payment_links.ts";
 import { offerChosen, parseAmount } from "./offers.ts";
 
@@ -402,9 +399,7 @@ export async function receivePaidOrder(
     const result = await createTripwireUser(
       staffMember(assessment.manager),
       student,
-      `order:${notice.provider}:${notice.orderId}`.slice(0, 255),
-      undefined,
-      order,
+      { idempotencyKey: `order:${notice.provider}:${notice.orderId}`.slice(0, 255), order },
     );
     if (result.status !== 201) throw new Error(`Unexpected creation status ${result.status}`);
     return {
@@ -539,9 +534,7 @@ export async function refundFromOrder(notice: RefundNotice, sql: Sql = db()): Pr
       staffMember(order.manager!),
       order.student_id,
       refund.data,
-      `refund:${notice.provider}:${notice.refundId}`.slice(0, 255),
-      sql,
-      viaOrder,
+      { idempotencyKey: `refund:${notice.provider}:${notice.refundId}`.slice(0, 255), sql, viaOrder },
     );
     return {
       outcome: result.replayed ? "already_refunded" : "refunded",

@@ -5,7 +5,7 @@
  * review queue or an attachment accounts for it; anything else is `unexplained` — the normal count is zero.
  */
 import { z } from "zod";
-import { academyDay, addDays } from "../_shared/academy_day.ts";
+import { academyDay, addDays } from "../_domain/academy_day.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { isStorableYear } from "../_shared/input.ts";
 import { csvCell } from "../_shared/csv.ts";

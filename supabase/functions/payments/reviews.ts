@@ -5,14 +5,15 @@
  * through the provider, or dismissed with a reason. Every resolution is audited as `payment.reviewed`.
  */
 import { z } from "zod";
-import { audit } from "../_shared/audit.ts";
+import { audit } from "../_domain/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { fieldError, validationError } from "../_shared/app.ts";
 import { db, type Sql, withTransaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 import { pageLimit } from "../_shared/paging.ts";
-import { createTripwireUser, NewStudent } from "../create-tripwire-user/create_tripwire_user.ts";
+import { NewStudent } from "../_domain/new_student.ts";
+import { createTripwireUser } from "../_domain/student_creation.ts";
 import { refundThroughCloudPayments } from "./cloudpayments.ts";
 import { type ManagerRow, type Provider, reviewReasons, staffMember } from "./orders.ts";
 
@@ -165,13 +166,14 @@ export async function resolveReview(
     const created = await createTripwireUser(
       await creditedManager(sql, review.manager_id, admin),
       student.data,
-      `review:${review.id}`,
-      undefined,
       {
-        provider: review.provider as Provider,
-        orderId: review.order_id,
-        currency: review.currency,
-        transactionId: (review.details.transaction_id as string | undefined) ?? null,
+        idempotencyKey: `review:${review.id}`,
+        order: {
+          provider: review.provider as Provider,
+          orderId: review.order_id,
+          currency: review.currency,
+          transactionId: (review.details.transaction_id as string | undefined) ?? null,
+        },
       },
     );
     studentId = created.body.id;

@@ -6,7 +6,7 @@
  * with the admin who made it.
  */
 import { z } from "zod";
-import { actingAs } from "../_shared/audit.ts";
+import { actingAs } from "../_domain/audit.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { type AuthAdmin, authAdmin, emailExists } from "../_shared/auth_admin.ts";
 import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
@@ -14,7 +14,7 @@ import { HttpError, isUniqueViolation } from "../_shared/errors.ts";
 import { personName } from "../_shared/input.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
-import { generatePassword } from "../_shared/password.ts";
+import { generatePassword } from "../_domain/password.ts";
 
 export const staffRoles = ["manager", "admin"] as const;
 

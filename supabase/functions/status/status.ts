@@ -6,7 +6,7 @@
  * problem makes it `degraded`; the public answer says only that.
  */
 import { z } from "zod";
-import { build } from "../_shared/build.ts";
+import { build } from "../_generated/build.ts";
 import { config } from "../_shared/config.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { describeError, log } from "../_shared/log.ts";

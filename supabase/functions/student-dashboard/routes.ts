@@ -2,7 +2,7 @@
 import { createApp, jsonWithEtag, requireRole, requireToken } from "../_shared/app.ts";
 import { negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
-import { exportStudent, PersonExport } from "../_shared/personal_data.ts";
+import { exportStudent, PersonExport } from "../_domain/personal_data.ts";
 import { getDashboard, StudentDashboard } from "./student_dashboard.ts";
 
 export const app = createApp("student-dashboard")

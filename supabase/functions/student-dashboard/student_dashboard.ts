@@ -14,7 +14,7 @@ import {
   sessionOf,
   studentStatuses,
 } from "../_shared/auth.ts";
-import { verificationUrl } from "../_shared/certificates.ts";
+import { verificationUrl } from "../_domain/certificates.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";

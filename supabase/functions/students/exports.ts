@@ -7,12 +7,13 @@
  */
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
-import { audit } from "../_shared/audit.ts";
+import { audit } from "../_domain/audit.ts";
 import { db, type Sql, withTransaction } from "../_shared/db.ts";
-import { academyDay } from "../_shared/academy_day.ts";
+import { academyDay } from "../_domain/academy_day.ts";
 import { csvCell, type CsvColumn, csvLine } from "../_shared/csv.ts";
 import { isStorableYear } from "../_shared/input.ts";
-import { scopeOf, sortOf, studentFilters, StudentsQuery, summaryFacts } from "./students.ts";
+import { scopeOf, summaryFacts } from "../_domain/student_summary.ts";
+import { sortOf, studentFilters, StudentsQuery } from "./list.ts";
 
 /**
  * Lines fetched per round trip while streaming (about 55 KB: one socket read). At 1,000,000 students, 1,000 a

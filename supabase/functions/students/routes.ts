@@ -1,26 +1,16 @@
 // A manager's students: the list, one student, and what happens after the sale (refund, suspension, a
 // lost password).
 import { createApp, requireRole, zJson, zParam, zQuery } from "../_shared/app.ts";
-import { idempotencyKeyHeader, idempotencyKeyOf } from "../_shared/idempotency.ts";
+import { idempotencyKeyHeader, idempotencyKeyOf } from "../_domain/idempotency.ts";
 import { negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
-import {
-  getStudent,
-  listStudents,
-  PasswordReset,
-  reactivateStudent,
-  Refund,
-  refundStudent,
-  resetPassword,
-  StatusChange,
-  StudentDetail,
-  StudentList,
-  StudentParams,
-  StudentsQuery,
-  StudentSummary,
-  suspendStudent,
-} from "./students.ts";
-import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_shared/personal_data.ts";
+import { Refund, refundStudent } from "../_domain/refunds.ts";
+import { reactivateStudent, StatusChange, suspendStudent } from "../_domain/student_status.ts";
+import { StudentSummary } from "../_domain/student_summary.ts";
+import { getStudent, StudentDetail, StudentParams } from "./detail.ts";
+import { listStudents, StudentList, StudentsQuery } from "./list.ts";
+import { PasswordReset, resetPassword } from "./password_reset.ts";
+import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_domain/personal_data.ts";
 import {
   academyToday,
   auditExport,
@@ -153,7 +143,9 @@ export const app = createApp("students")
     zJson(Refund),
     async (c) => {
       const key = idempotencyKeyOf(c.req.header("idempotency-key"));
-      const result = await refundStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"), key);
+      const result = await refundStudent(c.get("user"), c.req.valid("param").id, c.req.valid("json"), {
+        idempotencyKey: key,
+      });
       if (result.replayed) c.header("idempotent-replayed", "true");
       return c.json(result.body);
     },

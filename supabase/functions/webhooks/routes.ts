@@ -5,7 +5,7 @@ import { createApp, requireRole, requireServiceRole, zJson, zParam, zQuery } fro
 import { config } from "../_shared/config.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { describe } from "../_shared/openapi.ts";
-import { eventTypes } from "../_shared/events.ts";
+import { eventTypes } from "../_domain/events.ts";
 import {
   changeEndpoint,
   CreatedEndpoint,

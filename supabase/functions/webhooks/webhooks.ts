@@ -9,9 +9,9 @@ import { Webhook } from "standardwebhooks";
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { config } from "../_shared/config.ts";
-import { audit, secret as secretMark } from "../_shared/audit.ts";
+import { audit, secret as secretMark } from "../_domain/audit.ts";
 import { db, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
-import { type EventType, eventTypes, EventTypeSchema } from "../_shared/events.ts";
+import { type EventType, eventTypes, EventTypeSchema } from "../_domain/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { typedText } from "../_shared/input.ts";
 import { fieldError } from "../_shared/app.ts";
@@ -24,7 +24,7 @@ import {
 } from "../_shared/outbound.ts";
 import { describeError, log } from "../_shared/log.ts";
 import { timestamp } from "../_shared/openapi.ts";
-import { sealPassword, unsealPassword } from "../_shared/password.ts";
+import { sealPassword, unsealPassword } from "../_domain/password.ts";
 
 /** Seconds before the 2nd, 3rd, … 8th attempt: a minute, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h). */
 export const retryBackoffSeconds = [60, 300, 1_800, 7_200, 18_000, 36_000, 36_000];

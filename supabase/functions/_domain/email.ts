@@ -6,10 +6,10 @@
  * set (the answer says `not_configured`, the status answer `degraded`).
  */
 import { z } from "zod";
-import { config } from "./config.ts";
-import { db, type PrivateRow, type Sql } from "./db.ts";
-import type { Language } from "./language.ts";
-import { log } from "./log.ts";
+import { config } from "../_shared/config.ts";
+import { db, type PrivateRow, type Sql } from "../_shared/db.ts";
+import type { Language } from "../_shared/language.ts";
+import { log } from "../_shared/log.ts";
 import { unsealPassword } from "./password.ts";
 
 export interface EmailMessage {

@@ -9,14 +9,14 @@
  * and of the build that drew it: a corrected name, a new verification code (erasure changes it) or a new build
  * of the functions draws a new file, and the language's older files are removed once the new one is stored.
  */
-import { build } from "./build.ts";
-import { projectKey } from "./config.ts";
-import type { Sql } from "./db.ts";
-import { HttpError } from "./errors.ts";
-import { sha256 } from "./hash.ts";
-import type { Language } from "./language.ts";
-import { describeError, log } from "./log.ts";
-import { isMissingObject, projectStorage } from "./service_client.ts";
+import { build } from "../_generated/build.ts";
+import { projectKey } from "../_shared/config.ts";
+import type { Sql } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { sha256 } from "../_shared/hash.ts";
+import type { Language } from "../_shared/language.ts";
+import { describeError, log } from "../_shared/log.ts";
+import { isMissingObject, projectStorage } from "../_shared/service_client.ts";
 
 /** The private bucket the PDFs are kept in. */
 export const certificateBucket = "certificates";

@@ -1,5 +1,5 @@
 /** The certificate's public side: where anyone verifies it, shared by the dashboard, the PDF and the events. */
-import { config } from "./config.ts";
+import { config } from "../_shared/config.ts";
 
 /** Where anyone verifies a certificate: the public route of complete-lesson, with the number and code. */
 export function verificationUrl(certificateNumber: string, code: string): string {

@@ -5,8 +5,8 @@
  */
 import { z } from "zod";
 import type postgres from "postgres";
-import { Constants } from "./database.types.ts";
-import type { Transaction } from "./db.ts";
+import { Constants } from "../_generated/database.types.ts";
+import type { Transaction } from "../_shared/db.ts";
 
 const studentName = z.string().meta({ description: "The student's full name when it happened." });
 

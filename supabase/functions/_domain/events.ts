@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type postgres from "postgres";
-import type { Transaction } from "./db.ts";
+import type { Transaction } from "../_shared/db.ts";
 import { type EventType, eventTypes } from "./event_types.ts";
 
 export { type EventType, eventTypes };

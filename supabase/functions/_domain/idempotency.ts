@@ -5,9 +5,9 @@
  * releases the key. `resource_id` is the student the request is about (for a creation, the login it
  * made, which a takeover of an abandoned creation deletes if no student came of it).
  */
-import type { PrivateRow, Sql, Transaction } from "./db.ts";
-import { HttpError } from "./errors.ts";
-import { sha256 } from "./hash.ts";
+import type { PrivateRow, Sql, Transaction } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { sha256 } from "../_shared/hash.ts";
 
 /** A request that has held a key this long without finishing is treated as abandoned (a crashed isolate). */
 const abandonedAfterSeconds = 30;

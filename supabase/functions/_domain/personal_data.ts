@@ -5,13 +5,13 @@
  */
 import { z } from "zod";
 import { audit, personal } from "./audit.ts";
-import type { AuthUser } from "./auth.ts";
-import { type AuthAdmin, authAdmin } from "./auth_admin.ts";
+import type { AuthUser } from "../_shared/auth.ts";
+import { type AuthAdmin, authAdmin } from "../_shared/auth_admin.ts";
 import { removeStudentCertificateFiles } from "./certificate_files.ts";
-import { db, type Sql, withTransaction } from "./db.ts";
-import { HttpError } from "./errors.ts";
-import { typedText } from "./input.ts";
-import { timestamp } from "./openapi.ts";
+import { db, type Sql, withTransaction } from "../_shared/db.ts";
+import { HttpError } from "../_shared/errors.ts";
+import { typedText } from "../_shared/input.ts";
+import { timestamp } from "../_shared/openapi.ts";
 
 const rowObject = z.record(z.string(), z.unknown());
 const rows = z.array(rowObject);

@@ -2,7 +2,7 @@
  * The student's generated password: made here, shown once, and kept only sealed (AES-256-GCM under
  * a key derived from the functions' secrets) while a replay or a retried e-mail may still need it.
  */
-import { derivedKey, sealingSecrets } from "./derived_keys.ts";
+import { derivedKey, sealingSecrets } from "../_shared/derived_keys.ts";
 
 // No look-alikes (0/O, 1/l/I), so a manager can read it out over the phone.
 const upper = "ABCDEFGHJKLMNPQRSTUVWXYZ";

@@ -3,11 +3,9 @@
  * access or a person's data, written in the action's own transaction. Where the request came from is
  * carried through the request by the frame, so an action need not pass it along.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-import type { AuthUser } from "./auth.ts";
-import { clientAddress } from "./client_address.ts";
-import { config } from "./config.ts";
-import type { Transaction } from "./db.ts";
+import type { AuthUser } from "../_shared/auth.ts";
+import type { Transaction } from "../_shared/db.ts";
+import { requestOrigin } from "../_shared/request_origin.ts";
 
 /** What staff do that is audited; the database audits settings and staff changes itself. */
 export const auditActions = [
@@ -49,34 +47,6 @@ export type FieldChange = { before: unknown; after: unknown };
 /** Shown instead of a person's name, e-mail or phone, and of a password. */
 export const personal = "(personal)";
 export const secret = "(secret)";
-
-interface RequestOrigin {
-  headers: Headers;
-  requestId: string | null;
-}
-
-const origins = new AsyncLocalStorage<RequestOrigin>();
-
-/**
- * Runs `work` with the request's origin, for the audit rows it may write: its headers and its id.
- */
-export function withRequestOrigin<T>(headers: Headers, requestId: string, work: () => T): T {
-  return origins.run({ headers, requestId }, work);
-}
-
-/**
- * Where the request came from, as the audit keeps it: the client's address as the platform's trusted proxy
- * reports it (`clientAddress`, never an entry the client wrote), its user agent and the request id.
- */
-function requestOrigin() {
-  const origin = origins.getStore();
-  if (!origin) return { clientIp: null, userAgent: null, requestId: null };
-  return {
-    clientIp: clientAddress(origin.headers, config().trustedProxyHops),
-    userAgent: origin.headers.get("user-agent")?.slice(0, 500) ?? null,
-    requestId: origin.requestId,
-  };
-}
 
 /** Who acts when no staff member does: a payment provider's signed notification (payments function). */
 export const paymentProvider = { id: null, role: "service" } as const;
