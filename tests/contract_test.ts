@@ -6,8 +6,6 @@ import {
   buildText,
   databaseTypesFile,
   databaseTypesText,
-  fontkitFile,
-  fontkitText,
   formatted,
   openApiFile,
   openApiText,
@@ -188,10 +186,6 @@ story("the contract check refuses what the document does not describe", async (t
       await assert.rejects(checkContract(method, path, response), assert.AssertionError);
     });
   }
-});
-
-Deno.test("the vendored fontkit is the npm package's build, as its README says (npm run gen:fontkit)", async () => {
-  assert.equal(await Deno.readTextFile(fontkitFile), await fontkitText(), "stale: run npm run gen:fontkit");
 });
 
 Deno.test("the build stamp names this source and the last migration (npm run gen:build)", async () => {

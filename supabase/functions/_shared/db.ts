@@ -7,6 +7,8 @@ import type { Database } from "../_generated/database.types.ts";
 
 export type Sql = postgres.Sql;
 export type Transaction = postgres.TransactionSql;
+/** A connection taken out of the pool (`sql.reserve()`) until released. */
+export type ReservedSql = postgres.ReservedSql;
 
 /**
  * The numeric and bigint columns, which postgres.js returns as exact decimal strings (integers come as
@@ -76,15 +78,15 @@ export function isTransactionPooler(url: string): boolean {
 }
 
 /**
- * Opens a pool with the settings the functions use. Every statement is bounded by
+ * The pool settings the functions use, for `postgres(url, options)`. Every statement is bounded by
  * `statementTimeoutMs` (a startup parameter of each connection), and a connection attempt by 5 s:
  * past either the client gets a 503 with Retry-After instead of waiting.
  */
-export function connect(url: string, max: number, statementTimeoutMs = 8_000): Sql {
+export function poolSettings(url: string, max: number, statementTimeoutMs = 8_000) {
   const parsed = new URL(url);
   parsed.searchParams.delete("pgbouncer");
   const pooled = isTransactionPooler(url);
-  return postgres(parsed.toString(), {
+  return [parsed.toString(), {
     max,
     prepare: !pooled,
     idle_timeout: 20,
@@ -100,7 +102,12 @@ export function connect(url: string, max: number, statementTimeoutMs = 8_000): S
     connection: pooled
       ? { application_name: "tripwire-functions" }
       : { application_name: "tripwire-functions", statement_timeout: statementTimeoutMs },
-  });
+  }] as const;
+}
+
+/** Opens a pool with the settings the functions use (`poolSettings`). */
+export function connect(url: string, max: number, statementTimeoutMs = 8_000): Sql {
+  return postgres(...poolSettings(url, max, statementTimeoutMs));
 }
 
 let pool: Sql | undefined;

@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { audit } from "../_domain/audit.ts";
-import { db, type Sql, withTransaction } from "../_shared/db.ts";
+import { db, type ReservedSql, type Sql, withTransaction } from "../_shared/db.ts";
 import { academyDay } from "../_domain/academy_day.ts";
 import { csvCell, type CsvColumn, csvLine } from "../_shared/csv.ts";
 import { isStorableYear } from "../_shared/input.ts";
@@ -49,7 +49,7 @@ export type SalesExportQuery = z.output<typeof SalesExportQuery>;
 function csvStream(
   sql: Sql,
   columns: CsvColumn[],
-  query: (connection: Sql) => ReturnType<Sql>,
+  query: (connection: ReservedSql) => ReturnType<Sql>,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   async function* chunks(): AsyncGenerator<Uint8Array> {
