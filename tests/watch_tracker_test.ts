@@ -6,10 +6,28 @@ import assert from "node:assert/strict";
 import {
   clipRanges,
   mergeRanges,
+  serverRules,
   subtractRanges,
   takeSeconds,
   totalSeconds,
 } from "../web/src/watch_tracker.ts";
+import {
+  Heartbeat,
+  maxIdleSeconds,
+  maxPlaybackRate,
+  toleranceSeconds,
+} from "../supabase/functions/video-tracking/video_tracking.ts";
+
+Deno.test("the tracker plans with the server's own rule: rate, tolerance, idle refill, segments a heartbeat", () => {
+  const { maxSegmentsPerHeartbeat, ...clock } = serverRules;
+  assert.deepEqual(clock, { maxPlaybackRate, toleranceSeconds, maxIdleSeconds });
+  const heartbeat = (segments: number) => ({
+    lesson_id: 1,
+    segments: Array.from({ length: segments }, (_, i) => [i, i + 0.5]),
+  });
+  assert.equal(Heartbeat.safeParse(heartbeat(maxSegmentsPerHeartbeat)).success, true);
+  assert.equal(Heartbeat.safeParse(heartbeat(maxSegmentsPerHeartbeat + 1)).success, false);
+});
 
 Deno.test("played ranges merge when they overlap or touch, in order", () => {
   assert.deepEqual(mergeRanges([[10, 12], [0, 4], [3, 5], [5, 6], [8, 8]]), [[0, 6], [10, 12]]);

@@ -174,17 +174,22 @@ async function dumpWith(sql: Sql, concerns: Concerns): Promise<SchemaItem[]> {
   }
 
   for (
-    const type of await sql<{ schema: string; name: string; labels: string[] }[]>`
+    const type of await sql<{ schema: string; name: string; labels: string[]; comment: string | null }[]>`
     select n.nspname as schema, t.typname as name,
-           array(select e.enumlabel::text from pg_enum e where e.enumtypid = t.oid order by e.enumsortorder) as labels
+           array(select e.enumlabel::text from pg_enum e where e.enumtypid = t.oid order by e.enumsortorder) as labels,
+           obj_description(t.oid, 'pg_type') as comment
     from pg_type t join pg_namespace n on n.oid = t.typnamespace
     where n.nspname = any(${schemas}) and t.typtype = 'e' order by 1, 2`
   ) {
+    const name = qualified(type.schema, type.name);
     add(
       `${type.schema}.${type.name}`,
       stages.type,
       `type ${type.schema}.${type.name}`,
-      `create type ${qualified(type.schema, type.name)} as enum (${type.labels.map(literal).join(", ")});`,
+      [
+        `create type ${name} as enum (${type.labels.map(literal).join(", ")});`,
+        ...(type.comment === null ? [] : [`comment on type ${name} is ${literal(type.comment)};`]),
+      ].join("\n\n"),
     );
   }
 
@@ -454,8 +459,10 @@ async function dumpWith(sql: Sql, concerns: Concerns): Promise<SchemaItem[]> {
       roles: string[];
       using: string | null;
       check: string | null;
+      comment: string | null;
     }[]>`
     select n.nspname as schema, c.relname as table, p.polname as name, p.polpermissive as permissive,
+           obj_description(p.oid, 'pg_policy') as comment,
            p.polcmd::text as command,
            array(select case when r = 0 then 'public' else pg_get_userbyid(r) end from unnest(p.polroles) r order by 1)
              as roles,
@@ -475,7 +482,12 @@ async function dumpWith(sql: Sql, concerns: Concerns): Promise<SchemaItem[]> {
         policy.permissive ? "permissive" : "restrictive"
       } for ${command} to ${policy.roles.map(ident).join(", ")}` +
         (policy.using ? `\n  using (${policy.using})` : "") +
-        (policy.check ? `\n  with check (${policy.check})` : "") + ";",
+        (policy.check ? `\n  with check (${policy.check})` : "") + ";" +
+        (policy.comment === null
+          ? ""
+          : `\n\ncomment on policy ${ident(policy.name)} on ${qualified(policy.schema, policy.table)} is ${
+            literal(policy.comment)
+          };`),
     );
   }
 

@@ -57,15 +57,22 @@ export interface WatchTrackerEvents {
   refused: CustomEvent<{ status: number; error: ApiError }>;
 }
 
-/** The server's rule (video-tracking): new seconds ≤ 2 × wall seconds since its clock + 5. */
-const maxPlaybackRate = 2;
-const toleranceSeconds = 5;
-const maxIdleSeconds = 30;
+/**
+ * The server's rule (video-tracking): new seconds ≤ 2 × wall seconds since its clock + 5, the clock refilling
+ * for at most 30 s, at most 200 segments a heartbeat. The same numbers as video_tracking.ts's (the web app does
+ * not import the server's module); tests/watch_tracker_test.ts holds them equal.
+ */
+export const serverRules = {
+  maxPlaybackRate: 2,
+  toleranceSeconds: 5,
+  maxIdleSeconds: 30,
+  maxSegmentsPerHeartbeat: 200,
+};
+const { maxPlaybackRate, toleranceSeconds, maxIdleSeconds, maxSegmentsPerHeartbeat } = serverRules;
 /** The server's clock may run this far ahead of its now() (tolerance / rate). */
 const clockLeadSeconds = toleranceSeconds / maxPlaybackRate;
 /** Kept below the tolerance, for the rounding of watched_seconds and timer jitter. */
 const safetySeconds = 1;
-const maxSegmentsPerHeartbeat = 200;
 const maxBackoffMs = 30_000;
 const shortestRange = 0.001;
 

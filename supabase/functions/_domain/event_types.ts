@@ -1,15 +1,9 @@
 /**
- * Every event type the academy's endpoints can take, as `webhook_events_type_known` and
- * `webhook_endpoints_event_types_known` allow them. A module of its own, without imports, so the web app can
- * offer the list too.
+ * Every event type the academy's endpoints can take: the labels of the enum `public.webhook_event_type`, as
+ * `supabase gen types` carries them (the tables hold the enum, so the list is defined once, in SQL). Only the
+ * generated constants are imported, so the web app can offer the list too.
  */
-export const eventTypes = [
-  "student.created",
-  "lesson.started",
-  "lesson.completed",
-  "course.completed",
-  "student.stalled",
-  "student.refunded",
-  "student.suspended",
-] as const;
+import { Constants } from "../_generated/database.types.ts";
+
+export const eventTypes = Constants.public.Enums.webhook_event_type;
 export type EventType = (typeof eventTypes)[number];

@@ -547,7 +547,7 @@ export type Database = {
           "created_by": string | null;
           "description": string | null;
           "disabled_at": string | null;
-          "event_types": (string)[];
+          "event_types": (Database["public"]["Enums"]["webhook_event_type"])[];
           "id": string;
           "paused_at": string | null;
           "sealed_secret": string;
@@ -561,7 +561,7 @@ export type Database = {
           "created_by"?: string | null;
           "description"?: string | null;
           "disabled_at"?: string | null;
-          "event_types": (string)[];
+          "event_types": (Database["public"]["Enums"]["webhook_event_type"])[];
           "id"?: string;
           "paused_at"?: string | null;
           "sealed_secret": string;
@@ -574,7 +574,7 @@ export type Database = {
           "created_by"?: string | null;
           "description"?: string | null;
           "disabled_at"?: string | null;
-          "event_types"?: (string)[];
+          "event_types"?: (Database["public"]["Enums"]["webhook_event_type"])[];
           "id"?: string;
           "paused_at"?: string | null;
           "sealed_secret"?: string;
@@ -587,7 +587,7 @@ export type Database = {
         Row: {
           "created_at": string;
           "data": NonNullable<Json>;
-          "event_type": string;
+          "event_type": Database["public"]["Enums"]["webhook_event_type"];
           "fanned_out": boolean;
           "id": number;
           "student_id": string | null;
@@ -596,7 +596,7 @@ export type Database = {
         Insert: {
           "created_at"?: string;
           "data": NonNullable<Json>;
-          "event_type": string;
+          "event_type": Database["public"]["Enums"]["webhook_event_type"];
           "fanned_out"?: boolean;
           "id"?: never;
           "student_id"?: string | null;
@@ -604,7 +604,7 @@ export type Database = {
         Update: {
           "created_at"?: string;
           "data"?: NonNullable<Json>;
-          "event_type"?: string;
+          "event_type"?: Database["public"]["Enums"]["webhook_event_type"];
           "fanned_out"?: boolean;
           "id"?: never;
           "student_id"?: string | null;
@@ -1420,6 +1420,14 @@ export type Database = {
         | "student_reactivated"
         | "password_reset";
       "student_status": "active" | "completed" | "suspended" | "refunded";
+      "webhook_event_type":
+        | "student.created"
+        | "lesson.started"
+        | "lesson.completed"
+        | "course.completed"
+        | "student.stalled"
+        | "student.refunded"
+        | "student.suspended";
     };
     CompositeTypes: {
       [_ in never]: never;
@@ -1542,6 +1550,15 @@ export const Constants = {
         "password_reset",
       ],
       "student_status": ["active", "completed", "suspended", "refunded"],
+      "webhook_event_type": [
+        "student.created",
+        "lesson.started",
+        "lesson.completed",
+        "course.completed",
+        "student.stalled",
+        "student.refunded",
+        "student.suspended",
+      ],
     },
   },
 } as const;

@@ -226,7 +226,7 @@ export async function createEndpoint(
         insert into private.webhook_endpoints (id, url, description, sealed_secret, event_types, created_by)
         values (${id}, ${url.href}, ${
       input.description || null
-    }, ${sealed}, ${input.event_types}::text[], ${admin.id})
+    }, ${sealed}, ${input.event_types}::public.webhook_event_type[], ${admin.id})
         returning *
       )
       select ${endpointJson(tx)} as endpoint from e`;
