@@ -165,3 +165,25 @@ Deno.test("as Supabase's own postgres role, not a superuser: every migration, th
     await database.drop();
   }
 });
+
+Deno.test("every table, view, function, policy and enum in supabase/schemas says why it exists (comment on)", async () => {
+  const uncommented: string[] = [];
+  for (const file of (await readdir(schemaFolder)).filter((name) => name.endsWith(".sql")).sort()) {
+    const text = await Deno.readTextFile(`${schemaFolder}${file}`);
+    const has = (comment: string) => text.includes(`\ncomment on ${comment}`);
+    for (
+      const [, kind, name] of text.matchAll(
+        /^create (?:or replace )?(table|view|materialized view|type) ([\w.]+)/gim,
+      )
+    ) {
+      if (!has(`${kind.toLowerCase()} ${name} is `)) uncommented.push(`${file}: ${kind} ${name}`);
+    }
+    for (const [, name] of text.matchAll(/^create or replace function ([\w.]+)\(/gim)) {
+      if (!has(`function ${name}(`)) uncommented.push(`${file}: function ${name}`);
+    }
+    for (const [, name, table] of text.matchAll(/^create policy ("[^"]+"|\w+) on ([\w.]+)/gm)) {
+      if (!has(`policy ${name} on ${table} is `)) uncommented.push(`${file}: policy ${name} on ${table}`);
+    }
+  }
+  assert.deepEqual(uncommented, [], "add a comment on in a new migration, then npm run gen");
+});

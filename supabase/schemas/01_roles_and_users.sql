@@ -29,6 +29,8 @@ alter table public.tripwire_user_profile add constraint tripwire_user_profile_to
 
 CREATE INDEX tripwire_user_profile_current_module_id ON public.tripwire_user_profile USING btree (current_module_id);
 
+comment on table public.tripwire_user_profile is 'A student''s place in the course, kept beside the progress rows so the dashboard reads it in one lookup: the current module, modules completed of all, and when the certificate was issued.';
+
 create table public.users (
   id uuid not null,
   email text not null,
@@ -56,6 +58,8 @@ alter table public.users add constraint users_role_valid CHECK (role = ANY (ARRA
 CREATE INDEX users_managers ON public.users USING btree (id) INCLUDE (full_name) WHERE (role = 'manager'::text);
 
 CREATE INDEX users_staff ON public.users USING btree (id) WHERE (role = ANY (ARRAY['manager'::text, 'admin'::text]));
+
+comment on table public.users is 'Everyone who signs in: staff (managers, admins) and students, one row per Supabase Auth login, with the role every policy and function checks. The row outlives its login: login_deleted_at says Auth removed it, erased_at that the person was erased (tombstones keep the books), deactivated_at that a staff member left.';
 
 comment on column public.users.deactivated_at is 'Staff only: when they were deactivated; null while they may work';
 
@@ -110,6 +114,8 @@ $function$;
 revoke all on function private.can_read_student(student_id uuid) from public, anon, authenticated, service_role;
 grant execute on function private.can_read_student(student_id uuid) to authenticated, service_role;
 
+comment on function private.can_read_student(student_id uuid) is 'Row level security: may the signed-in caller read this student''s rows? The student, the manager who sold them, or an admin; anyone deactivated, no one.';
+
 CREATE OR REPLACE FUNCTION private.changed_fields(before jsonb, after jsonb, ignored text[], personal text[])
  RETURNS jsonb
  LANGUAGE sql
@@ -130,6 +136,8 @@ $function$;
 
 revoke all on function private.changed_fields(before jsonb, after jsonb, ignored text[], personal text[]) from public, anon, authenticated, service_role;
 
+comment on function private.changed_fields(before jsonb, after jsonb, ignored text[], personal text[]) is 'The audit''s diff of two row images: each changed field before and after, the ignored ones left out and personal values shown as (personal), so the trail proves a change without holding the data.';
+
 CREATE OR REPLACE FUNCTION private.is_admin()
  RETURNS boolean
  LANGUAGE plpgsql
@@ -147,6 +155,8 @@ $function$;
 revoke all on function private.is_admin() from public, anon, authenticated, service_role;
 grant execute on function private.is_admin() to authenticated, service_role;
 
+comment on function private.is_admin() is 'Row level security: is the signed-in caller an active admin?';
+
 CREATE OR REPLACE FUNCTION private.note_deleted_login()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -160,6 +170,8 @@ end;
 $function$;
 
 revoke all on function private.note_deleted_login() from public, anon, authenticated, service_role;
+
+comment on function private.note_deleted_login() is 'Trigger on auth.users: when Supabase Auth deletes a login, public.users notes it (login_deleted_at) instead of losing the person, whose sales and books stay.';
 
 CREATE OR REPLACE FUNCTION private.pgrst_ddl_watch()
  RETURNS event_trigger
@@ -193,6 +205,8 @@ AS $function$
 
 revoke all on function private.pgrst_ddl_watch() from public, anon, authenticated, service_role;
 
+comment on function private.pgrst_ddl_watch() is 'Event trigger (Supabase''s standard): tells PostgREST to reload its schema cache after a schema change, so supabase.rpc() sees new functions at once.';
+
 CREATE OR REPLACE FUNCTION private.pgrst_drop_watch()
  RETURNS event_trigger
  LANGUAGE plpgsql
@@ -217,6 +231,8 @@ AS $function$
 
 revoke all on function private.pgrst_drop_watch() from public, anon, authenticated, service_role;
 
+comment on function private.pgrst_drop_watch() is 'Event trigger (Supabase''s standard): tells PostgREST to reload its schema cache after a drop.';
+
 CREATE OR REPLACE FUNCTION private.refuse_change()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -228,6 +244,8 @@ end;
 $function$;
 
 revoke all on function private.refuse_change() from public, anon, authenticated, service_role;
+
+comment on function private.refuse_change() is 'Trigger for append-only tables (refunds, the audit log): refuses any update, delete or truncate, so history is only ever added to.';
 
 CREATE OR REPLACE FUNCTION private.session_live(person uuid, session uuid)
  RETURNS boolean
@@ -265,6 +283,8 @@ $function$;
 
 revoke all on function private.set_updated_at() from public, anon, authenticated, service_role;
 
+comment on function private.set_updated_at() is 'Trigger: sets updated_at on every update, so no writer has to remember it.';
+
 CREATE TRIGGER on_auth_user_deleted AFTER DELETE ON auth.users FOR EACH ROW EXECUTE FUNCTION private.note_deleted_login();
 
 revoke all on schema private from public, anon, authenticated, service_role;
@@ -282,6 +302,8 @@ create policy "Students, their managers and admins read profiles" on public.trip
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
 
+comment on policy "Students, their managers and admins read profiles" on public.tripwire_user_profile is 'Read by the student, the manager who sold them and admins (private.can_read_student).';
+
 CREATE TRIGGER tripwire_user_profile_set_updated_at BEFORE UPDATE ON public.tripwire_user_profile FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_user_profile from public, anon, authenticated, service_role;
@@ -293,6 +315,8 @@ alter table public.users enable row level security;
 create policy "Users, their managers and admins read user rows" on public.users
   as permissive for select to authenticated
   using (private.can_read_student(id));
+
+comment on policy "Users, their managers and admins read user rows" on public.users is 'A person reads their own row, a manager their students'', an admin everyone''s; writes go through the functions.';
 
 CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 

@@ -22,6 +22,8 @@ alter table public.achievements add constraint achievements_pkey PRIMARY KEY (co
 
 alter table public.achievements add constraint achievements_position_key UNIQUE ("position");
 
+comment on table public.achievements is 'The catalogue of achievements a student can earn, in order; each student gets a locked row per achievement when created (user_achievements).';
+
 create table public.course (
   id boolean default true not null,
   title public.localized_text not null,
@@ -36,6 +38,8 @@ alter table public.course add constraint course_certificate_text_names_the_gradu
 alter table public.course add constraint course_pkey PRIMARY KEY (id);
 
 alter table public.course add constraint course_single_row CHECK (id);
+
+comment on table public.course is 'The course itself, one row: its title, description and the sentence its certificate prints, each in the academy''s languages (npm run bootstrap loads supabase/course.json).';
 
 comment on column public.course.certificate_text is 'The certificate''s sentence; {full_name} and {course} are filled in.';
 
@@ -66,6 +70,8 @@ alter table public.tripwire_lessons add constraint tripwire_lessons_title_length
 
 alter table public.tripwire_lessons add constraint tripwire_lessons_video_path_object CHECK (video_path ~ '^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$'::text AND video_path !~ '\.\.'::text AND char_length(video_path) <= 1024);
 
+comment on table public.tripwire_lessons is 'A module''s video lessons: where the video is (a private Storage object), its length, and the share that must really be watched (min_watch_percentage, 80) before the lesson can be completed.';
+
 comment on column public.tripwire_lessons.video_path is 'The lesson''s video: its object path in the private Storage bucket lesson-videos (no bucket name, no leading slash); null until a video is uploaded.';
 
 create table public.tripwire_modules (
@@ -84,6 +90,8 @@ alter table public.tripwire_modules add constraint tripwire_modules_position_key
 alter table public.tripwire_modules add constraint tripwire_modules_position_positive CHECK ("position" > 0);
 
 alter table public.tripwire_modules add constraint tripwire_modules_title_length CHECK (char_length(title::jsonb ->> 'ru'::text) <= 200 AND char_length(title::jsonb ->> 'en'::text) <= 200);
+
+comment on table public.tripwire_modules is 'The course''s modules, in order: finishing one unlocks the next, and the last one earns the certificate.';
 
 insert into public.achievements (code, title, position, description)
 values ('attentive_viewer', '{"en":"Attentive viewer","ru":"Внимательный зритель"}'::jsonb, 2, '{"en":"Watch at least 95 % of a lesson","ru":"Посмотрите не меньше 95 % урока"}'::jsonb);
@@ -126,6 +134,8 @@ $function$;
 revoke all on function private.certificate_course(course jsonb, full_name text, language text) from public, anon, authenticated, service_role;
 grant execute on function private.certificate_course(course jsonb, full_name text, language text) to service_role;
 
+comment on function private.certificate_course(course jsonb, full_name text, language text) is 'The course as a certificate names it, in one language: its title and the certificate''s sentence with the student''s name in it.';
+
 CREATE OR REPLACE FUNCTION private.content_language(requested text)
  RETURNS text
  LANGUAGE sql
@@ -137,6 +147,8 @@ $function$;
 
 revoke all on function private.content_language(requested text) from public, anon, authenticated, service_role;
 grant execute on function private.content_language(requested text) to service_role;
+
+comment on function private.content_language(requested text) is 'The language content is given in: the one asked for when the academy has it (ru, en), otherwise the academy''s own (analytics.settings.language).';
 
 CREATE OR REPLACE FUNCTION private.course_snapshot()
  RETURNS jsonb
@@ -160,6 +172,8 @@ $function$;
 revoke all on function private.course_snapshot() from public, anon, authenticated, service_role;
 grant execute on function private.course_snapshot() to service_role;
 
+comment on function private.course_snapshot() is 'The whole course as one JSON value (titles, modules, lessons): what a certificate freezes at issue, and what tests hold the scale generator to.';
+
 CREATE OR REPLACE FUNCTION private.localize(value jsonb, language text)
  RETURNS text
  LANGUAGE sql
@@ -172,11 +186,15 @@ $function$;
 revoke all on function private.localize(value jsonb, language text) from public, anon, authenticated, service_role;
 grant execute on function private.localize(value jsonb, language text) to service_role;
 
+comment on function private.localize(value jsonb, language text) is 'A localized text''s value in one language, falling back to Russian (the academy''s first language), then to a plain string.';
+
 alter table public.achievements enable row level security;
 
 create policy "Signed-in users read the achievement catalogue" on public.achievements
   as permissive for select to authenticated
   using (true);
+
+comment on policy "Signed-in users read the achievement catalogue" on public.achievements is 'The catalogue is not personal: anyone signed in reads it.';
 
 CREATE TRIGGER achievements_set_updated_at BEFORE UPDATE ON public.achievements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -189,6 +207,8 @@ alter table public.course enable row level security;
 create policy "Signed-in users read the course" on public.course
   as permissive for select to authenticated
   using (true);
+
+comment on policy "Signed-in users read the course" on public.course is 'The course is what was sold: anyone signed in reads it.';
 
 CREATE TRIGGER course_set_updated_at BEFORE UPDATE ON public.course FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -204,6 +224,8 @@ create policy "Signed-in users read the course lessons" on public.tripwire_lesso
   as permissive for select to authenticated
   using (true);
 
+comment on policy "Signed-in users read the course lessons" on public.tripwire_lessons is 'Lessons are listed to anyone signed in; the videos themselves are signed per student (video-tracking).';
+
 CREATE TRIGGER tripwire_lessons_set_updated_at BEFORE UPDATE ON public.tripwire_lessons FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.tripwire_lessons from public, anon, authenticated, service_role;
@@ -215,6 +237,8 @@ alter table public.tripwire_modules enable row level security;
 create policy "Signed-in users read the course modules" on public.tripwire_modules
   as permissive for select to authenticated
   using (true);
+
+comment on policy "Signed-in users read the course modules" on public.tripwire_modules is 'Modules are listed to anyone signed in; what a student may watch is tripwire_module_unlocks.';
 
 CREATE TRIGGER tripwire_modules_set_updated_at BEFORE UPDATE ON public.tripwire_modules FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 

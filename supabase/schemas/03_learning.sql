@@ -31,6 +31,8 @@ alter table public.certificates add constraint certificates_verification_code_fo
 
 CREATE INDEX certificates_issued_at ON public.certificates USING btree (issued_at DESC);
 
+comment on table public.certificates is 'A student''s certificate, issued once when the last module is completed: its public number and verification code, and the name and course frozen as they were at issue so a later change cannot rewrite it. A full refund revokes it (revoked_at); it is never deleted.';
+
 comment on column public.certificates.revoked_at is 'Set when the sale was refunded in full; the check answers revoked';
 
 comment on column public.certificates.verification_code is 'Random (80 bits), in the public verification link beside the number; the check names nobody without it.';
@@ -60,6 +62,8 @@ CREATE INDEX student_progress_lesson_id ON public.student_progress USING btree (
 
 CREATE INDEX student_progress_started_at ON public.student_progress USING btree (started_at) WHERE (started_at IS NOT NULL);
 
+comment on table public.student_progress is 'Per student and lesson: started, then completed once watching qualified it. The first lesson''s row is written with the student; a later lesson''s when its module unlocks.';
+
 create table public.tripwire_module_unlocks (
   user_id uuid not null,
   module_id integer not null,
@@ -75,6 +79,8 @@ alter table public.tripwire_module_unlocks add constraint tripwire_module_unlock
 
 CREATE INDEX tripwire_module_unlocks_module_id ON public.tripwire_module_unlocks USING btree (module_id);
 
+comment on table public.tripwire_module_unlocks is 'Which modules a student may watch: a row per unlocked module (the first at creation, the next when one is finished), completed_at when all its lessons are.';
+
 create table public.user_achievements (
   user_id uuid not null,
   achievement_code text not null,
@@ -86,6 +92,8 @@ create table public.user_achievements (
 alter table public.user_achievements add constraint user_achievements_pkey PRIMARY KEY (user_id, achievement_code);
 
 CREATE INDEX user_achievements_achievement_code ON public.user_achievements USING btree (achievement_code);
+
+comment on table public.user_achievements is 'A student''s achievements: every one written locked at creation, unlocked_at set when earned, so the dashboard lists them without a join to what is missing.';
 
 create table public.user_statistics (
   user_id uuid not null,
@@ -106,6 +114,8 @@ alter table public.user_statistics add constraint user_statistics_modules_comple
 alter table public.user_statistics add constraint user_statistics_pkey PRIMARY KEY (user_id);
 
 alter table public.user_statistics add constraint user_statistics_total_watch_seconds_non_negative CHECK (total_watch_seconds >= 0::numeric);
+
+comment on table public.user_statistics is 'A student''s running totals (lessons and modules completed, seconds watched, achievements), kept by the writes that change them so the dashboard and the staff lists never sum history.';
 
 create table public.video_tracking (
   user_id uuid not null,
@@ -145,6 +155,8 @@ alter table public.video_tracking add constraint video_tracking_watched_seconds_
 alter table public.video_tracking set (fillfactor=70, autovacuum_vacuum_scale_factor=0.02, autovacuum_vacuum_threshold=1000);
 
 CREATE INDEX video_tracking_lesson_id ON public.video_tracking USING btree (lesson_id);
+
+comment on table public.video_tracking is 'What a student really watched of a lesson: the union of the watched ranges (watched_ranges, overlaps counted once), the seconds and share credited, and the plausibility and rate buckets a heartbeat must pass (credit_clock_at, heartbeat tokens). The truth behind the 80 % rule; only private.record_heartbeats writes it.';
 
 comment on column public.video_tracking.credit_clock_at is 'watch-time bucket: credit allowed now = 2 × (now − greatest(credit_clock_at, now − 30 s)) + 5 s; advanced by credited / 2';
 
@@ -197,6 +209,8 @@ $function$;
 
 revoke all on function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer) from public, anon, authenticated, service_role;
 grant execute on function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer) to service_role;
+
+comment on function private.credit_watch(stored nummultirange, incoming nummultirange, allowance numeric, max_ranges integer) is 'The heart of the 80 % rule: merges a heartbeat''s ranges into what was watched, credits at most `allowance` new seconds (what the wall clock allows at 2x plus tolerance) and refuses a heartbeat that would fragment the row past max_ranges. Overlaps count once.';
 
 CREATE OR REPLACE FUNCTION private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer)
  RETURNS TABLE(i integer, caller_role text, caller_status text, lesson_found boolean, unlocked boolean, lesson_id integer, tokens real, watched_seconds numeric, duration_seconds integer, watch_percentage numeric, min_watch_percentage numeric, qualified boolean, status text, rejected_seconds numeric, heartbeat_count integer, last_position_seconds numeric, ranges text)
@@ -491,6 +505,8 @@ $function$;
 revoke all on function private.student_dashboard(student_id uuid, language text) from public, anon, authenticated, service_role;
 grant execute on function private.student_dashboard(student_id uuid, language text) to service_role;
 
+comment on function private.student_dashboard(student_id uuid, language text) is 'A student''s home screen in one statement: the course with every module''s and lesson''s state, progress, achievements, certificate and statistics, in the reader''s language.';
+
 revoke all on sequence private.certificate_number_seq from public, anon, authenticated, service_role;
 
 alter table public.certificates enable row level security;
@@ -498,6 +514,8 @@ alter table public.certificates enable row level security;
 create policy "Students, their managers and admins read certificates" on public.certificates
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
+
+comment on policy "Students, their managers and admins read certificates" on public.certificates is 'Read by the student, their manager and admins; the public check goes through complete-lesson, which shows only what a certificate proves.';
 
 CREATE TRIGGER certificates_set_updated_at BEFORE UPDATE ON public.certificates FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -513,6 +531,8 @@ create policy "Students, their managers and admins read progress" on public.stud
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
 
+comment on policy "Students, their managers and admins read progress" on public.student_progress is 'Read by the student, the manager who sold them and admins (private.can_read_student).';
+
 CREATE TRIGGER student_progress_set_updated_at BEFORE UPDATE ON public.student_progress FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.student_progress from public, anon, authenticated, service_role;
@@ -526,6 +546,8 @@ alter table public.tripwire_module_unlocks enable row level security;
 create policy "Students, their managers and admins read module unlocks" on public.tripwire_module_unlocks
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
+
+comment on policy "Students, their managers and admins read module unlocks" on public.tripwire_module_unlocks is 'Read by the student, the manager who sold them and admins (private.can_read_student).';
 
 CREATE TRIGGER tripwire_module_unlocks_set_updated_at BEFORE UPDATE ON public.tripwire_module_unlocks FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -541,6 +563,8 @@ create policy "Students, their managers and admins read achievements" on public.
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
 
+comment on policy "Students, their managers and admins read achievements" on public.user_achievements is 'Read by the student, the manager who sold them and admins (private.can_read_student).';
+
 CREATE TRIGGER user_achievements_set_updated_at BEFORE UPDATE ON public.user_achievements FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.user_achievements from public, anon, authenticated, service_role;
@@ -552,6 +576,8 @@ alter table public.user_statistics enable row level security;
 create policy "Students, their managers and admins read statistics" on public.user_statistics
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
+
+comment on policy "Students, their managers and admins read statistics" on public.user_statistics is 'Read by the student, the manager who sold them and admins (private.can_read_student).';
 
 CREATE TRIGGER user_statistics_set_updated_at BEFORE UPDATE ON public.user_statistics FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 
@@ -566,6 +592,8 @@ alter table public.video_tracking enable row level security;
 create policy "Students, their managers and admins read video tracking" on public.video_tracking
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
+
+comment on policy "Students, their managers and admins read video tracking" on public.video_tracking is 'Read by the student, the manager who sold them and admins; only private.record_heartbeats writes it.';
 
 CREATE TRIGGER video_tracking_set_updated_at BEFORE UPDATE ON public.video_tracking FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
 

@@ -4,9 +4,15 @@
 
 create type public.access_revoking_status as enum ('refunded', 'suspended');
 
+comment on type public.access_revoking_status is 'The statuses that end access, asked through private.access_revoked(): one list for policies, indexes and the heartbeat.';
+
 create type public.activity_event_type as enum ('user_created', 'lesson_completed', 'module_unlocked', 'certificate_issued', 'student_refunded', 'student_suspended', 'student_reactivated', 'password_reset');
 
+comment on type public.activity_event_type is 'What the managers'' feed can say happened; each type''s details are defined once in _domain/activity.ts.';
+
 create type public.student_status as enum ('active', 'completed', 'suspended', 'refunded');
+
+comment on type public.student_status is 'Where a sale stands: active (learning), completed (certified), suspended or refunded (access ended). Changed only by the functions'' status rules and refunds, each audited.';
 
 create table private.creation_admissions (
   manager_id uuid not null,
@@ -53,6 +59,8 @@ CREATE INDEX email_outbox_due ON private.email_outbox USING btree (next_attempt_
 
 CREATE INDEX email_outbox_user_id ON private.email_outbox USING btree (user_id);
 
+comment on table private.email_outbox is 'E-mails to people, written in the transaction that makes them necessary and sent after commit; a refused one is retried from here with backoff. A password travels only sealed, and is dropped once sent.';
+
 comment on column private.email_outbox.sealed_password is 'The secret the e-mail carries (a generated password, a recovery link), AES-GCM sealed by the functions for a retry; erased once sent or failed';
 
 create table private.idempotency_keys (
@@ -80,6 +88,8 @@ alter table private.idempotency_keys add constraint idempotency_keys_sealed_pass
 alter table private.idempotency_keys add constraint idempotency_keys_state_valid CHECK (state = ANY (ARRAY['in_progress'::text, 'completed'::text]));
 
 CREATE INDEX idempotency_keys_expires_at ON private.idempotency_keys USING btree (expires_at);
+
+comment on table private.idempotency_keys is 'Idempotency-Key per manager: the first request owns the key, a retry with the same body gets the stored answer (its password sealed), another body gets 422. Purged after expires_at by the housekeeping.';
 
 comment on column private.idempotency_keys.resource_id is 'the auth user id generated for this request, so a takeover of an abandoned request can delete a half-made login';
 
@@ -259,6 +269,8 @@ CREATE INDEX sales_activity_log_manager_feed ON public.sales_activity_log USING 
 
 CREATE INDEX sales_activity_log_student_id ON public.sales_activity_log USING btree (student_id);
 
+comment on table public.sales_activity_log is 'The managers'' activity feed: what happened to their students (created, lessons and modules completed, certificate, refunds, status changes), with the details each event type carries (_domain/activity.ts).';
+
 create table public.student_refunds (
   id bigint generated always as identity,
   user_id uuid not null,
@@ -279,6 +291,8 @@ CREATE INDEX student_refunds_created_at ON public.student_refunds USING btree (c
 CREATE INDEX student_refunds_refunded_by ON public.student_refunds USING btree (refunded_by);
 
 CREATE INDEX student_refunds_user_id ON public.student_refunds USING btree (user_id);
+
+comment on table public.student_refunds is 'Every refund of a sale, append-only: who took it, how much and why. Inserting one adds it to tripwire_users.refunded_amount in the same statement, so the two cannot disagree.';
 
 create table public.tripwire_users (
   user_id uuid not null,
@@ -321,6 +335,8 @@ CREATE INDEX tripwire_users_revoked_by_manager ON public.tripwire_users USING bt
 
 CREATE INDEX tripwire_users_search ON public.tripwire_users USING gin ((((lower(full_name) || ' '::text) || email)) extensions.gin_trgm_ops);
 
+comment on table public.tripwire_users is 'A sale: the student a manager (granted_by) sold the course to, what was paid and refunded, and the access status. Money here is the books: refunded_amount only grows through public.student_refunds.';
+
 comment on column public.tripwire_users.refunded_amount is 'The sum of this sale''s refunds, kept by public.student_refunds'' trigger; never above payment_amount';
 
 insert into private.offers (id, title, active, list_price)
@@ -336,6 +352,8 @@ AS $function$
 $function$;
 
 revoke all on function private.access_revoked(status public.student_status) from public, anon, authenticated, service_role;
+
+comment on function private.access_revoked(status public.student_status) is 'Does this status end access? True for the statuses in public.access_revoking_status (refunded, suspended): one definition for policies, functions and the session check.';
 
 CREATE OR REPLACE FUNCTION private.add_activity_rows()
  RETURNS trigger
@@ -372,6 +390,8 @@ $function$;
 
 revoke all on function private.add_refund_to_sale() from public, anon, authenticated, service_role;
 
+comment on function private.add_refund_to_sale() is 'Trigger on a new refund: adds it to its sale''s refunded_amount in the same statement (waiting for any other refund of that sale first), and lets the CHECK hold the total to what was paid.';
+
 CREATE OR REPLACE FUNCTION private.offer_price(offer_id text, at timestamp with time zone)
  RETURNS numeric
  LANGUAGE sql
@@ -405,6 +425,8 @@ end;
 $function$;
 
 revoke all on function private.refunded_amount_kept_by_refunds() from public, anon, authenticated, service_role;
+
+comment on function private.refunded_amount_kept_by_refunds() is 'Trigger: refuses a change to tripwire_users.refunded_amount that does not come from a row in public.student_refunds, so money refunded always has its record.';
 
 revoke all on table private.creation_admissions from public, anon, authenticated, service_role;
 
@@ -467,6 +489,8 @@ create policy "Managers read their own feed and admins read every feed" on publi
   as permissive for select to authenticated
   using (manager_id = (( SELECT private.active_uid() AS active_uid)) OR ( SELECT private.is_admin() AS is_admin));
 
+comment on policy "Managers read their own feed and admins read every feed" on public.sales_activity_log is 'A manager reads the feed of their own students, an admin every manager''s.';
+
 revoke all on table public.sales_activity_log from public, anon, authenticated, service_role;
 grant delete, insert, select, update on table public.sales_activity_log to service_role;
 grant select on table public.sales_activity_log to authenticated;
@@ -482,6 +506,8 @@ alter table public.student_refunds enable row level security;
 create policy "Students, their managers and admins read refunds" on public.student_refunds
   as permissive for select to authenticated
   using (private.can_read_student(user_id));
+
+comment on policy "Students, their managers and admins read refunds" on public.student_refunds is 'Read by the student, the manager who sold them and admins; refunds are taken through the students function only.';
 
 CREATE TRIGGER student_refunds_add_to_sale BEFORE INSERT ON public.student_refunds FOR EACH ROW EXECUTE FUNCTION private.add_refund_to_sale();
 
@@ -506,6 +532,8 @@ alter table public.tripwire_users enable row level security;
 create policy "Students, their managers and admins read student accounts" on public.tripwire_users
   as permissive for select to authenticated
   using (user_id = (( SELECT private.active_uid() AS active_uid)) OR granted_by = (( SELECT private.active_uid() AS active_uid)) OR ( SELECT private.is_admin() AS is_admin));
+
+comment on policy "Students, their managers and admins read student accounts" on public.tripwire_users is 'Read by the student, the manager who sold them and admins; every change goes through the functions.';
 
 CREATE TRIGGER tripwire_users_activity_rows AFTER INSERT ON public.tripwire_users REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION private.add_activity_rows();
 

@@ -15,6 +15,8 @@ create table analytics.academy_daily_totals (
 
 alter table analytics.academy_daily_totals add constraint academy_daily_totals_pkey PRIMARY KEY (day);
 
+comment on table analytics.academy_daily_totals is 'All managers together per academy day, for the admin''s chart: closed days once, open days rewritten by the refresh.';
+
 create table analytics.leaderboard_standings (
   period text not null,
   starts_on date,
@@ -35,6 +37,8 @@ alter table analytics.leaderboard_standings add constraint leaderboard_standings
 
 alter table analytics.leaderboard_standings add constraint leaderboard_standings_pkey PRIMARY KEY (period, manager_id);
 
+comment on table analytics.leaderboard_standings is 'The leaderboard as last refreshed: four periods (day, week, month, all) times the managers, each with closed totals plus open days, ranked. Read by get_sales_leaderboard.';
+
 create table analytics.manager_daily_history (
   manager_id uuid not null,
   day date not null,
@@ -50,7 +54,11 @@ alter table analytics.manager_daily_history add constraint manager_daily_history
 
 CREATE INDEX manager_daily_history_day ON analytics.manager_daily_history USING btree (day);
 
+comment on table analytics.manager_daily_history is 'Per manager and closed academy day: students created and started, net revenue, refunds, lessons and certificates. A closed day never changes, so the minute refresh only adds the days that ended.';
+
 comment on column analytics.manager_daily_history.revenue is 'net: the day''s sales minus the day''s refunds';
+
+comment on view analytics.manager_daily_totals is 'Per manager and academy day, closed history and open days as one: what the chart and the stats read.';
 
 create table analytics.manager_open_days (
   manager_id uuid not null,
@@ -64,6 +72,8 @@ create table analytics.manager_open_days (
 );
 
 alter table analytics.manager_open_days add constraint manager_open_days_pkey PRIMARY KEY (manager_id, day);
+
+comment on table analytics.manager_open_days is 'Per manager, the academy days not closed yet (today, and yesterday for 15 minutes): rewritten by every minute refresh from range scans over today.';
 
 create table analytics.manager_period_totals (
   period text not null,
@@ -81,6 +91,8 @@ create table analytics.manager_period_totals (
 alter table analytics.manager_period_totals add constraint manager_period_totals_period CHECK (period = ANY (ARRAY['week'::text, 'month'::text, 'all'::text]));
 
 alter table analytics.manager_period_totals add constraint manager_period_totals_pkey PRIMARY KEY (period, manager_id);
+
+comment on table analytics.manager_period_totals is 'Per manager, the closed days of this week, this month and all time, summed once; closed_through says the last day each holds, so a refresh that finds history rewritten recomputes instead of adding twice.';
 
 create table analytics.manager_student_statuses (
   manager_id uuid not null,
@@ -106,6 +118,8 @@ alter table analytics.refresh_log add constraint refresh_log_duration_non_negati
 alter table analytics.refresh_log add constraint refresh_log_pkey PRIMARY KEY (view_name);
 
 alter table analytics.refresh_log add constraint refresh_log_row_count_non_negative CHECK (row_count >= 0);
+
+comment on table analytics.refresh_log is 'How long each step of the last refreshes took and how many rows it touched: the Status report and the figures'' refreshed_at read it.';
 
 create table analytics.settings (
   id boolean default true not null,
@@ -143,6 +157,8 @@ alter table analytics.settings add constraint settings_student_creations_per_min
 alter table analytics.settings add constraint settings_time_zone_known CHECK (('2000-01-01 00:00:00+00'::timestamp with time zone AT TIME ZONE time_zone) IS NOT NULL);
 
 alter table analytics.settings add constraint settings_webhook_failures_before_pause_positive CHECK (webhook_failures_before_pause > 0);
+
+comment on table analytics.settings is 'The academy''s settings, one row: its time zone, language and currency, the payment ceiling, rates (creations and paid orders a minute), refund and stall rules, the default manager for orders, and how far the analytics history is closed. Changes are audited by a trigger.';
 
 comment on column analytics.settings.currency is 'The academy''s currency (ISO 4217): every price and every sale is in it, so no sum mixes two.';
 
@@ -205,6 +221,8 @@ $function$;
 revoke all on function analytics.caller_scope(requested_manager uuid) from public, anon, authenticated, service_role;
 grant execute on function analytics.caller_scope(requested_manager uuid) to authenticated, service_role;
 
+comment on function analytics.caller_scope(requested_manager uuid) is 'Whose figures the caller may read: a manager their own (asking for another''s is refused), an admin anyone''s or everyone''s (null). Every analytics RPC starts here.';
+
 CREATE OR REPLACE FUNCTION analytics.check_page_size("limit" integer)
  RETURNS void
  LANGUAGE plpgsql
@@ -220,6 +238,8 @@ $function$;
 
 revoke all on function analytics.check_page_size("limit" integer) from public, anon, authenticated, service_role;
 grant execute on function analytics.check_page_size("limit" integer) to authenticated, service_role;
+
+comment on function analytics.check_page_size("limit" integer) is 'Refuses a page size outside 1..max_page_size() with a clear error, before any reading.';
 
 CREATE OR REPLACE FUNCTION analytics.count_student_status_change()
  RETURNS trigger
@@ -240,6 +260,8 @@ end
 $function$;
 
 revoke all on function analytics.count_student_status_change() from public, anon, authenticated, service_role;
+
+comment on function analytics.count_student_status_change() is 'Trigger on a student''s status or manager changing: moves one student between the counts of analytics.manager_student_statuses, so students_active is read, never counted.';
 
 CREATE OR REPLACE FUNCTION analytics.count_student_statuses()
  RETURNS trigger
@@ -263,6 +285,8 @@ end
 $function$;
 
 revoke all on function analytics.count_student_statuses() from public, anon, authenticated, service_role;
+
+comment on function analytics.count_student_statuses() is 'Statement trigger on students inserted or deleted: one grouped change of analytics.manager_student_statuses per manager and status, however many rows (a bulk insert costs one upsert each).';
 
 CREATE OR REPLACE FUNCTION analytics.daily_net_facts(first_day date, last_day date)
  RETURNS TABLE(manager_id uuid, day date, students_created integer, revenue numeric, lessons_completed integer, certificates_issued integer, students_started integer, refunds numeric)
@@ -341,6 +365,8 @@ $function$;
 revoke all on function analytics.daily_net_facts(first_day date, last_day date) from public, anon, authenticated, service_role;
 grant execute on function analytics.daily_net_facts(first_day date, last_day date) to service_role;
 
+comment on function analytics.daily_net_facts(first_day date, last_day date) is 'Per manager and academy day in a range: students created and started, net revenue (a refund on its own day), lessons and certificates, from the base tables. Planned for each call (force_custom_plan): the minute''s range by index, a rebuild''s by scans.';
+
 CREATE OR REPLACE FUNCTION analytics.max_chart_days()
  RETURNS integer
  LANGUAGE sql
@@ -351,6 +377,8 @@ AS $function$ select 366 $function$;
 revoke all on function analytics.max_chart_days() from public, anon, authenticated, service_role;
 grant execute on function analytics.max_chart_days() to authenticated, service_role;
 
+comment on function analytics.max_chart_days() is 'The longest range the sales chart answers, in days.';
+
 CREATE OR REPLACE FUNCTION analytics.max_page_size()
  RETURNS integer
  LANGUAGE sql
@@ -360,6 +388,8 @@ AS $function$ select 100 $function$;
 
 revoke all on function analytics.max_page_size() from public, anon, authenticated, service_role;
 grant execute on function analytics.max_page_size() to authenticated, service_role;
+
+comment on function analytics.max_page_size() is 'The largest page an analytics RPC answers.';
 
 CREATE OR REPLACE FUNCTION analytics.period_start(period text, tz text, moment timestamp with time zone DEFAULT now())
  RETURNS date
@@ -377,6 +407,8 @@ $function$;
 revoke all on function analytics.period_start(period text, tz text, moment timestamp with time zone) from public, anon, authenticated, service_role;
 grant execute on function analytics.period_start(period text, tz text, moment timestamp with time zone) to authenticated, service_role;
 
+comment on function analytics.period_start(period text, tz text, moment timestamp with time zone) is 'The first academy day of a period (day, week, month, all) in the academy''s time zone.';
+
 CREATE OR REPLACE FUNCTION analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint)
  RETURNS jsonb
  LANGUAGE sql
@@ -392,6 +424,8 @@ $function$;
 
 revoke all on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) from public, anon, authenticated, service_role;
 grant execute on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) to service_role;
+
+comment on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) is 'Notes one step of a refresh in analytics.refresh_log (its duration and rows) and returns it for the refresh''s report.';
 
 CREATE OR REPLACE FUNCTION analytics.refresh_sales_stats(rebuild boolean DEFAULT false)
  RETURNS jsonb
@@ -595,6 +629,8 @@ $function$;
 revoke all on function analytics.refresh_sales_stats(rebuild boolean) from public, anon, authenticated, service_role;
 grant execute on function analytics.refresh_sales_stats(rebuild boolean) to service_role;
 
+comment on function analytics.refresh_sales_stats(rebuild boolean) is 'The minute refresh (under an advisory lock): closes the days that ended into history and period totals, rewrites the open days and the standings; with rebuild, recomputes everything from the base tables (nightly, and after a time zone change). Its cost follows what happened since the last run, not history.';
+
 CREATE OR REPLACE FUNCTION analytics.refreshed_at()
  RETURNS timestamp with time zone
  LANGUAGE sql
@@ -606,6 +642,8 @@ $function$;
 
 revoke all on function analytics.refreshed_at() from public, anon, authenticated, service_role;
 grant execute on function analytics.refreshed_at() to authenticated, service_role;
+
+comment on function analytics.refreshed_at() is 'When the figures were last refreshed: the oldest step of the last refresh, so an answer never claims fresher than its stalest part.';
 
 CREATE OR REPLACE FUNCTION analytics.reset_period_totals(period text, starts_on date)
  RETURNS bigint
@@ -632,6 +670,8 @@ $function$;
 
 revoke all on function analytics.reset_period_totals(period text, starts_on date) from public, anon, authenticated, service_role;
 
+comment on function analytics.reset_period_totals(period text, starts_on date) is 'Recomputes one period''s totals from history when a new period begins (or history was rewritten).';
+
 CREATE OR REPLACE FUNCTION analytics.set_time_zone(time_zone text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -646,6 +686,8 @@ $function$;
 
 revoke all on function analytics.set_time_zone(time_zone text) from public, anon, authenticated, service_role;
 grant execute on function analytics.set_time_zone(time_zone text) to service_role;
+
+comment on function analytics.set_time_zone(time_zone text) is 'Changes the academy''s time zone and rebuilds the figures, since every day boundary moves.';
 
 CREATE OR REPLACE FUNCTION public.get_manager_activity(manager_id uuid DEFAULT NULL::uuid, before_created_at timestamp with time zone DEFAULT NULL::timestamp with time zone, before_id bigint DEFAULT NULL::bigint, "limit" integer DEFAULT 20)
  RETURNS jsonb
@@ -683,6 +725,8 @@ $function$;
 
 revoke all on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) from public, anon, authenticated, service_role;
 grant execute on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) to authenticated, service_role;
+
+comment on function public.get_manager_activity(manager_id uuid, before_created_at timestamp with time zone, before_id bigint, "limit" integer) is 'RPC: the activity feed, newest first, a page before a cursor; a manager''s own, an admin''s any manager''s or everyone''s. Runs as the caller; reads live rows.';
 
 CREATE OR REPLACE FUNCTION public.get_manager_stats(manager_id uuid DEFAULT NULL::uuid)
  RETURNS jsonb
@@ -742,6 +786,8 @@ $function$;
 revoke all on function public.get_manager_stats(manager_id uuid) from public, anon, authenticated, service_role;
 grant execute on function public.get_manager_stats(manager_id uuid) to authenticated, service_role;
 
+comment on function public.get_manager_stats(manager_id uuid) is 'RPC: one manager''s figures for each period as of the last refresh (a manager their own, an admin anyone''s). Runs as the caller.';
+
 CREATE OR REPLACE FUNCTION public.get_sales_chart_data("from" date DEFAULT NULL::date, "to" date DEFAULT NULL::date, manager_id uuid DEFAULT NULL::uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -799,6 +845,8 @@ $function$;
 revoke all on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) from public, anon, authenticated, service_role;
 grant execute on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) to authenticated, service_role;
 
+comment on function public.get_sales_chart_data("from" date, "to" date, manager_id uuid) is 'RPC: net revenue and sales per academy day over a range (the last 30 days by default), for a manager or the whole academy. Runs as the caller.';
+
 CREATE OR REPLACE FUNCTION public.get_sales_leaderboard(period text DEFAULT 'month'::text, "limit" integer DEFAULT 20)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -838,6 +886,8 @@ $function$;
 
 revoke all on function public.get_sales_leaderboard(period text, "limit" integer) from public, anon, authenticated, service_role;
 grant execute on function public.get_sales_leaderboard(period text, "limit" integer) to authenticated, service_role;
+
+comment on function public.get_sales_leaderboard(period text, "limit" integer) is 'RPC: the managers ranked for a period (day, week, month, all) as of the last refresh. Runs as the caller; any signed-in staff member may read it.';
 
 create view analytics.manager_daily_totals as
  SELECT h.manager_id,

@@ -83,6 +83,8 @@ $function$;
 
 revoke all on function private.audit_database_change() from public, anon, authenticated, service_role;
 
+comment on function private.audit_database_change() is 'Trigger: audits changes to staff and settings made in SQL (the dashboard, a migration, the functions), naming the acting staff member when the functions set tripwire.actor_id and otherwise the database role.';
+
 CREATE OR REPLACE FUNCTION private.erase_person(person uuid)
  RETURNS timestamp with time zone
  LANGUAGE plpgsql
@@ -125,6 +127,8 @@ end;
 $function$;
 
 revoke all on function private.erase_person(person uuid) from public, anon, authenticated, service_role;
+
+comment on function private.erase_person(person uuid) is 'Erasure: replaces who a person was with tombstones (name, e-mail, phone, the certificate''s name and a new verification code, the feed''s details, a held order''s payer), deletes their e-mails, keys and events, and keeps the books (the sale, refunds, figures) the academy must keep.';
 
 CREATE OR REPLACE FUNCTION private.person_export(person uuid)
  RETURNS jsonb
@@ -184,6 +188,8 @@ AS $function$
 $function$;
 
 revoke all on function private.person_export(person uuid) from public, anon, authenticated, service_role;
+
+comment on function private.person_export(person uuid) is 'Everything the academy holds about a person as one JSON document (account, login, purchase, refunds, progress and watching, achievements, certificate, feed, e-mails, audit entries): an admin''s export and the student''s own.';
 
 CREATE TRIGGER settings_audited AFTER UPDATE ON analytics.settings FOR EACH ROW EXECUTE FUNCTION private.audit_database_change();
 

@@ -27,6 +27,8 @@ $function$;
 
 revoke all on function private.call_scheduler_route(route text) from public, anon, authenticated, service_role;
 
+comment on function private.call_scheduler_route(route text) is 'pg_cron''s way into a function: POSTs to a scheduler route (refresh, e-mail retries, deliveries) through pg_net with the project''s URL and secret key from Vault. Without those secrets it calls nothing and raises a warning naming the route.';
+
 CREATE OR REPLACE FUNCTION private.housekeeping()
  RETURNS jsonb
  LANGUAGE plpgsql

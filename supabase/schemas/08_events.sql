@@ -132,6 +132,8 @@ $function$;
 
 revoke all on function private.event_lesson(lesson integer) from public, anon, authenticated, service_role;
 
+comment on function private.event_lesson(lesson integer) is 'A lesson as events carry it (id, title in the academy''s language, module): one shape for every event.';
+
 CREATE OR REPLACE FUNCTION private.event_student(student uuid)
  RETURNS jsonb
  LANGUAGE sql
@@ -152,6 +154,8 @@ AS $function$
 $function$;
 
 revoke all on function private.event_student(student uuid) from public, anon, authenticated, service_role;
+
+comment on function private.event_student(student uuid) is 'A student as events carry it (id, e-mail, name, phone, status, manager, amounts): one shape for every event.';
 
 CREATE OR REPLACE FUNCTION private.prepare_webhooks()
  RETURNS jsonb
@@ -242,6 +246,8 @@ end;
 $function$;
 
 revoke all on function private.prepare_webhooks() from public, anon, authenticated, service_role;
+
+comment on function private.prepare_webhooks() is 'The scheduler''s step before deliveries: notices students who stalled (student.stalled), fans new events out into a delivery per subscribed endpoint, and purges what is past retention.';
 
 alter table private.stall_notices add constraint stall_notices_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id);
 
