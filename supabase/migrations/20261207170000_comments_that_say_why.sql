@@ -99,12 +99,6 @@ comment on function private.changed_fields is
 comment on function private.note_deleted_login is
   'Trigger on auth.users: when Supabase Auth deletes a login, public.users notes it (login_deleted_at) instead of losing the person, whose sales and books stay.';
 
-comment on function private.pgrst_ddl_watch is
-  'Event trigger (Supabase''s standard): tells PostgREST to reload its schema cache after a schema change, so supabase.rpc() sees new functions at once.';
-
-comment on function private.pgrst_drop_watch is
-  'Event trigger (Supabase''s standard): tells PostgREST to reload its schema cache after a drop.';
-
 comment on function private.refuse_change is
   'Trigger for append-only tables (refunds, the audit log): refuses any update, delete or truncate, so history is only ever added to.';
 
@@ -209,6 +203,20 @@ comment on function private.event_student is
 
 comment on function private.prepare_webhooks is
   'The scheduler''s step before deliveries: notices students who stalled (student.stalled), fans new events out into a delivery per subscribed endpoint, and purges what is past retention.';
+
+-- PostgREST's watches are ours only where Supabase's image did not bring its own (the baseline's roles_and_users).
+do $comments$
+begin
+  if pg_catalog.to_regprocedure('private.pgrst_ddl_watch()') is not null then
+    comment on function private.pgrst_ddl_watch is
+      'Event trigger, only where the database has none of Supabase''s own (its image ships extensions.pgrst_ddl_watch): tells PostgREST to reload its schema cache after DDL that changes the API, so supabase.rpc() sees new functions at once.';
+  end if;
+  if pg_catalog.to_regprocedure('private.pgrst_drop_watch()') is not null then
+    comment on function private.pgrst_drop_watch is
+      'Event trigger, only where the database has none of Supabase''s own: tells PostgREST to reload its schema cache after a drop.';
+  end if;
+end
+$comments$;
 
 comment on policy "Users, their managers and admins read user rows" on public.users is
   'A person reads their own row, a manager their students'', an admin everyone''s; writes go through the functions.';
