@@ -121,16 +121,16 @@ try {
 }
 const { db } = await import("../supabase/functions/_shared/db.ts");
 
-// The scheduler's work, which pg_cron / Supabase Cron does when deployed: retry queued e-mails, deliver the
-// events to the academy's webhook endpoints, and
-// refresh the sales analytics unless this database's pg_cron already does.
-const refreshByCron = await hasCronRefreshJob(databaseUrl);
+// The scheduler's work, which pg_cron / Supabase Cron does when deployed: the jobs of private.scheduled_jobs
+// that have a local route and that this database's pg_cron does not already run, every minute.
+const localJobs = await jobsToRunHere(databaseUrl);
 console.log(
-  refreshByCron
-    ? "Sales analytics: refreshed by this database's pg_cron job every minute"
-    : "Sales analytics: refreshed now and every minute by this process (no pg_cron job here)",
+  `Scheduled jobs run by this process every minute: ${
+    localJobs.map((job) => job.name).join(", ") || "none"
+  }` +
+    " (the others are pg_cron's, or deployed only)",
 );
-if (!refreshByCron) await runScheduled("leaderboard/refresh");
+if (localJobs.some((job) => job.route === "leaderboard/refresh")) await runScheduled("leaderboard/refresh");
 // The token command reaches this stack's database the way it was given: say so when it is not the default.
 const tokenEnv = Deno.env.get("DATABASE_URL") && database === undefined
   ? "DATABASE_URL=<the same URL> "
@@ -145,9 +145,8 @@ let schedulerDelay = schedulerIntervalMs;
 function scheduleNext() {
   if (schedulerIntervalMs <= 0) return;
   scheduler = setTimeout(async () => {
-    const ok = (await runScheduled("create-tripwire-user/retry-emails")) &&
-      (await runScheduled("webhooks/deliver")) &&
-      (refreshByCron || await runScheduled("leaderboard/refresh"));
+    let ok = true;
+    for (const job of localJobs) ok = ok && await runScheduled(job.route);
     schedulerDelay = ok ? schedulerIntervalMs : Math.min(schedulerDelay * 2, 10 * 60_000);
     if (!ok) console.error(`Scheduler: next run in ${schedulerDelay / 1000} s`);
     scheduleNext();
@@ -161,14 +160,18 @@ async function runScheduled(path: string): Promise<boolean> {
   return response.ok;
 }
 
-async function hasCronRefreshJob(url: string): Promise<boolean> {
+/** The jobs of private.scheduled_jobs with a local route, but those this database's pg_cron runs itself. */
+async function jobsToRunHere(url: string): Promise<{ name: string; route: string }[]> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    const [row] = await sql<{ scheduled: boolean }[]>`
-      select exists (select 1 from cron.job where jobname = 'tripwire-refresh-sales-stats') as scheduled`;
-    return row.scheduled;
-  } catch {
-    return false; // no cron schema: pg_cron is not installed here
+    const jobs = await sql<{ name: string; route: string }[]>`
+      select name, local_route as route from private.scheduled_jobs where local_route is not null order by name`;
+    const [{ cron }] = await sql<{ cron: boolean }[]>`select to_regclass('cron.job') is not null as cron`;
+    if (!cron) return jobs;
+    const scheduled = new Set(
+      (await sql<{ jobname: string }[]>`select jobname from cron.job`).map((job) => job.jobname),
+    );
+    return jobs.filter((job) => !scheduled.has(job.name));
   } finally {
     await sql.end();
   }

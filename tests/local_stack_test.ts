@@ -64,7 +64,10 @@ Deno.test({
     const stack = await startStackProcess({ DATABASE_URL: database.url, FUNCTIONS_PORT: String(port) });
     try {
       assert.match(stack.printed, /Using DATABASE_URL/);
-      assert.match(stack.printed, /Sales analytics: refreshed now and every minute by this process/);
+      assert.match(
+        stack.printed,
+        /Scheduled jobs run by this process every minute: tripwire-deliver-webhooks, tripwire-refresh-sales-stats, tripwire-retry-emails/,
+      );
       for (const name of Object.keys(functions)) {
         assert.ok(stack.printed.includes(`http://127.0.0.1:${port}/functions/v1/${name}`), name);
       }

@@ -205,7 +205,7 @@ AS $function$
 
 revoke all on function private.pgrst_ddl_watch() from public, anon, authenticated, service_role;
 
-comment on function private.pgrst_ddl_watch() is 'Event trigger (Supabase''s standard): tells PostgREST to reload its schema cache after a schema change, so supabase.rpc() sees new functions at once.';
+comment on function private.pgrst_ddl_watch() is 'Event trigger, only where the database has none of Supabase''s own (its image ships extensions.pgrst_ddl_watch): tells PostgREST to reload its schema cache after DDL that changes the API, so supabase.rpc() sees new functions at once.';
 
 CREATE OR REPLACE FUNCTION private.pgrst_drop_watch()
  RETURNS event_trigger
@@ -231,7 +231,7 @@ AS $function$
 
 revoke all on function private.pgrst_drop_watch() from public, anon, authenticated, service_role;
 
-comment on function private.pgrst_drop_watch() is 'Event trigger (Supabase''s standard): tells PostgREST to reload its schema cache after a drop.';
+comment on function private.pgrst_drop_watch() is 'Event trigger, only where the database has none of Supabase''s own: tells PostgREST to reload its schema cache after a drop.';
 
 CREATE OR REPLACE FUNCTION private.refuse_change()
  RETURNS trigger

@@ -155,13 +155,9 @@ declare
   migration text;
 begin
   if has_cron then
-    -- Each of our jobs with its last run; overdue when an every-minute job has not started for 3 minutes (a
-    -- nightly one for 26 hours). The expected jobs that are missing are listed too, as missing.
+    -- Each job of private.scheduled_jobs with its last run; overdue when it has not started within its own
+    -- overdue_after. The jobs pg_cron does not have are listed too, as missing.
     execute $sql$
-      with expected(name) as (
-        values ('tripwire-refresh-sales-stats'), ('tripwire-rebuild-sales-history'), ('tripwire-housekeeping'),
-               ('tripwire-retry-emails'), ('tripwire-deliver-webhooks')
-      )
       select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
         'name', e.name,
         'schedule', j.schedule,
@@ -174,12 +170,12 @@ begin
           when not j.active then 'stopped'
           when r.status = 'failed' then 'failing'
           when coalesce(r.start_time, '-infinity') < pg_catalog.now()
-               - case when j.schedule = '* * * * *' then interval '3 minutes' else interval '26 hours' end
+               - e.overdue_after
             then 'overdue'
           else 'ok'
         end
       ) order by e.name), '[]')
-      from expected e
+      from private.scheduled_jobs e
       left join cron.job j on j.jobname = e.name
       left join lateral (
         select d.start_time, d.status, d.return_message

@@ -395,6 +395,37 @@ export type Database = {
         };
         Relationships: [];
       };
+      "scheduled_jobs": {
+        Row: {
+          "calls_function": boolean;
+          "command": string;
+          "local_route": string | null;
+          "name": string;
+          "overdue_after": string;
+          "schedule": string;
+          "why": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "calls_function"?: boolean;
+          "command": string;
+          "local_route"?: string | null;
+          "name": string;
+          "overdue_after": string;
+          "schedule": string;
+          "why": string;
+        };
+        Update: {
+          "calls_function"?: boolean;
+          "command"?: string;
+          "local_route"?: string | null;
+          "name"?: string;
+          "overdue_after"?: string;
+          "schedule"?: string;
+          "why"?: string;
+        };
+        Relationships: [];
+      };
       "smoke_tests": {
         Row: {
           "created_at": string;
@@ -712,6 +743,7 @@ export type Database = {
         }[];
       };
       "remove_smoke_test": { Args: { "student": string }; Returns: boolean };
+      "schedule_jobs": { Args: Record<PropertyKey, never>; Returns: string[] };
       "session_live": { Args: { "person": string; "session": string }; Returns: boolean };
       "spread_watching": {
         Args: {
