@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { writeManagers, writeStudents } from "../scripts/lib/scale_data.ts";
 import { activityDetails, type ActivityType } from "../supabase/functions/_domain/activity.ts";
-import { CertificateCourse } from "../supabase/functions/complete-lesson/complete_lesson.ts";
+import { CertificateCourse } from "../supabase/functions/complete-lesson/certificate_check.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, insertStudent, studentTables } from "./support/fixtures.ts";
 

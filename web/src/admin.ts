@@ -6,11 +6,8 @@
 import type { AuditPage } from "../../supabase/functions/audit/audit.ts";
 import type { AuditAction } from "../../supabase/functions/_domain/audit.ts";
 import type { Erased, PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
-import type {
-  CreatedEndpoint,
-  DeliveryList,
-  EndpointList,
-} from "../../supabase/functions/webhooks/webhooks.ts";
+import type { DeliveryList } from "../../supabase/functions/webhooks/deliveries.ts";
+import type { CreatedEndpoint, EndpointList } from "../../supabase/functions/webhooks/endpoints.ts";
 import { eventTypes } from "../../supabase/functions/_domain/event_types.ts";
 import { call } from "./api.ts";
 import { downloadJson, errorBox, h, handledForm, show, showFormError } from "./dom.ts";

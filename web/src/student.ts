@@ -1,9 +1,7 @@
 /// <reference lib="dom" />
 /** The student's screens: the course map, the lesson player, and the public certificate page. */
-import type {
-  CertificateCheck,
-  Completion,
-} from "../../supabase/functions/complete-lesson/complete_lesson.ts";
+import type { CertificateCheck } from "../../supabase/functions/complete-lesson/certificate_check.ts";
+import type { Completion } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
 import type { PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
 import type { LessonVideo } from "../../supabase/functions/video-tracking/lesson_video.ts";

@@ -12,6 +12,7 @@ import { emitEvent } from "../_domain/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
 import { timestamp } from "../_shared/openapi.ts";
+import { Certificate } from "./certificate_check.ts";
 
 export const CompleteLesson = z.strictObject({
   lesson_id: z.number().int().positive().max(2_147_483_647),
@@ -20,34 +21,6 @@ export type CompleteLesson = z.output<typeof CompleteLesson>;
 
 /** Watched share of a lesson that earns the attentive_viewer achievement. */
 const attentiveViewerPercentage = 95;
-
-/** The course as printed on a certificate: its modules and their lessons, in order. */
-export const CertificateCourse = z.object({
-  title: z.string(),
-  statement: z.string().meta({
-    description: "The certificate's sentence, naming the graduate and the course.",
-  }),
-  modules: z.array(z.object({
-    id: z.number().int(),
-    position: z.number().int(),
-    title: z.string(),
-    lessons: z.array(z.object({ id: z.number().int(), title: z.string() })),
-  })),
-});
-
-const verificationCode = z.string().meta({
-  example: "3f9c1a7be20d46c8a915",
-  description: "80 random bits: with the number, what the public verification link needs.",
-});
-
-export const Certificate = z.object({
-  certificate_number: z.string().meta({ example: "TW-2026-000001" }),
-  verification_code: verificationCode,
-  full_name: z.string(),
-  course: CertificateCourse,
-  issued_at: timestamp,
-}).meta({ id: "Certificate" });
-export type Certificate = z.output<typeof Certificate>;
 
 /** The answer to a completion, first or repeated. */
 export const Completion = z.object({
@@ -71,27 +44,6 @@ export const Completion = z.object({
   certificate: Certificate.nullable().meta({ description: "Issued when the last module is completed." }),
 }).meta({ id: "Completion" });
 export type Completion = z.output<typeof Completion>;
-
-/** The public answer for a certificate number: valid with the graduate's name, or revoked without it. */
-export const CertificateCheck = z.discriminatedUnion("valid", [
-  z.object({
-    valid: z.literal(true),
-    certificate_number: z.string(),
-    full_name: z.string(),
-    course: CertificateCourse,
-    issued_at: timestamp,
-  }),
-  z.object({
-    valid: z.literal(false),
-    status: z.literal("revoked").meta({ description: "The course was refunded in full." }),
-    certificate_number: z.string(),
-    issued_at: timestamp,
-    revoked_at: timestamp,
-  }),
-]).meta({ id: "CertificateCheck" });
-export type CertificateCheck = z.output<typeof CertificateCheck>;
-
-export const CertificateParams = z.object({ number: z.string().max(64), code: z.string().max(64) });
 
 /** The lesson, and where the student stands on it. */
 type LessonFacts =
@@ -414,43 +366,5 @@ async function readCompletion(
     achievements: row.achievements,
     certificate: row.certificate &&
       { ...row.certificate, issued_at: new Date(row.certificate.issued_at).toISOString() },
-  };
-}
-
-/**
- * Anyone with the link may check a certificate: its number and its code. A wrong code, an unknown number
- * and a malformed one get the same 404, so numbers cannot be walked to list graduates' names.
- */
-export async function verifyCertificate(
-  certificateNumber: string,
-  code: string,
-  language: Language | null = null,
-  sql: Sql = db(),
-): Promise<CertificateCheck> {
-  const notFound = new HttpError(404, "certificate_not_found", "No certificate matches this number and code");
-  if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber) || !/^[0-9a-f]{20}$/.test(code)) throw notFound;
-  const [certificate] = await sql<
-    Pick<Row<"certificates">, "full_name" | "course" | "issued_at" | "revoked_at">[]
-  >`
-    select full_name, issued_at, revoked_at,
-           private.certificate_course(course, full_name, private.content_language(${language})) as course
-    from public.certificates
-    where certificate_number = ${certificateNumber} and verification_code = ${code}`;
-  if (!certificate) throw notFound;
-  if (certificate.revoked_at) {
-    return {
-      valid: false,
-      status: "revoked",
-      certificate_number: certificateNumber,
-      issued_at: certificate.issued_at.toISOString(),
-      revoked_at: certificate.revoked_at.toISOString(),
-    };
-  }
-  return {
-    valid: true,
-    certificate_number: certificateNumber,
-    full_name: certificate.full_name,
-    course: certificate.course as z.output<typeof CertificateCourse>,
-    issued_at: certificate.issued_at.toISOString(),
   };
 }

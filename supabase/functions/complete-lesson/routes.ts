@@ -8,14 +8,8 @@ import { describeError, log } from "../_shared/log.ts";
 import { createApp, requireRole, zJson, zParam } from "../_shared/app.ts";
 import { academyLanguage, negotiateLanguage } from "../_shared/language.ts";
 import { describe } from "../_shared/openapi.ts";
-import {
-  CertificateCheck,
-  CertificateParams,
-  CompleteLesson,
-  completeLesson,
-  Completion,
-  verifyCertificate,
-} from "./complete_lesson.ts";
+import { CertificateCheck, CertificateParams, verifyCertificate } from "./certificate_check.ts";
+import { CompleteLesson, completeLesson, Completion } from "./complete_lesson.ts";
 
 export const app = createApp("complete-lesson")
   .post(

@@ -12,7 +12,8 @@ import { z } from "zod";
 import { config } from "../_shared/config.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { log } from "../_shared/log.ts";
-import { checkOrder, type OrderNotice, receivePaidOrder, refundFromOrder } from "./orders.ts";
+import { type OrderNotice } from "./order_assessment.ts";
+import { checkOrder, receivePaidOrder, refundFromOrder } from "./orders.ts";
 
 export const cloudPaymentsNotifications = ["check", "pay", "fail", "confirm", "refund", "cancel"] as const;
 export type CloudPaymentsNotification = (typeof cloudPaymentsNotifications)[number];

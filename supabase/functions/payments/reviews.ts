@@ -15,7 +15,7 @@ import { pageLimit } from "../_shared/paging.ts";
 import { NewStudent } from "../_domain/new_student.ts";
 import { createTripwireUser } from "../_domain/student_creation.ts";
 import { refundThroughCloudPayments } from "./cloudpayments.ts";
-import { type ManagerRow, type Provider, reviewReasons, staffMember } from "./orders.ts";
+import { type ManagerRow, type Provider, reviewReasons, staffMember } from "./order_assessment.ts";
 
 export const ReviewsQuery = z.strictObject({
   state: z.enum(["open", "resolved", "all"], "open, resolved or all").default("open"),

@@ -7,22 +7,24 @@ import { describeError, log } from "../_shared/log.ts";
 import { describe } from "../_shared/openapi.ts";
 import { eventTypes } from "../_domain/events.ts";
 import {
-  changeEndpoint,
-  CreatedEndpoint,
-  createEndpoint,
   deliverWebhooks,
   Delivery,
   DeliveryList,
   DeliveryQuery,
   DeliveryRun,
+  listDeliveries,
+  maxAttempts,
+  resendDelivery,
+} from "./deliveries.ts";
+import {
+  changeEndpoint,
+  CreatedEndpoint,
+  createEndpoint,
   Endpoint,
   EndpointList,
-  listDeliveries,
   listEndpoints,
-  maxAttempts,
   NewEndpoint,
-  resendDelivery,
-} from "./webhooks.ts";
+} from "./endpoints.ts";
 
 const adminOnly = { 403: "`forbidden`: not an admin." };
 const EndpointParams = z.object({ id: z.uuid() });
