@@ -56,3 +56,31 @@ Deno.test("the walk sees what it must refuse", () => {
   );
   assert.deepEqual(imports, ["../students/list.ts", "./b.ts"]);
 });
+
+Deno.test("the web app's modules import each other without a cycle", () => {
+  const webDir = fileURLToPath(new URL("../web/src/", import.meta.url));
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(webDir)) {
+    graph.set(
+      file,
+      relativeImports(Deno.readTextFileSync(file)).map((specifier) => resolve(dirname(file), specifier))
+        .filter((target) => target.startsWith(webDir)),
+    );
+  }
+  const cycles: string[] = [];
+  const done = new Set<string>();
+  const visit = (file: string, path: string[]) => {
+    if (path.includes(file)) {
+      cycles.push(
+        [...path.slice(path.indexOf(file)), file].map((step) => relative(webDir, step)).join(" → "),
+      );
+      return;
+    }
+    if (done.has(file)) return;
+    for (const next of graph.get(file) ?? []) visit(next, [...path, file]);
+    done.add(file);
+  };
+  for (const file of graph.keys()) visit(file, []);
+  assert.ok(graph.size > 8, `walked only ${graph.size} files`);
+  assert.deepEqual(cycles, []);
+});

@@ -4,7 +4,7 @@
  * signed-in session. An error answer becomes an `ApiError` carrying the API's own message.
  */
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
-import { saveFile } from "./dom.ts";
+import { saveFile } from "./files.ts";
 import { currentLanguage, hasText, t } from "./i18n.ts";
 
 /** Where the stack is: `<meta name="tripwire-api">`, written by the server that serves the app. */

@@ -9,7 +9,10 @@
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
 import { errorBox, h, handledForm, labelCells, leaveScreen, show, showFormError } from "./dom.ts";
 import { currentLanguage, setLanguage, t } from "./i18n.ts";
-import { leaderboardScreen, newStudentScreen, studentDetailScreen, studentsScreen } from "./manager.ts";
+import { leaderboardScreen } from "./leaderboard_screen.ts";
+import { newStudentScreen } from "./new_student_screen.ts";
+import { studentDetailScreen } from "./student_detail_screen.ts";
+import { studentsScreen } from "./students_screen.ts";
 import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
 import { auditScreen, webhooksScreen } from "./admin.ts";
 import { paymentsScreen } from "./payments.ts";

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 /** The app's one DOM helper: `h("button", { onclick }, "text")`. Text is always set as text, never HTML. */
 import { ApiError } from "./api.ts";
+import { saveFile } from "./files.ts";
 import { hasText, t } from "./i18n.ts";
 
 type Child = Node | string | number | null | undefined | false | Child[];
@@ -156,16 +157,6 @@ export function leaveScreen(): void {
 /** Offers `data` as a JSON file download, as a browser saves any file. */
 export function downloadJson(fileName: string, data: unknown): void {
   saveFile(fileName, new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
-}
-
-/** Hands `blob` to the browser as a download named `fileName`. */
-export function saveFile(fileName: string, blob: Blob): void {
-  const url = URL.createObjectURL(blob);
-  const link = h("a", { href: url, download: fileName });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /**

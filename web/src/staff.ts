@@ -7,7 +7,7 @@ import type { CreatedStaff, StaffList, StaffMember } from "../../supabase/functi
 import { call } from "./api.ts";
 import { askToConfirm, errorBox, h, handledForm, show, showFormError, tableOf } from "./dom.ts";
 import { formatDate, t } from "./i18n.ts";
-import { shownOnce } from "./manager.ts";
+import { shownOnce } from "./new_student_screen.ts";
 
 function memberRow(member: StaffMember, reload: () => Promise<void>, status: HTMLElement): HTMLElement {
   const active = member.deactivated_at === null;
