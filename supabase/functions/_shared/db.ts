@@ -9,8 +9,6 @@ export type Sql = postgres.Sql;
 export type Transaction = postgres.TransactionSql;
 /** A connection taken out of the pool (`sql.reserve()`) until released. */
 export type ReservedSql = postgres.ReservedSql;
-/** Whatever runs queries: the pool, a transaction or a reserved connection. */
-export type Queries = postgres.ISql;
 
 /**
  * The numeric and bigint columns, which postgres.js returns as exact decimal strings (integers come as

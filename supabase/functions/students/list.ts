@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { scopeOf, stages, StudentSummary, summaryFacts, summaryOf } from "../_domain/student_summary.ts";
 import { type AuthUser, studentStatuses } from "../_shared/auth.ts";
-import { db, type Queries, type Sql } from "../_shared/db.ts";
+import { db, type Sql } from "../_shared/db.ts";
 import { isStorableYear, typedText } from "../_shared/input.ts";
 import { cursorParameter, encodeCursor, pageLimit } from "../_shared/paging.ts";
 
@@ -67,7 +67,7 @@ const orders = {
 } as const;
 
 /** The day of a time given as text, as `student_activity.activity_day` holds it (-infinity: never, -1). */
-const dayOf = (sql: Queries, time: string) =>
+const dayOf = (sql: Sql, time: string) =>
   sql`(case when ${time}::text::timestamptz = '-infinity' then -1
             else (${time}::text::timestamptz at time zone 'UTC')::date - '1970-01-01'::date end)`;
 
@@ -75,7 +75,7 @@ const dayOf = (sql: Queries, time: string) =>
  * A sort as SQL: `time`, the value a cursor carries; `by`, the ORDER BY list; `past(after)`, the keyset
  * condition for the rows after a cursor.
  */
-export function sortOf(sql: Queries, sort: keyof typeof orders) {
+export function sortOf(sql: Sql, sort: keyof typeof orders) {
   const order = orders[sort];
   const direction = order.descending ? "desc" : "asc";
   const time = sql.unsafe(order.keys.at(-1)!);
@@ -98,7 +98,7 @@ export function sortOf(sql: Queries, sort: keyof typeof orders) {
  * or …" condition would make one generic plan that uses none).
  */
 export function studentFilters(
-  sql: Queries,
+  sql: Sql,
   scope: string | null,
   query: Pick<StudentsQuery, "status" | "stage" | "q" | "inactive_since" | "active_since">,
 ) {
