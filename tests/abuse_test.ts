@@ -123,8 +123,8 @@ story(
   async () => {
     const manager = await insertManager(appDatabase.sql, "Fast Seller");
     const [{ per_minute }] = await appDatabase.sql<{ per_minute: number }[]>`
-    select student_creations_per_minute as per_minute from analytics.settings`;
-    await appDatabase.sql`update analytics.settings set student_creations_per_minute = 3`;
+    select student_creations_per_minute as per_minute from academy.settings`;
+    await appDatabase.sql`update academy.settings set student_creations_per_minute = 3`;
     try {
       for (let i = 0; i < 3; i++) {
         await expectJson(
@@ -141,7 +141,7 @@ story(
       // Another manager is not limited by this one.
       await expectJson(await postStudent(daniyar.id, newStudentBody("Other Manager's")), 201);
     } finally {
-      await appDatabase.sql`update analytics.settings set student_creations_per_minute = ${per_minute}`;
+      await appDatabase.sql`update academy.settings set student_creations_per_minute = ${per_minute}`;
     }
   },
 );
@@ -149,8 +149,8 @@ story(
 story("100 creations by one manager over 20 connections at once land exactly on the limit (30)", async () => {
   const manager = await insertManager(appDatabase.sql, "Crowded Seller");
   const [{ per_minute }] = await appDatabase.sql<{ per_minute: number }[]>`
-    select student_creations_per_minute as per_minute from analytics.settings`;
-  await appDatabase.sql`update analytics.settings set student_creations_per_minute = 30`;
+    select student_creations_per_minute as per_minute from academy.settings`;
+  await appDatabase.sql`update academy.settings set student_creations_per_minute = 30`;
   try {
     // The manager's admissions row exists, and the test holds it until ten creations wait for it.
     await appDatabase.sql`insert into private.creation_admissions (manager_id) values (${manager.id})`;
@@ -179,7 +179,7 @@ story("100 creations by one manager over 20 connections at once land exactly on 
       select count(*)::int as created from public.tripwire_users where granted_by = ${manager.id}`;
     assert.equal(created, 30);
   } finally {
-    await appDatabase.sql`update analytics.settings set student_creations_per_minute = ${per_minute}`;
+    await appDatabase.sql`update academy.settings set student_creations_per_minute = ${per_minute}`;
   }
 });
 

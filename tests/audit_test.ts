@@ -117,8 +117,8 @@ story(
 );
 
 story("settings and staff changed in SQL are audited by the database itself", async () => {
-  await sql`update analytics.settings set partial_refund_ends_access = true`;
-  await sql`update analytics.settings set partial_refund_ends_access = false`;
+  await sql`update academy.settings set partial_refund_ends_access = true`;
+  await sql`update academy.settings set partial_refund_ends_access = false`;
   const manager = await insertManager(sql, "New Seller");
   const settings = await expectJson(await readAudit(saule.id, "action=settings.changed&limit=2"));
   assert.deepEqual(settings.entries.map((entry: { changes: unknown }) => entry.changes), [

@@ -129,7 +129,7 @@ story(
   async () => {
     const [{ time_zone: timeZone }] = await sql<
       { time_zone: string }[]
-    >`select time_zone from analytics.settings`;
+    >`select time_zone from academy.settings`;
     const today = academyDay(timeZone);
     const yesterday = addDays(today, -1);
     const midnight = academyMidnight(timeZone, today);

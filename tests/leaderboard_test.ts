@@ -72,7 +72,7 @@ async function expectedLeaderboard(period: (typeof periods)[number]) {
     }[]
   >`
     with zone as (
-      select time_zone as tz, (now() at time zone time_zone)::date as today from analytics.settings
+      select time_zone as tz, (now() at time zone time_zone)::date as today from academy.settings
     ),
     bounds as (
       select tz, case ${period}
@@ -247,8 +247,8 @@ story(
         // Incrementally: the history forgets its last 5 closed days and more is sold today; a plain refresh
         // closes those days again from the base rows and counts today's sales live.
         await sql`delete from analytics.manager_daily_history
-                where day > (select history_closed_through - 5 from analytics.settings)`;
-        await sql`update analytics.settings set history_closed_through = history_closed_through - 5`;
+                where day > (select history_closed_through - 5 from academy.settings)`;
+        await sql`update academy.settings set history_closed_through = history_closed_through - 5`;
         for (const manager of managers) {
           const sold = await postStudent(
             manager,
@@ -304,7 +304,7 @@ story(
     await t.step("Bekzat's chart for the last 46 days: a GROUP BY per day, zeros filled in", async () => {
       // Bekzat's chart for the last 46 days: a GROUP BY per academy day, zeros filled in.
       const [{ today }] =
-        await sql`select (now() at time zone time_zone)::date::text as today from analytics.settings`;
+        await sql`select (now() at time zone time_zone)::date::text as today from academy.settings`;
       const from = new Date(Date.parse(`${today}T00:00:00Z`) - 45 * 86_400_000).toISOString().slice(0, 10);
       const chart = await getJson(`leaderboard/chart?from=${from}&to=${today}`, bekzat.id);
       assert.equal(chart.days.length, 46);
@@ -313,7 +313,7 @@ story(
       const perDay = await sql<{ day: string; revenue: string; students: number }[]>`
       select (tu.created_at at time zone s.time_zone)::date::text as day, sum(tu.payment_amount)::text as revenue,
              count(*)::int as students
-      from public.tripwire_users tu cross join analytics.settings s
+      from public.tripwire_users tu cross join academy.settings s
       where tu.granted_by = ${bekzat.id}
       group by 1`;
       const expectedDays = Object.fromEntries(perDay.map((row) => [row.day, row]));
@@ -684,7 +684,7 @@ story(
 
     await t.step("the chart: the sale on its day, the refund on today's", async () => {
       const [{ today }] =
-        await sql`select (now() at time zone time_zone)::date::text as today from analytics.settings`;
+        await sql`select (now() at time zone time_zone)::date::text as today from academy.settings`;
       const from = new Date(Date.parse(`${today}T00:00:00Z`) - 4 * 86_400_000).toISOString().slice(0, 10);
       const chart = await getJson(`leaderboard/chart?from=${from}&to=${today}`, manager.id);
       const byDay = Object.fromEntries(chart.days.map((day: { day: string }) => [day.day, day]));

@@ -280,7 +280,7 @@ story(
     const third = await expectJson(await postStandard(signedStandard(orderPaid(`R-${unique()}`, email))));
     assert.equal(third.review.reason, "student_without_access");
     // Where the academy says a repeat purchase gives access back, it does: attached, active again, audited.
-    await sql`update analytics.settings set repeat_purchase_restores_access = true`;
+    await sql`update academy.settings set repeat_purchase_restores_access = true`;
     try {
       const fourthOrder = `R-${unique()}`;
       const fourth = await expectJson(await postStandard(signedStandard(orderPaid(fourthOrder, email))));
@@ -300,7 +300,7 @@ story(
         where student_id = ${first.student_id} and event_type = 'student_reactivated'`;
       assert.equal(feed.event_type, "student_reactivated");
     } finally {
-      await sql`update analytics.settings set repeat_purchase_restores_access = false`;
+      await sql`update academy.settings set repeat_purchase_restores_access = false`;
     }
     // Her erasure reaches the queue too: the payer's name and e-mail as the provider sent them are gone.
     const erased = await callAs(saule.id, `students/${first.student_id}/erase`, {
@@ -342,7 +342,7 @@ story(
     assert.equal(await creditedFor({ ref: `${header}.${forgedPayload}.${signature}` }), saule.id);
     assert.equal(await creditedFor({ ref: "not-a-reference" }), saule.id);
 
-    await sql`update analytics.settings set default_order_manager = ${aida.id}`;
+    await sql`update academy.settings set default_order_manager = ${aida.id}`;
     try {
       assert.equal(await creditedFor({}), aida.id, "the academy's default, when it names one");
       const expired = await expectJson(await callAs(daniyar.id, "payments/links", { valid_hours: 1 }));
@@ -350,7 +350,7 @@ story(
       assert.equal(expired.offer.price, "490.00");
       assert.equal(expired.offer.currency, "KZT");
     } finally {
-      await sql`update analytics.settings set default_order_manager = null`;
+      await sql`update academy.settings set default_order_manager = null`;
     }
     await expectError(
       await callAs(daniyar.id, "payments/links", { offer_id: "nothing-like-it" }),

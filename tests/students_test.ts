@@ -335,7 +335,7 @@ story("Aida refunds Dana in two parts: she keeps learning until the sale is refu
 
 story("with the academy's setting on, a partial refund ends access too", async () => {
   const student = await enrol("Partly Refunded");
-  await sql`update analytics.settings set partial_refund_ends_access = true`;
+  await sql`update academy.settings set partial_refund_ends_access = true`;
   try {
     const refunded = await expectJson(
       await post(aida.id, `students/${student.id}/refund`, { amount: 90, reason: "part" }),
@@ -349,7 +349,7 @@ story("with the academy's setting on, a partial refund ends access too", async (
     );
     assert.equal(rest.refunded_amount, 490);
   } finally {
-    await sql`update analytics.settings set partial_refund_ends_access = false`;
+    await sql`update academy.settings set partial_refund_ends_access = false`;
   }
 });
 

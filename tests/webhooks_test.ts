@@ -87,7 +87,7 @@ story(
   async () => {
     await disableOthers();
     const crm = startCrm();
-    await sql`update analytics.settings set webhook_failures_before_pause = 3`;
+    await sql`update academy.settings set webhook_failures_before_pause = 3`;
     try {
       const endpoint = await register(crm.url, ["student.created"]);
       crm.state.secrets.push(endpoint.secret);
@@ -156,7 +156,7 @@ story(
       const names = crm.received.map((event) => event.data.student.id).sort();
       assert.deepEqual(names, [bolat.id, dana.id].sort());
     } finally {
-      await sql`update analytics.settings set webhook_failures_before_pause = 20`;
+      await sql`update academy.settings set webhook_failures_before_pause = 20`;
       await crm.close();
     }
   },
@@ -165,7 +165,7 @@ story(
 story("the backoff runs out after eight attempts; the delivery is failed and still resendable", async () => {
   await disableOthers();
   const crm = startCrm();
-  await sql`update analytics.settings set webhook_failures_before_pause = 100`;
+  await sql`update academy.settings set webhook_failures_before_pause = 100`;
   try {
     const endpoint = await register(crm.url, ["student.created"]);
     crm.state.secrets.push(endpoint.secret);
@@ -189,7 +189,7 @@ story("the backoff runs out after eight attempts; the delivery is failed and sti
     const resent = await expectJson(await callAs(saule.id, `webhooks/deliveries/${id}/resend`, {}));
     assert.deepEqual([resent.status, resent.attempts], ["delivered", 1]);
   } finally {
-    await sql`update analytics.settings set webhook_failures_before_pause = 20`;
+    await sql`update academy.settings set webhook_failures_before_pause = 20`;
     await crm.close();
   }
 });

@@ -62,16 +62,16 @@ async function reopenLastClosedDay(sql: postgres.Sql) {
           refunds = t.refunds - h.refunds, lessons_completed = t.lessons_completed - h.lessons_completed,
           certificates_issued = t.certificates_issued - h.certificates_issued,
           students_started = t.students_started - h.students_started
-      from analytics.manager_daily_history h, analytics.settings s
+      from analytics.manager_daily_history h, academy.settings s
       where h.manager_id = t.manager_id and h.day = s.history_closed_through
         and (t.starts_on is null or h.day >= t.starts_on)`;
     await tx`
       update analytics.manager_period_totals
-      set closed_through = (select history_closed_through - 1 from analytics.settings)`;
+      set closed_through = (select history_closed_through - 1 from academy.settings)`;
     await tx`
       delete from analytics.manager_daily_history
-      where day = (select history_closed_through from analytics.settings)`;
-    await tx`update analytics.settings set history_closed_through = history_closed_through - 1`;
+      where day = (select history_closed_through from academy.settings)`;
+    await tx`update academy.settings set history_closed_through = history_closed_through - 1`;
   });
 }
 

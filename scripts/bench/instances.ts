@@ -75,7 +75,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const database = await scratchDatabase("tripwire_bench_instances_");
   await prepareDatabase(database.url);
   const admin = postgres(database.url, { max: 1, onnotice: () => {} });
-  await admin`update analytics.settings set student_creations_per_minute = 1000000`;
+  await admin`update academy.settings set student_creations_per_minute = 1000000`;
   const pooler = await startPgBouncer(pgbouncer.bin, database.url, 40);
   const env = (pool: number) => ({
     ...deployedBenchEnv(pooler.url, pool),

@@ -86,7 +86,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
   Deno.env.set("HEARTBEATS_PER_SECOND", "1000000");
   const server = await startBenchServer(databaseUrl, env);
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  await sql`update analytics.settings set student_creations_per_minute = 1000000, provider_orders_per_minute = 1000000`
+  await sql`update academy.settings set student_creations_per_minute = 1000000, provider_orders_per_minute = 1000000`
     .finally(() => sql.end());
   return {
     functionsUrl: server.functionsUrl,

@@ -59,7 +59,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const database = await scratchDatabase("tripwire_bench_limits_");
   await prepareDatabase(database.url);
   const sql = postgres(database.url, { max: 2, onnotice: () => {} });
-  await sql`update analytics.settings set student_creations_per_minute = 1000000`;
+  await sql`update academy.settings set student_creations_per_minute = 1000000`;
   console.log(`data: ${size.toLocaleString("en")} students`);
   await seedScale(database.url, {
     students: size,

@@ -104,7 +104,7 @@ export async function startFaultStack(dataDir?: string, given?: ResendServer): P
   const databaseUrl = `postgresql://postgres:postgres@127.0.0.1:${databasePort}/postgres`;
   // The tests' load creates students faster than the academy's per-minute limit allows one manager.
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
+  await sql`update academy.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
   return {
     url: `http://127.0.0.1:${port}`,
     databaseUrl,
@@ -819,7 +819,7 @@ async function startDeployedFaultStack() {
   });
   await prepareDatabase(database.url);
   const sql = postgres(database.url, { max: 1, onnotice: () => {} });
-  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
+  await sql`update academy.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
   const pooler = await startPgBouncer(pgbouncer.bin, database.url);
   const resend = startResendServer();
   const functions = await startDeployedStack({

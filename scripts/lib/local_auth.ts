@@ -462,7 +462,7 @@ export async function startLocalAuth(
     const queued = await sql.begin(async (tx) => {
       const [person] = await tx<{ id: string; full_name: string; language: Language }[]>`
         update auth.users a set recovery_token = ${sha256(token)}, recovery_sent_at = now()
-        from public.users u cross join analytics.settings s
+        from public.users u cross join academy.settings s
         where lower(a.email) = ${email} and a.deleted_at is null and u.id = a.id
         returning a.id, u.full_name, s.language`;
       if (!person) return undefined;

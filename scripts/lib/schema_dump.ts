@@ -24,7 +24,7 @@ export interface SchemaItem {
   sql: string;
 }
 
-export const ourSchemas = ["public", "private", "analytics"];
+export const ourSchemas = ["public", "private", "academy", "analytics"];
 
 /** The concerns in the order a reader needs them, and which objects each holds (by regular expression). */
 export interface Concerns {

@@ -142,7 +142,7 @@ CREATE OR REPLACE FUNCTION private.content_language(requested text)
  STABLE
  SET search_path TO ''
 AS $function$
-  select case when requested in ('ru', 'en') then requested else (select s.language from analytics.settings s) end
+  select case when requested in ('ru', 'en') then requested else (select s.language from academy.settings s) end
 $function$;
 
 revoke all on function private.content_language(requested text) from public, anon, authenticated, service_role;

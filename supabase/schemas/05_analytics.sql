@@ -121,73 +121,13 @@ alter table analytics.refresh_log add constraint refresh_log_row_count_non_negat
 
 comment on table analytics.refresh_log is 'How long each step of the last refreshes took and how many rows it touched: the Status report and the figures'' refreshed_at read it.';
 
-create table analytics.settings (
-  id boolean default true not null,
-  time_zone text default 'Asia/Almaty'::text not null,
-  history_closed_through date,
-  updated_at timestamp with time zone default now() not null,
-  language text default 'ru'::text not null,
-  max_payment_amount numeric(12,2) default 10000000 not null,
-  student_creations_per_minute integer default 60 not null,
-  partial_refund_ends_access boolean default false not null,
-  default_order_manager uuid,
-  stalled_after_days integer default 7 not null,
-  webhook_failures_before_pause integer default 20 not null,
-  currency text default 'KZT'::text not null,
-  provider_orders_per_minute integer default 600 not null,
-  repeat_purchase_restores_access boolean default false not null
-);
-
-alter table analytics.settings add constraint settings_currency_iso_4217 CHECK (currency ~ '^[A-Z]{3}$'::text);
-
-alter table analytics.settings add constraint settings_language_known CHECK (language = ANY (ARRAY['ru'::text, 'en'::text]));
-
-alter table analytics.settings add constraint settings_max_payment_amount_positive CHECK (max_payment_amount > 0::numeric);
-
-alter table analytics.settings add constraint settings_pkey PRIMARY KEY (id);
-
-alter table analytics.settings add constraint settings_provider_orders_per_minute_positive CHECK (provider_orders_per_minute > 0);
-
-alter table analytics.settings add constraint settings_single_row CHECK (id);
-
-alter table analytics.settings add constraint settings_stalled_after_days_range CHECK (stalled_after_days >= 1 AND stalled_after_days <= 365);
-
-alter table analytics.settings add constraint settings_student_creations_per_minute_positive CHECK (student_creations_per_minute > 0);
-
-alter table analytics.settings add constraint settings_time_zone_known CHECK (('2000-01-01 00:00:00+00'::timestamp with time zone AT TIME ZONE time_zone) IS NOT NULL);
-
-alter table analytics.settings add constraint settings_webhook_failures_before_pause_positive CHECK (webhook_failures_before_pause > 0);
-
-comment on table analytics.settings is 'The academy''s settings, one row: its time zone, language and currency, the payment ceiling, rates (creations and paid orders a minute), refund and stall rules, the default manager for orders, and how far the analytics history is closed. Changes are audited by a trigger.';
-
-comment on column analytics.settings.currency is 'The academy''s currency (ISO 4217): every price and every sale is in it, so no sum mixes two.';
-
-comment on column analytics.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none; null, or not an active manager or admin: the first admin.';
-
-comment on column analytics.settings.language is 'The language of the e-mails to students: ru or en.';
-
-comment on column analytics.settings.max_payment_amount is 'The largest payment one sale may record: a typo or a hostile manager cannot buy rank 1 or break the sums.';
-
-comment on column analytics.settings.provider_orders_per_minute is 'Signed paid orders the academy admits a minute, all providers together: a safety ceiling for the database, not a manager''s limit. Beyond it a provider is told to retry later.';
-
-comment on column analytics.settings.repeat_purchase_restores_access is 'A paid order from a refunded or suspended student''s e-mail: true, it is attached to her and her access comes back (audited as the provider''s reactivation); false, it waits in the review queue for an admin.';
-
-comment on column analytics.settings.stalled_after_days is 'A student who has not watched for this many days is reported once as student.stalled.';
-
-comment on column analytics.settings.student_creations_per_minute is 'How many students one manager may create in any 60 seconds; beyond it creation answers 429.';
-
-comment on column analytics.settings.webhook_failures_before_pause is 'Failed delivery attempts in a row after which a webhook endpoint is paused until an admin resumes it.';
-
-insert into analytics.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, provider_orders_per_minute, student_creations_per_minute, webhook_failures_before_pause, repeat_purchase_restores_access)
-values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, false, 600, 60, 20, false);
-
 CREATE OR REPLACE FUNCTION analytics.academy_currency()
  RETURNS text
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO ''
 AS $function$
-  select s.currency from analytics.settings s
+  select s.currency from academy.settings s
 $function$;
 
 revoke all on function analytics.academy_currency() from public, anon, authenticated, service_role;
@@ -297,7 +237,7 @@ CREATE OR REPLACE FUNCTION analytics.daily_net_facts(first_day date, last_day da
 AS $function$
 #variable_conflict use_column
 declare
-  tz text := (select s.time_zone from analytics.settings s);
+  tz text := (select s.time_zone from academy.settings s);
   lo timestamptz := coalesce(first_day::timestamp at time zone tz, '-infinity'::timestamptz);
   hi timestamptz := (last_day + 1)::timestamp at time zone tz;
 begin
@@ -435,7 +375,7 @@ CREATE OR REPLACE FUNCTION analytics.refresh_sales_stats(rebuild boolean DEFAULT
  SET jit TO 'off'
 AS $function$
 declare
-  settings analytics.settings;
+  settings academy.settings;
   closable date;
   closed_before date;
   today date;
@@ -451,7 +391,7 @@ begin
   if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('tripwire.refresh_sales_stats')) then
     return jsonb_build_object('refreshed', false, 'reason', 'another refresh is running');
   end if;
-  select * into settings from analytics.settings for update;
+  select * into settings from academy.settings for update;
   closable := ((now() - interval '15 minutes') at time zone settings.time_zone)::date - 1;
   today := (now() at time zone settings.time_zone)::date;
   day_starts := analytics.period_start('day', settings.time_zone);
@@ -474,7 +414,7 @@ begin
     from analytics.daily_net_facts(settings.history_closed_through + 1, closable) f
     where f.manager_id is not null;
     get diagnostics affected = row_count;
-    update analytics.settings set history_closed_through = closable;
+    update academy.settings set history_closed_through = closable;
     settings.history_closed_through := closable;
   end if;
   report := report || analytics.record_refresh_step('manager_daily_history', started, affected);
@@ -659,7 +599,7 @@ begin
                                                closed_through)
   select reset_period_totals.period, reset_period_totals.starts_on, h.manager_id, sum(h.students_created),
          sum(h.revenue), sum(h.refunds), sum(h.lessons_completed), sum(h.certificates_issued),
-         sum(h.students_started), (select st.history_closed_through from analytics.settings st)
+         sum(h.students_started), (select st.history_closed_through from academy.settings st)
   from analytics.manager_daily_history h
   where reset_period_totals.starts_on is null or h.day >= reset_period_totals.starts_on
   group by h.manager_id;
@@ -679,7 +619,7 @@ CREATE OR REPLACE FUNCTION analytics.set_time_zone(time_zone text)
  SET search_path TO ''
 AS $function$
 begin
-  update analytics.settings s set time_zone = set_time_zone.time_zone, history_closed_through = null;
+  update academy.settings s set time_zone = set_time_zone.time_zone, history_closed_through = null;
   return analytics.refresh_sales_stats(rebuild => true);
 end
 $function$;
@@ -744,7 +684,7 @@ begin
   select jsonb_build_object(
     'manager_id', scope,
     'full_name', (select u.full_name from public.users u where u.id = scope),
-    'time_zone', (select s.time_zone from analytics.settings s),
+    'time_zone', (select s.time_zone from academy.settings s),
     'refreshed_at', analytics.refreshed_at(),
     'periods', jsonb_object_agg(t.period, jsonb_build_object(
       'period_start', t.starts_on, 'rank', t.rank, 'managers_ranked', t.managers_ranked, 'revenue', t.revenue,
@@ -797,7 +737,7 @@ CREATE OR REPLACE FUNCTION public.get_sales_chart_data("from" date DEFAULT NULL:
 AS $function$
 declare
   scope uuid := analytics.caller_scope(manager_id);
-  today date := (select (now() at time zone s.time_zone)::date from analytics.settings s);
+  today date := (select (now() at time zone s.time_zone)::date from academy.settings s);
   last_day date := coalesce("to", today);
   first_day date := coalesce("from", last_day - 29);
   result jsonb;
@@ -826,7 +766,7 @@ begin
   )
   select jsonb_build_object(
     'from', first_day, 'to', last_day, 'manager_id', scope,
-    'time_zone', (select s.time_zone from analytics.settings s),
+    'time_zone', (select s.time_zone from academy.settings s),
     'refreshed_at', analytics.refreshed_at(),
     'days', jsonb_agg(jsonb_build_object(
       'day', days.day,
@@ -864,7 +804,7 @@ begin
   select jsonb_build_object(
     'period', get_sales_leaderboard.period,
     'period_start', (select l.starts_on from analytics.leaderboard_standings l where l.period = get_sales_leaderboard.period limit 1),
-    'time_zone', (select s.time_zone from analytics.settings s),
+    'time_zone', (select s.time_zone from academy.settings s),
     'refreshed_at', analytics.refreshed_at(),
     'managers', coalesce(jsonb_agg(jsonb_build_object(
       'rank', l.rank, 'manager_id', l.manager_id, 'full_name', l.full_name, 'revenue', l.revenue,
@@ -908,7 +848,7 @@ UNION ALL
     f.lessons_completed,
     f.certificates_issued,
     f.students_started
-   FROM analytics.settings s
+   FROM academy.settings s
      CROSS JOIN LATERAL analytics.daily_net_facts(s.history_closed_through + 1, (now() AT TIME ZONE s.time_zone)::date) f(manager_id, day, students_created, revenue, lessons_completed, certificates_issued, students_started, refunds);
 
 revoke all on schema analytics from public, anon, authenticated, service_role;
@@ -937,11 +877,6 @@ grant select on table analytics.manager_student_statuses to service_role;
 
 revoke all on table analytics.refresh_log from public, anon, authenticated, service_role;
 grant select on table analytics.refresh_log to service_role;
-
-CREATE TRIGGER settings_set_updated_at BEFORE UPDATE ON analytics.settings FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
-
-revoke all on table analytics.settings from public, anon, authenticated, service_role;
-grant select on table analytics.settings to service_role;
 
 CREATE TRIGGER tripwire_users_count_new AFTER INSERT ON public.tripwire_users REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.count_student_statuses();
 

@@ -191,7 +191,7 @@ revoke all on function private.person_export(person uuid) from public, anon, aut
 
 comment on function private.person_export(person uuid) is 'Everything the academy holds about a person as one JSON document (account, login, purchase, refunds, progress and watching, achievements, certificate, feed, e-mails, audit entries): an admin''s export and the student''s own.';
 
-CREATE TRIGGER settings_audited AFTER UPDATE ON analytics.settings FOR EACH ROW EXECUTE FUNCTION private.audit_database_change();
+CREATE TRIGGER settings_audited AFTER UPDATE ON academy.settings FOR EACH ROW EXECUTE FUNCTION private.audit_database_change();
 
 CREATE TRIGGER audit_log_append_only BEFORE DELETE OR UPDATE ON private.audit_log FOR EACH ROW EXECUTE FUNCTION private.refuse_change();
 

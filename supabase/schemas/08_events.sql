@@ -171,7 +171,7 @@ begin
   -- active student (never certified) whose last activity, or creation when she never watched, crossed the
   -- setting's days within the last week.
   with settings as (
-    select pg_catalog.now() - pg_catalog.make_interval(days => s.stalled_after_days) as cutoff from analytics.settings s
+    select pg_catalog.now() - pg_catalog.make_interval(days => s.stalled_after_days) as cutoff from academy.settings s
   ),
   candidates as (
     select c.user_id, c.inactive_since
@@ -208,7 +208,7 @@ begin
     select 'student.stalled', n.student_id,
            pg_catalog.jsonb_build_object('student', private.event_student(n.student_id),
              'inactive_since', n.activity_at,
-             'stalled_after_days', (select s.stalled_after_days from analytics.settings s))
+             'stalled_after_days', (select s.stalled_after_days from academy.settings s))
     from noticed n
     returning 1
   )

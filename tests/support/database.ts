@@ -59,7 +59,7 @@ async function migratedTemplate(): Promise<string> {
   await prepareDatabase(database.url);
   // The tests create hundreds of students a minute as one manager; tests/abuse_test.ts checks the limit.
   const sql = connectTo(database.url, 1);
-  await sql`update analytics.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
+  await sql`update academy.settings set student_creations_per_minute = 1000000`.finally(() => sql.end());
   return database.name;
 }
 

@@ -1,11 +1,11 @@
 /**
- * The academy's calendar. Its days begin at midnight in its time zone (`analytics.settings.time_zone`,
+ * The academy's calendar. Its days begin at midnight in its time zone (`academy.settings.time_zone`,
  * Asia/Almaty by default), not in UTC: a sale at 20:00 UTC is on the next day in Almaty. Every "today" the
  * web app, the functions and the tests name comes from here (the SQL says the same with
  * `now() at time zone time_zone`), so nothing depends on the time zone of the machine that runs it.
  */
 
-/** A new academy's time zone (the default of `analytics.settings.time_zone`); an admin may set another. */
+/** A new academy's time zone (the default of `academy.settings.time_zone`); an admin may set another. */
 export const defaultTimeZone = "Asia/Almaty";
 
 /** The academy's day (YYYY-MM-DD) at an instant, in `timeZone` (an IANA name). */

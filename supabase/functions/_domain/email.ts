@@ -109,7 +109,7 @@ interface Texts {
 }
 
 /**
- * Every text the e-mails say, per language (the academy's, `analytics.settings.language`, Russian unless
+ * Every text the e-mails say, per language (the academy's, `academy.settings.language`, Russian unless
  * set), in one catalogue: the code never branches on a language.
  */
 const catalogue: Record<

@@ -70,7 +70,7 @@ async function refundInTransaction(
       select ${viaOrder?.provider ?? null}, ${viaOrder?.refundId ?? null}, ${viaOrder?.orderId ?? null}, id
       from refund where ${viaOrder !== undefined}::boolean
     )
-    select s.partial_refund_ends_access from analytics.settings s`;
+    select s.partial_refund_ends_access from academy.settings s`;
   const endsAccess = (full || partial_refund_ends_access) && student.status !== "refunded";
   if (endsAccess) {
     await tx`update public.tripwire_users set status = 'refunded' where user_id = ${studentId}`;

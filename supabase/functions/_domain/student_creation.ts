@@ -17,7 +17,7 @@ import type { CreatedStudent, CreationResult, NewStudent, PaidOrder } from "./ne
 import { createLogin, deleteAbandonedLogin, type LoginDependencies } from "./student_login.ts";
 import { type KeyScope, replaySealContext, writeStudentOrDeleteLogin } from "./student_rows.ts";
 
-/** The admissions row of signed paid orders, all providers together (analytics.settings.provider_orders_per_minute). */
+/** The admissions row of signed paid orders, all providers together (academy.settings.provider_orders_per_minute). */
 const providersAdmission = "00000000-0000-0000-0000-000000000000";
 
 /** What a creation reaches: the database, Auth's admin API and the e-mail provider (tests give their own). */
@@ -126,7 +126,7 @@ async function createStudent(
                   else s.student_creations_per_minute end as per_minute,
              exists (select 1 from public.users where email = ${input.email})
                or exists (select 1 from public.tripwire_users where email = ${input.email}) as taken
-      from analytics.settings s
+      from academy.settings s
     ),
     admission as (
       insert into private.creation_admissions as a (manager_id, admissions)

@@ -110,13 +110,13 @@ export function writeStudent(
       select s.user_id, ${student.email}, 'welcome',
              jsonb_build_object('full_name', ${student.full_name}::text, 'language', a.language),
              ${student.sealedPassword}
-      from student s cross join analytics.settings a
+      from student s cross join academy.settings a
       where ${student.send_welcome_email}::boolean
       returning id, payload ->> 'language' as language
     )
     select s.created_at, c.module_id, c.module_position, c.module_title, c.lesson_id,
            (select id::text from welcome_email) as outbox_id, (select language from welcome_email) as language,
-           (select a.currency from analytics.settings a) as currency
+           (select a.currency from academy.settings a) as currency
     from student s cross join course c`;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The academy's two languages, and which one a caller asked for. The course's texts are stored in both
  * (`public.localized_text`); a route that serves them passes the caller's choice to SQL, where
- * `private.content_language` falls back to the academy's own (analytics.settings.language, Russian unless set).
+ * `private.content_language` falls back to the academy's own (academy.settings.language, Russian unless set).
  */
 import type { MiddlewareHandler } from "hono";
 import { db, type Sql } from "./db.ts";

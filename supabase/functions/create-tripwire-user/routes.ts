@@ -16,7 +16,7 @@ export const app = createApp("create-tripwire-user")
     describe({
       summary: "Create a student after a sale",
       description: "One request makes the login and every row of the student in one transaction, or " +
-        "nothing. `payment_amount` is at most the academy's ceiling (`analytics.settings.max_payment_amount`, " +
+        "nothing. `payment_amount` is at most the academy's ceiling (`academy.settings.max_payment_amount`, " +
         "10,000,000 unless changed). The generated password is in this answer only. With an `Idempotency-Key`, a retry " +
         "answers the first response (header `idempotent-replayed: true`) and creates nothing.",
       access: "manager",
@@ -27,7 +27,7 @@ export const app = createApp("create-tripwire-user")
         422: "`idempotency_key_reused`: this Idempotency-Key came with another body.",
         429:
           "`too_many_creations`: this manager created the academy's limit of students in the last minute " +
-          "(`analytics.settings.student_creations_per_minute`, 60); nothing was created.",
+          "(`academy.settings.student_creations_per_minute`, 60); nothing was created.",
         502: "`auth_unavailable`: Supabase Auth did not create the login; nothing was created, retry.",
       },
       headers: [idempotencyKeyHeader],

@@ -1,6 +1,6 @@
 /**
  * What the academy sells and for how much (private.offers, private.offer_promotions): a list price and
- * promotional prices for a window, all in the academy's one currency (analytics.settings.currency). Money is a
+ * promotional prices for a window, all in the academy's one currency (academy.settings.currency). Money is a
  * decimal string from end to end ("490.00"): Postgres compares it, never a JavaScript number. Admins change an
  * offer; every change is audited as `offer.changed`.
  */
@@ -81,8 +81,8 @@ export async function listOffers(sql: Sql = db()): Promise<OfferList> {
   const offers = await sql<Offer[]>`
     select ${
     offerColumns(sql)
-  } from private.offers o cross join analytics.settings s order by o.created_at, o.id`;
-  const [settings] = await sql<{ currency: string }[]>`select currency from analytics.settings`;
+  } from private.offers o cross join academy.settings s order by o.created_at, o.id`;
+  const [settings] = await sql<{ currency: string }[]>`select currency from academy.settings`;
   return OfferList.parse({
     currency: settings.currency,
     default_offer_id: offers.find((offer) => offer.active)?.id ?? null,
@@ -101,7 +101,7 @@ export function offerChosen(sql: Sql, id: string | null) {
 /** One offer by id, or the default (the oldest active one) when `id` is null; undefined if there is none. */
 export async function offerById(sql: Sql, id: string | null): Promise<Offer | undefined> {
   const [offer] = await sql<Offer[]>`
-    select ${offerColumns(sql)} from private.offers o cross join analytics.settings s
+    select ${offerColumns(sql)} from private.offers o cross join academy.settings s
     where ${offerChosen(sql, id)} limit 1`;
   return offer;
 }
@@ -115,7 +115,7 @@ export async function putOffer(
 ): Promise<Offer> {
   return await withTransaction(async (tx) => {
     const [before] = await tx<Offer[]>`
-      select ${offerColumns(tx)} from private.offers o cross join analytics.settings s where o.id = ${id}
+      select ${offerColumns(tx)} from private.offers o cross join academy.settings s where o.id = ${id}
       for update of o`;
     await tx`
       insert into private.offers (id, title, list_price, active)
@@ -130,7 +130,7 @@ export async function putOffer(
                                                                    ends_at timestamptz)`;
     }
     const [after] = await tx<Offer[]>`
-      select ${offerColumns(tx)} from private.offers o cross join analytics.settings s where o.id = ${id}`;
+      select ${offerColumns(tx)} from private.offers o cross join academy.settings s where o.id = ${id}`;
     if (!after) throw new HttpError(500, "internal_error", "The offer was not written");
     const fields = ["title", "list_price", "active", "promotions"] as const;
     const changes = Object.fromEntries(

@@ -123,7 +123,7 @@ export async function assess(sql: Sql, notice: OrderNotice): Promise<Assessment>
                                       'has_access', coalesce(t.status in ('active', 'completed'), false))
             from public.users u left join public.tripwire_users t on t.user_id = u.id
             where u.email = ${email}) as owner
-    from analytics.settings s`;
+    from academy.settings s`;
   if (notice.reference && !link) {
     log("warn", "payment_link_invalid", { provider: notice.provider, order_id: notice.orderId });
   }

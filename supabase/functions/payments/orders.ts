@@ -183,7 +183,7 @@ async function attachOrder(
       set status = case when exists (select 1 from public.certificates c
                                      where c.user_id = t.user_id and c.revoked_at is null)
                         then 'completed'::public.student_status else 'active'::public.student_status end
-      from student s, analytics.settings a
+      from student s, academy.settings a
       where t.user_id = s.user_id and a.repeat_purchase_restores_access
       returning s.before, t.status as after, s.granted_by as manager_id, s.full_name`;
     if (restored) {

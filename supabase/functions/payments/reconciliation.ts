@@ -60,11 +60,11 @@ type Line = Reconciliation["differences"][number] & { notified_kind: "order" | "
 export async function reconcile(query: ReconciliationQuery, sql: Sql = db()): Promise<Reconciliation> {
   const [{ time_zone: timeZone }] = await sql<
     { time_zone: string }[]
-  >`select time_zone from analytics.settings`;
+  >`select time_zone from academy.settings`;
   const to = query.to ?? academyDay(timeZone);
   const from = query.from ?? addDays(to, -29);
   const lines = await sql<(Line & { booked_day: string | null })[]>`
-    with z as (select time_zone as tz from analytics.settings),
+    with z as (select time_zone as tz from academy.settings),
     orders as (
       select coalesce(r.provider, o.provider) as provider, coalesce(r.order_id, o.order_id) as order_id,
              coalesce(r.amount, o.amount) as notified, coalesce(r.currency, o.currency) as currency,

@@ -146,7 +146,7 @@ export async function resolveReview(
   let studentId: string | null = null;
   if (resolution.action === "create_student" || resolution.action === "attach") {
     if (review.kind !== "order") throw fieldError("action", "a refund is resolved as refunded or dismissed");
-    const [{ currency }] = await sql<{ currency: string }[]>`select currency from analytics.settings`;
+    const [{ currency }] = await sql<{ currency: string }[]>`select currency from academy.settings`;
     if (review.currency !== currency) {
       throw fieldError(
         "action",

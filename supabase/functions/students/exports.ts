@@ -128,7 +128,7 @@ export async function auditExport(
 }
 
 export async function academyToday(sql: Sql = db()): Promise<string> {
-  const [{ time_zone }] = await sql<{ time_zone: string }[]>`select time_zone from analytics.settings`;
+  const [{ time_zone }] = await sql<{ time_zone: string }[]>`select time_zone from academy.settings`;
   return academyDay(time_zone);
 }
 
@@ -143,7 +143,7 @@ export function exportStudents(caller: AuthUser, query: StudentsExportQuery, sql
       ${summaryFacts(tx)}
       join public.users m on m.id = t.granted_by
       left join private.payment_orders o on o.student_id = t.user_id and not o.attached
-      cross join (select currency from analytics.settings) z
+      cross join (select currency from academy.settings) z
       ${line.typedValues}
       where true ${studentFilters(tx, scope, query)}
       order by ${sort.by}`);
@@ -186,7 +186,7 @@ export function exportSales(caller: AuthUser, query: SalesExportQuery, sql: Sql 
   const line = csvLine(sql, saleColumns);
   return csvStream(sql, saleColumns, (tx) =>
     tx`
-      with z as (select time_zone as tz, currency from analytics.settings),
+      with z as (select time_zone as tz, currency from academy.settings),
       ledger as (
         select t.created_at as occurred_at, 'sale' as kind, t.payment_amount as amount, t.user_id, null::text as reason
         from public.tripwire_users t, z

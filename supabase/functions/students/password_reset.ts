@@ -61,7 +61,7 @@ export async function resetPassword(
       insert into private.email_outbox (user_id, recipient, template, payload, sealed_password)
       select ${studentId}, ${student.email}, 'password_reset',
              jsonb_build_object('full_name', ${student.full_name}::text, 'language', a.language), ${sealed}
-      from analytics.settings a
+      from academy.settings a
       returning id::text as outbox_id, payload ->> 'language' as language`;
     await logActivity(
       tx,

@@ -257,7 +257,7 @@ async function attempt(sql: Sql, due: DueDelivery): Promise<Outcome> {
           paused_at = case when ${strike}::boolean and e.paused_at is null
                             and e.consecutive_failures + 1 >= s.webhook_failures_before_pause then now()
                            else e.paused_at end
-      from delivery d, analytics.settings s
+      from delivery d, academy.settings s
       where e.id = d.endpoint_id
       returning e.id, e.paused_at is not null and e.consecutive_failures = s.webhook_failures_before_pause as paused_now
     ),

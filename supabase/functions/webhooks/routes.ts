@@ -53,7 +53,7 @@ export const app = createApp("webhooks")
         "signed with the endpoint's secret; body `{type, timestamp, data}`, each type's in this document's `webhooks`). A 2xx answer " +
         `delivers; anything else is retried after 1 min, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h (${maxAttempts} ` +
         "attempts), then the delivery is failed and can be resent. After " +
-        "`analytics.settings.webhook_failures_before_pause` (20) failed attempts in a row the endpoint is paused. " +
+        "`academy.settings.webhook_failures_before_pause` (20) failed attempts in a row the endpoint is paused. " +
         "The secret is shown in this answer only (`no-store`).",
       access: "admin",
       ok: { status: 201, schema: CreatedEndpoint, description: "The endpoint, with its signing secret." },
