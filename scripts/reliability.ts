@@ -71,10 +71,10 @@ fails without the fix:
 
 | finding | regression test |
 | ------- | --------------- |
-| two refunds at once both passed (1,000 refunded of 500) | tests/students_test.ts: refunds that meet at the row's lock, 2 and 10 at once |
-| a refund could exceed the payment by another path | tests/students_test.ts: the database itself holds refunds to the payment |
+| two refunds at once both passed (1,000 refunded of 500) | tests/refunds_test.ts: refunds that meet at the row's lock, 2 and 10 at once |
+| a refund could exceed the payment by another path | tests/refunds_test.ts: the database itself holds refunds to the payment |
 | deleting a login deleted the sale and its refunds | tests/books_test.ts: deleting a login as the dashboard does |
-| a refunded graduate kept a valid certificate | tests/students_test.ts: a refunded graduate's certificate is revoked |
+| a refunded graduate kept a valid certificate | tests/refunds_test.ts: a refunded graduate's certificate is revoked |
 | 100 creations over 20 connections made 70 under a limit of 60 | tests/abuse_test.ts: 100 creations land exactly on the limit |
 | a NUL byte in a query string was a 500 | tests/abuse_test.ts: every route's query parameters refuse control characters |
 | unlimited wrong passwords at the local sign-in | tests/local_auth_test.ts: per e-mail and per address |
