@@ -1,20 +1,13 @@
+/** Watching that counts: the measured union, skipping, fragmenting, cheating, and who may read and record. */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { recordHeartbeat, recordHeartbeats } from "../supabase/functions/video-tracking/video_tracking.ts";
-import { enrol, heartbeat, letTimePass, watch } from "./support/learning.ts";
+
+import { enrol, heartbeat, letTimePass, trackingRow, watch } from "./support/learning.ts";
 import { aida } from "./support/fixtures.ts";
-import { appDatabase, callFunction, signedIn, story, tokenFor } from "./support/server.ts";
+import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
 import { expectJson } from "./support/responses.ts";
 
 const sql = appDatabase.sql;
-
-async function trackingRow(studentId: string, lessonId: number) {
-  const [row] = await sql`
-    select watched_ranges::text as ranges, watched_seconds, watch_percentage, status, qualified_at,
-           rejected_seconds, heartbeat_count, last_position_seconds
-    from public.video_tracking where user_id = ${studentId} and lesson_id = ${lessonId}`;
-  return row;
-}
 
 story("Bolat watches lesson 67 with a real player: every second counts once, 80 % qualifies", async () => {
   const bolat = await enrol("Bolat Watcher");
@@ -45,7 +38,7 @@ story("Bolat watches lesson 67 with a real player: every second counts once, 80 
   assert.equal(state.watch_percentage, 80);
   assert.equal(state.qualified, true);
 
-  const row = await trackingRow(bolat.id, 67);
+  const row = await trackingRow(sql, bolat.id, 67);
   assert.equal(row.ranges, "{[0,480)}");
   assert.equal(row.watched_seconds, "480.00");
   assert.equal(row.status, "in_progress");
@@ -191,7 +184,7 @@ story("fragmenting: slivers stop being credited once the row holds 1,000 ranges"
     assert.equal(state.segments.length, (round + 1) * 200);
     assert.equal(state.rejected_seconds, 0);
   }
-  const full = await trackingRow(splinter.id, 67);
+  const full = await trackingRow(sql, splinter.id, 67);
   assert.equal(full.watched_seconds, "10.00");
 
   await letTimePass(sql, splinter, 67, 5);
@@ -199,7 +192,7 @@ story("fragmenting: slivers stop being credited once the row holds 1,000 ranges"
   assert.equal(state.segments.length, 1000, "the 1,001st range is refused");
   assert.equal(state.watched_seconds, 10);
   assert.equal(state.rejected_seconds, 2);
-  const refused = await trackingRow(splinter.id, 67);
+  const refused = await trackingRow(sql, splinter.id, 67);
   assert.equal(refused.ranges, full.ranges);
 
   // Watching on from a stored range, or across a gap, never adds a range: still credited.
@@ -227,7 +220,7 @@ story("cheating: one big segment, a burst, absurd numbers, a locked lesson — n
         r.body?.cancel()
       );
     }
-    const row = await trackingRow(cheater.id, 67);
+    const row = await trackingRow(sql, cheater.id, 67);
     assert.ok(Number(row.watched_seconds) < 15, `credited ${row.watched_seconds} s in a burst`);
     assert.ok(Number(row.rejected_seconds) > 450);
     assert.equal(row.qualified_at, null);
@@ -251,13 +244,13 @@ story("cheating: one big segment, a burst, absurd numbers, a locked lesson — n
   ];
   for (const [name, body] of invalid) {
     await t.step(`400 for ${name}, nothing credited`, async () => {
-      const before = await trackingRow(cheater.id, 67);
+      const before = await trackingRow(sql, cheater.id, 67);
       const response = await heartbeat(cheater, body);
       const answer = await response.json();
       assert.equal(response.status, 400, JSON.stringify(answer));
       assert.equal(answer.error.code, "validation_failed");
       assert.ok(answer.error.details.length > 0);
-      assert.deepEqual(await trackingRow(cheater.id, 67), before);
+      assert.deepEqual(await trackingRow(sql, cheater.id, 67), before);
     });
   }
   await t.step("a lesson of a module I have not unlocked → 409 lesson_locked; unknown → 404", async () => {
@@ -299,7 +292,7 @@ story(
     assert.deepEqual([...statuses].sort(), [...Array(10).fill(200), 429, 429], statuses.join());
     await Promise.all(responses.map((response) => response.body?.cancel()));
     const admitted = segments.filter((_, index) => statuses[index] === 200);
-    const row = await trackingRow(racer.id, 67);
+    const row = await trackingRow(sql, racer.id, 67);
     assert.equal(row.watched_seconds, "30.00", "every admitted segment, none of the refused");
     assert.equal(row.rejected_seconds, "0.00");
     assert.equal(row.heartbeat_count, 11);
@@ -318,7 +311,7 @@ story("50 students heartbeating at once: each has exactly their own segments", a
   assert.deepEqual(responses.map((response) => response.status), Array(50).fill(200));
   await Promise.all(responses.map((response) => response.body?.cancel()));
   for (const [index, student] of students.entries()) {
-    const row = await trackingRow(student.id, 67);
+    const row = await trackingRow(sql, student.id, 67);
     assert.equal(row.ranges, `{[${index},${index + 7})}`);
   }
 });
@@ -372,137 +365,3 @@ story(
     assert.deepEqual(after, before);
   },
 );
-
-story("a heartbeat commits asynchronously, and only its own transaction does", async () => {
-  const aliya = await enrol("Aliya Durable");
-  const one = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
-  try {
-    const inside = await one.begin(async (tx) => {
-      await recordHeartbeat(
-        await signedIn(aliya.id),
-        { lesson_id: 67, segments: [[0, 3]] },
-        tx as unknown as postgres.Sql,
-      );
-      const [{ synchronous_commit }] = await tx`show synchronous_commit`;
-      return synchronous_commit;
-    });
-    assert.equal(inside, "off");
-    // The same connection's next transaction is durable again (and so is anything else on it).
-    const [{ synchronous_commit: after }] = await one`show synchronous_commit`;
-    assert.equal(after, "on");
-    await recordHeartbeat(await signedIn(aliya.id), { lesson_id: 67, segments: [[3, 6]] }, one);
-    const [{ synchronous_commit: next }] = await one`show synchronous_commit`;
-    assert.equal(next, "on");
-    assert.equal((await trackingRow(aliya.id, 67)).heartbeat_count, 2);
-  } finally {
-    await one.end();
-  }
-});
-
-story("the last position is where the player said it was; a heartbeat without one keeps it", async () => {
-  const ruslan = await enrol("Ruslan Resumes");
-  await letTimePass(sql, ruslan, 67, 10);
-  const moved = await expectJson(
-    await heartbeat(ruslan, { lesson_id: 67, segments: [[0, 10]], position: 10 }),
-  );
-  assert.equal(moved.last_position_seconds, 10);
-  const silent = await expectJson(await heartbeat(ruslan, { lesson_id: 67, segments: [] }));
-  assert.equal(silent.last_position_seconds, 10, "not the video's duration");
-  const beyond = await expectJson(await heartbeat(ruslan, { lesson_id: 67, segments: [], position: 5000 }));
-  assert.equal(beyond.last_position_seconds, 600, "clamped to the video");
-  assert.equal((await trackingRow(ruslan.id, 67)).last_position_seconds, "600.00");
-});
-
-story(
-  "coalesced: 200 concurrent heartbeats of 50 students, each answered with exactly its own state, in order",
-  async () => {
-    const students = await Promise.all(
-      Array.from({ length: 50 }, (_, index) => enrol(`Coalesced Viewer ${index}`)),
-    );
-    for (const student of students) await letTimePass(sql, student, 67, 30);
-    const sessions = await Promise.all(students.map((student) => signedIn(student.id)));
-    // Each student's four heartbeats, sent at once: 2 s at 10k + 20j, at position j.
-    const sent = students.flatMap((student, k) =>
-      [0, 1, 2, 3].map((j) => ({
-        student,
-        j,
-        answer: recordHeartbeat(sessions[k], {
-          lesson_id: 67,
-          segments: [[10 * k + 20 * j, 10 * k + 20 * j + 2]],
-          position: j,
-        }, sql),
-      }))
-    );
-    const answers = await Promise.all(sent.map((one) => one.answer));
-    for (const [index, { student, j }] of sent.entries()) {
-      const k = students.indexOf(student);
-      const state = answers[index];
-      assert.equal(state.heartbeat_count, j + 1, "a student's heartbeats are applied in the order sent");
-      assert.equal(state.last_position_seconds, j, "its own position");
-      assert.deepEqual(
-        state.segments,
-        [0, 1, 2, 3].slice(0, j + 1).map((n) => [10 * k + 20 * n, 10 * k + 20 * n + 2]).sort((a, b) =>
-          a[0] - b[0]
-        ),
-        "its own ranges, and only those sent before it",
-      );
-      assert.equal(state.rejected_seconds, 0);
-    }
-  },
-);
-
-story("coalesced: a statement with refused heartbeats answers the others", async (t) => {
-  const [viewer, other] = [await enrol("Batch Viewer"), await enrol("Batch Other")];
-  await letTimePass(sql, viewer, 67, 30);
-  await letTimePass(sql, other, 67, 30);
-  await t.step("one statement: credited, locked, unknown, not a student, no tracking row yet", async () => {
-    const rows = await recordHeartbeats([
-      {
-        userId: viewer.id,
-        sessionId: (await signedIn(viewer.id)).session_id,
-        heartbeat: { lesson_id: 67, segments: [[0, 4]] },
-      },
-      {
-        userId: other.id,
-        sessionId: (await signedIn(other.id)).session_id,
-        heartbeat: { lesson_id: 69, segments: [[0, 4]] },
-      },
-      {
-        userId: other.id,
-        sessionId: (await signedIn(other.id)).session_id,
-        heartbeat: { lesson_id: 999_999, segments: [] },
-      },
-      {
-        userId: aida.id,
-        sessionId: (await signedIn(aida.id)).session_id,
-        heartbeat: { lesson_id: 67, segments: [] },
-      },
-    ], sql);
-    assert.equal(rows.length, 4);
-    assert.equal(rows[0].lesson_id, 67);
-    assert.equal(Number(rows[0].watched_seconds), 4);
-    assert.deepEqual([rows[1].lesson_found, rows[1].unlocked, rows[1].lesson_id], [true, false, null]);
-    assert.deepEqual([rows[2].lesson_found, rows[2].lesson_id], [false, null]);
-    assert.deepEqual([rows[3].caller_role, rows[3].lesson_id], ["manager", null]);
-  });
-  await t.step("through the coalescer, concurrently: each its own answer or its own error", async () => {
-    const [asViewer, asOther, asAida] = await Promise.all([viewer.id, other.id, aida.id].map(signedIn));
-    const results = await Promise.allSettled([
-      recordHeartbeat(asViewer, { lesson_id: 67, segments: [[4, 8]] }, sql),
-      recordHeartbeat(asOther, { lesson_id: 69, segments: [[0, 4]] }, sql),
-      recordHeartbeat(asOther, { lesson_id: 67, segments: [[0, 4]] }, sql),
-      recordHeartbeat(asAida, { lesson_id: 67, segments: [] }, sql),
-    ]);
-    assert.equal(results[0].status, "fulfilled");
-    assert.deepEqual((results[0] as PromiseFulfilledResult<{ segments: number[][] }>).value.segments, [[
-      0,
-      8,
-    ]]);
-    assert.equal((results[1] as PromiseRejectedResult).reason.code, "lesson_locked");
-    assert.equal(
-      (results[2] as PromiseFulfilledResult<{ watched_seconds: number }>).value.watched_seconds,
-      4,
-    );
-    assert.equal((results[3] as PromiseRejectedResult).reason.code, "forbidden");
-  });
-});

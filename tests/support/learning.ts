@@ -98,3 +98,12 @@ export async function graduate(sql: postgres.Sql, student: TestStudent): Promise
   }
   return last;
 }
+
+/** A student's tracking row for a lesson, as the watching stories check it. */
+export async function trackingRow(sql: postgres.Sql, studentId: string, lessonId: number) {
+  const [row] = await sql`
+    select watched_ranges::text as ranges, watched_seconds, watch_percentage, status, qualified_at,
+           rejected_seconds, heartbeat_count, last_position_seconds
+    from public.video_tracking where user_id = ${studentId} and lesson_id = ${lessonId}`;
+  return row;
+}
