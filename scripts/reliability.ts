@@ -87,8 +87,8 @@ fails without the fix:
 | a deactivated admin read every student through row level security (issue 36) | tests/rls_test.ts: access ends at once, every table a signed-in user may read |
 | an erased, deleted, signed-out or banned person's token still opened the dashboard, heartbeats, videos | tests/http_test.ts: access ends at once (401/403 on every student route); tests/rls_test.ts |
 | \`Ivan;=1+1;x\` split into a formula in ru/kk Excel; phones came out as \`'+7…\` | tests/exports_test.ts: each export opened with \`,\` and \`;\` |
-| webhook endpoints reached private addresses and showed what they answered; \`http://:pw@…\` kept its password | tests/webhooks_test.ts: refused by field, checked again at delivery; tests/outbound_test.ts |
-| one CRM answering in 4.5 s held every endpoint to 16 deliveries a minute | tests/webhooks_test.ts: a slow and a dead CRM delay no other; \`npm run bench -- webhooks\` |
+| webhook endpoints reached private addresses and showed what they answered; \`http://:pw@…\` kept its password | tests/webhooks_rules_test.ts: refused by field, checked again at delivery; tests/outbound_test.ts |
+| one CRM answering in 4.5 s held every endpoint to 16 deliveries a minute | tests/webhooks_rules_test.ts: a slow and a dead CRM delay no other; \`npm run bench -- webhooks\` |
 | 80 concurrent sign-ins for one student all checked (the right one got in); limits keyed on a header the client writes | tests/local_auth_test.ts: 80 at once, only the limit's worth checked; the trusted proxy's address |
 | recovery answered faster for a known e-mail, had no per-client limit; a NUL was a 500; \`/auth/v1\` read 50 MB | tests/local_auth_test.ts: answers before any e-mail work (auth.users locked), five per client, 400 and 413 |
 | CSV exports and webhook endpoint changes left no audit row | tests/audit_test.ts: exports, endpoints registered, resumed, disabled; tests/webhooks_test.ts: paused |
