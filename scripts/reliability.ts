@@ -85,7 +85,7 @@ fails without the fix:
 | no record of who refunded, suspended or reset | tests/audit_test.ts |
 | no export, no lawful erasure | tests/personal_data_test.ts |
 | a deactivated admin read every student through row level security (issue 36) | tests/rls_test.ts: access ends at once, every table a signed-in user may read |
-| an erased, deleted, signed-out or banned person's token still opened the dashboard, heartbeats, videos | tests/http_test.ts: access ends at once (401/403 on every student route); tests/rls_test.ts |
+| an erased, deleted, signed-out or banned person's token still opened the dashboard, heartbeats, videos | tests/auth_tokens_test.ts: access ends at once (401/403 on every student route); tests/rls_test.ts |
 | \`Ivan;=1+1;x\` split into a formula in ru/kk Excel; phones came out as \`'+7…\` | tests/exports_test.ts: each export opened with \`,\` and \`;\` |
 | webhook endpoints reached private addresses and showed what they answered; \`http://:pw@…\` kept its password | tests/webhooks_rules_test.ts: refused by field, checked again at delivery; tests/outbound_test.ts |
 | one CRM answering in 4.5 s held every endpoint to 16 deliveries a minute | tests/webhooks_rules_test.ts: a slow and a dead CRM delay no other; \`npm run bench -- webhooks\` |
