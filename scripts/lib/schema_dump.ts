@@ -1,6 +1,6 @@
 /**
  * The current schema, read from the database's catalog: every object our migrations own (schemas
- * `public`, `private`, `analytics`, the extensions they install, triggers they put on `auth.users`) as a
+ * `public`, `private`, `academy`, `analytics`, the extensions they install, triggers they put on `auth.users`) as a
  * normalised SQL statement, each assigned to a concern (supabase/schema_concerns.json). One reader for
  * three uses: `npm run gen` writes `supabase/schemas/` from it (where any object's current definition is one
  * file), the schema test fails when that folder is stale, and the squash test compares the baseline with the
