@@ -3,7 +3,8 @@
  * `npm test`, written into docs/reliability.md. Each starts its own stack (`scripts/start.ts` on an
  * embedded Postgres in a temporary folder), so nothing else needs to run.
  */
-import { connectionFault, type FaultReport, halfOpenFlood, stackTerminated } from "./lib/fault_scenarios.ts";
+import type { FaultReport } from "./lib/fault_load.ts";
+import { connectionFault, halfOpenFlood, stackTerminated } from "./lib/fault_scenarios.ts";
 import { formatted } from "./lib/generated.ts";
 
 const documentFile = new URL("../docs/reliability.md", import.meta.url);

@@ -9,12 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { findPgBouncer } from "../scripts/lib/pgbouncer.ts";
-import {
-  connectionFault,
-  type FaultReport,
-  halfOpenFlood,
-  stackTerminated,
-} from "../scripts/lib/fault_scenarios.ts";
+import type { FaultReport } from "../scripts/lib/fault_load.ts";
+import { connectionFault, halfOpenFlood, stackTerminated } from "../scripts/lib/fault_scenarios.ts";
 
 function expectSound(report: FaultReport) {
   console.log(JSON.stringify(report));
