@@ -16,7 +16,6 @@ import { getChart, getLeaderboard, getStats } from "../../supabase/functions/lea
 import {
   type BenchOptions,
   drive,
-  machine,
   measure,
   roundsOf,
   type Row,
@@ -25,6 +24,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 const seed = 1;
 

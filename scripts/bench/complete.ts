@@ -10,7 +10,6 @@ import { type BenchStudent, createStudents, watchFirstLesson } from "./learning.
 import {
   type BenchOptions,
   drive,
-  machine,
   measure,
   roundsOf,
   type Row,
@@ -19,6 +18,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const count = options.requests ?? (options.quick ? 30 : 100);

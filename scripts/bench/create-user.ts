@@ -15,7 +15,6 @@ import { signLocalTokenAt } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,
-  machine,
   measure,
   roundsOf,
   row,
@@ -23,6 +22,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 const managers: AuthUser[] = [
   {

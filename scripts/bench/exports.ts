@@ -12,18 +12,16 @@ import { startDeployedStack } from "../lib/deployed.ts";
 import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
-  cpuTally,
   deployedBenchEnv,
   drive,
-  machine,
   measure,
-  peakMemoryMiB,
   type Row,
   row,
   type ScenarioReport,
   startBenchStack,
   table,
 } from "./lib.ts";
+import { cpuTally, machine, peakMemoryMiB } from "./host.ts";
 
 const seed = 1;
 const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };

@@ -12,11 +12,8 @@ import { functions } from "../lib/functions.ts";
 import { createStudents, playheads, postHeartbeat } from "./learning.ts";
 import {
   type BenchOptions,
-  cpuTally,
   drive,
   interleaved,
-  machine,
-  postmasterOf,
   roundsOf,
   row,
   type ScenarioReport,
@@ -24,6 +21,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { cpuTally, machine, postmasterOf } from "./host.ts";
 
 export async function run(options: BenchOptions): Promise<ScenarioReport> {
   const requests = options.requests ?? (options.quick ? 500 : 10_000);

@@ -15,22 +15,24 @@ import { createScratchDatabase } from "../lib/database.ts";
 import { playheads, postHeartbeat, scaleStudents } from "./learning.ts";
 import {
   type BenchOptions,
-  cpuTally,
   drive,
-  findPgbench,
   interleaved,
-  machine,
   measure,
-  peakMemoryMiB,
-  pgbenchTps,
-  postmasterOf,
   roundsOf,
   row,
-  sampleConnections,
   type ScenarioReport,
   startBenchStack,
   table,
 } from "./lib.ts";
+import {
+  cpuTally,
+  findPgbench,
+  machine,
+  peakMemoryMiB,
+  pgbenchTps,
+  postmasterOf,
+  sampleConnections,
+} from "./host.ts";
 
 /**
  * pgbench in its own database on the same server: `pgbench -i -s 10`, then a script of one single-row

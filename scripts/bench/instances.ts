@@ -16,18 +16,14 @@ import { scratchDatabase } from "../lib/processes.ts";
 import { playheads, postHeartbeat, scaleStudents } from "./learning.ts";
 import {
   type BenchOptions,
-  cpuTally,
   deployedBenchEnv,
   drive,
-  findPgbench,
   interleaved,
-  machine,
-  pgbenchTps,
-  postmasterOf,
   roundsOf,
   type ScenarioReport,
   table,
 } from "./lib.ts";
+import { cpuTally, findPgbench, machine, pgbenchTps, postmasterOf } from "./host.ts";
 import {
   heartbeatBurst,
   maxIdleSeconds,

@@ -18,7 +18,6 @@ import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,
-  machine,
   measure,
   roundsOf,
   type Row,
@@ -27,6 +26,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 const seed = 1;
 

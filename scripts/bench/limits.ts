@@ -19,15 +19,8 @@ import { startLocalStorage } from "../lib/local_storage.ts";
 import { scratchDatabase } from "../lib/processes.ts";
 import { seedScale } from "../seed_scale.ts";
 import { watchFirstLesson } from "./learning.ts";
-import {
-  type BenchOptions,
-  cpuTally,
-  deployedBenchEnv,
-  machine,
-  peakMemoryMiB,
-  residentMemoryMiB,
-  type ScenarioReport,
-} from "./lib.ts";
+import { type BenchOptions, deployedBenchEnv, type ScenarioReport } from "./lib.ts";
+import { cpuTally, machine, peakMemoryMiB, residentMemoryMiB } from "./host.ts";
 
 const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };

@@ -9,7 +9,6 @@ import { signLocalTokenAt } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,
-  machine,
   measure,
   roundsOf,
   row,
@@ -17,6 +16,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 const aida = { id: "a0000000-0000-4000-8000-000000000002", email: "aida.manager@tripwire.local" };
 const standardSecret = `whsec_${btoa("tripwire-bench-checkout-secret!!")}`;

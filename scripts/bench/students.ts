@@ -10,7 +10,6 @@ import { signLocalToken } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   drive,
-  machine,
   measure,
   roundsOf,
   type Row,
@@ -19,6 +18,7 @@ import {
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 const seed = 1;
 const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };

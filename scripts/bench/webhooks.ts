@@ -11,12 +11,12 @@ import { localSecretKey, signLocalTokenAt } from "../lib/local_stack.ts";
 import {
   type BenchOptions,
   type Figures,
-  machine,
   type Row,
   type ScenarioReport,
   startBenchStack,
   table,
 } from "./lib.ts";
+import { machine } from "./host.ts";
 
 const saule = { id: "a0000000-0000-4000-8000-000000000001", email: "saule.admin@tripwire.local" };
 
