@@ -1,7 +1,8 @@
 /**
- * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema, gen:fontkit, gen:postgres, gen:build): writes the generated files the tests
- * check for staleness. The database types, the diagram and the current schema come from a throwaway database
- * (embedded Postgres, or a scratch database on DATABASE_URL's server) migrated by the real Supabase CLI.
+ * `npm run gen` (or gen:openapi, gen:types, gen:diagram, gen:schema, gen:fontkit, gen:postgres, gen:build):
+ * writes the generated files the tests check for staleness. The database types, the diagram and the current
+ * schema come from a throwaway database (embedded Postgres, or a scratch database on DATABASE_URL's server)
+ * migrated by the real Supabase CLI.
  */
 import { applyMigrations, bootstrapPlainPostgres, prepareDatabase } from "./lib/database.ts";
 import {
