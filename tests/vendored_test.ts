@@ -5,8 +5,10 @@
 import assert from "node:assert/strict";
 import { builtinModules } from "node:module";
 import {
+  copyPostgresFiles,
   fontkitFile,
   fontkitText,
+  installedVersion,
   postgresDiffFile,
   postgresDiffText,
   postgresFiles,
@@ -19,7 +21,7 @@ Deno.test("the vendored fontkit is the npm package's build, as its README says (
 });
 
 Deno.test("postgres.js: the npm release plus upstream.diff is the vendored copy, file for file", async (t) => {
-  const { version } = JSON.parse(await Deno.readTextFile(`${postgresUpstreamFolder}package.json`));
+  const version = await installedVersion("postgres-upstream");
   const readme = await Deno.readTextFile(`${postgresFolder}README.md`);
   assert.match(
     readme,
@@ -29,10 +31,7 @@ Deno.test("postgres.js: the npm release plus upstream.diff is the vendored copy,
 
   const work = await Deno.makeTempDir({ prefix: "tripwire-postgres-apply-" });
   try {
-    for (const file of postgresFiles()) {
-      await Deno.mkdir(`${work}/${file.split("/")[0]}`, { recursive: true });
-      await Deno.copyFile(`${postgresUpstreamFolder}${file}`, `${work}/${file}`);
-    }
+    await copyPostgresFiles(postgresUpstreamFolder, work);
     const applied = await new Deno.Command("git", {
       args: ["apply", "-p1", postgresDiffFile],
       cwd: work,
