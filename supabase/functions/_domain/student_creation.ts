@@ -14,7 +14,12 @@ import { deliverEmail, type EmailSender, emailSender, type Language } from "./em
 import { amendStoredResponse, claimKey, releaseKey, requestHash } from "./idempotency.ts";
 import { generatePassword, unsealPassword } from "./password.ts";
 import type { CreatedStudent, CreationResult, NewStudent, PaidOrder } from "./new_student.ts";
-import { createLogin, deleteAbandonedLogin, type LoginDependencies } from "./student_login.ts";
+import {
+  createLogin,
+  deleteAbandonedLogin,
+  type LoginDependencies,
+  type NotedLogin,
+} from "./student_login.ts";
 import { type KeyScope, replaySealContext, writeStudentOrDeleteLogin } from "./student_rows.ts";
 
 /** The admissions row of signed paid orders, all providers together (academy.settings.provider_orders_per_minute). */
@@ -77,7 +82,10 @@ export async function createTripwireUser(
 
 interface CreationCheck {
   admitted: boolean;
-  /** The admission's time as Postgres wrote it, to give it back if the creation fails. */
+  /**
+   * The admission's time as Postgres wrote it, to give it back if the creation fails; the login's note has the
+   * same time, this creation's claim on the login (student_login.ts, NotedLogin).
+   */
   admitted_at: string;
   max_payment_amount: string;
   over_ceiling: boolean;
@@ -171,13 +179,13 @@ async function createStudent(
 
   const password = generatePassword();
   let written: Awaited<ReturnType<typeof writeStudentOrDeleteLogin>>;
-  let loginId: string;
+  let login: NotedLogin;
   try {
-    loginId = await createLogin(manager, input, userId, password, deps);
+    login = await createLogin(manager, input, { userId, notedAt: check.admitted_at }, password, deps);
     written = await writeStudentOrDeleteLogin({
       manager,
       input,
-      userId: loginId,
+      login,
       password,
       keyScope,
       deps,
@@ -189,11 +197,11 @@ async function createStudent(
     throw error;
   }
   const { created, outboxId, language } = written;
-  log("info", "student_created", { user_id: loginId, manager_id: manager.id });
+  log("info", "student_created", { user_id: login.userId, manager_id: manager.id });
   if (outboxId !== null) {
     created.welcome_email = await sendWelcomeEmail(
       input,
-      loginId,
+      login.userId,
       { outboxId, language },
       password,
       keyScope,

@@ -8,7 +8,7 @@ import { activity } from "./activity.ts";
 import { completeKey } from "./idempotency.ts";
 import { sealPassword } from "./password.ts";
 import { emailSealContext, type Language } from "./email.ts";
-import { deleteLogin, type LoginDependencies } from "./student_login.ts";
+import { deleteLogin, type LoginDependencies, type NotedLogin } from "./student_login.ts";
 import type { CreatedStudent, NewStudent, PaidOrder } from "./new_student.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import { type Row, type Transaction, withTransaction } from "../_shared/db.ts";
@@ -126,8 +126,8 @@ const emailConstraints = ["users_email_key", "tripwire_users_email_key"];
 export interface StudentWrite {
   manager: AuthUser;
   input: NewStudent;
-  /** The login's id, which the student's rows take. */
-  userId: string;
+  /** The login and its note: the student's rows take the login's id, while the note is still this creation's. */
+  login: NotedLogin;
   password: string;
   keyScope?: KeyScope;
   deps: LoginDependencies;
@@ -142,8 +142,9 @@ export interface StudentWrite {
  * deleted again, so nothing partial remains.
  */
 export async function writeStudentOrDeleteLogin(
-  { manager, input, userId, password, keyScope, deps, order, priceNote }: StudentWrite,
+  { manager, input, login, password, keyScope, deps, order, priceNote }: StudentWrite,
 ): Promise<{ created: CreatedStudent; outboxId: string | null; language: Language }> {
+  const { userId } = login;
   const sealedForEmail = input.send_welcome_email
     ? await sealPassword(password, emailSealContext("welcome", userId))
     : null;
@@ -152,9 +153,13 @@ export async function writeStudentOrDeleteLogin(
     : null;
   try {
     return await withTransaction(async (tx) => {
-      // The login's note must still be there: once the sweep has taken it (and the login), no student may be
-      // written for it. So the sweep may be quick, and a slow creation fails rather than lose its login.
-      const [noted] = await tx`select 1 from private.pending_logins where user_id = ${userId} for update`;
+      // The login's note must still be there as this creation wrote it: once the sweep has taken it (and the
+      // login), or a retry has adopted the login, no student may be written for it here. So the sweep may be
+      // quick, and a slow creation fails rather than lose its login or write a second student's rows.
+      const [noted] = await tx`
+        select 1 from private.pending_logins
+        where user_id = ${userId} and created_at = ${login.notedAt}::text::timestamptz
+        for update`;
       if (!noted) {
         throw new HttpError(503, "service_unavailable", "The login was swept while it waited; retry");
       }
@@ -202,7 +207,7 @@ export async function writeStudentOrDeleteLogin(
       return { created: body, outboxId: row.outbox_id, language: row.language ?? "ru" };
     }, deps.sql);
   } catch (error) {
-    await deleteLogin(deps, userId, error);
+    await deleteLogin(deps, login, error);
     if (isUniqueViolation(error, emailConstraints)) throw emailExists();
     throw error;
   }
