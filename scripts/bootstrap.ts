@@ -8,7 +8,7 @@
  *
  * The environment says where: SUPABASE_DB_URL (or DATABASE_URL), the direct connection `db push` uses; and
  * for the login, Supabase Auth's admin API with SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (or
- * SUPABASE_SECRET_KEYS) — or AUTH_ADMIN=local, the local stack's own `auth` schema.
+ * SUPABASE_SECRET_KEYS) — locally, `npm start`'s (http://127.0.0.1:54321 and its secret key).
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";

@@ -5,7 +5,7 @@
  * Chromium.
  */
 import { launchChromium } from "./lib/chromium.ts";
-import { seededStaffPassword } from "./lib/local_auth.ts";
+import { seededStaffPassword } from "./lib/local_auth/server.ts";
 import { localSecretKey } from "./lib/local_stack.ts";
 import { freePort, scratchDatabase, startStackProcess } from "./lib/processes.ts";
 

@@ -8,7 +8,7 @@ import { errorBody, HttpError } from "../supabase/functions/_shared/errors.ts";
 import { apiDocument, serveApiReference } from "./lib/api_document.ts";
 import { functions } from "./lib/functions.ts";
 import { type GuardedServer, serveGuarded } from "./lib/guarded_server.ts";
-import type { LocalAuth } from "./lib/local_auth.ts";
+import type { LocalAuth } from "./lib/local_auth/server.ts";
 import { functionsPort } from "./lib/local_stack.ts";
 import { type LocalStorage, startLocalStorage } from "./lib/local_storage.ts";
 

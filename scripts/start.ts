@@ -9,7 +9,7 @@ import process from "node:process";
 import postgres from "postgres";
 import { prepareDatabase, type RunningDatabase, startEmbeddedPostgres } from "./lib/database.ts";
 import { prepareCertificateFonts } from "./lib/certificate_fonts.ts";
-import { type LocalAuth, seededStaffPassword, startLocalAuth } from "./lib/local_auth.ts";
+import { type LocalAuth, seededStaffPassword, startLocalAuth } from "./lib/local_auth/server.ts";
 import type { GuardedServer } from "./lib/guarded_server.ts";
 import { checkDatabaseUrl, checkDataFolder, checkPorts, startFailure } from "./lib/start_checks.ts";
 import { relative } from "node:path";
@@ -70,8 +70,8 @@ try {
   Deno.env.set("SUPABASE_URL", `http://127.0.0.1:${functionsPort}`);
   Deno.env.set("JWT_SECRET", localJwtSecret);
   Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: localSecretKey }));
-  // Logins are written into this database's auth schema: there is no GoTrue locally.
-  Deno.env.set("AUTH_ADMIN", "local");
+  // The local stack: e-mails may go to the log, links may lead to this machine.
+  Deno.env.set("LOCAL_STACK", "on");
   // The e-mails' sign-in link: the reference web app this stack serves.
   Deno.env.set("APP_LOGIN_URL", Deno.env.get("APP_LOGIN_URL") ?? `http://127.0.0.1:${webPort}/`);
   // A CRM on this machine may take the events (http://localhost…); deployed, endpoints must be public https.
@@ -85,6 +85,7 @@ try {
   auth = await startLocalAuth({
     databaseUrl,
     jwtSecret: localJwtSecret,
+    secretKeys: [localSecretKey],
     issuer: `http://127.0.0.1:${functionsPort}/auth/v1`,
     // Recovery links lead back to the reference web app, as the project's Site URL does deployed.
     siteUrl: `http://127.0.0.1:${webPort}/`,

@@ -1,7 +1,7 @@
 -- Local and test data: the staff who sell the course. The course itself (modules 16–18, lessons 67–69) comes
 -- from its content file, supabase/course.json, loaded after this with the videos in media/ that `npm start`
 -- serves. Idempotent, so `npm start` can apply it on every run. Staff sign in locally with
--- the password `tripwire-local` (scripts/lib/local_auth.ts), or take a token from `npm run token -- <email>`.
+-- the password `tripwire-local` (scripts/lib/local_auth/), or take a token from `npm run token -- <email>`.
 
 insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
                         raw_app_meta_data, raw_user_meta_data, created_at, updated_at)

@@ -120,7 +120,7 @@ Deno.test("bad configuration is refused at boot, naming the variable", async (t)
       { DATABASE_URL: base.DATABASE_URL },
       /APP_LOGIN_URL must be set/,
     ],
-    ["AUTH_ADMIN unknown", { ...base, AUTH_ADMIN: "gotrue" }, /AUTH_ADMIN must be "supabase" or "local"/],
+    ["LOCAL_STACK unknown", { ...base, LOCAL_STACK: "yes" }, /LOCAL_STACK must be "on" or "off"/],
   ];
   for (const [name, env, message] of cases) {
     await t.step(name, () => {
@@ -146,7 +146,7 @@ Deno.test("bad configuration is refused at boot, naming the variable", async (t)
     assert.equal(config.databasePoolSize, 3);
     assert.equal(config.statementTimeoutMs, 8_000);
     assert.deepEqual(config.secretKeys, ["sb_secret_x"]);
-    assert.equal(config.authAdmin, "supabase");
+    assert.equal(config.local, false);
     assert.equal(config.loginUrl, "https://academy.example/login");
   });
 
@@ -162,7 +162,7 @@ Deno.test("bad configuration is refused at boot, naming the variable", async (t)
   });
 
   await t.step("no localhost outside the local stack: only there does the login link default", () => {
-    const local = loadConfig({ DATABASE_URL: base.DATABASE_URL, AUTH_ADMIN: "local" });
+    const local = loadConfig({ DATABASE_URL: base.DATABASE_URL, LOCAL_STACK: "on" });
     assert.equal(local.loginUrl, "http://127.0.0.1:54323/");
   });
 });

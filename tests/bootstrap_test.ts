@@ -1,19 +1,21 @@
 /**
  * Day one on a real project: `npm run bootstrap` loads the course from its content file and creates the first
- * admin — through Supabase Auth's admin API (a stand-in that answers as GoTrue does) or the local `auth`
- * schema — and running it again changes nothing.
+ * admin — through Supabase Auth's admin API (the local stand-in, answering as GoTrue does), with a secret key or a
+ * legacy service_role key — and running it again changes nothing.
  */
 import assert from "node:assert/strict";
 import { createMigratedDatabase } from "./support/database.ts";
-import { startGoTrueServer } from "./support/gotrue_server.ts";
+import { SignJWT } from "jose";
+import { startAuthFor } from "./support/auth_server.ts";
 
 const serviceKey = "sb_secret_bootstrap_test";
+const jwtSecret = "bootstrap-test-jwt-secret-with-32-characters";
 
 async function bootstrap(env: Record<string, string>, email: string) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "scripts/bootstrap.ts", "--admin", email, "--name", "First Admin"],
     cwd: new URL("../", import.meta.url).pathname,
-    // Only what is given: this process's own settings (the tests' AUTH_ADMIN, DATABASE_URL) must not leak in.
+    // Only what is given: this process's own settings (the tests' LOCAL_STACK, DATABASE_URL) must not leak in.
     env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", ...env },
     clearEnv: true,
     stdout: "piped",
@@ -24,14 +26,23 @@ async function bootstrap(env: Record<string, string>, email: string) {
   return text;
 }
 
-for (const mode of ["supabase", "local"] as const) {
-  Deno.test(`npm run bootstrap (AUTH_ADMIN=${mode}): the course and the first admin, once`, async () => {
+/** A legacy service_role key: a JWT signed with the project's JWT secret. */
+const serviceRoleJwt = await new SignJWT({ role: "service_role" })
+  .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+  .setIssuedAt()
+  .sign(new TextEncoder().encode(jwtSecret));
+
+const keyModes = {
+  "secret key": { SUPABASE_SECRET_KEYS: JSON.stringify({ default: serviceKey }) },
+  "legacy service_role key": { SUPABASE_SERVICE_ROLE_KEY: serviceRoleJwt },
+};
+
+for (const [mode, key] of Object.entries(keyModes)) {
+  Deno.test(`npm run bootstrap (${mode}): the course and the first admin, once`, async () => {
     const database = await createMigratedDatabase();
-    const gotrue = startGoTrueServer(database.sql, serviceKey);
-    const env: Record<string, string> = mode === "supabase"
-      ? { DATABASE_URL: database.url, SUPABASE_URL: gotrue.url, SUPABASE_SERVICE_ROLE_KEY: serviceKey }
-      : { DATABASE_URL: database.url, AUTH_ADMIN: "local" };
-    const email = `first.admin.${mode}@academy.kz`;
+    const auth = await startAuthFor(database.url, { jwtSecret, secretKeys: [serviceKey] });
+    const env: Record<string, string> = { DATABASE_URL: database.url, SUPABASE_URL: auth.url, ...key };
+    const email = `first.admin.${mode.replaceAll(" ", ".").replaceAll("_", "")}@academy.kz`;
     try {
       const first = await bootstrap(env, email);
       assert.match(first, /course: 3 modules, 3 lessons/);
@@ -42,13 +53,9 @@ for (const mode of ["supabase", "local"] as const) {
                  as password_matches
         from public.users u join auth.users a on a.id = u.id where u.email = ${email}`;
       assert.deepEqual({ ...admin }, { role: "admin", login: email, password_matches: true });
-      if (mode === "supabase") {
-        assert.ok(
-          gotrue.requests.some((request) =>
-            request.method === "POST" && request.path === "/auth/v1/admin/users"
-          ),
-        );
-      }
+      assert.ok(
+        auth.requests.some((request) => request.method === "POST" && request.path === "/auth/v1/admin/users"),
+      );
       // The course in both languages, from the content file, with its videos' paths in the bucket.
       const lessons = await database.sql`
         select l.id, l.title, l.description, l.video_duration_seconds, l.video_path
@@ -73,7 +80,7 @@ for (const mode of ["supabase", "local"] as const) {
         .sql`select count(*)::int as admins from public.users where email = ${email}`;
       assert.equal(admins, 1);
     } finally {
-      await gotrue.close();
+      await auth.close();
       await database.drop();
     }
   });

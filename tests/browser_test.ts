@@ -6,7 +6,7 @@
  * (media/sample-20s.webm, signed by the local Storage), so each journey is real time and short.
  */
 import assert from "node:assert/strict";
-import { seededStaffPassword } from "../scripts/lib/local_auth.ts";
+import { seededStaffPassword } from "../scripts/lib/local_auth/server.ts";
 import { aida } from "./support/fixtures.ts";
 import {
   type Browser,

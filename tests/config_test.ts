@@ -159,7 +159,7 @@ Deno.test("every function's index.ts runs alone under Deno.serve, as on Supabase
 
 Deno.test("Supabase Auth is set as the local stand-in behaves: passwords, recovery e-mails, their link", async () => {
   const { minimumPasswordLength, recoveryEmailIntervalSeconds, recoveryLinkSeconds } = await import(
-    "../scripts/lib/local_auth.ts"
+    "../scripts/lib/local_auth/server.ts"
   );
   const { webPort } = await import("../scripts/lib/web_app.ts");
   const auth = (config as unknown as {

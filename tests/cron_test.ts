@@ -167,7 +167,7 @@ Deno.test({
       // The status report sees pg_cron's jobs: a stopped one, and the Vault secrets the jobs need, missing.
       await sql`update cron.job set active = false where jobname = 'tripwire-housekeeping'`;
       Deno.env.set("DATABASE_URL", url);
-      Deno.env.set("AUTH_ADMIN", "local");
+      Deno.env.set("LOCAL_STACK", "on");
       const { statusReport } = await import("../supabase/functions/status/status.ts");
       const asRole = postgres(url, { max: 1, onnotice: () => {} });
       try {

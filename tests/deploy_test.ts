@@ -18,7 +18,7 @@ import { startResendServer } from "../scripts/lib/resend_server.ts";
 import { createMigratedDatabase } from "./support/database.ts";
 import { aida, saule } from "./support/fixtures.ts";
 import { startCrm } from "./support/crm_server.ts";
-import { startGoTrueServer } from "./support/gotrue_server.ts";
+import { startAuthFor } from "./support/auth_server.ts";
 
 const pgbouncer = findPgBouncer();
 if ("missing" in pgbouncer && Deno.env.get("TRIPWIRE_REQUIRE_PGBOUNCER") === "1") {
@@ -51,7 +51,7 @@ Deno.test({
   fn: async (t) => {
     const database = await createMigratedDatabase();
     const pooler = await startPgBouncer((pgbouncer as { bin: string }).bin, database.url);
-    const gotrue = startGoTrueServer(database.sql, serviceKey, { jwtSecret, publishableKey });
+    const auth = await startAuthFor(database.url, { jwtSecret, secretKeys: [serviceKey] });
     // The e-mail provider as Resend answers (a real project has its RESEND_API_KEY).
     const resend = startResendServer();
     // What Supabase sets for a function, and the secrets the README's runbook sets (no e-mail provider yet).
@@ -65,10 +65,10 @@ Deno.test({
       SUPABASE_SERVICE_ROLE_KEY: serviceKey,
       JWT_SECRET: jwtSecret,
     };
-    // Supabase Auth behind the project's gateway: the stand-in answering as GoTrue.
-    const viaGoTrue = (request: Request) => {
+    // Supabase Auth behind the project's gateway: the local stand-in answering as GoTrue, recorded.
+    const viaAuth = (request: Request) => {
       const url = new URL(request.url);
-      return fetch(`${gotrue.url}${url.pathname}${url.search}`, {
+      return fetch(`${auth.url}${url.pathname}${url.search}`, {
         method: request.method,
         headers: request.headers,
         body: request.body,
@@ -90,7 +90,7 @@ Deno.test({
         secretKeys: [serviceKey],
         writtenObjects: await Deno.makeTempDir({ prefix: "tripwire-storage-" }),
       }).fetch,
-      auth: viaGoTrue,
+      auth: viaAuth,
     });
     /** Calls a function of the stack at `base` as `userId` (a token for a fresh session), or with no token. */
     const callAt = (base: string) =>
@@ -125,7 +125,7 @@ Deno.test({
           }, { "idempotency-key": `deployed-${crypto.randomUUID()}` });
           assert.equal(created.status, 201, JSON.stringify(created.body));
           studentId = created.body.id;
-          assert.ok(gotrue.requests.some((request) => request.path === "/auth/v1/admin/users"));
+          assert.ok(auth.requests.some((request) => request.path === "/auth/v1/admin/users"));
           assert.equal(created.body.welcome_email, "sent");
           assert.ok(resend.accepted.some((email) => email.body.to[0] === created.body.email));
           // TRIPWIRE_DB_URL won: the creation's transactions went through PgBouncer, not the direct URL.
@@ -156,7 +156,7 @@ Deno.test({
           const bare = await startDeployedStack({
             names: ["create-tripwire-user", "status"],
             env: supabaseEnv,
-            auth: viaGoTrue,
+            auth: viaAuth,
           });
           try {
             const bareCall = callAt(bare.url);
@@ -392,7 +392,7 @@ Deno.test({
     } finally {
       await stack.stop();
       await resend.close();
-      await gotrue.close();
+      await auth.close();
       await pooler.stop();
       await database.drop();
     }

@@ -4,7 +4,7 @@
  * retry that adopts its own login, and the creation that waited too long and finds its login taken or adopted.
  */
 import assert from "node:assert/strict";
-import { LocalAuthAdmin } from "../supabase/functions/_shared/auth_admin.ts";
+import { authAdmin } from "../supabase/functions/_shared/auth_admin.ts";
 import { NewStudent } from "../supabase/functions/_domain/new_student.ts";
 import { requestHash } from "../supabase/functions/_domain/idempotency.ts";
 import { aida } from "./support/fixtures.ts";
@@ -25,7 +25,7 @@ story(
     const input = NewStudent.parse(body);
     // What a crash between step 2 and step 3 leaves: a login, and the key still in progress.
     const orphanId = crypto.randomUUID();
-    await new LocalAuthAdmin(sql).createUser({
+    await authAdmin().createUser({
       id: orphanId,
       email: input.email,
       password: "Orphaned-Password-123",
@@ -56,7 +56,7 @@ story(
   async () => {
     // What a crash after createUser and before the student's transaction leaves: a login and its note.
     const orphan = crypto.randomUUID();
-    await new LocalAuthAdmin(sql).createUser({
+    await authAdmin().createUser({
       id: orphan,
       email: `orphan.${orphan.slice(0, 8)}@example.kz`,
       password: "x-Orphaned-Password-1",
@@ -89,22 +89,21 @@ story(
 );
 
 story(
-  "a keyed retry after a crash between login and student adopts its own login; a running creation's is not",
+  "a keyed retry after a crash between login and student adopts its own login; another manager's it does not",
   async () => {
     const body = newStudentBody("Adopted Login");
     const input = NewStudent.parse(body);
-    // What a crash between the login and the student leaves once the key was given back: the login, its note
-    // (older than a creation takes: a younger one is a creation still running, never adopted), no student.
+    // What a crash between the login and the student leaves once the key was given back: the login, its note,
+    // no student.
     const interrupted = crypto.randomUUID();
-    await new LocalAuthAdmin(sql).createUser({
+    await authAdmin().createUser({
       id: interrupted,
       email: input.email,
       password: "Interrupted-Password-1",
       appMetadata: { role: "student", platform: "tripwire", granted_by: aida.id },
       userMetadata: { full_name: input.full_name },
     });
-    await sql`insert into private.pending_logins (user_id, manager_id, created_at)
-              values (${interrupted}, ${aida.id}, now() - interval '12 seconds')`;
+    await sql`insert into private.pending_logins (user_id, manager_id) values (${interrupted}, ${aida.id})`;
 
     const retried = await postStudent(aida.id, body, { "idempotency-key": `adopt-${interrupted}` });
     const created = await retried.json();
@@ -124,43 +123,18 @@ story(
     const other = newStudentBody("Not Yours");
     const otherInput = NewStudent.parse(other);
     const foreign = crypto.randomUUID();
-    await new LocalAuthAdmin(sql).createUser({
+    await authAdmin().createUser({
       id: foreign,
       email: otherInput.email,
       password: "Foreign-Password-12",
       appMetadata: {},
       userMetadata: {},
     });
-    await sql`insert into private.pending_logins (user_id, manager_id, created_at)
-              values (${foreign}, ${staff.daniyar.id}, now() - interval '12 seconds')`;
+    await sql`insert into private.pending_logins (user_id, manager_id) values (${foreign}, ${staff.daniyar.id})`;
     const refused = await postStudent(aida.id, other);
     assert.equal(refused.status, 409);
     assert.equal((await refused.json()).error.code, "email_exists");
     await sql`delete from private.pending_logins where user_id = ${foreign}`;
-
-    // Nor is this manager's own login while its creation still runs (a young note): two of her requests racing
-    // for one e-mail make one student and one email_exists, and the first keeps its login and its password.
-    const racing = newStudentBody("Still Running");
-    const racingInput = NewStudent.parse(racing);
-    const running = crypto.randomUUID();
-    await new LocalAuthAdmin(sql).createUser({
-      id: running,
-      email: racingInput.email,
-      password: "Running-Password-12",
-      appMetadata: { role: "student", platform: "tripwire", granted_by: aida.id },
-      userMetadata: { full_name: racingInput.full_name },
-    });
-    await sql`insert into private.pending_logins (user_id, manager_id) values (${running}, ${aida.id})`;
-    const raced = await postStudent(aida.id, racing);
-    assert.equal(raced.status, 409);
-    assert.equal((await raced.json()).error.code, "email_exists");
-    const [kept] = await sql`
-      select encrypted_password = extensions.crypt('Running-Password-12', encrypted_password) as works
-      from auth.users where id = ${running}`;
-    assert.equal(kept.works, true, "the running creation's password is untouched");
-    assert.equal((await sql`select 1 from private.pending_logins where user_id = ${running}`).length, 1);
-    await sql`delete from private.pending_logins where user_id = ${running}`;
-    await sql`delete from auth.users where id = ${running}`;
   },
 );
 
@@ -186,7 +160,7 @@ story("a creation whose login was swept while it waited writes no student withou
 });
 
 story(
-  "a creation whose login a retry adopted while it waited neither writes a student nor deletes the login",
+  "a creation whose login another request adopted while it waited answers email_exists, the login left alone",
   async () => {
     const body = newStudentBody("Overtaken Creation");
     // A retry adopts the login the moment it is made (it renews the note's time): the first creation's claim is gone.
@@ -204,7 +178,8 @@ story(
       await sql`drop function public.tripwire_test_adopt()`;
     }
     const answer = await response.json();
-    assert.equal(response.status, 503, JSON.stringify(answer));
+    assert.equal(response.status, 409, JSON.stringify(answer));
+    assert.equal(answer.error.code, "email_exists", "the address is the adopter's now");
     assert.equal((await sql`select 1 from public.tripwire_users where email = ${body.email}`).length, 0);
     assert.equal(await loginExists(body.email), true, "the adopter's login is left alone");
     const [note] =

@@ -27,19 +27,14 @@ Deno.test("a sealed password opens only in its own context and hides the passwor
   assert.equal(await unsealPassword("plain text", "welcome-email:bolat"), undefined);
 });
 
-Deno.test("configuration: AuthAdmin is chosen by AUTH_ADMIN, Supabase by default, nothing else accepted", () => {
+Deno.test("configuration: the local stack is LOCAL_STACK=on, off by default, nothing else accepted", () => {
   const env = {
     DATABASE_URL: "postgresql://u@127.0.0.1:1/d",
     APP_LOGIN_URL: "https://academy.example/login",
   };
-  assert.equal(loadConfig(env).authAdmin, "supabase");
   assert.equal(loadConfig(env).local, false);
-  assert.equal(loadConfig({ ...env, AUTH_ADMIN: "local" }).authAdmin, "local");
-  assert.equal(loadConfig({ ...env, AUTH_ADMIN: "local" }).local, true);
-  assert.throws(
-    () => loadConfig({ ...env, AUTH_ADMIN: "gotrue" }),
-    /AUTH_ADMIN must be "supabase" or "local"/,
-  );
+  assert.equal(loadConfig({ ...env, LOCAL_STACK: "on" }).local, true);
+  assert.throws(() => loadConfig({ ...env, LOCAL_STACK: "local" }), /LOCAL_STACK must be "on" or "off"/);
 });
 
 Deno.test("configuration: SEALING_KEY first, then the secret keys, then the JWT secret", () => {

@@ -4,9 +4,9 @@ import { aida, daniyar } from "./support/fixtures.ts";
 import { enrol, heartbeat } from "./support/learning.ts";
 
 import { expectError, expectJson } from "./support/responses.ts";
-import { serviceKey, story } from "./support/server.ts";
+import { localAuth, serviceKey, story } from "./support/server.ts";
 import { captureConsole, newStudentBody, postStudent, tablesContaining } from "./support/students.ts";
-import { startGoTrueServer } from "./support/gotrue_server.ts";
+import { startAuthServer } from "./support/auth_server.ts";
 import { SupabaseAuthAdmin } from "../supabase/functions/_shared/auth_admin.ts";
 import { asStaff, post, sql } from "./support/staff_calls.ts";
 
@@ -87,7 +87,7 @@ story(
 );
 
 story("Supabase AuthAdmin sets a password with GoTrue's PUT /admin/users/{id}", async () => {
-  const gotrue = startGoTrueServer(sql, serviceKey);
+  const gotrue = startAuthServer(localAuth);
   try {
     const student = await enrol("Via GoTrue Reset");
     await new SupabaseAuthAdmin(gotrue.url, serviceKey).setPassword(student.id, "a-new-password-for-gotrue");

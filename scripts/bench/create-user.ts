@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- create-user`: N student creations at concurrency C through HTTP against the
- * local stack (local AuthAdmin, log e-mail sender), with and without an Idempotency-Key, and the
+ * local stack (its Supabase Auth stand-in, log e-mail sender), with and without an Idempotency-Key, and the
  * same work straight through postgres.js (the login insert with bcrypt + the ten-row transaction)
  * as the baseline of the ratio. "raw SQL" = the login (one INSERT … SELECT with pgcrypto bcrypt)
  * and the ten-row statement in one transaction, through a pool of the same size.
@@ -8,10 +8,10 @@
 import postgres from "postgres";
 import type { AuthUser } from "../../supabase/functions/_shared/auth.ts";
 import { withTransaction } from "../../supabase/functions/_shared/db.ts";
-import { LocalAuthAdmin } from "../../supabase/functions/_shared/auth_admin.ts";
 import { writeStudent } from "../../supabase/functions/_domain/student_rows.ts";
 import { generatePassword } from "../../supabase/functions/_domain/password.ts";
 import { signLocalTokenAt } from "../lib/local_stack.ts";
+import { insertLogin } from "../lib/local_auth/admin.ts";
 import {
   type BenchOptions,
   drive,
@@ -87,11 +87,18 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     // The baseline: the same SQL with the same pool size, without HTTP, JWT, validation, idempotency
     // or the e-mail step.
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
-    const logins = new LocalAuthAdmin(sql);
     const createRaw = (label: string) => async (index: number) => {
       const id = crypto.randomUUID();
       const email = `bench.${runId}.${label}.${index}@example.kz`;
-      await logins.createUser({ id, email, password: generatePassword(), appMetadata: {}, userMetadata: {} });
+      await insertLogin(sql, {
+        id,
+        email,
+        password: generatePassword(),
+        emailConfirmed: true,
+        bannedSeconds: null,
+        appMetadata: {},
+        userMetadata: {},
+      });
       await withTransaction((tx) =>
         writeStudent(tx, managers[index % managers.length], {
           id,

@@ -153,7 +153,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     Deno.env.set("SUPABASE_DB_URL", stack.databaseUrl);
     Deno.env.set("DB_POOL_SIZE", String(stack.poolSize));
     // The local stack's settings (no APP_LOGIN_URL needed), as the function server has them.
-    Deno.env.set("AUTH_ADMIN", "local");
+    Deno.env.set("LOCAL_STACK", "on");
     const sql = postgres(stack.databaseUrl, { max: stack.poolSize, onnotice: () => {} });
     const viaSql = async (index: number) => {
       const student = students[index % students.length];
@@ -302,7 +302,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   } finally {
     Deno.env.delete("SUPABASE_DB_URL");
     Deno.env.delete("DB_POOL_SIZE");
-    Deno.env.delete("AUTH_ADMIN");
+    Deno.env.delete("LOCAL_STACK");
     await stack.stop();
   }
 }

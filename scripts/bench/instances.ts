@@ -86,6 +86,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         await startDeployedStack({
           env: env(shape.pool),
           names: ["video-tracking", "create-tripwire-user"],
+          authDatabaseUrl: database.url,
           instances: shape.instances,
         }),
       );

@@ -308,7 +308,7 @@ export function deployedBenchEnv(databaseUrl: string, pool: number): Record<stri
     SUPABASE_ANON_KEY: "sb_publishable_bench",
     SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
     JWT_SECRET: localJwtSecret,
-    AUTH_ADMIN: "local",
+    LOCAL_STACK: "on",
     DB_POOL_SIZE: String(pool),
     HEARTBEATS_PER_SECOND: "1000000",
   };

@@ -63,6 +63,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
   await sql`analyze`;
   const stack = await startDeployedStack({
     env: deployedBenchEnv(database.url, 3),
+    authDatabaseUrl: database.url,
     storage: startLocalStorage({
       jwtSecret: localJwtSecret,
       secretKeys: [localSecretKey],

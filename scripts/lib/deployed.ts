@@ -8,6 +8,7 @@
 import { parse } from "smol-toml";
 import { fileURLToPath } from "node:url";
 import { freePort, keepOutput, untilListening } from "./processes.ts";
+import { type LocalAuth, startLocalAuth } from "./local_auth/server.ts";
 
 const supabaseDir = fileURLToPath(new URL("../../supabase/", import.meta.url));
 
@@ -87,12 +88,15 @@ interface RunningFunction {
 /**
  * Bundles every function (or `names`) and runs each bundle with `env` (what Supabase sets, and the secrets)
  * behind a gateway. `auth` and `storage` answer `/auth/v1/…` and `/storage/v1/…` (Supabase Auth's and
- * Storage's stand-ins), when given.
+ * Storage's stand-ins), when given; with `authDatabaseUrl` instead of `auth`, the local Supabase Auth answers,
+ * keeping its users in that database (the direct one: Supabase Auth does not go through the pooler) and
+ * taking the keys `env` gives the functions.
  */
 export async function startDeployedStack(options: {
   env: Record<string, string>;
   names?: string[];
   auth?: (request: Request) => Response | Promise<Response>;
+  authDatabaseUrl?: string;
   /** Answers `/storage/v1/…` (Supabase Storage's stand-in), when given. */
   storage?: (request: Request) => Response | Promise<Response>;
   /** Instances of each function behind the gateway, taken in turn (the platform's many isolates). */
@@ -107,6 +111,15 @@ export async function startDeployedStack(options: {
     ),
   );
   const instances = options.instances ?? 1;
+  const localAuth: LocalAuth | undefined = options.authDatabaseUrl && !options.auth
+    ? await startLocalAuth({
+      databaseUrl: options.authDatabaseUrl,
+      jwtSecret: options.env.JWT_SECRET,
+      secretKeys: Object.values(JSON.parse(options.env.SUPABASE_SECRET_KEYS ?? "{}")),
+      issuer: "tripwire-deployed-stack",
+    })
+    : undefined;
+  const auth = options.auth ?? localAuth?.fetch;
   const running: Record<string, RunningFunction[]> = {};
   let turn = 0;
   // The gateway listens first, on a port of its own: a port picked now and bound later could be handed to one
@@ -115,7 +128,7 @@ export async function startDeployedStack(options: {
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     async (request) => {
       const target = new URL(request.url);
-      if (options.auth && target.pathname.startsWith("/auth/v1/")) return await options.auth(request);
+      if (auth && target.pathname.startsWith("/auth/v1/")) return await auth(request);
       if (options.storage && target.pathname.startsWith("/storage/v1/")) {
         return await options.storage(request);
       }
@@ -217,6 +230,7 @@ export async function startDeployedStack(options: {
       stopping = true;
       await gateway.shutdown();
       await Promise.all(Object.values(running).flat().map(halt));
+      await localAuth?.close();
       await Deno.remove(folder, { recursive: true }).catch(() => {});
     },
   };

@@ -236,6 +236,14 @@ async function checkHeartbeats(sql: postgres.Sql, load: Load, report: FaultRepor
   }
 }
 
+/**
+ * The 5xx a client may meet under a fault and retry: 503 with Retry-After, and 502 `auth_unavailable` — Supabase
+ * Auth failed (here it shares the database, so a database fault reaches it as it would GoTrue's), nothing was made.
+ */
+function retryable(outcome: Outcome): boolean {
+  return outcome.status === 503 || (outcome.status === 502 && outcome.code === "auth_unavailable");
+}
+
 /** {create: {"201": 812, "503": 4}, …}; 0 is a connection error, -1 a timeout. */
 function statusesByKind(outcomes: Outcome[]): Record<string, Record<string, number>> {
   const counts: Record<string, Record<string, number>> = {};
@@ -261,7 +269,7 @@ export function summarize(
     acknowledged: outcomes.filter((o) => o.status >= 200 && o.status < 300).length,
     lost: 0,
     lostHeartbeats: 0,
-    other5xx: outcomes.filter((o) => o.status >= 500 && o.status !== 503).length,
+    other5xx: outcomes.filter((o) => o.status >= 500 && !retryable(o)).length,
     timedOut: outcomes.filter((o) => o.status === -1).length,
     pastDeadline: outcomes.filter((o) => o.status === -1 || o.endedAt - o.startedAt > deadlineGraceMs).length,
     slowestMs: Math.round(Math.max(0, ...outcomes.map((o) => o.endedAt - o.startedAt))),
@@ -273,6 +281,7 @@ export function summarize(
     ],
     notes: [
       `${outcomes.filter((o) => o.status === 503).length} answered 503 (Retry-After), ` +
+      `${outcomes.filter((o) => o.status === 502).length} 502 auth_unavailable, ` +
       `${outcomes.filter((o) => o.status === 0).length} connection errors`,
       `answers by kind: ${JSON.stringify(statusesByKind(outcomes))}`,
       ...outcomes.filter((o) => o.status === -1).map((o) =>

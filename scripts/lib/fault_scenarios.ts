@@ -248,7 +248,7 @@ export async function halfOpenFlood(
 /**
  * The deployed shape under a fault: every function as its own bundle (with the vendored, patched postgres.js),
  * through PgBouncer in transaction mode, over an embedded Postgres that is started again when it dies (as
- * Supabase does). Logins are written locally (AUTH_ADMIN=local); everything else is Supabase's environment.
+ * Supabase does). Logins go through the local Supabase Auth; everything else is Supabase's environment.
  */
 async function startDeployedFaultStack() {
   const pgbouncer = findPgBouncer();
@@ -267,12 +267,13 @@ async function startDeployedFaultStack() {
   const pooler = await startPgBouncer(pgbouncer.bin, database.url);
   const resend = startResendServer();
   const functions = await startDeployedStack({
+    authDatabaseUrl: database.url,
     env: {
       SUPABASE_DB_URL: pooler.url,
       SUPABASE_ANON_KEY: "sb_publishable_faults",
       SUPABASE_SECRET_KEYS: JSON.stringify({ default: localSecretKey }),
       JWT_SECRET: localJwtSecret,
-      AUTH_ADMIN: "local",
+      APP_LOGIN_URL: "https://academy.example/login",
       RESEND_API_KEY: resend.apiKey,
       RESEND_API_URL: resend.url,
       EMAIL_FROM: "Tripwire <hello@example.kz>",

@@ -1,4 +1,4 @@
--- The sessions and refresh tokens of the local sign-in (scripts/lib/local_auth.ts), with GoTrue's table
+-- The sessions and refresh tokens of the local sign-in (scripts/lib/local_auth/), with GoTrue's table
 -- and column names. Applied only where Supabase Auth does not run (no supabase_auth_admin role): locally.
 -- One difference from GoTrue: `refresh_tokens.token` and `parent` hold the SHA-256 of a token, never the
 -- token, so a copy of this database signs nobody in.

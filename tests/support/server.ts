@@ -20,7 +20,8 @@ export const signingKeyId = "test-es256";
 export const appDatabase = await createMigratedDatabase();
 Deno.env.set("DATABASE_URL", appDatabase.url);
 Deno.env.set("JWT_SECRET", jwtSecret);
-Deno.env.set("AUTH_ADMIN", "local");
+// The local stack: e-mails may go to the log, links may lead to this machine.
+Deno.env.set("LOCAL_STACK", "on");
 // The test CRMs listen on this machine; a deployed project never allows that.
 Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
 // The tests stand in for Supabase's gateway: the last X-Forwarded-For entry they send is the client's.
@@ -44,10 +45,16 @@ Deno.env.set(
 const { localStackHandler } = await import("../../scripts/serve.ts");
 const { openSession } = await import("../../scripts/lib/local_stack.ts");
 const { db } = await import("../../supabase/functions/_shared/db.ts");
-const { startLocalAuth } = await import("../../scripts/lib/local_auth.ts");
+const { startLocalAuth } = await import("../../scripts/lib/local_auth/server.ts");
 
 // The local stack as `npm start` serves it: functions, the local sign-in at /auth/v1, Storage at /storage/v1.
-const localAuth = await startLocalAuth({ databaseUrl: appDatabase.url, jwtSecret, issuer: "tripwire-tests" });
+/** Supabase Auth as the functions reach it here (SUPABASE_URL): the local stand-in, admin routes and all. */
+export const localAuth = await startLocalAuth({
+  databaseUrl: appDatabase.url,
+  jwtSecret,
+  secretKeys: [serviceKey],
+  issuer: "tripwire-tests",
+});
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: () => {} },
   // What the functions write to Storage (the certificates' PDFs) goes to this run's own folder.

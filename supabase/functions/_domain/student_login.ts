@@ -2,7 +2,7 @@
  * The student's login in Supabase Auth, made before the student's rows (student_creation.ts) and deleted again
  * when they cannot be written: a creation never leaves a login without a student, nor a student without a login.
  */
-import type { Sql } from "../_shared/db.ts";
+import { type Sql, withTransaction } from "../_shared/db.ts";
 import { HttpError, toHttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
 import type { AuthUser } from "../_shared/auth.ts";
@@ -35,10 +35,11 @@ export interface NotedLogin {
 }
 
 /**
- * The compensation: the login is deleted while its note is still this creation's (the note is first marked given
- * up, which no retry adopts; if Auth cannot delete the login now, the scheduler's sweep does). A login a retry has
- * adopted, or whose student exists, is left alone. A failure here is logged with the id, never hides the original
- * error.
+ * The compensation: the login is deleted while its note is still this creation's, the note locked meanwhile so no
+ * other request adopts a login being deleted; then the note goes. A login another request adopted, or whose
+ * student exists, is left alone. If Auth cannot delete it now, the note stays and the scheduler's sweep (or a
+ * retry that adopts it) deals with it; if the database cannot be reached, the login is deleted all the same
+ * (nothing can adopt it then). A failure here is logged with the id, never hides the original error.
  */
 export async function deleteLogin(
   deps: LoginDependencies,
@@ -46,11 +47,19 @@ export async function deleteLogin(
   because: unknown,
 ): Promise<void> {
   try {
-    if (await stillOurs(deps.sql, note)) {
+    await withTransaction(async (tx) => {
+      const [row] = await tx<{ ours: boolean | null; written: boolean }[]>`
+        select (select created_at = ${note.notedAt}::text::timestamptz from private.pending_logins
+                where user_id = ${note.userId} for update) as ours,
+               exists (select 1 from public.users where id = ${note.userId}) as written`;
+      // Adopted by another request (its time on the note), or the note gone with its student written.
+      if (row.ours === false || (row.ours === null && row.written)) return;
       await deps.authAdmin.deleteUser(note.userId);
-      // The login is gone: its note may go too (if the database cannot be reached, the scheduler does it).
-      await deps.sql`delete from private.pending_logins where user_id = ${note.userId}`.catch(() => {});
-    }
+      await tx`delete from private.pending_logins where user_id = ${note.userId}`;
+    }, deps.sql).catch(async (error) => {
+      if (!isUnreachable(error)) throw error;
+      await deps.authAdmin.deleteUser(note.userId);
+    });
   } catch (error) {
     log("error", "compensation_failed", {
       user_id: note.userId,
@@ -60,46 +69,35 @@ export async function deleteLogin(
   }
 }
 
-/**
- * True when this creation may delete its login: its note is still as it wrote it (now marked given up), or the note
- * is gone with no student (the sweep took it, and the login with it). False when a retry adopted the login or its
- * student was written. If the database cannot answer, the login is deleted as before: nothing can adopt it then.
- */
-async function stillOurs(sql: Sql, note: NotedLogin): Promise<boolean> {
-  try {
-    const [row] = await sql<{ ours: boolean; noted: boolean; written: boolean }[]>`
-      with ours as (
-        update private.pending_logins set created_at = '-infinity'
-        where user_id = ${note.userId} and created_at = ${note.notedAt}::text::timestamptz
-        returning 1
-      )
-      select exists (select 1 from ours) as ours,
-             exists (select 1 from private.pending_logins where user_id = ${note.userId}) as noted,
-             exists (select 1 from public.users where id = ${note.userId}) as written`;
-    return row.ours || (!row.noted && !row.written);
-  } catch {
-    return true;
-  }
+/** The database could not be asked (down, restarting, the connection cut), as opposed to Auth refusing. */
+function isUnreachable(error: unknown): boolean {
+  return !(error instanceof HttpError) && toHttpError(error).code === "service_unavailable";
 }
 
-/** How long a creation may take between its note and its student before a retry may adopt its login. */
-const inFlightSeconds = 10;
-
 /**
- * A login an interrupted creation of this manager's left for this e-mail (made, its student never written, the
- * creation gone: a crash), taken over for this creation: its note gets this creation's time, so the sweep leaves it
- * alone and the interrupted creation, if it still runs, gives it up. A note younger than `inFlightSeconds` is a
- * creation still running (two requests racing for one e-mail), never adopted; nor is one its creation gave up.
+ * Adopts a login an interrupted creation of this manager's left for this e-mail (made, its student never written: a
+ * crash, a database gone mid-way, its deletion failed too) and gives it `password`. Its note gets this creation's
+ * time, so the sweep leaves it alone, and the interrupted creation — if it still runs (two requests of this
+ * manager racing for one e-mail look the same from here) — finds its claim gone: it answers `email_exists` and
+ * leaves the login to this one. The note stays locked while the password is set, so of several adopters the
+ * last to claim the login is the last to set its password; a compensation deleting the login holds the same lock.
  */
-async function adoptableLogin(sql: Sql, managerId: string, email: string): Promise<NotedLogin | null> {
-  const [row] = await sql<NotedLogin[]>`
-    update private.pending_logins p set created_at = now()
-    from auth.users a
-    where a.id = p.user_id and a.email = ${email} and p.manager_id = ${managerId}
-      and p.created_at > '-infinity' and p.created_at < now() - make_interval(secs => ${inFlightSeconds})
-      and not exists (select 1 from public.users u where u.id = p.user_id)
-    returning p.user_id as "userId", to_jsonb(p.created_at) #>> '{}' as "notedAt"`;
-  return row ?? null;
+async function adoptLogin(
+  deps: LoginDependencies,
+  managerId: string,
+  email: string,
+  password: string,
+): Promise<NotedLogin | null> {
+  return await withTransaction(async (tx) => {
+    const [row] = await tx<NotedLogin[]>`
+      update private.pending_logins p set created_at = clock_timestamp()
+      from auth.users a
+      where a.id = p.user_id and a.email = ${email} and p.manager_id = ${managerId}
+        and not exists (select 1 from public.users u where u.id = p.user_id)
+      returning p.user_id as "userId", to_jsonb(p.created_at) #>> '{}' as "notedAt"`;
+    if (row) await deps.authAdmin.setPassword(row.userId, password);
+    return row ?? null;
+  }, deps.sql);
 }
 
 /**
@@ -128,9 +126,8 @@ export async function createLogin(
     if (error instanceof HttpError && error.code === "email_exists") {
       // A clear "no": no login was made, so nothing is pending.
       await deps.sql`delete from private.pending_logins where user_id = ${note.userId}`.catch(() => {});
-      const adopted = await adoptableLogin(deps.sql, manager.id, input.email);
+      const adopted = await adoptLogin(deps, manager.id, input.email, password);
       if (adopted) {
-        await deps.authAdmin.setPassword(adopted.userId, password);
         log("warn", "interrupted_login_adopted", { user_id: adopted.userId, manager_id: manager.id });
         return adopted;
       }

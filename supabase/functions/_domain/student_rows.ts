@@ -154,13 +154,16 @@ export async function writeStudentOrDeleteLogin(
   try {
     return await withTransaction(async (tx) => {
       // The login's note must still be there as this creation wrote it: once the sweep has taken it (and the
-      // login), or a retry has adopted the login, no student may be written for it here. So the sweep may be
-      // quick, and a slow creation fails rather than lose its login or write a second student's rows.
-      const [noted] = await tx`
-        select 1 from private.pending_logins
-        where user_id = ${userId} and created_at = ${login.notedAt}::text::timestamptz
+      // login), or another request of this manager's has adopted the login, no student may be written for it
+      // here. So the sweep may be quick, and a slow creation fails rather than lose its login or write a second
+      // student's rows. Adopted, the student is (or is about to be) the other request's: the address is taken.
+      const [noted] = await tx<{ ours: boolean }[]>`
+        select created_at = ${login.notedAt}::text::timestamptz as ours
+        from private.pending_logins where user_id = ${userId}
         for update`;
-      if (!noted) {
+      if (!noted?.ours) {
+        const [written] = await tx`select 1 from public.users where id = ${userId}`;
+        if (noted || written) throw emailExists();
         throw new HttpError(503, "service_unavailable", "The login was swept while it waited; retry");
       }
       const [row] = await writeStudent(tx, manager, { ...input, id: userId, sealedPassword: sealedForEmail });

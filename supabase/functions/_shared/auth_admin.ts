@@ -1,11 +1,11 @@
 /**
- * Login accounts, created, deleted and given a new password through one interface with two real implementations: Supabase
- * Auth's admin API (deployed) and rows in the local database's `auth` schema (`npm start`, tests).
- * Which one is configuration (AUTH_ADMIN), never a guess.
+ * Login accounts, created, deleted, given a new password or banned through Supabase Auth's admin API
+ * (supabase-js), in every environment: deployed, the project's Supabase Auth; locally and in the tests, the local
+ * stack's stand-in at the same SUPABASE_URL (scripts/lib/local_auth/). The interface lets a test put a recording
+ * server in between.
  */
 import { config } from "./config.ts";
-import { db, type Sql } from "./db.ts";
-import { HttpError, isUniqueViolation } from "./errors.ts";
+import { HttpError } from "./errors.ts";
 import { serviceClient } from "./service_client.ts";
 
 export interface NewAuthUser {
@@ -102,78 +102,17 @@ export class SupabaseAuthAdmin implements AuthAdmin {
   }
 }
 
-/**
- * The same login written straight into `auth.users` + `auth.identities`, as GoTrue stores it: the
- * password bcrypt-hashed by pgcrypto. Its own transaction, so the flow's compensation runs locally too.
- */
-export class LocalAuthAdmin implements AuthAdmin {
-  constructor(readonly sql: Sql) {}
-
-  async createUser(user: NewAuthUser): Promise<void> {
-    const appMetadata = { provider: "email", providers: ["email"], ...user.appMetadata };
-    const identity = { sub: user.id, email: user.email, email_verified: true, phone_verified: false };
-    try {
-      await this.sql`
-        with auth_user as (
-          insert into auth.users (
-            instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
-            raw_app_meta_data, raw_user_meta_data, created_at, updated_at,
-            confirmation_token, recovery_token, email_change_token_new, email_change, is_sso_user, is_anonymous
-          ) values (
-            '00000000-0000-0000-0000-000000000000', ${user.id}, 'authenticated', 'authenticated', ${user.email},
-            extensions.crypt(${user.password}, extensions.gen_salt('bf')), now(),
-            ${this.sql.json(appMetadata)}, ${this.sql.json(user.userMetadata)}, now(), now(),
-            '', '', '', '', false, false
-          )
-          returning id
-        )
-        insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
-        select id::text, id, ${this.sql.json(identity)}, 'email', now(), now() from auth_user`;
-    } catch (error) {
-      // GoTrue's one-account-per-e-mail index.
-      if (isUniqueViolation(error, ["users_email_partial_key"])) throw emailExists();
-      throw error;
-    }
-  }
-
-  async deleteUser(id: string): Promise<void> {
-    await this.sql`delete from auth.users where id = ${id}`;
-  }
-
-  async setPassword(id: string, password: string): Promise<void> {
-    const [changed] = await this.sql`
-      update auth.users set encrypted_password = extensions.crypt(${password}, extensions.gen_salt('bf')),
-                            updated_at = now()
-      where id = ${id}
-      returning 1 as changed`;
-    if (!changed) throw new Error(`No login ${id} to change the password of`);
-  }
-
-  async setBanned(id: string, banned: boolean): Promise<void> {
-    // As GoTrue stores a ban: banned_until; its sessions end as GoTrue ends them.
-    await this.sql`
-      update auth.users set banned_until = ${banned ? this.sql`now() + interval '876000 hours'` : null},
-                            updated_at = now()
-      where id = ${id}`;
-    if (banned) await this.sql`delete from auth.sessions where user_id = ${id}`.catch(() => {});
-  }
-}
-
 let current: AuthAdmin | undefined;
 
-/** The configured AuthAdmin of this isolate. */
+/** The project's Supabase Auth (SUPABASE_URL, with its secret key) for this isolate. */
 export function authAdmin(): AuthAdmin {
   if (current) return current;
-  const { authAdmin: kind, supabaseUrl, secretKeys } = config();
-  if (kind === "local") {
-    current = new LocalAuthAdmin(db());
-  } else {
-    if (!supabaseUrl || secretKeys.length === 0) {
-      throw new Error(
-        "AUTH_ADMIN=supabase needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY",
-      );
-    }
-    current = new SupabaseAuthAdmin(supabaseUrl, secretKeys[0]);
+  const { supabaseUrl, secretKeys } = config();
+  if (!supabaseUrl || secretKeys.length === 0) {
+    throw new Error(
+      "Creating or changing logins needs SUPABASE_URL and SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY",
+    );
   }
+  current = new SupabaseAuthAdmin(supabaseUrl, secretKeys[0]);
   return current;
 }

@@ -52,11 +52,6 @@ export interface Config {
   /** Server-to-server keys: the new secret keys and the legacy service_role key. */
   secretKeys: string[];
   /**
-   * Who creates login accounts: `supabase` (GoTrue's admin API, the default, as deployed) or `local`
-   * (rows written into this database's `auth` schema, for `npm start` and the tests). AUTH_ADMIN.
-   */
-  authAdmin: "supabase" | "local";
-  /**
    * Whether webhook endpoints may be on this machine (`http://localhost`, 127.0.0.0/8, ::1): only where the
    * project runs locally (`npm start` and the tests set WEBHOOKS_TO_LOOPBACK=allowed). Never deployed.
    */
@@ -68,7 +63,7 @@ export interface Config {
    */
   trustedProxyHops: number;
   /**
-   * Whether this is the local stack (`npm start` and the tests: AUTH_ADMIN=local). Only there may an e-mail go
+   * Whether this is the local stack (`npm start` and the tests: LOCAL_STACK=on). Only there may an e-mail go
    * to the log instead of a provider, or a link fall back to this machine.
    */
   local: boolean;
@@ -185,9 +180,7 @@ const Environment = z.object({
   SUPABASE_JWKS: optionalText.pipe(jwkSet.optional()),
   SUPABASE_SECRET_KEYS: optionalText.pipe(keyDictionary.optional()),
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
-  AUTH_ADMIN: optionalText.pipe(
-    z.enum(["supabase", "local"], 'must be "supabase" or "local"').default("supabase"),
-  ),
+  LOCAL_STACK: optionalText.pipe(z.enum(["on", "off"], 'must be "on" or "off"').default("off")),
   TRUSTED_PROXY_HOPS: z.coerce.number("must be a whole number from 0 to 5").int(
     "must be a whole number from 0 to 5",
   )
@@ -225,7 +218,7 @@ const Environment = z.object({
     });
   }
   // Deployed, no link in an e-mail may lead to a machine that is not the academy's.
-  if (env.AUTH_ADMIN !== "local" && !env.APP_LOGIN_URL) {
+  if (env.LOCAL_STACK !== "on" && !env.APP_LOGIN_URL) {
     context.addIssue({
       code: "custom",
       path: ["APP_LOGIN_URL"],
@@ -263,10 +256,9 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     jwtSecretKids: (e.JWT_SECRET_KID ?? "").split(",").map((kid) => kid.trim()).filter(Boolean),
     jwks: e.SUPABASE_JWKS,
     secretKeys,
-    authAdmin: e.AUTH_ADMIN,
     webhooksToLoopback: e.WEBHOOKS_TO_LOOPBACK === "allowed",
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
-    local: e.AUTH_ADMIN === "local",
+    local: e.LOCAL_STACK === "on",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,
     requestFigures: e.REQUEST_FIGURES === "on",
