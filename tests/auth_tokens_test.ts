@@ -7,6 +7,7 @@ import { aida, insertStudent, saule } from "./support/fixtures.ts";
 
 import {
   appDatabase,
+  baseUrl,
   callFunction,
   jwtSecret,
   signedIn,
@@ -53,7 +54,6 @@ story("forged, unsigned, expired and over-loose tokens → 401", async (t) => {
       () => Promise.resolve(new UnsecuredJWT({ role: "authenticated" }).setSubject(aida.id).encode()),
     ],
     ["expired", () => tokenFor(aida.id, { expiresIn: Math.floor(Date.now() / 1000) - 60 })],
-    ["anon key role", () => tokenFor(aida.id, { role: "anon" })],
     ["ES256 signed by a key not in the JWKS", async () => {
       const { privateKey } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
         "sign",
@@ -281,5 +281,33 @@ story(
         );
       }
     });
+  },
+);
+
+story(
+  "without a session: 401 missing_token, saying to sign in, whatever key stands in for the token",
+  async () => {
+    const { createClient, FunctionsHttpError } = await import("@supabase/supabase-js");
+    const anonKey = await new SignJWT({ role: "anon" })
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(jwtSecret));
+    // supabase-js with the project's key and no session, and the key itself sent as a bearer token.
+    const client = createClient(baseUrl, "sb_publishable_tripwire_tests", {
+      auth: { persistSession: false },
+    });
+    const { error } = await client.functions.invoke("leaderboard/stats", { method: "GET" });
+    assert.ok(error instanceof FunctionsHttpError, String(error));
+    const answers = [error.context as Response];
+    for (const key of ["sb_publishable_tripwire_tests", "sb_secret_tripwire_tests", anonKey]) {
+      answers.push(await callFunction("leaderboard/stats", { headers: { authorization: `Bearer ${key}` } }));
+    }
+    for (const response of answers) {
+      assert.equal(response.status, 401);
+      const body = await response.json();
+      assert.equal(body.error.code, "missing_token");
+      assert.match(body.error.message, /^Sign in first/);
+    }
   },
 );

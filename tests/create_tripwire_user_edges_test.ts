@@ -62,7 +62,8 @@ const badBodies: [string, string | unknown, string][] = [
   ["full_name of 201 characters", { email: "a@example.kz", full_name: "x".repeat(201) }, "full_name"],
   ["full_name with a newline", { email: "a@example.kz", full_name: "Bolat\nBcc: x@evil.kz" }, "full_name"],
   ["full_name is an object", { email: "a@example.kz", full_name: { first: "B" } }, "full_name"],
-  ["phone without +", { email: "a@example.kz", full_name: "A", phone: "87011234567" }, "phone"],
+  ["phone too short", { email: "a@example.kz", full_name: "A", phone: "12345" }, "phone"],
+  ["phone no country has", { email: "a@example.kz", full_name: "A", phone: "+7 000 000 00 00" }, "phone"],
   ["phone with letters", { email: "a@example.kz", full_name: "A", phone: "+7701CALLME" }, "phone"],
   ["phone too long", { email: "a@example.kz", full_name: "A", phone: "+7701123456789012" }, "phone"],
   ["phone is a number", { email: "a@example.kz", full_name: "A", phone: 77011234567 }, "phone"],
@@ -122,6 +123,40 @@ story(
       assert.equal(answer.error.details[0].path, "Idempotency-Key");
     });
     assert.deepEqual(await rowCounts(sql), before);
+  },
+);
+
+story(
+  "a phone as managers write it is accepted and kept as E.164; the error says how to write it",
+  async () => {
+    const written = [
+      "+7 701 123 45 67",
+      "87011234567",
+      "+7 (701) 123-45-67",
+      "8-701-123-45-67",
+      "8 701 123 4567",
+    ];
+    for (const [index, phone] of written.entries()) {
+      const body = newStudentBody(`Phone Format ${"ABCDE"[index]}`, { phone, send_welcome_email: false });
+      const created = await expectJson(await postStudent(aida.id, body), 201);
+      assert.equal(created.phone, "+77011234567", phone);
+      const [row] = await sql`select phone from public.tripwire_users where user_id = ${created.id}`;
+      assert.equal(row.phone, "+77011234567");
+    }
+    // Another country's number with its code stays that country's.
+    const london = await expectJson(
+      await postStudent(
+        aida.id,
+        newStudentBody("Phone London", { phone: "+44 20 7946 0958", send_welcome_email: false }),
+      ),
+      201,
+    );
+    assert.equal(london.phone, "+442079460958");
+    const refused = await postStudent(aida.id, newStudentBody("Phone Bad", { phone: "8 701 12" }));
+    const answer = await refused.json();
+    assert.equal(refused.status, 400);
+    assert.equal(answer.error.details[0].path, "phone");
+    assert.match(answer.error.details[0].message, /with its country code \(\+7 701 123 45 67\)/);
   },
 );
 

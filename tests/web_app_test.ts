@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { assertAccessible, assertFitsNarrowScreen, browserTest, launchChromium } from "./support/browser.ts";
-import { desktop, type Layout, phone, startJourney, tablet } from "./support/web_journey.ts";
+import { seededStaffPassword } from "../scripts/lib/local_auth/server.ts";
+import { aida } from "./support/fixtures.ts";
+import { desktop, type Layout, openApp, phone, signIn, startJourney, tablet } from "./support/web_journey.ts";
 import { crmHearsAll, graduate, refund, registerCrm, sell } from "./support/web_sale_acts.ts";
 import { adminScreens, everyScreen, forgotPassword } from "./support/web_screen_acts.ts";
 
@@ -52,3 +54,42 @@ async function journey(layout: Layout) {
     await run.stop();
   }
 }
+
+browserTest(
+  "in Chromium: a phone typed five common ways is one number, shown as the country writes it",
+  async () => {
+    const run = await startJourney({ screen: desktop, narrow: [] });
+    try {
+      const manager = await openApp(run.browser, run.stack, "ru", desktop);
+      await signIn(manager.page, aida.email, seededStaffPassword);
+      await manager.page.locator("main h1").waitFor();
+      const written = [
+        "+7 701 123 45 67",
+        "87011234567",
+        "+7 (701) 123-45-67",
+        "8 701 123 4567",
+        "7011234567",
+      ];
+      for (const [index, phone] of written.entries()) {
+        await manager.page.goto(`${run.stack.webUrl}/#/new-student`);
+        await manager.page.locator('input[name="email"]').fill(
+          `phone.${index}.${crypto.randomUUID().slice(0, 6)}@example.kz`,
+        );
+        await manager.page.locator('input[name="full_name"]').fill(`Телефон ${"АБВГД"[index]}`);
+        await manager.page.locator('input[name="phone"]').fill(phone);
+        await manager.page.locator('input[name="send_welcome_email"]').uncheck();
+        await manager.page.getByRole("button", { name: "Создать ученика" }).click();
+        await manager.page.locator("code.password").waitFor();
+        await manager.page.locator("main a[href^='#/students/']").click();
+        await manager.page.getByRole("heading", { name: `Телефон ${"АБВГД"[index]}` }).waitFor();
+        assert.match(await manager.page.locator("main").innerText(), /8 \(701\) 123 4567/, phone);
+      }
+      const [{ phones }] = await run.stack.database.sql<{ phones: string[] }[]>`
+      select array_agg(distinct phone) as phones from public.tripwire_users where full_name like 'Телефон %'`;
+      assert.deepEqual(phones, ["+77011234567"]);
+      assert.deepEqual(manager.errors, []);
+    } finally {
+      await run.stop();
+    }
+  },
+);

@@ -28,7 +28,9 @@ export async function serveWebApp(options: { apiUrl: string; port?: number }): P
   const script = await bundleWebApp();
   const html = (await Deno.readTextFile(`${repoRoot}web/index.html`))
     .replace("{{API_URL}}", options.apiUrl)
-    .replace("{{API_KEY}}", "local-publishable-key");
+    .replace("{{API_KEY}}", "local-publishable-key")
+    // The academy's country, as the functions read it: a phone without its country code is this country's.
+    .replace("{{COUNTRY}}", Deno.env.get("ACADEMY_COUNTRY") || "KZ");
   const styles = await Deno.readTextFile(`${repoRoot}web/styles.css`);
   const files: Record<string, [string, string]> = {
     "/": [html, "text/html; charset=utf-8"],

@@ -81,6 +81,17 @@ export async function sell(journey: Journey): Promise<Sale> {
   await manager.page.locator('input[name="email"]').fill(email);
   await manager.page.locator('input[name="full_name"]').fill("Journey Student");
   await manager.page.locator('input[name="send_welcome_email"]').uncheck();
+  // A phone no one could call: said next to the field, what is wrong and how to write it, before anything is sent.
+  await manager.page.locator('input[name="phone"]').fill("8 701 12");
+  await manager.page.getByRole("button", { name: "Create the student" }).click();
+  const badPhone = manager.page.locator('input[name="phone"][aria-invalid="true"]');
+  await badPhone.waitFor();
+  assert.match(
+    await manager.page.locator(`#${await badPhone.getAttribute("aria-describedby")}`).innerText(),
+    /^Phone: not a number anyone could call\. Write it as you dial it/,
+  );
+  // As a manager writes it, with the country's trunk 8 and dashes: kept as +77011234567.
+  await manager.page.locator('input[name="phone"]').fill("8-701-123-45-67");
   await manager.page.getByRole("button", { name: "Create the student" }).click();
   const password = await manager.page.locator("code.password").innerText();
   assert.match(password, /^[A-Za-z0-9]{20}$/);
@@ -168,6 +179,8 @@ export async function refund(journey: Journey, { manager, email }: Sale, student
   assert.match(await Deno.readTextFile(await salesCsv.path()), /,sale,490\.00,KZT,.*Journey Student/);
   await manager.page.getByRole("link", { name: "Journey Student" }).click();
   await manager.page.getByRole("heading", { name: "Journey Student" }).waitFor();
+  // Her phone as people in the academy's country write it.
+  assert.match(await manager.page.locator("main").innerText(), /8 \(701\) 123 4567/);
   await manager.page.goto(`${stack.webUrl}/#/leaderboard`);
   await manager.page.getByRole("button", { name: "All time" }).click();
   await manager.page.locator("tr.me").waitFor();

@@ -97,6 +97,9 @@ function fieldErrors(error: unknown): [string, string][] {
   if (code === "validation_failed" && Array.isArray(details)) {
     return details.map((detail: { path?: string }) => {
       const name = String(detail.path ?? "").split(".")[0];
+      // What is wrong and how to fix it, for the fields the app knows; else which field.
+      const help = `error.field.${name}`;
+      if (hasText(help)) return [name, t(help)];
       const label = `field.${name}`;
       return [name, t("error.field", { field: hasText(label) ? t(label) : name })];
     });

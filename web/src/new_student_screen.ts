@@ -7,6 +7,7 @@ import { call } from "./api.ts";
 import { h, handledForm, show, showFormError } from "./dom.ts";
 import { formatMoney, t } from "./i18n.ts";
 import { paymentLinkSection } from "./payments.ts";
+import { phoneToE164 } from "./phone.ts";
 
 /** A secret shown once, with a copy button. */
 export function shownOnce(label: string, secret: string): HTMLElement {
@@ -48,6 +49,10 @@ export function newStudentScreen(main: HTMLElement): void {
   const form = handledForm(
     { class: "card narrow" },
     async (data) => {
+      // The phone as typed, read here as the functions read it: a number no one could call is said at once.
+      const typedPhone = String(data.get("phone") || "").trim();
+      const phone = typedPhone ? phoneToE164(typedPhone) : undefined;
+      if (phone === null) return showFormError(form, status, new Error(t("error.field.phone")), "phone");
       show(status, t("common.loading"));
       try {
         const created = await call<CreatedStudent>("create-tripwire-user", {
@@ -55,8 +60,9 @@ export function newStudentScreen(main: HTMLElement): void {
           body: {
             email: String(data.get("email")),
             full_name: String(data.get("full_name")),
-            phone: String(data.get("phone") || "") || undefined,
-            payment_amount: String(data.get("payment_amount") || "0"),
+            phone,
+            // A decimal comma, as Russian writes it, and spaces between thousands are read as people mean them.
+            payment_amount: String(data.get("payment_amount") || "0").replace(/\s/g, "").replace(",", "."),
             ...(data.get("offer_id") ? { offer_id: String(data.get("offer_id")) } : {}),
             ...(data.get("price_reason") ? { price_reason: String(data.get("price_reason")) } : {}),
             send_welcome_email: data.get("send_welcome_email") === "on",
@@ -87,7 +93,7 @@ export function newStudentScreen(main: HTMLElement): void {
       "label",
       {},
       t("new_student.phone"),
-      h("input", { name: "phone", type: "tel", placeholder: "+77011234567" }),
+      h("input", { name: "phone", type: "tel", autocomplete: "tel", placeholder: "8 701 123 45 67" }),
     ),
     offerField,
     h("label", {}, paymentLabel, amount),

@@ -8,6 +8,7 @@ import { personalDataSection } from "./admin.ts";
 import { call, type SignedIn } from "./api.ts";
 import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
 import { formatDate, formatMoney, t } from "./i18n.ts";
+import { formatPhone } from "./phone.ts";
 
 import { feedItem } from "./feed.ts";
 
@@ -80,7 +81,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
     h(
       "p",
       {},
-      `${student.email} · ${student.phone ?? "—"} · ${t(`status.${student.status}`)} · ${
+      `${student.email} · ${formatPhone(student.phone)} · ${t(`status.${student.status}`)} · ${
         t(`stage.${student.stage}`)
       } · `,
       `${formatMoney(student.payment_amount, student.currency)}`,

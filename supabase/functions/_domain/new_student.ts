@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { moneyNumber, personName } from "../_shared/input.ts";
+import { phoneNumber } from "./phone.ts";
 import { timestamp } from "../_shared/openapi.ts";
 
 /** A money amount as a JSON number or a decimal string, at most two decimals; normalised to "1234.50". */
@@ -19,8 +20,7 @@ export const NewStudent = z.strictObject({
     .meta({ format: "email", description: "Trimmed and lower-cased; unique among all users." })
     .pipe(z.email()),
   full_name: personName.meta({ description: "NFC-normalised and trimmed; must contain a letter." }),
-  phone: z.string().trim().regex(/^\+[1-9][0-9]{6,14}$/, "an E.164 number such as +77011234567")
-    .nullish().transform((phone) => phone ?? null),
+  phone: phoneNumber.nullish().transform((phone) => phone ?? null),
   payment_amount: paymentAmount.default("0.00"),
   offer_id: z.string().max(63).optional().meta({
     description:

@@ -5,6 +5,7 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   errors as joseErrors,
   type JSONWebKeySet,
@@ -63,10 +64,32 @@ function unauthorized(message: string): HttpError {
   return new HttpError(401, "invalid_token", message);
 }
 
+/**
+ * 401 `missing_token`: no signed-in user's access token — none at all, or the project's API key where it belongs
+ * (supabase-js without a session sends that).
+ */
+function signInRequired(): HttpError {
+  return new HttpError(
+    401,
+    "missing_token",
+    "Sign in first: this route takes a signed-in user's access token (Authorization: Bearer <access_token>), " +
+      "not the project's API key",
+  );
+}
+
+/** The `role` a JWT claims, unverified; undefined for what is not a JWT. */
+function unverifiedRole(token: string): unknown {
+  try {
+    return decodeJwt(token).role;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Takes the bearer token out of an Authorization header; 401 when there is none. */
 export function bearerToken(header: string | undefined): string {
   const match = header?.match(/^Bearer\s+(\S+)$/i);
-  if (!match) throw new HttpError(401, "missing_token", "An Authorization: Bearer token is required");
+  if (!match) throw signInRequired();
   return match[1];
 }
 
@@ -84,6 +107,10 @@ export function createJwtVerifier(options: VerifierOptions): (token: string) => 
   const remembered = new Map<string, { claims: Claims; until: number }>();
 
   const verify = async (token: string): Promise<Claims> => {
+    // supabase-js with no session sends the project's API key as the bearer: the caller has not signed in.
+    if (/^sb_(publishable|secret)_/.test(token)) throw signInRequired();
+    // So is the legacy anon key, a JWT of role anon (read unverified: it only chooses which 401 to answer).
+    if (unverifiedRole(token) === "anon") throw signInRequired();
     let header: { alg?: string; kid?: string };
     try {
       header = decodeProtectedHeader(token);

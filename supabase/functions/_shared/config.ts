@@ -63,6 +63,11 @@ export interface Config {
    */
   trustedProxyHops: number;
   /**
+   * The academy's country, ISO 3166-1 alpha-2 (ACADEMY_COUNTRY, default KZ): a phone written without its country
+   * code (`8 701 123 45 67`) is read as this country's.
+   */
+  academyCountry: string;
+  /**
    * Whether this is the local stack (`npm start` and the tests: LOCAL_STACK=on). Only there may an e-mail go
    * to the log instead of a provider, or a link fall back to this machine.
    */
@@ -181,6 +186,9 @@ const Environment = z.object({
   SUPABASE_SECRET_KEYS: optionalText.pipe(keyDictionary.optional()),
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
   LOCAL_STACK: optionalText.pipe(z.enum(["on", "off"], 'must be "on" or "off"').default("off")),
+  ACADEMY_COUNTRY: optionalText.pipe(
+    z.string().regex(/^[A-Z]{2}$/, "must be a country code such as KZ (ISO 3166-1 alpha-2)").default("KZ"),
+  ),
   TRUSTED_PROXY_HOPS: z.coerce.number("must be a whole number from 0 to 5").int(
     "must be a whole number from 0 to 5",
   )
@@ -258,6 +266,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     secretKeys,
     webhooksToLoopback: e.WEBHOOKS_TO_LOOPBACK === "allowed",
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
+    academyCountry: e.ACADEMY_COUNTRY,
     local: e.LOCAL_STACK === "on",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,

@@ -289,8 +289,39 @@ export async function functionDocument(functionName: string, app: Hono<any, any,
     // itself).
     excludeStaticFile: false,
   });
-  return document as Document;
+  return inlineRequestBodies(document as Document);
+}
+
+/**
+ * Request bodies written out in place rather than as `$ref`s to components: openapi-typescript (with its default
+ * `defaultNonNullable`) types a property that has a default as required in a component schema but as optional in
+ * a request body, so a client generated from a component could not leave out `send_welcome_email`. A component
+ * no longer referenced anywhere else is dropped.
+ */
+function inlineRequestBodies(document: Document): Document {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, unknown>;
+  const inlined = new Set<string>();
+  for (const path of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(path ?? {})) {
+      const content = (operation as { requestBody?: { content?: Record<string, { schema?: unknown }> } })
+        ?.requestBody?.content ?? {};
+      for (const media of Object.values(content)) {
+        const ref = (media.schema as { $ref?: string } | undefined)?.$ref;
+        const name = ref?.startsWith("#/components/schemas/")
+          ? ref.slice("#/components/schemas/".length)
+          : "";
+        if (name && schemas[name]) {
+          media.schema = structuredClone(schemas[name]);
+          inlined.add(name);
+        }
+      }
+    }
+  }
+  for (const name of inlined) {
+    if (!JSON.stringify(document).includes(`"#/components/schemas/${name}"`)) delete schemas[name];
+  }
+  return document;
 }
 
 /** Bumped when a route changes in a way a client must know; the change is in the document's changelog. */
-export const apiVersion = "7.0.0";
+export const apiVersion = "7.1.0";
