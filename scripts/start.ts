@@ -14,6 +14,7 @@ import type { GuardedServer } from "./lib/guarded_server.ts";
 import { checkDatabaseUrl, checkDataFolder, checkPorts, startFailure } from "./lib/start_checks.ts";
 import { relative } from "node:path";
 import { serveWebApp, webPort } from "./lib/web_app.ts";
+import { localInboxPort, type ResendServer, startResendServer } from "./lib/resend_server.ts";
 import {
   databasePort,
   dataDir,
@@ -36,6 +37,9 @@ let databaseUrl = Deno.env.get("DATABASE_URL");
 let auth: LocalAuth | undefined;
 let server: GuardedServer | undefined;
 let webApp: Deno.HttpServer | undefined;
+let inbox: ResendServer | undefined;
+/** The local inbox's port (INBOX_PORT; config.toml's [local_smtp] port by default). */
+const inboxPort = Number(Deno.env.get("INBOX_PORT") ?? localInboxPort);
 try {
   // Before anything runs: the data folder, the ports, the database. Each refusal is one sentence (below).
   if (!databaseUrl) await checkDataFolder(dataDir, relative(Deno.cwd(), dataDir) || dataDir);
@@ -78,6 +82,13 @@ try {
   Deno.env.set("WEBHOOKS_TO_LOOPBACK", "allowed");
   // No proxy in front of the local stack: X-Forwarded-For is whatever a client wrote, so it is not believed.
   Deno.env.set("TRUSTED_PROXY_HOPS", Deno.env.get("TRUSTED_PROXY_HOPS") ?? "0");
+  // E-mails go to the provider when RESEND_API_KEY is given; otherwise to the local inbox, a server that answers
+  // as Resend does and shows every e-mail with its links (config.toml's [local_smtp] port).
+  if (!Deno.env.get("RESEND_API_KEY")) {
+    inbox = startResendServer({ port: inboxPort });
+    Deno.env.set("RESEND_API_KEY", inbox.apiKey);
+    Deno.env.set("RESEND_API_URL", inbox.url);
+  }
 
   // The certificate's fonts (Arabic, Hebrew, CJK, emoji names) in the local Storage's bucket.
   await prepareCertificateFonts();
@@ -111,11 +122,13 @@ try {
   );
   webApp = await serveWebApp({ apiUrl: `http://127.0.0.1:${functionsPort}` });
   console.log(`The reference web app: http://127.0.0.1:${webPort}`);
+  if (inbox) console.log(`The local inbox (every e-mail sent, with its links): ${inbox.url}`);
 } catch (error) {
   // One plain sentence, nothing left running, and a status a script can see.
   console.error(`npm start: ${startFailure(error)}`);
   await server?.shutdown(1_000).catch(() => {});
   await webApp?.shutdown().catch(() => {});
+  await inbox?.close().catch(() => {});
   await auth?.close().catch(() => {});
   await database?.stop().catch(() => {});
   Deno.exit(1);
@@ -201,6 +214,7 @@ async function shutdown() {
   await webApp?.shutdown();
   await db().end({ timeout: 5 });
   await auth?.close();
+  await inbox?.close();
   await database?.stop();
   console.log("Stopped.");
   Deno.exit(0);

@@ -87,7 +87,7 @@ story(
     const certificate = dashboard.certificate;
     const pdfPath = new URL(certificate.pdf_url).pathname.replace("/functions/v1/", "");
     const page = await expectJson(
-      await callFunction(new URL(certificate.verification_url).pathname.replace("/functions/v1/", ""), {
+      await callFunction(pdfPath.replace(/\/certificate\.pdf$/, ""), {
         headers: { "accept-language": "en" },
       }),
     );

@@ -153,7 +153,7 @@ story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every tabl
     assert.equal(certificate.course.title, "Трипвайер: первые продажи");
     assert.equal(
       certificate.course.statement,
-      "Настоящим подтверждается, что Bolat Graduate прошёл(а) курс «Трипвайер: первые продажи».",
+      "Настоящим подтверждается успешное прохождение курса «Трипвайер: первые продажи»: Bolat Graduate.",
     );
     const english = await callFunction(
       `complete-lesson/certificate/${certificate.certificate_number}/${certificate.verification_code}`,

@@ -192,3 +192,9 @@ Deno.test("Supabase Auth is set as the local stand-in behaves: passwords, recove
   assert.match(template, /«Забыли пароль\?»/);
   assert.match(template, /"Forgot password\?"/);
 });
+
+Deno.test("npm start's local inbox listens where config.toml's local mail viewer does", async () => {
+  const { localInboxPort } = await import("../scripts/lib/resend_server.ts");
+  const smtp = (config as unknown as { local_smtp: { port: number; enabled: boolean } }).local_smtp;
+  assert.equal(smtp.port, localInboxPort);
+});

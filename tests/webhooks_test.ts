@@ -41,7 +41,11 @@ story(
       const graduated = mine.find((event) => event.type === "course.completed")!;
       const certificate = graduated.data.certificate as Record<string, string>;
       assert.equal(certificate.number, completion.certificate!.certificate_number);
-      assert.match(certificate.verification_url, /\/functions\/v1\/complete-lesson\/certificate\/TW-/);
+      assert.match(certificate.verification_url, /#\/verify\/TW-/, "the page a person opens");
+      assert.match(
+        certificate.pdf_url,
+        /\/functions\/v1\/complete-lesson\/certificate\/TW-.+\/certificate\.pdf$/,
+      );
       assert.equal(graduated.data.student.status, "completed");
       const [event] = await sql`
       select id from private.webhook_events where student_id = ${bolat.id} and event_type = 'course.completed'`;

@@ -34,7 +34,9 @@ const description =
   \`+7 (701) 123-45-67\`), read in the academy's country, and answers it in E.164 as before. A call without a signed-in user's token — none, or the
   project's API key in its place (supabase-js without a session) — answers 401 \`missing_token\` saying to sign in. Request bodies are written out in place, so a client generated with openapi-typescript's
   defaults may leave out fields that have defaults. Logins are made through Supabase Auth's admin API in every
-  environment: when Auth fails, a sale answers 502 \`auth_unavailable\` locally too, as deployed.
+  environment: when Auth fails, a sale answers 502 \`auth_unavailable\` locally too, as deployed. A certificate's
+  \`verification_url\` (and its QR code) leads to the page where a person checks it (CERTIFICATE_PAGE_URL; locally
+  the web app's), its \`pdf_url\` beside the JSON check; \`course.completed\` carries \`pdf_url\` too.
 - **7.0.0** — run it for real. A new function, \`status\`: \`GET /status\` (ok 200 / degraded 503, for a monitor)
   and an admin's \`GET /status/report\` (the jobs, secrets, queues, build and the hour's requests per route).
   \`NewStudent.smoke_test\` (admins): a student who proves the flow and leaves nothing — erasing one removes

@@ -103,6 +103,8 @@ export interface StackProcess {
   child: Deno.ChildProcess;
   /** Where its reference web app is (WEB_PORT, a free port unless given). */
   webUrl: string;
+  /** Its local inbox (INBOX_PORT, a free port unless given): the e-mails it sent, when no RESEND_API_KEY is given. */
+  inboxUrl: string;
   /** What the stack printed up to "Ready.". */
   printed: string;
   /** The last 64 KB it printed since (stdout and stderr). */
@@ -115,7 +117,7 @@ export interface StackProcess {
 
 /** Runs `npm start`'s script with `env` until it says Ready. */
 export async function startStackProcess(given: Record<string, string>): Promise<StackProcess> {
-  const env = { WEB_PORT: String(freePort()), ...given };
+  const env = { WEB_PORT: String(freePort()), INBOX_PORT: String(freePort()), ...given };
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "scripts/start.ts"],
     cwd: repoRoot,
@@ -164,6 +166,7 @@ export async function startStackProcess(given: Record<string, string>): Promise<
   return {
     child,
     webUrl: `http://127.0.0.1:${env.WEB_PORT}`,
+    inboxUrl: `http://127.0.0.1:${env.INBOX_PORT}`,
     printed,
     output: () => after,
     notices: () => notices,

@@ -106,7 +106,7 @@ insert into public.achievements (code, title, position, description)
 values ('halfway', '{"en":"Two down","ru":"Два позади"}'::jsonb, 3, '{"en":"Complete two modules","ru":"Завершите два модуля"}'::jsonb);
 
 insert into public.course (id, title, description, certificate_text)
-values (true, '{"en":"Tripwire: first sales","ru":"Трипвайер: первые продажи"}'::jsonb, null, '{"en":"This certifies that {full_name} has completed the course “{course}”.","ru":"Настоящим подтверждается, что {full_name} прошёл(а) курс «{course}»."}'::jsonb);
+values (true, '{"en":"Tripwire: first sales","ru":"Трипвайер: первые продажи"}'::jsonb, null, '{"en":"This certifies that {full_name} has completed the course “{course}”.","ru":"Настоящим подтверждается успешное прохождение курса «{course}»: {full_name}."}'::jsonb);
 
 CREATE OR REPLACE FUNCTION private.certificate_course(course jsonb, full_name text, language text)
  RETURNS jsonb

@@ -31,6 +31,8 @@ export interface RunningStack {
   url: string;
   /** The reference web app, on its own origin. */
   webUrl: string;
+  /** Its local inbox: every e-mail it sent (it is given no RESEND_API_KEY of its own). */
+  inboxUrl: string;
   database: TestDatabase;
   stop(): Promise<void>;
 }
@@ -53,6 +55,7 @@ export async function startLocalStack(env: Record<string, string> = {}): Promise
   return {
     url: `http://127.0.0.1:${port}`,
     webUrl: stack.webUrl,
+    inboxUrl: stack.inboxUrl,
     database,
     async stop() {
       await stack.stop();
@@ -175,14 +178,73 @@ export async function assertAccessible(page: Page, where: string): Promise<void>
 
 /** On a narrow screen nothing is wider than the viewport: no horizontal scroll. */
 export async function assertFitsNarrowScreen(page: Page, where: string): Promise<void> {
-  const widths = await page.evaluate(() => ({
-    page: document.documentElement.scrollWidth,
-    viewport: document.documentElement.clientWidth,
-  }));
+  const widths = await page.evaluate(() => {
+    const viewport = document.documentElement.clientWidth;
+    // The element that reaches furthest right, to say what widens the page.
+    let widest = "";
+    let right = viewport;
+    for (const element of document.querySelectorAll<HTMLElement>("body *")) {
+      const box = element.getBoundingClientRect();
+      if (box.right > right + 0.5) {
+        right = box.right;
+        widest = `${element.tagName.toLowerCase()}.${String(element.className)} "${
+          element.innerText?.slice(0, 40)
+        }"`;
+      }
+    }
+    return { page: document.documentElement.scrollWidth, viewport, widest };
+  });
   assert.ok(
     widths.page <= widths.viewport,
-    `${where}: ${widths.page} px wide in a ${widths.viewport} px screen`,
+    `${where}: ${widths.page} px wide in a ${widths.viewport} px screen (${widths.widest})`,
   );
+}
+
+/**
+ * No two things a person reads or presses cover each other: of the visible text, controls and media, every pair
+ * that is not nested one in the other shares at most a couple of pixels (what rounding leaves). A button laid over
+ * a lesson's status fails here even where nothing scrolls sideways.
+ */
+export async function assertNothingOverlaps(page: Page, where: string): Promise<void> {
+  const overlaps = await page.evaluate(() => {
+    const selector = "a, button, input, select, textarea, progress, img, video, h1, h2, h3, p, li > span, " +
+      "td, th, code, label, summary";
+    // What is painted: not inside a closed <details>, not clipped away as a visually hidden table head is.
+    const clippedAway = (element: HTMLElement) => {
+      for (let at: HTMLElement | null = element; at; at = at.parentElement) {
+        if (getComputedStyle(at).clipPath !== "none") return true;
+      }
+      return false;
+    };
+    const visible = [...document.querySelectorAll<HTMLElement>(selector)].filter((element) => {
+      const box = element.getBoundingClientRect();
+      return box.width > 2 && box.height > 2 &&
+        element.checkVisibility({
+          contentVisibilityAuto: true,
+          visibilityProperty: true,
+          opacityProperty: true,
+        }) &&
+        !clippedAway(element);
+    });
+    const name = (element: HTMLElement) =>
+      `${element.tagName.toLowerCase()}${
+        element.className ? `.${String(element.className).replace(/\s+/g, ".")}` : ""
+      }` +
+      ` "${(element.innerText || element.getAttribute("aria-label") || "").trim().slice(0, 30)}"`;
+    const found: string[] = [];
+    for (let i = 0; i < visible.length && found.length < 5; i++) {
+      const a = visible[i].getBoundingClientRect();
+      for (let j = i + 1; j < visible.length && found.length < 5; j++) {
+        if (visible[i].contains(visible[j]) || visible[j].contains(visible[i])) continue;
+        const b = visible[j].getBoundingClientRect();
+        const width = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const height = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (width > 2 && height > 2) found.push(`${name(visible[i])} × ${name(visible[j])}`);
+      }
+    }
+    return found;
+  });
+  assert.deepEqual(overlaps, [], `${where}: elements overlap`);
 }
 
 export { launchChromium };

@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { localSecretKey } from "../../scripts/lib/local_stack.ts";
-import { startResendServer } from "../../scripts/lib/resend_server.ts";
 import { startCrm } from "./crm_server.ts";
 import {
   assertAccessible,
   assertFitsNarrowScreen,
+  assertNothingOverlaps,
   type Browser,
   launchChromium,
   type Page,
@@ -24,9 +24,11 @@ export interface Screen {
   width: number;
   height: number;
 }
-export const desktop: Screen = { width: 1100, height: 800 };
+export const desktop: Screen = { width: 1280, height: 800 };
 /** A common phone, and a small tablet held upright. */
 export const phone: Screen = { width: 390, height: 844 };
+/** The narrowest phone still sold (an iPhone SE's 320 px). */
+export const smallPhone: Screen = { width: 320, height: 568 };
 export const tablet: Screen = { width: 768, height: 1024 };
 
 /** The journey's own screen size, and the narrow ones every screen is also checked at. */
@@ -142,6 +144,7 @@ export async function assertEnabled(locator: ReturnType<Page["locator"]>) {
 export async function check(page: Page, where: string) {
   await assertAccessible(page, where);
   const width = page.viewportSize()!.width;
+  await assertNothingOverlaps(page, `${where} at ${width} px`);
   if (width > 800) return;
   await assertFitsNarrowScreen(page, `${where} at ${width} px`);
   const toggle = page.locator("nav .menu-toggle");
@@ -173,7 +176,6 @@ export interface Journey {
   stack: RunningStack;
   layout: Layout;
   crm: ReturnType<typeof startCrm>;
-  resend: ReturnType<typeof startResendServer>;
   /** The checkout's Standard Webhooks secret (PAYMENTS_STANDARD_SECRET). */
   checkoutSecret: string;
   /** `check` at the journey's screen size, or at each narrow one in turn. */
@@ -181,16 +183,12 @@ export interface Journey {
   stop(): Promise<void>;
 }
 
-/** The local stack (its e-mails to a Resend stand-in, 20-second lessons), a CRM and Chromium, for `layout`. */
+/** The local stack (its e-mails in its local inbox, 20-second lessons), a CRM and Chromium, for `layout`. */
 export async function startJourney(layout: Layout): Promise<Journey> {
-  // Its e-mails go to a server that answers as Resend does, where the story reads them.
-  const resend = startResendServer();
   const crm = startCrm();
   const checkoutSecret = `whsec_${btoa("the-journey-checkout-secret-!!!")}`;
   // Signed video URLs live 10 s, so each lesson's URL is renewed while it plays.
   const stack = await startLocalStack({
-    RESEND_API_KEY: resend.apiKey,
-    RESEND_API_URL: resend.url,
     VIDEO_URL_SECONDS: "10",
     PAYMENTS_STANDARD_SECRET: checkoutSecret,
   });
@@ -203,7 +201,6 @@ export async function startJourney(layout: Layout): Promise<Journey> {
     stack,
     layout,
     crm,
-    resend,
     checkoutSecret,
     async checkEverywhere(page, where) {
       for (const screen of layout.narrow.length ? layout.narrow : [layout.screen]) {
@@ -215,7 +212,6 @@ export async function startJourney(layout: Layout): Promise<Journey> {
     async stop() {
       await browser.close();
       await stack.stop();
-      await resend.close();
       await crm.close();
     },
   };

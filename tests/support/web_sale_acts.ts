@@ -145,6 +145,17 @@ export async function graduate(
   const certificatePdf = await PDFDocument.load(await Deno.readFile(await pdfDownload.path()));
   assert.equal(certificatePdf.getTitle(), `Certificate ${number}`);
   assert.ok(certificatePdf.getSubject()!.startsWith("Journey Student"));
+  // Its QR code's link (the PDF names it among its keywords too) opens the web app's page for a person, who
+  // need not be signed in, and who can take the PDF from there.
+  const qrLink = certificatePdf.getKeywords()!.split(/\s+/).find((word) => word.startsWith("http"))!;
+  assert.equal(new URL(qrLink).origin, new URL(stack.webUrl).origin, qrLink);
+  const visitor = await browser.newContext({ viewport: layout.screen });
+  const visit = await visitor.newPage();
+  await visit.goto(qrLink);
+  const verdict = await visit.locator("section.certificate .success").innerText();
+  assert.ok(verdict.includes(number), verdict);
+  await visit.locator("section.certificate button").waitFor();
+  await visitor.close();
 
   // The student goes back to the first lesson to watch it again…
   await student.page.goto(`${stack.webUrl}/#/lesson/67`);

@@ -220,9 +220,14 @@ supabase.auth.onAuthStateChange((event) => {
   if (event === "PASSWORD_RECOVERY") location.hash = "#/new-password";
 });
 
+/** Which navigation is the latest: an earlier one still waiting must not draw over it. */
+let navigations = 0;
+
 async function route(): Promise<void> {
   leaveScreen();
+  const thisNavigation = ++navigations;
   const user = await signedInUser();
+  if (thisNavigation !== navigations) return;
   const [, name = "", param, extra = ""] = location.hash.split("/");
   const main = h("main", { id: "main", tabindex: -1 });
   show(root, navigation(user), main);

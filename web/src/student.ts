@@ -7,7 +7,7 @@ import type { PersonExport } from "../../supabase/functions/_domain/personal_dat
 import type { LessonVideo } from "../../supabase/functions/video-tracking/lesson_video.ts";
 import { accessToken, apiKey, apiUrl, call, download, readableError } from "./api.ts";
 import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";
-import { formatDate, t, type TextKey } from "./i18n.ts";
+import { formatDate, formatNumber, t, type TextKey } from "./i18n.ts";
 import { keepSigned, signVideo } from "./signed_video.ts";
 import { type WatchState, WatchTracker } from "./watch_tracker.ts";
 
@@ -26,6 +26,68 @@ function progressBar(percentage: number, label: string): HTMLElement {
     { class: "progress" },
     h("progress", { max: 100, value: percentage, "aria-label": label }),
     label,
+  );
+}
+
+type DashboardLesson = StudentDashboard["modules"][number]["lessons"][number];
+
+/** A lesson's state at a glance: a mark, its progress while it is under way, and what may be done with it. */
+const lessonMark: Record<DashboardLesson["status"] | "locked", string> = {
+  completed: "✓",
+  in_progress: "◐",
+  not_started: "○",
+  locked: "🔒",
+};
+
+/**
+ * One lesson of the course map: done ✓, in progress with its bar, not started, or locked saying why (the
+ * module before it to finish); a locked lesson offers nothing to press.
+ */
+function lessonRow(
+  lesson: DashboardLesson,
+  lockedBehind: string | null,
+  dashboard: StudentDashboard,
+): HTMLElement {
+  const state = lockedBehind !== null ? "locked" : lesson.status;
+  const meta = [
+    t("lesson.minutes", { minutes: Math.max(1, Math.round(lesson.duration_seconds / 60)) }),
+    state === "locked" ? t("lesson.locked") : t(`lesson.${lesson.status}`),
+    lesson.status === "in_progress" ? formatNumber(lesson.watch_percentage / 100, "percent") : null,
+  ].filter(Boolean).join(" · ");
+  const action = state === "locked" || !dashboard.access.allowed ? null : h(
+    "a",
+    { class: "button", href: `#/lesson/${lesson.id}` },
+    t(
+      lesson.status === "completed"
+        ? "dashboard.rewatch"
+        : lesson.status === "in_progress"
+        ? "dashboard.resume"
+        : "dashboard.watch",
+    ),
+  );
+  return h(
+    "li",
+    { class: `lesson ${state}` },
+    h("span", { class: "mark", "aria-hidden": "true" }, lessonMark[state]),
+    h(
+      "div",
+      { class: "lesson-body" },
+      h("span", { class: "lesson-title" }, lesson.title),
+      h("span", { class: "muted lesson-meta" }, meta),
+      lesson.status === "in_progress"
+        ? h("progress", {
+          max: 100,
+          value: lesson.watch_percentage,
+          "aria-label": t("lesson.watched_short", {
+            percentage: formatNumber(lesson.watch_percentage / 100, "percent"),
+          }),
+        })
+        : null,
+      state === "locked"
+        ? h("span", { class: "muted" }, t("lesson.opens_after", { module: lockedBehind ?? "" }))
+        : null,
+    ),
+    action,
   );
 }
 
@@ -52,33 +114,31 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
     h(
       "ol",
       { class: "modules" },
-      dashboard.modules.map((module) =>
-        h(
+      dashboard.modules.map((module, index) => {
+        const done = module.lessons.filter((lesson) => lesson.status === "completed").length;
+        return h(
           "li",
           { class: `module ${module.state}` },
           h("h3", {}, module.title, " ", h("span", { class: "badge" }, t(`module.${module.state}`))),
           module.description ? h("p", { class: "muted" }, module.description) : null,
+          // The module's progress as a picture: its lessons done out of all.
+          progressBar(
+            module.lessons.length ? (100 * done) / module.lessons.length : 0,
+            t("dashboard.module_progress", { done, total: module.lessons.length }),
+          ),
           h(
             "ul",
-            {},
+            { class: "lessons" },
             module.lessons.map((lesson) =>
-              h(
-                "li",
-                {},
-                h("span", {}, lesson.title),
-                " · ",
-                t("lesson.minutes", { minutes: Math.round(lesson.duration_seconds / 60) }),
-                " · ",
-                t(`lesson.${lesson.status}`),
-                ` · ${Math.round(lesson.watch_percentage)}%`,
-                module.state !== "locked" && dashboard.access.allowed
-                  ? h("a", { class: "button", href: `#/lesson/${lesson.id}` }, t("dashboard.watch"))
-                  : null,
+              lessonRow(
+                lesson,
+                module.state === "locked" ? dashboard.modules[index - 1]?.title ?? "" : null,
+                dashboard,
               )
             ),
           ),
-        )
-      ),
+        );
+      }),
     ),
     h("h2", {}, t("dashboard.achievements")),
     h(
@@ -140,8 +200,32 @@ function myData(): HTMLElement {
 export async function lessonScreen(main: HTMLElement, lessonId: number): Promise<void> {
   show(main, t("common.loading"));
   const dashboard = await call<StudentDashboard>("student-dashboard");
-  const lesson = dashboard.modules.flatMap((module) => module.lessons).find((each) => each.id === lessonId);
-  if (!lesson) return show(main, h("p", { class: "error", role: "alert" }, t("error.no_such_page")));
+  const lessons = dashboard.modules.flatMap((module) =>
+    module.lessons.map((each) => ({ lesson: each, module }))
+  );
+  const at = lessons.findIndex((each) => each.lesson.id === lessonId);
+  if (at < 0) return show(main, h("p", { class: "error", role: "alert" }, t("error.no_such_page")));
+  const { lesson, module } = lessons[at];
+  // A locked lesson shows why and nothing to press: no video, no speed, no progress, no "complete".
+  if (module.state === "locked") {
+    return show(
+      main,
+      h("a", { href: "#/course" }, t("lesson.back")),
+      h("h1", {}, lesson.title),
+      accessBanner(dashboard),
+      h("p", { class: "notice", role: "status" }, t("error.lesson_locked")),
+    );
+  }
+  const next = lessons[at + 1];
+  /** The next lesson, once this one is done: its link, or the course when this was the last. */
+  const nextStep = () =>
+    next && next.module.state !== "locked"
+      ? h(
+        "a",
+        { class: "button", href: `#/lesson/${next.lesson.id}` },
+        t("lesson.next", { title: next.lesson.title }),
+      )
+      : h("a", { class: "button", href: "#/course" }, t("lesson.back_to_course"));
   // The video is private: a URL signed for a while, only while she may watch this lesson (else why not).
   let signed: LessonVideo | undefined;
   let refusal: HTMLElement | null = null;
@@ -164,6 +248,7 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
       complete.disabled = true;
       try {
         const done = await call<Completion>("complete-lesson", { body: { lesson_id: lessonId } });
+        complete.hidden = true;
         show(
           status,
           h("p", { class: "success" }, t("lesson.completed_now")),
@@ -179,6 +264,7 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
               h("a", { href: verifyLink(done.certificate) }, t("dashboard.verify")),
             )
             : null,
+          done.certificate ? null : h("p", {}, nextStep()),
         );
       } catch (error) {
         show(status, errorBox(error));
@@ -190,7 +276,10 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
     meter.value = state.watch_percentage;
     show(
       watched,
-      t("lesson.watched", { percentage: state.watch_percentage, needed: state.min_watch_percentage }),
+      t("lesson.watched", {
+        percentage: formatNumber(state.watch_percentage / 100, "percent"),
+        needed: formatNumber(state.min_watch_percentage / 100, "percent"),
+      }),
     );
   };
   describe(lesson);
@@ -250,7 +339,9 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
     accessBanner(dashboard),
     signed ? video : refusal,
     h("div", { class: "row" }, h("label", {}, t("lesson.speed"), " ", speed), meter, watched),
-    complete,
+    lesson.status === "completed"
+      ? h("div", { class: "row" }, h("p", { class: "success" }, t("lesson.done_mark")), nextStep())
+      : complete,
     status,
   );
 }

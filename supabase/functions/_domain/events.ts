@@ -49,7 +49,10 @@ export const eventData = {
     certificate: z.object({
       number: z.string(),
       issued_at: z.string(),
-      verification_url: z.string().meta({ description: "The public page that verifies it." }),
+      verification_url: z.string().meta({
+        description: "The page where a person verifies it (CERTIFICATE_PAGE_URL), as its QR code leads.",
+      }),
+      pdf_url: z.string().meta({ description: "The certificate as a PDF (no token)." }),
     }),
   }),
   "student.stalled": z.object({

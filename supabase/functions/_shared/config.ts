@@ -68,6 +68,12 @@ export interface Config {
    */
   academyCountry: string;
   /**
+   * Where a person checks a certificate (CERTIFICATE_PAGE_URL): the academy's public page, a template with
+   * `{number}` and `{code}` (`https://academy.kz/certificates/{number}/{code}`). The certificate's QR code and
+   * link lead there; locally, the web app's own page. Without it deployed they lead to the JSON check.
+   */
+  certificatePageUrl?: string;
+  /**
    * Whether this is the local stack (`npm start` and the tests: LOCAL_STACK=on). Only there may an e-mail go
    * to the log instead of a provider, or a link fall back to this machine.
    */
@@ -186,6 +192,12 @@ const Environment = z.object({
   SUPABASE_SECRET_KEYS: optionalText.pipe(keyDictionary.optional()),
   SUPABASE_SERVICE_ROLE_KEY: optionalText,
   LOCAL_STACK: optionalText.pipe(z.enum(["on", "off"], 'must be "on" or "off"').default("off")),
+  CERTIFICATE_PAGE_URL: optionalText.pipe(
+    z.url("must be a URL").refine(
+      (url) => url.includes("{number}") && url.includes("{code}"),
+      "must name {number} and {code}",
+    ).optional(),
+  ),
   ACADEMY_COUNTRY: optionalText.pipe(
     z.string().regex(/^[A-Z]{2}$/, "must be a country code such as KZ (ISO 3166-1 alpha-2)").default("KZ"),
   ),
@@ -267,6 +279,8 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     webhooksToLoopback: e.WEBHOOKS_TO_LOOPBACK === "allowed",
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     academyCountry: e.ACADEMY_COUNTRY,
+    certificatePageUrl: e.CERTIFICATE_PAGE_URL ??
+      (e.LOCAL_STACK === "on" ? `${e.APP_LOGIN_URL ?? localLoginUrl}#/verify/{number}/{code}` : undefined),
     local: e.LOCAL_STACK === "on",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,

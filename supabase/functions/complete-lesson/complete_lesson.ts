@@ -7,7 +7,7 @@ import { z } from "zod";
 import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
 import { activity, logActivity } from "../_domain/activity.ts";
-import { verificationUrl } from "../_domain/certificates.ts";
+import { certificatePdfUrl, verificationUrl } from "../_domain/certificates.ts";
 import { emitEvent } from "../_domain/events.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
@@ -309,6 +309,7 @@ async function issueCertificate(
       number: certificate.certificate_number,
       issued_at: certificate.issued_at.toISOString(),
       verification_url: verificationUrl(certificate.certificate_number, certificate.verification_code),
+      pdf_url: certificatePdfUrl(certificate.certificate_number, certificate.verification_code),
     },
   });
 }

@@ -14,7 +14,7 @@ import {
   sessionOf,
   studentStatuses,
 } from "../_shared/auth.ts";
-import { verificationUrl } from "../_domain/certificates.ts";
+import { certificatePdfUrl, verificationUrl } from "../_domain/certificates.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
@@ -82,7 +82,10 @@ export const StudentDashboard = z.object({
     certificate_number: z.string(),
     verification_code: z.string().meta({ description: "With the number, what the public check needs." }),
     issued_at: timestamp,
-    verification_url: z.string().meta({ description: "The public page that verifies it (no token)." }),
+    verification_url: z.string().meta({
+      description:
+        "The page where a person verifies it (no token; CERTIFICATE_PAGE_URL), as its QR code leads.",
+    }),
     pdf_url: z.string().meta({
       description: "The certificate as a PDF (no token; in the language asked); none while revoked.",
     }),
@@ -94,9 +97,9 @@ export const StudentDashboard = z.object({
 export type StudentDashboard = z.output<typeof StudentDashboard>;
 
 /** The certificate's public page and its PDF (complete-lesson's `…/certificate.pdf` beside it). */
-const certificateUrls = (verification: string) => ({
-  verification_url: verification,
-  pdf_url: `${verification}/certificate.pdf`,
+const certificateUrls = (number: string, code: string) => ({
+  verification_url: verificationUrl(number, code),
+  pdf_url: certificatePdfUrl(number, code),
 });
 
 /** The signed-in student's dashboard; anyone but a student → 403. */
@@ -142,7 +145,7 @@ export async function getDashboard(
     certificate: certificate && {
       ...certificate,
       verification_code: row.verification_code!,
-      ...certificateUrls(verificationUrl(certificate.certificate_number, row.verification_code!)),
+      ...certificateUrls(certificate.certificate_number, row.verification_code!),
       revoked_at: row.revoked_at?.toISOString() ?? null,
     },
   });
