@@ -59,7 +59,7 @@ story(
     });
 
     await t.step(
-      "the fields that changed, before and after; reasons kept; no name, e-mail or password",
+      "the fields that changed, before and after; reasons kept; names as they are now, no e-mail or password",
       () => {
         const byAction = Object.fromEntries(
           page.entries.map((entry: { action: string }) => [entry.action, entry]),
@@ -82,9 +82,25 @@ story(
         assert.deepEqual(byAction["student.password_reset"].changes, {
           password: { before: "(secret)", after: "(secret)" },
         });
+        // The page names the people as they are now (read from users, a tombstone once erased), for a person
+        // reading it; never an e-mail or a password.
+        assert.equal(byAction["student.refunded"].target_name, "Audited Student");
+        assert.equal(byAction["student.refunded"].actor_name, "Aida Manager");
         const text = JSON.stringify(page);
+        assert.ok(!text.includes(body.email) && !text.includes(created.password));
+      },
+    );
+
+    await t.step(
+      "the trail itself keeps no name, e-mail or password: they are read when it is shown",
+      async () => {
+        const [{ stored }] = await appDatabase.sql<{ stored: string }[]>`
+        select coalesce(string_agg(to_jsonb(a)::text, ' '), '') as stored from private.audit_log a
+        where a.target_id = ${created.id}`;
+        assert.ok(stored.length > 0);
         assert.ok(
-          !text.includes(body.email) && !text.includes("Audited Student") && !text.includes(created.password),
+          !stored.includes(body.email) && !stored.includes("Audited Student") &&
+            !stored.includes(created.password),
         );
       },
     );

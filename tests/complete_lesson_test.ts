@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { aida, insertStudent } from "./support/fixtures.ts";
 import { complete, enrol, type TestStudent, watch } from "./support/learning.ts";
-import { appDatabase, callFunction, story } from "./support/server.ts";
+import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
 import { rowCounts } from "./support/students.ts";
 import { expectJson } from "./support/responses.ts";
 
@@ -278,4 +278,44 @@ story("certificate check: a wrong code, an unknown or malformed number → the s
   const bare = await callFunction(`complete-lesson/certificate/${issued.certificate_number}`);
   assert.equal(bare.status, 404);
   await bare.body?.cancel();
+});
+
+story("the feed follows its reader: a lesson and a module named in the language asked for", async () => {
+  const dana = await enrol("Dana Bilingual");
+  await watch(sql, dana, 67, 0, 486, 10);
+  await completed(dana, 67);
+  const token = await tokenFor(aida.id);
+  const titles: Record<string, string[]> = {};
+  for (const language of ["en", "ru"]) {
+    const answer = await expectJson(
+      await callFunction(`students/${dana.id}`, {
+        headers: { authorization: `Bearer ${token}`, "accept-language": language },
+      }),
+    );
+    // deno-lint-ignore no-explicit-any
+    const named = answer.activity.filter((event: any) => event.event_type !== "user_created");
+    // deno-lint-ignore no-explicit-any
+    titles[language] = named.map((event: any) => event.details.lesson_title ?? event.details.module_title);
+    const feed = await expectJson(
+      await callFunction("leaderboard/activity?limit=50", {
+        headers: { authorization: `Bearer ${token}`, "accept-language": language },
+      }),
+    );
+    // deno-lint-ignore no-explicit-any
+    const mine = feed.events.filter((event: any) =>
+      event.student_id === dana.id && event.event_type !== "user_created"
+    );
+    // deno-lint-ignore no-explicit-any
+    assert.deepEqual(
+      mine.map((event: any) => event.details.lesson_title ?? event.details.module_title).sort(),
+      [
+        ...titles[language],
+      ].sort(),
+    );
+  }
+  assert.deepEqual(
+    titles.en.sort(),
+    ["Lesson 1. Who buys and why", "Module 2. The conversation that sells"].sort(),
+  );
+  assert.ok(titles.ru.every((title) => /[А-Яа-я]/.test(title)), titles.ru.join());
 });

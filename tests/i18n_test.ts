@@ -52,3 +52,23 @@ Deno.test("Accept-Language: the first of ru and en by preference, else none", ()
   ];
   for (const [header, expected] of cases) assert.equal(acceptedLanguage(header), expected, String(header));
 });
+
+Deno.test("every text is an ICU message that formats, and plurals agree with their count", async () => {
+  const { IntlMessageFormat } = await import("intl-messageformat");
+  const { ru } = await import("../web/src/texts/ru.ts");
+  const { en } = await import("../web/src/texts/en.ts");
+  for (const [language, texts] of [["ru", ru], ["en", en]] as const) {
+    for (const [key, text] of Object.entries(texts)) {
+      assert.doesNotThrow(() => new IntlMessageFormat(text, language), `${language} ${key}`);
+    }
+  }
+  const progress = (total: number) =>
+    new IntlMessageFormat(ru["dashboard.progress"], "ru").format({ done: 1, total, percentage: "1 %" });
+  assert.equal(progress(1), "Пройдено 1 из 1 урока · 1 %");
+  assert.equal(progress(3), "Пройдено 1 из 3 уроков · 1 %");
+  assert.equal(progress(21), "Пройдено 1 из 21 урока · 1 %");
+  assert.equal(
+    new IntlMessageFormat(en["dashboard.progress"], "en").format({ done: 1, total: 1, percentage: "1%" }),
+    "1 of 1 lesson done · 1%",
+  );
+});

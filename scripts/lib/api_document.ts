@@ -36,7 +36,10 @@ const description =
   defaults may leave out fields that have defaults. Logins are made through Supabase Auth's admin API in every
   environment: when Auth fails, a sale answers 502 \`auth_unavailable\` locally too, as deployed. A certificate's
   \`verification_url\` (and its QR code) leads to the page where a person checks it (CERTIFICATE_PAGE_URL; locally
-  the web app's), its \`pdf_url\` beside the JSON check; \`course.completed\` carries \`pdf_url\` too.
+  the web app's), its \`pdf_url\` beside the JSON check; \`course.completed\` carries \`pdf_url\` too. \`AuditEntry\` gains
+  \`actor_name\` and \`target_name\`: the people as they are now (the trail itself still holds no name). The activity feed
+  (\`GET /leaderboard/activity\`, a student's \`activity\`) names lessons and modules in the language asked for
+  (\`Accept-Language\`).
 - **7.0.0** — run it for real. A new function, \`status\`: \`GET /status\` (ok 200 / degraded 503, for a monitor)
   and an admin's \`GET /status/report\` (the jobs, secrets, queues, build and the hour's requests per route).
   \`NewStudent.smoke_test\` (admins): a student who proves the flow and leaves nothing — erasing one removes

@@ -117,7 +117,8 @@ export interface StackProcess {
 
 /** Runs `npm start`'s script with `env` until it says Ready. */
 export async function startStackProcess(given: Record<string, string>): Promise<StackProcess> {
-  const env = { WEB_PORT: String(freePort()), INBOX_PORT: String(freePort()), ...given };
+  // The inbox binds a port the system picks (0): one picked here and bound later could be taken in between.
+  const env = { WEB_PORT: String(freePort()), INBOX_PORT: "0", ...given };
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "scripts/start.ts"],
     cwd: repoRoot,
@@ -166,7 +167,7 @@ export async function startStackProcess(given: Record<string, string>): Promise<
   return {
     child,
     webUrl: `http://127.0.0.1:${env.WEB_PORT}`,
-    inboxUrl: `http://127.0.0.1:${env.INBOX_PORT}`,
+    inboxUrl: printed.match(/The local inbox [^:]*: (http:\/\/\S+)/)?.[1] ?? "",
     printed,
     output: () => after,
     notices: () => notices,

@@ -19,6 +19,12 @@ import {
   watchByKeyboard,
 } from "./web_journey.ts";
 
+/** A calendar day and a range of them as the English screens write them (en-GB, Intl). */
+const englishDays = new Intl.DateTimeFormat("en-GB", { dateStyle: "medium", timeZone: "UTC" });
+const day = (iso: string) => englishDays.format(new Date(`${iso}T00:00:00Z`));
+const dayRange = (from: string, to: string) =>
+  englishDays.formatRange(new Date(`${from}T00:00:00Z`), new Date(`${to}T00:00:00Z`));
+
 /** A page of the app with the console errors it logged. */
 export type AppPage = Awaited<ReturnType<typeof openApp>>;
 
@@ -201,7 +207,9 @@ export async function refund(journey: Journey, { manager, email }: Sale, student
   const caption = await manager.page.locator("figure.chart-figure figcaption").innerText();
   assert.equal(
     caption.replace(/\s/g, " "),
-    `Revenue from ${addDays(today, -29)} to ${today}: KZT 490 in all, the best day ${today} with KZT 490.`,
+    `Revenue, ${dayRange(addDays(today, -29), today)}: KZT 490 in all, the best day ${
+      day(today)
+    } with KZT 490.`,
   );
   assert.equal(await manager.page.locator("figure.chart-figure details tbody tr").count(), 30);
   await manager.page.getByText("Journey Student earned certificate").waitFor();

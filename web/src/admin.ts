@@ -11,7 +11,7 @@ import type { CreatedEndpoint, EndpointList } from "../../supabase/functions/web
 import { eventTypes } from "../../supabase/functions/_domain/event_types.ts";
 import { call } from "./api.ts";
 import { downloadJson, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
-import { formatDate, languages, t, type TextKey } from "./i18n.ts";
+import { formatDate, formatNumber, hasText, languages, t, type TextKey } from "./i18n.ts";
 
 type Entry = AuditPage["entries"][number];
 type DeliveryPage = DeliveryList;
@@ -21,25 +21,56 @@ const actionTexts: Record<`action.${AuditAction}`, string> = languages.en;
 const auditActions = Object.keys(actionTexts).filter((key) => key.startsWith("action."))
   .map((key) => key.slice("action.".length) as AuditAction);
 
+/** A value of a change as a person reads it: hidden personal data said so, statuses and amounts in words. */
+function changeValue(field: string, value: unknown): string {
+  if (value === null || value === undefined) return "—";
+  if (value === "(personal)") return t("audit.personal");
+  if (value === "(secret)") return t("audit.secret");
+  if (typeof value === "boolean") return t(value ? "audit.yes" : "audit.no");
+  if (field === "status" && typeof value === "string" && hasText(`status.${value}`)) {
+    return t(`status.${value}` as TextKey);
+  }
+  if (/amount|price/.test(field) && !Number.isNaN(Number(value))) return formatNumber(Number(value));
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** What changed, field by field in the reader's words: «Сумма оплаты: 490 → 0». */
 function changesText(entry: Entry): string {
   return Object.entries(entry.changes)
-    .map(([field, change]) => `${field}: ${JSON.stringify(change.before)} → ${JSON.stringify(change.after)}`)
+    .map(([field, change]) => {
+      const label = hasText(`field.${field}`) ? t(`field.${field}` as TextKey) : field.replaceAll("_", " ");
+      return `${label}: ${changeValue(field, change.before)} → ${changeValue(field, change.after)}`;
+    })
     .join("; ");
 }
 
+/** Who: the staff member's name and role, or the scheduler or the database. */
+function actorText(entry: Entry): string {
+  const role = t(`audit.role.${entry.actor_role}` as TextKey);
+  return entry.actor_name ? `${entry.actor_name} (${role})` : role;
+}
+
 function auditRow(entry: Entry): HTMLElement {
+  const target = entry.target_name ?? entry.target_id ?? "—";
   return h(
     "tr",
     {},
     h("td", {}, h("time", { dateTime: entry.created_at }, formatDate(entry.created_at))),
-    h("td", {}, `${t(`audit.role.${entry.actor_role}` as TextKey)} ${entry.actor_id?.slice(0, 8) ?? ""}`),
-    h("td", {}, t(`action.${entry.action}` as TextKey), entry.reason ? ` (${entry.reason})` : null),
+    h("td", {}, actorText(entry)),
+    h(
+      "td",
+      {},
+      t(`action.${entry.action}` as TextKey),
+      entry.reason
+        ? h("span", { class: "muted" }, ` · ${t("audit.reason", { reason: entry.reason })}`)
+        : null,
+    ),
     h(
       "td",
       {},
       entry.target_type === "student" && entry.target_id
-        ? h("a", { href: `#/students/${entry.target_id}` }, entry.target_id.slice(0, 8))
-        : entry.target_id?.slice(0, 8) ?? "—",
+        ? h("a", { href: `#/students/${entry.target_id}` }, target)
+        : target,
     ),
     h("td", { class: "changes" }, changesText(entry)),
     h("td", {}, entry.client_ip ?? "—"),

@@ -4,6 +4,7 @@
  * and texts/en.ts) through `t(key)` with `{name}` placeholders, and numbers, money and dates through Intl. The
  * choice is kept in localStorage and set as <html lang>.
  */
+import { IntlMessageFormat } from "intl-messageformat";
 import { en } from "./texts/en.ts";
 import { ru, type TextKey } from "./texts/ru.ts";
 
@@ -30,8 +31,17 @@ export function hasText(key: string): key is TextKey {
   return key in languages[language];
 }
 
+const formats = new Map<string, IntlMessageFormat>();
+
+/**
+ * A text in the reader's language, an ICU message (FormatJS's intl-messageformat, with Intl.PluralRules):
+ * `{name}` placeholders, and plurals where a count changes the words («из 1 урока», «из 5 уроков»).
+ */
 export function t(key: TextKey, params: Record<string, string | number> = {}): string {
-  return languages[language][key].replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+  const id = `${language}:${key}`;
+  let format = formats.get(id);
+  if (!format) formats.set(id, format = new IntlMessageFormat(languages[language][key], locales[language]));
+  return String(format.format(params));
 }
 
 const locales: Record<Language, string> = { ru: "ru-RU", en: "en-GB" };
@@ -59,4 +69,16 @@ export function formatDate(iso: string | null): string {
   return iso
     ? new Date(iso).toLocaleString(locales[language], { dateStyle: "medium", timeStyle: "short" })
     : "—";
+}
+
+/** A calendar day ("2026-12-07", the academy's day) as the reader's language writes it: «7 дек. 2026 г.», "7 Dec 2026". */
+export function formatDay(day: string): string {
+  return new Intl.DateTimeFormat(locales[language], { dateStyle: "medium", timeZone: "UTC" })
+    .format(new Date(`${day}T00:00:00Z`));
+}
+
+/** Two calendar days as one range: «8 нояб. – 7 дек. 2026 г.», "8 Nov – 7 Dec 2026". */
+export function formatDayRange(from: string, to: string): string {
+  return new Intl.DateTimeFormat(locales[language], { dateStyle: "medium", timeZone: "UTC" })
+    .formatRange(new Date(`${from}T00:00:00Z`), new Date(`${to}T00:00:00Z`));
 }

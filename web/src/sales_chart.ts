@@ -4,7 +4,7 @@
 import type { SalesChart } from "../../supabase/functions/leaderboard/leaderboard.ts";
 
 import { h } from "./dom.ts";
-import { formatMoney, t } from "./i18n.ts";
+import { formatDay, formatDayRange, formatMoney, t } from "./i18n.ts";
 
 /** Appends an SVG element with its attributes (and text). */
 export function svgElement(
@@ -34,10 +34,9 @@ export function salesChart(chart: SalesChart): HTMLElement {
   const best = chart.days.reduce((top, day) => day.revenue > top.revenue ? day : top, chart.days[0]);
   const barWidth = (width - left) / chart.days.length;
   const summary = t("board.chart_summary", {
-    from: chart.from,
-    to: chart.to,
+    range: formatDayRange(chart.from, chart.to),
     total: formatMoney(total, chart.currency),
-    day: best?.day ?? "",
+    day: best?.day ? formatDay(best.day) : "",
     best: formatMoney(best?.revenue ?? 0, chart.currency),
   });
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -65,7 +64,7 @@ export function salesChart(chart: SalesChart): HTMLElement {
       width: Math.max(1, barWidth - 2),
       height: barHeight,
     });
-    svgElement(bar, "title", {}, `${day.day}: ${formatMoney(day.revenue, chart.currency)}`);
+    svgElement(bar, "title", {}, `${formatDay(day.day)}: ${formatMoney(day.revenue, chart.currency)}`);
     if (day === best && day.revenue > 0) {
       // The best day's value above its bar, kept inside the chart at either end.
       const nearEnd = x + barWidth / 2 > width - 40;
@@ -81,8 +80,20 @@ export function salesChart(chart: SalesChart): HTMLElement {
       );
     }
   });
-  svgElement(svg, "text", { x: left, y: bottom + 18, "text-anchor": "start" }, chart.days[0]?.day ?? "");
-  svgElement(svg, "text", { x: width, y: bottom + 18, "text-anchor": "end" }, chart.days.at(-1)?.day ?? "");
+  const firstDay = chart.days[0]?.day;
+  const lastDay = chart.days.at(-1)?.day;
+  svgElement(
+    svg,
+    "text",
+    { x: left, y: bottom + 18, "text-anchor": "start" },
+    firstDay ? formatDay(firstDay) : "",
+  );
+  svgElement(
+    svg,
+    "text",
+    { x: width, y: bottom + 18, "text-anchor": "end" },
+    lastDay ? formatDay(lastDay) : "",
+  );
   return h(
     "figure",
     { class: "chart-figure" },
@@ -112,7 +123,7 @@ export function salesChart(chart: SalesChart): HTMLElement {
             h(
               "tr",
               {},
-              h("td", {}, day.day),
+              h("td", {}, formatDay(day.day)),
               h("td", { class: "number" }, formatMoney(day.revenue, chart.currency)),
             )
           ),

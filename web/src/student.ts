@@ -107,7 +107,7 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
       t("dashboard.progress", {
         done: progress.lessons_completed,
         total: progress.total_lessons,
-        percentage: Math.round(progress.completion_percentage),
+        percentage: formatNumber(progress.completion_percentage / 100, "percent"),
       }),
     ),
     h("h2", {}, t("dashboard.modules")),

@@ -24,6 +24,8 @@ function actionForm(
     after: (answer: unknown) => void;
     /** The question asked before it is done (what it does, to whom), with its confirming button. */
     confirm?: { question: (amount: number) => string; yes: string };
+    /** The card's heading: what this action is about. */
+    title: string;
   },
 ): HTMLElement {
   const status = h("div", { "aria-live": "polite" });
@@ -53,6 +55,7 @@ function actionForm(
         showFormError(form, status, error);
       }
     },
+    h("h3", {}, options.title),
     options.amount !== undefined
       ? h(
         "label",
@@ -115,11 +118,13 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
         ),
       )
       : h("p", {}, t("common.none")),
+    h("h2", {}, t("detail.actions")),
     h(
       "div",
       { class: "actions" },
       left > 0
         ? actionForm(t("detail.refund"), `students/${id}/refund`, {
+          title: t("detail.card.refund"),
           amount: left,
           idempotent: true,
           after: reload,
@@ -131,9 +136,13 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
         })
         : null,
       student.status === "suspended"
-        ? actionForm(t("detail.reactivate"), `students/${id}/reactivate`, { after: reload })
+        ? actionForm(t("detail.reactivate"), `students/${id}/reactivate`, {
+          title: t("detail.card.access"),
+          after: reload,
+        })
         : student.status === "active"
         ? actionForm(t("detail.suspend"), `students/${id}/suspend`, {
+          title: t("detail.card.access"),
           after: reload,
           confirm: {
             question: () => t("confirm.suspend", { name: student.full_name }),
@@ -143,7 +152,8 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
         : null,
       h(
         "div",
-        {},
+        { class: "action" },
+        h("h3", {}, t("detail.card.password")),
         h("button", {
           type: "button",
           onclick: async () => {

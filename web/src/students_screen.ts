@@ -77,6 +77,22 @@ export async function studentsScreen(main: HTMLElement, user: SignedIn): Promise
   const idle = h("label", {}, h("input", { type: "checkbox", name: "idle_week" }), t("students.idle_week"));
   const idleWeek = idle.querySelector("input")!;
   const rows = h("tbody");
+  const table = h(
+    "table",
+    { hidden: true },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        (["name", "email", "status", "stage", "paid", "progress", "last_activity"] as const).map((column) =>
+          h("th", { scope: "col" }, t(`students.${column}`))
+        ),
+      ),
+    ),
+    rows,
+  );
   const more = h("button", { type: "button", hidden: true }, t("common.load_more"));
   const message = h("div", { "aria-live": "polite" });
   let cursor: string | null = null;
@@ -95,15 +111,21 @@ export async function studentsScreen(main: HTMLElement, user: SignedIn): Promise
     const query = filters();
     query.set("limit", "20");
     if (append && cursor) query.set("after", cursor);
+    // Loading says so: an empty table while the first page comes would read as "no students".
+    if (!append) show(message, h("p", { role: "status" }, t("common.loading")));
+    table.setAttribute("aria-busy", "true");
     try {
       const page = await call<StudentList>(`students?${query}`);
       if (!append) rows.replaceChildren();
       rows.append(...page.students.map(studentRow));
       cursor = page.next_cursor;
       more.hidden = !cursor;
-      show(message, rows.children.length === 0 ? t("common.none") : null);
+      show(message, rows.children.length === 0 ? h("p", {}, t("students.none_found")) : null);
+      table.hidden = rows.children.length === 0;
     } catch (error) {
       show(message, errorBox(error));
+    } finally {
+      table.removeAttribute("aria-busy");
     }
   }
   let typing: ReturnType<typeof setTimeout> | undefined;
@@ -131,23 +153,8 @@ export async function studentsScreen(main: HTMLElement, user: SignedIn): Promise
       ),
       exportButton(t("students.export_sales"), () => download("students/sales.csv", "sales.csv"), message),
     ),
-    h(
-      "table",
-      {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          (["name", "email", "status", "stage", "paid", "progress", "last_activity"] as const).map((column) =>
-            h("th", { scope: "col" }, t(`students.${column}`))
-          ),
-        ),
-      ),
-      rows,
-    ),
     message,
+    table,
     more,
   );
   await load(false);

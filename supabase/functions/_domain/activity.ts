@@ -69,3 +69,34 @@ export async function logActivity(
     insert into public.sales_activity_log (manager_id, student_id, event_type, details)
     values (${managerId}, ${studentId}, ${event.type}, ${tx.json(event.details)})`;
 }
+
+/**
+ * The feed in its reader's language: an event that names a lesson or a module (written in the academy's language
+ * when it happened) gets that title in `language`, read from the course now; anything else is as written.
+ */
+export async function inReadersLanguage<Event extends { details: unknown }>(
+  events: Event[],
+  language: string | null,
+  sql: postgres.Sql,
+): Promise<Event[]> {
+  const named = (details: unknown) => details as { lesson_id?: number; module_id?: number };
+  if (!events.some((event) => named(event.details).lesson_id || named(event.details).module_id)) {
+    return events;
+  }
+  const [{ lessons, modules }] = await sql<
+    { lessons: Record<string, string>; modules: Record<string, string> }[]
+  >`
+    select (select jsonb_object_agg(l.id, private.localize(l.title, private.content_language(${language})))
+            from public.tripwire_lessons l) as lessons,
+           (select jsonb_object_agg(m.id, private.localize(m.title, private.content_language(${language})))
+            from public.tripwire_modules m) as modules`;
+  return events.map((event) => {
+    const { lesson_id, module_id } = named(event.details);
+    const title = lesson_id !== undefined && lessons?.[lesson_id]
+      ? { lesson_title: lessons[lesson_id] }
+      : module_id !== undefined && modules?.[module_id]
+      ? { module_title: modules[module_id] }
+      : {};
+    return { ...event, details: { ...(event.details as object), ...title } };
+  });
+}

@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import { academyDay } from "../_domain/academy_day.ts";
-import { activityDetails, type ActivityType } from "../_domain/activity.ts";
+import { activityDetails, type ActivityType, inReadersLanguage } from "../_domain/activity.ts";
+import type { Language } from "../_shared/language.ts";
 import { asCaller, db, type Sql, type Transaction } from "../_shared/db.ts";
 import { isStorableYear } from "../_shared/input.ts";
 import { timestamp } from "../_shared/openapi.ts";
@@ -255,6 +256,7 @@ export async function getStats(
 export async function getActivity(
   caller: Caller,
   query: z.output<typeof ActivityQuery>,
+  language: Language | null = null,
   sql: Sql = db(),
 ): Promise<ActivityFeed> {
   const beforeTime = query.before?.createdAt ?? null;
@@ -267,6 +269,7 @@ export async function getActivity(
   const last = result.events.at(-1);
   return {
     ...result,
+    events: await inReadersLanguage(result.events, language, sql),
     next_cursor: last && result.events.length === query.limit
       ? encodeCursor({ createdAt: last.created_at, id: String(last.id) })
       : null,

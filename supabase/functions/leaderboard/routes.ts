@@ -2,6 +2,7 @@
 // scheduler's refresh. The role checks are the RPCs' own (from public.users), as under supabase.rpc().
 import { createApp, jsonWithEtag, requireServiceRole, requireToken, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
+import { negotiateLanguage } from "../_shared/language.ts";
 import {
   ActivityFeed,
   ActivityQuery,
@@ -75,11 +76,14 @@ export const app = createApp("leaderboard")
       ok: { status: 200, schema: ActivityFeed, description: "One page of events." },
       etag: true,
       errors: onlyOwnFigures,
+      // Lesson and module titles in the reader's language.
+      language: true,
     }),
     requireToken(),
+    negotiateLanguage,
     zQuery(ActivityQuery),
     async (c) => {
-      const feed = await getActivity(c.get("claims"), c.req.valid("query"));
+      const feed = await getActivity(c.get("claims"), c.req.valid("query"), c.get("language"));
       // Read live: the read time changes on every call, the feed does not.
       return jsonWithEtag(c, feed, { ...feed, refreshed_at: undefined });
     },

@@ -1,6 +1,6 @@
 /** One of a manager's students in detail (docs/architecture.md, students): lessons, refunds and their feed. */
 import { z } from "zod";
-import { activityDetails } from "../_domain/activity.ts";
+import { activityDetails, inReadersLanguage } from "../_domain/activity.ts";
 import type { Language } from "../_domain/email.ts";
 import {
   money,
@@ -79,5 +79,5 @@ export async function getStudent(
     ${summaryFacts(sql)}
     where t.user_id = ${studentId} and (${scope}::uuid is null or t.granted_by = ${scope}::uuid)`;
   if (!row) throw studentNotFound();
-  return row.detail;
+  return { ...row.detail, activity: await inReadersLanguage(row.detail.activity, language, sql) };
 }
