@@ -292,26 +292,23 @@ story("the feed follows its reader: a lesson and a module named in the language 
         headers: { authorization: `Bearer ${token}`, "accept-language": language },
       }),
     );
-    // deno-lint-ignore no-explicit-any
-    const named = answer.activity.filter((event: any) => event.event_type !== "user_created");
-    // deno-lint-ignore no-explicit-any
-    titles[language] = named.map((event: any) => event.details.lesson_title ?? event.details.module_title);
+    type FeedEvent = {
+      event_type: string;
+      student_id?: string;
+      details: { lesson_title?: string; module_title?: string };
+    };
+    const title = (event: FeedEvent) => event.details.lesson_title ?? event.details.module_title;
+    const named = (answer.activity as FeedEvent[]).filter((event) => event.event_type !== "user_created");
+    titles[language] = named.map(title) as string[];
     const feed = await expectJson(
       await callFunction("leaderboard/activity?limit=50", {
         headers: { authorization: `Bearer ${token}`, "accept-language": language },
       }),
     );
-    // deno-lint-ignore no-explicit-any
-    const mine = feed.events.filter((event: any) =>
+    const mine = (feed.events as FeedEvent[]).filter((event) =>
       event.student_id === dana.id && event.event_type !== "user_created"
     );
-    // deno-lint-ignore no-explicit-any
-    assert.deepEqual(
-      mine.map((event: any) => event.details.lesson_title ?? event.details.module_title).sort(),
-      [
-        ...titles[language],
-      ].sort(),
-    );
+    assert.deepEqual(mine.map(title).sort(), [...titles[language]].sort());
   }
   assert.deepEqual(
     titles.en.sort(),

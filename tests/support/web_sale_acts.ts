@@ -178,6 +178,10 @@ export async function refund(journey: Journey, { manager, email }: Sale, student
   await manager.page.goto(`${stack.webUrl}/#/students`);
   await manager.page.locator('select[name="sort"]').selectOption("recently_active");
   await manager.page.locator("tbody tr").first().getByRole("link", { name: "Journey Student" }).waitFor();
+  // When, as a person says it ("2 minutes ago"), the exact time on hover.
+  const ago = manager.page.locator("tbody tr").first().locator("time");
+  assert.match(await ago.innerText(), /ago|this minute|now/, await ago.innerText());
+  assert.ok(await ago.getAttribute("title"));
   await manager.page.goto(`${stack.webUrl}/#/students`);
   await manager.page.getByRole("searchbox").fill("Journey");
   await manager.page.getByRole("link", { name: "Journey Student" }).waitFor();

@@ -82,3 +82,25 @@ export function formatDayRange(from: string, to: string): string {
   return new Intl.DateTimeFormat(locales[language], { dateStyle: "medium", timeZone: "UTC" })
     .formatRange(new Date(`${from}T00:00:00Z`), new Date(`${to}T00:00:00Z`));
 }
+
+/**
+ * How long ago, as the reader's language says it: «3 дня назад», "yesterday", "5 minutes ago" — with the exact
+ * time kept for a `title`. "—" for never.
+ */
+export function formatAgo(iso: string | null, now = Date.now()): string {
+  if (!iso) return "—";
+  const seconds = Math.round((new Date(iso).getTime() - now) / 1000);
+  const units: [Intl.RelativeTimeFormatUnit, number][] = [
+    ["year", 365 * 86_400],
+    ["month", 30 * 86_400],
+    ["week", 7 * 86_400],
+    ["day", 86_400],
+    ["hour", 3_600],
+    ["minute", 60],
+  ];
+  const format = new Intl.RelativeTimeFormat(locales[language], { numeric: "auto" });
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size) return format.format(Math.round(seconds / size), unit);
+  }
+  return format.format(0, "minute");
+}

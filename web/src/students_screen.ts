@@ -7,7 +7,7 @@ import type { StudentList } from "../../supabase/functions/students/list.ts";
 
 import { call, download, type SignedIn } from "./api.ts";
 import { errorBox, h, show } from "./dom.ts";
-import { formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
+import { formatAgo, formatDate, formatMoney, t, type TextKey } from "./i18n.ts";
 import { reviewsWaiting } from "./payments.ts";
 
 function studentRow(student: StudentSummary): HTMLElement {
@@ -24,7 +24,17 @@ function studentRow(student: StudentSummary): HTMLElement {
       formatMoney(student.payment_amount - student.refunded_amount, student.currency),
     ),
     h("td", { class: "number" }, `${student.modules_completed}/${student.total_modules}`),
-    h("td", {}, formatDate(student.last_activity_at)),
+    h(
+      "td",
+      {},
+      student.last_activity_at
+        ? h(
+          "time",
+          { dateTime: student.last_activity_at, title: formatDate(student.last_activity_at) },
+          formatAgo(student.last_activity_at),
+        )
+        : "—",
+    ),
   );
 }
 
