@@ -36,7 +36,8 @@ const lessonMark: Record<DashboardLesson["status"] | "locked", string> = {
   completed: "✓",
   in_progress: "◐",
   not_started: "○",
-  locked: "🔒",
+  // Not an emoji: a sign every font has (a phone without an emoji font showed a box).
+  locked: "⊘",
 };
 
 /**

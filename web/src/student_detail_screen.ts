@@ -7,7 +7,7 @@ import type { PasswordReset } from "../../supabase/functions/students/password_r
 import { personalDataSection } from "./admin.ts";
 import { call, type SignedIn } from "./api.ts";
 import { askToConfirm, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
-import { formatDate, formatMoney, t } from "./i18n.ts";
+import { formatDate, formatMoney, formatNumber, t } from "./i18n.ts";
 import { formatPhone } from "./phone.ts";
 
 import { feedItem } from "./feed.ts";
@@ -98,7 +98,9 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
         h(
           "li",
           {},
-          `${lesson.title}: ${t(`lesson.${lesson.status}`)}, ${Math.round(lesson.watch_percentage)}%`,
+          `${lesson.title}: ${t(`lesson.${lesson.status}`)}, ${
+            formatNumber(lesson.watch_percentage / 100, "percent")
+          }`,
         )
       ),
     ),

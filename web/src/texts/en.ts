@@ -185,7 +185,7 @@ export const en: Record<TextKey, string> = {
   "lesson.back": "← Back to the course",
   "lesson.minutes": "{minutes} min",
   "lesson.locked": "locked",
-  "lesson.opens_after": "Opens when you complete the module “{module}”.",
+  "lesson.opens_after": "Opens once “{module}” is completed.",
   "lesson.watched_short": "Watched {percentage}",
   "lesson.next": "Next lesson: {title} →",
   "lesson.back_to_course": "Back to the course →",

@@ -188,7 +188,7 @@ export const ru = {
   "lesson.back": "← К курсу",
   "lesson.minutes": "{minutes} мин",
   "lesson.locked": "закрыт",
-  "lesson.opens_after": "Откроется, когда вы завершите модуль «{module}».",
+  "lesson.opens_after": "Откроется, когда будет пройден «{module}».",
   "lesson.watched_short": "Просмотрено {percentage}",
   "lesson.next": "Следующий урок: {title} →",
   "lesson.back_to_course": "К курсу →",
