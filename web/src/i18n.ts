@@ -71,16 +71,18 @@ export function formatDate(iso: string | null): string {
     : "—";
 }
 
-/** A calendar day ("2026-12-07", the academy's day) as the reader's language writes it: «7 дек. 2026 г.», "7 Dec 2026". */
+/** Calendar days ("2026-12-07", the academy's days) as the reader's language writes them. */
+const dayFormat = () => new Intl.DateTimeFormat(locales[language], { dateStyle: "medium", timeZone: "UTC" });
+const dayOf = (day: string) => new Date(`${day}T00:00:00Z`);
+
+/** One day: «7 дек. 2026 г.», "7 Dec 2026". */
 export function formatDay(day: string): string {
-  return new Intl.DateTimeFormat(locales[language], { dateStyle: "medium", timeZone: "UTC" })
-    .format(new Date(`${day}T00:00:00Z`));
+  return dayFormat().format(dayOf(day));
 }
 
-/** Two calendar days as one range: «8 нояб. – 7 дек. 2026 г.», "8 Nov – 7 Dec 2026". */
+/** Two days as one range: «8 нояб. – 7 дек. 2026 г.», "8 Nov – 7 Dec 2026". */
 export function formatDayRange(from: string, to: string): string {
-  return new Intl.DateTimeFormat(locales[language], { dateStyle: "medium", timeZone: "UTC" })
-    .formatRange(new Date(`${from}T00:00:00Z`), new Date(`${to}T00:00:00Z`));
+  return dayFormat().formatRange(dayOf(from), dayOf(to));
 }
 
 /**

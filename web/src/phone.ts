@@ -5,16 +5,15 @@
  * academy's country write it (`8 (701) 123 4567`), another country's with its code (`+44 20 7946 0958`).
  */
 import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js/max";
+import { toE164 } from "../../supabase/functions/_domain/e164.ts";
 
 /** The academy's country: `<meta name="tripwire-country">`, as the functions' ACADEMY_COUNTRY. */
 const academyCountry = (document.querySelector<HTMLMetaElement>('meta[name="tripwire-country"]')?.content ||
   "KZ") as CountryCode;
 
-/** What was typed as E.164, or null when it is not a number anyone could call. */
+/** What was typed as E.164, or null when it is not a number anyone could call (the functions' own reading). */
 export function phoneToE164(text: string): string | null {
-  if (!/^\+?[0-9\s().-]+$/.test(text.trim())) return null;
-  const parsed = parsePhoneNumberFromString(text.trim(), academyCountry);
-  return parsed?.isValid() ? parsed.number : null;
+  return toE164(text.trim(), academyCountry);
 }
 
 /** A stored (E.164) number as the reader would dial it. */

@@ -1,26 +1,15 @@
 /**
  * Phone numbers as people write them — `+7 701 123 45 67`, `87011234567`, `+7 (701) 123-45-67`,
- * `8-701-123-45-67` — read with libphonenumber-js (Google's numbering rules, with each country's number
- * patterns) in the academy's country (ACADEMY_COUNTRY) when written without a country code, and kept as E.164
- * (`+77011234567`). The web app reads them with the same library.
+ * `8-701-123-45-67` — read (e164.ts) in the academy's country (ACADEMY_COUNTRY) when written without a country
+ * code, and kept as E.164 (`+77011234567`). The web app reads them with the same function.
  */
-import { type CountryCode, parsePhoneNumberFromString } from "libphonenumber-js/max";
 import { z } from "zod";
 import { config } from "../_shared/config.ts";
+import { toE164 } from "./e164.ts";
 
 /** How to write a number the rules refuse, said with the field's error. */
 export const phoneHelp =
   "write it as dialled in the academy's country (8 701 123 45 67) or with its country code (+7 701 123 45 67)";
-
-/** Digits and the marks people put between them; never letters. */
-const phoneCharacters = /^\+?[0-9\s().-]+$/;
-
-/** `text` as E.164 when it is a number the rules of `country` (or its own country code) allow, else null. */
-export function toE164(text: string, country: string): string | null {
-  if (!phoneCharacters.test(text)) return null;
-  const parsed = parsePhoneNumberFromString(text, country as CountryCode);
-  return parsed?.isValid() ? parsed.number : null;
-}
 
 /** A phone in any common writing → E.164; an empty one → null. */
 export const phoneNumber = z.string().trim().max(40, `too long for a phone number: ${phoneHelp}`)

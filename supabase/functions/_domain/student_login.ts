@@ -3,7 +3,7 @@
  * when they cannot be written: a creation never leaves a login without a student, nor a student without a login.
  */
 import { type Sql, withTransaction } from "../_shared/db.ts";
-import { HttpError, toHttpError } from "../_shared/errors.ts";
+import { HttpError, isDatabaseUnavailable, toHttpError } from "../_shared/errors.ts";
 import { describeError, log } from "../_shared/log.ts";
 import type { AuthUser } from "../_shared/auth.ts";
 import type { AuthAdmin } from "../_shared/auth_admin.ts";
@@ -57,7 +57,7 @@ export async function deleteLogin(
       await deps.authAdmin.deleteUser(note.userId);
       await tx`delete from private.pending_logins where user_id = ${note.userId}`;
     }, deps.sql).catch(async (error) => {
-      if (!isUnreachable(error)) throw error;
+      if (!isDatabaseUnavailable(error)) throw error;
       await deps.authAdmin.deleteUser(note.userId);
     });
   } catch (error) {
@@ -67,11 +67,6 @@ export async function deleteLogin(
       error: describeError(error),
     });
   }
-}
-
-/** The database could not be asked (down, restarting, the connection cut), as opposed to Auth refusing. */
-function isUnreachable(error: unknown): boolean {
-  return !(error instanceof HttpError) && toHttpError(error).code === "service_unavailable";
 }
 
 /**

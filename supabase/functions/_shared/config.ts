@@ -258,6 +258,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     throw new Error(`Bad configuration: ${problems.join("; ")}`);
   }
   const e = parsed.data;
+  const loginUrl = e.APP_LOGIN_URL ?? localLoginUrl;
   const secretKeys = [
     ...(e.SUPABASE_SECRET_KEYS ?? []),
     ...(e.SUPABASE_SERVICE_ROLE_KEY ? [e.SUPABASE_SERVICE_ROLE_KEY] : []),
@@ -280,13 +281,13 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     trustedProxyHops: e.TRUSTED_PROXY_HOPS,
     academyCountry: e.ACADEMY_COUNTRY,
     certificatePageUrl: e.CERTIFICATE_PAGE_URL ??
-      (e.LOCAL_STACK === "on" ? `${e.APP_LOGIN_URL ?? localLoginUrl}#/verify/{number}/{code}` : undefined),
+      (e.LOCAL_STACK === "on" ? `${loginUrl}#/verify/{number}/{code}` : undefined),
     local: e.LOCAL_STACK === "on",
     resendApiKey: e.RESEND_API_KEY,
     resendApiUrl: e.RESEND_API_URL,
     requestFigures: e.REQUEST_FIGURES === "on",
     emailFrom: e.EMAIL_FROM,
-    loginUrl: e.APP_LOGIN_URL ?? localLoginUrl,
+    loginUrl,
     sealingSecrets: [
       ...(e.SEALING_KEY ? [e.SEALING_KEY] : []),
       ...secretKeys,

@@ -139,7 +139,7 @@ export function toHttpError(error: unknown): HttpError {
       mapping.ownMessageShown && raisedByUs ? message : mapping.message,
     );
   }
-  if (typeof code === "string" && isUnavailable(code)) {
+  if (isDatabaseUnavailable(error)) {
     return new HttpError(
       503,
       "service_unavailable",
@@ -147,6 +147,15 @@ export function toHttpError(error: unknown): HttpError {
     );
   }
   return new HttpError(500, "internal_error", "Something went wrong on our side");
+}
+
+/**
+ * True when the database could not answer (down, restarting, the connection cut, overloaded): what `toHttpError`
+ * answers 503 `service_unavailable`, as opposed to a refusal or a fault.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const { code } = (error ?? {}) as PostgresLikeError;
+  return typeof code === "string" && isUnavailable(code);
 }
 
 /** True for a unique violation of one of these constraints (a duplicate the caller can be told about). */
