@@ -36,7 +36,7 @@ const description =
   defaults may leave out fields that have defaults. Logins are made through Supabase Auth's admin API in every
   environment: when Auth fails, a sale answers 502 \`auth_unavailable\` locally too, as deployed. A certificate's
   \`verification_url\` (and its QR code) leads to the page where a person checks it (CERTIFICATE_PAGE_URL; locally
-  the web app's), its \`pdf_url\` beside the JSON check; \`course.completed\` carries \`pdf_url\` too. \`AuditEntry\` gains
+  the web app's), its \`pdf_url\` beside the JSON check; \`course.completed\` carries \`pdf_url\` too. \`AuditPage\` gains \`currency\` (of the amounts in its changes), \`AuditEntry\` gains
   \`actor_name\` and \`target_name\`: the people as they are now (the trail itself still holds no name). The activity feed
   (\`GET /leaderboard/activity\`, a student's \`activity\`) names lessons and modules in the language asked for
   (\`Accept-Language\`).

@@ -170,7 +170,7 @@ export async function adminScreens(journey: Journey, { email }: Sale): Promise<v
     const screen = (await admin.page.locator("main").innerText()).replace(/\s/g, " ");
     assert.match(
       screen,
-      language === "ru" ? /490 (₸|KZT)/ : /KZT 490/,
+      language === "ru" ? /490 ₸/ : /KZT 490/,
       "the offer's price with its currency",
     );
     assert.match(screen, language === "ru" ? /сумма или валюта не совпадает с ценой/ : /is not the price/);
@@ -206,6 +206,12 @@ export async function adminScreens(journey: Journey, { email }: Sale): Promise<v
     if (language === "en") {
       await admin.page.getByRole("combobox").selectOption("student.refunded");
       await admin.page.getByText("changed her mind").first().waitFor();
+      // The audit in words: the refund's money with its currency, what changed as amounts, not bare numbers.
+      assert.match(
+        (await admin.page.locator("main tbody tr", { hasText: "changed her mind" }).first().innerText())
+          .replace(/\s/g, " "),
+        /refund of KZT [\d,.]+ .*Refunded: KZT 0 → KZT [\d,.]+/,
+      );
       await admin.page.goto(`${stack.webUrl}/#/students/${studentId}`);
       const [download] = await Promise.all([
         admin.page.waitForEvent("download"),

@@ -11,7 +11,7 @@ import type { CreatedEndpoint, EndpointList } from "../../supabase/functions/web
 import { eventTypes } from "../../supabase/functions/_domain/event_types.ts";
 import { call } from "./api.ts";
 import { downloadJson, errorBox, h, handledForm, show, showFormError } from "./dom.ts";
-import { formatDate, formatNumber, hasText, languages, t, type TextKey } from "./i18n.ts";
+import { formatDate, formatMoney, hasText, languages, t, type TextKey } from "./i18n.ts";
 
 type Entry = AuditPage["entries"][number];
 type DeliveryPage = DeliveryList;
@@ -22,7 +22,7 @@ const auditActions = Object.keys(actionTexts).filter((key) => key.startsWith("ac
   .map((key) => key.slice("action.".length) as AuditAction);
 
 /** A value of a change as a person reads it: hidden personal data said so, statuses and amounts in words. */
-function changeValue(field: string, value: unknown): string {
+function changeValue(field: string, value: unknown, currency: string): string {
   if (value === null || value === undefined) return "—";
   if (value === "(personal)") return t("audit.personal");
   if (value === "(secret)") return t("audit.secret");
@@ -30,18 +30,48 @@ function changeValue(field: string, value: unknown): string {
   if (field === "status" && typeof value === "string" && hasText(`status.${value}`)) {
     return t(`status.${value}` as TextKey);
   }
-  if (/amount|price/.test(field) && !Number.isNaN(Number(value))) return formatNumber(Number(value));
+  if (/amount|price/.test(field) && !Number.isNaN(Number(value))) return formatMoney(Number(value), currency);
+  if (field === "promotions" && Array.isArray(value)) {
+    return value.length
+      ? value.map((promotion: { price: string; starts_at: string; ends_at: string }) =>
+        `${formatMoney(promotion.price, currency)} (${formatDate(promotion.starts_at)} – ${
+          formatDate(promotion.ends_at)
+        })`
+      ).join(", ")
+      : t("audit.no_promotions");
+  }
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
-/** What changed, field by field in the reader's words: «Сумма оплаты: 490 → 0». */
-function changesText(entry: Entry): string {
+/** What changed, field by field in the reader's words: «Возвращено: 0 ₸ → 490 ₸». */
+function changesText(entry: Entry, currency: string): string {
   return Object.entries(entry.changes)
     .map(([field, change]) => {
       const label = hasText(`field.${field}`) ? t(`field.${field}` as TextKey) : field.replaceAll("_", " ");
-      return `${label}: ${changeValue(field, change.before)} → ${changeValue(field, change.after)}`;
+      return `${label}: ${changeValue(field, change.before, currency)} → ${
+        changeValue(field, change.after, currency)
+      }`;
     })
     .join("; ");
+}
+
+/**
+ * What was done, with the money it moved: «возврат оплаты: 490 ₸», «новый ученик, оплата 490 ₸». The amount is
+ * the change's own (a refund: refunded after less before).
+ */
+function actionText(entry: Entry, currency: string): string {
+  const amount = (field: string) => {
+    const change = entry.changes[field];
+    return change ? Number(change.after ?? 0) - Number(change.before ?? 0) : null;
+  };
+  const action = t(`action.${entry.action}` as TextKey);
+  if (entry.action === "student.refunded" && amount("refunded_amount")) {
+    return t("audit.refund_of", { action, amount: formatMoney(amount("refunded_amount")!, currency) });
+  }
+  if (entry.action === "student.created" && amount("payment_amount") !== null) {
+    return t("audit.paid", { action, amount: formatMoney(amount("payment_amount")!, currency) });
+  }
+  return action;
 }
 
 /** Who: the staff member's name and role, or the scheduler or the database. */
@@ -50,7 +80,7 @@ function actorText(entry: Entry): string {
   return entry.actor_name ? `${entry.actor_name} (${role})` : role;
 }
 
-function auditRow(entry: Entry): HTMLElement {
+function auditRow(entry: Entry, currency: string): HTMLElement {
   const target = entry.target_name ?? entry.target_id ?? "—";
   return h(
     "tr",
@@ -60,7 +90,7 @@ function auditRow(entry: Entry): HTMLElement {
     h(
       "td",
       {},
-      t(`action.${entry.action}` as TextKey),
+      actionText(entry, currency),
       entry.reason
         ? h("span", { class: "muted" }, ` · ${t("audit.reason", { reason: entry.reason })}`)
         : null,
@@ -72,7 +102,7 @@ function auditRow(entry: Entry): HTMLElement {
         ? h("a", { href: `#/students/${entry.target_id}` }, target)
         : target,
     ),
-    h("td", { class: "changes" }, changesText(entry)),
+    h("td", { class: "changes" }, changesText(entry, currency)),
     h("td", {}, entry.client_ip ?? "—"),
   );
 }
@@ -90,7 +120,7 @@ export async function auditScreen(main: HTMLElement): Promise<void> {
     try {
       const page = await call<AuditPage>(`audit?${query}`);
       if (!after) body.replaceChildren();
-      body.append(...page.entries.map(auditRow));
+      body.append(...page.entries.map((entry) => auditRow(entry, page.currency)));
       show(
         more,
         page.next_cursor

@@ -47,14 +47,16 @@ export function t(key: TextKey, params: Record<string, string | number> = {}): s
 const locales: Record<Language, string> = { ru: "ru-RU", en: "en-GB" };
 
 /**
- * An amount with its currency, as the reader's language writes it ("4 990 ₸", "KZT 4,990"). Every amount the
- * API answers comes with the academy's ISO 4217 currency; display only, so a decimal string may go through
- * Number here (two decimals print exactly).
+ * An amount with its currency, as the reader's language writes it ("4 990 ₸", "KZT 4,990"): Russian with the
+ * currency's sign, as prices are written in Kazakhstan and Russia; English with the ISO code, since "₸4,990"
+ * reads as nothing to most English readers. Every amount the API answers comes with the academy's ISO 4217
+ * currency; display only, so a decimal string may go through Number here (two decimals print exactly).
  */
 export function formatMoney(amount: number | string, currency: string): string {
   return new Intl.NumberFormat(locales[language], {
     style: "currency",
     currency,
+    currencyDisplay: language === "ru" ? "narrowSymbol" : "code",
     minimumFractionDigits: 0,
     maximumFractionDigits: 2,
   }).format(Number(amount));

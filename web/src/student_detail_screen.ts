@@ -71,6 +71,15 @@ function actionForm(
   return form;
 }
 
+/** Label–value pairs as a definition list: each fact says what it is. */
+function facts(pairs: string[][]): HTMLElement {
+  return h(
+    "dl",
+    { class: "facts" },
+    pairs.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)]),
+  );
+}
+
 export async function studentDetailScreen(main: HTMLElement, id: string, user: SignedIn): Promise<void> {
   show(main, t("common.loading"));
   const student = await call<StudentDetail>(`students/${encodeURIComponent(id)}`);
@@ -81,15 +90,14 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
     main,
     h("a", { href: "#/students" }, `← ${t("nav.students")}`),
     h("h1", {}, student.full_name),
-    h(
-      "p",
-      {},
-      `${student.email} · ${formatPhone(student.phone)} · ${t(`status.${student.status}`)} · ${
-        t(`stage.${student.stage}`)
-      } · `,
-      `${formatMoney(student.payment_amount, student.currency)}`,
-      student.certificate_number ? ` · ${student.certificate_number}` : null,
-    ),
+    facts([
+      [t("field.email"), student.email],
+      [t("field.phone"), student.phone ? formatPhone(student.phone) : t("detail.no_phone")],
+      [t("students.status"), t(`status.${student.status}`)],
+      [t("students.stage"), t(`stage.${student.stage}`)],
+      [t("students.paid"), formatMoney(student.payment_amount, student.currency)],
+      ...(student.certificate_number ? [[t("detail.certificate"), student.certificate_number]] : []),
+    ]),
     h("h2", {}, t("detail.lessons")),
     h(
       "ul",
@@ -119,7 +127,7 @@ export async function studentDetailScreen(main: HTMLElement, id: string, user: S
           )
         ),
       )
-      : h("p", {}, t("common.none")),
+      : h("p", {}, t("detail.no_refunds")),
     h("h2", {}, t("detail.actions")),
     h(
       "div",

@@ -33,7 +33,7 @@ function studentRow(student: StudentSummary): HTMLElement {
           { dateTime: student.last_activity_at, title: formatDate(student.last_activity_at) },
           formatAgo(student.last_activity_at),
         )
-        : "—",
+        : t("students.never_active"),
     ),
   );
 }

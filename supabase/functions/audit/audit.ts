@@ -46,6 +46,9 @@ export type AuditEntry = z.output<typeof AuditEntry>;
 
 export const AuditPage = z.object({
   entries: z.array(AuditEntry),
+  currency: z.string().meta({
+    description: "ISO 4217: the academy's currency, of every amount in `changes`.",
+  }),
   next_cursor: z.string().nullable().meta({
     description: "Pass as `after` for the next page; null at the end.",
   }),
@@ -76,9 +79,11 @@ export async function readAudit(_admin: AuthUser, query: AuditQuery, sql: Sql = 
       ${query.after ? sql`and a.id < ${query.after.id}::bigint` : none}
     order by a.id desc
     limit ${query.limit}`;
+  const [{ currency }] = await sql<{ currency: string }[]>`select currency from academy.settings`;
   const last = rows.at(-1);
   return {
     entries: rows.map((row) => row.entry),
+    currency,
     next_cursor: last && rows.length === query.limit
       ? encodeCursor({ createdAt: last.cursor_time, id: String(last.entry.id) })
       : null,
