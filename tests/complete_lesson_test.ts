@@ -147,6 +147,7 @@ story("Bolat's whole course: lesson 67 → 68 → 69 → certificate, every tabl
       full_name: "Bolat Graduate",
       course: certificate.course,
       issued_at: certificate.issued_at,
+      upgrade: null, // the academy set no main-course checkout here
     });
 
     // The course and its sentence in the academy's language; in English when asked.

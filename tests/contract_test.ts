@@ -151,6 +151,7 @@ story("the contract check refuses what the document does not describe", async (t
       modules: [],
     },
     issued_at: "2026-11-24T06:00:00.000Z",
+    upgrade: null,
   };
   await t.step("a documented answer passes", async () => {
     await checkContract(

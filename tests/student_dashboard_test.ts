@@ -14,6 +14,7 @@ const time = (value: Date | string | null) => value === null ? null : new Date(v
 
 /** The dashboard as the tables say it should be, read with plain queries (timestamps as epoch ms). */
 async function fromTables(studentId: string, language: "ru" | "en" = "ru") {
+  const [{ checkout }] = await sql`select main_course_checkout_url as checkout from academy.settings`;
   const [student] = await sql`
     select t.user_id as id, t.full_name, t.email, t.status, p.modules_completed, p.total_modules,
            p.completion_percentage, p.current_module_id, s.lessons_completed, a.last_activity_at,
@@ -94,6 +95,9 @@ async function fromTables(studentId: string, language: "ru" | "en" = "ru") {
     certificate: certificate
       ? { certificate_number: certificate.certificate_number, issued_at: time(certificate.issued_at) }
       : null,
+    // The main course is offered only through the academy's checkout; this file sets none (the offer and its
+    // link: tests/main_course_test.ts).
+    upgrade: checkout ? "not recounted here" : null,
   };
 }
 

@@ -24,12 +24,19 @@ create table academy.settings (
   webhook_failures_before_pause integer default 20 not null,
   currency text default 'KZT'::text not null,
   provider_orders_per_minute integer default 600 not null,
-  repeat_purchase_restores_access boolean default false not null
+  repeat_purchase_restores_access boolean default false not null,
+  main_course_checkout_url text,
+  main_course_offer_hours integer default 72 not null,
+  main_course_credits_tripwire boolean default true not null
 );
 
 alter table academy.settings add constraint settings_currency_iso_4217 CHECK (currency ~ '^[A-Z]{3}$'::text);
 
 alter table academy.settings add constraint settings_language_known CHECK (language = ANY (ARRAY['ru'::text, 'en'::text]));
+
+alter table academy.settings add constraint settings_main_course_checkout_url_https CHECK (main_course_checkout_url IS NULL OR main_course_checkout_url ~ '^https?://[^\s]+$'::text);
+
+alter table academy.settings add constraint settings_main_course_offer_hours_range CHECK (main_course_offer_hours >= 1 AND main_course_offer_hours <= (24 * 90));
 
 alter table academy.settings add constraint settings_max_payment_amount_positive CHECK (max_payment_amount > 0::numeric);
 
@@ -54,6 +61,12 @@ comment on column academy.settings.currency is 'The academy''s currency (ISO 421
 comment on column academy.settings.default_order_manager is 'The manager credited with a paid order whose metadata names none; null, or not an active manager or admin: the first admin.';
 
 comment on column academy.settings.language is 'The language of the e-mails to students: ru or en.';
+
+comment on column academy.settings.main_course_checkout_url is 'The main course''s checkout: a student who completed the course gets it with a personal handoff token (?handoff=…). Null: no upgrade link is offered.';
+
+comment on column academy.settings.main_course_credits_tripwire is 'Whether the upgrade offer credits the tripwire''s price against the main course (said in the handoff token).';
+
+comment on column academy.settings.main_course_offer_hours is 'How long after completing the course the upgrade offer holds (the handoff token''s offer deadline).';
 
 comment on column academy.settings.max_payment_amount is 'The largest payment one sale may record: a typo or a hostile manager cannot buy rank 1 or break the sums.';
 
@@ -128,8 +141,8 @@ comment on column public.users.login_deleted_at is 'When this person''s login (a
 
 comment on column public.users.role is 'student | manager (sales manager) | admin; the only source of authorisation';
 
-insert into academy.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, partial_refund_ends_access, provider_orders_per_minute, student_creations_per_minute, webhook_failures_before_pause, repeat_purchase_restores_access)
-values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, false, 600, 60, 20, false);
+insert into academy.settings (id, currency, language, time_zone, max_payment_amount, stalled_after_days, default_order_manager, main_course_offer_hours, main_course_checkout_url, partial_refund_ends_access, provider_orders_per_minute, main_course_credits_tripwire, student_creations_per_minute, webhook_failures_before_pause, repeat_purchase_restores_access)
+values (true, 'KZT', 'ru', 'Asia/Almaty', 10000000, 7, null, 72, null, false, 600, true, 60, 20, false);
 
 CREATE OR REPLACE FUNCTION private.active_uid()
  RETURNS uuid

@@ -14,6 +14,8 @@ export const serviceKey = "sb_secret_test_only_service_key";
 /** The payment providers' secrets, as function secrets (payments function). */
 export const standardWebhooksSecret = `whsec_${btoa("test-only-standard-webhooks-secret!")}`;
 export const cloudPaymentsSecret = "test-only-cloudpayments-api-secret";
+/** The academy's Main platform signs main-course purchases with its own secret. */
+export const mainPlatformSecret = `whsec_${btoa("test-only-main-platform-secret!!!!")}`;
 export const signingKeys = await generateKeyPair("ES256", { extractable: true });
 export const signingKeyId = "test-es256";
 
@@ -31,6 +33,7 @@ Deno.env.set("DB_POOL_SIZE", "16");
 Deno.env.set("SUPABASE_SECRET_KEYS", JSON.stringify({ default: serviceKey }));
 Deno.env.set("PAYMENTS_STANDARD_SECRET", standardWebhooksSecret);
 Deno.env.set("CLOUDPAYMENTS_API_SECRET", cloudPaymentsSecret);
+Deno.env.set("MAIN_PLATFORM_WEBHOOK_SECRET", mainPlatformSecret);
 /** CloudPayments' API, for refunds through the provider: a server that answers as its documentation says. */
 export const cloudPaymentsApi = startCloudPaymentsApi("pk_test_tripwire", cloudPaymentsSecret);
 Deno.env.set("CLOUDPAYMENTS_PUBLIC_ID", "pk_test_tripwire");

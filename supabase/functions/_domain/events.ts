@@ -3,6 +3,7 @@
  * private.webhook_events written in the transaction that causes it (the outbox), so it exists exactly when its
  * cause committed; the scheduler delivers it later (webhooks function), so a request never waits for an endpoint.
  */
+import { UpgradeOfferSchema } from "./handoff.ts";
 import { z } from "zod";
 import type postgres from "postgres";
 import type { Transaction } from "../_shared/db.ts";
@@ -53,6 +54,11 @@ export const eventData = {
         description: "The page where a person verifies it (CERTIFICATE_PAGE_URL), as its QR code leads.",
       }),
       pdf_url: z.string().meta({ description: "The certificate as a PDF (no token)." }),
+    }),
+    upgrade: UpgradeOfferSchema.nullable().meta({
+      description:
+        "The main course offered to the graduate: the personal link to send, its deadline and credit; " +
+        "null when the academy set no checkout.",
     }),
   }),
   "student.stalled": z.object({

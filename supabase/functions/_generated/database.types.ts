@@ -159,6 +159,49 @@ export type Database = {
         };
         Relationships: [];
       };
+      "main_course_purchases": {
+        Row: {
+          "amount": number;
+          "buyer_email": string | null;
+          "currency": string;
+          "manager_id": string | null;
+          "matched_by": string | null;
+          "purchase_id": string;
+          "purchased_at": string;
+          "received_at": string;
+          "refund_id": string | null;
+          "refunded_at": string | null;
+          "student_id": string | null;
+        };
+        ComputedFields: never;
+        Insert: {
+          "amount": number;
+          "buyer_email"?: string | null;
+          "currency": string;
+          "manager_id"?: string | null;
+          "matched_by"?: string | null;
+          "purchase_id": string;
+          "purchased_at": string;
+          "received_at"?: string;
+          "refund_id"?: string | null;
+          "refunded_at"?: string | null;
+          "student_id"?: string | null;
+        };
+        Update: {
+          "amount"?: number;
+          "buyer_email"?: string | null;
+          "currency"?: string;
+          "manager_id"?: string | null;
+          "matched_by"?: string | null;
+          "purchase_id"?: string;
+          "purchased_at"?: string;
+          "received_at"?: string;
+          "refund_id"?: string | null;
+          "refunded_at"?: string | null;
+          "student_id"?: string | null;
+        };
+        Relationships: [];
+      };
       "offer_promotions": {
         Row: {
           "ends_at": string;

@@ -115,6 +115,11 @@ export interface Config {
    * (PAYMENTS_STANDARD_SECRET); without it, POST /payments/webhook/standard answers 503.
    */
   paymentsStandardSecret?: string;
+  /**
+   * The Standard Webhooks secret the academy's Main platform signs main-course purchases and refunds with
+   * (MAIN_PLATFORM_WEBHOOK_SECRET); without it, POST /payments/webhook/main-course answers 503.
+   */
+  mainPlatformWebhookSecret?: string;
   /** CloudPayments' API secret, the HMAC key of its notifications (CLOUDPAYMENTS_API_SECRET). */
   cloudPaymentsApiSecret?: string;
   /**
@@ -226,6 +231,13 @@ const Environment = z.object({
     )
       .optional(),
   ),
+  MAIN_PLATFORM_WEBHOOK_SECRET: optionalText.pipe(
+    z.string().regex(
+      /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/,
+      "must be a Standard Webhooks secret (whsec_ and base64)",
+    )
+      .optional(),
+  ),
   CLOUDPAYMENTS_API_SECRET: optionalText,
   CLOUDPAYMENTS_PUBLIC_ID: optionalText,
   CLOUDPAYMENTS_API_URL: optionalText.pipe(z.url("must be a URL").default("https://api.cloudpayments.ru")),
@@ -296,6 +308,7 @@ export function loadConfig(env: Record<string, string> = Deno.env.toObject()): C
     videoBucket: e.VIDEO_BUCKET,
     videoUrlSeconds: e.VIDEO_URL_SECONDS,
     paymentsStandardSecret: e.PAYMENTS_STANDARD_SECRET,
+    mainPlatformWebhookSecret: e.MAIN_PLATFORM_WEBHOOK_SECRET,
     cloudPaymentsApiSecret: e.CLOUDPAYMENTS_API_SECRET,
     cloudPaymentsPublicId: e.CLOUDPAYMENTS_PUBLIC_ID,
     cloudPaymentsApiUrl: e.CLOUDPAYMENTS_API_URL,

@@ -17,6 +17,7 @@ export type ReservedSql = postgres.ReservedSql;
 export const decimalColumns = [
   "private.audit_log.id",
   "private.email_outbox.id",
+  "private.main_course_purchases.amount",
   "private.offer_promotions.price",
   "private.offers.list_price",
   "private.payment_orders.amount",

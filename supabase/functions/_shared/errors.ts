@@ -39,6 +39,7 @@ export const errorCodes = [
   "offer_not_found",
   "provider_error",
   "provider_not_configured",
+  "purchase_unknown",
   "refund_exceeds_payment",
   "request_in_progress",
   "review_not_found",

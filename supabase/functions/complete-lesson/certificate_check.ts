@@ -2,6 +2,7 @@
  * A certificate as anyone checks it (docs/architecture.md, complete-lesson): the public answer for a number and
  * its code, which the verification page, the PDF and the QR code all show.
  */
+import { upgradeOffer, UpgradeOfferSchema } from "../_domain/handoff.ts";
 import { z } from "zod";
 
 import { db, type Row, type Sql } from "../_shared/db.ts";
@@ -46,6 +47,10 @@ export const CertificateCheck = z.discriminatedUnion("valid", [
     full_name: z.string(),
     course: CertificateCourse,
     issued_at: timestamp,
+    upgrade: UpgradeOfferSchema.nullable().meta({
+      description: "The graduate's offer of the main course (a personal link to its checkout), while it " +
+        "stands: null when the academy set no checkout or the course was bought.",
+    }),
   }),
   z.object({
     valid: z.literal(false),
@@ -72,9 +77,9 @@ export async function verifyCertificate(
   const notFound = new HttpError(404, "certificate_not_found", "No certificate matches this number and code");
   if (!/^TW-[0-9]{4}-[0-9]{6,}$/.test(certificateNumber) || !/^[0-9a-f]{20}$/.test(code)) throw notFound;
   const [certificate] = await sql<
-    Pick<Row<"certificates">, "full_name" | "course" | "issued_at" | "revoked_at">[]
+    Pick<Row<"certificates">, "user_id" | "full_name" | "course" | "issued_at" | "revoked_at">[]
   >`
-    select full_name, issued_at, revoked_at,
+    select user_id, full_name, issued_at, revoked_at,
            private.certificate_course(course, full_name, private.content_language(${language})) as course
     from public.certificates
     where certificate_number = ${certificateNumber} and verification_code = ${code}`;
@@ -94,5 +99,6 @@ export async function verifyCertificate(
     full_name: certificate.full_name,
     course: certificate.course as z.output<typeof CertificateCourse>,
     issued_at: certificate.issued_at.toISOString(),
+    upgrade: await upgradeOffer(sql, certificate.user_id),
   };
 }

@@ -3,6 +3,7 @@
  * profile row locked, so repeated and concurrent calls complete once. Everything derived (modules
  * completed, percentages, statistics, achievements) is recomputed from the facts, never incremented.
  */
+import { upgradeOffer } from "../_domain/handoff.ts";
 import { z } from "zod";
 import { assertAccess, type AuthUser } from "../_shared/auth.ts";
 import { db, type Row, type Sql, type Transaction, withTransaction } from "../_shared/db.ts";
@@ -311,6 +312,7 @@ async function issueCertificate(
       verification_url: verificationUrl(certificate.certificate_number, certificate.verification_code),
       pdf_url: certificatePdfUrl(certificate.certificate_number, certificate.verification_code),
     },
+    upgrade: await upgradeOffer(tx, userId),
   });
 }
 

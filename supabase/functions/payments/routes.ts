@@ -19,6 +19,13 @@ import {
   ReviewsQuery,
 } from "./reviews.ts";
 import { receiveStandard } from "./standard_webhooks.ts";
+import {
+  listUnmatched,
+  MainCourseOutcome,
+  receiveMainCourse,
+  UnmatchedList,
+  UnmatchedQuery,
+} from "./main_course.ts";
 import { CloudPaymentsAnswer, cloudPaymentsNotifications, receiveCloudPayments } from "./cloudpayments.ts";
 
 const retryErrors = {
@@ -66,6 +73,51 @@ export const app = createApp("payments")
       })),
     }),
     async (c) => c.json(await receiveStandard(await c.req.text(), c.req.raw.headers)),
+  )
+  .post(
+    "/webhook/main-course",
+    describe({
+      summary: "A main-course purchase or refund, from the academy's Main platform (Standard Webhooks)",
+      description:
+        "Signed as Standard Webhooks sign, with the function secret `MAIN_PLATFORM_WEBHOOK_SECRET` (the Main " +
+        "platform's own, not a checkout's). `main_course.purchased` (`MainCoursePurchased`) is recorded once per " +
+        "`purchase_id`, its amount and currency kept as they came: `matched` to the tripwire student named by " +
+        "`data.handoff` (the token of the student's upgrade link; only one the project signed counts), else by " +
+        "`data.customer.email`, and credited to the manager who sold the tripwire; `unmatched` otherwise — kept " +
+        "and listed for admins (`GET /payments/main-course/unmatched`); `already_recorded` for the same " +
+        "purchase again (also when copies arrive at once). `main_course.refunded` (`MainCourseRefunded`) takes " +
+        "the credit back: `refunded`, or `already_refunded`. Other event types are acknowledged (`ignored`).",
+      access: "provider",
+      ok: { status: 200, schema: MainCourseOutcome, description: "Done, or already done before." },
+      errors: {
+        400:
+          "`validation_failed`: not a main-course event (`details` name the fields); nothing was recorded.",
+        409: "`purchase_unknown`: a refund of a purchase not received yet; send it again later.",
+      },
+      headers: ["webhook-id", "webhook-timestamp", "webhook-signature"].map((name) => ({
+        in: "header" as const,
+        name,
+        required: true,
+        description: "Standard Webhooks' signature header.",
+        schema: { type: "string" as const },
+      })),
+    }),
+    async (c) => c.json(await receiveMainCourse(await c.req.text(), c.req.raw.headers)),
+  )
+  .get(
+    "/main-course/unmatched",
+    describe({
+      summary: "Main-course purchases no tripwire student matched",
+      description:
+        "Newest first, with the buyer's e-mail, so an admin can find the person. Nothing the Main " +
+        "platform sends is dropped: a purchase that matches nobody waits here.",
+      access: "admin",
+      ok: { status: 200, schema: UnmatchedList, description: "A page of unmatched purchases." },
+      errors: { 403: "`forbidden`: not an admin." },
+    }),
+    admin,
+    zQuery(UnmatchedQuery),
+    async (c) => c.json(await listUnmatched(c.req.valid("query"))),
   )
   .post(
     "/webhook/cloudpayments/:notification",

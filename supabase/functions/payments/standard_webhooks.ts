@@ -65,11 +65,18 @@ export const StandardOrderRefunded = z.object({
 const StandardOrderEvent = z.discriminatedUnion("type", [StandardOrderPaid, StandardOrderRefunded]);
 const handledTypes: readonly string[] = ["order.paid", "order.refunded"];
 
-/** Verifies a Standard Webhooks message; 401 `invalid_signature` says why when it is not genuine. */
-function verified(body: string, headers: Headers): unknown {
-  const secret = config().paymentsStandardSecret;
+/**
+ * Verifies a Standard Webhooks message signed with `secret` (the function secret `secretName`; 503 when it is
+ * not set); 401 `invalid_signature` says why when it is not genuine, 400 when the body is not JSON.
+ */
+export function verifiedMessage(
+  body: string,
+  headers: Headers,
+  secret: string | undefined,
+  secretName: string,
+): unknown {
   if (!secret) {
-    throw new HttpError(503, "provider_not_configured", "PAYMENTS_STANDARD_SECRET is not set");
+    throw new HttpError(503, "provider_not_configured", `${secretName} is not set`);
   }
   try {
     return new Webhook(secret).verify(body, {
@@ -97,7 +104,7 @@ function verified(body: string, headers: Headers): unknown {
 
 /** One signed order event: a paid order becomes a student, a refund refunds it; others are ignored. */
 export async function receiveStandard(body: string, headers: Headers): Promise<OrderOutcome> {
-  const message = verified(body, headers);
+  const message = verifiedMessage(body, headers, config().paymentsStandardSecret, "PAYMENTS_STANDARD_SECRET");
   const type = (message as { type?: unknown })?.type;
   if (typeof type !== "string" || !handledTypes.includes(type)) {
     return { outcome: "ignored", student_id: null, review: null };

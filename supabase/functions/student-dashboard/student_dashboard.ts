@@ -15,6 +15,7 @@ import {
   studentStatuses,
 } from "../_shared/auth.ts";
 import { certificatePdfUrl, verificationUrl } from "../_domain/certificates.ts";
+import { upgradeOffer, UpgradeOfferSchema } from "../_domain/handoff.ts";
 import { db, type Sql } from "../_shared/db.ts";
 import { HttpError } from "../_shared/errors.ts";
 import type { Language } from "../_shared/language.ts";
@@ -93,6 +94,11 @@ export const StudentDashboard = z.object({
       description: "Set when the course was refunded in full: the certificate is no longer valid.",
     }),
   }).nullable(),
+  upgrade: UpgradeOfferSchema.nullable().meta({
+    description:
+      "The main course offered after completing this one (a personal link to its checkout); null " +
+      "before completion, when the academy set no checkout, after a full refund, or once bought.",
+  }),
 }).meta({ id: "StudentDashboard" });
 export type StudentDashboard = z.output<typeof StudentDashboard>;
 
@@ -113,7 +119,7 @@ export async function getDashboard(
     verification_code: string | null;
     revoked_at: Date | null;
     dashboard:
-      | Omit<StudentDashboard, "certificate"> & {
+      | Omit<StudentDashboard, "certificate" | "upgrade"> & {
         certificate:
           | Omit<
             NonNullable<StudentDashboard["certificate"]>,
@@ -148,5 +154,7 @@ export async function getDashboard(
       ...certificateUrls(certificate.certificate_number, row.verification_code!),
       revoked_at: row.revoked_at?.toISOString() ?? null,
     },
+    // Only a completed course has an offer: the extra read is for those students alone.
+    upgrade: certificate && !row.revoked_at ? await upgradeOffer(sql, caller.sub) : null,
   });
 }
