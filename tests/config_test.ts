@@ -26,6 +26,7 @@ Deno.test("config.toml names the project and has a block for every function fold
     "create-tripwire-user",
     "leaderboard",
     "payments",
+    "second-sale",
     "staff",
     "status",
     "student-dashboard",

@@ -54,6 +54,12 @@ Deno.test({
         command: "select private.call_scheduler_route('webhooks/deliver')",
         database: "postgres",
         username: "postgres",
+      }, {
+        jobname: "tripwire-refresh-conversion",
+        schedule: "* * * * *",
+        command: "select analytics.refresh_conversion()",
+        database: "postgres",
+        username: "postgres",
       }];
       assert.deepEqual([...await jobs()], expected);
 
@@ -70,6 +76,8 @@ Deno.test({
         "academy_daily_totals",
         "leaderboard_standings",
       ]);
+      const [{ conversion }] = await sql`select analytics.refresh_conversion() as conversion`;
+      assert.equal(conversion.view, "conversion");
 
       // The housekeeping: an expired key, an old e-mail and an abandoned login go; what is current stays.
       const abandoned = crypto.randomUUID();
@@ -162,6 +170,7 @@ Deno.test({
         ["tripwire-housekeeping", supabasePostgresRole],
         ["tripwire-retry-emails", supabasePostgresRole],
         ["tripwire-deliver-webhooks", supabasePostgresRole],
+        ["tripwire-refresh-conversion", supabasePostgresRole],
       ]);
 
       // The status report sees pg_cron's jobs: a stopped one, and the Vault secrets the jobs need, missing.

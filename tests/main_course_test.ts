@@ -4,36 +4,15 @@
  * when they match nobody, taken once however often (or however many at once) they arrive, and refunded.
  */
 import assert from "node:assert/strict";
-import { standardRequest } from "../scripts/lib/checkout.ts";
 import { meetAtLock } from "./support/barrier.ts";
 import { aida, saule } from "./support/fixtures.ts";
 import { enrol, graduate } from "./support/learning.ts";
+import { fromMainPlatform, purchased, refunded, unique } from "./support/main_platform.ts";
 import { expectError, expectJson } from "./support/responses.ts";
-import {
-  appDatabase,
-  callAs,
-  callFunction,
-  mainPlatformSecret,
-  standardWebhooksSecret,
-  story,
-} from "./support/server.ts";
+import { appDatabase, callAs, callFunction, standardWebhooksSecret, story } from "./support/server.ts";
 
 const sql = appDatabase.sql;
-const unique = () => crypto.randomUUID().slice(0, 8);
 const checkout = "https://main.example.kz/checkout?plan=full";
-
-/** The Main platform's signed message (with another secret when given). */
-function fromMainPlatform(message: unknown, secret = mainPlatformSecret): Promise<Response> {
-  return callFunction("payments/webhook/main-course", standardRequest(secret, message));
-}
-
-function purchased(data: Record<string, unknown>) {
-  return {
-    type: "main_course.purchased",
-    timestamp: new Date().toISOString(),
-    data: { purchase_id: `main-${unique()}`, amount: "150000.00", currency: "KZT", ...data },
-  };
-}
 
 async function dashboard(studentToken: string) {
   return await expectJson(
@@ -120,11 +99,7 @@ story(
     assert.equal(count, 1);
 
     // The refund takes the credit back, once; the offer stands again.
-    const refund = {
-      type: "main_course.refunded",
-      timestamp: new Date().toISOString(),
-      data: { purchase_id: message.data.purchase_id, refund_id: `r-${unique()}` },
-    };
+    const refund = refunded(message.data.purchase_id);
     assert.equal((await expectJson(await fromMainPlatform(refund))).outcome, "refunded");
     assert.equal((await expectJson(await fromMainPlatform(refund))).outcome, "already_refunded");
     assert.equal((await purchaseRow(message.data.purchase_id)).refund_id, refund.data.refund_id);
@@ -203,12 +178,7 @@ story("What is not the Main platform's, or not a purchase, changes nothing", asy
     "validation_failed",
   );
   assert.ok(negative.error.details.some((detail: { path: string }) => detail.path === "data.amount"));
-  const refundFirst = {
-    type: "main_course.refunded",
-    timestamp: new Date().toISOString(),
-    data: { purchase_id: `never-${unique()}`, refund_id: "r-1" },
-  };
-  await expectError(await fromMainPlatform(refundFirst), 409, "purchase_unknown");
+  await expectError(await fromMainPlatform(refunded(`never-${unique()}`)), 409, "purchase_unknown");
   const other = await expectJson(await fromMainPlatform({ type: "main_course.viewed", data: {} }));
   assert.equal(other.outcome, "ignored");
   const after = await sql`select count(*)::int as count from private.main_course_purchases`;

@@ -10,6 +10,7 @@ import { app as completeLesson } from "../../supabase/functions/complete-lesson/
 import { app as createTripwireUser } from "../../supabase/functions/create-tripwire-user/routes.ts";
 import { app as leaderboard } from "../../supabase/functions/leaderboard/routes.ts";
 import { app as payments } from "../../supabase/functions/payments/routes.ts";
+import { app as secondSale } from "../../supabase/functions/second-sale/routes.ts";
 import { app as studentDashboard } from "../../supabase/functions/student-dashboard/routes.ts";
 import { app as staff } from "../../supabase/functions/staff/routes.ts";
 import { app as status } from "../../supabase/functions/status/routes.ts";
@@ -28,6 +29,7 @@ export const functions: Record<string, FunctionApp> = {
   "create-tripwire-user": createTripwireUser,
   "leaderboard": leaderboard,
   "payments": payments,
+  "second-sale": secondSale,
   "staff": staff,
   "status": status,
   "student-dashboard": studentDashboard,

@@ -31,6 +31,7 @@ create table private.main_course_purchases (
   received_at timestamptz not null default now(),
   refund_id text,
   refunded_at timestamptz,
+  refund_received_at timestamptz,
   constraint main_course_purchases_purchase_id_length check (char_length(purchase_id) between 1 and 200),
   constraint main_course_purchases_amount_positive check (amount > 0),
   constraint main_course_purchases_currency_iso_4217 check (currency ~ '^[A-Z]{3}$'),
@@ -39,7 +40,8 @@ create table private.main_course_purchases (
     check ((matched_by is null) = (student_id is null)),
   -- A matched purchase keeps no e-mail: the student's own row has it (and erasure reaches it there).
   constraint main_course_purchases_email_only_unmatched check (student_id is null or buyer_email is null),
-  constraint main_course_purchases_refund_whole check ((refund_id is null) = (refunded_at is null))
+  constraint main_course_purchases_refund_whole
+    check ((refund_id is null) = (refunded_at is null) and (refund_id is null) = (refund_received_at is null))
 );
 
 comment on table private.main_course_purchases is
@@ -53,8 +55,283 @@ create index main_course_purchases_student on private.main_course_purchases (stu
   where student_id is not null;
 create index main_course_purchases_manager on private.main_course_purchases (manager_id, purchased_at)
   where manager_id is not null;
+comment on column private.main_course_purchases.refund_received_at is
+  'When the refund reached us (refunded_at is when the Main platform says it happened): the conversion refresh reads changes by it.';
+
+create index main_course_purchases_received on private.main_course_purchases (received_at);
+create index main_course_purchases_refund_received on private.main_course_purchases (refund_received_at)
+  where refund_received_at is not null;
 create index main_course_purchases_unmatched on private.main_course_purchases (received_at desc, purchase_id)
   where student_id is null;
 
 revoke all on table private.main_course_purchases from public, anon, authenticated, service_role;
 grant insert, select, update on table private.main_course_purchases to service_role;
+
+-- The conversion figures: sold → started → completed → bought the main course, by the tripwire sale's cohort.
+-- Maintained as the leaderboard's are, so a read costs the days it covers, never the students: the minute
+-- refresh (analytics.refresh_conversion) finds the students whose state changed since its last run (by the
+-- base rows' own time indexes), recomputes each one's state, and moves the sums by the difference.
+
+create table analytics.student_funnel (
+  user_id uuid primary key references public.tripwire_users (user_id) on delete cascade,
+  manager_id uuid not null,
+  sold_on date not null,
+  sold_at timestamptz not null,
+  started_at timestamptz,
+  completed_at timestamptz,
+  bought_at timestamptz,
+  revenue jsonb not null default '{}'
+);
+comment on table analytics.student_funnel is
+  'Each student''s place in the funnel as the last conversion refresh saw it: sold (the cohort: manager and academy day of the sale), first lesson started, course completed, main course bought (the first purchase not refunded) and its revenue per currency. What the sums hold is exactly the sum of these rows.';
+comment on column analytics.student_funnel.revenue is
+  'The main course''s revenue from this student per currency ({"KZT": "150000.00"}): purchases not refunded.';
+create index student_funnel_buyers on analytics.student_funnel (manager_id, sold_on)
+  include (sold_at, completed_at, bought_at) where bought_at is not null;
+create index student_funnel_buyers_by_day on analytics.student_funnel (sold_on)
+  include (sold_at, completed_at, bought_at) where bought_at is not null;
+
+create table analytics.conversion_days (
+  manager_id uuid not null,
+  sold_on date not null,
+  sold integer not null default 0,
+  started integer not null default 0,
+  completed integer not null default 0,
+  bought integer not null default 0,
+  primary key (manager_id, sold_on)
+);
+create index conversion_days_day on analytics.conversion_days (sold_on);
+comment on table analytics.conversion_days is
+  'Per manager and academy day of the tripwire sale (the cohort): students sold, and how many of them started, completed and bought the main course.';
+
+create table analytics.conversion_revenue (
+  manager_id uuid not null,
+  sold_on date not null,
+  currency text not null,
+  revenue numeric(20, 2) not null default 0,
+  buyers integer not null default 0,
+  primary key (manager_id, sold_on, currency)
+);
+comment on table analytics.conversion_revenue is
+  'Per manager, sale day and currency: the main course''s revenue (purchases not refunded) from that cohort and how many of its students paid in that currency. Currencies are never added together.';
+
+create table analytics.conversion_totals (
+  manager_id uuid primary key,
+  sold integer not null default 0,
+  started integer not null default 0,
+  completed integer not null default 0,
+  bought integer not null default 0
+);
+comment on table analytics.conversion_totals is 'Per manager, all cohorts together: what "all time" reads.';
+
+create table analytics.conversion_revenue_totals (
+  manager_id uuid not null,
+  currency text not null,
+  revenue numeric(20, 2) not null default 0,
+  buyers integer not null default 0,
+  primary key (manager_id, currency)
+);
+comment on table analytics.conversion_revenue_totals is 'Per manager and currency, all cohorts together.';
+
+revoke all on table analytics.student_funnel, analytics.conversion_days, analytics.conversion_revenue,
+  analytics.conversion_totals, analytics.conversion_revenue_totals from public, anon, authenticated, service_role;
+grant select on table analytics.student_funnel, analytics.conversion_days, analytics.conversion_revenue,
+  analytics.conversion_totals, analytics.conversion_revenue_totals to service_role;
+
+-- One statement moves every sum by the difference between the students' new and stored states, each table's
+-- rows in key order (two refreshes never run at once: an advisory lock; a deleted student takes its share
+-- with it: the trigger below).
+create function analytics.apply_funnel_changes(touched uuid[])
+  returns integer
+  language sql
+  set search_path = ''
+as $$
+  with fresh as (
+    select t.user_id, t.granted_by as manager_id,
+           (t.created_at at time zone (select s.time_zone from academy.settings s))::date as sold_on,
+           t.created_at as sold_at,
+           (select min(sp.started_at) from public.student_progress sp where sp.user_id = t.user_id) as started_at,
+           c.issued_at as completed_at,
+           b.bought_at, coalesce(b.revenue, '{}'::jsonb) as revenue
+    from public.tripwire_users t
+    left join public.certificates c on c.user_id = t.user_id
+    left join lateral (
+      select min(p.bought_at) as bought_at, jsonb_object_agg(p.currency, p.total) as revenue
+      from (
+        select p.currency, min(p.purchased_at) as bought_at, sum(p.amount)::text as total
+        from private.main_course_purchases p
+        where p.student_id = t.user_id and p.refunded_at is null
+        group by p.currency
+      ) p
+    ) b on true
+    where t.user_id = any (touched)
+  ),
+  stale as (
+    select f.* from analytics.student_funnel f where f.user_id = any (touched)
+  ),
+  counts as (
+    select d.manager_id, d.sold_on, sum(d.sold)::int as sold, sum(d.started)::int as started,
+           sum(d.completed)::int as completed, sum(d.bought)::int as bought
+    from (
+      select f.manager_id, f.sold_on, 1 as sold, (f.started_at is not null)::int as started,
+             (f.completed_at is not null)::int as completed, (f.bought_at is not null)::int as bought
+      from fresh f
+      union all
+      select s.manager_id, s.sold_on, -1, -(s.started_at is not null)::int, -(s.completed_at is not null)::int,
+             -(s.bought_at is not null)::int
+      from stale s
+    ) d
+    group by d.manager_id, d.sold_on
+    having sum(d.sold) <> 0 or sum(d.started) <> 0 or sum(d.completed) <> 0 or sum(d.bought) <> 0
+  ),
+  days as (
+    insert into analytics.conversion_days as c (manager_id, sold_on, sold, started, completed, bought)
+    select * from counts order by manager_id, sold_on
+    on conflict (manager_id, sold_on) do update
+      set sold = c.sold + excluded.sold, started = c.started + excluded.started,
+          completed = c.completed + excluded.completed, bought = c.bought + excluded.bought
+  ),
+  totals as (
+    insert into analytics.conversion_totals as c (manager_id, sold, started, completed, bought)
+    select n.manager_id, sum(n.sold), sum(n.started), sum(n.completed), sum(n.bought)
+    from counts n group by n.manager_id order by n.manager_id
+    on conflict (manager_id) do update
+      set sold = c.sold + excluded.sold, started = c.started + excluded.started,
+          completed = c.completed + excluded.completed, bought = c.bought + excluded.bought
+  ),
+  money as (
+    select m.manager_id, m.sold_on, m.currency, sum(m.revenue) as revenue, sum(m.buyers)::int as buyers
+    from (
+      select f.manager_id, f.sold_on, r.key as currency, r.value::numeric as revenue, 1 as buyers
+      from fresh f cross join lateral jsonb_each_text(f.revenue) r
+      union all
+      select s.manager_id, s.sold_on, r.key, -r.value::numeric, -1
+      from stale s cross join lateral jsonb_each_text(s.revenue) r
+    ) m
+    group by m.manager_id, m.sold_on, m.currency
+    having sum(m.revenue) <> 0 or sum(m.buyers) <> 0
+  ),
+  money_days as (
+    insert into analytics.conversion_revenue as c (manager_id, sold_on, currency, revenue, buyers)
+    select * from money order by manager_id, sold_on, currency
+    on conflict (manager_id, sold_on, currency) do update
+      set revenue = c.revenue + excluded.revenue, buyers = c.buyers + excluded.buyers
+  ),
+  money_totals as (
+    insert into analytics.conversion_revenue_totals as c (manager_id, currency, revenue, buyers)
+    select m.manager_id, m.currency, sum(m.revenue), sum(m.buyers)
+    from money m group by m.manager_id, m.currency order by m.manager_id, m.currency
+    on conflict (manager_id, currency) do update
+      set revenue = c.revenue + excluded.revenue, buyers = c.buyers + excluded.buyers
+  ),
+  saved as (
+    insert into analytics.student_funnel as f
+      (user_id, manager_id, sold_on, sold_at, started_at, completed_at, bought_at, revenue)
+    select * from fresh order by user_id
+    on conflict (user_id) do update
+      set started_at = excluded.started_at, completed_at = excluded.completed_at,
+          bought_at = excluded.bought_at, revenue = excluded.revenue
+      where (f.started_at, f.completed_at, f.bought_at, f.revenue)
+            is distinct from (excluded.started_at, excluded.completed_at, excluded.bought_at, excluded.revenue)
+    returning 1
+  )
+  select count(*)::int from saved
+$$;
+revoke all on function analytics.apply_funnel_changes(uuid[]) from public, anon, authenticated, service_role;
+comment on function analytics.apply_funnel_changes(uuid[]) is
+  'Recomputes the named students'' funnel state from the base rows and moves the conversion sums by the difference; returns how many students'' states changed.';
+
+create function analytics.refresh_conversion(rebuild boolean default false)
+  returns jsonb
+  language plpgsql
+  set search_path = ''
+as $$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  -- A quarter of an hour of overlap: a change committed late (its time taken at its transaction's start) is
+  -- still found; finding one twice changes nothing, since states are compared, not counted.
+  since timestamptz := case when rebuild then '-infinity'::timestamptz else coalesce(
+    (select l.refreshed_at - interval '15 minutes' from analytics.refresh_log l where l.view_name = 'conversion'),
+    '-infinity'::timestamptz) end;
+  touched uuid[];
+  changed integer;
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_conversion')) then
+    return jsonb_build_object('skipped', 'another conversion refresh is running');
+  end if;
+  select coalesce(array_agg(distinct x.user_id), '{}') into touched
+  from (
+    select t.user_id from public.tripwire_users t where t.created_at >= since
+    union all
+    select sp.user_id from public.student_progress sp where sp.started_at >= since
+    union all
+    select c.user_id from public.certificates c where c.issued_at >= since
+    union all
+    select p.student_id from private.main_course_purchases p where p.received_at >= since and p.student_id is not null
+    union all
+    select p.student_id from private.main_course_purchases p
+    where p.refund_received_at >= since and p.student_id is not null
+  ) x;
+  changed := analytics.apply_funnel_changes(touched);
+  return analytics.record_refresh_step('conversion', started, changed)
+    || jsonb_build_object('students_looked_at', cardinality(touched));
+end;
+$$;
+revoke all on function analytics.refresh_conversion(boolean) from public, anon, authenticated, service_role;
+grant execute on function analytics.refresh_conversion(boolean) to service_role;
+comment on function analytics.refresh_conversion(boolean) is
+  'The minute job of the second sale''s figures: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed; rebuild: every student.';
+
+-- A student removed (a smoke test) takes their share of the sums along.
+create function analytics.forget_funnel_rows()
+  returns trigger
+  language plpgsql
+  set search_path = ''
+as $$
+begin
+  with gone as (
+    select o.manager_id, o.sold_on, count(*)::int as sold, count(o.started_at)::int as started,
+           count(o.completed_at)::int as completed, count(o.bought_at)::int as bought
+    from old_rows o group by o.manager_id, o.sold_on
+  ),
+  days as (
+    update analytics.conversion_days c
+    set sold = c.sold - g.sold, started = c.started - g.started, completed = c.completed - g.completed,
+        bought = c.bought - g.bought
+    from gone g where c.manager_id = g.manager_id and c.sold_on = g.sold_on
+  ),
+  money as (
+    select o.manager_id, o.sold_on, r.key as currency, sum(r.value::numeric) as revenue, count(*)::int as buyers
+    from old_rows o cross join lateral jsonb_each_text(o.revenue) r
+    group by o.manager_id, o.sold_on, r.key
+  ),
+  money_days as (
+    update analytics.conversion_revenue c set revenue = c.revenue - m.revenue, buyers = c.buyers - m.buyers
+    from money m where c.manager_id = m.manager_id and c.sold_on = m.sold_on and c.currency = m.currency
+  ),
+  money_totals as (
+    update analytics.conversion_revenue_totals c set revenue = c.revenue - m.revenue, buyers = c.buyers - m.buyers
+    from (select manager_id, currency, sum(revenue) as revenue, sum(buyers) as buyers from money
+          group by manager_id, currency) m
+    where c.manager_id = m.manager_id and c.currency = m.currency
+  )
+  update analytics.conversion_totals c
+  set sold = c.sold - g.sold, started = c.started - g.started, completed = c.completed - g.completed,
+      bought = c.bought - g.bought
+  from (select manager_id, sum(sold) as sold, sum(started) as started, sum(completed) as completed,
+               sum(bought) as bought from gone group by manager_id) g
+  where c.manager_id = g.manager_id;
+  return null;
+end;
+$$;
+revoke all on function analytics.forget_funnel_rows() from public, anon, authenticated, service_role;
+comment on function analytics.forget_funnel_rows() is
+  'Takes removed students'' funnel rows out of the conversion sums (a statement''s rows at once).';
+create trigger student_funnel_forgotten after delete on analytics.student_funnel
+  referencing old table as old_rows for each statement execute function analytics.forget_funnel_rows();
+
+insert into private.scheduled_jobs (name, schedule, command, calls_function, local_route, overdue_after, why) values
+  ('tripwire-refresh-conversion', '* * * * *', 'select analytics.refresh_conversion()', false,
+   'second-sale/refresh', '3 minutes',
+   'The second sale''s figures (sold, started, completed, bought the main course), refreshed every minute.');
+select private.schedule_jobs();

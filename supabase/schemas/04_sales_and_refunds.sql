@@ -95,48 +95,6 @@ comment on column private.idempotency_keys.resource_id is 'the auth user id gene
 
 comment on column private.idempotency_keys.sealed_password is 'the generated password, AES-GCM sealed by the functions, for an identical replay; deleted with the key';
 
-create table private.main_course_purchases (
-  purchase_id text not null,
-  student_id uuid,
-  manager_id uuid,
-  matched_by text,
-  amount numeric(12,2) not null,
-  currency text not null,
-  buyer_email text,
-  purchased_at timestamp with time zone not null,
-  received_at timestamp with time zone default now() not null,
-  refund_id text,
-  refunded_at timestamp with time zone
-);
-
-alter table private.main_course_purchases add constraint main_course_purchases_amount_positive CHECK (amount > 0::numeric);
-
-alter table private.main_course_purchases add constraint main_course_purchases_currency_iso_4217 CHECK (currency ~ '^[A-Z]{3}$'::text);
-
-alter table private.main_course_purchases add constraint main_course_purchases_email_only_unmatched CHECK (student_id IS NULL OR buyer_email IS NULL);
-
-alter table private.main_course_purchases add constraint main_course_purchases_matched_by_known CHECK (matched_by = ANY (ARRAY['handoff'::text, 'email'::text]));
-
-alter table private.main_course_purchases add constraint main_course_purchases_matched_has_student CHECK ((matched_by IS NULL) = (student_id IS NULL));
-
-alter table private.main_course_purchases add constraint main_course_purchases_pkey PRIMARY KEY (purchase_id);
-
-alter table private.main_course_purchases add constraint main_course_purchases_purchase_id_length CHECK (char_length(purchase_id) >= 1 AND char_length(purchase_id) <= 200);
-
-alter table private.main_course_purchases add constraint main_course_purchases_refund_whole CHECK ((refund_id IS NULL) = (refunded_at IS NULL));
-
-CREATE INDEX main_course_purchases_manager ON private.main_course_purchases USING btree (manager_id, purchased_at) WHERE (manager_id IS NOT NULL);
-
-CREATE INDEX main_course_purchases_student ON private.main_course_purchases USING btree (student_id) WHERE (student_id IS NOT NULL);
-
-CREATE INDEX main_course_purchases_unmatched ON private.main_course_purchases USING btree (received_at DESC, purchase_id) WHERE (student_id IS NULL);
-
-comment on table private.main_course_purchases is 'Each purchase of the main course the Main platform told us of (main_course.purchased), once per purchase id, with its amount and currency as they came; matched to a tripwire student and credited to the manager who sold the tripwire, or kept unmatched for an admin. A refund (main_course.refunded) takes the credit back.';
-
-comment on column private.main_course_purchases.buyer_email is 'The buyer''s e-mail, kept only while the purchase is unmatched (so an admin can find the person).';
-
-comment on column private.main_course_purchases.matched_by is 'How the buyer was recognised: the handoff token of the upgrade link (signed by the project), or the e-mail of a tripwire student; null while unmatched.';
-
 create table private.offer_promotions (
   offer_id text not null,
   price numeric(12,2) not null,
@@ -485,13 +443,6 @@ CREATE TRIGGER idempotency_keys_set_updated_at BEFORE UPDATE ON private.idempote
 
 revoke all on table private.idempotency_keys from public, anon, authenticated, service_role;
 grant delete, insert, select, update on table private.idempotency_keys to service_role;
-
-alter table private.main_course_purchases add constraint main_course_purchases_manager_id_fkey FOREIGN KEY (manager_id) REFERENCES public.users(id) ON DELETE SET NULL;
-
-alter table private.main_course_purchases add constraint main_course_purchases_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id) ON DELETE SET NULL;
-
-revoke all on table private.main_course_purchases from public, anon, authenticated, service_role;
-grant insert, select, update on table private.main_course_purchases to service_role;
 
 alter table private.offer_promotions add constraint offer_promotions_offer_id_fkey FOREIGN KEY (offer_id) REFERENCES private.offers(id) ON DELETE CASCADE;
 

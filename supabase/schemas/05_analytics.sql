@@ -17,6 +17,56 @@ alter table analytics.academy_daily_totals add constraint academy_daily_totals_p
 
 comment on table analytics.academy_daily_totals is 'All managers together per academy day, for the admin''s chart: closed days once, open days rewritten by the refresh.';
 
+create table analytics.conversion_days (
+  manager_id uuid not null,
+  sold_on date not null,
+  sold integer default 0 not null,
+  started integer default 0 not null,
+  completed integer default 0 not null,
+  bought integer default 0 not null
+);
+
+alter table analytics.conversion_days add constraint conversion_days_pkey PRIMARY KEY (manager_id, sold_on);
+
+CREATE INDEX conversion_days_day ON analytics.conversion_days USING btree (sold_on);
+
+comment on table analytics.conversion_days is 'Per manager and academy day of the tripwire sale (the cohort): students sold, and how many of them started, completed and bought the main course.';
+
+create table analytics.conversion_revenue (
+  manager_id uuid not null,
+  sold_on date not null,
+  currency text not null,
+  revenue numeric(20,2) default 0 not null,
+  buyers integer default 0 not null
+);
+
+alter table analytics.conversion_revenue add constraint conversion_revenue_pkey PRIMARY KEY (manager_id, sold_on, currency);
+
+comment on table analytics.conversion_revenue is 'Per manager, sale day and currency: the main course''s revenue (purchases not refunded) from that cohort and how many of its students paid in that currency. Currencies are never added together.';
+
+create table analytics.conversion_revenue_totals (
+  manager_id uuid not null,
+  currency text not null,
+  revenue numeric(20,2) default 0 not null,
+  buyers integer default 0 not null
+);
+
+alter table analytics.conversion_revenue_totals add constraint conversion_revenue_totals_pkey PRIMARY KEY (manager_id, currency);
+
+comment on table analytics.conversion_revenue_totals is 'Per manager and currency, all cohorts together.';
+
+create table analytics.conversion_totals (
+  manager_id uuid not null,
+  sold integer default 0 not null,
+  started integer default 0 not null,
+  completed integer default 0 not null,
+  bought integer default 0 not null
+);
+
+alter table analytics.conversion_totals add constraint conversion_totals_pkey PRIMARY KEY (manager_id);
+
+comment on table analytics.conversion_totals is 'Per manager, all cohorts together: what "all time" reads.';
+
 create table analytics.leaderboard_standings (
   period text not null,
   starts_on date,
@@ -121,6 +171,27 @@ alter table analytics.refresh_log add constraint refresh_log_row_count_non_negat
 
 comment on table analytics.refresh_log is 'How long each step of the last refreshes took and how many rows it touched: the Status report and the figures'' refreshed_at read it.';
 
+create table analytics.student_funnel (
+  user_id uuid not null,
+  manager_id uuid not null,
+  sold_on date not null,
+  sold_at timestamp with time zone not null,
+  started_at timestamp with time zone,
+  completed_at timestamp with time zone,
+  bought_at timestamp with time zone,
+  revenue jsonb default '{}'::jsonb not null
+);
+
+alter table analytics.student_funnel add constraint student_funnel_pkey PRIMARY KEY (user_id);
+
+CREATE INDEX student_funnel_buyers ON analytics.student_funnel USING btree (manager_id, sold_on) INCLUDE (sold_at, completed_at, bought_at) WHERE (bought_at IS NOT NULL);
+
+CREATE INDEX student_funnel_buyers_by_day ON analytics.student_funnel USING btree (sold_on) INCLUDE (sold_at, completed_at, bought_at) WHERE (bought_at IS NOT NULL);
+
+comment on table analytics.student_funnel is 'Each student''s place in the funnel as the last conversion refresh saw it: sold (the cohort: manager and academy day of the sale), first lesson started, course completed, main course bought (the first purchase not refunded) and its revenue per currency. What the sums hold is exactly the sum of these rows.';
+
+comment on column analytics.student_funnel.revenue is 'The main course''s revenue from this student per currency ({"KZT": "150000.00"}): purchases not refunded.';
+
 CREATE OR REPLACE FUNCTION analytics.academy_currency()
  RETURNS text
  LANGUAGE sql
@@ -134,6 +205,107 @@ revoke all on function analytics.academy_currency() from public, anon, authentic
 grant execute on function analytics.academy_currency() to authenticated, service_role;
 
 comment on function analytics.academy_currency() is 'The academy''s currency (ISO 4217) for answers that show amounts, readable by a signed-in caller without the settings table.';
+
+CREATE OR REPLACE FUNCTION analytics.apply_funnel_changes(touched uuid[])
+ RETURNS integer
+ LANGUAGE sql
+ SET search_path TO ''
+AS $function$
+  with fresh as (
+    select t.user_id, t.granted_by as manager_id,
+           (t.created_at at time zone (select s.time_zone from academy.settings s))::date as sold_on,
+           t.created_at as sold_at,
+           (select min(sp.started_at) from public.student_progress sp where sp.user_id = t.user_id) as started_at,
+           c.issued_at as completed_at,
+           b.bought_at, coalesce(b.revenue, '{}'::jsonb) as revenue
+    from public.tripwire_users t
+    left join public.certificates c on c.user_id = t.user_id
+    left join lateral (
+      select min(p.bought_at) as bought_at, jsonb_object_agg(p.currency, p.total) as revenue
+      from (
+        select p.currency, min(p.purchased_at) as bought_at, sum(p.amount)::text as total
+        from private.main_course_purchases p
+        where p.student_id = t.user_id and p.refunded_at is null
+        group by p.currency
+      ) p
+    ) b on true
+    where t.user_id = any (touched)
+  ),
+  stale as (
+    select f.* from analytics.student_funnel f where f.user_id = any (touched)
+  ),
+  counts as (
+    select d.manager_id, d.sold_on, sum(d.sold)::int as sold, sum(d.started)::int as started,
+           sum(d.completed)::int as completed, sum(d.bought)::int as bought
+    from (
+      select f.manager_id, f.sold_on, 1 as sold, (f.started_at is not null)::int as started,
+             (f.completed_at is not null)::int as completed, (f.bought_at is not null)::int as bought
+      from fresh f
+      union all
+      select s.manager_id, s.sold_on, -1, -(s.started_at is not null)::int, -(s.completed_at is not null)::int,
+             -(s.bought_at is not null)::int
+      from stale s
+    ) d
+    group by d.manager_id, d.sold_on
+    having sum(d.sold) <> 0 or sum(d.started) <> 0 or sum(d.completed) <> 0 or sum(d.bought) <> 0
+  ),
+  days as (
+    insert into analytics.conversion_days as c (manager_id, sold_on, sold, started, completed, bought)
+    select * from counts order by manager_id, sold_on
+    on conflict (manager_id, sold_on) do update
+      set sold = c.sold + excluded.sold, started = c.started + excluded.started,
+          completed = c.completed + excluded.completed, bought = c.bought + excluded.bought
+  ),
+  totals as (
+    insert into analytics.conversion_totals as c (manager_id, sold, started, completed, bought)
+    select n.manager_id, sum(n.sold), sum(n.started), sum(n.completed), sum(n.bought)
+    from counts n group by n.manager_id order by n.manager_id
+    on conflict (manager_id) do update
+      set sold = c.sold + excluded.sold, started = c.started + excluded.started,
+          completed = c.completed + excluded.completed, bought = c.bought + excluded.bought
+  ),
+  money as (
+    select m.manager_id, m.sold_on, m.currency, sum(m.revenue) as revenue, sum(m.buyers)::int as buyers
+    from (
+      select f.manager_id, f.sold_on, r.key as currency, r.value::numeric as revenue, 1 as buyers
+      from fresh f cross join lateral jsonb_each_text(f.revenue) r
+      union all
+      select s.manager_id, s.sold_on, r.key, -r.value::numeric, -1
+      from stale s cross join lateral jsonb_each_text(s.revenue) r
+    ) m
+    group by m.manager_id, m.sold_on, m.currency
+    having sum(m.revenue) <> 0 or sum(m.buyers) <> 0
+  ),
+  money_days as (
+    insert into analytics.conversion_revenue as c (manager_id, sold_on, currency, revenue, buyers)
+    select * from money order by manager_id, sold_on, currency
+    on conflict (manager_id, sold_on, currency) do update
+      set revenue = c.revenue + excluded.revenue, buyers = c.buyers + excluded.buyers
+  ),
+  money_totals as (
+    insert into analytics.conversion_revenue_totals as c (manager_id, currency, revenue, buyers)
+    select m.manager_id, m.currency, sum(m.revenue), sum(m.buyers)
+    from money m group by m.manager_id, m.currency order by m.manager_id, m.currency
+    on conflict (manager_id, currency) do update
+      set revenue = c.revenue + excluded.revenue, buyers = c.buyers + excluded.buyers
+  ),
+  saved as (
+    insert into analytics.student_funnel as f
+      (user_id, manager_id, sold_on, sold_at, started_at, completed_at, bought_at, revenue)
+    select * from fresh order by user_id
+    on conflict (user_id) do update
+      set started_at = excluded.started_at, completed_at = excluded.completed_at,
+          bought_at = excluded.bought_at, revenue = excluded.revenue
+      where (f.started_at, f.completed_at, f.bought_at, f.revenue)
+            is distinct from (excluded.started_at, excluded.completed_at, excluded.bought_at, excluded.revenue)
+    returning 1
+  )
+  select count(*)::int from saved
+$function$;
+
+revoke all on function analytics.apply_funnel_changes(touched uuid[]) from public, anon, authenticated, service_role;
+
+comment on function analytics.apply_funnel_changes(touched uuid[]) is 'Recomputes the named students'' funnel state from the base rows and moves the conversion sums by the difference; returns how many students'' states changed.';
 
 CREATE OR REPLACE FUNCTION analytics.caller_scope(requested_manager uuid)
  RETURNS uuid
@@ -307,6 +479,52 @@ grant execute on function analytics.daily_net_facts(first_day date, last_day dat
 
 comment on function analytics.daily_net_facts(first_day date, last_day date) is 'Per manager and academy day in a range: students created and started, net revenue (a refund on its own day), lessons and certificates, from the base tables. Planned for each call (force_custom_plan): the minute''s range by index, a rebuild''s by scans.';
 
+CREATE OR REPLACE FUNCTION analytics.forget_funnel_rows()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+begin
+  with gone as (
+    select o.manager_id, o.sold_on, count(*)::int as sold, count(o.started_at)::int as started,
+           count(o.completed_at)::int as completed, count(o.bought_at)::int as bought
+    from old_rows o group by o.manager_id, o.sold_on
+  ),
+  days as (
+    update analytics.conversion_days c
+    set sold = c.sold - g.sold, started = c.started - g.started, completed = c.completed - g.completed,
+        bought = c.bought - g.bought
+    from gone g where c.manager_id = g.manager_id and c.sold_on = g.sold_on
+  ),
+  money as (
+    select o.manager_id, o.sold_on, r.key as currency, sum(r.value::numeric) as revenue, count(*)::int as buyers
+    from old_rows o cross join lateral jsonb_each_text(o.revenue) r
+    group by o.manager_id, o.sold_on, r.key
+  ),
+  money_days as (
+    update analytics.conversion_revenue c set revenue = c.revenue - m.revenue, buyers = c.buyers - m.buyers
+    from money m where c.manager_id = m.manager_id and c.sold_on = m.sold_on and c.currency = m.currency
+  ),
+  money_totals as (
+    update analytics.conversion_revenue_totals c set revenue = c.revenue - m.revenue, buyers = c.buyers - m.buyers
+    from (select manager_id, currency, sum(revenue) as revenue, sum(buyers) as buyers from money
+          group by manager_id, currency) m
+    where c.manager_id = m.manager_id and c.currency = m.currency
+  )
+  update analytics.conversion_totals c
+  set sold = c.sold - g.sold, started = c.started - g.started, completed = c.completed - g.completed,
+      bought = c.bought - g.bought
+  from (select manager_id, sum(sold) as sold, sum(started) as started, sum(completed) as completed,
+               sum(bought) as bought from gone group by manager_id) g
+  where c.manager_id = g.manager_id;
+  return null;
+end;
+$function$;
+
+revoke all on function analytics.forget_funnel_rows() from public, anon, authenticated, service_role;
+
+comment on function analytics.forget_funnel_rows() is 'Takes removed students'' funnel rows out of the conversion sums (a statement''s rows at once).';
+
 CREATE OR REPLACE FUNCTION analytics.max_chart_days()
  RETURNS integer
  LANGUAGE sql
@@ -366,6 +584,48 @@ revoke all on function analytics.record_refresh_step(step text, started timestam
 grant execute on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) to service_role;
 
 comment on function analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint) is 'Notes one step of a refresh in analytics.refresh_log (its duration and rows) and returns it for the refresh''s report.';
+
+CREATE OR REPLACE FUNCTION analytics.refresh_conversion(rebuild boolean DEFAULT false)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  -- A quarter of an hour of overlap: a change committed late (its time taken at its transaction's start) is
+  -- still found; finding one twice changes nothing, since states are compared, not counted.
+  since timestamptz := case when rebuild then '-infinity'::timestamptz else coalesce(
+    (select l.refreshed_at - interval '15 minutes' from analytics.refresh_log l where l.view_name = 'conversion'),
+    '-infinity'::timestamptz) end;
+  touched uuid[];
+  changed integer;
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_conversion')) then
+    return jsonb_build_object('skipped', 'another conversion refresh is running');
+  end if;
+  select coalesce(array_agg(distinct x.user_id), '{}') into touched
+  from (
+    select t.user_id from public.tripwire_users t where t.created_at >= since
+    union all
+    select sp.user_id from public.student_progress sp where sp.started_at >= since
+    union all
+    select c.user_id from public.certificates c where c.issued_at >= since
+    union all
+    select p.student_id from private.main_course_purchases p where p.received_at >= since and p.student_id is not null
+    union all
+    select p.student_id from private.main_course_purchases p
+    where p.refund_received_at >= since and p.student_id is not null
+  ) x;
+  changed := analytics.apply_funnel_changes(touched);
+  return analytics.record_refresh_step('conversion', started, changed)
+    || jsonb_build_object('students_looked_at', cardinality(touched));
+end;
+$function$;
+
+revoke all on function analytics.refresh_conversion(rebuild boolean) from public, anon, authenticated, service_role;
+grant execute on function analytics.refresh_conversion(rebuild boolean) to service_role;
+
+comment on function analytics.refresh_conversion(rebuild boolean) is 'The minute job of the second sale''s figures: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed; rebuild: every student.';
 
 CREATE OR REPLACE FUNCTION analytics.refresh_sales_stats(rebuild boolean DEFAULT false)
  RETURNS jsonb
@@ -857,6 +1117,18 @@ grant usage on schema analytics to authenticated, service_role;
 revoke all on table analytics.academy_daily_totals from public, anon, authenticated, service_role;
 grant select on table analytics.academy_daily_totals to service_role;
 
+revoke all on table analytics.conversion_days from public, anon, authenticated, service_role;
+grant select on table analytics.conversion_days to service_role;
+
+revoke all on table analytics.conversion_revenue from public, anon, authenticated, service_role;
+grant select on table analytics.conversion_revenue to service_role;
+
+revoke all on table analytics.conversion_revenue_totals from public, anon, authenticated, service_role;
+grant select on table analytics.conversion_revenue_totals to service_role;
+
+revoke all on table analytics.conversion_totals from public, anon, authenticated, service_role;
+grant select on table analytics.conversion_totals to service_role;
+
 revoke all on table analytics.leaderboard_standings from public, anon, authenticated, service_role;
 grant select on table analytics.leaderboard_standings to service_role;
 
@@ -877,6 +1149,13 @@ grant select on table analytics.manager_student_statuses to service_role;
 
 revoke all on table analytics.refresh_log from public, anon, authenticated, service_role;
 grant select on table analytics.refresh_log to service_role;
+
+alter table analytics.student_funnel add constraint student_funnel_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
+
+CREATE TRIGGER student_funnel_forgotten AFTER DELETE ON analytics.student_funnel REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.forget_funnel_rows();
+
+revoke all on table analytics.student_funnel from public, anon, authenticated, service_role;
+grant select on table analytics.student_funnel to service_role;
 
 CREATE TRIGGER tripwire_users_count_new AFTER INSERT ON public.tripwire_users REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics.count_student_statuses();
 

@@ -41,6 +41,9 @@ values ('The events delivered to the academy''s endpoints.', 'tripwire-deliver-w
 insert into private.scheduled_jobs (why, name, command, schedule, local_route, overdue_after, calls_function)
 values ('The sales figures, refreshed every minute (the leaderboard, the chart).', 'tripwire-refresh-sales-stats', 'select analytics.refresh_sales_stats()', '* * * * *', 'leaderboard/refresh', '00:03:00', false);
 
+insert into private.scheduled_jobs (why, name, command, schedule, local_route, overdue_after, calls_function)
+values ('The second sale''s figures (sold, started, completed, bought the main course), refreshed every minute.', 'tripwire-refresh-conversion', 'select analytics.refresh_conversion()', '* * * * *', 'second-sale/refresh', '00:03:00', false);
+
 CREATE OR REPLACE FUNCTION private.call_scheduler_route(route text)
  RETURNS bigint
  LANGUAGE plpgsql

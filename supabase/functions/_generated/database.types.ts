@@ -170,6 +170,7 @@ export type Database = {
           "purchased_at": string;
           "received_at": string;
           "refund_id": string | null;
+          "refund_received_at": string | null;
           "refunded_at": string | null;
           "student_id": string | null;
         };
@@ -184,6 +185,7 @@ export type Database = {
           "purchased_at": string;
           "received_at"?: string;
           "refund_id"?: string | null;
+          "refund_received_at"?: string | null;
           "refunded_at"?: string | null;
           "student_id"?: string | null;
         };
@@ -197,6 +199,7 @@ export type Database = {
           "purchased_at"?: string;
           "received_at"?: string;
           "refund_id"?: string | null;
+          "refund_received_at"?: string | null;
           "refunded_at"?: string | null;
           "student_id"?: string | null;
         };

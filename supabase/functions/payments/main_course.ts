@@ -159,7 +159,8 @@ async function recordRefund(
   const { data } = event;
   const [refunded] = await sql<Match[]>`
     update private.main_course_purchases
-    set refund_id = ${data.refund_id}, refunded_at = ${data.refunded_at ?? event.timestamp}::timestamptz
+    set refund_id = ${data.refund_id}, refunded_at = ${data.refunded_at ?? event.timestamp}::timestamptz,
+        refund_received_at = now()
     where purchase_id = ${data.purchase_id} and refund_id is null
     returning student_id, manager_id, matched_by`;
   if (refunded) return { outcome: "refunded", purchase_id: data.purchase_id, ...refunded };

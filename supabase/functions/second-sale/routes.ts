@@ -1,0 +1,86 @@
+// The second sale: how the tripwire's buyers go on to buy the main course — the funnel by the sale's cohort,
+// every manager's conversion, the weekly cohorts — and the minute job that keeps their sums.
+import { createApp, requireRole, requireServiceRole, zQuery } from "../_shared/app.ts";
+import { describe } from "../_shared/openapi.ts";
+import { z } from "zod";
+import {
+  ConversionFigures,
+  conversionFigures,
+  ConversionQuery,
+  ManagersConversion,
+  managersConversion,
+  ManagersQuery,
+  refreshConversion,
+} from "./conversion.ts";
+import { Cohorts, cohorts, CohortsQuery } from "./cohorts.ts";
+
+const staff = requireRole("manager", "admin");
+const staffErrors = { 403: "`forbidden`: not a manager or an admin." };
+
+export const app = createApp("second-sale")
+  .get(
+    "/figures",
+    describe({
+      summary: "The funnel: sold → started → completed → bought the main course",
+      description:
+        "Of the students sold between `from` and `to` (academy days; all time without `from`): how " +
+        "many started, completed and bought the main course, each as a count and a rate; the main course's " +
+        "revenue from them per currency (never converted); the median days to the purchase from the tripwire " +
+        "sale and from completion. A manager reads their own students; an admin everyone's, or one " +
+        "manager's. Refreshed every minute.",
+      access: "manager",
+      ok: { status: 200, schema: ConversionFigures, description: "The figures." },
+      errors: staffErrors,
+    }),
+    staff,
+    zQuery(ConversionQuery),
+    async (c) => c.json(await conversionFigures(c.get("user"), c.req.valid("query"))),
+  )
+  .get(
+    "/managers",
+    describe({
+      summary: "Every manager's second sale, ranked",
+      description: "Per manager, the funnel of the students they sold between `from` and `to` (all time " +
+        "without), ranked by `order_by`: buyers of the main course (default), conversion, its revenue in the " +
+        "academy's currency, or tripwire sales.",
+      access: "admin",
+      ok: { status: 200, schema: ManagersConversion, description: "The managers, ranked." },
+      errors: { 403: "`forbidden`: not an admin." },
+    }),
+    requireRole("admin"),
+    zQuery(ManagersQuery),
+    async (c) => c.json(await managersConversion(c.req.valid("query"))),
+  )
+  .get(
+    "/cohorts",
+    describe({
+      summary: "Weekly cohorts: who bought the main course by week W+k",
+      description:
+        "For each of the last `weeks` sale weeks (Mondays, academy time): students sold, and how " +
+        "many of them had bought the main course by the end of each week since.",
+      access: "manager",
+      ok: { status: 200, schema: Cohorts, description: "The cohorts, oldest first." },
+      errors: staffErrors,
+    }),
+    staff,
+    zQuery(CohortsQuery),
+    async (c) => c.json(await cohorts(c.get("user"), c.req.valid("query"))),
+  )
+  // For pg_cron's stand-ins: `npm start`, external schedulers.
+  .post(
+    "/refresh",
+    describe({
+      summary: "Refresh the second sale's figures",
+      description:
+        "For the scheduler (every minute, when pg_cron does not): the students whose sale, start, " +
+        "completion, main-course purchase or refund is new since the last run, recomputed.",
+      access: "service",
+      ok: {
+        status: 200,
+        schema: z.record(z.string(), z.unknown()).meta({ id: "ConversionRefresh" }),
+        description: "What the refresh did (or that another was running).",
+      },
+    }),
+    requireServiceRole(),
+    async (c) => c.json(await refreshConversion()),
+  );
