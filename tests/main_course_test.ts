@@ -41,7 +41,7 @@ story(
     const completion = await graduate(sql, bolat);
 
     const offer = (await dashboard(bolat.token)).upgrade;
-    const link = new URL(offer.url);
+    const link = new URL(offer.checkout_url);
     assert.equal(`${link.origin}${link.pathname}`, "https://main.example.kz/checkout");
     assert.equal(link.searchParams.get("plan"), "full", "the academy's own parameters stay");
     const token = link.searchParams.get("handoff")!;
@@ -64,9 +64,26 @@ story(
       await callFunction(`complete-lesson/certificate/${number}/${verification_code}`),
     );
     assert.equal(check.upgrade.url, offer.url);
+    assert.equal(check.upgrade.checkout_url, offer.checkout_url);
     const [event] = await sql`
     select data from private.webhook_events where student_id = ${bolat.id} and event_type = 'course.completed'`;
     assert.equal(event.data.upgrade.url, offer.url);
+
+    // The link he is sent notes that he opened it and leads on to the checkout with his token.
+    assert.match(offer.url, /\/functions\/v1\/second-sale\/upgrade\//);
+    const opened = await callFunction(new URL(offer.url).pathname.replace("/functions/v1/", ""), {
+      redirect: "manual",
+    });
+    await opened.body?.cancel();
+    assert.equal(opened.status, 302);
+    assert.equal(opened.headers.get("location"), offer.checkout_url);
+    const [{ opens }] =
+      await sql`select opens from private.upgrade_link_opens where student_id = ${bolat.id}`;
+    assert.equal(opens, 1);
+    const forged = await callFunction(`second-sale/upgrade/${token.slice(0, -4)}AAAA`, {
+      redirect: "manual",
+    });
+    await expectError(forged, 404, "not_found");
 
     // He buys with another e-mail: the token names him.
     const message = purchased({ handoff: token, customer: { email: `someone.else.${unique()}@example.kz` } });

@@ -138,7 +138,7 @@ story("A cohort end to end: every conversion figure equals a recount of the base
   const offer = (await expectJson(
     await callFunction("student-dashboard", { headers: { authorization: `Bearer ${aidas[0].token}` } }),
   )).upgrade;
-  const handoff = new URL(offer.url).searchParams.get("handoff");
+  const handoff = new URL(offer.checkout_url).searchParams.get("handoff");
   assert.equal(
     (await expectJson(
       await fromMainPlatform(purchased({ handoff, customer: { email: "other@example.kz" } })),

@@ -241,46 +241,6 @@ revoke all on function analytics.apply_funnel_changes(uuid[]) from public, anon,
 comment on function analytics.apply_funnel_changes(uuid[]) is
   'Recomputes the named students'' funnel state from the base rows and moves the conversion sums by the difference; returns how many students'' states changed.';
 
-create function analytics.refresh_conversion(rebuild boolean default false)
-  returns jsonb
-  language plpgsql
-  set search_path = ''
-as $$
-declare
-  started timestamptz := pg_catalog.clock_timestamp();
-  -- A quarter of an hour of overlap: a change committed late (its time taken at its transaction's start) is
-  -- still found; finding one twice changes nothing, since states are compared, not counted.
-  since timestamptz := case when rebuild then '-infinity'::timestamptz else coalesce(
-    (select l.refreshed_at - interval '15 minutes' from analytics.refresh_log l where l.view_name = 'conversion'),
-    '-infinity'::timestamptz) end;
-  touched uuid[];
-  changed integer;
-begin
-  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_conversion')) then
-    return jsonb_build_object('skipped', 'another conversion refresh is running');
-  end if;
-  select coalesce(array_agg(distinct x.user_id), '{}') into touched
-  from (
-    select t.user_id from public.tripwire_users t where t.created_at >= since
-    union all
-    select sp.user_id from public.student_progress sp where sp.started_at >= since
-    union all
-    select c.user_id from public.certificates c where c.issued_at >= since
-    union all
-    select p.student_id from private.main_course_purchases p where p.received_at >= since and p.student_id is not null
-    union all
-    select p.student_id from private.main_course_purchases p
-    where p.refund_received_at >= since and p.student_id is not null
-  ) x;
-  changed := analytics.apply_funnel_changes(touched);
-  return analytics.record_refresh_step('conversion', started, changed)
-    || jsonb_build_object('students_looked_at', cardinality(touched));
-end;
-$$;
-revoke all on function analytics.refresh_conversion(boolean) from public, anon, authenticated, service_role;
-grant execute on function analytics.refresh_conversion(boolean) to service_role;
-comment on function analytics.refresh_conversion(boolean) is
-  'The minute job of the second sale''s figures: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed; rebuild: every student.';
 
 -- A student removed (a smoke test) takes their share of the sums along.
 create function analytics.forget_funnel_rows()
@@ -335,3 +295,175 @@ insert into private.scheduled_jobs (name, schedule, command, calls_function, loc
    'second-sale/refresh', '3 minutes',
    'The second sale''s figures (sold, started, completed, bought the main course), refreshed every minute.');
 select private.schedule_jobs();
+
+-- The call list: when a graduate is ready for the manager's call. A heat score from verified watching
+-- (documented in docs/architecture.md, "The second sale"); the first time a student reaches the threshold the
+-- CRM hears `student.ready`.
+-- (student.ready itself was added to public.webhook_event_type by the migration before this one: a new enum
+-- value cannot be used in the transaction that adds it.)
+
+create table private.upgrade_link_opens (
+  student_id uuid primary key references public.tripwire_users (user_id) on delete cascade,
+  first_opened_at timestamptz not null default now(),
+  last_opened_at timestamptz not null default now(),
+  opens integer not null default 1,
+  constraint upgrade_link_opens_positive check (opens > 0)
+);
+create index upgrade_link_opens_last on private.upgrade_link_opens (last_opened_at);
+revoke all on table private.upgrade_link_opens from public, anon, authenticated, service_role;
+comment on table private.upgrade_link_opens is
+  'Who opened their upgrade link (the tracked link GET /second-sale/upgrade/{token} leads to the checkout): a heat signal.';
+
+create table private.ready_notices (
+  student_id uuid primary key references public.tripwire_users (user_id) on delete cascade,
+  score integer not null,
+  noticed_at timestamptz not null default now()
+);
+revoke all on table private.ready_notices from public, anon, authenticated, service_role;
+comment on table private.ready_notices is
+  'Students who reached the call list''s threshold, once each: student.ready was sent when the row was made.';
+
+create function analytics.heat(students uuid[])
+  returns table (user_id uuid, score integer, reasons jsonb, last_signal_at timestamptz)
+  language sql
+  stable
+  set search_path = ''
+as $$
+  with signals as (
+    select t.user_id, s.signal, s.points, s.at
+    from public.tripwire_users t
+    left join public.certificates c on c.user_id = t.user_id and c.revoked_at is null
+    left join private.upgrade_link_opens o on o.student_id = t.user_id
+    left join private.stall_notices n on n.student_id = t.user_id
+    left join private.student_activity a on a.user_id = t.user_id
+    cross join lateral (
+      values
+        ('completed_course', 30, c.issued_at),
+        ('completed_today', 15, case when c.issued_at > pg_catalog.now() - interval '24 hours' then c.issued_at end),
+        ('opened_upgrade_link', 25, o.last_opened_at),
+        ('came_back', 15, case when a.last_activity_at > n.notified_at then a.last_activity_at end)
+    ) as s (signal, points, at)
+    where t.user_id = any (students) and s.at is not null
+    union all
+    -- A completed lesson watched again: heartbeats after its completion (10 points each, at most two).
+    select r.user_id, 'rewatched_lesson', 10, r.at
+    from (
+      select v.user_id, v.last_heartbeat_at as at,
+             pg_catalog.row_number() over (partition by v.user_id order by v.last_heartbeat_at desc) as nth
+      from public.video_tracking v
+      join public.student_progress sp on sp.user_id = v.user_id and sp.lesson_id = v.lesson_id
+      where v.user_id = any (students) and sp.status = 'completed'
+        and v.last_heartbeat_at > sp.completed_at + interval '5 minutes'
+    ) r
+    where r.nth <= 2
+  )
+  select s.user_id, sum(s.points)::int as score,
+         pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('signal', s.signal, 'points', s.points, 'at', s.at)
+                              order by s.at desc) as reasons,
+         max(s.at) as last_signal_at
+  from signals s
+  group by s.user_id
+$$;
+revoke all on function analytics.heat(uuid[]) from public, anon, authenticated, service_role;
+comment on function analytics.heat(uuid[]) is
+  'The call list''s heat score of each named student with any signal: completed the course (30), completed it in the last 24 hours (+15), opened the upgrade link (25), came back after a stall (15), watched a completed lesson again (10 each, at most 2). Ready at 50.';
+
+create function analytics.ready_threshold()
+  returns integer
+  language sql
+  immutable
+  set search_path = ''
+as $$ select 50 $$;
+comment on function analytics.ready_threshold() is 'The heat score at which a student is ready for the call.';
+
+-- Part of the minute job: graduates not buying who showed a signal since the last run are scored; those who
+-- reach the threshold for the first time get their student.ready event.
+create function analytics.notice_ready_students(since timestamptz)
+  returns integer
+  language sql
+  set search_path = ''
+as $$
+  with candidates as (
+    select x.user_id
+    from (
+      select c.user_id from public.certificates c where c.issued_at >= since
+      union
+      select o.student_id from private.upgrade_link_opens o where o.last_opened_at >= since
+      union
+      select a.user_id from private.student_activity a
+      where a.activity_day >= case when since = '-infinity' then -1
+                                   else (since at time zone 'UTC')::date - date '1970-01-01' end
+        and a.last_activity_at >= since
+    ) x
+    join public.certificates c on c.user_id = x.user_id and c.revoked_at is null
+    where not exists (select from private.ready_notices r where r.student_id = x.user_id)
+      and not exists (select from private.main_course_purchases p
+                      where p.student_id = x.user_id and p.refunded_at is null)
+  ),
+  ready as (
+    select h.user_id, h.score, h.reasons
+    from analytics.heat(array(select user_id from candidates)) h
+    where h.score >= analytics.ready_threshold()
+  ),
+  noticed as (
+    insert into private.ready_notices (student_id, score)
+    select r.user_id, r.score from ready r order by r.user_id
+    on conflict (student_id) do nothing
+    returning student_id, score
+  ),
+  events as (
+    insert into private.webhook_events (event_type, student_id, data)
+    select 'student.ready'::public.webhook_event_type, n.student_id,
+           pg_catalog.jsonb_build_object('student', private.event_student(n.student_id), 'score', n.score,
+                                         'reasons', r.reasons)
+    from noticed n join ready r on r.user_id = n.student_id
+    returning 1
+  )
+  select count(*)::int from events
+$$;
+revoke all on function analytics.notice_ready_students(timestamptz) from public, anon, authenticated, service_role;
+comment on function analytics.notice_ready_students(timestamptz) is
+  'Sends student.ready, once per student, for graduates (not buyers) whose heat score reached the threshold with a signal since `since`.';
+
+create function analytics.refresh_conversion(rebuild boolean default false)
+  returns jsonb
+  language plpgsql
+  set search_path = ''
+as $$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  -- A quarter of an hour of overlap: a change committed late (its time taken at its transaction's start) is
+  -- still found; finding one twice changes nothing, since states are compared, not counted.
+  since timestamptz := case when rebuild then '-infinity'::timestamptz else coalesce(
+    (select l.refreshed_at - interval '15 minutes' from analytics.refresh_log l where l.view_name = 'conversion'),
+    '-infinity'::timestamptz) end;
+  touched uuid[];
+  changed integer;
+  ready integer;
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_conversion')) then
+    return jsonb_build_object('skipped', 'another conversion refresh is running');
+  end if;
+  select coalesce(array_agg(distinct x.user_id), '{}') into touched
+  from (
+    select t.user_id from public.tripwire_users t where t.created_at >= since
+    union all
+    select sp.user_id from public.student_progress sp where sp.started_at >= since
+    union all
+    select c.user_id from public.certificates c where c.issued_at >= since
+    union all
+    select p.student_id from private.main_course_purchases p where p.received_at >= since and p.student_id is not null
+    union all
+    select p.student_id from private.main_course_purchases p
+    where p.refund_received_at >= since and p.student_id is not null
+  ) x;
+  changed := analytics.apply_funnel_changes(touched);
+  ready := analytics.notice_ready_students(since);
+  return analytics.record_refresh_step('conversion', started, changed)
+    || jsonb_build_object('students_looked_at', cardinality(touched), 'ready', ready);
+end;
+$$;
+revoke all on function analytics.refresh_conversion(boolean) from public, anon, authenticated, service_role;
+grant execute on function analytics.refresh_conversion(boolean) to service_role;
+comment on function analytics.refresh_conversion(boolean) is
+  'The minute job of the second sale: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed into the conversion sums; then student.ready for graduates who reached the call list''s threshold; rebuild: every student.';

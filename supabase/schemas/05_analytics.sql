@@ -525,6 +525,52 @@ revoke all on function analytics.forget_funnel_rows() from public, anon, authent
 
 comment on function analytics.forget_funnel_rows() is 'Takes removed students'' funnel rows out of the conversion sums (a statement''s rows at once).';
 
+CREATE OR REPLACE FUNCTION analytics.heat(students uuid[])
+ RETURNS TABLE(user_id uuid, score integer, reasons jsonb, last_signal_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO ''
+AS $function$
+  with signals as (
+    select t.user_id, s.signal, s.points, s.at
+    from public.tripwire_users t
+    left join public.certificates c on c.user_id = t.user_id and c.revoked_at is null
+    left join private.upgrade_link_opens o on o.student_id = t.user_id
+    left join private.stall_notices n on n.student_id = t.user_id
+    left join private.student_activity a on a.user_id = t.user_id
+    cross join lateral (
+      values
+        ('completed_course', 30, c.issued_at),
+        ('completed_today', 15, case when c.issued_at > pg_catalog.now() - interval '24 hours' then c.issued_at end),
+        ('opened_upgrade_link', 25, o.last_opened_at),
+        ('came_back', 15, case when a.last_activity_at > n.notified_at then a.last_activity_at end)
+    ) as s (signal, points, at)
+    where t.user_id = any (students) and s.at is not null
+    union all
+    -- A completed lesson watched again: heartbeats after its completion (10 points each, at most two).
+    select r.user_id, 'rewatched_lesson', 10, r.at
+    from (
+      select v.user_id, v.last_heartbeat_at as at,
+             pg_catalog.row_number() over (partition by v.user_id order by v.last_heartbeat_at desc) as nth
+      from public.video_tracking v
+      join public.student_progress sp on sp.user_id = v.user_id and sp.lesson_id = v.lesson_id
+      where v.user_id = any (students) and sp.status = 'completed'
+        and v.last_heartbeat_at > sp.completed_at + interval '5 minutes'
+    ) r
+    where r.nth <= 2
+  )
+  select s.user_id, sum(s.points)::int as score,
+         pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('signal', s.signal, 'points', s.points, 'at', s.at)
+                              order by s.at desc) as reasons,
+         max(s.at) as last_signal_at
+  from signals s
+  group by s.user_id
+$function$;
+
+revoke all on function analytics.heat(students uuid[]) from public, anon, authenticated, service_role;
+
+comment on function analytics.heat(students uuid[]) is 'The call list''s heat score of each named student with any signal: completed the course (30), completed it in the last 24 hours (+15), opened the upgrade link (25), came back after a stall (15), watched a completed lesson again (10 each, at most 2). Ready at 50.';
+
 CREATE OR REPLACE FUNCTION analytics.max_chart_days()
  RETURNS integer
  LANGUAGE sql
@@ -549,6 +595,54 @@ grant execute on function analytics.max_page_size() to authenticated, service_ro
 
 comment on function analytics.max_page_size() is 'The largest page an analytics RPC answers.';
 
+CREATE OR REPLACE FUNCTION analytics.notice_ready_students(since timestamp with time zone)
+ RETURNS integer
+ LANGUAGE sql
+ SET search_path TO ''
+AS $function$
+  with candidates as (
+    select x.user_id
+    from (
+      select c.user_id from public.certificates c where c.issued_at >= since
+      union
+      select o.student_id from private.upgrade_link_opens o where o.last_opened_at >= since
+      union
+      select a.user_id from private.student_activity a
+      where a.activity_day >= case when since = '-infinity' then -1
+                                   else (since at time zone 'UTC')::date - date '1970-01-01' end
+        and a.last_activity_at >= since
+    ) x
+    join public.certificates c on c.user_id = x.user_id and c.revoked_at is null
+    where not exists (select from private.ready_notices r where r.student_id = x.user_id)
+      and not exists (select from private.main_course_purchases p
+                      where p.student_id = x.user_id and p.refunded_at is null)
+  ),
+  ready as (
+    select h.user_id, h.score, h.reasons
+    from analytics.heat(array(select user_id from candidates)) h
+    where h.score >= analytics.ready_threshold()
+  ),
+  noticed as (
+    insert into private.ready_notices (student_id, score)
+    select r.user_id, r.score from ready r order by r.user_id
+    on conflict (student_id) do nothing
+    returning student_id, score
+  ),
+  events as (
+    insert into private.webhook_events (event_type, student_id, data)
+    select 'student.ready'::public.webhook_event_type, n.student_id,
+           pg_catalog.jsonb_build_object('student', private.event_student(n.student_id), 'score', n.score,
+                                         'reasons', r.reasons)
+    from noticed n join ready r on r.user_id = n.student_id
+    returning 1
+  )
+  select count(*)::int from events
+$function$;
+
+revoke all on function analytics.notice_ready_students(since timestamp with time zone) from public, anon, authenticated, service_role;
+
+comment on function analytics.notice_ready_students(since timestamp with time zone) is 'Sends student.ready, once per student, for graduates (not buyers) whose heat score reached the threshold with a signal since `since`.';
+
 CREATE OR REPLACE FUNCTION analytics.period_start(period text, tz text, moment timestamp with time zone DEFAULT now())
  RETURNS date
  LANGUAGE sql
@@ -566,6 +660,15 @@ revoke all on function analytics.period_start(period text, tz text, moment times
 grant execute on function analytics.period_start(period text, tz text, moment timestamp with time zone) to authenticated, service_role;
 
 comment on function analytics.period_start(period text, tz text, moment timestamp with time zone) is 'The first academy day of a period (day, week, month, all) in the academy''s time zone.';
+
+CREATE OR REPLACE FUNCTION analytics.ready_threshold()
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO ''
+AS $function$ select 50 $function$;
+
+comment on function analytics.ready_threshold() is 'The heat score at which a student is ready for the call.';
 
 CREATE OR REPLACE FUNCTION analytics.record_refresh_step(step text, started timestamp with time zone, affected bigint)
  RETURNS jsonb
@@ -599,6 +702,7 @@ declare
     '-infinity'::timestamptz) end;
   touched uuid[];
   changed integer;
+  ready integer;
 begin
   if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_conversion')) then
     return jsonb_build_object('skipped', 'another conversion refresh is running');
@@ -617,15 +721,16 @@ begin
     where p.refund_received_at >= since and p.student_id is not null
   ) x;
   changed := analytics.apply_funnel_changes(touched);
+  ready := analytics.notice_ready_students(since);
   return analytics.record_refresh_step('conversion', started, changed)
-    || jsonb_build_object('students_looked_at', cardinality(touched));
+    || jsonb_build_object('students_looked_at', cardinality(touched), 'ready', ready);
 end;
 $function$;
 
 revoke all on function analytics.refresh_conversion(rebuild boolean) from public, anon, authenticated, service_role;
 grant execute on function analytics.refresh_conversion(rebuild boolean) to service_role;
 
-comment on function analytics.refresh_conversion(rebuild boolean) is 'The minute job of the second sale''s figures: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed; rebuild: every student.';
+comment on function analytics.refresh_conversion(rebuild boolean) is 'The minute job of the second sale: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed into the conversion sums; then student.ready for graduates who reached the call list''s threshold; rebuild: every student.';
 
 CREATE OR REPLACE FUNCTION analytics.refresh_sales_stats(rebuild boolean DEFAULT false)
  RETURNS jsonb

@@ -51,9 +51,42 @@ comment on column private.main_course_purchases.matched_by is 'How the buyer was
 
 comment on column private.main_course_purchases.refund_received_at is 'When the refund reached us (refunded_at is when the Main platform says it happened): the conversion refresh reads changes by it.';
 
+create table private.ready_notices (
+  student_id uuid not null,
+  score integer not null,
+  noticed_at timestamp with time zone default now() not null
+);
+
+alter table private.ready_notices add constraint ready_notices_pkey PRIMARY KEY (student_id);
+
+comment on table private.ready_notices is 'Students who reached the call list''s threshold, once each: student.ready was sent when the row was made.';
+
+create table private.upgrade_link_opens (
+  student_id uuid not null,
+  first_opened_at timestamp with time zone default now() not null,
+  last_opened_at timestamp with time zone default now() not null,
+  opens integer default 1 not null
+);
+
+alter table private.upgrade_link_opens add constraint upgrade_link_opens_pkey PRIMARY KEY (student_id);
+
+alter table private.upgrade_link_opens add constraint upgrade_link_opens_positive CHECK (opens > 0);
+
+CREATE INDEX upgrade_link_opens_last ON private.upgrade_link_opens USING btree (last_opened_at);
+
+comment on table private.upgrade_link_opens is 'Who opened their upgrade link (the tracked link GET /second-sale/upgrade/{token} leads to the checkout): a heat signal.';
+
 alter table private.main_course_purchases add constraint main_course_purchases_manager_id_fkey FOREIGN KEY (manager_id) REFERENCES public.users(id) ON DELETE SET NULL;
 
 alter table private.main_course_purchases add constraint main_course_purchases_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id) ON DELETE SET NULL;
 
 revoke all on table private.main_course_purchases from public, anon, authenticated, service_role;
 grant insert, select, update on table private.main_course_purchases to service_role;
+
+alter table private.ready_notices add constraint ready_notices_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
+
+revoke all on table private.ready_notices from public, anon, authenticated, service_role;
+
+alter table private.upgrade_link_opens add constraint upgrade_link_opens_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id) ON DELETE CASCADE;
+
+revoke all on table private.upgrade_link_opens from public, anon, authenticated, service_role;

@@ -73,16 +73,32 @@ export const eventData = {
     refund: z.object({ amount: money, reason: z.string(), full: z.boolean() }),
   }),
   "student.suspended": z.object({ student: EventStudent, reason: z.string() }),
+  "student.ready": z.object({
+    student: EventStudent,
+    score: z.number().int().meta({ description: "The heat score (ready at 50): docs/architecture.md." }),
+    reasons: z.array(z.object({
+      signal: z.enum([
+        "completed_course",
+        "completed_today",
+        "opened_upgrade_link",
+        "came_back",
+        "rewatched_lesson",
+      ]),
+      points: z.number().int(),
+      at: z.string(),
+    })).meta({ description: "Why, newest first: each signal, its points and when it happened." }),
+  }),
 } satisfies Record<EventType, z.ZodType>;
 
 /**
  * Writes one event about `studentId` in `tx`: its `data` is the student as the transaction now sees it
- * (`private.event_student`), the lesson when one is named (`private.event_lesson`), and `details`. The two
- * events SQL causes (lesson.started in the heartbeat, student.stalled in the scheduler) are written there.
+ * (`private.event_student`), the lesson when one is named (`private.event_lesson`), and `details`. The three
+ * events SQL causes (lesson.started in the heartbeat, student.stalled and student.ready in the scheduler) are
+ * written there.
  */
 export async function emitEvent(
   tx: Transaction,
-  type: Exclude<EventType, "lesson.started" | "student.stalled">,
+  type: Exclude<EventType, "lesson.started" | "student.stalled" | "student.ready">,
   studentId: string,
   details: Record<string, postgres.JSONValue>,
   lessonId: number | null = null,

@@ -1,6 +1,7 @@
 /**
  * The handoff to the main course. A student who completed the course is offered the main course through a
- * personal upgrade link: the academy's checkout (`main_course_checkout_url`) with `?handoff=<token>`, a JWT the
+ * personal upgrade link (tracked: second-sale's `GET /upgrade/{token}` notes the open, then redirects) to the
+ * academy's checkout (`main_course_checkout_url`) with `?handoff=<token>`, a JWT the
  * project signed (HS256, jose, a key derived for this use only) naming the student, the manager credited for
  * the tripwire sale, the offer's deadline (`exp`: completion + `main_course_offer_hours`) and, when the academy
  * credits it, the tripwire's price. The Main platform sends the token back with the purchase
@@ -11,6 +12,7 @@
  */
 import { compactVerify, SignJWT } from "jose";
 import { z } from "zod";
+import { config } from "../_shared/config.ts";
 import { derivedKey, sealingSecrets } from "../_shared/derived_keys.ts";
 import type { Sql, Transaction } from "../_shared/db.ts";
 
@@ -26,6 +28,10 @@ const handoffKeys = () =>
 /** What the upgrade link offers; the API answers it as `upgrade`. */
 export const UpgradeOfferSchema = z.object({
   url: z.string().meta({
+    description: "The link to send or show: it notes that the student opened it (a call-list signal) and " +
+      "leads to `checkout_url`.",
+  }),
+  checkout_url: z.string().meta({
     description: "The main course's checkout with this student's `handoff` token (signed by the project); " +
       "the Main platform sends the token back with the purchase.",
   }),
@@ -80,13 +86,26 @@ export async function upgradeOffer(sql: Sql | Transaction, studentId: string): P
     .setIssuedAt(issuedAt)
     .setExpirationTime(expiresAt)
     .sign(key);
-  const url = new URL(row.checkout_url);
-  url.searchParams.set("handoff", token);
   return {
-    url: url.toString(),
+    url: trackedLink(token),
+    checkout_url: checkoutWith(row.checkout_url, token),
     expires_at: new Date(expiresAt * 1000).toISOString(),
     tripwire_credit: credit,
   };
+}
+
+/** The academy's checkout with a handoff token (its own parameters kept). */
+export function checkoutWith(checkoutUrl: string, token: string): string {
+  const url = new URL(checkoutUrl);
+  url.searchParams.set("handoff", token);
+  return url.toString();
+}
+
+/** The tracked link: second-sale's `GET /upgrade/{token}` notes the open and leads on to the checkout. */
+function trackedLink(token: string): string {
+  const path = `/functions/v1/second-sale/upgrade/${token}`;
+  const base = config().supabaseUrl;
+  return base ? new URL(path, base).toString() : path;
 }
 
 /**

@@ -410,6 +410,25 @@ export type Database = {
         };
         Relationships: [];
       };
+      "ready_notices": {
+        Row: {
+          "noticed_at": string;
+          "score": number;
+          "student_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "noticed_at"?: string;
+          "score": number;
+          "student_id": string;
+        };
+        Update: {
+          "noticed_at"?: string;
+          "score"?: number;
+          "student_id"?: string;
+        };
+        Relationships: [];
+      };
       "request_minutes": {
         Row: {
           "client_errors": number;
@@ -523,6 +542,28 @@ export type Database = {
           "activity_day"?: never;
           "last_activity_at"?: string | null;
           "user_id"?: string;
+        };
+        Relationships: [];
+      };
+      "upgrade_link_opens": {
+        Row: {
+          "first_opened_at": string;
+          "last_opened_at": string;
+          "opens": number;
+          "student_id": string;
+        };
+        ComputedFields: never;
+        Insert: {
+          "first_opened_at"?: string;
+          "last_opened_at"?: string;
+          "opens"?: number;
+          "student_id": string;
+        };
+        Update: {
+          "first_opened_at"?: string;
+          "last_opened_at"?: string;
+          "opens"?: number;
+          "student_id"?: string;
         };
         Relationships: [];
       };
@@ -1505,7 +1546,8 @@ export type Database = {
         | "course.completed"
         | "student.stalled"
         | "student.refunded"
-        | "student.suspended";
+        | "student.suspended"
+        | "student.ready";
     };
     CompositeTypes: {
       [_ in never]: never;
@@ -1636,6 +1678,7 @@ export const Constants = {
         "student.stalled",
         "student.refunded",
         "student.suspended",
+        "student.ready",
       ],
     },
   },

@@ -162,11 +162,14 @@ export interface RouteDescription {
    * another media type (a CSV export, a PDF).
    */
   ok:
-    & { status: 200 | 201; description: string }
-    & (
-      | { schema: z.ZodType }
-      | { mediaType: OtherMediaType }
-    );
+    | (
+      & { status: 200 | 201; description: string }
+      & (
+        | { schema: z.ZodType }
+        | { mediaType: OtherMediaType }
+      )
+    )
+    | { status: 302; description: string; redirect: true };
   /** The answer carries an ETag and honours If-None-Match with 304. */
   etag?: boolean;
   /** The 4xx answers this route gives besides 401 and 403, with what each means here. */
@@ -207,13 +210,18 @@ export function describe(route: RouteDescription) {
     okHeaders.etag = { $ref: "#/components/headers/ETag" };
     okHeaders["cache-control"] = { $ref: "#/components/headers/CacheControl" };
   }
+  if ("redirect" in route.ok) {
+    okHeaders.location = { description: "Where to go.", schema: { type: "string", format: "uri" } };
+  }
   const responses: NonNullable<DescribeRouteOptions["responses"]> = {
     [route.ok.status]: {
       description: route.ok.description,
       headers: okHeaders as Record<string, OpenAPIV3_1.ReferenceObject>,
-      content: "schema" in route.ok
-        ? { "application/json": { schema: resolver(route.ok.schema) } }
-        : { [route.ok.mediaType]: { schema: otherMediaTypes[route.ok.mediaType] } },
+      ...("redirect" in route.ok ? {} : {
+        content: "schema" in route.ok
+          ? { "application/json": { schema: resolver(route.ok.schema) } }
+          : { [route.ok.mediaType]: { schema: otherMediaTypes[route.ok.mediaType] } },
+      }),
     },
   };
   if (route.etag) {

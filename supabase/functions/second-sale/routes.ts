@@ -13,6 +13,7 @@ import {
   refreshConversion,
 } from "./conversion.ts";
 import { Cohorts, cohorts, CohortsQuery } from "./cohorts.ts";
+import { CallList, callList, CallListQuery, openUpgradeLink } from "./call_list.ts";
 
 const staff = requireRole("manager", "admin");
 const staffErrors = { 403: "`forbidden`: not a manager or an admin." };
@@ -65,6 +66,36 @@ export const app = createApp("second-sale")
     staff,
     zQuery(CohortsQuery),
     async (c) => c.json(await cohorts(c.get("user"), c.req.valid("query"))),
+  )
+  .get(
+    "/call-list",
+    describe({
+      summary: "Who to call now: students ready for the main course",
+      description: "The manager's students who have not bought the main course, hottest first by the heat " +
+        'score (docs/architecture.md, "The second sale"): completed the course (30), in the last 24 hours ' +
+        "(+15), opened the upgrade link (25), came back after a stall (15), watched a completed lesson again " +
+        "(10 each, at most two); `ready` from `threshold` (50). Each row says why and when, the phone and " +
+        "e-mail, and the link to send. Live, not as of a refresh.",
+      access: "manager",
+      ok: { status: 200, schema: CallList, description: "The list, hottest first." },
+      errors: staffErrors,
+    }),
+    staff,
+    zQuery(CallListQuery),
+    async (c) => c.json(await callList(c.get("user"), c.req.valid("query"))),
+  )
+  .get(
+    "/upgrade/:token",
+    describe({
+      summary: "A graduate's upgrade link: noted, then on to the checkout",
+      description:
+        "What `upgrade.url` leads to. Notes the open (a call-list signal) and answers 302 to the " +
+        "main course's checkout with the `handoff` token.",
+      access: "public",
+      ok: { status: 302, description: "To the checkout.", redirect: true },
+      errors: { 404: "`not_found`: not a link the project signed, or no checkout is set." },
+    }),
+    async (c) => c.redirect(await openUpgradeLink(c.req.param("token")), 302),
   )
   // For pg_cron's stand-ins: `npm start`, external schedulers.
   .post(
