@@ -60,6 +60,12 @@ Deno.test({
         command: "select analytics.refresh_conversion()",
         database: "postgres",
         username: "postgres",
+      }, {
+        jobname: "tripwire-refresh-retention",
+        schedule: "*/15 * * * *",
+        command: "select analytics.refresh_retention()",
+        database: "postgres",
+        username: "postgres",
       }];
       assert.deepEqual([...await jobs()], expected);
 
@@ -78,6 +84,8 @@ Deno.test({
       ]);
       const [{ conversion }] = await sql`select analytics.refresh_conversion() as conversion`;
       assert.equal(conversion.view, "conversion");
+      const [{ retention }] = await sql`select analytics.refresh_retention() as retention`;
+      assert.equal(retention.view, "retention");
 
       // The housekeeping: an expired key, an old e-mail and an abandoned login go; what is current stays.
       const abandoned = crypto.randomUUID();
@@ -171,6 +179,7 @@ Deno.test({
         ["tripwire-retry-emails", supabasePostgresRole],
         ["tripwire-deliver-webhooks", supabasePostgresRole],
         ["tripwire-refresh-conversion", supabasePostgresRole],
+        ["tripwire-refresh-retention", supabasePostgresRole],
       ]);
 
       // The status report sees pg_cron's jobs: a stopped one, and the Vault secrets the jobs need, missing.

@@ -66,7 +66,7 @@ Deno.test({
       assert.match(stack.printed, /Using DATABASE_URL/);
       assert.match(
         stack.printed,
-        /Scheduled jobs run by this process every minute: tripwire-deliver-webhooks, tripwire-refresh-conversion, tripwire-refresh-sales-stats, tripwire-retry-emails/,
+        /Scheduled jobs run by this process every minute: tripwire-deliver-webhooks, tripwire-refresh-conversion, tripwire-refresh-retention, tripwire-refresh-sales-stats, tripwire-retry-emails/,
       );
       for (const name of Object.keys(functions)) {
         assert.ok(stack.printed.includes(`http://127.0.0.1:${port}/functions/v1/${name}`), name);

@@ -467,3 +467,89 @@ revoke all on function analytics.refresh_conversion(boolean) from public, anon, 
 grant execute on function analytics.refresh_conversion(boolean) to service_role;
 comment on function analytics.refresh_conversion(boolean) is
   'The minute job of the second sale: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed into the conversion sums; then student.ready for graduates who reached the call list''s threshold; rebuild: every student.';
+
+-- Where a student leaves: each lesson's retention curve (the share of its starters who watched each second),
+-- for those who bought the main course and those who did not. Computed from the stored watched ranges by a
+-- job every quarter of an hour, not on the heartbeat's path.
+create table analytics.lesson_retention (
+  lesson_id integer not null,
+  bought boolean not null,
+  second integer not null,
+  viewers integer not null,
+  primary key (lesson_id, bought, second)
+);
+comment on table analytics.lesson_retention is
+  'Per lesson, group (bought the main course or not) and second of the video: how many of its starters watched that second (their ranges hold second + 0.5). Rewritten by analytics.refresh_retention.';
+
+create table analytics.lesson_starters (
+  lesson_id integer not null,
+  bought boolean not null,
+  starters integer not null,
+  computed_at timestamptz not null default now(),
+  primary key (lesson_id, bought)
+);
+comment on table analytics.lesson_starters is
+  'Per lesson and group, how many students watched any of it: the retention curve''s 100 %.';
+
+revoke all on table analytics.lesson_retention, analytics.lesson_starters from public, anon, authenticated, service_role;
+grant select on table analytics.lesson_retention, analytics.lesson_starters to service_role;
+
+create function analytics.refresh_retention()
+  returns jsonb
+  language plpgsql
+  set search_path = ''
+as $$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  written integer;
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_retention')) then
+    return jsonb_build_object('skipped', 'another retention refresh is running');
+  end if;
+  delete from analytics.lesson_retention;
+  delete from analytics.lesson_starters;
+  with viewers as (
+    select v.lesson_id, v.watched_ranges,
+           exists (select from private.main_course_purchases p
+                   where p.student_id = v.user_id and p.refunded_at is null) as bought
+    from public.video_tracking v
+    where not isempty(v.watched_ranges)
+  ),
+  starters as (
+    insert into analytics.lesson_starters (lesson_id, bought, starters)
+    select w.lesson_id, w.bought, count(*) from viewers w group by w.lesson_id, w.bought
+  ),
+  -- Second s is watched when a range holds s + 0.5: from ceil(lower - 0.5) up to, not including, ceil(upper - 0.5).
+  edges as (
+    select w.lesson_id, w.bought, e.second, sum(e.delta)::int as delta
+    from viewers w
+    cross join lateral unnest(w.watched_ranges) as r(range)
+    cross join lateral (values (ceil(lower(r.range) - 0.5)::int, 1), (ceil(upper(r.range) - 0.5)::int, -1))
+      as e(second, delta)
+    group by w.lesson_id, w.bought, e.second
+  ),
+  curve as (
+    insert into analytics.lesson_retention (lesson_id, bought, second, viewers)
+    select l.id, g.bought, s.second,
+           coalesce(sum(e.delta) over (partition by l.id, g.bought order by s.second), 0)::int
+    from public.tripwire_lessons l
+    cross join (values (true), (false)) as g(bought)
+    cross join lateral generate_series(0, l.video_duration_seconds - 1) as s(second)
+    left join edges e on e.lesson_id = l.id and e.bought = g.bought and e.second = s.second
+    where exists (select from viewers w where w.lesson_id = l.id)
+    returning 1
+  )
+  select count(*)::int into written from curve;
+  return analytics.record_refresh_step('retention', started, written);
+end;
+$$;
+revoke all on function analytics.refresh_retention() from public, anon, authenticated, service_role;
+grant execute on function analytics.refresh_retention() to service_role;
+comment on function analytics.refresh_retention() is
+  'Rewrites every lesson''s retention curve from the stored watched ranges (each range adds one at its first second and takes it away after its last), split by whether the student bought the main course.';
+
+insert into private.scheduled_jobs (name, schedule, command, calls_function, local_route, overdue_after, why) values
+  ('tripwire-refresh-retention', '*/15 * * * *', 'select analytics.refresh_retention()', false,
+   'second-sale/refresh-retention', '45 minutes',
+   'Each lesson''s retention curve (where students leave), split by who bought the main course.');
+select private.schedule_jobs();

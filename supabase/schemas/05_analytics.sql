@@ -89,6 +89,28 @@ alter table analytics.leaderboard_standings add constraint leaderboard_standings
 
 comment on table analytics.leaderboard_standings is 'The leaderboard as last refreshed: four periods (day, week, month, all) times the managers, each with closed totals plus open days, ranked. Read by get_sales_leaderboard.';
 
+create table analytics.lesson_retention (
+  lesson_id integer not null,
+  bought boolean not null,
+  second integer not null,
+  viewers integer not null
+);
+
+alter table analytics.lesson_retention add constraint lesson_retention_pkey PRIMARY KEY (lesson_id, bought, second);
+
+comment on table analytics.lesson_retention is 'Per lesson, group (bought the main course or not) and second of the video: how many of its starters watched that second (their ranges hold second + 0.5). Rewritten by analytics.refresh_retention.';
+
+create table analytics.lesson_starters (
+  lesson_id integer not null,
+  bought boolean not null,
+  starters integer not null,
+  computed_at timestamp with time zone default now() not null
+);
+
+alter table analytics.lesson_starters add constraint lesson_starters_pkey PRIMARY KEY (lesson_id, bought);
+
+comment on table analytics.lesson_starters is 'Per lesson and group, how many students watched any of it: the retention curve''s 100 %.';
+
 create table analytics.manager_daily_history (
   manager_id uuid not null,
   day date not null,
@@ -732,6 +754,61 @@ grant execute on function analytics.refresh_conversion(rebuild boolean) to servi
 
 comment on function analytics.refresh_conversion(rebuild boolean) is 'The minute job of the second sale: the students whose sale, first start, completion, main-course purchase or refund is newer than the last run (less a quarter of an hour), recomputed into the conversion sums; then student.ready for graduates who reached the call list''s threshold; rebuild: every student.';
 
+CREATE OR REPLACE FUNCTION analytics.refresh_retention()
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO ''
+AS $function$
+declare
+  started timestamptz := pg_catalog.clock_timestamp();
+  written integer;
+begin
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_retention')) then
+    return jsonb_build_object('skipped', 'another retention refresh is running');
+  end if;
+  delete from analytics.lesson_retention;
+  delete from analytics.lesson_starters;
+  with viewers as (
+    select v.lesson_id, v.watched_ranges,
+           exists (select from private.main_course_purchases p
+                   where p.student_id = v.user_id and p.refunded_at is null) as bought
+    from public.video_tracking v
+    where not isempty(v.watched_ranges)
+  ),
+  starters as (
+    insert into analytics.lesson_starters (lesson_id, bought, starters)
+    select w.lesson_id, w.bought, count(*) from viewers w group by w.lesson_id, w.bought
+  ),
+  -- Second s is watched when a range holds s + 0.5: from ceil(lower - 0.5) up to, not including, ceil(upper - 0.5).
+  edges as (
+    select w.lesson_id, w.bought, e.second, sum(e.delta)::int as delta
+    from viewers w
+    cross join lateral unnest(w.watched_ranges) as r(range)
+    cross join lateral (values (ceil(lower(r.range) - 0.5)::int, 1), (ceil(upper(r.range) - 0.5)::int, -1))
+      as e(second, delta)
+    group by w.lesson_id, w.bought, e.second
+  ),
+  curve as (
+    insert into analytics.lesson_retention (lesson_id, bought, second, viewers)
+    select l.id, g.bought, s.second,
+           coalesce(sum(e.delta) over (partition by l.id, g.bought order by s.second), 0)::int
+    from public.tripwire_lessons l
+    cross join (values (true), (false)) as g(bought)
+    cross join lateral generate_series(0, l.video_duration_seconds - 1) as s(second)
+    left join edges e on e.lesson_id = l.id and e.bought = g.bought and e.second = s.second
+    where exists (select from viewers w where w.lesson_id = l.id)
+    returning 1
+  )
+  select count(*)::int into written from curve;
+  return analytics.record_refresh_step('retention', started, written);
+end;
+$function$;
+
+revoke all on function analytics.refresh_retention() from public, anon, authenticated, service_role;
+grant execute on function analytics.refresh_retention() to service_role;
+
+comment on function analytics.refresh_retention() is 'Rewrites every lesson''s retention curve from the stored watched ranges (each range adds one at its first second and takes it away after its last), split by whether the student bought the main course.';
+
 CREATE OR REPLACE FUNCTION analytics.refresh_sales_stats(rebuild boolean DEFAULT false)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1236,6 +1313,12 @@ grant select on table analytics.conversion_totals to service_role;
 
 revoke all on table analytics.leaderboard_standings from public, anon, authenticated, service_role;
 grant select on table analytics.leaderboard_standings to service_role;
+
+revoke all on table analytics.lesson_retention from public, anon, authenticated, service_role;
+grant select on table analytics.lesson_retention to service_role;
+
+revoke all on table analytics.lesson_starters from public, anon, authenticated, service_role;
+grant select on table analytics.lesson_starters to service_role;
 
 revoke all on table analytics.manager_daily_history from public, anon, authenticated, service_role;
 grant select on table analytics.manager_daily_history to service_role;

@@ -27,6 +27,9 @@ comment on column private.scheduled_jobs.calls_function is 'The command calls an
 comment on column private.scheduled_jobs.local_route is 'The function route `npm start` calls in its place where pg_cron does not run (null: not run locally).';
 
 insert into private.scheduled_jobs (why, name, command, schedule, local_route, overdue_after, calls_function)
+values ('Each lesson''s retention curve (where students leave), split by who bought the main course.', 'tripwire-refresh-retention', 'select analytics.refresh_retention()', '*/15 * * * *', 'second-sale/refresh-retention', '00:45:00', false);
+
+insert into private.scheduled_jobs (why, name, command, schedule, local_route, overdue_after, calls_function)
 values ('Expired idempotency keys, e-mails past 90 days and the logins of interrupted creations (locally, the e-mail retry route runs it).', 'tripwire-housekeeping', 'select private.housekeeping()', '* * * * *', null, '00:03:00', false);
 
 insert into private.scheduled_jobs (why, name, command, schedule, local_route, overdue_after, calls_function)

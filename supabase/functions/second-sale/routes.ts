@@ -1,6 +1,6 @@
 // The second sale: how the tripwire's buyers go on to buy the main course — the funnel by the sale's cohort,
 // every manager's conversion, the weekly cohorts — and the minute job that keeps their sums.
-import { createApp, requireRole, requireServiceRole, zQuery } from "../_shared/app.ts";
+import { createApp, requireRole, requireServiceRole, zParam, zQuery } from "../_shared/app.ts";
 import { describe } from "../_shared/openapi.ts";
 import { z } from "zod";
 import {
@@ -14,6 +14,7 @@ import {
 } from "./conversion.ts";
 import { Cohorts, cohorts, CohortsQuery } from "./cohorts.ts";
 import { CallList, callList, CallListQuery, openUpgradeLink } from "./call_list.ts";
+import { lessonRetention, refreshRetention, Retention, RetentionParams } from "./retention.ts";
 
 const staff = requireRole("manager", "admin");
 const staffErrors = { 403: "`forbidden`: not a manager or an admin." };
@@ -97,6 +98,21 @@ export const app = createApp("second-sale")
     }),
     async (c) => c.redirect(await openUpgradeLink(c.req.param("token")), 302),
   )
+  .get(
+    "/retention/:lesson_id",
+    describe({
+      summary: "Where students leave a lesson: its retention curve",
+      description: "The share of the lesson's starters who watched each second, for everyone, for students " +
+        "who bought the main course and for those who did not, from the stored watched ranges (computed every " +
+        "quarter of an hour: `computed_at`); and the steepest ten-second falls.",
+      access: "manager",
+      ok: { status: 200, schema: Retention, description: "The curves." },
+      errors: { ...staffErrors, 404: "`lesson_not_found`." },
+    }),
+    staff,
+    zParam(RetentionParams),
+    async (c) => c.json(await lessonRetention(c.req.valid("param").lesson_id)),
+  )
   // For pg_cron's stand-ins: `npm start`, external schedulers.
   .post(
     "/refresh",
@@ -114,4 +130,19 @@ export const app = createApp("second-sale")
     }),
     requireServiceRole(),
     async (c) => c.json(await refreshConversion()),
+  )
+  .post(
+    "/refresh-retention",
+    describe({
+      summary: "Recompute the lessons' retention curves",
+      description: "For the scheduler (every quarter of an hour, when pg_cron does not).",
+      access: "service",
+      ok: {
+        status: 200,
+        schema: z.record(z.string(), z.unknown()).meta({ id: "RetentionRefresh" }),
+        description: "What the refresh did (or that another was running).",
+      },
+    }),
+    requireServiceRole(),
+    async (c) => c.json(await refreshRetention()),
   );
