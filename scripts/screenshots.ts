@@ -62,6 +62,8 @@ try {
     reason: "changed his mind",
   });
   await post("/functions/v1/leaderboard/refresh", localSecretKey, {});
+  await post("/functions/v1/second-sale/refresh", localSecretKey, {});
+  await post("/functions/v1/second-sale/refresh-retention", localSecretKey, {});
 
   await Deno.mkdir(outputDir, { recursive: true });
   const browser = await launchChromium();
@@ -104,6 +106,7 @@ try {
         });
         console.log(`docs/screenshots/new-student${suffix}.${language}.png`);
         await shoot("leaderboard", "#/leaderboard", "svg.chart");
+        await shoot("second-sale", "#/second-sale", "figure svg polyline");
         // Signed out (supabase-js keeps the session under sb-… keys), then in as the student.
         await page.evaluate(
           `Object.keys(localStorage).filter((key) => key.startsWith("sb-")).forEach((key) => localStorage.removeItem(key))`,

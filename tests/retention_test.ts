@@ -67,6 +67,12 @@ story(
     assert.deepEqual(answer.bought, await recount(true));
     assert.deepEqual(answer.not_bought, await recount(false));
     assert.equal(answer.bought.starters, 1);
+    const { lessons } = await expectJson(
+      await callAs(aida.id, "second-sale/retention", undefined, { "accept-language": "en" }),
+    );
+    assert.deepEqual(lessons.map((lesson: { lesson_id: number }) => lesson.lesson_id), [67, 68, 69]);
+    assert.equal(lessons[0].starters, 5);
+    assert.equal(lessons[0].title, "Lesson 1. Who buys and why");
     assert.equal(answer.all.share[50], 1, "everyone watched second 50");
     assert.equal(answer.all.share[175], 0.4, "two of five watched second 175");
     // The falls, steepest first: all three who went on left at 300 (0.6), two of five at 100 (0.4), one skipped

@@ -170,6 +170,9 @@ export async function openMenu(page: Page) {
   }
 }
 
+/** The academy's main-course checkout in the journey (nothing answers there: the tests read the link). */
+export const mainCourseCheckout = "https://main.academy.example/checkout";
+
 /** What every act of a journey shares: the stack, the browser, the layout, the academy's CRM and e-mail. */
 export interface Journey {
   browser: Browser;
@@ -196,6 +199,9 @@ export async function startJourney(layout: Layout): Promise<Journey> {
   await stack.database.sql`
     update public.tripwire_lessons
     set video_duration_seconds = ${lessonSeconds}, video_path = 'sample-20s.webm'`;
+  // The academy sells its main course at this checkout: a graduate is offered it.
+  await stack.database.sql`
+    update academy.settings set main_course_checkout_url = ${mainCourseCheckout}`;
   return {
     browser,
     stack,

@@ -11,6 +11,7 @@ import { aida, saule } from "./fixtures.ts";
 import {
   check,
   type Journey,
+  mainCourseCheckout,
   openApp,
   openMenu,
   refreshAnalytics,
@@ -161,7 +162,25 @@ export async function graduate(
   const verdict = await visit.locator("section.certificate .success").innerText();
   assert.ok(verdict.includes(number), verdict);
   await visit.locator("section.certificate button").waitFor();
+  // The graduate's offer of the main course is on the certificate's page too, with the same personal link.
+  const offered = await visit.locator("section.upgrade a.button").getAttribute("href");
   await visitor.close();
+
+  // The course page offers the main course: the tracked link leads to the academy's checkout with her token.
+  await student.page.goto(`${stack.webUrl}/#/course`);
+  const offer = student.page.getByRole("link", { name: "Go to the main course" });
+  await offer.waitFor();
+  const link = await offer.getAttribute("href");
+  assert.equal(link, offered);
+  assert.match(
+    await student.page.locator("section.upgrade").innerText(),
+    /counts towards the main course's price/,
+  );
+  const opened = await fetch(link!, { redirect: "manual" });
+  await opened.body?.cancel();
+  assert.equal(opened.status, 302);
+  assert.ok(opened.headers.get("location")!.startsWith(`${mainCourseCheckout}?handoff=`));
+  await check(student.page, "the course with the main course's offer");
 
   // The student goes back to the first lesson to watch it again…
   await student.page.goto(`${stack.webUrl}/#/lesson/67`);

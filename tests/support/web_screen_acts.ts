@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { standardRequest } from "../../scripts/lib/checkout.ts";
+import { localSecretKey } from "../../scripts/lib/local_stack.ts";
 import { seededStaffPassword } from "../../scripts/lib/local_auth/server.ts";
 import { aida, saule } from "./fixtures.ts";
 import type { Sale } from "./web_sale_acts.ts";
@@ -23,10 +24,40 @@ export async function everyScreen(
     await staff.page.locator("table").waitFor();
     const studentId = (await stack.database.sql<{ id: string }[]>`
       select id from public.users where email = ${email}`)[0].id;
-    for (const screen of ["#/students", "#/new-student", "#/leaderboard", `#/students/${studentId}`]) {
+    // The second sale's figures and curves as the scheduler would have left them.
+    for (const route of ["second-sale/refresh", "second-sale/refresh-retention"]) {
+      const refreshed = await fetch(`${stack.url}/functions/v1/${route}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${localSecretKey}` },
+      });
+      assert.equal(refreshed.status, 200, await refreshed.text());
+    }
+    for (
+      const screen of [
+        "#/students",
+        "#/new-student",
+        "#/leaderboard",
+        "#/second-sale",
+        `#/students/${studentId}`,
+      ]
+    ) {
       await staff.page.goto(`${stack.webUrl}/${screen}`);
       await staff.page.locator("main h1").waitFor();
       assert.equal(await staff.page.getAttribute("html", "lang"), language);
+      if (screen === "#/second-sale") {
+        // The funnel counts her sale, and the first lesson's retention is drawn from what was watched.
+        await staff.page.locator("ol.funnel li").first().waitFor();
+        const funnel = await staff.page.locator("ol.funnel").innerText();
+        assert.match(
+          funnel,
+          language === "ru" ? /Купили трипвайер\s+\d+ учени/ : /Bought the tripwire\s+\d+ student/,
+        );
+        assert.equal(
+          await staff.page.locator("figure svg polyline").count() > 0,
+          true,
+          "the retention lines",
+        );
+      }
       await checkEverywhere(staff.page, `${screen} (${language})`);
     }
     const [{ code }] = await stack.database.sql<{ code: string }[]>`

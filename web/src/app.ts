@@ -4,8 +4,9 @@
  * (supabase-js for sign-in and `functions.invoke`, the watch tracker for the player). Framework-free and
  * small on purpose: something to copy from. Routes are hashes: #/sign-in, #/forgot-password,
  * #/new-password, #/course, #/lesson/<id>, #/students, #/students/<id>, #/new-student, #/leaderboard,
- * #/payments, #/audit, #/webhooks, #/staff and #/status (admins), #/verify/<number>.
+ * #/second-sale, #/payments, #/audit, #/webhooks, #/staff and #/status (admins), #/verify/<number>.
  */
+import { secondSaleScreen } from "./second_sale_screen.ts";
 import { type SignedIn, signedInUser, supabase } from "./api.ts";
 import { errorBox, h, handledForm, labelCells, leaveScreen, show, showFormError } from "./dom.ts";
 import { currentLanguage, setLanguage, t } from "./i18n.ts";
@@ -13,7 +14,8 @@ import { leaderboardScreen } from "./leaderboard_screen.ts";
 import { newStudentScreen } from "./new_student_screen.ts";
 import { studentDetailScreen } from "./student_detail_screen.ts";
 import { studentsScreen } from "./students_screen.ts";
-import { courseScreen, lessonScreen, verifyScreen } from "./student.ts";
+import { courseScreen, lessonScreen } from "./student.ts";
+import { verifyScreen } from "./certificate_page.ts";
 import { auditScreen, webhooksScreen } from "./admin.ts";
 import { paymentsScreen } from "./payments.ts";
 import { staffScreen } from "./staff.ts";
@@ -30,6 +32,7 @@ function navigation(user: SignedIn | undefined): HTMLElement {
       ["#/students", t("nav.students")],
       ["#/new-student", t("nav.new_student")],
       ["#/leaderboard", t("nav.leaderboard")],
+      ["#/second-sale", t("nav.second_sale")],
       ...(user.role === "admin"
         ? [
           ["#/payments", t("nav.payments")],
@@ -252,6 +255,7 @@ async function route(): Promise<void> {
     if (name === "staff" && user.role === "admin") return await staffScreen(main);
     if (name === "new-student") return newStudentScreen(main);
     if (name === "leaderboard") return await leaderboardScreen(main, user);
+    if (name === "second-sale") return await secondSaleScreen(main, user);
     return await studentsScreen(main, user);
   } catch (error) {
     show(main, errorBox(error));

@@ -1,14 +1,14 @@
 /// <reference lib="dom" />
 /** The student's screens: the course map, the lesson player, and the public certificate page. */
-import type { CertificateCheck } from "../../supabase/functions/complete-lesson/certificate_check.ts";
 import type { Completion } from "../../supabase/functions/complete-lesson/complete_lesson.ts";
 import type { StudentDashboard } from "../../supabase/functions/student-dashboard/student_dashboard.ts";
 import type { PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
 import type { LessonVideo } from "../../supabase/functions/video-tracking/lesson_video.ts";
-import { accessToken, apiKey, apiUrl, call, download, readableError } from "./api.ts";
+import { accessToken, apiKey, apiUrl, call, readableError } from "./api.ts";
 import { downloadJson, errorBox, h, onLeave, show } from "./dom.ts";
 import { formatDate, formatNumber, t, type TextKey } from "./i18n.ts";
 import { keepSigned, signVideo } from "./signed_video.ts";
+import { pdfButton, upgradeCard, verifyLink } from "./certificate_page.ts";
 import { type WatchState, WatchTracker } from "./watch_tracker.ts";
 
 function accessBanner(dashboard: StudentDashboard): HTMLElement | null {
@@ -173,6 +173,7 @@ export async function courseScreen(main: HTMLElement): Promise<void> {
         dashboard.certificate.revoked_at ? null : pdfButton(dashboard.certificate),
       ]
       : null,
+    dashboard.upgrade ? upgradeCard(dashboard.upgrade) : null,
     myData(),
   );
 }
@@ -345,64 +346,4 @@ export async function lessonScreen(main: HTMLElement, lessonId: number): Promise
       : complete,
     status,
   );
-}
-
-/** Downloads the certificate as a PDF in the reader's language; a refusal (revoked meanwhile) is shown beside. */
-function pdfButton(certificate: { certificate_number: string; verification_code: string }): HTMLElement {
-  const status = h("div", { "aria-live": "polite" });
-  const path = `complete-lesson/certificate/${
-    encodeURIComponent(certificate.certificate_number)
-  }/${certificate.verification_code}/certificate.pdf`;
-  return h(
-    "div",
-    {},
-    h("button", {
-      type: "button",
-      onclick: async () => {
-        try {
-          await download(path, `${certificate.certificate_number}.pdf`);
-        } catch (error) {
-          show(status, errorBox(error));
-        }
-      },
-    }, t("dashboard.download_pdf")),
-    status,
-  );
-}
-
-/** The public page of a certificate: `#/verify/<number>/<code>`, the link the student shares. */
-export function verifyLink(certificate: { certificate_number: string; verification_code: string }): string {
-  return `#/verify/${encodeURIComponent(certificate.certificate_number)}/${certificate.verification_code}`;
-}
-
-export async function verifyScreen(main: HTMLElement, number: string, code: string): Promise<void> {
-  show(main, t("common.loading"));
-  try {
-    const path = `complete-lesson/certificate/${encodeURIComponent(number)}/${encodeURIComponent(code)}`;
-    const check = await call<CertificateCheck>(path);
-    show(
-      main,
-      h(
-        "section",
-        { class: "card certificate" },
-        h("h1", {}, t("verify.title")),
-        check.valid
-          ? [
-            h("p", { class: "success" }, t("verify.valid", { number: check.certificate_number })),
-            h("p", { class: "statement" }, check.course.statement),
-            h("p", {}, t("verify.issued_to", { name: check.full_name, date: formatDate(check.issued_at) })),
-            h("p", {}, t("verify.course", { title: check.course.title })),
-            h("ol", {}, check.course.modules.map((module) => h("li", {}, module.title))),
-            pdfButton({ certificate_number: check.certificate_number, verification_code: code }),
-          ]
-          : h(
-            "p",
-            { class: "error", role: "status" },
-            t("verify.revoked", { number: check.certificate_number, date: formatDate(check.revoked_at) }),
-          ),
-      ),
-    );
-  } catch (error) {
-    show(main, h("h1", {}, t("verify.title")), errorBox(error));
-  }
 }

@@ -21,6 +21,26 @@ const Curve = z.object({
   }),
 });
 
+export const RetentionLessons = z.object({
+  lessons: z.array(z.object({
+    lesson_id: z.number().int(),
+    title: z.string(),
+    starters: z.number().int().min(0),
+  })),
+}).meta({ id: "RetentionLessons" });
+export type RetentionLessons = z.output<typeof RetentionLessons>;
+
+/** The course's lessons in order, with how many started each (as of the last retention job). */
+export async function retentionLessons(language: string | null, sql: Sql = db()): Promise<RetentionLessons> {
+  const lessons = await sql<RetentionLessons["lessons"]>`
+    select l.id as lesson_id, private.localize(l.title, private.content_language(${language})) as title,
+           coalesce((select sum(s.starters) from analytics.lesson_starters s where s.lesson_id = l.id), 0)::int
+             as starters
+    from public.tripwire_lessons l join public.tripwire_modules m on m.id = l.module_id
+    order by m.position, l.position`;
+  return { lessons: [...lessons] };
+}
+
 export const Retention = z.object({
   lesson_id: z.number().int(),
   duration_seconds: z.number().int(),

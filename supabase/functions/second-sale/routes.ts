@@ -14,7 +14,15 @@ import {
 } from "./conversion.ts";
 import { Cohorts, cohorts, CohortsQuery } from "./cohorts.ts";
 import { CallList, callList, CallListQuery, openUpgradeLink } from "./call_list.ts";
-import { lessonRetention, refreshRetention, Retention, RetentionParams } from "./retention.ts";
+import {
+  lessonRetention,
+  refreshRetention,
+  Retention,
+  RetentionLessons,
+  retentionLessons,
+  RetentionParams,
+} from "./retention.ts";
+import { negotiateLanguage } from "../_shared/language.ts";
 
 const staff = requireRole("manager", "admin");
 const staffErrors = { 403: "`forbidden`: not a manager or an admin." };
@@ -43,13 +51,14 @@ export const app = createApp("second-sale")
     describe({
       summary: "Every manager's second sale, ranked",
       description: "Per manager, the funnel of the students they sold between `from` and `to` (all time " +
-        "without), ranked by `order_by`: buyers of the main course (default), conversion, its revenue in the " +
+        "without), ranked by `order_by` — the leaderboard of the second sale, for every manager to see as the " +
+        "sales leaderboard is —: buyers of the main course (default), conversion, its revenue in the " +
         "academy's currency, or tripwire sales.",
-      access: "admin",
+      access: "manager",
       ok: { status: 200, schema: ManagersConversion, description: "The managers, ranked." },
-      errors: { 403: "`forbidden`: not an admin." },
+      errors: staffErrors,
     }),
-    requireRole("admin"),
+    staff,
     zQuery(ManagersQuery),
     async (c) => c.json(await managersConversion(c.req.valid("query"))),
   )
@@ -97,6 +106,21 @@ export const app = createApp("second-sale")
       errors: { 404: "`not_found`: not a link the project signed, or no checkout is set." },
     }),
     async (c) => c.redirect(await openUpgradeLink(c.req.param("token")), 302),
+  )
+  .get(
+    "/retention",
+    describe({
+      summary: "The lessons whose retention can be read",
+      description:
+        "The course's lessons in order, titled in the caller's language, with how many started each.",
+      access: "manager",
+      language: true,
+      ok: { status: 200, schema: RetentionLessons, description: "The lessons." },
+      errors: staffErrors,
+    }),
+    staff,
+    negotiateLanguage,
+    async (c) => c.json(await retentionLessons(c.get("language"))),
   )
   .get(
     "/retention/:lesson_id",

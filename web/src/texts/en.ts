@@ -1,4 +1,5 @@
 /** The web app's texts in English: the same keys as texts/ru.ts, none missing (the type says so). */
+import { enSecondSale } from "./en_second_sale.ts";
 import { enAdmin } from "./en_admin.ts";
 import type { TextKey } from "./ru.ts";
 
@@ -288,4 +289,5 @@ export const en: Record<TextKey, string> = {
   "nav.status": "Status",
   "nav.staff": "Staff",
   ...enAdmin,
+  ...enSecondSale,
 };

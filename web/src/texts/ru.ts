@@ -2,6 +2,7 @@
  * The web app's texts in Russian, the academy's language and the default; every key the app shows. `{name}` marks
  * a placeholder `t()` fills in (web/src/i18n.ts).
  */
+import { ruSecondSale } from "./ru_second_sale.ts";
 import { ruAdmin } from "./ru_admin.ts";
 
 export const ru = {
@@ -291,6 +292,7 @@ export const ru = {
   "nav.status": "Состояние",
   "nav.staff": "Сотрудники",
   ...ruAdmin,
+  ...ruSecondSale,
 };
 
 export type TextKey = keyof typeof ru;
