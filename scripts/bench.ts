@@ -25,6 +25,7 @@ const scenarios: Record<string, () => Promise<{ run(options: BenchOptions): Prom
   "webhooks": () => import("./bench/webhooks.ts"),
   "figures": () => import("./bench/figures.ts"),
   "limits": () => import("./bench/limits.ts"),
+  "second-sale": () => import("./bench/second-sale.ts"),
 };
 
 const generatedStart = "<!-- bench:generated:start -->";

@@ -234,6 +234,12 @@ export async function serveGuarded(
         await new Promise((resolve) => setTimeout(resolve, 20));
         continue;
       }
+      // An answer is relayed in the pieces the inner server writes it in; with Nagle's algorithm the piece
+      // after the first of a larger answer (over ~16 KB) waited for the client's delayed ACK: 40 ms more for
+      // GET /staff and every long list. A relay sends each piece at once, as Supabase's gateway does.
+      try {
+        (client as Deno.TcpConn).setNoDelay(true);
+      } catch { /* closed already: the relay finds out */ }
       // Full: make room for a twentieth more at once, so that under a flood the ranking (a sort of every
       // connection) runs once per hundred accepts, not on each — the accept loop keeps up with real clients.
       if (relays.size >= maxConnections) {

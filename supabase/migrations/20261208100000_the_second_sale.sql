@@ -21,7 +21,8 @@ comment on column academy.settings.main_course_credits_tripwire is
 
 create table private.main_course_purchases (
   purchase_id text primary key,
-  student_id uuid references public.tripwire_users (user_id) on delete set null,
+  -- No cascade: a student with a main-course purchase is never removed silently (money is never lost).
+  student_id uuid references public.tripwire_users (user_id),
   manager_id uuid references public.users (id) on delete set null,
   matched_by text,
   amount numeric(12, 2) not null,
@@ -138,51 +139,65 @@ revoke all on table analytics.student_funnel, analytics.conversion_days, analyti
 grant select on table analytics.student_funnel, analytics.conversion_days, analytics.conversion_revenue,
   analytics.conversion_totals, analytics.conversion_revenue_totals to service_role;
 
--- One statement moves every sum by the difference between the students' new and stored states, each table's
--- rows in key order (two refreshes never run at once: an advisory lock; a deleted student takes its share
--- with it: the trigger below).
-create function analytics.apply_funnel_changes(touched uuid[])
+create table analytics.conversion_lags (
+  manager_id uuid not null,
+  measure text not null,
+  days integer not null,
+  buyers integer not null default 0,
+  primary key (manager_id, measure, days),
+  constraint conversion_lags_measure_known check (measure in ('sale', 'completion'))
+);
+comment on table analytics.conversion_lags is
+  'All cohorts together: how many buyers bought the main course this many whole days after the tripwire sale (measure sale) or after completing the course (measure completion; buyers who completed first). The all-time medians read it.';
+revoke all on table analytics.conversion_lags from public, anon, authenticated, service_role;
+grant select on table analytics.conversion_lags to service_role;
+
+comment on column analytics.conversion_days.manager_id is
+  'The manager; the nil uuid (analytics.academy_scope()) holds the whole academy''s sums, so an admin''s read costs the days, not the managers.';
+
+create function analytics.academy_scope()
+  returns uuid
+  language sql
+  immutable
+  set search_path = ''
+as $$ select '00000000-0000-0000-0000-000000000000'::uuid $$;
+comment on function analytics.academy_scope() is
+  'The manager_id under which the conversion sums keep the whole academy''s figures (no manager has it).';
+
+create function analytics.whole_days(from_time timestamptz, to_time timestamptz)
   returns integer
+  language sql
+  immutable
+  set search_path = ''
+as $$ select floor(extract(epoch from to_time - from_time) / 86400)::int $$;
+comment on function analytics.whole_days(timestamptz, timestamptz) is
+  'Whole days between two moments: what the medians to the purchase count in.';
+
+-- Moves every sum by what `added` students' states bring minus what `removed` ones took: each state counts for
+-- its manager and for the academy (analytics.academy_scope()); each table's rows in key order.
+create function analytics.move_conversion_sums(added analytics.student_funnel[], removed analytics.student_funnel[])
+  returns void
   language sql
   set search_path = ''
 as $$
-  with fresh as (
-    select t.user_id, t.granted_by as manager_id,
-           (t.created_at at time zone (select s.time_zone from academy.settings s))::date as sold_on,
-           t.created_at as sold_at,
-           (select min(sp.started_at) from public.student_progress sp where sp.user_id = t.user_id) as started_at,
-           c.issued_at as completed_at,
-           b.bought_at, coalesce(b.revenue, '{}'::jsonb) as revenue
-    from public.tripwire_users t
-    left join public.certificates c on c.user_id = t.user_id
-    left join lateral (
-      select min(p.bought_at) as bought_at, jsonb_object_agg(p.currency, p.total) as revenue
-      from (
-        select p.currency, min(p.purchased_at) as bought_at, sum(p.amount)::text as total
-        from private.main_course_purchases p
-        where p.student_id = t.user_id and p.refunded_at is null
-        group by p.currency
-      ) p
-    ) b on true
-    where t.user_id = any (touched)
+  with states as (
+    select a.*, 1 as sign from unnest(added) a
+    union all
+    select r.*, -1 from unnest(removed) r
   ),
-  stale as (
-    select f.* from analytics.student_funnel f where f.user_id = any (touched)
+  scoped as (
+    select s.*, sc.scope
+    from states s cross join lateral (values (s.manager_id), (analytics.academy_scope())) as sc(scope)
   ),
   counts as (
-    select d.manager_id, d.sold_on, sum(d.sold)::int as sold, sum(d.started)::int as started,
-           sum(d.completed)::int as completed, sum(d.bought)::int as bought
-    from (
-      select f.manager_id, f.sold_on, 1 as sold, (f.started_at is not null)::int as started,
-             (f.completed_at is not null)::int as completed, (f.bought_at is not null)::int as bought
-      from fresh f
-      union all
-      select s.manager_id, s.sold_on, -1, -(s.started_at is not null)::int, -(s.completed_at is not null)::int,
-             -(s.bought_at is not null)::int
-      from stale s
-    ) d
-    group by d.manager_id, d.sold_on
-    having sum(d.sold) <> 0 or sum(d.started) <> 0 or sum(d.completed) <> 0 or sum(d.bought) <> 0
+    select c.scope as manager_id, c.sold_on, sum(c.sign)::int as sold,
+           sum(c.sign * (c.started_at is not null)::int)::int as started,
+           sum(c.sign * (c.completed_at is not null)::int)::int as completed,
+           sum(c.sign * (c.bought_at is not null)::int)::int as bought
+    from scoped c
+    group by c.scope, c.sold_on
+    having sum(c.sign) <> 0 or sum(c.sign * (c.started_at is not null)::int) <> 0
+        or sum(c.sign * (c.completed_at is not null)::int) <> 0 or sum(c.sign * (c.bought_at is not null)::int) <> 0
   ),
   days as (
     insert into analytics.conversion_days as c (manager_id, sold_on, sold, started, completed, bought)
@@ -200,16 +215,11 @@ as $$
           completed = c.completed + excluded.completed, bought = c.bought + excluded.bought
   ),
   money as (
-    select m.manager_id, m.sold_on, m.currency, sum(m.revenue) as revenue, sum(m.buyers)::int as buyers
-    from (
-      select f.manager_id, f.sold_on, r.key as currency, r.value::numeric as revenue, 1 as buyers
-      from fresh f cross join lateral jsonb_each_text(f.revenue) r
-      union all
-      select s.manager_id, s.sold_on, r.key, -r.value::numeric, -1
-      from stale s cross join lateral jsonb_each_text(s.revenue) r
-    ) m
-    group by m.manager_id, m.sold_on, m.currency
-    having sum(m.revenue) <> 0 or sum(m.buyers) <> 0
+    select c.scope as manager_id, c.sold_on, r.key as currency, sum(c.sign * r.value::numeric) as revenue,
+           sum(c.sign)::int as buyers
+    from scoped c cross join lateral jsonb_each_text(c.revenue) r
+    group by c.scope, c.sold_on, r.key
+    having sum(c.sign * r.value::numeric) <> 0 or sum(c.sign) <> 0
   ),
   money_days as (
     insert into analytics.conversion_revenue as c (manager_id, sold_on, currency, revenue, buyers)
@@ -224,23 +234,79 @@ as $$
     on conflict (manager_id, currency) do update
       set revenue = c.revenue + excluded.revenue, buyers = c.buyers + excluded.buyers
   ),
-  saved as (
-    insert into analytics.student_funnel as f
-      (user_id, manager_id, sold_on, sold_at, started_at, completed_at, bought_at, revenue)
-    select * from fresh order by user_id
-    on conflict (user_id) do update
-      set started_at = excluded.started_at, completed_at = excluded.completed_at,
-          bought_at = excluded.bought_at, revenue = excluded.revenue
-      where (f.started_at, f.completed_at, f.bought_at, f.revenue)
-            is distinct from (excluded.started_at, excluded.completed_at, excluded.bought_at, excluded.revenue)
-    returning 1
+  lags as (
+    select c.scope as manager_id, l.measure, l.days, sum(c.sign)::int as buyers
+    from scoped c
+    cross join lateral (values
+      ('sale', analytics.whole_days(c.sold_at, c.bought_at)),
+      ('completion', case when c.completed_at <= c.bought_at then analytics.whole_days(c.completed_at, c.bought_at) end)
+    ) as l(measure, days)
+    where c.bought_at is not null and l.days is not null
+    group by c.scope, l.measure, l.days
+    having sum(c.sign) <> 0
   )
-  select count(*)::int from saved
+  insert into analytics.conversion_lags as c (manager_id, measure, days, buyers)
+  select * from lags order by manager_id, measure, days
+  on conflict (manager_id, measure, days) do update set buyers = c.buyers + excluded.buyers
+$$;
+revoke all on function analytics.move_conversion_sums(analytics.student_funnel[], analytics.student_funnel[])
+  from public, anon, authenticated, service_role;
+comment on function analytics.move_conversion_sums(analytics.student_funnel[], analytics.student_funnel[]) is
+  'Adds the added students'' states to the conversion sums and takes the removed ones'' out, for their managers and the academy.';
+
+
+-- Recomputes the named students' states from the base rows and moves the sums by the difference.
+create function analytics.apply_funnel_changes(touched uuid[])
+  returns integer
+  language plpgsql
+  set search_path = ''
+as $$
+declare
+  fresh analytics.student_funnel[];
+  stale analytics.student_funnel[];
+  added analytics.student_funnel[];
+begin
+  select coalesce(array_agg(row(t.user_id, t.granted_by,
+           (t.created_at at time zone (select s.time_zone from academy.settings s))::date, t.created_at,
+           (select min(sp.started_at) from public.student_progress sp where sp.user_id = t.user_id),
+           c.issued_at, b.bought_at, coalesce(b.revenue, '{}'::jsonb))::analytics.student_funnel), '{}')
+  into fresh
+  from public.tripwire_users t
+  left join public.certificates c on c.user_id = t.user_id
+  left join lateral (
+    select min(p.bought_at) as bought_at, jsonb_object_agg(p.currency, p.total) as revenue
+    from (
+      select p.currency, min(p.purchased_at) as bought_at, sum(p.amount)::text as total
+      from private.main_course_purchases p
+      where p.student_id = t.user_id and p.refunded_at is null
+      group by p.currency
+    ) p
+  ) b on true
+  where t.user_id = any (touched);
+  select coalesce(array_agg(f), '{}') into stale
+  from analytics.student_funnel f
+  where f.user_id = any (touched);
+  -- Only the states that changed move anything: the new ones in, the stored ones they replace out.
+  select coalesce(array_agg(n), '{}') into added
+  from unnest(fresh) n where not exists (select from unnest(stale) o where o = n);
+  perform analytics.move_conversion_sums(
+    added,
+    array(select o from unnest(stale) o where not exists (select from unnest(fresh) n where n = o)));
+  insert into analytics.student_funnel as f
+    (user_id, manager_id, sold_on, sold_at, started_at, completed_at, bought_at, revenue)
+  select (n).user_id, (n).manager_id, (n).sold_on, (n).sold_at, (n).started_at, (n).completed_at, (n).bought_at,
+         (n).revenue
+  from unnest(added) n order by (n).user_id
+  on conflict (user_id) do update
+    set manager_id = excluded.manager_id, sold_on = excluded.sold_on, sold_at = excluded.sold_at,
+        started_at = excluded.started_at, completed_at = excluded.completed_at, bought_at = excluded.bought_at,
+        revenue = excluded.revenue;
+  return cardinality(added);
+end;
 $$;
 revoke all on function analytics.apply_funnel_changes(uuid[]) from public, anon, authenticated, service_role;
 comment on function analytics.apply_funnel_changes(uuid[]) is
   'Recomputes the named students'' funnel state from the base rows and moves the conversion sums by the difference; returns how many students'' states changed.';
-
 
 -- A student removed (a smoke test) takes their share of the sums along.
 create function analytics.forget_funnel_rows()
@@ -249,38 +315,7 @@ create function analytics.forget_funnel_rows()
   set search_path = ''
 as $$
 begin
-  with gone as (
-    select o.manager_id, o.sold_on, count(*)::int as sold, count(o.started_at)::int as started,
-           count(o.completed_at)::int as completed, count(o.bought_at)::int as bought
-    from old_rows o group by o.manager_id, o.sold_on
-  ),
-  days as (
-    update analytics.conversion_days c
-    set sold = c.sold - g.sold, started = c.started - g.started, completed = c.completed - g.completed,
-        bought = c.bought - g.bought
-    from gone g where c.manager_id = g.manager_id and c.sold_on = g.sold_on
-  ),
-  money as (
-    select o.manager_id, o.sold_on, r.key as currency, sum(r.value::numeric) as revenue, count(*)::int as buyers
-    from old_rows o cross join lateral jsonb_each_text(o.revenue) r
-    group by o.manager_id, o.sold_on, r.key
-  ),
-  money_days as (
-    update analytics.conversion_revenue c set revenue = c.revenue - m.revenue, buyers = c.buyers - m.buyers
-    from money m where c.manager_id = m.manager_id and c.sold_on = m.sold_on and c.currency = m.currency
-  ),
-  money_totals as (
-    update analytics.conversion_revenue_totals c set revenue = c.revenue - m.revenue, buyers = c.buyers - m.buyers
-    from (select manager_id, currency, sum(revenue) as revenue, sum(buyers) as buyers from money
-          group by manager_id, currency) m
-    where c.manager_id = m.manager_id and c.currency = m.currency
-  )
-  update analytics.conversion_totals c
-  set sold = c.sold - g.sold, started = c.started - g.started, completed = c.completed - g.completed,
-      bought = c.bought - g.bought
-  from (select manager_id, sum(sold) as sold, sum(started) as started, sum(completed) as completed,
-               sum(bought) as bought from gone group by manager_id) g
-  where c.manager_id = g.manager_id;
+  perform analytics.move_conversion_sums('{}', array(select o::analytics.student_funnel from old_rows o));
   return null;
 end;
 $$;
@@ -289,7 +324,6 @@ comment on function analytics.forget_funnel_rows() is
   'Takes removed students'' funnel rows out of the conversion sums (a statement''s rows at once).';
 create trigger student_funnel_forgotten after delete on analytics.student_funnel
   referencing old table as old_rows for each statement execute function analytics.forget_funnel_rows();
-
 insert into private.scheduled_jobs (name, schedule, command, calls_function, local_route, overdue_after, why) values
   ('tripwire-refresh-conversion', '* * * * *', 'select analytics.refresh_conversion()', false,
    'second-sale/refresh', '3 minutes',
@@ -380,9 +414,15 @@ comment on function analytics.ready_threshold() is 'The heat score at which a st
 -- reach the threshold for the first time get their student.ready event.
 create function analytics.notice_ready_students(since timestamptz)
   returns integer
-  language sql
+  language plpgsql
   set search_path = ''
 as $$
+declare
+  -- The first UTC day whose activity can be new (student_activity's index is by that day).
+  first_day integer := case when since = '-infinity' then -1
+                            else (since at time zone 'UTC')::date - date '1970-01-01' end;
+  sent integer;
+begin
   with candidates as (
     select x.user_id
     from (
@@ -391,9 +431,7 @@ as $$
       select o.student_id from private.upgrade_link_opens o where o.last_opened_at >= since
       union
       select a.user_id from private.student_activity a
-      where a.activity_day >= case when since = '-infinity' then -1
-                                   else (since at time zone 'UTC')::date - date '1970-01-01' end
-        and a.last_activity_at >= since
+      where a.activity_day >= first_day and a.last_activity_at >= since
     ) x
     join public.certificates c on c.user_id = x.user_id and c.revoked_at is null
     where not exists (select from private.ready_notices r where r.student_id = x.user_id)
@@ -419,7 +457,9 @@ as $$
     from noticed n join ready r on r.user_id = n.student_id
     returning 1
   )
-  select count(*)::int from events
+  select count(*)::int into sent from events;
+  return sent;
+end;
 $$;
 revoke all on function analytics.notice_ready_students(timestamptz) from public, anon, authenticated, service_role;
 comment on function analytics.notice_ready_students(timestamptz) is
@@ -440,6 +480,7 @@ declare
   touched uuid[];
   changed integer;
   ready integer;
+  slice integer;
 begin
   if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('analytics.refresh_conversion')) then
     return jsonb_build_object('skipped', 'another conversion refresh is running');
@@ -457,7 +498,11 @@ begin
     select p.student_id from private.main_course_purchases p
     where p.refund_received_at >= since and p.student_id is not null
   ) x;
-  changed := analytics.apply_funnel_changes(touched);
+  -- In slices, so that a rebuild of a million students never holds them all in memory at once.
+  changed := 0;
+  for slice in 0 .. (cardinality(touched) - 1) / 20000 loop
+    changed := changed + analytics.apply_funnel_changes(touched[slice * 20000 + 1 : (slice + 1) * 20000]);
+  end loop;
   ready := analytics.notice_ready_students(since);
   return analytics.record_refresh_step('conversion', started, changed)
     || jsonb_build_object('students_looked_at', cardinality(touched), 'ready', ready);

@@ -78,7 +78,7 @@ comment on table private.upgrade_link_opens is 'Who opened their upgrade link (t
 
 alter table private.main_course_purchases add constraint main_course_purchases_manager_id_fkey FOREIGN KEY (manager_id) REFERENCES public.users(id) ON DELETE SET NULL;
 
-alter table private.main_course_purchases add constraint main_course_purchases_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id) ON DELETE SET NULL;
+alter table private.main_course_purchases add constraint main_course_purchases_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id);
 
 revoke all on table private.main_course_purchases from public, anon, authenticated, service_role;
 grant insert, select, update on table private.main_course_purchases to service_role;

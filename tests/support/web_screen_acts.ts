@@ -276,6 +276,15 @@ export async function adminScreens(journey: Journey, { email }: Sale): Promise<v
     )
       .waitFor();
     await checkEverywhere(admin.page, `the status (${language})`);
+    // The Second sale as an admin sees it: every manager ranked, and the main-course purchases nobody matched.
+    await admin.page.goto(`${stack.webUrl}/#/second-sale`);
+    await admin.page.getByRole("heading", {
+      name: language === "ru"
+        ? "Покупки основного курса без ученика"
+        : "Main course purchases with no student",
+    }).waitFor();
+    await admin.page.locator("ol.funnel li").first().waitFor();
+    await checkEverywhere(admin.page, `the second sale, an admin's (${language})`);
     // The Staff screen: the seeded managers; in English Saule hires one (the password shown once) and lets her go.
     await admin.page.goto(`${stack.webUrl}/#/staff`);
     await admin.page.getByText("Aida Manager").waitFor();

@@ -133,6 +133,7 @@ export async function leaderboardScreen(main: HTMLElement, user: SignedIn): Prom
     h("h2", {}, t("board.my_stats")),
     mine,
     board,
+    h("p", {}, h("a", { href: "#/second-sale" }, t("second.board_link"))),
     h("h2", {}, t("board.chart")),
     chart,
     h("h2", {}, t("board.feed")),

@@ -10,9 +10,10 @@ import type {
   ManagersConversion,
 } from "../../supabase/functions/second-sale/conversion.ts";
 import type { Retention, RetentionLessons } from "../../supabase/functions/second-sale/retention.ts";
+import type { UnmatchedList } from "../../supabase/functions/payments/main_course.ts";
 import { call, type SignedIn } from "./api.ts";
 import { errorBox, h, show, tableOf } from "./dom.ts";
-import { formatAgo, formatDay, formatMoney, formatNumber, t, type TextKey } from "./i18n.ts";
+import { formatAgo, formatDate, formatDay, formatMoney, formatNumber, t, type TextKey } from "./i18n.ts";
 import { formatPhone } from "./phone.ts";
 import { retentionChart } from "./retention_chart.ts";
 
@@ -201,6 +202,32 @@ function cohortsSection(cohorts: Cohorts): HTMLElement {
   );
 }
 
+/** An admin's list of main-course purchases no student matched: to find the person by the e-mail. */
+function unmatchedSection(list: UnmatchedList): HTMLElement {
+  if (list.purchases.length === 0) return h("p", {}, t("second.unmatched.none"));
+  return tableOf(
+    [t("second.unmatched.when"), t("second.unmatched.email"), t("second.unmatched.amount")],
+    h(
+      "tbody",
+      {},
+      list.purchases.map((purchase) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, formatDate(purchase.purchased_at)),
+          h("td", {}, purchase.buyer_email ?? "—"),
+          h(
+            "td",
+            { class: "number" },
+            formatMoney(purchase.amount, purchase.currency),
+            purchase.refunded_at ? ` (${t("second.unmatched.refunded")})` : null,
+          ),
+        )
+      ),
+    ),
+  );
+}
+
 async function retentionSection(): Promise<HTMLElement> {
   const { lessons } = await call<RetentionLessons>("second-sale/retention");
   const chart = h("div", { "aria-live": "polite" });
@@ -306,10 +333,13 @@ export async function secondSaleScreen(main: HTMLElement, user: SignedIn): Promi
       h("option", { value: each }, t(`second.order_by.${each}` as TextKey))
     ),
   );
-  const [callList, cohorts, retention] = await Promise.all([
+  const [callList, cohorts, retention, unmatched] = await Promise.all([
     call<CallList>("second-sale/call-list?limit=20").then(callListSection, errorBox),
     call<Cohorts>("second-sale/cohorts?weeks=8").then(cohortsSection, errorBox),
     retentionSection().catch(errorBox),
+    user.role === "admin"
+      ? call<UnmatchedList>("payments/main-course/unmatched?limit=20").then(unmatchedSection, errorBox)
+      : null,
   ]);
   await showFigures();
   show(
@@ -332,5 +362,6 @@ export async function secondSaleScreen(main: HTMLElement, user: SignedIn): Promi
     ),
     h("section", {}, h("h2", {}, t("second.cohorts")), cohorts),
     h("section", {}, h("h2", {}, t("second.retention")), retention),
+    unmatched ? h("section", {}, h("h2", {}, t("second.unmatched")), unmatched) : null,
   );
 }

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 /** A manager's students: search, filters, paging, and the exports. */
 
+import type { CallList } from "../../supabase/functions/second-sale/call_list.ts";
 import type { StudentSummary } from "../../supabase/functions/_domain/student_summary.ts";
 
 import type { StudentList } from "../../supabase/functions/students/list.ts";
@@ -52,10 +53,26 @@ function exportButton(label: string, save: () => Promise<void>, message: HTMLEle
   }, label);
 }
 
+/** "2 students are ready for a call", leading to the call list; nothing when nobody is. */
+async function readyToCall(): Promise<HTMLElement | null> {
+  const list = await call<CallList>("second-sale/call-list?limit=100").catch(() => null);
+  const ready = list?.students.filter((student) => student.ready).length ?? 0;
+  if (ready === 0) return null;
+  return h(
+    "p",
+    { class: "notice", role: "status" },
+    t("second.ready_notice", { count: ready }),
+    " ",
+    h("a", { href: "#/second-sale" }, t("second.open_call_list")),
+  );
+}
+
 export async function studentsScreen(main: HTMLElement, user: SignedIn): Promise<void> {
   // An admin's home says first how many paid orders wait for review.
   const waiting = h("div", {});
   if (user.role === "admin") void reviewsWaiting().then((notice) => show(waiting, notice));
+  // A manager's home says first who is ready for a call about the main course.
+  if (user.role === "manager") void readyToCall().then((notice) => show(waiting, notice));
   const search = h("input", {
     type: "search",
     name: "q",

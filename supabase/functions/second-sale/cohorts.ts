@@ -53,7 +53,7 @@ export async function cohorts(user: AuthUser, query: CohortsQuery, sql: Sql = db
       select date_trunc('week', c.sold_on)::date as week_start, sum(c.sold)::int as sold
       from analytics.conversion_days c, settings st
       where c.sold_on >= st.this_week - 7 * (${query.weeks} - 1)
-        and (${scope}::uuid is null or c.manager_id = ${scope}::uuid)
+        and c.manager_id = coalesce(${scope}::uuid, analytics.academy_scope())
       group by 1
     ),
     bought as (
