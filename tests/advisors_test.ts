@@ -83,6 +83,20 @@ const hotPaths: Record<string, string> = {
     where endpoint_id = '${aida.id}' order by id desc limit 50`,
   webhook_attempts_delivery:
     `select id from private.webhook_attempts where delivery_id = 1 order by id desc limit 10`,
+  main_course_purchases_student: `select purchase_id from private.main_course_purchases
+    where student_id = '${aida.id}' and refunded_at is null`,
+  main_course_purchases_received: `select student_id from private.main_course_purchases
+    where received_at >= now() - interval '15 minutes' and student_id is not null`,
+  main_course_purchases_refund_received: `select student_id from private.main_course_purchases
+    where refund_received_at >= now() - interval '15 minutes' and student_id is not null`,
+  main_course_purchases_unmatched: `select purchase_id from private.main_course_purchases
+    where student_id is null order by received_at desc, purchase_id desc limit 21`,
+  student_funnel_buyers: `select bought_at from analytics.student_funnel
+    where bought_at is not null and manager_id = '${aida.id}' and sold_on between current_date - 29 and current_date`,
+  student_funnel_buyers_by_day: `select bought_at from analytics.student_funnel
+    where bought_at is not null and sold_on between current_date - 29 and current_date`,
+  upgrade_link_opens_last: `select student_id from private.upgrade_link_opens
+    where last_opened_at >= now() - interval '15 minutes'`,
 };
 
 Deno.test("every index serves its hot query, and `supabase db advisors` reports no issue", async () => {

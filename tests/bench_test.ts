@@ -29,6 +29,7 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
       "### orders",
       "### figures",
       "### limits",
+      "### second-sale",
       ...(withPgBouncer ? ["### instances"] : []),
     ]
   ) {
@@ -41,8 +42,9 @@ Deno.test("npm run bench -- --quick runs every scenario with zero errors, within
   // one at a time and at concurrency 16, and the TypeScript search),
   // analytics 12 (3 reads over HTTP and straight, for each of 2 spans of history), exports 3 (the buffered
   // baseline and the two CSVs), orders 3 (the manager's creation and the two providers), figures 3 (off, off on a
-  // second server, counted), instances 4 (with PgBouncer)
-  assert.equal(rows.length, 5 + 5 + 4 + 4 + 15 + 12 + 3 + 3 + 3 + (withPgBouncer ? 4 : 0), printed);
+  // second server, counted), second-sale 17 (the leaderboard's baseline and 8 reads one at a time and at
+  // concurrency 16), instances 4 (with PgBouncer)
+  assert.equal(rows.length, 5 + 5 + 4 + 4 + 15 + 12 + 3 + 3 + 3 + 17 + (withPgBouncer ? 4 : 0), printed);
   for (const row of rows) assert.equal(row.split("|")[6].trim(), "0", `errors in: ${row}`);
   // Like Supabase's pooler: the function server never holds more connections than its pool.
   const [, open, pool] = printed.match(/held open under the load: at most (\d+) \(pool (\d+)\)/) ?? [];

@@ -23,7 +23,8 @@ create table private.main_course_purchases (
   purchase_id text primary key,
   -- No cascade: a student with a main-course purchase is never removed silently (money is never lost).
   student_id uuid references public.tripwire_users (user_id),
-  manager_id uuid references public.users (id) on delete set null,
+  -- The manager credited when it came (the student's granted_by): a record, not a key to follow.
+  manager_id uuid,
   matched_by text,
   amount numeric(12, 2) not null,
   currency text not null,
@@ -52,10 +53,7 @@ comment on column private.main_course_purchases.matched_by is
 comment on column private.main_course_purchases.buyer_email is
   'The buyer''s e-mail, kept only while the purchase is unmatched (so an admin can find the person).';
 
-create index main_course_purchases_student on private.main_course_purchases (student_id)
-  where student_id is not null;
-create index main_course_purchases_manager on private.main_course_purchases (manager_id, purchased_at)
-  where manager_id is not null;
+create index main_course_purchases_student on private.main_course_purchases (student_id);
 comment on column private.main_course_purchases.refund_received_at is
   'When the refund reached us (refunded_at is when the Main platform says it happened): the conversion refresh reads changes by it.';
 
@@ -101,7 +99,6 @@ create table analytics.conversion_days (
   bought integer not null default 0,
   primary key (manager_id, sold_on)
 );
-create index conversion_days_day on analytics.conversion_days (sold_on);
 comment on table analytics.conversion_days is
   'Per manager and academy day of the tripwire sale (the cohort): students sold, and how many of them started, completed and bought the main course.';
 

@@ -28,8 +28,6 @@ create table analytics.conversion_days (
 
 alter table analytics.conversion_days add constraint conversion_days_pkey PRIMARY KEY (manager_id, sold_on);
 
-CREATE INDEX conversion_days_day ON analytics.conversion_days USING btree (sold_on);
-
 comment on table analytics.conversion_days is 'Per manager and academy day of the tripwire sale (the cohort): students sold, and how many of them started, completed and bought the main course.';
 
 comment on column analytics.conversion_days.manager_id is 'The manager; the nil uuid (analytics.academy_scope()) holds the whole academy''s sums, so an admin''s read costs the days, not the managers.';

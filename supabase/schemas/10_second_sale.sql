@@ -33,13 +33,11 @@ alter table private.main_course_purchases add constraint main_course_purchases_p
 
 alter table private.main_course_purchases add constraint main_course_purchases_refund_whole CHECK ((refund_id IS NULL) = (refunded_at IS NULL) AND (refund_id IS NULL) = (refund_received_at IS NULL));
 
-CREATE INDEX main_course_purchases_manager ON private.main_course_purchases USING btree (manager_id, purchased_at) WHERE (manager_id IS NOT NULL);
-
 CREATE INDEX main_course_purchases_received ON private.main_course_purchases USING btree (received_at);
 
 CREATE INDEX main_course_purchases_refund_received ON private.main_course_purchases USING btree (refund_received_at) WHERE (refund_received_at IS NOT NULL);
 
-CREATE INDEX main_course_purchases_student ON private.main_course_purchases USING btree (student_id) WHERE (student_id IS NOT NULL);
+CREATE INDEX main_course_purchases_student ON private.main_course_purchases USING btree (student_id);
 
 CREATE INDEX main_course_purchases_unmatched ON private.main_course_purchases USING btree (received_at DESC, purchase_id) WHERE (student_id IS NULL);
 
@@ -75,8 +73,6 @@ alter table private.upgrade_link_opens add constraint upgrade_link_opens_positiv
 CREATE INDEX upgrade_link_opens_last ON private.upgrade_link_opens USING btree (last_opened_at);
 
 comment on table private.upgrade_link_opens is 'Who opened their upgrade link (the tracked link GET /second-sale/upgrade/{token} leads to the checkout): a heat signal.';
-
-alter table private.main_course_purchases add constraint main_course_purchases_manager_id_fkey FOREIGN KEY (manager_id) REFERENCES public.users(id) ON DELETE SET NULL;
 
 alter table private.main_course_purchases add constraint main_course_purchases_student_id_fkey FOREIGN KEY (student_id) REFERENCES public.tripwire_users(user_id);
 

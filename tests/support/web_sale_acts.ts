@@ -201,6 +201,27 @@ export async function refund(journey: Journey, { manager, email }: Sale, student
   const ago = manager.page.locator("tbody tr").first().locator("time");
   assert.match(await ago.innerText(), /ago|this minute|now/, await ago.innerText());
   assert.ok(await ago.getAttribute("title"));
+  // She completed the course today and opened the offer (the graduate act): the home says one student is ready
+  // for a call, and the call list says who, why, and how to reach her.
+  await manager.page.goto(`${stack.webUrl}/#/students`);
+  await manager.page.locator("p.notice").waitFor();
+  assert.match(await manager.page.locator("p.notice").innerText(), /1 student is ready for a call/);
+  await manager.page.locator("p.notice a").click();
+  const toCall = manager.page.locator("main tbody tr", { hasText: "Journey Student" });
+  await toCall.waitFor();
+  const why = (await toCall.innerText()).replace(/\s/g, " ");
+  for (
+    const said of [
+      /\b70\b/,
+      /ready for a call/,
+      /opened the offer/,
+      /completed the course/,
+      /8 \(701\) 123 4567/,
+    ]
+  ) {
+    assert.match(why, said);
+  }
+  await journey.checkEverywhere(manager.page, "the second sale with a student to call");
   await manager.page.goto(`${stack.webUrl}/#/students`);
   await manager.page.getByRole("searchbox").fill("Journey");
   await manager.page.getByRole("link", { name: "Journey Student" }).waitFor();

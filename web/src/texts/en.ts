@@ -98,6 +98,7 @@ export const en: Record<TextKey, string> = {
   "error.provider_error": "The payment provider did not do it.",
   "error.already_resolved": "This order has been resolved already.",
   "error.review_not_found": "No such order in the review queue.",
+  "error.purchase_unknown": "No such main-course purchase yet: the refund will be taken once it arrives.",
   "error.provider_not_configured": "The payment provider is not set up: its secret is missing.",
   "error.endpoint_not_found": "No such webhook endpoint (or it is disabled).",
   "error.delivery_not_found": "No such delivery (or its endpoint is disabled).",

@@ -100,6 +100,7 @@ export const ru = {
   "error.provider_error": "Платёжная система не выполнила запрос.",
   "error.already_resolved": "Этот заказ уже разобран.",
   "error.review_not_found": "Такого заказа в очереди нет.",
+  "error.purchase_unknown": "Такой покупки основного курса ещё нет: возврат примут, когда она придёт.",
   "error.provider_not_configured": "Платёжный провайдер не настроен: нет секрета.",
   "error.endpoint_not_found": "Такого адреса для вебхуков нет (или он отключён).",
   "error.delivery_not_found": "Такой доставки нет (или её адрес отключён).",
