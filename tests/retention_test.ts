@@ -5,20 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { aida } from "./support/fixtures.ts";
-import { type TestStudent, watch } from "./support/learning.ts";
-import { fromMainPlatform, purchased, unique } from "./support/main_platform.ts";
+import { watch } from "./support/learning.ts";
+import { fromMainPlatform, purchased, runJob, sell, unique } from "./support/main_platform.ts";
 import { expectError, expectJson } from "./support/responses.ts";
-import { appDatabase, callAs, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
-import { newStudentBody, postStudent } from "./support/students.ts";
+import { appDatabase, callAs, callFunction, story } from "./support/server.ts";
 
 const sql = appDatabase.sql;
 const lessonId = 67;
-
-async function sell(name: string): Promise<TestStudent & { email: string }> {
-  const body = newStudentBody(name, { send_welcome_email: false });
-  const created = await expectJson(await postStudent(aida.id, body), 201);
-  return { id: created.id, token: await tokenFor(created.id), email: body.email };
-}
 
 /** The curve as plain SQL over the stored ranges: who holds second + 0.5, per group. */
 async function recount(bought: boolean | null) {
@@ -48,19 +41,14 @@ story(
   async () => {
     // Five watch the first 100 seconds; three of them go on to 300 (one skipping 150–200); one of those buys.
     const students = [];
-    for (let i = 0; i < 5; i++) students.push(await sell(`Retention ${i} ${unique()}`));
+    for (let i = 0; i < 5; i++) students.push(await sell(aida.id, `Retention ${i} ${unique()}`));
     for (const student of students) await watch(sql, student, lessonId, 0, 100);
     await watch(sql, students[0], lessonId, 100, 150);
     await watch(sql, students[0], lessonId, 200, 300);
     for (const student of students.slice(1, 3)) await watch(sql, student, lessonId, 100, 300);
     await expectJson(await fromMainPlatform(purchased({ customer: { email: students[1].email } })));
 
-    const refreshed = await expectJson(
-      await callFunction("second-sale/refresh-retention", {
-        method: "POST",
-        headers: { apikey: serviceKey },
-      }),
-    );
+    const refreshed = await runJob("second-sale/refresh-retention");
     assert.equal(refreshed.view, "retention");
     const answer = await expectJson(await callAs(aida.id, `second-sale/retention/${lessonId}`));
     assert.deepEqual(answer.all, await recount(null));

@@ -7,28 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { aida, daniyar, saule } from "./support/fixtures.ts";
-import { graduate, type TestStudent, watch } from "./support/learning.ts";
-import { fromMainPlatform, purchased, refunded, unique } from "./support/main_platform.ts";
+import { graduate, watch } from "./support/learning.ts";
+import { fromMainPlatform, purchased, refunded, runJob, sell, unique } from "./support/main_platform.ts";
 import { orderPaid, paymentLink, postStandard, signedStandard } from "./support/orders.ts";
 import { expectError, expectJson } from "./support/responses.ts";
-import { appDatabase, callAs, callFunction, serviceKey, story, tokenFor } from "./support/server.ts";
-import { newStudentBody, postStudent } from "./support/students.ts";
+import { appDatabase, callAs, callFunction, story } from "./support/server.ts";
 import { meetAtLock } from "./support/barrier.ts";
 
 const sql = appDatabase.sql;
 await sql`update academy.settings set main_course_checkout_url = 'https://main.example.kz/checkout'`;
-
-async function sell(managerId: string, name: string): Promise<TestStudent & { email: string }> {
-  const body = newStudentBody(name, { send_welcome_email: false });
-  const created = await expectJson(await postStudent(managerId, body), 201);
-  return { id: created.id, token: await tokenFor(created.id), email: body.email };
-}
-
-async function refresh(): Promise<void> {
-  await expectJson(
-    await callFunction("second-sale/refresh", { method: "POST", headers: { apikey: serviceKey } }),
-  );
-}
 
 /** The funnel as plain SQL over the base rows: no kept sum, no funnel row. */
 async function recount(scope: string | null, from: string | null, to: string) {
@@ -170,7 +157,7 @@ story("A cohort end to end: every conversion figure equals a recount of the base
   );
   assert.equal(answers.filter((answer) => answer.outcome === "matched").length, 1);
 
-  await refresh();
+  await runJob("second-sale/refresh");
   await everyFigureEqualsTheRecount("after the first refresh");
   // And what those figures are, said plainly: eight sold, four started, two completed, three bought.
   const all = await expectJson(await callAs(saule.id, "second-sale/figures"));
@@ -257,16 +244,16 @@ story("A cohort end to end: every conversion figure equals a recount of the base
   await expectJson(await fromMainPlatform(late));
   await expectJson(await fromMainPlatform(refunded(raced.data.purchase_id)));
   await watch(sql, aidas[3], 67, 0, 20);
-  await refresh();
+  await runJob("second-sale/refresh");
   await everyFigureEqualsTheRecount("after an incremental refresh");
   // A refresh that finds nothing new changes nothing.
-  await refresh();
+  await runJob("second-sale/refresh");
   await everyFigureEqualsTheRecount("after a refresh with nothing new");
   // A smoke test's student, counted by a refresh and then removed, takes its share of every sum along.
   const smoke = await sell(aida.id, `Smoke ${unique()}`);
   await watch(sql, smoke, 67, 0, 20);
   await expectJson(await fromMainPlatform(purchased({ customer: { email: smoke.email }, currency: "EUR" })));
-  await refresh();
+  await runJob("second-sale/refresh");
   await everyFigureEqualsTheRecount("with the smoke test counted");
   await sql`insert into private.smoke_tests (student_id) values (${smoke.id})`;
   // (Its purchase first, as the smoke test's own clean-up would: a student with one is never removed silently.)

@@ -1,6 +1,12 @@
-/** The academy's Main platform as the tests play it: signed main-course purchases and refunds. */
+/**
+ * The second sale as the tests play it: the academy's Main platform (signed main-course purchases and refunds),
+ * students sold for it, and the scheduler's jobs run on demand.
+ */
 import { standardRequest } from "../../scripts/lib/checkout.ts";
-import { callFunction, mainPlatformSecret } from "./server.ts";
+import type { TestStudent } from "./learning.ts";
+import { expectJson } from "./responses.ts";
+import { callFunction, mainPlatformSecret, serviceKey, tokenFor } from "./server.ts";
+import { newStudentBody, postStudent } from "./students.ts";
 
 export const unique = () => crypto.randomUUID().slice(0, 8);
 
@@ -25,4 +31,20 @@ export function refunded(purchaseId: string) {
     timestamp: new Date().toISOString(),
     data: { purchase_id: purchaseId, refund_id: `r-${unique()}` },
   };
+}
+
+/** `managerId` sells the tripwire to `name` (no e-mail sent): the student's id, token and e-mail. */
+export async function sell(
+  managerId: string,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<TestStudent & { email: string }> {
+  const body = newStudentBody(name, { send_welcome_email: false, ...extra });
+  const created = await expectJson(await postStudent(managerId, body), 201);
+  return { id: created.id, token: await tokenFor(created.id), email: body.email };
+}
+
+/** A scheduled job's route (`second-sale/refresh`, `webhooks/deliver`…) called as the scheduler calls it. */
+export async function runJob(route: string) {
+  return await expectJson(await callFunction(route, { method: "POST", headers: { apikey: serviceKey } }));
 }

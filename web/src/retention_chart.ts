@@ -15,6 +15,11 @@ const lines = [
   ["not_bought", "retention-not-bought"],
 ] as const;
 
+/** A second of a video as its player shows it: 125 → "2:05". */
+export function videoTime(seconds: number): string {
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
 export function retentionChart(retention: Retention, summary: string): HTMLElement {
   const left = 84;
   const top = 12;
@@ -31,13 +36,12 @@ export function retentionChart(retention: Retention, summary: string): HTMLEleme
   svgElement(svg, "line", { x1: left, y1: bottom, x2: width, y2: bottom, class: "axis" });
   svgElement(svg, "text", { x: left - 6, y: top + 4, "text-anchor": "end" }, formatNumber(1, "percent"));
   svgElement(svg, "text", { x: left - 6, y: bottom, "text-anchor": "end" }, formatNumber(0, "percent"));
-  const minutes = (seconds: number) => `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
   svgElement(svg, "text", { x: left, y: bottom + 18, "text-anchor": "start" }, "0:00");
   svgElement(
     svg,
     "text",
     { x: width, y: bottom + 18, "text-anchor": "end" },
-    minutes(retention.duration_seconds),
+    videoTime(retention.duration_seconds),
   );
   for (const [group, className] of lines) {
     const share = retention[group].share;

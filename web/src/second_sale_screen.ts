@@ -15,7 +15,7 @@ import { call, type SignedIn } from "./api.ts";
 import { errorBox, h, show, tableOf } from "./dom.ts";
 import { formatAgo, formatDate, formatDay, formatMoney, formatNumber, t, type TextKey } from "./i18n.ts";
 import { formatPhone } from "./phone.ts";
-import { retentionChart } from "./retention_chart.ts";
+import { retentionChart, videoTime } from "./retention_chart.ts";
 
 const periods = ["30", "90", "all"] as const;
 const percent = (share: number | null) => share === null ? "—" : formatNumber(share, "percent");
@@ -254,7 +254,6 @@ async function retentionSection(): Promise<HTMLElement> {
 
 function retentionView(retention: Retention, title: string): HTMLElement {
   if (retention.all.starters === 0) return h("p", {}, t("second.retention.none"));
-  const atSecond = (second: number) => `${Math.floor(second / 60)}:${String(second % 60).padStart(2, "0")}`;
   return h(
     "div",
     {},
@@ -277,7 +276,7 @@ function retentionView(retention: Retention, title: string): HTMLElement {
             "li",
             {},
             t("second.retention.drop", {
-              at: atSecond(drop.second),
+              at: videoTime(drop.second),
               before: percent(drop.share_before),
               after: percent(drop.share_after),
             }),

@@ -34,6 +34,14 @@ const retryErrors = {
   503: "`service_unavailable` (with Retry-After): the academy's ceiling on orders a minute " +
     "(`provider_orders_per_minute`), or the database; retry.",
 };
+/** The three headers a Standard Webhooks message is signed with, as OpenAPI parameters. */
+const standardWebhooksHeaders = ["webhook-id", "webhook-timestamp", "webhook-signature"].map((name) => ({
+  in: "header" as const,
+  name,
+  required: true,
+  description: "Standard Webhooks' signature header.",
+  schema: { type: "string" as const },
+}));
 const admin = requireRole("admin");
 const staff = requireRole("manager", "admin");
 
@@ -64,13 +72,7 @@ export const app = createApp("payments")
           "missing); nothing was recorded.",
         ...retryErrors,
       },
-      headers: ["webhook-id", "webhook-timestamp", "webhook-signature"].map((name) => ({
-        in: "header" as const,
-        name,
-        required: true,
-        description: "Standard Webhooks' signature header.",
-        schema: { type: "string" as const },
-      })),
+      headers: standardWebhooksHeaders,
     }),
     async (c) => c.json(await receiveStandard(await c.req.text(), c.req.raw.headers)),
   )
@@ -94,13 +96,7 @@ export const app = createApp("payments")
           "`validation_failed`: not a main-course event (`details` name the fields); nothing was recorded.",
         409: "`purchase_unknown`: a refund of a purchase not received yet; send it again later.",
       },
-      headers: ["webhook-id", "webhook-timestamp", "webhook-signature"].map((name) => ({
-        in: "header" as const,
-        name,
-        required: true,
-        description: "Standard Webhooks' signature header.",
-        schema: { type: "string" as const },
-      })),
+      headers: standardWebhooksHeaders,
     }),
     async (c) => c.json(await receiveMainCourse(await c.req.text(), c.req.raw.headers)),
   )

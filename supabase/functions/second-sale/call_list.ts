@@ -66,14 +66,14 @@ export async function callList(user: AuthUser, query: CallListQuery, sql: Sql = 
                         where p.student_id = t.user_id and p.refunded_at is null)
     )
     select h.user_id as student_id, t.full_name, t.email, t.phone, h.score, h.reasons,
-           to_jsonb(h.last_signal_at) #>> '{}' as last_signal_at, analytics.ready_threshold() as threshold
+           to_jsonb(h.last_signal_at) #>> '{}' as last_signal_at
     from analytics.heat(array(select user_id from candidates)) h
     join public.tripwire_users t on t.user_id = h.user_id
     order by h.score desc, h.last_signal_at desc, h.user_id
     limit ${query.limit}`;
   const [{ threshold }] = await sql<{ threshold: number }[]>`select analytics.ready_threshold() as threshold`;
   const students = [];
-  for (const { threshold: _, ...row } of rows) {
+  for (const row of rows) {
     students.push({
       ...row,
       reasons: row.reasons.map((reason) => ({ ...reason, at: new Date(reason.at).toISOString() })),

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import type { AuthUser } from "../_shared/auth.ts";
 import { db, type Sql } from "../_shared/db.ts";
-import { scopeOf } from "./conversion.ts";
+import { scopeOf, share } from "./conversion.ts";
 
 export const CohortsQuery = z.strictObject({
   weeks: z.coerce.number().int().min(1).max(52).default(12).meta({
@@ -79,9 +79,7 @@ export async function cohorts(user: AuthUser, query: CohortsQuery, sql: Sql = db
       week_start: row.week_start,
       sold: row.sold,
       bought_by_week: row.buyers,
-      share_by_week: row.buyers.map((buyers) =>
-        row.sold > 0 ? Math.round((buyers / row.sold) * 10_000) / 10_000 : null
-      ),
+      share_by_week: row.buyers.map((buyers) => share(buyers, row.sold)),
     })),
   };
 }

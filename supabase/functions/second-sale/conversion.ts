@@ -68,7 +68,8 @@ export function scopeOf(user: AuthUser, requested: string | undefined): string |
   return user.role === "admin" ? requested ?? null : user.id;
 }
 
-const share = (part: number, whole: number) =>
+/** `part` of `whole`, 0 to 1 with 4 decimals; null when `whole` is 0. */
+export const share = (part: number, whole: number) =>
   whole > 0 ? Math.round((part / whole) * 10_000) / 10_000 : null;
 
 /** The academy's today (its time zone), the default end of a period. */
@@ -233,14 +234,4 @@ export async function managersConversion(query: ManagersQuery, sql: Sql = db()):
     return { ...row, rank, conversion: share(row.bought, row.sold) };
   });
   return { from, to, order_by: query.order_by, currency, managers };
-}
-
-/** The minute job (pg_cron runs the SQL itself; this route is for `npm start` and outside schedulers). */
-export async function refreshConversion(sql: Sql = db()): Promise<Record<string, unknown>> {
-  return await sql.begin(async (tx) => {
-    await tx`set local statement_timeout = '10min'`;
-    const [row] = await tx<{ report: Record<string, unknown> }[]>`
-      select analytics.refresh_conversion() as report`;
-    return row.report;
-  });
 }

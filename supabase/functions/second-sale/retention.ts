@@ -109,14 +109,3 @@ export async function lessonRetention(lessonId: number, sql: Sql = db()): Promis
     drop_offs: dropOffs(all.share),
   };
 }
-
-/** The quarter-hourly job (pg_cron runs the SQL itself; this route is for `npm start` and outside schedulers). */
-export async function refreshRetention(sql: Sql = db()): Promise<Record<string, unknown>> {
-  return await sql.begin(async (tx) => {
-    await tx`set local statement_timeout = '10min'`;
-    const [row] = await tx<
-      { report: Record<string, unknown> }[]
-    >`select analytics.refresh_retention() as report`;
-    return row.report;
-  });
-}

@@ -10,13 +10,12 @@ import {
   ManagersConversion,
   managersConversion,
   ManagersQuery,
-  refreshConversion,
 } from "./conversion.ts";
+import { runJob } from "./jobs.ts";
 import { Cohorts, cohorts, CohortsQuery } from "./cohorts.ts";
 import { CallList, callList, CallListQuery, openUpgradeLink } from "./call_list.ts";
 import {
   lessonRetention,
-  refreshRetention,
   Retention,
   RetentionLessons,
   retentionLessons,
@@ -153,7 +152,7 @@ export const app = createApp("second-sale")
       },
     }),
     requireServiceRole(),
-    async (c) => c.json(await refreshConversion()),
+    async (c) => c.json(await runJob("conversion")),
   )
   .post(
     "/refresh-retention",
@@ -168,5 +167,5 @@ export const app = createApp("second-sale")
       },
     }),
     requireServiceRole(),
-    async (c) => c.json(await refreshRetention()),
+    async (c) => c.json(await runJob("retention")),
   );
