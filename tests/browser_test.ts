@@ -40,6 +40,8 @@ interface Watching {
   states: any[];
   retries: { status: number; retryInMs: number }[];
   refused: { status: number; error: { code: string } }[];
+  /** The video's position when the first answer saying `qualified` arrived. */
+  qualifiedAt?: number;
 }
 
 async function newStudent(stack: RunningStack, name: string): Promise<Student> {
@@ -86,8 +88,16 @@ async function startWatching(
       accessToken: async () => (await supabase.auth.getSession()).data.session.access_token,
       intervalMs,
     });
-    const log = { states: [] as unknown[], retries: [] as unknown[], refused: [] as unknown[] };
-    tracker.addEventListener("state", (event: CustomEvent) => log.states.push(event.detail));
+    const log = {
+      states: [] as unknown[],
+      retries: [] as unknown[],
+      refused: [] as unknown[],
+      qualifiedAt: undefined as number | undefined,
+    };
+    tracker.addEventListener("state", (event: CustomEvent) => {
+      log.states.push(event.detail);
+      if (event.detail.qualified) log.qualifiedAt ??= video.currentTime;
+    });
     tracker.addEventListener("retry", (event: CustomEvent) => log.retries.push(event.detail));
     tracker.addEventListener("refused", (event: CustomEvent) => log.refused.push(event.detail));
     Object.assign(globalThis, { watching: { supabase, tracker, log, video } });
@@ -111,6 +121,7 @@ function watching(page: Page): Promise<Watching> {
       states: log.states,
       retries: log.retries,
       refused: log.refused,
+      qualifiedAt: log.qualifiedAt,
     };
   });
 }
@@ -274,6 +285,24 @@ async function runSteps(t: Deno.TestContext, stack: RunningStack, pageServer: Pa
       server.watched_seconds >= playedSeconds(before.played) - 0.05,
       JSON.stringify({ server, before }),
     );
+  });
+
+  await t.step("the heartbeat that qualifies the lesson goes at once, not at the next interval", async () => {
+    const student = await newStudent(stack, "Threshold Student");
+    const { page } = await openPage(browser, pageServer.origin);
+    // No regular heartbeat within the lesson: only the start, the threshold's beat and the end's.
+    await startWatching(page, stack, student, { rate: 1, intervalMs: 60_000 });
+    await page.waitForFunction("watching.log.qualifiedAt !== undefined", undefined, {
+      timeout: 40_000,
+      polling: 100,
+    });
+    const seen = await watching(page);
+    // 80 % of the 20 s lesson is 16 s; the tracker looks every second, and the video ends at 20 s.
+    assert.ok(seen.qualifiedAt! >= 16 && seen.qualifiedAt! < 19, `qualified at ${seen.qualifiedAt} s`);
+    assert.ok(!seen.ended, "before the end's heartbeat");
+    const settled = await untilSettled(page);
+    assert.equal(settled.states.at(-1).rejected_seconds, 0);
+    await page.context().close();
   });
 
   await t.step("sign-in through supabase-js from the page", async () => {

@@ -223,3 +223,85 @@ Deno.test("a storm of terminated connections: every query settles, with its own 
     await database.drop();
   }
 });
+
+/** A TCP relay to `url`'s server that counts what the client writes: one chunk per round trip it starts. */
+function countingRelay(url: string) {
+  const target = new URL(url);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const counter = { clientWrites: 0 };
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, count: boolean) => {
+    const buffer = new Uint8Array(65_536);
+    try {
+      for (let read; (read = await from.read(buffer)) !== null;) {
+        if (count) counter.clientWrites++;
+        await to.write(buffer.subarray(0, read));
+      }
+    } catch {
+      // either side closed
+    }
+    try {
+      to.close();
+    } catch {
+      // already closed
+    }
+  };
+  const serving = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port || 5432) });
+      void pipe(client, server, true);
+      void pipe(server, client, false);
+    }
+  })().catch(() => {});
+  const relayed = new URL(url);
+  relayed.hostname = "127.0.0.1";
+  relayed.port = String((listener.addr as Deno.NetAddr).port);
+  relayed.searchParams.set("pgbouncer", "true"); // the functions' transaction-pooler settings: no prepare
+  return {
+    url: relayed.toString(),
+    counter,
+    async close() {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+// Patched: through a transaction pooler no statement is prepared, and postgres.js then asked the server for
+// the parameters' types before every query (Parse, Describe, Flush; then Bind, Execute, Sync): two round trips.
+// A query whose every parameter's type is given needs no such answer, so it goes in one (the heartbeat's).
+Deno.test("through a pooler, a query whose parameters are all typed takes one round trip, not two", async () => {
+  const database = await createEmptyDatabase();
+  const relay = countingRelay(database.url);
+  const sql = connect(relay.url, 1);
+  try {
+    await sql`select 1`; // connected, the types read
+    const roundTrips = async (query: () => Promise<unknown>) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const before = relay.counter.clientWrites;
+      await query();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return relay.counter.clientWrites - before;
+    };
+    const at = new Date("2026-12-07T10:00:00.000Z");
+    let typed: Record<string, unknown> | undefined;
+    const typedTrips = await roundTrips(async () => {
+      [typed] = await sql`
+        select ${sql.typed('{"a": [1, 2]}', 25)}::jsonb as doc, ${sql.typed(2.5, 1700)} + 1 as sum,
+               ${sql.typed(7, 23)} as seven, ${at} as at, ${sql.typed("x", 25)} as text`;
+    });
+    assert.deepEqual(typed, { doc: { a: [1, 2] }, sum: "3.5", seven: 7, at, text: "x" });
+    let untyped: Record<string, unknown> | undefined;
+    const untypedTrips = await roundTrips(async () => {
+      [untyped] = await sql`select ${"x"} as text, ${7}::int as seven`;
+    });
+    assert.deepEqual(untyped, { text: "x", seven: 7 });
+    assert.deepEqual({ typedTrips, untypedTrips }, { typedTrips: 1, untypedTrips: 2 });
+    await assert.rejects(sql`select ${sql.typed("nope", 25)}::int`, /invalid input syntax/);
+    const [{ after }] = await sql`select ${sql.typed(1, 23)} + 1 as after`;
+    assert.equal(after, 2, "the connection goes on after a failed one-trip query");
+  } finally {
+    await sql.end({ timeout: 1 });
+    await relay.close();
+    await database.drop();
+  }
+});

@@ -235,7 +235,9 @@ function Connection(options, queues = {}, { onopen = noop, onend = noop, onclose
     q.onlyDescribe && (delete statements[q.signature])
     q.parameters = q.parameters || parameters
     q.prepared = q.prepare && q.signature in statements
-    q.describeFirst = q.onlyDescribe || (parameters.length && !q.prepared)
+    // Patched: an unprepared query whose every parameter's type is known here (sql.typed, sql.json, a Date…)
+    // needs nothing from a describe round trip: Parse, Describe, Bind, Execute and Sync go in one write.
+    q.describeFirst = q.onlyDescribe || (parameters.length && !q.prepared && (q.prepare || !types.every(Boolean)))
     q.statement = q.prepared
       ? statements[q.signature]
       : { string, types, name: q.prepare ? statementId + statementCount++ : '' }
