@@ -13,7 +13,7 @@
  */
 import postgres from "postgres";
 import { prepareDatabase } from "../lib/database.ts";
-import { startDeployedStack } from "../lib/deployed.ts";
+import { deployedFunctions, startDeployedStack } from "../lib/deployed.ts";
 import { localJwtSecret, localSecretKey, signLocalToken } from "../lib/local_stack.ts";
 import { startLocalStorage } from "../lib/local_storage.ts";
 import { scratchDatabase } from "../lib/processes.ts";
@@ -201,6 +201,36 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
         requests,
         call: () => call("leaderboard/stats", manager).then(() => {}),
       },
+      {
+        name: "GET /second-sale/figures (the admin's, all time)",
+        function: "second-sale",
+        requests,
+        call: () => call("second-sale/figures", admin).then(() => {}),
+      },
+      {
+        name: "GET /second-sale/managers",
+        function: "second-sale",
+        requests,
+        call: () => call("second-sale/managers", admin).then(() => {}),
+      },
+      {
+        name: "GET /second-sale/cohorts",
+        function: "second-sale",
+        requests,
+        call: () => call("second-sale/cohorts", admin).then(() => {}),
+      },
+      {
+        name: "GET /second-sale/call-list (a manager's)",
+        function: "second-sale",
+        requests,
+        call: () => call("second-sale/call-list", manager).then(() => {}),
+      },
+      {
+        name: "GET /second-sale/retention/67",
+        function: "second-sale",
+        requests,
+        call: () => call("second-sale/retention/67", admin).then(() => {}),
+      },
       { name: "GET /staff", function: "staff", requests, call: () => call("staff", admin).then(() => {}) },
       { name: "GET /audit", function: "audit", requests, call: () => call("audit", admin).then(() => {}) },
       {
@@ -248,6 +278,7 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     );
     await firstOf("students", () => call("students", manager));
     await firstOf("leaderboard", () => call("leaderboard", manager));
+    await firstOf("second-sale", () => call("second-sale/figures", admin));
     await firstOf("staff", () => call("staff", admin));
     await firstOf("audit", () => call("audit", admin));
     await firstOf("webhooks", () => call("webhooks/endpoints", admin));
@@ -294,7 +325,10 @@ export async function run(options: BenchOptions): Promise<ScenarioReport> {
     const memory = Object.fromEntries(
       functions.map((name) => [name, peakMemoryMiB(stack.instancePids(name)[0])]),
     );
-    const bundles = Object.fromEntries(functions.map((name) => [name, stack.bundleBytes(name) / 1e6]));
+    // Every deployed function's bundle, those without a route here (payments) too.
+    const bundles = Object.fromEntries(
+      Object.keys(deployedFunctions()).map((name) => [name, stack.bundleBytes(name) / 1e6]),
+    );
     const machineLabel = await machine(database.url);
     const lines = [
       `### limits — each route as deployed against Supabase's limits, ${size.toLocaleString("en")} students`,
