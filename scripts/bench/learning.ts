@@ -58,8 +58,8 @@ async function createWith(sql: postgres.Sql, functionsUrl: string, count: number
  * `count` students as a selling academy has them, written set-based by the scale seed (scripts/lib/scale_data.ts):
  * active students whose lesson 67 is reset to unwatched, each with a last activity older than a minute and a
  * token of an open session. Heartbeat benches post through thousands of them, so each student posts every few
- * seconds and the once-a-minute write fires about as often as deployed (one heartbeat in twelve at the
- * tracker's 5 s), not once in a thousand as with a hundred students.
+ * seconds and the once-a-minute write fires about as often as deployed (one heartbeat in six at the tracker's
+ * 10 s; in twelve at the benches' pace of about one every 5 s), not once in a thousand as with a hundred students.
  */
 export async function scaleStudents(databaseUrl: string, count: number): Promise<BenchStudent[]> {
   // About two students in three of the seed are active (not completed, not refunded).
