@@ -1,32 +1,54 @@
 /**
- * supabase-js as a server uses it: with the project's secret (or service_role) key, no session kept, and no
- * request to Supabase (Auth's admin API, Storage) waiting longer than 10 s.
+ * Supabase's Auth admin API and Storage as a server uses them: the two clients supabase-js is made of
+ * (`@supabase/auth-js`, `@supabase/storage-js`, the versions supabase-js pins), with the project's secret (or
+ * service_role) key sent as supabase-js sends it, no session kept, and no request waiting longer than 10 s.
+ * Without supabase-js itself a function's bundle leaves out Realtime, PostgREST's client and the rest that no
+ * function uses (≈ 0.3 MB each; docs/benchmarks.md).
  */
-import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import { AuthClient, type GoTrueAdminApi } from "@supabase/auth-js";
+import { StorageClient } from "@supabase/storage-js";
 import { projectKey } from "./config.ts";
 
 const requestTimeoutMs = 10_000;
 
-export function serviceClient(supabaseUrl: string, secretKey: string): SupabaseClient {
-  return createClient(supabaseUrl, secretKey, {
-    auth: { autoRefreshToken: false, persistSession: false, detectSessionInUrl: false },
-    global: {
-      fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(requestTimeoutMs) }),
-    },
-  });
+/** fetch with the key in `apikey` and as the Bearer (supabase-js's `fetchWithAuth` without a session). */
+function keyedFetch(secretKey: string): typeof fetch {
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    if (!headers.has("apikey")) headers.set("apikey", secretKey);
+    if (!headers.has("authorization")) headers.set("authorization", `Bearer ${secretKey}`);
+    return fetch(input, { ...init, headers, signal: AbortSignal.timeout(requestTimeoutMs) });
+  };
 }
 
-let storage: SupabaseClient["storage"] | undefined;
+/** Auth's admin API (`auth.admin` in supabase-js) with the project's secret key. */
+export function authAdminClient(supabaseUrl: string, secretKey: string): GoTrueAdminApi {
+  return new AuthClient({
+    url: new URL("auth/v1", withSlash(supabaseUrl)).href,
+    headers: { Authorization: `Bearer ${secretKey}`, apikey: secretKey },
+    autoRefreshToken: false,
+    persistSession: false,
+    detectSessionInUrl: false,
+    fetch: keyedFetch(secretKey),
+  }).admin;
+}
+
+let storage: StorageClient | undefined;
 
 /**
- * The project's Storage through supabase-js with its secret key: it may sign any object of any bucket (the
- * lesson videos, the certificate's fonts).
+ * The project's Storage (`storage` in supabase-js) with its secret key: it may sign any object of any bucket
+ * (the lesson videos, the certificate's fonts).
  */
-export function projectStorage(): SupabaseClient["storage"] {
+export function projectStorage(): StorageClient {
   if (storage) return storage;
   const { supabaseUrl, secretKey } = projectKey();
-  storage = serviceClient(supabaseUrl, secretKey).storage;
+  storage = new StorageClient(new URL("storage/v1", withSlash(supabaseUrl)).href, {}, keyedFetch(secretKey));
   return storage;
+}
+
+/** supabase-js resolves its service paths against the URL as a folder. */
+function withSlash(url: string): string {
+  return url.endsWith("/") ? url : `${url}/`;
 }
 
 /** Storage's answer for an object that is not there: HTTP 400, `"statusCode": "404"`, `"code": "NoSuchKey"`. */
