@@ -5,7 +5,8 @@
  */
 import type { AuditPage } from "../../supabase/functions/audit/audit.ts";
 import type { AuditAction } from "../../supabase/functions/_domain/audit.ts";
-import type { Erased, PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
+import type { Erased } from "../../supabase/functions/_domain/erasure.ts";
+import type { PersonExport } from "../../supabase/functions/_domain/personal_data.ts";
 import type { DeliveryList } from "../../supabase/functions/webhooks/deliveries.ts";
 import type { CreatedEndpoint, EndpointList } from "../../supabase/functions/webhooks/endpoints.ts";
 import { eventTypes } from "../../supabase/functions/_domain/event_types.ts";

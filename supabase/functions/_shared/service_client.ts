@@ -5,32 +5,19 @@
  * Without supabase-js itself a function's bundle leaves out Realtime, PostgREST's client and the rest that no
  * function uses (≈ 0.3 MB each; docs/benchmarks.md).
  */
-import { AuthClient, type GoTrueAdminApi } from "@supabase/auth-js";
 import { StorageClient } from "@supabase/storage-js";
 import { projectKey } from "./config.ts";
 
 const requestTimeoutMs = 10_000;
 
 /** fetch with the key in `apikey` and as the Bearer (supabase-js's `fetchWithAuth` without a session). */
-function keyedFetch(secretKey: string): typeof fetch {
+export function keyedFetch(secretKey: string): typeof fetch {
   return (input, init) => {
     const headers = new Headers(init?.headers);
     if (!headers.has("apikey")) headers.set("apikey", secretKey);
     if (!headers.has("authorization")) headers.set("authorization", `Bearer ${secretKey}`);
     return fetch(input, { ...init, headers, signal: AbortSignal.timeout(requestTimeoutMs) });
   };
-}
-
-/** Auth's admin API (`auth.admin` in supabase-js) with the project's secret key. */
-export function authAdminClient(supabaseUrl: string, secretKey: string): GoTrueAdminApi {
-  return new AuthClient({
-    url: new URL("auth/v1", withSlash(supabaseUrl)).href,
-    headers: { Authorization: `Bearer ${secretKey}`, apikey: secretKey },
-    autoRefreshToken: false,
-    persistSession: false,
-    detectSessionInUrl: false,
-    fetch: keyedFetch(secretKey),
-  }).admin;
 }
 
 let storage: StorageClient | undefined;
@@ -47,7 +34,7 @@ export function projectStorage(): StorageClient {
 }
 
 /** supabase-js resolves its service paths against the URL as a folder. */
-function withSlash(url: string): string {
+export function withSlash(url: string): string {
   return url.endsWith("/") ? url : `${url}/`;
 }
 

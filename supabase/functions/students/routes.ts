@@ -10,7 +10,8 @@ import { StudentSummary } from "../_domain/student_summary.ts";
 import { getStudent, StudentDetail, StudentParams } from "./detail.ts";
 import { listStudents, StudentList, StudentsQuery } from "./list.ts";
 import { PasswordReset, resetPassword } from "./password_reset.ts";
-import { Erased, eraseStudent, Erasure, exportStudent, PersonExport } from "../_domain/personal_data.ts";
+import { Erased, eraseStudent, Erasure } from "../_domain/erasure.ts";
+import { exportStudent, PersonExport } from "../_domain/personal_data.ts";
 import {
   academyToday,
   auditExport,
