@@ -29,13 +29,13 @@ let storage: StorageClient | undefined;
 export function projectStorage(): StorageClient {
   if (storage) return storage;
   const { supabaseUrl, secretKey } = projectKey();
-  storage = new StorageClient(new URL("storage/v1", withSlash(supabaseUrl)).href, {}, keyedFetch(secretKey));
+  storage = new StorageClient(serviceUrl(supabaseUrl, "storage/v1"), {}, keyedFetch(secretKey));
   return storage;
 }
 
-/** supabase-js resolves its service paths against the URL as a folder. */
-export function withSlash(url: string): string {
-  return url.endsWith("/") ? url : `${url}/`;
+/** A service of the project (`auth/v1`, `storage/v1`), resolved against its URL as supabase-js does. */
+export function serviceUrl(supabaseUrl: string, path: string): string {
+  return new URL(path, supabaseUrl.endsWith("/") ? supabaseUrl : `${supabaseUrl}/`).href;
 }
 
 /** Storage's answer for an object that is not there: HTTP 400, `"statusCode": "404"`, `"code": "NoSuchKey"`. */

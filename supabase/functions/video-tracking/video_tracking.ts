@@ -143,6 +143,9 @@ export interface HeartbeatInput {
   heartbeat: Heartbeat;
 }
 
+/** Postgres' type ids of the heartbeat call's parameters (pg_type.oid). */
+const typeOids = { text: 25, real: 700, numeric: 1700, int: 23 } as const;
+
 /**
  * Records heartbeats in one call of `private.record_heartbeats` (supabase/migrations/…_a_cheaper_heartbeat.sql):
  * each input gets its own row's state back, in input order. The inputs must be of distinct (student, lesson) pairs (one UPDATE writes a row
@@ -166,7 +169,7 @@ export async function recordHeartbeats(inputs: HeartbeatInput[], sql: Sql = db()
   // One call of the database's own statement (supabase/schemas/03_learning.sql): its plan is kept by the server
   // connection, so a transaction pooler (which keeps no prepared statement) does not plan it again each time.
   // Every parameter's type is given, so the driver sends it in one round trip, not two (_vendor/postgres).
-  const { text, real, numeric, int } = { text: 25, real: 700, numeric: 1700, int: 23 };
+  const { text, real, numeric, int } = typeOids;
   return await sql<(StateRow & { i: number })[]>`
     select * from private.record_heartbeats(
       ${sql.typed(batch, text)}::jsonb, ${sql.typed(heartbeatsPerSecond(), real)},
