@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { aida } from "./support/fixtures.ts";
-import { graduate, type TestStudent, watch } from "./support/learning.ts";
+import { ageLastActivity, graduate, type TestStudent, watch } from "./support/learning.ts";
 import { fromMainPlatform, purchased, runJob, sell, unique } from "./support/main_platform.ts";
 import { expectJson } from "./support/responses.ts";
 import { appDatabase, callAs, callFunction, story } from "./support/server.ts";
@@ -56,8 +56,7 @@ story(
     // Dana stalled (a week without watching, noticed by the stall job) and came back: 15.
     const dana = await sell(aida.id, `Dana Back ${unique()}`, { phone: "+77011234567" });
     await watch(sql, dana, 67, 0, 20);
-    await sql`
-    update private.student_activity set last_activity_at = now() - interval '8 days' where user_id = ${dana.id}`;
+    await ageLastActivity(sql, dana.id, "8 days");
     await sql`update public.tripwire_users set created_at = now() - interval '9 days' where user_id = ${dana.id}`;
     await minuteJobs();
     const [stall] = await sql`select notified_at from private.stall_notices where student_id = ${dana.id}`;

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 
-import { enrol, heartbeat, letTimePass, trackingRow, watch } from "./support/learning.ts";
+import { ageLastActivity, enrol, heartbeat, letTimePass, trackingRow, watch } from "./support/learning.ts";
 import { aida } from "./support/fixtures.ts";
 import { appDatabase, callFunction, story, tokenFor } from "./support/server.ts";
 import { expectJson } from "./support/responses.ts";
@@ -67,9 +67,7 @@ story("watching is progress: the first credited second starts the lesson, and ma
     return row;
   };
   /** A minute passes for the sale's last activity: the next heartbeat writes what managers read. */
-  const aMinutePasses = () =>
-    sql`update private.student_activity set last_activity_at = last_activity_at - interval '61 seconds'
-        where user_id = ${bolat.id}`;
+  const aMinutePasses = () => ageLastActivity(sql, bolat.id, "61 seconds");
 
   await t.step("the player's start heartbeat credits nothing: not started, no activity", async () => {
     await expectJson(await heartbeat(bolat, { lesson_id: 67, segments: [], position: 0 }));

@@ -163,7 +163,8 @@ create table public.video_tracking (
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null,
   credit_clock_at timestamp with time zone,
-  heartbeat_tokens real default 10 not null
+  heartbeat_tokens real default 10 not null,
+  activity_noted_at timestamp with time zone
 );
 
 alter table public.video_tracking add constraint video_tracking_pkey PRIMARY KEY (user_id, lesson_id);
@@ -173,6 +174,8 @@ alter table public.video_tracking set (fillfactor=70, autovacuum_vacuum_scale_fa
 CREATE INDEX video_tracking_lesson_id ON public.video_tracking USING btree (lesson_id);
 
 comment on table public.video_tracking is 'What a student really watched of a lesson: the union of the watched ranges (watched_ranges, overlaps counted once), the seconds and share credited, and the plausibility and rate buckets a heartbeat must pass (credit_clock_at, heartbeat tokens). The truth behind the 80 % rule; only private.record_heartbeats writes it.';
+
+comment on column public.video_tracking.activity_noted_at is 'When a heartbeat of this row last wrote the student''s last activity (private.spread_watching, at most once a minute); null: never. Lets the heartbeat decide that write from its own row.';
 
 comment on column public.video_tracking.credit_clock_at is 'watch-time bucket: credit allowed now = 2 × (now − greatest(credit_clock_at, now − 30 s)) + 5 s; advanced by credited / 2';
 
@@ -263,20 +266,18 @@ begin
   loop
     <<attempt>>
     loop
-      -- The usual heartbeat, in one indexed read: a student whose token's session is open (as
-      -- private.session_live asks), with access, the lesson's module unlocked, and the tracking row.
-      select u.role, t.status::text as student_status, act.last_activity_at,
-             l.video_duration_seconds::numeric as duration, l.min_watch_percentage, vt.*
+      -- The usual heartbeat, in one indexed read: a sale with access whose token's session is open (as
+      -- private.session_live asks) and the lesson's tracking row, which exists only once its module is
+      -- unlocked (a sale is a student; an erased student has no login, so no session).
+      select t.status::text as student_status, l.video_duration_seconds::numeric as duration,
+             l.min_watch_percentage, vt.*
       into f
-      from public.users u
-      join public.tripwire_users t on t.user_id = u.id
-      join private.student_activity act on act.user_id = u.id
+      from public.tripwire_users t
       join public.tripwire_lessons l on l.id = h.lesson_id
-      join public.tripwire_module_unlocks m on m.user_id = u.id and m.module_id = l.module_id
-      join public.video_tracking vt on vt.user_id = u.id and vt.lesson_id = l.id
-      join auth.sessions s on s.id = h.session_id and s.user_id = u.id
-      join auth.users a on a.id = u.id
-      where u.id = h.user_id and u.erased_at is null and u.role = 'student'
+      join public.video_tracking vt on vt.user_id = t.user_id and vt.lesson_id = l.id
+      join auth.sessions s on s.id = h.session_id and s.user_id = t.user_id
+      join auth.users a on a.id = t.user_id
+      where t.user_id = h.user_id
         and t.status::text <> all (pg_catalog.enum_range(null::public.access_revoking_status)::text[])
         and (s.not_after is null or s.not_after > pg_catalog.now())
         and a.deleted_at is null and (a.banned_until is null or a.banned_until <= pg_catalog.now());
@@ -286,7 +287,7 @@ begin
         continue heartbeats;
       end if;
       i := h.i;
-      caller_role := f.role;
+      caller_role := 'student';
       caller_status := f.student_status;
       lesson_found := true;
       unlocked := true;
@@ -344,7 +345,7 @@ begin
       watch_percentage := round(least(100, seconds * 100 / f.duration), 2);
       started := f.status = 'not_started' and watched_seconds > 0;
       stale := watched_seconds > f.watched_seconds
-               and (f.last_activity_at is null or f.last_activity_at < pg_catalog.now() - interval '1 minute');
+               and (f.activity_noted_at is null or f.activity_noted_at < pg_catalog.now() - interval '1 minute');
       lesson_id := h.lesson_id;
       qualified := f.qualified_at is not null or watch_percentage >= f.min_watch_percentage;
       status := case when started then 'in_progress' else f.status end;
@@ -365,7 +366,9 @@ begin
           credit_clock_at = clock + make_interval(secs => credited / max_playback_rate),
           heartbeat_count = record_heartbeats.heartbeat_count, heartbeat_tokens = tokens - 1,
           last_heartbeat_at = pg_catalog.now(), last_position_seconds = record_heartbeats.last_position_seconds,
-          last_playback_rate = coalesce(h.playback_rate, vt.last_playback_rate)
+          last_playback_rate = coalesce(h.playback_rate, vt.last_playback_rate),
+          activity_noted_at = case when stale then pg_catalog.now() else vt.activity_noted_at end,
+          updated_at = pg_catalog.now()
       where vt.user_id = h.user_id and vt.lesson_id = h.lesson_id and vt.heartbeat_count = f.heartbeat_count;
       exit attempt when found;
     end loop;
@@ -379,7 +382,7 @@ $function$;
 
 revoke all on function private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer) from public, anon, authenticated, service_role;
 
-comment on function private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer) is 'Credits a batch of heartbeats ([{i, user_id, session_id, lesson_id, segments: nummultirange text, position, playback_rate}]) and answers one row per input, in input order: the watch state, or why nothing was credited. Each heartbeat: one indexed read, the plausibility and rate buckets in variables, one UPDATE by key (again if a concurrent heartbeat of the row won). Commits asynchronously. Called by video-tracking''s recordHeartbeats.';
+comment on function private.record_heartbeats(batch jsonb, heartbeats_per_second real, heartbeat_burst real, max_playback_rate numeric, max_idle_seconds numeric, tolerance_seconds numeric, max_stored_ranges integer) is 'Credits a batch of heartbeats ([{i, user_id, session_id, lesson_id, segments: nummultirange text, position, playback_rate}]) and answers one row per input, in input order: the watch state, or why nothing was credited. Each heartbeat: one indexed read of five rows (sale, lesson, tracking row, session, login), the plausibility and rate buckets in variables, one UPDATE by key (again if a concurrent heartbeat of the row won). Commits asynchronously. Called by video-tracking''s recordHeartbeats.';
 
 CREATE OR REPLACE FUNCTION private.refused_heartbeat(i integer, student uuid, session uuid, lesson integer, heartbeats_per_second real, heartbeat_burst real)
  RETURNS TABLE(i integer, caller_role text, caller_status text, lesson_found boolean, unlocked boolean, lesson_id integer, tokens real, watched_seconds numeric, duration_seconds integer, watch_percentage numeric, min_watch_percentage numeric, qualified boolean, status text, rejected_seconds numeric, heartbeat_count integer, last_position_seconds numeric, ranges text)
@@ -418,7 +421,7 @@ CREATE OR REPLACE FUNCTION private.spread_watching(student uuid, lesson integer,
 AS $function$
 begin
   -- Rows another transaction holds (a completion, a refund) are skipped, never waited for, so a heartbeat
-  -- cannot deadlock with them: the next minute's heartbeat writes what was skipped.
+  -- cannot deadlock with them: a later heartbeat writes what was skipped.
   update public.student_progress sp
   set status = 'in_progress', started_at = coalesce(sp.started_at, pg_catalog.now()), watch_percentage = percentage
   from (select p.user_id, p.lesson_id from public.student_progress p
@@ -429,6 +432,11 @@ begin
     update private.student_activity a set last_activity_at = pg_catalog.now()
     from (select x.user_id from private.student_activity x where x.user_id = student for update skip locked) r
     where a.user_id = r.user_id;
+    if not found then
+      -- The heartbeat's own row, already written by this transaction: no wait.
+      update public.video_tracking v set activity_noted_at = null
+      where v.user_id = student and v.lesson_id = lesson;
+    end if;
     update public.user_statistics s
     set total_watch_seconds = (select coalesce(sum(v.watched_seconds), 0) from public.video_tracking v
                                where v.user_id = student)
@@ -446,7 +454,7 @@ $function$;
 
 revoke all on function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean) from public, anon, authenticated, service_role;
 
-comment on function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean) is 'The rare part of a heartbeat (record_heartbeats calls it only when due): started — the lesson''s first credited seconds: student_progress goes in_progress and lesson.started is written to the events'' outbox; stale — new seconds and a last activity a minute old: the progress percentage, private.student_activity and user_statistics.total_watch_seconds follow. Held rows are skipped (for update skip locked), never waited for.';
+comment on function private.spread_watching(student uuid, lesson integer, percentage numeric, started boolean, stale boolean) is 'The rare part of a heartbeat (record_heartbeats calls it only when due): started — the lesson''s first credited seconds: student_progress goes in_progress and lesson.started is written to the events'' outbox; stale — new seconds and the row''s activity note (video_tracking.activity_noted_at) a minute old: the progress percentage, private.student_activity and user_statistics.total_watch_seconds follow. Held rows are skipped (for update skip locked), never waited for; a skipped activity write clears the note, so the next heartbeat tries again.';
 
 CREATE OR REPLACE FUNCTION private.student_dashboard(student_id uuid, language text)
  RETURNS jsonb
@@ -611,7 +619,7 @@ create policy "Students, their managers and admins read video tracking" on publi
 
 comment on policy "Students, their managers and admins read video tracking" on public.video_tracking is 'Read by the student, the manager who sold them and admins; only private.record_heartbeats writes it.';
 
-CREATE TRIGGER video_tracking_set_updated_at BEFORE UPDATE ON public.video_tracking FOR EACH ROW EXECUTE FUNCTION private.set_updated_at();
+CREATE TRIGGER video_tracking_set_updated_at BEFORE UPDATE ON public.video_tracking FOR EACH ROW WHEN ((NOT (new.updated_at IS DISTINCT FROM old.updated_at))) EXECUTE FUNCTION private.set_updated_at();
 
 revoke all on table public.video_tracking from public, anon, authenticated, service_role;
 grant delete, insert, select, update on table public.video_tracking to service_role;

@@ -28,6 +28,19 @@ export function heartbeat(student: TestStudent, body: unknown): Promise<Response
 }
 
 /**
+ * Moves a student's last watching back by `interval` (Postgres interval text): the last activity managers see
+ * and the tracking rows' note of when heartbeats last wrote it, as if that time had passed.
+ */
+export async function ageLastActivity(sql: postgres.Sql, studentId: string, interval: string) {
+  await sql.begin(async (tx) => {
+    await tx`update private.student_activity set last_activity_at = last_activity_at - ${interval}::interval
+             where user_id = ${studentId}`;
+    await tx`update public.video_tracking set activity_noted_at = activity_noted_at - ${interval}::interval
+             where user_id = ${studentId}`;
+  });
+}
+
+/**
  * Lets `seconds` of wall-clock time pass for a student's lesson without sleeping: the stored
  * heartbeat time and the plausibility bucket move back (the database clock is the only clock).
  */

@@ -1440,6 +1440,7 @@ export type Database = {
       };
       "video_tracking": {
         Row: {
+          "activity_noted_at": string | null;
           "created_at": string;
           "credit_clock_at": string | null;
           "heartbeat_count": number;
@@ -1459,6 +1460,7 @@ export type Database = {
         };
         ComputedFields: never;
         Insert: {
+          "activity_noted_at"?: string | null;
           "created_at"?: string;
           "credit_clock_at"?: string | null;
           "heartbeat_count"?: number;
@@ -1477,6 +1479,7 @@ export type Database = {
           "watched_seconds"?: number;
         };
         Update: {
+          "activity_noted_at"?: string | null;
           "created_at"?: string;
           "credit_clock_at"?: string | null;
           "heartbeat_count"?: number;
