@@ -87,6 +87,44 @@ story(
   },
 );
 
+story(
+  "two instances write one row at once: the later one reads it again, and both are credited",
+  async () => {
+    const timur = await enrol("Timur Two Tabs");
+    await letTimePass(sql, timur, 67, 30);
+    const { session_id: sessionId } = await signedIn(timur.id);
+    const beat = (
+      segments: [number, number][],
+    ) => [{ userId: timur.id, sessionId, heartbeat: { lesson_id: 67, segments } }];
+    const first = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+    const second = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+    try {
+      const [{ pid }] = await second<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      let later: Promise<unknown[]> | undefined;
+      await first.begin(async (tx) => {
+        // The first instance has written the row and not yet committed.
+        await recordHeartbeats(beat([[0, 4]]), tx as unknown as postgres.Sql);
+        // The second read the row as it was (no heartbeat yet) and now waits for it at its UPDATE.
+        later = recordHeartbeats(beat([[10, 14]]), second);
+        for (let waited = 0;; waited++) {
+          const [activity] = await sql`select wait_event_type from pg_stat_activity where pid = ${pid}`;
+          if (activity?.wait_event_type === "Lock") break;
+          if (waited > 500) throw new Error("the second heartbeat never waited for the row");
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      });
+      const [row] = await later! as { heartbeat_count: number; ranges: string; watched_seconds: string }[];
+      assert.equal(row.heartbeat_count, 2, "written after the first, not over it");
+      assert.equal(row.ranges, "{[0,4),[10,14)}");
+      assert.equal(Number(row.watched_seconds), 8);
+      const stored = await trackingRow(sql, timur.id, 67);
+      assert.deepEqual([stored.heartbeat_count, stored.ranges], [2, "{[0,4),[10,14)}"]);
+    } finally {
+      await Promise.all([first.end(), second.end()]);
+    }
+  },
+);
+
 story("coalesced: a statement with refused heartbeats answers the others", async (t) => {
   const [viewer, other] = [await enrol("Batch Viewer"), await enrol("Batch Other")];
   await letTimePass(sql, viewer, 67, 30);
