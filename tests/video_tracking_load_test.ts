@@ -6,6 +6,7 @@ import { enrol, heartbeat, letTimePass, trackingRow } from "./support/learning.t
 import { aida } from "./support/fixtures.ts";
 import { appDatabase, signedIn, story } from "./support/server.ts";
 import { expectJson } from "./support/responses.ts";
+import { meetAtLock } from "./support/barrier.ts";
 
 const sql = appDatabase.sql;
 
@@ -96,31 +97,28 @@ story(
     const beat = (
       segments: [number, number][],
     ) => [{ userId: timur.id, sessionId, heartbeat: { lesson_id: 67, segments } }];
-    const first = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
-    const second = postgres(appDatabase.url, { max: 1, onnotice: () => {} });
+    // A second instance's connection, named as the functions' are, so the barrier sees it wait.
+    const second = postgres(appDatabase.url, {
+      max: 1,
+      onnotice: () => {},
+      connection: { application_name: "tripwire-functions" },
+    });
     try {
-      const [{ pid }] = await second<{ pid: number }[]>`select pg_backend_pid() as pid`;
-      let later: Promise<unknown[]> | undefined;
-      await first.begin(async (tx) => {
-        // The first instance has written the row and not yet committed.
-        await recordHeartbeats(beat([[0, 4]]), tx as unknown as postgres.Sql);
-        // The second read the row as it was (no heartbeat yet) and now waits for it at its UPDATE.
-        later = recordHeartbeats(beat([[10, 14]]), second);
-        for (let waited = 0;; waited++) {
-          const [activity] = await sql`select wait_event_type from pg_stat_activity where pid = ${pid}`;
-          if (activity?.wait_event_type === "Lock") break;
-          if (waited > 500) throw new Error("the second heartbeat never waited for the row");
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      });
-      const [row] = await later! as { heartbeat_count: number; ranges: string; watched_seconds: string }[];
+      // The first instance has written the row and not yet committed; the second read the row as it was (no
+      // heartbeat yet) and waits for it at its UPDATE until the first commits.
+      const [[row]] = await meetAtLock(
+        sql,
+        (tx) => recordHeartbeats(beat([[0, 4]]), tx as unknown as postgres.Sql),
+        1,
+        () => [recordHeartbeats(beat([[10, 14]]), second)],
+      );
       assert.equal(row.heartbeat_count, 2, "written after the first, not over it");
       assert.equal(row.ranges, "{[0,4),[10,14)}");
       assert.equal(Number(row.watched_seconds), 8);
       const stored = await trackingRow(sql, timur.id, 67);
       assert.deepEqual([stored.heartbeat_count, stored.ranges], [2, "{[0,4),[10,14)}"]);
     } finally {
-      await Promise.all([first.end(), second.end()]);
+      await second.end();
     }
   },
 );

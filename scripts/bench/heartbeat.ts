@@ -69,8 +69,7 @@ async function pgbenchSingleRowUpdate(
  * heartbeat the write shares the heartbeat's transaction, so here ten writes share one (the commit is not the
  * write's); a checkpoint is taken and every row written once before counting, so the full-page images a
  * checkpoint brings (once per page per checkpoint, the same for any row on that page) are not counted as the
- * write's either. WAL bytes per write
- * and the slowest transaction of ten.
+ * write's either. WAL bytes per write and the slowest transaction of ten.
  */
 export async function minuteWriteCost(databaseUrl: string, studentIds: string[], count: number) {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
